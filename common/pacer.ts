@@ -1,0 +1,115 @@
+/**
+ * Paced sending: datagrams queue per priority and leave through a token bucket at the
+ * configured upload rate, so a node never pushes its uplink (or a socket buffer) past
+ * what was configured. Priority 0 (live) always drains before 1 (bulk).
+ * rate 0 means unpaced: datagrams go out at once.
+ */
+import type { Clock, Timer } from "../seams/clock.js";
+import type { Address, Transport } from "../seams/transport.js";
+import { TokenBucket } from "./token-bucket.js";
+
+export interface PacerConfig {
+  /** Upload cap in bytes per second; 0 = no cap. */
+  rateBytesPerSec: number;
+  /** Bytes that may leave back to back (default: 20 ms worth, at least 16 KB). */
+  burstBytes?: number;
+  /** Queue limit per priority; beyond it new datagrams are dropped and counted (default 1 MB). */
+  maxQueueBytes?: number;
+}
+
+export interface PacerStats {
+  sentBytes: number;
+  sentPackets: number;
+  droppedPackets: number;
+  queuedBytes: number;
+}
+
+interface Item {
+  data: Uint8Array;
+  to: Address;
+}
+
+export const PRIORITY_LIVE = 0;
+export const PRIORITY_BULK = 1;
+const PRIORITIES = 2;
+
+export class Pacer {
+  readonly stats: PacerStats = { sentBytes: 0, sentPackets: 0, droppedPackets: 0, queuedBytes: 0 };
+  readonly #clock: Clock;
+  readonly #transport: Transport;
+  readonly #bucket: TokenBucket | undefined;
+  readonly #maxQueue: number;
+  readonly #queues: Item[][] = Array.from({ length: PRIORITIES }, () => []);
+  readonly #heads = new Array<number>(PRIORITIES).fill(0);
+  readonly #queued = new Array<number>(PRIORITIES).fill(0);
+  #timer: Timer | undefined;
+  #stopped = false;
+
+  constructor(deps: { clock: Clock; transport: Transport }, config: PacerConfig) {
+    this.#clock = deps.clock;
+    this.#transport = deps.transport;
+    this.#maxQueue = config.maxQueueBytes ?? 1 << 20;
+    if (config.rateBytesPerSec > 0) {
+      const burst = config.burstBytes ?? Math.max(16 * 1024, config.rateBytesPerSec / 50);
+      this.#bucket = new TokenBucket(config.rateBytesPerSec, burst, deps.clock.now());
+    }
+  }
+
+  /** Queues one datagram; false if it was dropped because that priority's queue is full. */
+  send(data: Uint8Array, to: Address, priority = PRIORITY_LIVE): boolean {
+    if (this.#stopped) return false;
+    if (this.#bucket === undefined) {
+      this.#emit(data, to);
+      return true;
+    }
+    const p = Math.min(Math.max(priority, 0), PRIORITIES - 1);
+    if (this.#queued[p]! + data.length > this.#maxQueue) {
+      this.stats.droppedPackets++;
+      return false;
+    }
+    this.#queues[p]!.push({ data, to });
+    this.#queued[p]! += data.length;
+    this.stats.queuedBytes += data.length;
+    this.#drain();
+    return true;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #drain(): void {
+    if (this.#timer !== undefined || this.#bucket === undefined) return;
+    const bucket = this.#bucket;
+    for (let p = 0; p < PRIORITIES; p++) {
+      const q = this.#queues[p]!;
+      while (this.#heads[p]! < q.length) {
+        const item = q[this.#heads[p]!]!;
+        const now = this.#clock.now();
+        if (!bucket.take(item.data.length, now)) {
+          const wait = Math.max(1, bucket.waitMs(item.data.length, now));
+          this.#timer = this.#clock.setTimeout(() => {
+            this.#timer = undefined;
+            this.#drain();
+          }, wait);
+          return;
+        }
+        this.#heads[p]!++;
+        this.#queued[p]! -= item.data.length;
+        this.stats.queuedBytes -= item.data.length;
+        this.#emit(item.data, item.to);
+      }
+      // Queue drained: reset it so the array does not grow without bound.
+      q.length = 0;
+      this.#heads[p] = 0;
+    }
+  }
+
+  #emit(data: Uint8Array, to: Address): void {
+    this.#transport.send(data, to);
+    this.stats.sentBytes += data.length;
+    this.stats.sentPackets++;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Spec constants of wire v1 (changing one changes the protocol) — tuning constants live
+ * with the programs that use them.
+ */
+
+export const WIRE_VERSION = 1;
+
+/** No datagram we send or accept is larger: 1200 bytes stays clear of IP fragmentation on any path. */
+export const MAX_DATAGRAM_BYTES = 1200;
+/** Control messages share the datagram limit. */
+export const MAX_CONTROL_BYTES = MAX_DATAGRAM_BYTES;
+/** Budget for a HEARTBEAT with 4 parents and 8 children (FIG. 9). */
+export const HEARTBEAT_BUDGET_BYTES = 256;
+
+/** Fixed data packet header (see data-codec.ts for the layout). */
+export const DATA_HEADER_BYTES = 28;
+export const MAX_DATA_PAYLOAD_BYTES = MAX_DATAGRAM_BYTES - DATA_HEADER_BYTES;
+
+/** Element limits enforced by the control decoder. */
+export const MAX_SUBSTREAMS = 16;
+export const MAX_PARENTS = MAX_SUBSTREAMS;
+export const MAX_CHILDREN = 64;
+export const MAX_CHANNELS_PER_MESSAGE = 8;
+export const MAX_STRING_BYTES = 200;
+export const MAX_KEY_BYTES = 64;
+export const MAX_AUTH_BYTES = 64;
+
+/** Data packet flag bits. */
+export const FLAG_META = 0x01;
+export const FLAG_PARITY = 0x02;
+export const FLAG_END = 0x04;
+export const KNOWN_DATA_FLAGS = FLAG_META | FLAG_PARITY | FLAG_END;
+
+/** Control id 0 is the control center itself; nodes get ids from 1. */
+export const CONTROL_NODE_ID = 0;

@@ -1,0 +1,207 @@
+/**
+ * Control messages of wire v1, as the programs see them. The byte encoding is in
+ * control-codec.ts and docs/protocol.md. Every message has the same envelope; `body`
+ * is a discriminated union on `type`.
+ */
+
+export enum MsgType {
+  JOIN = 1,
+  JOIN_ACK = 2,
+  HEARTBEAT = 3,
+  ASSIGN = 4,
+  LEAVE = 5,
+}
+
+export enum Role {
+  /** A home router or set-top box (a common or preferred client). */
+  AGENT = 1,
+  /** An ISP or operator box placed near a region: always eligible for the top tier. */
+  WAYPOINT = 2,
+  /** The live source. */
+  ORIGIN = 3,
+}
+
+export enum NatType {
+  UNKNOWN = 0,
+  OPEN = 1,
+  FULL_CONE = 2,
+  RESTRICTED = 3,
+  PORT_RESTRICTED = 4,
+  SYMMETRIC = 5,
+}
+
+/** Why a JOIN was refused (JOIN_ACK.error). */
+export enum JoinError {
+  NONE = 0,
+  UNKNOWN_CHANNEL = 1,
+  BAD_REQUEST = 2,
+  FULL = 3,
+}
+
+export enum LeaveReason {
+  SHUTDOWN = 0,
+  CHANNEL_CHANGE = 1,
+  ERROR = 2,
+}
+
+export interface Envelope {
+  /** Wire version (WIRE_VERSION). */
+  v: number;
+  /** Sender's compact node id; 0 = control; a node uses 0 until JOIN_ACK gives it an id. */
+  sender: number;
+  /** Per-sender message sequence (for a HEARTBEAT this is FIG. 9's "Heartbeat Seq"). */
+  seq: number;
+  /** Sender's local timestamp, ms since the epoch (FIG. 9's "Local Timestamp"). */
+  ts: number;
+  /** Reserved for an authentication tag (HMAC/signature); absent in v1 unless configured. */
+  auth?: Uint8Array;
+}
+
+/** A peer as the control center tells a node about it. */
+export interface Peer {
+  node: number;
+  /** IPv4 or IPv6 literal. */
+  address: string;
+  port: number;
+}
+
+export interface JoinBody {
+  /** The node's public identity key (raw Ed25519, 32 bytes); control maps it to a stable compact id. */
+  key: Uint8Array;
+  role: Role;
+  /** Channels the node wants (agent) or offers (origin). */
+  channels: string[];
+  /** Configured upload capacity, kbit/s. */
+  uploadKbps: number;
+  nat: NatType;
+  /** Agent: LAN HTTP port. Origin: HTTP fallback port. */
+  httpPort: number;
+  /** Origin only: the stream rate of its channels, kbit/s. */
+  streamKbps?: number;
+  /** Origin only: the base URL of its HTTP fallback (e.g. http://127.0.0.1:8080). */
+  fallbackUrl?: string;
+  /** Origin only: target segment duration, ms. */
+  segmentMs?: number;
+  /** Optional hint from the node's config (used when no policy prefix matches). */
+  regionHint?: string;
+}
+
+export interface ChannelInfo {
+  name: string;
+  /** Compact channel id carried in every data packet. */
+  id: number;
+  /** Number of substreams k (substream i carries packets with seq mod k = i). */
+  k: number;
+  streamKbps: number;
+  segmentMs: number;
+  /** Base URL of the origin's HTTP fallback. */
+  fallbackUrl: string;
+}
+
+export interface JoinAckBody {
+  error: JoinError;
+  /** Compact id of the node from now on (0 when error != NONE). */
+  node: number;
+  region: string;
+  heartbeatMs: number;
+  channels: ChannelInfo[];
+}
+
+/** One parent or child link in a HEARTBEAT (FIG. 9 plus the last sequence numbers). */
+export interface LinkState {
+  node: number;
+  /** ms between the last packet on this link and the heartbeat's local timestamp (TP_i / CT_j as an age). */
+  ageMs: number;
+  /** Sequence number of the last data packet received from the parent / sent to the child. */
+  lastSeq: number;
+}
+
+export interface Resources {
+  /** Measured upload over the last interval, kbit/s. */
+  uploadKbps: number;
+  nat: NatType;
+  /** Bytes in the chunk cache. */
+  cacheBytes: number;
+  /** Process CPU over the last interval, percent of one core. */
+  cpuPct: number;
+  /** Resident set size, MB. */
+  rssMB: number;
+}
+
+export interface HeartbeatBody {
+  channel: number;
+  /** Version of the last ASSIGN the node applied (control resends ASSIGN when it lags). */
+  assignVersion: number;
+  /** P_1..P_k: parents[i] feeds substream i; null where the node has none. */
+  parents: Array<LinkState | null>;
+  /** C_1..C_m. */
+  children: LinkState[];
+  /** Buffersize S_i per substream: packets held ahead of playback. */
+  buffers: number[];
+  resources: Resources;
+  /** Segments the node holds for the channel, newest id (0 when none). */
+  newestSegment: number;
+}
+
+export interface ChildLink extends Peer {
+  /** Bit i set: send substream i to this child. */
+  substreams: number;
+}
+
+export interface AssignBody {
+  channel: number;
+  /** Monotonic per node and channel. */
+  version: number;
+  k: number;
+  /** Hierarchy tier (1 = top); 0 until the topology engine assigns tiers. */
+  tier: number;
+  /** parents[i] feeds substream i; null where none (the node then repairs from the fallback). */
+  parents: Array<Peer | null>;
+  children: ChildLink[];
+}
+
+export interface LeaveBody {
+  channel: number;
+  reason: LeaveReason;
+}
+
+export type ControlMessage =
+  | (Envelope & { type: MsgType.JOIN; body: JoinBody })
+  | (Envelope & { type: MsgType.JOIN_ACK; body: JoinAckBody })
+  | (Envelope & { type: MsgType.HEARTBEAT; body: HeartbeatBody })
+  | (Envelope & { type: MsgType.ASSIGN; body: AssignBody })
+  | (Envelope & { type: MsgType.LEAVE; body: LeaveBody });
+
+export type MessageOf<T extends MsgType> = Extract<ControlMessage, { type: T }>;
+
+/** A data packet's fixed header (layout in data-codec.ts). */
+export interface DataHeader {
+  channel: number;
+  seq: number;
+  substream: number;
+  flags: number;
+  fecGroup: number;
+  fecIndex: number;
+  segmentId: number;
+  offset: number;
+}
+
+export interface DataPacket extends DataHeader {
+  /** A view into the received datagram. */
+  payload: Uint8Array;
+}
+
+/** Payload of a FLAG_META packet: what a receiver needs to finish, check and play a segment. */
+export interface SegmentMeta {
+  segmentId: number;
+  durationMs: number;
+  totalBytes: number;
+  /** Sequence number of the segment's first data packet. */
+  firstSeq: number;
+  packetCount: number;
+  discontinuity: boolean;
+  /** Origin wall clock when the segment was published, ms since the epoch. */
+  publishedAt: number;
+  /** SHA-256 of the whole segment; a segment that does not match is never served. */
+  sha256: Uint8Array;
+}
