@@ -36,6 +36,8 @@ export enum JoinError {
   UNKNOWN_CHANNEL = 1,
   BAD_REQUEST = 2,
   FULL = 3,
+  /** Control does not know the sender (e.g. it restarted): send JOIN again. */
+  REJOIN = 4,
 }
 
 export enum LeaveReason {

@@ -1,0 +1,206 @@
+/**
+ * Starts a whole tiercast deployment on loopback as separate OS processes — one control,
+ * one origin, N agents spread over R regions (agents of region r bind 127.0.r.x, and the
+ * generated policy file maps 127.0.r.0/24 to region r) — and stops it again. Used by the
+ * demo and by the integration tests. Every process's stdout (JSON log lines) is kept in a
+ * log file under the run directory.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { selfCommand } from "../self.js";
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface ProcInfo {
+  name: string;
+  child: ChildProcess;
+  udp: Endpoint;
+  http: Endpoint;
+  logFile: string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exited: Promise<number | string>;
+}
+
+export interface AgentInfo extends ProcInfo {
+  index: number;
+  region: string;
+  uploadKbps: number;
+  dataDir: string;
+}
+
+export interface ClusterConfig {
+  dir: string;
+  agents: number;
+  regions: number;
+  /** Upload capacity of agent i, kbit/s. */
+  uploadKbps: (index: number) => number;
+  /** ms between agent starts (a real deployment does not boot every box in the same ms). */
+  staggerMs: number;
+  originFanout: number;
+  heartbeatMs: number;
+  /** Extra environment for every process. */
+  env?: NodeJS.ProcessEnv;
+  /** Called for every log line of every process (after JSON.parse); for live event displays. */
+  onEvent?: (proc: string, event: Record<string, unknown>) => void;
+}
+
+export const CHANNEL = "demo";
+
+export function regionName(r: number): string {
+  return `region-${String.fromCharCode(97 + r)}`; // region-a, region-b, ...
+}
+
+/** Loopback address of agent i: region r = i mod regions, host 10 + i div regions. */
+export function agentAddress(i: number, regions: number): { region: number; address: string } {
+  const region = i % regions;
+  return { region, address: `127.0.${region + 1}.${10 + Math.floor(i / regions)}` };
+}
+
+export class Cluster {
+  control!: ProcInfo;
+  origin!: ProcInfo;
+  readonly agents: AgentInfo[] = [];
+  readonly #procs: ProcInfo[] = [];
+
+  constructor(readonly config: ClusterConfig) {}
+
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(c.dir, { recursive: true });
+    const policy = {
+      default: "default",
+      regions: Array.from({ length: c.regions }, (_, r) => ({
+        name: regionName(r),
+        prefixes: [`127.0.${r + 1}.0/24`],
+      })),
+    };
+    const policyFile = join(c.dir, "regions.json");
+    writeFileSync(policyFile, JSON.stringify(policy, null, 2));
+
+    this.control = await this.#spawn("control", [
+      "control",
+      "--host=127.0.0.1",
+      "--port=0",
+      "--admin-port=0",
+      `--db=${join(c.dir, "control.db")}`,
+      `--regions=${policyFile}`,
+      `--heartbeat-ms=${c.heartbeatMs}`,
+    ]);
+    const controlAddr = `${this.control.udp.address}:${this.control.udp.port}`;
+    this.origin = await this.#spawn("origin", [
+      "origin",
+      `--control=${controlAddr}`,
+      "--host=127.0.0.1",
+      "--port=0",
+      "--http-port=0",
+      `--channel=${CHANNEL}`,
+      `--fanout=${c.originFanout}`,
+      `--data-dir=${join(c.dir, "origin")}`,
+    ]);
+    for (let i = 0; i < c.agents; i++) {
+      if (i > 0 && c.staggerMs > 0) await delay(c.staggerMs);
+      await this.startAgent(i, controlAddr);
+    }
+  }
+
+  /** Starts (or restarts) agent i; its data directory is kept across restarts. */
+  async startAgent(i: number, controlAddr = `${this.control.udp.address}:${this.control.udp.port}`): Promise<AgentInfo> {
+    const { region, address } = agentAddress(i, this.config.regions);
+    const dataDir = join(this.config.dir, `agent-${i}`);
+    const uploadKbps = this.config.uploadKbps(i);
+    const p = await this.#spawn(`agent-${i}`, [
+      "agent",
+      `--control=${controlAddr}`,
+      `--host=${address}`,
+      "--port=0",
+      "--http-port=0",
+      `--channel=${CHANNEL}`,
+      `--upload-kbps=${uploadKbps}`,
+      `--data-dir=${dataDir}`,
+    ]);
+    const info: AgentInfo = { ...p, index: i, region: regionName(region), uploadKbps, dataDir };
+    this.agents[i] = info;
+    return info;
+  }
+
+  /** Stops every process: SIGTERM, then SIGKILL for any still running after `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    const running = this.#procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    for (const p of running) p.child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      for (const p of running) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+    }, graceMs);
+    await Promise.all(running.map((p) => p.exited));
+    clearTimeout(timer);
+  }
+
+  #spawn(name: string, args: string[]): Promise<ProcInfo> {
+    const self = selfCommand();
+    const logFile = join(this.config.dir, `${name}.log`);
+    const log = createWriteStream(logFile, { flags: "a" });
+    const child = spawn(self.command, [...self.args, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.config.env },
+    });
+    const exited = new Promise<number | string>((resolve) =>
+      child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+    );
+    child.stderr!.pipe(log, { end: false });
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      const lines = createInterface({ input: child.stdout! });
+      lines.on("line", (line) => {
+        log.write(line + "\n");
+        let ev: Record<string, unknown>;
+        try {
+          ev = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        this.config.onEvent?.(name, ev);
+        if (!ready && ev.event === "ready") {
+          ready = true;
+          const info: ProcInfo = {
+            name,
+            child,
+            udp: ev.udp as Endpoint,
+            http: ev.http as Endpoint,
+            logFile,
+            exited,
+          };
+          this.#procs.push(info);
+          resolve(info);
+        }
+      });
+      lines.on("close", () => log.end());
+      void exited.then((code) => {
+        if (!ready) reject(new Error(`${name} exited (${code}) before it was ready; see ${logFile}`));
+      });
+    });
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** GETs a JSON document with a timeout; undefined when the process does not answer. */
+export async function getJson<T>(url: string, timeoutMs = 2000): Promise<T | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return undefined;
+    return (await res.json()) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export function urlOf(e: Endpoint, path: string): string {
+  const host = e.address.includes(":") ? `[${e.address}]` : e.address;
+  return `http://${host}:${e.port}${path}`;
+}
