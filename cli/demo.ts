@@ -19,10 +19,28 @@ export const demoCommand = {
     "each its own process over real UDP; shows a live status table and each agent's playlist URL.",
   spec: {
     agents: { kind: "int", help: "number of agent processes", default: 12, min: 1, max: 200 },
-    regions: { kind: "int", help: "number of regions (agents of region r bind 127.0.r.x)", default: 3, min: 1, max: 20 },
-    duration: { kind: "int", help: "seconds to run after the last agent started; 0 = until Ctrl-C", default: 0, min: 0 },
-    json: { kind: "boolean", help: "print no table; end with the summary as one JSON object on stdout", default: false },
-    dir: { kind: "string", help: "folder for databases and logs (default: a new temporary folder, removed at exit)" },
+    regions: {
+      kind: "int",
+      help: "number of regions (agents of region r bind 127.0.r.x)",
+      default: 3,
+      min: 1,
+      max: 20,
+    },
+    duration: {
+      kind: "int",
+      help: "seconds to run after the last agent started; 0 = until Ctrl-C",
+      default: 0,
+      min: 0,
+    },
+    json: {
+      kind: "boolean",
+      help: "print no table; end with the summary as one JSON object on stdout",
+      default: false,
+    },
+    dir: {
+      kind: "string",
+      help: "folder for databases and logs (default: a new temporary folder, removed at exit)",
+    },
     staggerMs: { kind: "int", help: "ms between agent starts", default: 150, min: 0, max: 60000 },
     originFanout: { kind: "int", help: "children the origin feeds directly", default: 2, min: 1, max: 64 },
     heartbeatMs: { kind: "int", help: "heartbeat interval", default: 1000, min: 100, max: 60000 },
@@ -72,7 +90,9 @@ export async function main(argv: string[]): Promise<void> {
     say(`control admin: ${urlOf(cluster.control.http, "/api/topology")}`);
     say(`origin:        ${urlOf(cluster.origin.http, `/live/${CHANNEL}/index.m3u8`)}`);
     for (const a of cluster.agents) say(`${a.name.padEnd(9)} ${a.region}  ${playlistUrl(a)}`);
-    say(`\nPlay one with: ffplay ${playlistUrl(cluster.agents[0]!)}   (or VLC: Media > Open Network Stream)\n`);
+    say(
+      `\nPlay one with: ffplay ${playlistUrl(cluster.agents[0]!)}   (or VLC: Media > Open Network Stream)\n`,
+    );
 
     const tty = !o.json && process.stdout.isTTY;
     let last: { statuses: Array<AgentStatus | undefined>; summary: Summary } | undefined;
@@ -80,12 +100,20 @@ export async function main(argv: string[]): Promise<void> {
       const elapsed = (Date.now() - started) / 1000;
       last = await poll(cluster, o.regions, elapsed);
       if (tty) {
-        process.stdout.write("\x1b[H\x1b[2J" + renderTable(rowsOf(cluster.agents, last.statuses), last.summary, elapsed) + "\n");
-        process.stdout.write("\nagent playlists:\n" + cluster.agents.map((a) => `  ${a.name}: ${playlistUrl(a)}`).join("\n") + "\n");
+        process.stdout.write(
+          "\x1b[H\x1b[2J" + renderTable(rowsOf(cluster.agents, last.statuses), last.summary, elapsed) + "\n",
+        );
+        process.stdout.write(
+          "\nagent playlists:\n" +
+            cluster.agents.map((a) => `  ${a.name}: ${playlistUrl(a)}`).join("\n") +
+            "\n",
+        );
       } else if (!o.json) {
         say(renderTable(rowsOf(cluster.agents, last.statuses), last.summary, elapsed) + "\n");
       } else if (Math.round(elapsed) % 10 === 0) {
-        say(`t=${elapsed.toFixed(0)}s continuity min ${last.summary.continuity.min} offload ${last.summary.offload}`);
+        say(
+          `t=${elapsed.toFixed(0)}s continuity min ${last.summary.continuity.min} offload ${last.summary.offload}`,
+        );
       }
       if (o.duration > 0 && elapsed >= o.duration) break;
       await delay(o.json ? 1000 : 2000);

@@ -32,7 +32,11 @@ const SUBCOMMANDS: Record<string, Sub> = {
 export function usage(): string {
   const lines = ["Usage: tiercast <command> [options]", "", "Commands:"];
   for (const [name, s] of Object.entries(SUBCOMMANDS)) lines.push(`  ${name.padEnd(8)} ${s.summary}`);
-  lines.push("", "Options:", "  --help      show this help (tiercast <command> --help for a command's options)");
+  lines.push(
+    "",
+    "Options:",
+    "  --help      show this help (tiercast <command> --help for a command's options)",
+  );
   lines.push("  --version   print the version and the Node.js runtime");
   return lines.join("\n");
 }

@@ -44,7 +44,11 @@ type ValueOf<K extends Kind> = K extends "string"
 
 export type Spec = Record<string, OptionSpec>;
 export type Options<S extends Spec> = {
-  [N in keyof S]: S[N] extends OptionSpec<infer K> ? (S[N]["default"] extends undefined ? ValueOf<K> | undefined : ValueOf<K>) : never;
+  [N in keyof S]: S[N] extends OptionSpec<infer K>
+    ? S[N]["default"] extends undefined
+      ? ValueOf<K> | undefined
+      : ValueOf<K>
+    : never;
 };
 
 export interface Command<S extends Spec> {
@@ -72,7 +76,10 @@ export function helpText<S extends Spec>(cmd: Command<S>): string {
   }
   lines.push(`  ${"--config <file>".padEnd(30)} JSON file with any of the options above (camelCase keys)`);
   lines.push(`  ${"--help".padEnd(30)} show this help`);
-  lines.push("", `Each option can also come from the environment, e.g. ${envName(Object.keys(cmd.spec)[0] ?? "x")}.`);
+  lines.push(
+    "",
+    `Each option can also come from the environment, e.g. ${envName(Object.keys(cmd.spec)[0] ?? "x")}.`,
+  );
   return lines.join("\n");
 }
 
@@ -99,7 +106,10 @@ export function parseOptions<S extends Spec>(
     config: { type: "string" },
   };
   for (const [key, o] of Object.entries(cmd.spec)) {
-    parseSpec[flagName(key)] = { type: o.kind === "boolean" ? "boolean" : "string", ...(o.short ? { short: o.short } : {}) };
+    parseSpec[flagName(key)] = {
+      type: o.kind === "boolean" ? "boolean" : "string",
+      ...(o.short ? { short: o.short } : {}),
+    };
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -152,7 +162,9 @@ function readConfigFile<S extends Spec>(cmd: Command<S>, path: string): Record<s
   try {
     obj = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`tiercast ${cmd.name}: --config: ${path} is not valid JSON: ${(e as Error).message}`);
+    throw new UsageError(
+      `tiercast ${cmd.name}: --config: ${path} is not valid JSON: ${(e as Error).message}`,
+    );
   }
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
     throw new UsageError(`tiercast ${cmd.name}: --config: ${path} must hold a JSON object`);
@@ -183,7 +195,8 @@ function coerce(cmdName: string, key: string, o: OptionSpec, raw: unknown, from:
       return raw;
     case "int":
     case "number": {
-      const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+      const n =
+        typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
       const range = `${o.min ?? "-inf"}..${o.max ?? "inf"}`;
       const what = o.kind === "int" ? `an integer in ${range}` : `a number in ${range}`;
       if (!Number.isFinite(n) || (o.kind === "int" && !Number.isInteger(n))) return bad(what);

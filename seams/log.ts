@@ -28,7 +28,9 @@ export function jsonLogger(clock: Clock, config: JsonLoggerConfig, base: Fields 
   const min = ORDER[config.level];
   const emit = (level: Level, event: string, fields?: Fields): void => {
     if (ORDER[level] < min) return;
-    config.write(JSON.stringify({ t: clock.now(), level, proc: config.proc, event, ...base, ...fields }) + "\n");
+    config.write(
+      JSON.stringify({ t: clock.now(), level, proc: config.proc, event, ...base, ...fields }) + "\n",
+    );
   };
   return {
     debug: (e, f) => emit("debug", e, f),

@@ -10,7 +10,9 @@ test("--help lists the four subcommands", async (t) => {
 });
 
 test("--version prints the package version and the runtime", async (t) => {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
   t.is(VERSION, pkg.version);
   const r = await runCli(["--version"]);
   t.is(r.code, 0);

@@ -2,7 +2,9 @@ import test from "ava";
 import type { AgentStatus } from "../cli/demo/status.js";
 import { percentile, summarize } from "../cli/demo/summary.js";
 
-function agent(over: Partial<AgentStatus> & { ratio: number | null; joinMs: number | null; peerSent: number }): AgentStatus {
+function agent(
+  over: Partial<AgentStatus> & { ratio: number | null; joinMs: number | null; peerSent: number },
+): AgentStatus {
   return {
     node: 1,
     region: "a",
@@ -13,7 +15,11 @@ function agent(over: Partial<AgentStatus> & { ratio: number | null; joinMs: numb
     assignVersion: 1,
     segmentsHeld: 10,
     newestSegment: 10,
-    continuity: { expected: 10, onTime: over.ratio === null ? 0 : Math.round(over.ratio * 10), ratio: over.ratio },
+    continuity: {
+      expected: 10,
+      onTime: over.ratio === null ? 0 : Math.round(over.ratio * 10),
+      ratio: over.ratio,
+    },
     bytes: { peerSent: over.peerSent, peerReceived: 0, fallbackReceived: 0 },
     packets: { received: 0, duplicates: 1, rejected: 0, malformed: 0 },
     heartbeatBytes: { max: 120, mean: 100 },

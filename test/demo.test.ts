@@ -2,7 +2,10 @@ import test from "ava";
 import { runCli } from "./helpers/cli.js";
 
 test("demo --json ends after --duration and prints the summary as the last line of stdout", async (t) => {
-  const r = await runCli(["demo", "--agents", "4", "--regions", "2", "--duration", "8", "--json", "--stagger-ms", "50"], 120_000);
+  const r = await runCli(
+    ["demo", "--agents", "4", "--regions", "2", "--duration", "8", "--json", "--stagger-ms", "50"],
+    120_000,
+  );
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   const summary = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
@@ -20,6 +23,7 @@ test("demo --json ends after --duration and prints the summary as the last line 
   t.true(j.p50 > 0 && j.p95 >= j.p50);
   const hb = summary.heartbeatBytes as { max: number; mean: number };
   t.true(hb.max > 0 && hb.max <= 1200 && hb.mean <= hb.max);
-  const offload = (summary.peerBytes as number) / ((summary.originBytes as number) + (summary.peerBytes as number));
+  const offload =
+    (summary.peerBytes as number) / ((summary.originBytes as number) + (summary.peerBytes as number));
   t.true(Math.abs((summary.offload as number) - offload) < 1e-4, "offload = peer / (origin + peer)");
 });

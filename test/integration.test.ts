@@ -48,7 +48,9 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   const statuses = await all();
   for (const [i, s] of statuses.entries()) {
     t.truthy(s, `agent ${i} answers /status`);
-    t.log(`agent ${i} node ${s!.node} ${s!.region} parents ${s!.parents} continuity ${JSON.stringify(s!.continuity)}`);
+    t.log(
+      `agent ${i} node ${s!.node} ${s!.region} parents ${s!.parents} continuity ${JSON.stringify(s!.continuity)}`,
+    );
     t.true(s!.continuity.expected >= 10, `agent ${i} was expected to play at least 10 segments`);
     t.true((s!.continuity.ratio ?? 0) >= 0.99, `agent ${i} continuity ${s!.continuity.ratio}`);
   }
@@ -56,7 +58,9 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   t.true(peerBytes > 0, "agents relay to each other");
 
   // The agent farthest from the origin, by the control center's topology.
-  const nodes = (await getJson<ControlNode[] | { nodes: ControlNode[] }>(urlOf(cluster.control.http, "/api/nodes")))!;
+  const nodes = (await getJson<ControlNode[] | { nodes: ControlNode[] }>(
+    urlOf(cluster.control.http, "/api/nodes"),
+  ))!;
   const list = Array.isArray(nodes) ? nodes : nodes.nodes;
   const depthOf = new Map(list.map((n) => [n.id, n.depth ?? 0]));
   let deepest = 0;
@@ -64,7 +68,10 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
     if ((depthOf.get(s!.node) ?? 0) > (depthOf.get(statuses[deepest]!.node) ?? 0)) deepest = i;
   }
   t.log(`deepest agent: ${deepest} at depth ${depthOf.get(statuses[deepest]!.node)}`);
-  t.true((depthOf.get(statuses[deepest]!.node) ?? 0) >= 2, "the tree has relaying agents between origin and the deepest one");
+  t.true(
+    (depthOf.get(statuses[deepest]!.node) ?? 0) >= 2,
+    "the tree has relaying agents between origin and the deepest one",
+  );
   const playlist = urlOf(cluster.agents[deepest]!.http, `/live/${CHANNEL}/index.m3u8`);
   const ff = await ffmpegDecode(playlist, 6);
   t.is(ff.stderr.trim(), "", "ffmpeg reports no error");
@@ -85,7 +92,11 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   const ids = committed();
   t.true(ids.length >= 10, `agent ${victim} had committed ${ids.length} segments`);
   const again = await cluster.startAgent(victim);
-  const after = await waitFor("the restarted agent to answer", () => getJson<AgentStatus>(urlOf(again.http, "/status")), 15_000);
+  const after = await waitFor(
+    "the restarted agent to answer",
+    () => getJson<AgentStatus>(urlOf(again.http, "/status")),
+    15_000,
+  );
   t.is(after.node, before.node, "same identity, same node id");
   const missing: number[] = [];
   for (const id of ids) {
@@ -98,7 +109,18 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
 
 function ffmpegDecode(url: string, seconds: number): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const ff = spawn("ffmpeg", ["-nostdin", "-v", "error", "-i", url, "-t", String(seconds), "-f", "null", "-"]);
+    const ff = spawn("ffmpeg", [
+      "-nostdin",
+      "-v",
+      "error",
+      "-i",
+      url,
+      "-t",
+      String(seconds),
+      "-f",
+      "null",
+      "-",
+    ]);
     let stderr = "";
     ff.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => ff.kill("SIGKILL"), 60_000);

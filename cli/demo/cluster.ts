@@ -109,7 +109,10 @@ export class Cluster {
   }
 
   /** Starts (or restarts) agent i; its data directory is kept across restarts. */
-  async startAgent(i: number, controlAddr = `${this.control.udp.address}:${this.control.udp.port}`): Promise<AgentInfo> {
+  async startAgent(
+    i: number,
+    controlAddr = `${this.control.udp.address}:${this.control.udp.port}`,
+  ): Promise<AgentInfo> {
     const { region, address } = agentAddress(i, this.config.regions);
     const dataDir = join(this.config.dir, `agent-${i}`);
     const uploadKbps = this.config.uploadKbps(i);

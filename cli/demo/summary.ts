@@ -51,12 +51,19 @@ export function summarize(
     originHttpBytes: originHttp,
     peerBytes: peer,
     offload: originBytes + peer > 0 ? round(peer / (originBytes + peer), 4) : null,
-    joinMs: { p50: percentile(joins, 0.5), p95: percentile(joins, 0.95), max: joins.length ? Math.max(...joins) : null },
+    joinMs: {
+      p50: percentile(joins, 0.5),
+      p95: percentile(joins, 0.95),
+      max: joins.length ? Math.max(...joins) : null,
+    },
     heartbeatBytes: {
       max: Math.max(0, ...live.map((a) => a.heartbeatBytes.max)),
       mean: hbMean.length ? round(sum(hbMean.map((a) => a.heartbeatBytes.mean)) / hbMean.length, 1) : 0,
     },
-    agentRssMB: { max: live.length ? Math.max(...live.map((a) => a.rssMB)) : null, mean: mean(live.map((a) => a.rssMB)) },
+    agentRssMB: {
+      max: live.length ? Math.max(...live.map((a) => a.rssMB)) : null,
+      mean: mean(live.map((a) => a.rssMB)),
+    },
     agentsReporting: live.length,
     packets: {
       duplicates: sum(live.map((a) => a.packets.duplicates)),

@@ -9,7 +9,18 @@ export interface Row {
 }
 
 export function renderTable(rows: Row[], summary: Summary, elapsedS: number): string {
-  const head = ["agent", "node", "region", "parents", "children", "held", "newest", "continuity", "join ms", "peer KB out"];
+  const head = [
+    "agent",
+    "node",
+    "region",
+    "parents",
+    "children",
+    "held",
+    "newest",
+    "continuity",
+    "join ms",
+    "peer KB out",
+  ];
   const body = rows.map((r) => {
     const s = r.status;
     if (s === undefined) return [r.name, "-", r.region, "-", "-", "-", "-", "(no answer)", "-", "-"];
@@ -21,7 +32,9 @@ export function renderTable(rows: Row[], summary: Summary, elapsedS: number): st
       s.children.join(",") || "-",
       String(s.segmentsHeld),
       String(s.newestSegment),
-      s.continuity.ratio === null ? "-" : `${(s.continuity.ratio * 100).toFixed(1)}% (${s.continuity.onTime}/${s.continuity.expected})`,
+      s.continuity.ratio === null
+        ? "-"
+        : `${(s.continuity.ratio * 100).toFixed(1)}% (${s.continuity.onTime}/${s.continuity.expected})`,
       s.joinMs === null ? "-" : String(Math.round(s.joinMs)),
       String(Math.round(s.bytes.peerSent / 1024)),
     ];
