@@ -33,3 +33,8 @@ export const KNOWN_DATA_FLAGS = FLAG_META | FLAG_PARITY | FLAG_END;
 
 /** Control id 0 is the control center itself; nodes get ids from 1. */
 export const CONTROL_NODE_ID = 0;
+
+/** Data packet byte 0: the data plane's version, and the demux byte (control datagrams start with 0xA0..0xBF). */
+export const DATA_VERSION = 1;
+/** FLAG_META payload size (see segment-meta.ts for the layout). */
+export const SEGMENT_META_BYTES = 60;

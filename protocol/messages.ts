@@ -62,7 +62,7 @@ export interface Envelope {
 /** A peer as the control center tells a node about it. */
 export interface Peer {
   node: number;
-  /** IPv4 or IPv6 literal. */
+  /** IPv4 or IPv6 literal (4 or 16 bytes on the wire; decoded in the canonical form node:dgram uses for rinfo.address). */
   address: string;
   port: number;
 }
@@ -112,12 +112,16 @@ export interface JoinAckBody {
 /** One parent or child link in a HEARTBEAT (FIG. 9 plus the last sequence numbers). */
 export interface LinkState {
   node: number;
-  /** ms between the last packet on this link and the heartbeat's local timestamp (TP_i / CT_j as an age). */
+  /**
+   * ms between the last packet on this link and the heartbeat's local timestamp (TP_i / CT_j as an age).
+   * A measurement: u32 on the wire, the encoder rounds and clamps it.
+   */
   ageMs: number;
   /** Sequence number of the last data packet received from the parent / sent to the child. */
   lastSeq: number;
 }
 
+/** Measurements: integers on the wire, the encoder rounds each and clamps it (cacheBytes to 2^53-1, the rest to u32). */
 export interface Resources {
   /** Measured upload over the last interval, kbit/s. */
   uploadKbps: number;
@@ -146,7 +150,7 @@ export interface HeartbeatBody {
 }
 
 export interface ChildLink extends Peer {
-  /** Bit i set: send substream i to this child. */
+  /** Bit i set: send substream i to this child (bits >= k are refused by encoder and decoder). */
   substreams: number;
 }
 
@@ -157,7 +161,7 @@ export interface AssignBody {
   k: number;
   /** Hierarchy tier (1 = top); 0 until the topology engine assigns tiers. */
   tier: number;
-  /** parents[i] feeds substream i; null where none (the node then repairs from the fallback). */
+  /** parents[i] feeds substream i; null where none (the node then repairs from the fallback). At most k entries. */
   parents: Array<Peer | null>;
   children: ChildLink[];
 }

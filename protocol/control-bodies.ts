@@ -1,0 +1,376 @@
+/**
+ * Bodies of the wire v1 control messages: CBOR maps with small integer keys (envelope
+ * key 5). "?" marks an optional key; u32 = 0..2^32-1; uint = non-negative safe integer.
+ * Unknown keys are ignored; a compact array may grow trailing elements in later versions
+ * (v1 reads the first ones and ignores the rest, up to MAX_COMPACT_ELEMENTS).
+ *
+ * JOIN (1)        0 key bstr<=64  1 role u8  2 channels [text<=200]<=8  3 uploadKbps u32
+ *                 4 nat u8  5 httpPort 1..65535  6? streamKbps u32  7? fallbackUrl text
+ *                 8? segmentMs u32  9? regionHint text
+ * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
+ *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
+ * HEARTBEAT (3)   0 channel u32  1 assignVersion u32  2 parents [LinkState|null]<=16
+ *                 3 children [LinkState]<=64  4 buffers [u32]<=16  5 resources map  6 newestSegment u32
+ *   LinkState     [node u32, ageMs u32, lastSeq u32]
+ *   resources     map: 0 uploadKbps u32  1 nat u8  2 cacheBytes uint  3 cpuPct u32  4 rssMB u32
+ * ASSIGN (4)      0 channel u32  1 version u32  2 k 1..16  3 tier u8
+ *                 4 parents [Peer|null]<=k  5 children [ChildLink]<=64
+ *   Peer          [node u32, ip bstr(4|16), port 1..65535]
+ *   ChildLink     [node u32, ip bstr(4|16), port 1..65535, substreams u16 (bits < k only)]
+ * LEAVE (5)       0 channel u32  1 reason u8
+ *
+ * Integers above 2^32-1 (ts, cacheBytes) go out as 8-byte CBOR integers (0x1b), never floats.
+ * Measurements (ageMs and resources) are rounded and clamped to their range by the encoder.
+ */
+import {
+  MAX_CHANNELS_PER_MESSAGE,
+  MAX_CHILDREN,
+  MAX_KEY_BYTES,
+  MAX_PARENTS,
+  MAX_STRING_BYTES,
+  MAX_SUBSTREAMS,
+} from "./limits.js";
+import {
+  type AssignBody,
+  type ChannelInfo,
+  type ChildLink,
+  type HeartbeatBody,
+  type JoinAckBody,
+  type JoinBody,
+  JoinError,
+  type LeaveBody,
+  LeaveReason,
+  type LinkState,
+  NatType,
+  type Peer,
+  type Resources,
+  Role,
+} from "./messages.js";
+import {
+  type CborMap,
+  FieldError,
+  U16_MAX,
+  U32_MAX,
+  asMap,
+  badField,
+  bytes,
+  describe,
+  eachOf,
+  enumValues,
+  int,
+  list,
+  member,
+  need,
+  port,
+  text,
+  u32,
+  u8,
+  uSafe,
+  within,
+} from "./fields.js";
+import { bytesToIp, ipToBytes } from "./ip-bytes.js";
+
+/** A compact array may carry up to this many elements; v1 reads the first 3 or 4. */
+export const MAX_COMPACT_ELEMENTS = 8;
+
+const ROLES = enumValues(Role);
+const NATS = enumValues(NatType);
+const JOIN_ERRORS = enumValues(JoinError);
+const LEAVE_REASONS = enumValues(LeaveReason);
+
+export interface BodyCodec<B> {
+  write(body: B): Map<number, unknown>;
+  read(m: CborMap): B;
+}
+
+/** Integers above 32 bits as bigint, so cbor-x writes an 8-byte integer instead of a float64. */
+export function wireUint(n: number): number | bigint {
+  return n > U32_MAX ? BigInt(n) : n;
+}
+
+/** Round and clamp a measurement into [0, max]; NaN is a caller bug. */
+function measure(v: number, field: string, max: number): number {
+  if (typeof v !== "number" || Number.isNaN(v)) throw badField(field, `expected a number, got ${typeof v}`);
+  return v <= 0 ? 0 : v >= max ? max : Math.round(v);
+}
+
+function copy(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
+// ---------------------------------------------------------------- JOIN
+
+export const joinCodec: BodyCodec<JoinBody> = {
+  write(b) {
+    const m = new Map<number, unknown>([
+      [0, bytes(b.key, "key", MAX_KEY_BYTES)],
+      [1, member(b.role, "role", ROLES)],
+      [2, eachOf(list(b.channels, "channels", MAX_CHANNELS_PER_MESSAGE), "channels", channelName)],
+      [3, u32(b.uploadKbps, "uploadKbps")],
+      [4, member(b.nat, "nat", NATS)],
+      [5, port(b.httpPort, "httpPort")],
+    ]);
+    if (b.streamKbps !== undefined) m.set(6, u32(b.streamKbps, "streamKbps"));
+    if (b.fallbackUrl !== undefined) m.set(7, text(b.fallbackUrl, "fallbackUrl", MAX_STRING_BYTES));
+    if (b.segmentMs !== undefined) m.set(8, u32(b.segmentMs, "segmentMs"));
+    if (b.regionHint !== undefined) m.set(9, text(b.regionHint, "regionHint", MAX_STRING_BYTES));
+    return m;
+  },
+  read(m) {
+    const body: JoinBody = {
+      key: copy(bytes(need(m, 0, "key"), "key", MAX_KEY_BYTES)),
+      role: member<Role>(need(m, 1, "role"), "role", ROLES),
+      channels: eachOf(
+        list(need(m, 2, "channels"), "channels", MAX_CHANNELS_PER_MESSAGE),
+        "channels",
+        channelName,
+      ),
+      uploadKbps: u32(need(m, 3, "uploadKbps"), "uploadKbps"),
+      nat: member<NatType>(need(m, 4, "nat"), "nat", NATS),
+      httpPort: port(need(m, 5, "httpPort"), "httpPort"),
+    };
+    const streamKbps = m.get(6);
+    if (streamKbps !== undefined) body.streamKbps = u32(streamKbps, "streamKbps");
+    const fallbackUrl = m.get(7);
+    if (fallbackUrl !== undefined) body.fallbackUrl = text(fallbackUrl, "fallbackUrl", MAX_STRING_BYTES);
+    const segmentMs = m.get(8);
+    if (segmentMs !== undefined) body.segmentMs = u32(segmentMs, "segmentMs");
+    const regionHint = m.get(9);
+    if (regionHint !== undefined) body.regionHint = text(regionHint, "regionHint", MAX_STRING_BYTES);
+    return body;
+  },
+};
+
+function channelName(v: unknown): string {
+  return text(v, "", MAX_STRING_BYTES);
+}
+
+// ---------------------------------------------------------------- JOIN_ACK
+
+export const joinAckCodec: BodyCodec<JoinAckBody> = {
+  write(b) {
+    return new Map<number, unknown>([
+      [0, member(b.error, "error", JOIN_ERRORS)],
+      [1, u32(b.node, "node")],
+      [2, text(b.region, "region", MAX_STRING_BYTES)],
+      [3, u32(b.heartbeatMs, "heartbeatMs")],
+      [4, eachOf(list(b.channels, "channels", MAX_CHANNELS_PER_MESSAGE), "channels", writeChannelInfo)],
+    ]);
+  },
+  read(m) {
+    return {
+      error: member<JoinError>(need(m, 0, "error"), "error", JOIN_ERRORS),
+      node: u32(need(m, 1, "node"), "node"),
+      region: text(need(m, 2, "region"), "region", MAX_STRING_BYTES),
+      heartbeatMs: u32(need(m, 3, "heartbeatMs"), "heartbeatMs"),
+      channels: eachOf(
+        list(need(m, 4, "channels"), "channels", MAX_CHANNELS_PER_MESSAGE),
+        "channels",
+        readChannelInfo,
+      ),
+    };
+  },
+};
+
+function writeChannelInfo(v: unknown): Map<number, unknown> {
+  const c = record<ChannelInfo>(v, "channel info");
+  return new Map<number, unknown>([
+    [0, text(c.name, "name", MAX_STRING_BYTES)],
+    [1, u32(c.id, "id")],
+    [2, int(c.k, "k", 1, MAX_SUBSTREAMS)],
+    [3, u32(c.streamKbps, "streamKbps")],
+    [4, u32(c.segmentMs, "segmentMs")],
+    [5, text(c.fallbackUrl, "fallbackUrl", MAX_STRING_BYTES)],
+  ]);
+}
+
+function readChannelInfo(v: unknown): ChannelInfo {
+  const m = asMap(v, "");
+  return {
+    name: text(need(m, 0, "name"), "name", MAX_STRING_BYTES),
+    id: u32(need(m, 1, "id"), "id"),
+    k: int(need(m, 2, "k"), "k", 1, MAX_SUBSTREAMS),
+    streamKbps: u32(need(m, 3, "streamKbps"), "streamKbps"),
+    segmentMs: u32(need(m, 4, "segmentMs"), "segmentMs"),
+    fallbackUrl: text(need(m, 5, "fallbackUrl"), "fallbackUrl", MAX_STRING_BYTES),
+  };
+}
+
+// ---------------------------------------------------------------- HEARTBEAT
+
+export const heartbeatCodec: BodyCodec<HeartbeatBody> = {
+  write(b) {
+    return new Map<number, unknown>([
+      [0, u32(b.channel, "channel")],
+      [1, u32(b.assignVersion, "assignVersion")],
+      [2, eachOf(list(b.parents, "parents", MAX_PARENTS), "parents", writeLinkStateOrNull)],
+      [3, eachOf(list(b.children, "children", MAX_CHILDREN), "children", writeLinkState)],
+      [4, eachOf(list(b.buffers, "buffers", MAX_SUBSTREAMS), "buffers", bufferSize)],
+      [5, within("resources", () => writeResources(b.resources))],
+      [6, u32(b.newestSegment, "newestSegment")],
+    ]);
+  },
+  read(m) {
+    return {
+      channel: u32(need(m, 0, "channel"), "channel"),
+      assignVersion: u32(need(m, 1, "assignVersion"), "assignVersion"),
+      parents: eachOf(list(need(m, 2, "parents"), "parents", MAX_PARENTS), "parents", readLinkStateOrNull),
+      children: eachOf(list(need(m, 3, "children"), "children", MAX_CHILDREN), "children", readLinkState),
+      buffers: eachOf(list(need(m, 4, "buffers"), "buffers", MAX_SUBSTREAMS), "buffers", bufferSize),
+      resources: readResources(need(m, 5, "resources")),
+      newestSegment: u32(need(m, 6, "newestSegment"), "newestSegment"),
+    };
+  },
+};
+
+function bufferSize(v: unknown): number {
+  return u32(v, "");
+}
+
+function writeLinkState(v: unknown): unknown[] {
+  const l = record<LinkState>(v, "link state");
+  return [u32(l.node, "node"), measure(l.ageMs, "ageMs", U32_MAX), u32(l.lastSeq, "lastSeq")];
+}
+
+function writeLinkStateOrNull(v: unknown): unknown[] | null {
+  return v === null ? null : writeLinkState(v);
+}
+
+function readLinkState(v: unknown): LinkState {
+  const a = compact(v, 3);
+  return { node: u32(a[0], "node"), ageMs: u32(a[1], "ageMs"), lastSeq: u32(a[2], "lastSeq") };
+}
+
+function readLinkStateOrNull(v: unknown): LinkState | null {
+  return v === null ? null : readLinkState(v);
+}
+
+function writeResources(r: Resources): Map<number, unknown> {
+  record<Resources>(r, "resources");
+  return new Map<number, unknown>([
+    [0, measure(r.uploadKbps, "uploadKbps", U32_MAX)],
+    [1, member(r.nat, "nat", NATS)],
+    [2, wireUint(measure(r.cacheBytes, "cacheBytes", Number.MAX_SAFE_INTEGER))],
+    [3, measure(r.cpuPct, "cpuPct", U32_MAX)],
+    [4, measure(r.rssMB, "rssMB", U32_MAX)],
+  ]);
+}
+
+function readResources(v: unknown): Resources {
+  return within("resources", () => {
+    const m = asMap(v, "");
+    return {
+      uploadKbps: u32(need(m, 0, "uploadKbps"), "uploadKbps"),
+      nat: member<NatType>(need(m, 1, "nat"), "nat", NATS),
+      cacheBytes: uSafe(need(m, 2, "cacheBytes"), "cacheBytes"),
+      cpuPct: u32(need(m, 3, "cpuPct"), "cpuPct"),
+      rssMB: u32(need(m, 4, "rssMB"), "rssMB"),
+    };
+  });
+}
+
+// ---------------------------------------------------------------- ASSIGN
+
+export const assignCodec: BodyCodec<AssignBody> = {
+  write(b) {
+    const k = int(b.k, "k", 1, MAX_SUBSTREAMS);
+    return new Map<number, unknown>([
+      [0, u32(b.channel, "channel")],
+      [1, u32(b.version, "version")],
+      [2, k],
+      [3, u8(b.tier, "tier")],
+      [4, eachOf(list(b.parents, "parents", k), "parents", writePeerOrNull)],
+      [5, eachOf(list(b.children, "children", MAX_CHILDREN), "children", (c) => writeChildLink(c, k))],
+    ]);
+  },
+  read(m) {
+    const k = int(need(m, 2, "k"), "k", 1, MAX_SUBSTREAMS);
+    return {
+      channel: u32(need(m, 0, "channel"), "channel"),
+      version: u32(need(m, 1, "version"), "version"),
+      k,
+      tier: u8(need(m, 3, "tier"), "tier"),
+      parents: eachOf(list(need(m, 4, "parents"), "parents", k), "parents", readPeerOrNull),
+      children: eachOf(list(need(m, 5, "children"), "children", MAX_CHILDREN), "children", (c) =>
+        readChildLink(c, k),
+      ),
+    };
+  },
+};
+
+function writePeer(v: unknown): unknown[] {
+  const p = record<Peer>(v, "peer");
+  if (typeof p.address !== "string") throw badField("address", "expected a string");
+  return [u32(p.node, "node"), ipToBytes(p.address, "address"), port(p.port, "port")];
+}
+
+function writePeerOrNull(v: unknown): unknown[] | null {
+  return v === null ? null : writePeer(v);
+}
+
+function writeChildLink(v: unknown, k: number): unknown[] {
+  const a = writePeer(v);
+  a.push(substreamMask((v as ChildLink).substreams, k));
+  return a;
+}
+
+function readPeer(v: unknown): Peer {
+  const a = compact(v, 3);
+  return {
+    node: u32(a[0], "node"),
+    address: bytesToIp(bytes(a[1], "address", 16), "address"),
+    port: port(a[2], "port"),
+  };
+}
+
+function readPeerOrNull(v: unknown): Peer | null {
+  return v === null ? null : readPeer(v);
+}
+
+function readChildLink(v: unknown, k: number): ChildLink {
+  const a = compact(v, 4);
+  return {
+    node: u32(a[0], "node"),
+    address: bytesToIp(bytes(a[1], "address", 16), "address"),
+    port: port(a[2], "port"),
+    substreams: substreamMask(a[3], k),
+  };
+}
+
+function substreamMask(v: unknown, k: number): number {
+  const mask = int(v, "substreams", 0, U16_MAX);
+  if (mask >= 2 ** k) throw badField("substreams", `mask ${mask} names a substream >= k (${k})`);
+  return mask;
+}
+
+// ---------------------------------------------------------------- LEAVE
+
+export const leaveCodec: BodyCodec<LeaveBody> = {
+  write(b) {
+    return new Map<number, unknown>([
+      [0, u32(b.channel, "channel")],
+      [1, member(b.reason, "reason", LEAVE_REASONS)],
+    ]);
+  },
+  read(m) {
+    return {
+      channel: u32(need(m, 0, "channel"), "channel"),
+      reason: member<LeaveReason>(need(m, 1, "reason"), "reason", LEAVE_REASONS),
+    };
+  },
+};
+
+// ---------------------------------------------------------------- helpers
+
+/** Encoder side: an object where one is expected (the caller's types say so, but be sure). */
+function record<T>(v: unknown, what: string): T {
+  if (v === null || typeof v !== "object") throw badField("", `expected a ${what}, got ${describe(v)}`);
+  return v as T;
+}
+
+/** A compact array with at least `min` elements (later versions may append more). */
+function compact(v: unknown, min: number): unknown[] {
+  const a = list(v, "", MAX_COMPACT_ELEMENTS);
+  if (a.length < min) throw new FieldError("E_BAD_FIELD", `expected ${min} elements, got ${a.length}`, "");
+  return a;
+}

@@ -1,0 +1,260 @@
+/**
+ * Writes the golden vectors of wire v1 (test/vectors/*.json) from test/vectors/samples.ts.
+ * Run `node --import tsx scripts/gen-wire-vectors.ts` only when the wire is meant to change,
+ * and review the diff: test/protocol-vectors.test.ts fails whenever an encoding changes.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { format, resolveConfig } from "prettier";
+import { decodeCbor, encodeCbor } from "../protocol/cbor.js";
+import { encodeControl } from "../protocol/control-codec.js";
+import { encodeData } from "../protocol/data-codec.js";
+import { DATA_HEADER_BYTES } from "../protocol/limits.js";
+import type { ControlMessage, DataHeader } from "../protocol/messages.js";
+import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import {
+  sampleAssign,
+  sampleDataHeader,
+  sampleEndHeader,
+  sampleHeartbeat,
+  sampleJoinAck,
+  sampleJoinAckRejoin,
+  sampleJoinAgent,
+  sampleJoinOrigin,
+  sampleLeave,
+  sampleMeta,
+  sampleMetaHeader,
+  samplePayload,
+} from "../test/vectors/samples.js";
+import { type InvalidCase, type ValidCase, type VectorFile, toJson } from "../test/vectors/vector-json.js";
+
+const dir = join(import.meta.dirname, "..", "test", "vectors");
+type Tree = Map<unknown, unknown>;
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+/** The CBOR tree of a valid message, to break on purpose. */
+function tree(msg: ControlMessage): Tree {
+  return decodeCbor(encodeControl(msg)) as Tree;
+}
+
+/** Encode a tree; integers above 32 bits as 8-byte integers, as the codec writes them. */
+function raw(t: unknown): string {
+  const fix = (v: unknown): unknown => {
+    if (typeof v === "number" && Number.isInteger(v) && v > 0xffffffff) return BigInt(v);
+    if (Array.isArray(v)) return v.map(fix);
+    if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, fix(x)]));
+    return v;
+  };
+  return hex(encodeCbor(fix(t)));
+}
+
+const body = (t: Tree): Tree => t.get(5) as Tree;
+
+function control(name: string, msg: ControlMessage): ValidCase {
+  return { name, hex: hex(encodeControl(msg)), value: toJson(msg) };
+}
+
+function broken(
+  name: string,
+  msg: ControlMessage,
+  code: string,
+  field: string | undefined,
+  edit: (t: Tree) => void,
+): InvalidCase {
+  const t = tree(msg);
+  edit(t);
+  return field === undefined ? { name, hex: raw(t), code } : { name, hex: raw(t), code, field };
+}
+
+async function write(file: string, v: VectorFile): Promise<void> {
+  const path = join(dir, file);
+  const options = (await resolveConfig(path)) ?? {};
+  writeFileSync(path, await format(JSON.stringify(v, null, 2), { ...options, parser: "json" }));
+  console.log(`${file}: ${v.valid.length} valid, ${v.invalid.length} invalid`);
+}
+
+const hb = sampleHeartbeat();
+const hbHex = hex(encodeControl(hb));
+
+await write("heartbeat.json", {
+  kind: "HEARTBEAT",
+  decoder: "control",
+  valid: [
+    control("4 parents, 8 children (the 256-byte budget case)", hb),
+    control("one parent missing, no children", {
+      ...hb,
+      body: { ...hb.body, parents: [hb.body.parents[0] ?? null, null], children: [], buffers: [3, 0] },
+    }),
+  ],
+  invalid: [
+    broken("version 2", hb, "E_BAD_VERSION", "v", (t) => t.set(0, 2)),
+    broken("65 children", hb, "E_LIMIT", "body.children", (t) => {
+      const children = body(t).get(3) as unknown[];
+      body(t).set(
+        3,
+        Array.from({ length: 65 }, (_, i) => children[i % children.length]),
+      );
+    }),
+    broken("resources missing", hb, "E_BAD_FIELD", "body.resources", (t) => body(t).delete(5)),
+    broken("child age above u32", hb, "E_BAD_FIELD", "body.children[0].ageMs", (t) => {
+      ((body(t).get(3) as unknown[][])[0] as unknown[])[1] = 2 ** 32;
+    }),
+    broken("sender negative", hb, "E_BAD_FIELD", "sender", (t) => t.set(2, -1)),
+    { name: "truncated by one byte", hex: hbHex.slice(0, -2), code: "E_TRUNCATED" },
+    { name: "one byte after the map", hex: hbHex + "00", code: "E_BAD_CBOR" },
+    { name: "array length 2^64-1", hex: "a1009bffffffffffffffff", code: "E_TRUNCATED" },
+    { name: "tagged timestamp (tag 1)", hex: "a104c11a6a1b2c3d", code: "E_BAD_CBOR" },
+    { name: "not a map", hex: "8100", code: "E_BAD_FIELD", field: "envelope" },
+  ],
+});
+
+await write("join.json", {
+  kind: "JOIN",
+  decoder: "control",
+  valid: [control("agent", sampleJoinAgent), control("origin", sampleJoinOrigin)],
+  invalid: [
+    broken("65-byte key", sampleJoinAgent, "E_LIMIT", "body.key", (t) => body(t).set(0, new Uint8Array(65))),
+    broken("201-byte channel name", sampleJoinAgent, "E_LIMIT", "body.channels[0]", (t) =>
+      body(t).set(2, ["x".repeat(201)]),
+    ),
+    broken("httpPort 0", sampleJoinAgent, "E_BAD_FIELD", "body.httpPort", (t) => body(t).set(5, 0)),
+    broken("unknown role", sampleJoinAgent, "E_BAD_FIELD", "body.role", (t) => body(t).set(1, 9)),
+  ],
+});
+
+await write("join-ack.json", {
+  kind: "JOIN_ACK",
+  decoder: "control",
+  valid: [control("accepted", sampleJoinAck), control("rejoin", sampleJoinAckRejoin)],
+  invalid: [
+    broken("k = 17", sampleJoinAck, "E_BAD_FIELD", "body.channels[0].k", (t) => {
+      ((body(t).get(4) as Tree[])[0] as Tree).set(2, 17);
+    }),
+    broken("9 channels", sampleJoinAck, "E_LIMIT", "body.channels", (t) => {
+      const c = (body(t).get(4) as Tree[])[0];
+      body(t).set(
+        4,
+        Array.from({ length: 9 }, () => c),
+      );
+    }),
+    broken("unknown error code", sampleJoinAck, "E_BAD_FIELD", "body.error", (t) => body(t).set(0, 99)),
+  ],
+});
+
+await write("assign.json", {
+  kind: "ASSIGN",
+  decoder: "control",
+  valid: [control("k = 4, IPv4 and IPv6 peers", sampleAssign)],
+  invalid: [
+    broken("5-byte address", sampleAssign, "E_BAD_FIELD", "body.parents[0].address", (t) => {
+      ((body(t).get(4) as unknown[][])[0] as unknown[])[1] = new Uint8Array(5);
+    }),
+    broken("substream bit beyond k", sampleAssign, "E_BAD_FIELD", "body.children[1].substreams", (t) => {
+      ((body(t).get(5) as unknown[][])[1] as unknown[])[3] = 0b10000;
+    }),
+    broken("more parents than k", sampleAssign, "E_LIMIT", "body.parents", (t) => body(t).set(2, 3)),
+    broken("port 70000", sampleAssign, "E_BAD_FIELD", "body.children[0].port", (t) => {
+      ((body(t).get(5) as unknown[][])[0] as unknown[])[2] = 70_000;
+    }),
+  ],
+});
+
+await write("leave.json", {
+  kind: "LEAVE",
+  decoder: "control",
+  valid: [control("shutdown, with an auth tag", sampleLeave), control("no auth", withoutAuth(sampleLeave))],
+  invalid: [
+    broken("unknown type", sampleLeave, "E_BAD_TYPE", "type", (t) => t.set(1, 9)),
+    broken("unknown reason", sampleLeave, "E_BAD_FIELD", "body.reason", (t) => body(t).set(1, 7)),
+    broken("65-byte auth", sampleLeave, "E_LIMIT", "auth", (t) => t.set(6, new Uint8Array(65))),
+    broken("unknown keys are ignored, but body is required", sampleLeave, "E_BAD_FIELD", "body", (t) => {
+      t.delete(5);
+      t.set(17, "future");
+    }),
+    // v=1, type=LEAVE, sender=0, seq=0, ts=0, body {1: 0, 1: 0}
+    { name: "duplicate body key", hex: "a6000101050200030004000" + "5a201000100", code: "E_BAD_CBOR" },
+  ],
+});
+
+function withoutAuth(m: ControlMessage): ControlMessage {
+  const copy = { ...m };
+  delete copy.auth;
+  return copy;
+}
+
+function dataCase(name: string, h: DataHeader, payload: Uint8Array): ValidCase {
+  return { name, hex: hex(encodeData(h, payload)), value: toJson({ ...h, payload }) };
+}
+
+/** hexString with the bytes at byte offset `at` replaced by byteHex. */
+const patchHex = (hexString: string, at: number, byteHex: string): string =>
+  hexString.slice(0, at * 2) + byteHex + hexString.slice(at * 2 + byteHex.length);
+const dataHex = hex(encodeData(sampleDataHeader, samplePayload(16)));
+const patch = (at: number, byteHex: string): string => patchHex(dataHex, at, byteHex);
+const fullHex = hex(encodeData(sampleDataHeader, samplePayload(1172)));
+
+await write("data.json", {
+  kind: "DATA",
+  decoder: "data",
+  valid: [
+    dataCase("data packet, 16-byte payload", sampleDataHeader, samplePayload(16)),
+    dataCase("META packet", sampleMetaHeader, encodeSegmentMeta(sampleMeta)),
+    dataCase("END packet, empty payload", sampleEndHeader, new Uint8Array(0)),
+    dataCase(
+      "full-size packet",
+      { ...sampleDataHeader, fecGroup: 2 ** 32 - 1, fecIndex: 255 },
+      samplePayload(1172),
+    ),
+  ],
+  invalid: [
+    { name: "version 2", hex: patch(0, "02"), code: "E_BAD_VERSION", field: "version" },
+    { name: "unknown flag 0x08", hex: patch(1, "08"), code: "E_BAD_FLAGS", field: "flags" },
+    { name: "length says 17", hex: patch(2, "0011"), code: "E_BAD_LENGTH", field: "length" },
+    { name: "substream 16", hex: patch(12, "10"), code: "E_BAD_FIELD", field: "substream" },
+    { name: "reserved not 0", hex: patch(14, "0001"), code: "E_BAD_FIELD", field: "reserved" },
+    { name: "27 bytes", hex: dataHex.slice(0, (DATA_HEADER_BYTES - 1) * 2), code: "E_TRUNCATED" },
+    {
+      name: "1201 bytes",
+      hex: patchHex(fullHex, 2, "0495") + "00", // length 1173, consistent, but over the datagram limit
+      code: "E_TOO_LARGE",
+    },
+  ],
+});
+
+const metaHex = hex(encodeSegmentMeta(sampleMeta));
+const patchMeta = (at: number, byteHex: string): string => patchHex(metaHex, at, byteHex);
+
+await write("segment-meta.json", {
+  kind: "SEGMENT_META",
+  decoder: "segment-meta",
+  valid: [
+    { name: "segment", hex: metaHex, value: toJson(sampleMeta) },
+    {
+      name: "discontinuity, max values",
+      hex: hex(
+        encodeSegmentMeta({
+          ...sampleMeta,
+          segmentId: 2 ** 32 - 1,
+          packetCount: 65_535,
+          discontinuity: true,
+          publishedAt: Number.MAX_SAFE_INTEGER,
+        }),
+      ),
+      value: toJson({
+        ...sampleMeta,
+        segmentId: 2 ** 32 - 1,
+        packetCount: 65_535,
+        discontinuity: true,
+        publishedAt: Number.MAX_SAFE_INTEGER,
+      }),
+    },
+  ],
+  invalid: [
+    { name: "59 bytes", hex: metaHex.slice(0, -2), code: "E_TRUNCATED" },
+    { name: "61 bytes", hex: metaHex + "00", code: "E_BAD_LENGTH" },
+    { name: "unknown flag 0x02", hex: patchMeta(18, "02"), code: "E_BAD_FLAGS", field: "flags" },
+    { name: "reserved not 0", hex: patchMeta(19, "01"), code: "E_BAD_FIELD", field: "reserved" },
+    { name: "publishedAt 2^53", hex: patchMeta(20, "00200000"), code: "E_BAD_FIELD", field: "publishedAt" },
+  ],
+});

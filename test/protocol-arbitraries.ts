@@ -1,0 +1,174 @@
+/**
+ * fast-check arbitraries for every wire v1 message, within the limits, shaped so that an
+ * encoding always fits in 1200 bytes (the limit tests cover the edges separately).
+ * Addresses come out in canonical form (what the decoder returns).
+ */
+import fc from "fast-check";
+import { SocketAddress } from "node:net";
+import { KNOWN_DATA_FLAGS, MAX_SUBSTREAMS, WIRE_VERSION } from "../protocol/limits.js";
+import {
+  type AssignBody,
+  type ChannelInfo,
+  type ChildLink,
+  type ControlMessage,
+  type DataHeader,
+  type HeartbeatBody,
+  type JoinAckBody,
+  type JoinBody,
+  JoinError,
+  type LeaveBody,
+  LeaveReason,
+  type LinkState,
+  MsgType,
+  NatType,
+  type Peer,
+  type Resources,
+  Role,
+  type SegmentMeta,
+} from "../protocol/messages.js";
+
+export const u8 = fc.integer({ min: 0, max: 0xff });
+export const u16 = fc.integer({ min: 0, max: 0xffff });
+export const u32 = fc.integer({ min: 0, max: 0xffffffff });
+export const uSafe = fc.maxSafeNat();
+export const port = fc.integer({ min: 1, max: 0xffff });
+
+const enumOf = <T extends number>(e: object): fc.Arbitrary<T> =>
+  fc.constantFrom(...(Object.values(e).filter((x) => typeof x === "number") as T[]));
+
+/** Text of at most `chars` code points (so at most 4 * chars UTF-8 bytes). */
+export const textOf = (chars: number): fc.Arbitrary<string> =>
+  fc.string({ unit: "binary", maxLength: chars });
+
+/** IPv4 or IPv6, canonical as node:dgram and the decoder print it. */
+export const address: fc.Arbitrary<string> = fc.oneof(
+  fc.ipV4(),
+  fc.ipV6().map((a) => new SocketAddress({ address: a, family: "ipv6" }).address),
+);
+
+const envelope = {
+  v: fc.constant(WIRE_VERSION),
+  sender: u32,
+  seq: u32,
+  ts: uSafe,
+  auth: fc.uint8Array({ maxLength: 64 }),
+};
+const envelopeRequired = ["v", "type", "sender", "seq", "ts", "body"] as const;
+
+function message<T extends MsgType, B>(type: T, body: fc.Arbitrary<B>): fc.Arbitrary<ControlMessage> {
+  return fc.record(
+    { ...envelope, type: fc.constant(type), body },
+    { requiredKeys: [...envelopeRequired] },
+  ) as fc.Arbitrary<unknown> as fc.Arbitrary<ControlMessage>;
+}
+
+export const joinBody: fc.Arbitrary<JoinBody> = fc.record(
+  {
+    key: fc.uint8Array({ maxLength: 64 }),
+    role: enumOf<Role>(Role),
+    channels: fc.array(textOf(10), { maxLength: 8 }),
+    uploadKbps: u32,
+    nat: enumOf<NatType>(NatType),
+    httpPort: port,
+    streamKbps: u32,
+    fallbackUrl: textOf(50),
+    segmentMs: u32,
+    regionHint: textOf(50),
+  },
+  { requiredKeys: ["key", "role", "channels", "uploadKbps", "nat", "httpPort"] },
+);
+
+const channelInfo: fc.Arbitrary<ChannelInfo> = fc.record({
+  name: textOf(10),
+  id: u32,
+  k: fc.integer({ min: 1, max: MAX_SUBSTREAMS }),
+  streamKbps: u32,
+  segmentMs: u32,
+  fallbackUrl: textOf(12),
+});
+
+export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record({
+  error: enumOf<JoinError>(JoinError),
+  node: u32,
+  region: textOf(20),
+  heartbeatMs: u32,
+  channels: fc.array(channelInfo, { maxLength: 8 }),
+});
+
+export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u32, lastSeq: u32 });
+
+const resources: fc.Arbitrary<Resources> = fc.record({
+  uploadKbps: u32,
+  nat: enumOf<NatType>(NatType),
+  cacheBytes: uSafe,
+  cpuPct: u32,
+  rssMB: u32,
+});
+
+export const heartbeatBody: fc.Arbitrary<HeartbeatBody> = fc.record({
+  channel: u32,
+  assignVersion: u32,
+  parents: fc.array(fc.option(linkState, { nil: null }), { maxLength: MAX_SUBSTREAMS }),
+  children: fc.array(linkState, { maxLength: 40 }),
+  buffers: fc.array(u32, { maxLength: MAX_SUBSTREAMS }),
+  resources,
+  newestSegment: u32,
+});
+
+const peer: fc.Arbitrary<Peer> = fc.record({ node: u32, address, port });
+
+export const assignBody: fc.Arbitrary<AssignBody> = fc.integer({ min: 1, max: MAX_SUBSTREAMS }).chain((k) =>
+  fc.record({
+    channel: u32,
+    version: u32,
+    k: fc.constant(k),
+    tier: u8,
+    parents: fc.array(fc.option(peer, { nil: null }), { maxLength: k }),
+    children: fc.array(
+      fc.record({
+        node: u32,
+        address,
+        port,
+        substreams: fc.integer({ min: 0, max: 2 ** k - 1 }),
+      }) as fc.Arbitrary<ChildLink>,
+      { maxLength: 16 },
+    ),
+  }),
+);
+
+export const leaveBody: fc.Arbitrary<LeaveBody> = fc.record({
+  channel: u32,
+  reason: enumOf<LeaveReason>(LeaveReason),
+});
+
+export const controlByType = {
+  JOIN: message(MsgType.JOIN, joinBody),
+  JOIN_ACK: message(MsgType.JOIN_ACK, joinAckBody),
+  HEARTBEAT: message(MsgType.HEARTBEAT, heartbeatBody),
+  ASSIGN: message(MsgType.ASSIGN, assignBody),
+  LEAVE: message(MsgType.LEAVE, leaveBody),
+};
+
+export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(...Object.values(controlByType));
+
+export const dataHeader: fc.Arbitrary<DataHeader> = fc.record({
+  channel: u32,
+  seq: u32,
+  substream: fc.integer({ min: 0, max: MAX_SUBSTREAMS - 1 }),
+  flags: fc.integer({ min: 0, max: KNOWN_DATA_FLAGS }),
+  fecGroup: u32,
+  fecIndex: u8,
+  segmentId: u32,
+  offset: u32,
+});
+
+export const segmentMeta: fc.Arbitrary<SegmentMeta> = fc.record({
+  segmentId: u32,
+  durationMs: u32,
+  totalBytes: u32,
+  firstSeq: u32,
+  packetCount: u16,
+  discontinuity: fc.boolean(),
+  publishedAt: uSafe,
+  sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+});

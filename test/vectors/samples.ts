@@ -1,0 +1,240 @@
+/**
+ * Realistic sample messages of wire v1, shared by the golden vector generator
+ * (scripts/gen-wire-vectors.ts), the protocol tests and bench/wire.ts.
+ * Changing one changes the golden vectors: regenerate them and review the diff.
+ */
+import { FLAG_END, FLAG_META, WIRE_VERSION } from "../../protocol/limits.js";
+import {
+  type ControlMessage,
+  type DataHeader,
+  JoinError,
+  LeaveReason,
+  type LinkState,
+  type MessageOf,
+  MsgType,
+  NatType,
+  Role,
+  type SegmentMeta,
+} from "../../protocol/messages.js";
+
+/** 2026-05-17T12:34:56.789Z */
+export const TS_2026 = Date.UTC(2026, 4, 17, 12, 34, 56, 789);
+
+/** A link with realistic values: ids above 2^16, ages up to 60 s, sequence numbers around 2^31. */
+export function sampleLink(i: number): LinkState {
+  return { node: 100_003 + i * 7_919, ageMs: 60_000 - i * 4_321, lastSeq: 2 ** 31 + i * 1_000_003 };
+}
+
+/** FIG. 9 heartbeat with 4 parents and 8 children: the 256-byte budget case. */
+export function sampleHeartbeat(parents = 4, children = 8): MessageOf<MsgType.HEARTBEAT> {
+  return {
+    v: WIRE_VERSION,
+    type: MsgType.HEARTBEAT,
+    sender: 123_457,
+    seq: 2 ** 31 + 17,
+    ts: TS_2026,
+    body: {
+      channel: 3,
+      assignVersion: 4_242,
+      parents: Array.from({ length: parents }, (_, i) => sampleLink(i)),
+      children: Array.from({ length: children }, (_, i) => sampleLink(parents + i)),
+      buffers: Array.from({ length: parents }, (_, i) => 400 + i * 13),
+      resources: {
+        uploadKbps: 48_214,
+        nat: NatType.PORT_RESTRICTED,
+        cacheBytes: 5_368_709_120,
+        cpuPct: 12,
+        rssMB: 87,
+      },
+      newestSegment: 1_781_234,
+    },
+  };
+}
+
+const KEY = new Uint8Array(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff));
+
+export const sampleJoinAgent: MessageOf<MsgType.JOIN> = {
+  v: WIRE_VERSION,
+  type: MsgType.JOIN,
+  sender: 0,
+  seq: 1,
+  ts: TS_2026,
+  body: {
+    key: KEY,
+    role: Role.AGENT,
+    channels: ["news"],
+    uploadKbps: 20_000,
+    nat: NatType.UNKNOWN,
+    httpPort: 8_123,
+    regionHint: "region-a",
+  },
+};
+
+export const sampleJoinOrigin: MessageOf<MsgType.JOIN> = {
+  v: WIRE_VERSION,
+  type: MsgType.JOIN,
+  sender: 0,
+  seq: 1,
+  ts: TS_2026,
+  body: {
+    key: KEY.map((b) => b ^ 0x5a),
+    role: Role.ORIGIN,
+    channels: ["news", "sport"],
+    uploadKbps: 100_000,
+    nat: NatType.OPEN,
+    httpPort: 8_080,
+    streamKbps: 3_000,
+    fallbackUrl: "http://127.0.0.1:8080",
+    segmentMs: 2_000,
+  },
+};
+
+export const sampleJoinAck: MessageOf<MsgType.JOIN_ACK> = {
+  v: WIRE_VERSION,
+  type: MsgType.JOIN_ACK,
+  sender: 0,
+  seq: 77,
+  ts: TS_2026 + 3,
+  body: {
+    error: JoinError.NONE,
+    node: 123_457,
+    region: "A",
+    heartbeatMs: 1_000,
+    channels: [
+      {
+        name: "news",
+        id: 3,
+        k: 1,
+        streamKbps: 3_000,
+        segmentMs: 2_000,
+        fallbackUrl: "http://127.0.0.1:8080",
+      },
+    ],
+  },
+};
+
+export const sampleJoinAckRejoin: MessageOf<MsgType.JOIN_ACK> = {
+  v: WIRE_VERSION,
+  type: MsgType.JOIN_ACK,
+  sender: 0,
+  seq: 78,
+  ts: TS_2026 + 5,
+  body: { error: JoinError.REJOIN, node: 0, region: "", heartbeatMs: 1_000, channels: [] },
+};
+
+export const sampleAssign: MessageOf<MsgType.ASSIGN> = {
+  v: WIRE_VERSION,
+  type: MsgType.ASSIGN,
+  sender: 0,
+  seq: 78,
+  ts: TS_2026 + 4,
+  body: {
+    channel: 3,
+    version: 12,
+    k: 4,
+    tier: 0,
+    parents: [
+      { node: 1, address: "127.0.1.1", port: 40_123 },
+      { node: 2, address: "::1", port: 40_124 },
+      null,
+      { node: 70_000, address: "2001:db8::7", port: 5_000 },
+    ],
+    children: [
+      { node: 5, address: "127.0.1.5", port: 40_200, substreams: 0b0001 },
+      { node: 6, address: "::ffff:127.0.2.6", port: 40_201, substreams: 0b1110 },
+    ],
+  },
+};
+
+/** ASSIGN with MAX_CHILDREN IPv4 children on k = 16 substreams and 16 parents. */
+export function maxAssign(
+  childAddress = "127.0.255.254",
+  parentAddress = "127.0.255.253",
+): MessageOf<MsgType.ASSIGN> {
+  return {
+    v: WIRE_VERSION,
+    type: MsgType.ASSIGN,
+    sender: 0,
+    seq: 2 ** 32 - 1,
+    ts: TS_2026,
+    body: {
+      channel: 2 ** 32 - 1,
+      version: 2 ** 32 - 1,
+      k: 16,
+      tier: 255,
+      parents: Array.from({ length: 16 }, (_, i) => ({
+        node: 2 ** 32 - 1 - i,
+        address: parentAddress,
+        port: 65_535,
+      })),
+      children: Array.from({ length: 64 }, (_, i) => ({
+        node: 2 ** 32 - 100 - i,
+        address: childAddress,
+        port: 65_535,
+        substreams: 0xffff,
+      })),
+    },
+  };
+}
+
+export const sampleLeave: MessageOf<MsgType.LEAVE> = {
+  v: WIRE_VERSION,
+  type: MsgType.LEAVE,
+  sender: 123_457,
+  seq: 2 ** 31 + 99,
+  ts: TS_2026 + 60_000,
+  body: { channel: 3, reason: LeaveReason.SHUTDOWN },
+  auth: new Uint8Array(16).fill(0xab),
+};
+
+export const sampleControl: ControlMessage[] = [
+  sampleJoinAgent,
+  sampleJoinOrigin,
+  sampleJoinAck,
+  sampleJoinAckRejoin,
+  sampleHeartbeat(),
+  sampleAssign,
+  sampleLeave,
+];
+
+export const sampleMeta: SegmentMeta = {
+  segmentId: 1_781_234,
+  durationMs: 2_002,
+  totalBytes: 752_396,
+  firstSeq: 2 ** 31 + 5,
+  packetCount: 642,
+  discontinuity: false,
+  publishedAt: TS_2026 - 150,
+  sha256: new Uint8Array(Array.from({ length: 32 }, (_, i) => (i * 71 + 3) & 0xff)),
+};
+
+export const sampleDataHeader: DataHeader = {
+  channel: 3,
+  seq: 2 ** 31 + 6,
+  substream: 2,
+  flags: 0,
+  fecGroup: 0,
+  fecIndex: 0,
+  segmentId: 1_781_234,
+  offset: 1_172,
+};
+
+export const sampleEndHeader: DataHeader = {
+  ...sampleDataHeader,
+  seq: 2 ** 31 + 647,
+  substream: 3,
+  flags: FLAG_END,
+  offset: 751_224,
+};
+export const sampleMetaHeader: DataHeader = {
+  ...sampleDataHeader,
+  seq: 2 ** 31 + 4,
+  substream: 0,
+  flags: FLAG_META,
+  offset: 0,
+};
+
+/** A small deterministic payload. */
+export function samplePayload(n: number): Uint8Array {
+  return new Uint8Array(Array.from({ length: n }, (_, i) => (i * 13 + 7) & 0xff));
+}
