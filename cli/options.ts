@@ -45,9 +45,9 @@ type ValueOf<K extends Kind> = K extends "string"
 export type Spec = Record<string, OptionSpec>;
 export type Options<S extends Spec> = {
   [N in keyof S]: S[N] extends OptionSpec<infer K>
-    ? S[N]["default"] extends undefined
-      ? ValueOf<K> | undefined
-      : ValueOf<K>
+    ? S[N] extends { default: ValueOf<K> }
+      ? ValueOf<K>
+      : ValueOf<K> | undefined
     : never;
 };
 

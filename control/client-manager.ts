@@ -1,0 +1,92 @@
+/**
+ * The client manager's registry: one record per live node, with what its JOIN said and
+ * what its heartbeats report. Liveness: a node is gone when nothing was heard from it for
+ * missedHeartbeats x heartbeatMs (node-lost.ts acts on that).
+ */
+import { type HeartbeatBody, type NatType, Role } from "../protocol/messages.js";
+import type { DcmMember } from "./dcm.js";
+
+export interface NodeRecord {
+  id: number;
+  /** Identity key, hex. */
+  key: string;
+  role: Role;
+  region: string;
+  /** How the region was found: a policy prefix, the node's hint, or the default. */
+  regionSource: "prefix" | "hint" | "default";
+  /** Where its datagrams come from (the address peers send data to). */
+  address: string;
+  port: number;
+  /** Agent: the one channel it watches. Origin: the channels it offers. */
+  channels: string[];
+  uploadKbps: number;
+  nat: NatType;
+  httpPort: number;
+  joinedAt: number;
+  /** Last JOIN or HEARTBEAT (liveness). */
+  lastHeard: number;
+  lastHeartbeat: number | null;
+  heartbeat: HeartbeatBody | null;
+  heartbeatSeq: number;
+  heartbeats: number;
+  heartbeatBytesMax: number;
+  heartbeatBytesTotal: number;
+  /** Sum of measured upload x interval, bytes (session history). */
+  uploadBytes: number;
+  /** The ASSIGN version the node's last heartbeat reported. */
+  assignVersionAcked: number;
+  /** Store session row. */
+  sessionId: number;
+}
+
+export class ClientManager {
+  readonly #nodes = new Map<number, NodeRecord>();
+
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  get(id: number): NodeRecord | undefined {
+    return this.#nodes.get(id);
+  }
+
+  add(r: NodeRecord): void {
+    this.#nodes.set(r.id, r);
+  }
+
+  remove(id: number): boolean {
+    return this.#nodes.delete(id);
+  }
+
+  all(): NodeRecord[] {
+    return [...this.#nodes.values()];
+  }
+
+  /** Nodes not heard from for more than `timeoutMs` at `now`, oldest silence first. */
+  silent(now: number, timeoutMs: number): NodeRecord[] {
+    return this.all()
+      .filter((r) => now - r.lastHeard > timeoutMs)
+      .sort((a, b) => a.lastHeard - b.lastHeard || a.id - b.id);
+  }
+}
+
+export function heartbeatBytesMean(r: NodeRecord): number {
+  return r.heartbeats === 0 ? 0 : r.heartbeatBytesTotal / r.heartbeats;
+}
+
+/** What a DCM needs to know of a node. */
+export function dcmMember(n: NodeRecord): DcmMember {
+  return {
+    id: n.id,
+    address: n.address,
+    port: n.port,
+    region: n.region,
+    uploadKbps: n.uploadKbps,
+    joinedAt: n.joinedAt,
+  };
+}
+
+/** "agent", "waypoint", "origin". */
+export function roleName(role: Role): string {
+  return (Role[role] ?? `role${role}`).toLowerCase();
+}

@@ -1,0 +1,114 @@
+/**
+ * The content directory: which channels exist, who offers them, and which DCM serves a
+ * (channel, region) pair. Channels come from the origin's JOIN: the name gets a compact u32
+ * id kept in the store (stable across restarts), the stream parameters come from the JOIN.
+ *
+ * Foundation: one DCM per channel serves every region (its logical id is
+ * "dcm:<channel>:all"). The three-tier topology splits a channel's nodes into per-region
+ * clusters, each with its own DCM ("dcm:<channel>:<cluster>"); callers already ask by
+ * (channel, region), so they do not change.
+ */
+import type { ChannelInfo } from "../protocol/messages.js";
+import type { Logger } from "../seams/log.js";
+import { Dcm } from "./dcm.js";
+import type { NodeStore } from "./store.js";
+import type { TopologyEngine } from "./topology/plan.js";
+
+export interface ChannelEntry {
+  info: ChannelInfo;
+  /** Node id of the origin offering the channel; null while none does. */
+  origin: number | null;
+  dcm: Dcm;
+}
+
+export interface OriginOffer {
+  id: number;
+  streamKbps: number;
+  segmentMs: number;
+  fallbackUrl: string;
+}
+
+export interface ContentDirectoryDeps {
+  store: NodeStore;
+  logger: Logger;
+  topology?: TopologyEngine;
+}
+
+export interface ContentDirectoryConfig {
+  /** Substreams per channel (the foundation's tree uses 1). */
+  k: number;
+  maxChildren?: number;
+}
+
+export class ContentDirectory {
+  readonly #deps: ContentDirectoryDeps;
+  readonly #config: ContentDirectoryConfig;
+  readonly #byName = new Map<string, ChannelEntry>();
+  readonly #byId = new Map<number, ChannelEntry>();
+
+  constructor(deps: ContentDirectoryDeps, config: ContentDirectoryConfig) {
+    this.#deps = deps;
+    this.#config = config;
+  }
+
+  /** An origin offers a channel: creates the entry or updates its stream parameters. */
+  offer(name: string, o: OriginOffer): ChannelEntry {
+    const info: ChannelInfo = {
+      name,
+      id: this.#byName.get(name)?.info.id ?? this.#deps.store.channelIdForName(name),
+      k: this.#config.k,
+      streamKbps: o.streamKbps,
+      segmentMs: o.segmentMs,
+      fallbackUrl: o.fallbackUrl,
+    };
+    let entry = this.#byName.get(name);
+    if (entry === undefined) {
+      const dcm = new Dcm(
+        { logger: this.#deps.logger, ...(this.#deps.topology ? { topology: this.#deps.topology } : {}) },
+        {
+          logicalId: dcmLogicalId(name),
+          channel: info,
+          ...(this.#config.maxChildren === undefined ? {} : { maxChildren: this.#config.maxChildren }),
+        },
+      );
+      entry = { info, origin: o.id, dcm };
+      this.#byName.set(name, entry);
+      this.#byId.set(info.id, entry);
+    } else {
+      entry.info = info;
+      entry.origin = o.id;
+      entry.dcm.setChannel(info);
+    }
+    return entry;
+  }
+
+  /** The origin stopped offering the channel (left, lost, re-joined without it). */
+  withdraw(name: string, originId: number): ChannelEntry | undefined {
+    const entry = this.#byName.get(name);
+    if (entry === undefined || entry.origin !== originId) return undefined;
+    entry.origin = null;
+    entry.dcm.setOrigin(null);
+    return entry;
+  }
+
+  byName(name: string): ChannelEntry | undefined {
+    return this.#byName.get(name);
+  }
+
+  byId(id: number): ChannelEntry | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): ChannelEntry[] {
+    return [...this.#byId.values()].sort((a, b) => a.info.id - b.info.id);
+  }
+
+  /** The DCM serving (channel, region); undefined for a channel no origin has offered. */
+  dcmFor(channel: string, _region: string): Dcm | undefined {
+    return this.#byName.get(channel)?.dcm;
+  }
+}
+
+export function dcmLogicalId(channel: string): string {
+  return `dcm:${channel}:all`;
+}

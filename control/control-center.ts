@@ -1,0 +1,217 @@
+/**
+ * The control center's UDP endpoint: decodes every datagram (untrusted: count and drop,
+ * never throw), dispatches to the handler of its message type, runs the liveness check on
+ * a clock interval, and sends JOIN_ACK and ASSIGN. Deps are injected (clock, transport,
+ * store, logger); whoever made them closes them. start() / stop() is the lifecycle.
+ */
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { classifyDatagram } from "../protocol/data-codec.js";
+import { EncodeError } from "../protocol/errors.js";
+import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
+import type { Clock, Timer } from "../seams/clock.js";
+import type { Logger } from "../seams/log.js";
+import { addressKey, type Address, type Transport } from "../seams/transport.js";
+import { ClientManager } from "./client-manager.js";
+import { ContentDirectory } from "./content-directory.js";
+import type { Dcm, OutgoingAssign } from "./dcm.js";
+import type { ControlContext, HandlerConfig } from "./handlers/context.js";
+import { checkLiveness } from "./handlers/node-lost.js";
+import { onHeartbeat } from "./handlers/on-heartbeat.js";
+import { onJoin } from "./handlers/on-join.js";
+import { onLeave } from "./handlers/on-leave.js";
+import { ControlMetrics } from "./metrics.js";
+import { defaultRegionPolicy, type RegionPolicy } from "./regions.js";
+import type { NodeStore } from "./store.js";
+import type { TopologyEngine } from "./topology/plan.js";
+
+export interface ControlDeps {
+  clock: Clock;
+  transport: Transport;
+  store: NodeStore;
+  logger: Logger;
+  /** Default: the foundation's tree. */
+  topology?: TopologyEngine;
+}
+
+export interface ControlConfig {
+  /** Heartbeat interval the nodes are told to use (JOIN_ACK.heartbeatMs). */
+  heartbeatMs: number;
+  /** Missed heartbeats before a node is lost (default 3). */
+  missedHeartbeats?: number;
+  /** How often liveness is checked (default heartbeatMs). */
+  livenessCheckMs?: number;
+  /** Region policy (default: everything in region "default"). */
+  regions?: RegionPolicy;
+  /** Substreams per channel (default 1: the foundation's tree). */
+  k?: number;
+  /** Children per node at most (default: the topology engine's). */
+  maxChildren?: number;
+}
+
+/** Distinct senders whose unknown wire version is remembered (each is logged once). */
+const MAX_VERSION_WARNINGS = 4096;
+
+export class ControlCenter implements ControlContext {
+  readonly clock: Clock;
+  readonly store: NodeStore;
+  readonly logger: Logger;
+  readonly metrics = new ControlMetrics();
+  readonly clients = new ClientManager();
+  readonly directory: ContentDirectory;
+  readonly config: HandlerConfig;
+  readonly #transport: Transport;
+  readonly #livenessCheckMs: number;
+  readonly #versionWarned = new Set<string>();
+  #seq = 0;
+  #timer: Timer | undefined;
+  #running = false;
+
+  constructor(deps: ControlDeps, config: ControlConfig) {
+    this.clock = deps.clock;
+    this.store = deps.store;
+    this.logger = deps.logger;
+    this.#transport = deps.transport;
+    this.config = {
+      heartbeatMs: config.heartbeatMs,
+      missedHeartbeats: config.missedHeartbeats ?? 3,
+      regions: config.regions ?? defaultRegionPolicy(),
+    };
+    this.#livenessCheckMs = config.livenessCheckMs ?? config.heartbeatMs;
+    this.directory = new ContentDirectory(
+      { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
+      { k: config.k ?? 1, ...(config.maxChildren === undefined ? {} : { maxChildren: config.maxChildren }) },
+    );
+  }
+
+  /** The UDP address nodes send to. */
+  get local(): Address {
+    return this.#transport.local;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const stale = this.store.closeOpenSessions(this.clock.now(), "control_restart");
+    if (stale > 0) this.logger.info("stale_sessions_closed", { sessions: stale });
+    this.#transport.onDatagram((data, from) => this.#onDatagram(data, from));
+    this.#timer = this.clock.setInterval(
+      () => this.#guard("liveness", () => checkLiveness(this)),
+      this.#livenessCheckMs,
+    );
+  }
+
+  /** Stops listening and closes every open session; the transport and store stay open (their owner closes them). */
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    this.clock.clearInterval(this.#timer);
+    this.#transport.onDatagram(() => {});
+    const now = this.clock.now();
+    for (const n of this.clients.all()) {
+      this.store.closeSession(n.sessionId, {
+        endedAt: now,
+        reason: "control_stop",
+        heartbeats: n.heartbeats,
+        heartbeatBytes: n.heartbeatBytesTotal,
+        uploadBytes: n.uploadBytes,
+      });
+    }
+    this.store.closeOpenSessions(now, "control_stop");
+  }
+
+  send<T extends MsgType>(to: Address, type: T, body: MessageOf<T>["body"]): void {
+    const msg = {
+      v: WIRE_VERSION,
+      type,
+      sender: 0,
+      seq: this.#seq,
+      ts: this.clock.now(),
+      body,
+    } as ControlMessage;
+    this.#seq = (this.#seq + 1) >>> 0;
+    let buf: Buffer;
+    try {
+      buf = encodeControl(msg);
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+      this.metrics.encodeErrors++;
+      this.logger.error("encode_failed", { type: MsgType[type], to: addressKey(to), error: e.message });
+      return;
+    }
+    this.#transport.send(buf, to);
+  }
+
+  reconcile(dcm: Dcm): void {
+    for (const a of dcm.reconcile()) this.sendAssign(a, false);
+  }
+
+  sendAssign(a: OutgoingAssign, resend: boolean): void {
+    this.metrics.assignsSent++;
+    if (resend) this.metrics.assignsResent++;
+    this.logger.debug("assign_sent", {
+      node: a.node,
+      channel: a.body.channel,
+      version: a.body.version,
+      parents: a.body.parents.map((p) => p?.node ?? null),
+      children: a.body.children.map((c) => c.node),
+      resend,
+    });
+    this.send(a.to, MsgType.ASSIGN, a.body);
+  }
+
+  #onDatagram(data: Buffer, from: Address): void {
+    this.#guard("datagram", () => this.#receive(data, from));
+  }
+
+  #receive(data: Buffer, from: Address): void {
+    if (data.length > 0 && data.length <= MAX_CONTROL_BYTES && classifyDatagram(data) === "data") {
+      this.metrics.dataDropped++;
+      return;
+    }
+    const r = decodeControl(data);
+    if (!r.ok) {
+      ControlMetrics.bump(this.metrics.malformed, r.error.code);
+      if (r.error.code === "E_BAD_VERSION") this.#warnVersion(from, r.error.message);
+      else
+        this.logger.debug("malformed", {
+          from: addressKey(from),
+          code: r.error.code,
+          error: r.error.message,
+        });
+      return;
+    }
+    const msg = r.value;
+    switch (msg.type) {
+      case MsgType.JOIN:
+        return onJoin(this, msg, from);
+      case MsgType.HEARTBEAT:
+        return onHeartbeat(this, msg, from, data.length);
+      case MsgType.LEAVE:
+        return onLeave(this, msg, from);
+      default:
+        this.metrics.unexpected++;
+        this.logger.debug("unexpected_message", { from: addressKey(from), type: MsgType[msg.type] });
+    }
+  }
+
+  #warnVersion(from: Address, message: string): void {
+    const key = addressKey(from);
+    if (this.#versionWarned.has(key) || this.#versionWarned.size >= MAX_VERSION_WARNINGS) return;
+    this.#versionWarned.add(key);
+    this.logger.warn("unknown_version", { from: key, error: message });
+  }
+
+  /** Bad input never escapes as an exception: a handler bug is counted and logged, the server goes on. */
+  #guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.metrics.handlerErrors++;
+      this.logger.error("handler_failed", {
+        what,
+        error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      });
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What a message handler may touch. The ControlCenter implements it; handlers stay plain
+ * functions (one file per message type) that tests can drive through the ControlCenter.
+ */
+import type { MessageOf, MsgType } from "../../protocol/messages.js";
+import type { Clock } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
+import type { Address } from "../../seams/transport.js";
+import type { ClientManager } from "../client-manager.js";
+import type { ContentDirectory } from "../content-directory.js";
+import type { Dcm, OutgoingAssign } from "../dcm.js";
+import type { ControlMetrics } from "../metrics.js";
+import type { RegionPolicy } from "../regions.js";
+import type { NodeStore } from "../store.js";
+
+export interface HandlerConfig {
+  heartbeatMs: number;
+  /** A node is lost after this many heartbeat intervals without a word. */
+  missedHeartbeats: number;
+  regions: RegionPolicy;
+}
+
+export interface ControlContext {
+  readonly clock: Clock;
+  readonly store: NodeStore;
+  readonly logger: Logger;
+  readonly metrics: ControlMetrics;
+  readonly clients: ClientManager;
+  readonly directory: ContentDirectory;
+  readonly config: HandlerConfig;
+  /** Encodes and sends a control message from control (sender 0). */
+  send<T extends MsgType>(to: Address, type: T, body: MessageOf<T>["body"]): void;
+  /** Brings a DCM's plan up to date and sends the ASSIGNs that changed. */
+  reconcile(dcm: Dcm): void;
+  /** Sends one ASSIGN (`resend`: again, after a stale heartbeat). */
+  sendAssign(a: OutgoingAssign, resend: boolean): void;
+}

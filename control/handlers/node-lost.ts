@@ -1,0 +1,27 @@
+/**
+ * Liveness (run on a clock interval): a node not heard from for missedHeartbeats x
+ * heartbeatMs is gone. It is removed and the DCMs it was in re-plan, so its children get
+ * new parents (and an origin's channel loses its root until the origin comes back).
+ */
+import type { ControlContext } from "./context.js";
+import { roleName } from "../client-manager.js";
+import { removeNodes } from "./remove-node.js";
+
+export function checkLiveness(ctx: ControlContext): void {
+  const now = ctx.clock.now();
+  const lost = ctx.clients.silent(now, ctx.config.missedHeartbeats * ctx.config.heartbeatMs);
+  if (lost.length === 0) return;
+  for (const node of lost) {
+    ctx.metrics.lost++;
+    ctx.logger.warn("node_lost", {
+      node: node.id,
+      role: roleName(node.role),
+      region: node.region,
+      address: node.address,
+      port: node.port,
+      silentMs: now - node.lastHeard,
+      heartbeats: node.heartbeats,
+    });
+  }
+  removeNodes(ctx, lost, "lost");
+}

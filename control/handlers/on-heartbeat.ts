@@ -1,0 +1,74 @@
+/**
+ * HEARTBEAT (FIG. 9): a node reports its links, buffers and resources every heartbeatMs.
+ * Control records it (liveness, sizes, the last body for the admin API), follows a node
+ * whose source address changed (NAT rebinding: its parent and children get a new ASSIGN),
+ * and resends the ASSIGN when the reported assignVersion is not the current one.
+ * A heartbeat from an id control does not know gets JOIN_ACK error REJOIN.
+ */
+import { JoinError, type MessageOf, MsgType } from "../../protocol/messages.js";
+import type { Address } from "../../seams/transport.js";
+import { ControlMetrics } from "../metrics.js";
+import type { ControlContext } from "./context.js";
+import { dcmMember } from "../client-manager.js";
+
+export function onHeartbeat(
+  ctx: ControlContext,
+  msg: MessageOf<MsgType.HEARTBEAT>,
+  from: Address,
+  bytes: number,
+): void {
+  ctx.metrics.heartbeats++;
+  ctx.metrics.heartbeatBytes += bytes;
+  const node = ctx.clients.get(msg.sender);
+  if (node === undefined) {
+    ctx.metrics.unknownSender++;
+    ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[JoinError.REJOIN]);
+    ctx.logger.debug("rejoin_requested", { node: msg.sender, address: from.address, port: from.port });
+    ctx.send(from, MsgType.JOIN_ACK, {
+      error: JoinError.REJOIN,
+      node: 0,
+      region: "",
+      heartbeatMs: ctx.config.heartbeatMs,
+      channels: [],
+    });
+    return;
+  }
+
+  const b = msg.body;
+  const now = ctx.clock.now();
+  if (node.lastHeartbeat !== null) {
+    // Measured upload (kbit/s) over the time since the last heartbeat, at most the liveness window.
+    const dtMs = Math.min(now - node.lastHeartbeat, ctx.config.missedHeartbeats * ctx.config.heartbeatMs);
+    node.uploadBytes += (b.resources.uploadKbps * Math.max(0, dtMs)) / 8;
+  }
+  node.lastHeard = now;
+  node.lastHeartbeat = now;
+  node.heartbeat = b;
+  node.heartbeatSeq = msg.seq;
+  node.heartbeats++;
+  node.heartbeatBytesTotal += bytes;
+  node.heartbeatBytesMax = Math.max(node.heartbeatBytesMax, bytes);
+  node.assignVersionAcked = b.assignVersion;
+
+  if (node.address !== from.address || node.port !== from.port) {
+    ctx.logger.info("node_moved", {
+      node: node.id,
+      from: `${node.address}:${node.port}`,
+      to: `${from.address}:${from.port}`,
+    });
+    node.address = from.address;
+    node.port = from.port;
+    for (const name of node.channels) {
+      const entry = ctx.directory.byName(name);
+      if (entry === undefined || !entry.dcm.has(node.id)) continue;
+      if (entry.origin === node.id) entry.dcm.setOrigin(dcmMember(node));
+      else entry.dcm.upsert(dcmMember(node));
+      ctx.reconcile(entry.dcm);
+    }
+  }
+
+  const entry = ctx.directory.byId(b.channel);
+  if (entry === undefined || !node.channels.includes(entry.info.name)) return;
+  const again = entry.dcm.onAssignVersion(node.id, b.assignVersion);
+  if (again !== undefined) ctx.sendAssign(again, true);
+}

@@ -1,0 +1,229 @@
+/**
+ * JOIN: a node (agent, waypoint or origin) asks to take part. Control maps its identity key
+ * to a stable compact id, finds its region from the source address, answers JOIN_ACK and
+ * hands it to the channel's DCM, which sends ASSIGNs. A JOIN is resent until acknowledged,
+ * so a repeated JOIN is answered again and only updates what changed.
+ *
+ * - Origin: offers 1..8 channels with streamKbps, segmentMs and fallbackUrl; it becomes the
+ *   root of each channel's topology. A channel offered by another live origin is refused.
+ * - Agent / waypoint: joins exactly one channel, which a live origin must offer
+ *   (else UNKNOWN_CHANNEL: the node retries).
+ */
+import { type ChannelInfo, JoinError, type MessageOf, MsgType, Role } from "../../protocol/messages.js";
+import type { Address } from "../../seams/transport.js";
+import { dcmMember, roleName, type NodeRecord } from "../client-manager.js";
+import type { Dcm } from "../dcm.js";
+import { ControlMetrics } from "../metrics.js";
+import { regionFor } from "../regions.js";
+import type { ControlContext } from "./context.js";
+import { removeNode } from "./remove-node.js";
+
+type Join = MessageOf<MsgType.JOIN>;
+
+export function onJoin(ctx: ControlContext, msg: Join, from: Address): void {
+  ctx.metrics.joins++;
+  const b = msg.body;
+  if (b.key.length === 0) return reject(ctx, from, b.role, JoinError.BAD_REQUEST, "empty identity key");
+  if (b.role === Role.ORIGIN) joinOrigin(ctx, msg, from);
+  else joinAgent(ctx, msg, from);
+}
+
+function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
+  const b = msg.body;
+  if (b.channels.length !== 1) {
+    return reject(
+      ctx,
+      from,
+      b.role,
+      JoinError.BAD_REQUEST,
+      `an agent joins exactly one channel, got ${b.channels.length}`,
+    );
+  }
+  const name = b.channels[0]!;
+  const entry = ctx.directory.byName(name);
+  if (entry === undefined || entry.origin === null) {
+    return reject(ctx, from, b.role, JoinError.UNKNOWN_CHANNEL, `no origin offers channel "${name}"`);
+  }
+  const node = admit(ctx, msg, from, [name]);
+  const dcm = ctx.directory.dcmFor(name, node.region)!;
+  dcm.upsert(dcmMember(node));
+  acknowledge(ctx, from, node, [entry.info]);
+  ctx.reconcile(dcm);
+}
+
+function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
+  const b = msg.body;
+  const problem = originProblem(msg);
+  if (problem !== undefined) return reject(ctx, from, b.role, JoinError.BAD_REQUEST, problem);
+  const id = ctx.store.nodeIdForKey(b.key, ctx.clock.now());
+  for (const name of b.channels) {
+    const other = ctx.directory.byName(name)?.origin;
+    if (other !== undefined && other !== null && other !== id && ctx.clients.get(other) !== undefined) {
+      return reject(
+        ctx,
+        from,
+        b.role,
+        JoinError.BAD_REQUEST,
+        `channel "${name}" is offered by node ${other}`,
+      );
+    }
+  }
+  const before = ctx.clients.get(id)?.channels ?? [];
+  const node = admit(ctx, msg, from, [...new Set(b.channels)]);
+  const touched = new Set<Dcm>();
+  for (const name of before) {
+    if (node.channels.includes(name)) continue;
+    const entry = ctx.directory.withdraw(name, node.id);
+    if (entry !== undefined) touched.add(entry.dcm);
+  }
+  const infos: ChannelInfo[] = [];
+  for (const name of node.channels) {
+    const known = ctx.directory.byName(name);
+    const fresh = known === undefined || known.origin !== node.id;
+    const entry = ctx.directory.offer(name, {
+      id: node.id,
+      streamKbps: b.streamKbps!,
+      segmentMs: b.segmentMs!,
+      fallbackUrl: b.fallbackUrl!,
+    });
+    entry.dcm.setOrigin(dcmMember(node));
+    touched.add(entry.dcm);
+    infos.push(entry.info);
+    if (fresh) ctx.logger.info("channel_offered", { ...entry.info, channel: name, origin: node.id });
+  }
+  acknowledge(ctx, from, node, infos);
+  for (const dcm of touched) ctx.reconcile(dcm);
+}
+
+function originProblem(msg: Join): string | undefined {
+  const b = msg.body;
+  if (b.channels.length === 0) return "an origin offers at least one channel";
+  if (b.channels.some((c) => c === "")) return "empty channel name";
+  if (b.streamKbps === undefined || b.streamKbps <= 0) return "an origin gives streamKbps > 0";
+  if (b.segmentMs === undefined || b.segmentMs <= 0) return "an origin gives segmentMs > 0";
+  if (b.fallbackUrl === undefined || !isHttpUrl(b.fallbackUrl))
+    return "an origin gives an http(s) fallbackUrl";
+  return undefined;
+}
+
+/** Registers the node (or updates the record of a repeated JOIN); returns its record. */
+function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]): NodeRecord {
+  const b = msg.body;
+  const now = ctx.clock.now();
+  const id = ctx.store.nodeIdForKey(b.key, now);
+  const match = regionFor(ctx.config.regions, from.address, b.regionHint);
+  let node = ctx.clients.get(id);
+  if (node !== undefined && (node.role !== b.role || node.channels.join("\n") !== channels.join("\n"))) {
+    // A role or channel change: the node leaves what it was in and joins afresh.
+    if (node.role !== Role.ORIGIN || b.role !== Role.ORIGIN) {
+      for (const dcm of removeNode(ctx, node, "left")) ctx.reconcile(dcm);
+      node = undefined;
+    }
+  }
+  if (node !== undefined) {
+    if (node.address !== from.address || node.port !== from.port) {
+      ctx.logger.info("node_moved", {
+        node: id,
+        from: `${node.address}:${node.port}`,
+        to: `${from.address}:${from.port}`,
+      });
+    }
+    Object.assign(node, {
+      region: match.region,
+      regionSource: match.source,
+      address: from.address,
+      port: from.port,
+      channels,
+      uploadKbps: b.uploadKbps,
+      nat: b.nat,
+      httpPort: b.httpPort,
+      lastHeard: now,
+    });
+    return node;
+  }
+  const role = roleName(b.role);
+  node = {
+    id,
+    key: Buffer.from(b.key).toString("hex"),
+    role: b.role,
+    region: match.region,
+    regionSource: match.source,
+    address: from.address,
+    port: from.port,
+    channels,
+    uploadKbps: b.uploadKbps,
+    nat: b.nat,
+    httpPort: b.httpPort,
+    joinedAt: now,
+    lastHeard: now,
+    lastHeartbeat: null,
+    heartbeat: null,
+    heartbeatSeq: 0,
+    heartbeats: 0,
+    heartbeatBytesMax: 0,
+    heartbeatBytesTotal: 0,
+    uploadBytes: 0,
+    assignVersionAcked: 0,
+    sessionId: ctx.store.openSession({
+      node: id,
+      role,
+      region: match.region,
+      channel: channels[0] ?? "",
+      address: from.address,
+      port: from.port,
+      joinedAt: now,
+    }),
+  };
+  ctx.clients.add(node);
+  ctx.logger.info("node_joined", {
+    node: id,
+    role,
+    region: match.region,
+    regionSource: match.source,
+    address: from.address,
+    port: from.port,
+    channels,
+    uploadKbps: b.uploadKbps,
+  });
+  return node;
+}
+
+function acknowledge(ctx: ControlContext, to: Address, node: NodeRecord, channels: ChannelInfo[]): void {
+  ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[JoinError.NONE]);
+  ctx.send(to, MsgType.JOIN_ACK, {
+    error: JoinError.NONE,
+    node: node.id,
+    region: node.region,
+    heartbeatMs: ctx.config.heartbeatMs,
+    channels,
+  });
+}
+
+function reject(ctx: ControlContext, to: Address, role: Role, error: JoinError, reason: string): void {
+  ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[error]);
+  // A node waiting for its channel retries every 2 s: that is routine, not a warning.
+  const log = error === JoinError.UNKNOWN_CHANNEL ? ctx.logger.debug : ctx.logger.warn;
+  log.call(ctx.logger, "join_rejected", {
+    error: JoinError[error],
+    reason,
+    role: roleName(role),
+    address: to.address,
+    port: to.port,
+  });
+  ctx.send(to, MsgType.JOIN_ACK, {
+    error,
+    node: 0,
+    region: "",
+    heartbeatMs: ctx.config.heartbeatMs,
+    channels: [],
+  });
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `tiercast control`: the control center as one process. Wiring only: options, then the
+ * real clock, a UDP socket, the SQLite store and a JSON-lines logger on stdout go into the
+ * ControlCenter and the admin HTTP server. Logs "ready" with both addresses; SIGINT or
+ * SIGTERM closes everything (nodes keep streaming on their last assignment and REJOIN when
+ * control is back).
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { parseOptions, type Command, type Options, type Spec } from "../cli/options.js";
+import { systemClock, type Clock } from "../seams/clock.js";
+import { jsonLogger, type Level, type Logger } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+import { UdpTransport } from "../seams/udp-transport.js";
+import { AdminHttp } from "./admin-http.js";
+import { ControlCenter } from "./control-center.js";
+import { loadRegionPolicyFile } from "./regions-file.js";
+import type { RegionPolicy } from "./regions.js";
+import { SqliteNodeStore } from "./store.js";
+
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+export const controlCommand = {
+  name: "control",
+  summary:
+    "Run the control center: nodes join and heartbeat over UDP, it assigns their parents and children.",
+  spec: {
+    host: { kind: "string", help: "address to bind (UDP and admin HTTP)", default: "127.0.0.1" },
+    port: {
+      kind: "int",
+      help: "UDP port nodes send JOIN/HEARTBEAT to (0 = pick)",
+      default: 7700,
+      min: 0,
+      max: 65535,
+    },
+    adminPort: {
+      kind: "int",
+      help: "admin HTTP port: /api/*, /metrics (0 = pick)",
+      default: 7701,
+      min: 0,
+      max: 65535,
+    },
+    db: {
+      kind: "string",
+      help: "SQLite file (node ids, channels, history); its folder is created",
+      default: ".tiercast/control.db",
+    },
+    regions: {
+      kind: "string",
+      help: 'region policy file (JSON); without it every node is in region "default"',
+      // Explicitly undefined so the option is typed string | undefined.
+      default: undefined,
+    },
+    heartbeatMs: {
+      kind: "int",
+      help: "heartbeat interval given to nodes; 3 missed = lost",
+      default: 1000,
+      min: 50,
+      max: 60000,
+    },
+    logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
+  },
+} as const satisfies Command<Spec>;
+
+export type ControlOptions = Options<(typeof controlCommand)["spec"]>;
+
+export interface RunningControl {
+  udp: Address;
+  http: Address;
+  control: ControlCenter;
+  /** Stops the control center and closes the socket, the HTTP server and the store. */
+  stop(): Promise<void>;
+}
+
+export interface StartDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Already loaded policy (main loads opts.regions). */
+  regions?: RegionPolicy;
+}
+
+/** Everything main does except options and signals: the tests run this. */
+export async function startControl(opts: ControlOptions, deps: StartDeps): Promise<RunningControl> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger;
+  if (opts.db !== ":memory:") mkdirSync(dirname(opts.db), { recursive: true });
+  const store = new SqliteNodeStore(opts.db);
+  let transport: UdpTransport | undefined;
+  try {
+    transport = await UdpTransport.bind({ host: opts.host, port: opts.port });
+    const control = new ControlCenter(
+      { clock, transport, store, logger },
+      { heartbeatMs: opts.heartbeatMs, ...(deps.regions ? { regions: deps.regions } : {}) },
+    );
+    control.start();
+    let admin: AdminHttp;
+    try {
+      admin = await AdminHttp.listen({ control, logger }, { host: opts.host, port: opts.adminPort });
+    } catch (e) {
+      control.stop();
+      throw e;
+    }
+    const udp = transport.local;
+    logger.info("ready", {
+      udp,
+      http: admin.local,
+      db: opts.db,
+      regions: opts.regions ?? null,
+      heartbeatMs: opts.heartbeatMs,
+    });
+    let stopping: Promise<void> | undefined;
+    const t = transport;
+    return {
+      udp,
+      http: admin.local,
+      control,
+      stop: () =>
+        (stopping ??= (async () => {
+          control.stop();
+          await Promise.all([admin.close(), t.close()]);
+          store.close();
+          logger.info("stopped", {});
+        })()),
+    };
+  } catch (e) {
+    await transport?.close();
+    store.close();
+    throw e;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseOptions(controlCommand, argv);
+  if (opts === undefined) return;
+  const regions = opts.regions === undefined ? undefined : loadRegionPolicyFile(opts.regions);
+  const logger = jsonLogger(systemClock, {
+    proc: "control",
+    level: opts.logLevel as Level,
+    write: (line) => process.stdout.write(line),
+  });
+  const running = await startControl(opts, { logger, ...(regions ? { regions } : {}) });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      logger.info("stopping", { signal });
+      running.stop().then(resolve, resolve);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}

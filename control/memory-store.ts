@@ -1,0 +1,73 @@
+/** A NodeStore in memory (simulator, tests): same contract as the SQLite store, nothing survives. */
+import type { NodeStore, SessionEndReason, SessionRow, SessionStart, SessionSummary } from "./store.js";
+
+export class MemoryNodeStore implements NodeStore {
+  readonly #nodes = new Map<string, number>();
+  readonly #channels = new Map<string, number>();
+  readonly #sessions: SessionRow[] = [];
+
+  nodeIdForKey(key: Uint8Array): number {
+    const hex = Buffer.from(key).toString("hex");
+    let id = this.#nodes.get(hex);
+    if (id === undefined) this.#nodes.set(hex, (id = this.#nodes.size + 1));
+    return id;
+  }
+
+  channelIdForName(name: string): number {
+    let id = this.#channels.get(name);
+    if (id === undefined) this.#channels.set(name, (id = this.#channels.size + 1));
+    return id;
+  }
+
+  channels(): Array<{ id: number; name: string }> {
+    return [...this.#channels].map(([name, id]) => ({ id, name }));
+  }
+
+  openSession(s: SessionStart): number {
+    const id = this.#sessions.length + 1;
+    this.#sessions.push({
+      ...s,
+      id,
+      endedAt: null,
+      reason: null,
+      uptimeMs: null,
+      heartbeats: 0,
+      heartbeatBytes: 0,
+      uploadBytes: 0,
+    });
+    return id;
+  }
+
+  closeSession(id: number, s: SessionSummary): void {
+    const row = this.#sessions[id - 1];
+    if (row === undefined || row.endedAt !== null) return;
+    Object.assign(row, {
+      endedAt: s.endedAt,
+      reason: s.reason,
+      uptimeMs: s.endedAt - row.joinedAt,
+      heartbeats: s.heartbeats,
+      heartbeatBytes: s.heartbeatBytes,
+      uploadBytes: Math.round(s.uploadBytes),
+    });
+  }
+
+  closeOpenSessions(at: number, reason: SessionEndReason): number {
+    let n = 0;
+    for (const row of this.#sessions) {
+      if (row.endedAt !== null) continue;
+      Object.assign(row, { endedAt: at, reason, uptimeMs: at - row.joinedAt });
+      n++;
+    }
+    return n;
+  }
+
+  sessions(node: number, limit: number): SessionRow[] {
+    return this.#sessions
+      .filter((r) => r.node === node)
+      .sort((a, b) => b.joinedAt - a.joinedAt || b.id - a.id)
+      .slice(0, limit)
+      .map((r) => ({ ...r }));
+  }
+
+  close(): void {}
+}

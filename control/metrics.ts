@@ -1,0 +1,117 @@
+/**
+ * Counters of the control center, and their Prometheus text form (exposition format 0.0.4).
+ * Gauges (nodes by role and region, channels) are computed from state when scraped.
+ */
+
+export class ControlMetrics {
+  /** Datagrams that did not decode, by DecodeError code. */
+  readonly malformed = new Map<string, number>();
+  /** JOIN_ACKs sent, by JoinError name (NONE = accepted). */
+  readonly joinAcks = new Map<string, number>();
+  /** Data packets sent to control (counted and dropped). */
+  dataDropped = 0;
+  /** Well-formed messages control never accepts (JOIN_ACK, ASSIGN). */
+  unexpected = 0;
+  /** LEAVEs from ids control does not know. */
+  unknownSender = 0;
+  joins = 0;
+  heartbeats = 0;
+  heartbeatBytes = 0;
+  leaves = 0;
+  lost = 0;
+  assignsSent = 0;
+  /** ASSIGNs sent again because a heartbeat reported an older (or newer) version. */
+  assignsResent = 0;
+  /** Messages the encoder refused (a limit broken: a bug, logged). */
+  encodeErrors = 0;
+  /** Exceptions caught around a handler (a bug, logged). */
+  handlerErrors = 0;
+
+  static bump(m: Map<string, number>, key: string, by = 1): void {
+    m.set(key, (m.get(key) ?? 0) + by);
+  }
+}
+
+export interface Gauges {
+  nodes: Array<{ role: string; region: string; count: number }>;
+  channels: number;
+  unplaced: number;
+}
+
+type Sample = [labels: Record<string, string>, value: number];
+
+export function renderMetrics(m: ControlMetrics, g: Gauges): string {
+  const out: string[] = [];
+  const family = (name: string, type: "counter" | "gauge", help: string, samples: Sample[]): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${value}`);
+  };
+  const byKey = (map: Map<string, number>, label: string): Sample[] =>
+    [...map].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [{ [label]: k }, v]);
+
+  family(
+    "tiercast_control_nodes",
+    "gauge",
+    "Live nodes by role and region.",
+    g.nodes.map((n) => [{ role: n.role, region: n.region }, n.count]),
+  );
+  family("tiercast_control_channels", "gauge", "Channels known to the content directory.", [
+    [{}, g.channels],
+  ]);
+  family("tiercast_control_unplaced_nodes", "gauge", "Nodes with no parent in their channel's plan.", [
+    [{}, g.unplaced],
+  ]);
+  family(
+    "tiercast_control_malformed_datagrams_total",
+    "counter",
+    "Datagrams dropped because they did not decode, by error code.",
+    byKey(m.malformed, "code"),
+  );
+  family("tiercast_control_data_datagrams_dropped_total", "counter", "Data packets sent to control.", [
+    [{}, m.dataDropped],
+  ]);
+  family("tiercast_control_unexpected_messages_total", "counter", "Messages control does not accept.", [
+    [{}, m.unexpected],
+  ]);
+  family("tiercast_control_joins_total", "counter", "JOINs received.", [[{}, m.joins]]);
+  family(
+    "tiercast_control_join_acks_total",
+    "counter",
+    "JOIN_ACKs sent, by error.",
+    byKey(m.joinAcks, "error"),
+  );
+  family("tiercast_control_heartbeats_total", "counter", "HEARTBEATs received.", [[{}, m.heartbeats]]);
+  family("tiercast_control_heartbeat_bytes_total", "counter", "Bytes of HEARTBEATs received.", [
+    [{}, m.heartbeatBytes],
+  ]);
+  family("tiercast_control_leaves_total", "counter", "Nodes that sent LEAVE.", [[{}, m.leaves]]);
+  family("tiercast_control_nodes_lost_total", "counter", "Nodes that missed their heartbeats.", [
+    [{}, m.lost],
+  ]);
+  family("tiercast_control_assigns_sent_total", "counter", "ASSIGNs sent (resends included).", [
+    [{}, m.assignsSent],
+  ]);
+  family("tiercast_control_assigns_resent_total", "counter", "ASSIGNs sent again after a stale heartbeat.", [
+    [{}, m.assignsResent],
+  ]);
+  family(
+    "tiercast_control_unknown_sender_total",
+    "counter",
+    "Messages from node ids control does not know.",
+    [[{}, m.unknownSender]],
+  );
+  family("tiercast_control_encode_errors_total", "counter", "Messages the encoder refused.", [
+    [{}, m.encodeErrors],
+  ]);
+  family("tiercast_control_handler_errors_total", "counter", "Exceptions caught around handlers.", [
+    [{}, m.handlerErrors],
+  ]);
+  return out.join("\n") + "\n";
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
+  );
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}

@@ -1,0 +1,234 @@
+/**
+ * What the control center keeps across restarts: node identities (key -> stable compact
+ * id), channels (name -> compact u32 id) and node history (one row per session). The
+ * SQLite store is the real one; memory-store.ts implements the same NodeStore for the
+ * simulator, and one contract test suite runs against both.
+ */
+import Database from "better-sqlite3";
+
+export type SessionEndReason = "left" | "lost" | "control_stop" | "control_restart";
+
+export interface SessionStart {
+  node: number;
+  /** "agent" | "waypoint" | "origin". */
+  role: string;
+  region: string;
+  /** Channel name (an origin's first offered channel). */
+  channel: string;
+  address: string;
+  port: number;
+  joinedAt: number;
+}
+
+export interface SessionSummary {
+  endedAt: number;
+  reason: SessionEndReason;
+  heartbeats: number;
+  heartbeatBytes: number;
+  /** Bytes the node reported uploading (measured upload x heartbeat interval, summed). */
+  uploadBytes: number;
+}
+
+export interface SessionRow extends SessionStart {
+  id: number;
+  endedAt: number | null;
+  reason: SessionEndReason | null;
+  uptimeMs: number | null;
+  heartbeats: number;
+  heartbeatBytes: number;
+  uploadBytes: number;
+}
+
+export interface NodeStore {
+  /** The stable compact id (>= 1) of an identity key; a new key gets the next id. */
+  nodeIdForKey(key: Uint8Array, now: number): number;
+  /** The stable compact id (>= 1, u32) of a channel name; a new name gets the next id. */
+  channelIdForName(name: string): number;
+  channels(): Array<{ id: number; name: string }>;
+  /** Records a session start; returns the session id. */
+  openSession(s: SessionStart): number;
+  closeSession(id: number, summary: SessionSummary): void;
+  /** Closes sessions left open by a previous run (it stopped without closing them); returns how many. */
+  closeOpenSessions(at: number, reason: SessionEndReason): number;
+  /** A node's sessions, newest first. */
+  sessions(node: number, limit: number): SessionRow[];
+  close(): void;
+}
+
+/** The database was written by a newer program (its schema version is ahead of ours). */
+export class StoreSchemaError extends Error {
+  override readonly name = "StoreSchemaError";
+  readonly code = "E_STORE_SCHEMA";
+}
+
+/** Schema migrations; user_version = number applied. Never edit one that has shipped: append. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE nodes (
+     id INTEGER PRIMARY KEY,
+     key BLOB NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX node_id_by_key ON nodes (key);
+   CREATE TABLE channels (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL
+   );
+   CREATE UNIQUE INDEX channel_id_by_name ON channels (name);
+   CREATE TABLE sessions (
+     id INTEGER PRIMARY KEY,
+     node_id INTEGER NOT NULL REFERENCES nodes (id),
+     role TEXT NOT NULL,
+     region TEXT NOT NULL,
+     channel TEXT NOT NULL,
+     address TEXT NOT NULL,
+     port INTEGER NOT NULL,
+     joined_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT,
+     uptime_ms INTEGER,
+     heartbeats INTEGER NOT NULL DEFAULT 0,
+     heartbeat_bytes INTEGER NOT NULL DEFAULT 0,
+     upload_bytes INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX sessions_of_node_newest_first ON sessions (node_id, joined_at DESC);
+   CREATE INDEX open_sessions ON sessions (id) WHERE ended_at IS NULL;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface SessionDbRow {
+  id: number;
+  node_id: number;
+  role: string;
+  region: string;
+  channel: string;
+  address: string;
+  port: number;
+  joined_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  uptime_ms: number | null;
+  heartbeats: number;
+  heartbeat_bytes: number;
+  upload_bytes: number;
+}
+
+export class SqliteNodeStore implements NodeStore {
+  readonly #db: Database.Database;
+  readonly #nodeId: Database.Statement<[Buffer, number, number], { id: number }>;
+  readonly #channelId: Database.Statement<[string], { id: number }>;
+  readonly #channels: Database.Statement<[], { id: number; name: string }>;
+  readonly #openSession: Database.Statement<[SessionStart], { id: number }>;
+  readonly #closeSession: Database.Statement<[Record<string, number | string>]>;
+  readonly #closeOpen: Database.Statement<[{ at: number; reason: string }]>;
+  readonly #sessions: Database.Statement<[number, number], SessionDbRow>;
+
+  /** `path` is a file or ":memory:". */
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("synchronous = NORMAL");
+    this.#db.pragma("foreign_keys = ON");
+    try {
+      migrate(this.#db);
+    } catch (e) {
+      this.#db.close();
+      throw e;
+    }
+    const db = this.#db;
+    this.#nodeId = db.prepare(
+      `INSERT INTO nodes (key, first_seen, last_seen) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`,
+    );
+    this.#channelId = db.prepare(
+      `INSERT INTO channels (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
+    );
+    this.#channels = db.prepare(`SELECT id, name FROM channels ORDER BY id`);
+    this.#openSession = db.prepare(
+      `INSERT INTO sessions (node_id, role, region, channel, address, port, joined_at)
+       VALUES (@node, @role, @region, @channel, @address, @port, @joinedAt) RETURNING id`,
+    );
+    this.#closeSession = db.prepare(
+      `UPDATE sessions SET ended_at = @endedAt, end_reason = @reason, uptime_ms = @endedAt - joined_at,
+         heartbeats = @heartbeats, heartbeat_bytes = @heartbeatBytes, upload_bytes = @uploadBytes
+       WHERE id = @id AND ended_at IS NULL`,
+    );
+    this.#closeOpen = db.prepare(
+      `UPDATE sessions SET ended_at = @at, end_reason = @reason, uptime_ms = @at - joined_at
+       WHERE ended_at IS NULL`,
+    );
+    this.#sessions = db.prepare(
+      `SELECT * FROM sessions WHERE node_id = ? ORDER BY joined_at DESC, id DESC LIMIT ?`,
+    );
+  }
+
+  nodeIdForKey(key: Uint8Array, now: number): number {
+    return this.#nodeId.get(Buffer.from(key), now, now)!.id;
+  }
+
+  channelIdForName(name: string): number {
+    return this.#channelId.get(name)!.id;
+  }
+
+  channels(): Array<{ id: number; name: string }> {
+    return this.#channels.all();
+  }
+
+  openSession(s: SessionStart): number {
+    return this.#openSession.get(s)!.id;
+  }
+
+  closeSession(id: number, s: SessionSummary): void {
+    this.#closeSession.run({
+      id,
+      endedAt: s.endedAt,
+      reason: s.reason,
+      heartbeats: s.heartbeats,
+      heartbeatBytes: s.heartbeatBytes,
+      uploadBytes: Math.round(s.uploadBytes),
+    });
+  }
+
+  closeOpenSessions(at: number, reason: SessionEndReason): number {
+    return this.#closeOpen.run({ at, reason }).changes;
+  }
+
+  sessions(node: number, limit: number): SessionRow[] {
+    return this.#sessions.all(node, limit).map((r) => ({
+      id: r.id,
+      node: r.node_id,
+      role: r.role,
+      region: r.region,
+      channel: r.channel,
+      address: r.address,
+      port: r.port,
+      joinedAt: r.joined_at,
+      endedAt: r.ended_at,
+      reason: r.end_reason as SessionEndReason | null,
+      uptimeMs: r.uptime_ms,
+      heartbeats: r.heartbeats,
+      heartbeatBytes: r.heartbeat_bytes,
+      uploadBytes: r.upload_bytes,
+    }));
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new StoreSchemaError(
+      `control store schema version ${current} is newer than this program's (${MIGRATIONS.length})`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

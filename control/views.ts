@@ -1,0 +1,106 @@
+/**
+ * The admin API's JSON, computed from control state (pure: state in, plain objects out).
+ * Field names are part of the admin API (docs/configuration-control.md).
+ */
+import { NatType } from "../protocol/messages.js";
+import type { Clock } from "../seams/clock.js";
+import { heartbeatBytesMean, roleName, type ClientManager, type NodeRecord } from "./client-manager.js";
+import type { ContentDirectory } from "./content-directory.js";
+import type { ControlMetrics, Gauges } from "./metrics.js";
+import { planEdges } from "./topology/plan.js";
+
+/** The read-only part of the ControlCenter the views (and the admin HTTP server) use. */
+export interface ControlState {
+  readonly clock: Clock;
+  readonly clients: ClientManager;
+  readonly directory: ContentDirectory;
+  readonly metrics: ControlMetrics;
+}
+
+export function channelsView(s: ControlState): object[] {
+  return s.directory.all().map((e) => ({
+    id: e.info.id,
+    name: e.info.name,
+    k: e.info.k,
+    streamKbps: e.info.streamKbps,
+    segmentMs: e.info.segmentMs,
+    fallbackUrl: e.info.fallbackUrl,
+    origin: e.origin,
+    dcm: e.dcm.logicalId,
+    members: e.dcm.members().length,
+    depth: e.dcm.plan.depth,
+    unplaced: e.dcm.plan.unplaced.length,
+  }));
+}
+
+export function nodesView(s: ControlState): object[] {
+  const now = s.clock.now();
+  return s.clients
+    .all()
+    .sort((a, b) => a.id - b.id)
+    .map((n) => nodeView(s, n, now));
+}
+
+function nodeView(s: ControlState, n: NodeRecord, now: number): object {
+  const dcm = n.channels[0] === undefined ? undefined : s.directory.byName(n.channels[0])?.dcm;
+  const assign = dcm?.assignment(n.id);
+  return {
+    id: n.id,
+    role: roleName(n.role),
+    region: n.region,
+    regionSource: n.regionSource,
+    address: n.address,
+    port: n.port,
+    channel: n.channels[0] ?? null,
+    channels: n.channels,
+    httpPort: n.httpPort,
+    nat: NatType[n.nat] ?? n.nat,
+    parents: assign?.parents ?? [],
+    children: assign?.children ?? [],
+    depth: dcm?.plan.nodes.get(n.id)?.depth ?? null,
+    tier: assign?.tier ?? null,
+    uploadKbps: n.uploadKbps,
+    joinedAt: n.joinedAt,
+    lastHeartbeatAgoMs: n.lastHeartbeat === null ? null : now - n.lastHeartbeat,
+    heartbeats: n.heartbeats,
+    heartbeatBytes: { max: n.heartbeatBytesMax, mean: Math.round(heartbeatBytesMean(n) * 10) / 10 },
+    assignVersion: { sent: assign?.version ?? 0, acked: n.assignVersionAcked },
+    lastHeartbeat: n.heartbeat,
+  };
+}
+
+export function topologyView(s: ControlState): object[] {
+  return s.directory.all().map((e) => {
+    const plan = e.dcm.plan;
+    return {
+      channel: e.info.name,
+      id: e.info.id,
+      dcm: e.dcm.logicalId,
+      origin: plan.root,
+      nodes: plan.nodes.size,
+      depth: plan.depth,
+      rebuilt: plan.rebuilt,
+      edges: planEdges(plan),
+      unplaced: plan.unplaced,
+    };
+  });
+}
+
+export function gauges(s: ControlState): Gauges {
+  const counts = new Map<string, { role: string; region: string; count: number }>();
+  for (const n of s.clients.all()) {
+    const role = roleName(n.role);
+    const key = `${role}\n${n.region}`;
+    const g = counts.get(key) ?? { role, region: n.region, count: 0 };
+    g.count++;
+    counts.set(key, g);
+  }
+  const channels = s.directory.all();
+  return {
+    nodes: [...counts.values()].sort(
+      (a, b) => a.role.localeCompare(b.role) || a.region.localeCompare(b.region),
+    ),
+    channels: channels.length,
+    unplaced: channels.reduce((sum, e) => sum + e.dcm.plan.unplaced.length, 0),
+  };
+}

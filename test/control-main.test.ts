@@ -1,0 +1,191 @@
+/** The control center as main wires it: a real UDP socket on 127.0.0.1, SQLite on disk, real admin HTTP. */
+import test from "ava";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main, startControl, controlCommand } from "../control/main.js";
+import { UsageError } from "../cli/options.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { type ControlMessage, JoinError, MsgType, NatType, Role } from "../protocol/messages.js";
+import { MemoryLogger } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+import { UdpTransport } from "../seams/udp-transport.js";
+import { DEFAULT_MAX_CHILDREN } from "../control/topology/tree.js";
+
+async function until<T>(what: string, f: () => T | undefined, deadlineMs = 5000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function client(): Promise<{ udp: UdpTransport; inbox: ControlMessage[] }> {
+  const udp = await UdpTransport.bind({ host: "127.0.0.1", port: 0 });
+  const inbox: ControlMessage[] = [];
+  udp.onDatagram((buf) => {
+    const r = decodeControl(buf);
+    if (r.ok) inbox.push(r.value);
+  });
+  return { udp, inbox };
+}
+
+function join_(to: Address, udp: UdpTransport, key: number, role: Role, extra: object): void {
+  const msg = {
+    v: WIRE_VERSION,
+    type: MsgType.JOIN,
+    sender: 0,
+    seq: 0,
+    ts: Date.now(),
+    body: {
+      key: new Uint8Array(32).fill(key),
+      role,
+      channels: ["news"],
+      uploadKbps: 2000,
+      nat: NatType.OPEN,
+      httpPort: 8080,
+      ...extra,
+    },
+  } as ControlMessage;
+  udp.send(encodeControl(msg), to);
+}
+
+test("main wiring over real UDP and HTTP: JOIN, ASSIGN, /api/nodes, /metrics", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "tiercast-control-main-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logger = new MemoryLogger();
+  const db = join(dir, "state", "control.db");
+  const running = await startControl(
+    { host: "127.0.0.1", port: 0, adminPort: 0, db, regions: undefined, heartbeatMs: 1000, logLevel: "info" },
+    { logger },
+  );
+  t.teardown(() => running.stop());
+  t.true(existsSync(db));
+  const ready = logger.lines.find((l) => l.event === "ready")!;
+  t.deepEqual(ready.udp, running.udp);
+  t.deepEqual(ready.http, running.http);
+
+  const origin = await client();
+  const agent = await client();
+  t.teardown(async () => {
+    await origin.udp.close();
+    await agent.udp.close();
+  });
+  join_(running.udp, origin.udp, 1, Role.ORIGIN, {
+    streamKbps: 1000,
+    segmentMs: 2000,
+    fallbackUrl: "http://127.0.0.1:8080",
+  });
+  const oack = await until("origin JOIN_ACK", () => origin.inbox.find((m) => m.type === MsgType.JOIN_ACK));
+  join_(running.udp, agent.udp, 2, Role.AGENT, {});
+  const aack = await until("agent JOIN_ACK", () => agent.inbox.find((m) => m.type === MsgType.JOIN_ACK));
+  const assign = await until("agent ASSIGN", () => agent.inbox.find((m) => m.type === MsgType.ASSIGN));
+  if (oack.type !== MsgType.JOIN_ACK || aack.type !== MsgType.JOIN_ACK || assign.type !== MsgType.ASSIGN) {
+    return t.fail();
+  }
+  t.is(aack.body.error, JoinError.NONE);
+  t.deepEqual(assign.body.parents, [{ node: oack.body.node, ...origin.udp.local }]);
+
+  const base = `http://${running.http.address}:${running.http.port}`;
+  const nodes = (await (await fetch(`${base}/api/nodes`)).json()) as Array<Record<string, unknown>>;
+  t.is(nodes.length, 2);
+  const a = nodes.find((n) => n.id === aack.body.node)!;
+  t.like(a, {
+    role: "agent",
+    region: "default",
+    address: "127.0.0.1",
+    port: agent.udp.local.port,
+    channel: "news",
+    depth: 1,
+    uploadKbps: 2000,
+    lastHeartbeatAgoMs: null,
+    heartbeatBytes: { max: 0, mean: 0 },
+  });
+  t.deepEqual(a.parents, [{ node: oack.body.node, ...origin.udp.local }]);
+  const o = nodes.find((n) => n.id === oack.body.node)!;
+  t.like(o, { role: "origin", depth: 0 });
+  t.deepEqual(o.children, [{ node: aack.body.node, ...agent.udp.local, substreams: 1 }]);
+
+  const topo = (await (await fetch(`${base}/api/topology`)).json()) as Array<Record<string, unknown>>;
+  t.like(topo[0], { channel: "news", depth: 1, unplaced: [] });
+  t.deepEqual(topo[0]!.edges, [{ parent: oack.body.node, child: aack.body.node, substreams: 1 }]);
+  const channels = (await (await fetch(`${base}/api/channels`)).json()) as Array<Record<string, unknown>>;
+  t.like(channels[0], { name: "news", id: 1, origin: oack.body.node, dcm: "dcm:news:all", members: 1 });
+
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  t.regex(metrics, /^tiercast_control_nodes\{role="agent",region="default"\} 1$/m);
+  t.regex(metrics, /^tiercast_control_assigns_sent_total 3$/m);
+  t.regex(metrics, /^# TYPE tiercast_control_malformed_datagrams_total counter$/m);
+  t.like(await (await fetch(`${base}/healthz`)).json(), { ok: true, nodes: 2 });
+  const missing = await fetch(`${base}/api/nope`);
+  t.is(missing.status, 404);
+  t.like(await missing.json(), { error: "not found" });
+  t.is((await fetch(`${base}/api/nodes`, { method: "POST" })).status, 405);
+});
+
+test("main: a bad region policy file is a UsageError naming the field", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "tiercast-control-main-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "regions.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      regions: [
+        { name: "east", prefixes: ["127.0.1.0/24"] },
+        { name: "west", prefixes: ["127.0.1/24"] },
+      ],
+    }),
+  );
+  const e = await t.throwsAsync(
+    main([`--regions=${file}`, "--port=0", "--admin-port=0", `--db=${join(dir, "c.db")}`]),
+    {
+      instanceOf: UsageError,
+    },
+  );
+  t.true(e.message.includes('regions[1].prefixes[0]: "127.0.1/24" is not a CIDR prefix'), e.message);
+  t.false(existsSync(join(dir, "c.db")));
+});
+
+test("the command spec lists the documented options and defaults", (t) => {
+  t.is(controlCommand.name, "control");
+  t.like(controlCommand.spec, {
+    host: { default: "127.0.0.1" },
+    port: { default: 7700 },
+    adminPort: { default: 7701 },
+    db: { default: ".tiercast/control.db" },
+    heartbeatMs: { default: 1000 },
+    logLevel: { default: "info" },
+  });
+  t.is(controlCommand.spec.regions.default, undefined);
+});
+
+test("an ASSIGN with 16 IPv6 parents and the most children the tree gives fits in one datagram", (t) => {
+  const peer = (i: number) => ({
+    node: 0xfffff000 + i,
+    address: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i.toString(16)}`,
+    port: 65535,
+  });
+  const buf = encodeControl({
+    v: WIRE_VERSION,
+    type: MsgType.ASSIGN,
+    sender: 0,
+    seq: 0xffffffff,
+    ts: Date.now(),
+    body: {
+      channel: 0xffffffff,
+      version: 0xffffffff,
+      k: 16,
+      tier: 255,
+      parents: Array.from({ length: 16 }, (_, i) => peer(i)),
+      children: Array.from({ length: DEFAULT_MAX_CHILDREN }, (_, i) => ({
+        ...peer(100 + i),
+        substreams: 0xffff,
+      })),
+    },
+  });
+  t.true(buf.length <= MAX_CONTROL_BYTES, `${buf.length} bytes`);
+  t.log(`${buf.length} bytes`);
+});
