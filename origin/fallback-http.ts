@@ -1,0 +1,183 @@
+/**
+ * The origin's HTTP fallback (the CDN of last resort; every body byte it serves counts as origin
+ * bytes): segments the origin still holds, the list of the newest ones, its own live playlist,
+ * status and metrics. Routes are in fallback-routes.ts; this file is the node:http shell.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+import { routeOf } from "./fallback-routes.js";
+import { LIVE_PLAYLIST_SEGMENTS, renderLivePlaylist } from "./live-playlist.js";
+import { renderMetrics, type OriginMetrics } from "./metrics.js";
+import type { SegmentWindow } from "./segment-window.js";
+
+/** What the fallback needs from the origin node. */
+export interface FallbackOrigin {
+  readonly window: SegmentWindow;
+  status(): Record<string, unknown>;
+  metrics(): Omit<OriginMetrics, "httpServedBytes" | "httpRequests">;
+}
+
+export interface FallbackHttpConfig {
+  channel: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Segments listed in latest.json (default 30). */
+  latestSegments?: number;
+  /** Segments in index.m3u8 (default 6). */
+  playlistSegments?: number;
+}
+
+export const DEFAULT_LATEST_SEGMENTS = 30;
+const EXPOSED_HEADERS = "x-tiercast-duration-ms, x-tiercast-discontinuity, x-tiercast-sha256";
+
+export class FallbackHttp {
+  /** Body bytes served (all routes, errors included; HEAD serves none). */
+  httpServed = 0;
+  requests = 0;
+  #origin: FallbackOrigin | undefined;
+  readonly #logger: Logger;
+  readonly #config: FallbackHttpConfig;
+  readonly #server: http.Server;
+
+  /** `origin` may come later (attach): main binds the port first to tell control the fallback URL. */
+  constructor(deps: { origin?: FallbackOrigin; logger: Logger }, config: FallbackHttpConfig) {
+    this.#origin = deps.origin;
+    this.#logger = deps.logger;
+    this.#config = config;
+    this.#server = http.createServer((req, res) => this.#handle(req, res));
+    this.#server.keepAliveTimeout = 5_000;
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+    // A request node:http cannot parse gets a plain 400; a broken connection is just closed.
+    this.#server.on("clientError", (_err, socket) => {
+      if (socket.writable)
+        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      else socket.destroy();
+    });
+  }
+
+  /** Serves this origin's segments; until then every route answers 503. */
+  attach(origin: FallbackOrigin): void {
+    this.#origin = origin;
+  }
+
+  listen(): Promise<Address> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#config.port, this.#config.host, () => {
+        this.#server.off("error", reject);
+        const a = this.#server.address() as AddressInfo;
+        resolve({ address: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.requests++;
+    try {
+      this.#route(req, res);
+    } catch (e) {
+      // Never let one request take the origin down.
+      this.#logger.error("http_handler_failed", { url: req.url?.slice(0, 200), error: (e as Error).message });
+      if (!res.headersSent)
+        this.#send(req, res, 500, "application/json", JSON.stringify({ error: "internal" }));
+      else res.destroy();
+    }
+  }
+
+  #route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const route = routeOf(req.method, req.url);
+    const origin = this.#origin;
+    if (origin === undefined) return this.#error(req, res, 503, "starting");
+    const window = origin.window;
+    switch (route.kind) {
+      case "error":
+        if (route.status === 405) res.setHeader("allow", "GET, HEAD");
+        return this.#error(req, res, route.status, route.message);
+      case "status": {
+        const status = origin.status();
+        const bytes = {
+          ...(status.bytes as Record<string, unknown> | undefined),
+          httpServed: this.httpServed,
+        };
+        return this.#json(req, res, { ...status, bytes, httpRequests: this.requests });
+      }
+      case "metrics": {
+        const m = { ...origin.metrics(), httpServedBytes: this.httpServed, httpRequests: this.requests };
+        return this.#send(req, res, 200, "text/plain; version=0.0.4", renderMetrics(m));
+      }
+      default:
+        break;
+    }
+    if (route.channel !== this.#config.channel) return this.#error(req, res, 404, "unknown channel");
+    switch (route.kind) {
+      case "segment": {
+        const s = window.get(route.id);
+        if (s === undefined)
+          return this.#error(req, res, 404, "segment not held (expired or not yet published)");
+        res.setHeader("x-tiercast-duration-ms", String(s.durationMs));
+        res.setHeader("x-tiercast-discontinuity", s.discontinuity ? "1" : "0");
+        res.setHeader("x-tiercast-sha256", s.sha256Hex);
+        res.setHeader("cache-control", "public, max-age=60, immutable");
+        return this.#send(req, res, 200, "video/mp2t", s.bytes);
+      }
+      case "latest": {
+        const segments = window.latest(this.#config.latestSegments ?? DEFAULT_LATEST_SEGMENTS).map((s) => ({
+          id: s.id,
+          durationMs: s.durationMs,
+          discontinuity: s.discontinuity,
+          sha256: s.sha256Hex,
+          bytes: s.bytes.length,
+        }));
+        res.setHeader("cache-control", "no-cache");
+        return this.#json(req, res, { channel: this.#config.channel, segments });
+      }
+      case "playlist": {
+        const text = renderLivePlaylist(
+          window.latest(this.#config.playlistSegments ?? LIVE_PLAYLIST_SEGMENTS),
+        );
+        res.setHeader("cache-control", "no-cache");
+        return this.#send(req, res, 200, "application/vnd.apple.mpegurl", text);
+      }
+    }
+  }
+
+  #json(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): void {
+    this.#send(req, res, 200, "application/json", JSON.stringify(body));
+  }
+
+  #error(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string): void {
+    this.#send(req, res, status, "application/json", JSON.stringify({ error: message }));
+  }
+
+  #send(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    type: string,
+    body: string | Uint8Array,
+  ): void {
+    const bytes = typeof body === "string" ? Buffer.from(body) : body;
+    res.statusCode = status;
+    res.setHeader("content-type", type);
+    res.setHeader("content-length", String(bytes.length));
+    res.setHeader("access-control-allow-origin", "*");
+    res.setHeader("access-control-expose-headers", EXPOSED_HEADERS);
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    this.httpServed += bytes.length;
+    res.end(bytes);
+  }
+}

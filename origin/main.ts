@@ -1,0 +1,205 @@
+/**
+ * `tiercast origin`: wires the origin's parts together (the only place that does). Reads the
+ * options, loads or makes the identity key, opens the source, binds the UDP socket and the HTTP
+ * fallback, joins control and publishes every segment the source produces. Logs "ready" once up
+ * and stops cleanly (LEAVE) on SIGINT/SIGTERM; the returned promise settles after the stop.
+ */
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
+import { systemClock } from "../seams/clock.js";
+import { jsonLogger, type Level } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+import { UdpTransport } from "../seams/udp-transport.js";
+import { FallbackHttp } from "./fallback-http.js";
+import { openSource, resolveSourceSpec } from "./ingest/open-source.js";
+import { DEFAULT_FANOUT, Origin } from "./origin.js";
+import { samplePlaylistPath } from "./package-root.js";
+import { loadOrCreateKey, loadState, saveState } from "./state-files.js";
+
+export const originCommand = {
+  name: "origin",
+  summary:
+    "Ingest a live HLS source (or loop the bundled sample), feed it to the top of the tree, serve the HTTP fallback.",
+  spec: {
+    control: {
+      kind: "address",
+      help: "control center's UDP address (host:port)",
+      default: { host: "127.0.0.1", port: 7700 },
+    },
+    host: { kind: "string", help: "address to bind UDP and HTTP to", default: "127.0.0.1" },
+    port: { kind: "int", help: "UDP port (0 = pick a free one)", default: 0, min: 0, max: 65535 },
+    httpPort: {
+      kind: "int",
+      help: "HTTP fallback port (0 = pick a free one)",
+      default: 8080,
+      min: 0,
+      max: 65535,
+    },
+    channel: { kind: "string", help: "channel name this origin offers", default: "demo" },
+    source: {
+      kind: "string",
+      help: 'what to stream: "sample" (bundled clip, looped), an http:// HLS playlist, a folder ffmpeg writes live, or a .m3u8 file',
+      default: "sample",
+    },
+    streamKbps: {
+      kind: "int",
+      help: "stream rate in kbit/s (required for folder and URL sources; measured for a looped clip)",
+      min: 1,
+      max: 1_000_000,
+    },
+    segmentMs: {
+      kind: "int",
+      help: "target segment duration in ms for folder and URL sources",
+      default: 1000,
+      min: 100,
+      max: 60_000,
+    },
+    fanout: {
+      kind: "int",
+      help: "children the upload budget is sized for (upload = fanout x stream x 1.25)",
+      default: DEFAULT_FANOUT,
+      min: 1,
+      max: 64,
+    },
+    fallbackUrl: {
+      kind: "string",
+      help: "base URL agents use for the HTTP fallback (default: http://<http address>:<http port>)",
+    },
+    dataDir: { kind: "string", help: "folder for the identity key and state", default: ".tiercast/origin" },
+    logLevel: {
+      kind: "string",
+      help: "least important log level written",
+      default: "info",
+      choices: ["debug", "info", "warn", "error"],
+    },
+  },
+} as const satisfies Command<Spec>;
+
+export type OriginOptions = Options<(typeof originCommand)["spec"]>;
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseOptions(originCommand, argv);
+  if (opts === undefined) return;
+  const clock = systemClock;
+  const logger = jsonLogger(clock, {
+    proc: "origin",
+    level: opts.logLevel as Level,
+    write: (line) => process.stdout.write(line),
+  });
+
+  const control = await resolveAddress(opts.control.host, opts.control.port);
+  const identity = loadOrCreateKey(opts.dataDir);
+  if (identity.created) logger.info("identity_created", { dataDir: opts.dataDir });
+
+  const sourceSpec = await resolveSourceSpec(opts.source, samplePlaylistPath());
+  const opened = await openSource({ clock, logger }, sourceSpec);
+  const streamKbps = opened.streamKbps ?? opts.streamKbps;
+  if (streamKbps === undefined) {
+    throw new UsageError(
+      `tiercast origin: streamKbps is required with --source ${opts.source} (e.g. --stream-kbps 800)`,
+    );
+  }
+  const segmentMs = opened.segmentMs ?? opts.segmentMs;
+
+  const transport = await UdpTransport.bind({
+    host: opts.host,
+    port: opts.port,
+    sendBufferBytes: 4 * 1024 * 1024,
+  });
+  const http = new FallbackHttp({ logger }, { channel: opts.channel, host: opts.host, port: opts.httpPort });
+  let httpAddr: Address;
+  try {
+    httpAddr = await http.listen();
+  } catch (e) {
+    await transport.close();
+    throw new UsageError(
+      `tiercast origin: httpPort: cannot listen on ${opts.host}:${opts.httpPort}: ${(e as Error).message}`,
+    );
+  }
+  const fallbackUrl = opts.fallbackUrl ?? `http://${urlHost(httpAddr.address)}:${httpAddr.port}`;
+
+  const saved = loadState(opts.dataDir, opts.channel);
+  const origin = new Origin(
+    {
+      clock,
+      transport,
+      logger,
+      onPublished: (_s, next) => {
+        try {
+          saveState(opts.dataDir, {
+            channel: opts.channel,
+            nextSegmentId: next.segmentId,
+            nextSeq: next.seq,
+          });
+        } catch (e) {
+          logger.warn("state_not_saved", { error: (e as Error).message });
+        }
+      },
+    },
+    {
+      control,
+      channel: opts.channel,
+      key: identity.publicKey,
+      streamKbps,
+      segmentMs,
+      fallbackUrl,
+      httpPort: httpAddr.port,
+      fanout: opts.fanout,
+      ...(saved ? { firstSegmentId: saved.nextSegmentId, firstSeq: saved.nextSeq } : {}),
+    },
+  );
+  http.attach(origin);
+  origin.start();
+  opened.source.start((segment) => origin.publish(segment));
+
+  logger.info("ready", {
+    udp: transport.local,
+    http: httpAddr,
+    channel: opts.channel,
+    source: opened.source.description,
+    control,
+    fallbackUrl,
+    streamKbps,
+    segmentMs,
+    uploadKbps: origin.uploadKbps,
+    resumedAt: saved?.nextSegmentId,
+  });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      logger.info("stopping", { signal });
+      opened.source.stop();
+      origin.stop();
+      // Give the LEAVE datagram a moment to leave the socket before it closes.
+      setTimeout(() => {
+        void Promise.all([http.close(), transport.close()]).then(() => {
+          logger.info("stopped", {});
+          resolve();
+        });
+      }, 50);
+    };
+    const onInt = (): void => stop("SIGINT");
+    const onTerm = (): void => stop("SIGTERM");
+    process.once("SIGINT", onInt);
+    process.once("SIGTERM", onTerm);
+  });
+}
+
+/** host:port to an IP address (control's replies are matched against it). */
+async function resolveAddress(host: string, port: number): Promise<Address> {
+  if (isIP(host) !== 0) return { address: host, port };
+  try {
+    const r = await lookup(host);
+    return { address: r.address, port };
+  } catch (e) {
+    throw new UsageError(`tiercast origin: control: cannot resolve "${host}": ${(e as Error).message}`);
+  }
+}
+
+function urlHost(address: string): string {
+  if (address === "0.0.0.0" || address === "::") return "127.0.0.1";
+  return address.includes(":") ? `[${address}]` : address;
+}
