@@ -1,0 +1,374 @@
+/**
+ * One agent: the control session, the data plane, assembly, repair, the cache and the
+ * player model, wired together on injected deps (clock, transport, store, logger, fetch).
+ * No sockets of its own beyond the Transport, no disk beyond the ChunkStore: main.ts does
+ * the real wiring, tests and the simulator use MemoryNetwork, ManualClock and MemoryChunkStore.
+ *
+ * The commit path is the one place a segment becomes playable: store.put (a transaction),
+ * then the "segment_committed" log line, then the player model and the playlist.
+ */
+import { Pacer } from "../common/pacer.js";
+import { classifyDatagram } from "../protocol/data-codec.js";
+import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
+import {
+  Role,
+  type AssignBody,
+  type ChannelInfo,
+  type DataPacket,
+  type HeartbeatBody,
+} from "../protocol/messages.js";
+import { decodeSegmentMeta } from "../protocol/segment-meta.js";
+import type { Clock } from "../seams/clock.js";
+import type { Logger } from "../seams/log.js";
+import type { Transport } from "../seams/transport.js";
+import { Assembler, type AssembleResult, type CompletedSegment } from "./assembler.js";
+import type { ChunkStore, SegmentRecord } from "./chunk-store.js";
+import type { AgentConfig } from "./config.js";
+import { Continuity } from "./continuity.js";
+import { DataPlane } from "./data-plane.js";
+import { AgentError } from "./errors.js";
+import { FallbackClient } from "./fallback-client.js";
+import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
+import { Repairer, REPAIR_LIMITS, repairTiming } from "./repair.js";
+import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js";
+import { Session } from "./session.js";
+import { agentMetrics, type AgentStatus } from "./status.js";
+
+export interface AgentDeps {
+  clock: Clock;
+  transport: Transport;
+  store: ChunkStore;
+  logger: Logger;
+  /** Raw Ed25519 public key (JOIN.key). */
+  publicKey: Uint8Array;
+  /** Process start, ms since the epoch: join time is measured from it. */
+  startedAt: number;
+  fetch?: typeof fetch;
+  probe?: ResourceProbe;
+}
+
+/** Segments of this run remembered for the playlist (the cache may hold more). */
+const MAX_HELD = 4096;
+const FAST_PATH_RETRY_MS = 500;
+const FAST_PATH_ATTEMPTS = 5;
+
+export class Agent {
+  readonly session: Session;
+  readonly dataPlane: DataPlane;
+  readonly assembler: Assembler;
+  readonly continuity: Continuity;
+  readonly fallback: FallbackClient;
+  readonly #deps: AgentDeps;
+  readonly #config: AgentConfig;
+  readonly #pacer: Pacer;
+  readonly #playlist: PlaylistWindow;
+  readonly #meter: ResourceMeter;
+  readonly #probe: ResourceProbe;
+  /** Segments committed in this run, by id (playlist input). */
+  readonly #held = new Map<number, PlaylistSegment>();
+  #heldSorted: PlaylistSegment[] | undefined;
+  #repairer: Repairer | undefined;
+  #segmentMs: number;
+  #joinMs: number | null = null;
+  #metaMalformed = 0;
+  #poisoned = 0;
+  #internalErrors = 0;
+  #stopped = false;
+
+  constructor(deps: AgentDeps, config: AgentConfig) {
+    this.#deps = deps;
+    this.#config = config;
+    const t = config.tuning;
+    this.#segmentMs = t.segmentMsGuess;
+    this.#probe = deps.probe ?? processProbe;
+    this.#pacer = new Pacer(
+      { clock: deps.clock, transport: deps.transport },
+      { rateBytesPerSec: (config.uploadKbps * 1000) / 8 },
+    );
+    this.assembler = new Assembler(t.assembler);
+    this.dataPlane = new DataPlane(
+      { clock: deps.clock, logger: deps.logger, pacer: this.#pacer, sink: (p) => this.#onPacket(p) },
+      { seqWindow: t.seqWindow, formerParentGraceMs: t.formerParentGraceMs },
+    );
+    this.continuity = new Continuity({ segmentMs: this.#segmentMs, playoutDelayMs: config.playoutDelayMs });
+    this.fallback = new FallbackClient(
+      { fetch: deps.fetch ?? globalThis.fetch },
+      { timeoutMs: t.fallbackTimeoutMs, maxSegmentBytes: t.assembler.maxSegmentBytes },
+    );
+    this.#playlist = new PlaylistWindow({ size: t.playlistWindow });
+    this.#meter = new ResourceMeter(this.#probe, deps.clock.now(), 0);
+    this.session = new Session(
+      {
+        clock: deps.clock,
+        transport: deps.transport,
+        logger: deps.logger,
+        hooks: {
+          joined: (_ack, ch) => this.#onJoined(ch),
+          assigned: (a) => this.#onAssigned(a),
+          heartbeat: (ts) => this.#heartbeat(ts),
+        },
+      },
+      {
+        control: config.control,
+        channel: config.channel,
+        key: deps.publicKey,
+        role: config.role === "waypoint" ? Role.WAYPOINT : Role.AGENT,
+        uploadKbps: config.uploadKbps,
+        nat: config.nat,
+        httpPort: config.httpPort,
+        regionHint: config.regionHint,
+        joinRetryMs: t.joinRetryMs,
+        unknownChannelRetryMs: t.unknownChannelRetryMs,
+        refusedRetryMs: t.refusedRetryMs,
+      },
+    );
+  }
+
+  get channel(): string {
+    return this.#config.channel;
+  }
+
+  start(): void {
+    this.#deps.transport.onDatagram((buf, from) => {
+      if (this.#stopped) return;
+      try {
+        if (classifyDatagram(buf) === "control") this.session.onControl(buf, from);
+        else this.dataPlane.onDatagram(buf, from);
+      } catch (e) {
+        // A bug, not bad input (decoders never throw): keep serving, but say so loudly.
+        this.#internalErrors++;
+        if (this.#internalErrors <= 10) {
+          this.#deps.logger.error("datagram_handler_failed", { message: (e as Error).stack ?? String(e) });
+        }
+      }
+    });
+    this.session.start();
+  }
+
+  /** LEAVE and stop every timer. The transport and the store belong to the caller. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.session.stop();
+    this.#stopped = true;
+    this.#repairer?.stop();
+    this.dataPlane.stop();
+  }
+
+  /** The LAN live playlist, or undefined while nothing is playable. */
+  playlist(): string | undefined {
+    const now = this.#deps.clock.now();
+    const view = this.#playlist.update({
+      segments: this.#sortedHeld(),
+      firstId: this.continuity.anchor?.id,
+      isPast: (id) => this.continuity.isPast(id, now),
+    });
+    return view.entries.length === 0 ? undefined : formatPlaylist(view);
+  }
+
+  /** A cached segment (this run or an earlier one). */
+  segment(id: number): SegmentRecord | undefined {
+    return this.#deps.store.get(this.#config.channel, id);
+  }
+
+  status(): AgentStatus {
+    const now = this.#deps.clock.now();
+    const a = this.dataPlane.assignment;
+    const dp = this.dataPlane.stats;
+    const s = this.session;
+    const last = this.#meter.last;
+    return {
+      node: s.nodeId,
+      region: s.region,
+      channel: this.#config.channel,
+      role: this.#config.role,
+      parents: a === undefined ? [] : unique(a.parents.flatMap((p) => (p === null ? [] : [p.node]))),
+      children: a === undefined ? [] : unique(a.children.map((c) => c.node)),
+      assignVersion: a?.version ?? 0,
+      segmentsHeld: this.#deps.store.count(this.#config.channel),
+      newestSegment: this.#newest(),
+      joinMs: this.#joinMs,
+      continuity: this.continuity.report(now),
+      bytes: {
+        peerSent: this.dataPlane.peerBytesSent,
+        peerReceived: dp.peerBytesReceived,
+        fallbackReceived: this.fallback.stats.bytes,
+      },
+      packets: {
+        received: dp.received,
+        duplicates: dp.duplicates,
+        rejected: dp.rejected + s.stats.rejected,
+        malformed: this.dataPlane.malformedTotal + s.malformedTotal + this.#metaMalformed,
+      },
+      heartbeatBytes: { max: s.stats.heartbeatBytesMax, mean: Math.round(s.heartbeatBytesMean * 10) / 10 },
+      rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
+      cpuPct: last.cpuPct,
+      uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
+    };
+  }
+
+  metrics(): string {
+    return agentMetrics(this.status(), {
+      poisoned: this.#poisoned,
+      repaired: this.#repairer?.stats.repaired ?? 0,
+      repairFailed: this.#repairer?.stats.failed ?? 0,
+      fallbackRequests: this.fallback.stats.requests,
+      cacheBytes: this.#deps.store.usedBytes,
+      pacerDropped: this.#pacer.stats.droppedPackets,
+      heartbeatsSent: this.session.stats.heartbeatsSent,
+      malformedByCode: {
+        ...this.dataPlane.stats.malformed,
+        ...prefixed(this.session.stats.malformed, "control_"),
+      },
+    });
+  }
+
+  #onJoined(ch: ChannelInfo): void {
+    this.#segmentMs = ch.segmentMs > 0 ? ch.segmentMs : this.#segmentMs;
+    this.continuity.setSegmentMs(this.#segmentMs);
+    this.#repairer?.stop();
+    const t = this.#config.tuning;
+    this.#repairer = new Repairer(
+      {
+        clock: this.#deps.clock,
+        logger: this.#deps.logger,
+        client: this.fallback,
+        assembler: this.assembler,
+        commit: (seg, source) => this.commit(seg, source),
+        wanted: (id) => {
+          const anchor = this.continuity.anchor;
+          return anchor === undefined || id >= anchor.id;
+        },
+        segmentMs: this.#segmentMs,
+      },
+      {
+        ...repairTiming(this.#segmentMs),
+        ...REPAIR_LIMITS,
+        channel: this.#config.channel,
+        fallbackUrl: ch.fallbackUrl,
+        maxConcurrent: t.repairConcurrency,
+        maxAttempts: t.repairAttempts,
+        retryMs: t.repairRetryMs,
+      },
+    );
+    this.#repairer.start();
+    if (this.continuity.anchor === undefined) void this.#fastPath(this.#repairer, 1);
+  }
+
+  /** Join fast path: the newest segment over HTTP, so a player can start at once. */
+  async #fastPath(r: Repairer, attempt: number): Promise<void> {
+    if (this.#stopped || r !== this.#repairer || this.continuity.anchor !== undefined) return;
+    try {
+      const id = await r.fetchNewest();
+      if (id !== undefined) return;
+    } catch (e) {
+      if (this.#stopped) return;
+      const code = e instanceof AgentError ? e.code : "E_UNEXPECTED";
+      this.#deps.logger.warn("fast_path_failed", { attempt, code, message: (e as Error).message });
+    }
+    if (attempt >= FAST_PATH_ATTEMPTS) return; // UDP and the repairer take it from here
+    this.#deps.clock.setTimeout(() => void this.#fastPath(r, attempt + 1), FAST_PATH_RETRY_MS);
+  }
+
+  #onAssigned(a: AssignBody): void {
+    this.dataPlane.setAssignment({
+      channel: a.channel,
+      version: a.version,
+      k: a.k,
+      parents: a.parents,
+      children: a.children,
+    });
+  }
+
+  #heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion"> {
+    const sample = this.#meter.sample(ts, this.dataPlane.peerBytesSent);
+    return {
+      channel: this.session.channel?.id ?? this.dataPlane.assignment?.channel ?? 0,
+      parents: this.dataPlane.parentStates(ts),
+      children: this.dataPlane.childStates(ts),
+      buffers: this.dataPlane.buffers(this.continuity.playing(ts)),
+      resources: {
+        uploadKbps: sample.uploadKbps,
+        nat: this.#config.nat,
+        cacheBytes: this.#deps.store.usedBytes,
+        cpuPct: sample.cpuPct,
+        rssMB: sample.rssMB,
+      },
+      newestSegment: this.#newest(),
+    };
+  }
+
+  #onPacket(p: DataPacket): void {
+    const now = this.#deps.clock.now();
+    let r: AssembleResult;
+    if ((p.flags & FLAG_META) !== 0) {
+      const m = decodeSegmentMeta(p.payload);
+      if (!m.ok || m.value.segmentId !== p.segmentId) {
+        this.#metaMalformed++;
+        return;
+      }
+      this.continuity.noteDuration(m.value.segmentId, m.value.durationMs);
+      r = this.assembler.onMeta(m.value, now);
+    } else if ((p.flags & FLAG_PARITY) !== 0) {
+      return; // FEC parity: a later issue
+    } else {
+      r = this.assembler.onChunk(p.segmentId, p.offset, p.payload, now, (p.flags & FLAG_END) !== 0);
+    }
+    if (r.kind === "complete") this.commit(r.segment, "peer");
+    else if (r.kind === "poisoned") {
+      this.#poisoned++;
+      this.#deps.logger.warn("segment_poisoned", { channel: this.#config.channel, id: r.id, why: r.why });
+    }
+  }
+
+  /** Stores a verified segment; logs segment_committed only once the insert has committed. */
+  commit(seg: CompletedSegment, source: "peer" | "fallback"): void {
+    if (this.#held.has(seg.id) || this.#stopped) return;
+    const now = this.#deps.clock.now();
+    const channel = this.#config.channel;
+    try {
+      const res = this.#deps.store.put({
+        channel,
+        id: seg.id,
+        durationMs: seg.durationMs,
+        discontinuity: seg.discontinuity,
+        sha256: seg.sha256,
+        bytes: seg.bytes,
+        storedAt: now,
+      });
+      for (const e of res.evicted) if (e.channel === channel) this.#held.delete(e.id);
+    } catch (e) {
+      this.#deps.logger.error("commit_failed", { channel, id: seg.id, message: (e as Error).message });
+      return;
+    }
+    this.#deps.logger.info("segment_committed", { channel, id: seg.id, source, bytes: seg.bytes.length });
+    this.assembler.markDone(seg.id);
+    this.#held.set(seg.id, { id: seg.id, durationMs: seg.durationMs, discontinuity: seg.discontinuity });
+    this.#heldSorted = undefined;
+    if (this.#held.size > MAX_HELD) this.#held.delete(Math.min(...this.#held.keys()));
+    const first = this.continuity.anchor === undefined;
+    this.continuity.onHeld(seg.id, seg.durationMs, now);
+    if (first) {
+      this.#joinMs = Math.max(0, Math.round(now - this.#deps.startedAt));
+      this.#deps.logger.info("playable", { channel, id: seg.id, joinMs: this.#joinMs, source });
+    }
+  }
+
+  #sortedHeld(): PlaylistSegment[] {
+    this.#heldSorted ??= [...this.#held.values()].sort((a, b) => a.id - b.id);
+    return this.#heldSorted;
+  }
+
+  #newest(): number {
+    let n = 0;
+    for (const id of this.#held.keys()) if (id > n) n = id;
+    return n;
+  }
+}
+
+function unique(xs: number[]): number[] {
+  return [...new Set(xs)];
+}
+
+function prefixed(m: Record<string, number>, prefix: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
+}

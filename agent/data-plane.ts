@@ -1,0 +1,259 @@
+/**
+ * The agent's data plane: datagrams in, datagrams out.
+ *
+ * Each datagram is classified and decoded (malformed ones are counted by code and dropped;
+ * an unknown data version is logged once per sender). A packet is accepted only from the
+ * address of an assigned parent (any substream) — or, for a short grace after an ASSIGN, of
+ * a parent it replaced (make-before-break) — and only once: a bounded sequence window drops
+ * duplicates. Accepted bytes are forwarded unchanged, through the Pacer at the configured
+ * upload rate, to every child whose substream bitmask has the packet's substream, and the
+ * packet goes to the `sink` (the assembler). The per-link state (last packet time and
+ * sequence number per parent and child) feeds the FIG. 9 heartbeat.
+ */
+import type { Pacer } from "../common/pacer.js";
+import { PRIORITY_LIVE } from "../common/pacer.js";
+import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
+import type { ChildLink, DataPacket, LinkState, Peer } from "../protocol/messages.js";
+import type { Clock } from "../seams/clock.js";
+import type { Logger } from "../seams/log.js";
+import { addressKey, type Address } from "../seams/transport.js";
+import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
+
+export interface Assignment {
+  channel: number;
+  version: number;
+  k: number;
+  /** parents[i] feeds substream i. */
+  parents: Array<Peer | null>;
+  children: ChildLink[];
+}
+
+export interface DataPlaneDeps {
+  clock: Clock;
+  logger: Logger;
+  pacer: Pacer;
+  /** Receives every accepted, non-duplicate packet (its payload is a view into the datagram). */
+  sink: (packet: DataPacket) => void;
+}
+
+export interface DataPlaneConfig {
+  /** Sequence numbers remembered for duplicate suppression. */
+  seqWindow: number;
+  /** How long packets from a parent that an ASSIGN replaced are still accepted, ms. */
+  formerParentGraceMs: number;
+}
+
+export const DEFAULT_DATA_PLANE: DataPlaneConfig = {
+  seqWindow: DEFAULT_SEQ_WINDOW.size,
+  formerParentGraceMs: 2000,
+};
+
+export interface DataPlaneStats {
+  /** Data packets accepted (duplicates included). */
+  received: number;
+  duplicates: number;
+  /** From an address that is not an assigned parent, or for another channel. */
+  rejected: number;
+  /** Undecodable datagrams, by DecodeError code ("E_UNKNOWN_KIND": neither data nor control). */
+  malformed: Record<string, number>;
+  /** Bytes of accepted data datagrams. */
+  peerBytesReceived: number;
+}
+
+interface LinkStats {
+  lastAt: number | undefined;
+  lastSeq: number;
+}
+
+/** Segments whose per-substream packet counts are kept (for the heartbeat's buffer sizes). */
+const COUNTED_SEGMENTS = 64;
+/** Senders remembered for "logged once" warnings. */
+const MAX_WARNED = 1024;
+
+export class DataPlane {
+  readonly stats: DataPlaneStats = {
+    received: 0,
+    duplicates: 0,
+    rejected: 0,
+    malformed: {},
+    peerBytesReceived: 0,
+  };
+  readonly #deps: DataPlaneDeps;
+  readonly #config: DataPlaneConfig;
+  #window: SeqWindow;
+  #assignment: Assignment | undefined;
+  #assignedAt = 0;
+  /** Parent address key -> the parent's node id. */
+  #parents = new Map<string, number>();
+  /** Former parents still accepted until the time given. */
+  readonly #former = new Map<string, number>();
+  readonly #parentLinks = new Map<string, LinkStats>();
+  readonly #childLinks = new Map<string, LinkStats>();
+  readonly #perSegment = new Map<number, number[]>();
+  readonly #warned = new Set<string>();
+
+  constructor(deps: DataPlaneDeps, config: Partial<DataPlaneConfig> = {}) {
+    this.#deps = deps;
+    this.#config = { ...DEFAULT_DATA_PLANE, ...config };
+    this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
+  }
+
+  get assignment(): Assignment | undefined {
+    return this.#assignment;
+  }
+
+  /** Bytes sent to children (what left the pacer). */
+  get peerBytesSent(): number {
+    return this.#deps.pacer.stats.sentBytes;
+  }
+
+  get malformedTotal(): number {
+    return Object.values(this.stats.malformed).reduce((a, b) => a + b, 0);
+  }
+
+  /** Applies an assignment; the data plane keeps running on it until the next one. */
+  setAssignment(a: Assignment): void {
+    const now = this.#deps.clock.now();
+    const next = new Map<string, number>();
+    for (const p of a.parents) if (p !== null) next.set(addressKey(p), p.node);
+    for (const key of this.#parents.keys()) {
+      if (!next.has(key)) this.#former.set(key, now + this.#config.formerParentGraceMs);
+    }
+    for (const key of next.keys()) this.#former.delete(key);
+    if (this.#assignment !== undefined && this.#assignment.channel !== a.channel) {
+      this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
+      this.#perSegment.clear();
+    }
+    this.#parents = next;
+    this.#assignment = { ...a, parents: [...a.parents], children: [...a.children] };
+    this.#assignedAt = now;
+    forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
+    forgetExcept(this.#childLinks, new Set(a.children.map((c) => addressKey(c))));
+  }
+
+  /** One datagram that is not a control message. */
+  onDatagram(buf: Uint8Array, from: Address): void {
+    if (classifyDatagram(buf) !== "data") {
+      // Data packets start with their version byte: a small number is a newer data version.
+      const first = buf[0];
+      if (first !== undefined && first > 1 && first < 0x20)
+        this.#warnOnce("unknown_version", from, { version: first });
+      this.#malformed("E_UNKNOWN_KIND");
+      return;
+    }
+    const r = decodeData(buf);
+    if (!r.ok) {
+      if (r.error.code === "E_BAD_VERSION") this.#warnOnce("unknown_version", from, { version: buf[0] });
+      this.#malformed(r.error.code);
+      return;
+    }
+    const p = r.value;
+    const a = this.#assignment;
+    const key = addressKey(from);
+    const now = this.#deps.clock.now();
+    if (a === undefined || p.channel !== a.channel || !this.#isParent(key, now)) {
+      this.stats.rejected++;
+      return;
+    }
+    this.stats.received++;
+    this.stats.peerBytesReceived += buf.length;
+    const link = this.#parentLinks.get(key) ?? { lastAt: undefined, lastSeq: 0 };
+    link.lastAt = now;
+    link.lastSeq = p.seq;
+    this.#parentLinks.set(key, link);
+    if (this.#window.check(p.seq) !== "new") {
+      this.stats.duplicates++;
+      return;
+    }
+    this.#count(p, a.k);
+    const bit = 1 << p.substream;
+    for (const c of a.children) {
+      if ((c.substreams & bit) === 0) continue;
+      this.#deps.pacer.send(buf, c, PRIORITY_LIVE);
+      const ck = addressKey(c);
+      const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
+      cl.lastAt = now;
+      cl.lastSeq = p.seq;
+      this.#childLinks.set(ck, cl);
+    }
+    this.#deps.sink(p);
+  }
+
+  /** P_1..P_k of the heartbeat at local time `ts`: age of the last packet and its seq, per substream. */
+  parentStates(ts: number): Array<LinkState | null> {
+    const a = this.#assignment;
+    if (a === undefined) return [];
+    return a.parents.map((p) =>
+      p === null ? null : this.#linkState(p.node, this.#parentLinks.get(addressKey(p)), ts),
+    );
+  }
+
+  /** C_1..C_m of the heartbeat: age of the last packet sent to each child and its seq. */
+  childStates(ts: number): LinkState[] {
+    const a = this.#assignment;
+    if (a === undefined) return [];
+    return a.children.map((c) => this.#linkState(c.node, this.#childLinks.get(addressKey(c)), ts));
+  }
+
+  /**
+   * S_1..S_k: packets held per substream for segments after `playing` (all counted segments
+   * when undefined: the player has not started).
+   */
+  buffers(playing: number | undefined): number[] {
+    const k = this.#assignment?.k ?? 1;
+    const out = new Array<number>(k).fill(0);
+    for (const [id, counts] of this.#perSegment) {
+      if (playing !== undefined && id <= playing) continue;
+      for (let i = 0; i < k; i++) out[i]! += counts[i] ?? 0;
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.#deps.pacer.stop();
+  }
+
+  #isParent(key: string, now: number): boolean {
+    if (this.#parents.has(key)) return true;
+    const until = this.#former.get(key);
+    if (until === undefined) return false;
+    if (now <= until) return true;
+    this.#former.delete(key);
+    return false;
+  }
+
+  #linkState(node: number, l: LinkStats | undefined, ts: number): LinkState {
+    // A link with no packet yet is as old as the assignment that made it.
+    const since = l?.lastAt ?? this.#assignedAt;
+    return { node, ageMs: Math.max(0, ts - since), lastSeq: l?.lastSeq ?? 0 };
+  }
+
+  #count(p: DataPacket, k: number): void {
+    let counts = this.#perSegment.get(p.segmentId);
+    if (counts === undefined) {
+      if (this.#perSegment.size >= COUNTED_SEGMENTS) {
+        const oldest = Math.min(...this.#perSegment.keys());
+        if (p.segmentId < oldest) return;
+        this.#perSegment.delete(oldest);
+      }
+      counts = new Array<number>(k).fill(0);
+      this.#perSegment.set(p.segmentId, counts);
+    }
+    if (p.substream < counts.length) counts[p.substream]!++;
+  }
+
+  #malformed(code: string): void {
+    this.stats.malformed[code] = (this.stats.malformed[code] ?? 0) + 1;
+  }
+
+  #warnOnce(event: string, from: Address, fields: Record<string, unknown>): void {
+    const key = `${event} ${addressKey(from)}`;
+    if (this.#warned.has(key) || this.#warned.size >= MAX_WARNED) return;
+    this.#warned.add(key);
+    this.#deps.logger.warn(event, { from: addressKey(from), ...fields });
+  }
+}
+
+function forgetExcept<V>(m: Map<string, V>, keep: Set<string>): void {
+  for (const key of m.keys()) if (!keep.has(key)) m.delete(key);
+}

@@ -1,0 +1,211 @@
+/**
+ * Client of the origin's HTTP fallback (the CDN of last resort; every byte counts as origin
+ * bytes): `GET ${fallbackUrl}/live/<channel>/latest.json` and `/live/<channel>/<id>.ts`.
+ * Every request has a timeout; a body larger than the segment limit is cut off; fetched
+ * bytes are checked against the origin's `x-tiercast-sha256` header and/or the hash the
+ * caller expects (META or latest.json), and never returned unverified.
+ */
+import { createHash } from "node:crypto";
+import { FallbackError } from "./errors.js";
+
+export interface FallbackClientDeps {
+  /** Injected so tests can answer without a server (default: global fetch). */
+  fetch: typeof fetch;
+}
+
+export interface FallbackClientConfig {
+  timeoutMs: number;
+  maxSegmentBytes: number;
+  /** latest.json is small; anything larger is refused. */
+  maxIndexBytes: number;
+}
+
+export const DEFAULT_FALLBACK_CLIENT: FallbackClientConfig = {
+  timeoutMs: 3000,
+  maxSegmentBytes: 16 * 1024 * 1024,
+  maxIndexBytes: 256 * 1024,
+};
+
+export interface LatestSegment {
+  id: number;
+  durationMs: number;
+  discontinuity: boolean;
+  sha256: Uint8Array;
+  bytes: number;
+}
+
+export interface FetchedSegment {
+  id: number;
+  bytes: Buffer;
+  sha256: Uint8Array;
+  /** From x-tiercast-duration-ms, else the caller's expectation; undefined when neither says. */
+  durationMs: number | undefined;
+  discontinuity: boolean | undefined;
+  /** True when the origin's header vouched for the bytes (not only the caller's hash). */
+  headerVerified: boolean;
+}
+
+export interface Expected {
+  sha256?: Uint8Array | undefined;
+  durationMs?: number | undefined;
+  discontinuity?: boolean | undefined;
+}
+
+export interface FallbackStats {
+  requests: number;
+  failures: number;
+  /** Body bytes received (segments and indexes). */
+  bytes: number;
+}
+
+export class FallbackClient {
+  readonly stats: FallbackStats = { requests: 0, failures: 0, bytes: 0 };
+  readonly #deps: FallbackClientDeps;
+  readonly #config: FallbackClientConfig;
+
+  constructor(deps: FallbackClientDeps, config: Partial<FallbackClientConfig> = {}) {
+    this.#deps = deps;
+    this.#config = { ...DEFAULT_FALLBACK_CLIENT, ...config };
+  }
+
+  /** The origin's newest published segments, oldest first. */
+  async latest(baseUrl: string, channel: string, signal?: AbortSignal): Promise<LatestSegment[]> {
+    const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/latest.json`;
+    const { body } = await this.#get(url, this.#config.maxIndexBytes, signal);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body.toString("utf8"));
+    } catch {
+      throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: not JSON`);
+    }
+    const segs = (doc as { segments?: unknown } | null)?.segments;
+    if (!Array.isArray(segs)) throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: no "segments" array`);
+    const out: LatestSegment[] = [];
+    for (const s of segs as unknown[]) {
+      const e = s as Partial<Record<keyof LatestSegment, unknown>>;
+      const sha = typeof e.sha256 === "string" ? parseHex(e.sha256) : undefined;
+      if (
+        typeof e.id !== "number" ||
+        !Number.isSafeInteger(e.id) ||
+        e.id < 0 ||
+        typeof e.durationMs !== "number" ||
+        sha === undefined
+      ) {
+        continue; // one bad entry does not spoil the rest
+      }
+      out.push({
+        id: e.id,
+        durationMs: e.durationMs,
+        discontinuity: e.discontinuity === true,
+        sha256: sha,
+        bytes: typeof e.bytes === "number" ? e.bytes : 0,
+      });
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** One segment, verified. */
+  async segment(
+    baseUrl: string,
+    channel: string,
+    id: number,
+    expected: Expected = {},
+    signal?: AbortSignal,
+  ): Promise<FetchedSegment> {
+    const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
+    const { body, headers } = await this.#get(url, this.#config.maxSegmentBytes, signal);
+    const digest = new Uint8Array(createHash("sha256").update(body).digest());
+    const header = headers.get("x-tiercast-sha256");
+    const headerSha = header === null ? undefined : parseHex(header.trim());
+    if (header !== null && headerSha === undefined) {
+      throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: x-tiercast-sha256 is not 64 hex digits`);
+    }
+    if (headerSha !== undefined && !equal(headerSha, digest)) {
+      throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match x-tiercast-sha256`);
+    }
+    // The origin's own header outranks a META heard from peers; without it, the caller's hash decides.
+    if (headerSha === undefined) {
+      if (expected.sha256 === undefined)
+        throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: no hash to verify against`);
+      if (!equal(expected.sha256, digest))
+        throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the expected hash`);
+    }
+    const dur = Number(headers.get("x-tiercast-duration-ms") ?? NaN);
+    const disc = headers.get("x-tiercast-discontinuity");
+    return {
+      id,
+      bytes: body,
+      sha256: digest,
+      durationMs: Number.isFinite(dur) && dur > 0 ? dur : expected.durationMs,
+      discontinuity: disc === "1" ? true : disc === "0" ? false : expected.discontinuity,
+      headerVerified: headerSha !== undefined,
+    };
+  }
+
+  async #get(url: string, limit: number, signal?: AbortSignal): Promise<{ body: Buffer; headers: Headers }> {
+    this.stats.requests++;
+    const timeout = AbortSignal.timeout(this.#config.timeoutMs);
+    const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    let res: Response;
+    try {
+      res = await this.#deps.fetch(url, { signal: sig });
+    } catch (e) {
+      throw this.#networkError(url, e, timeout);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw this.#fail("E_FALLBACK_HTTP", `${url}: HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get("content-length") ?? NaN);
+    if (Number.isFinite(declared) && declared > limit) {
+      await res.body?.cancel().catch(() => {});
+      throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: ${declared} bytes, limit ${limit}`);
+    }
+    const parts: Buffer[] = [];
+    let total = 0;
+    try {
+      if (res.body !== null) {
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          total += value.length;
+          this.stats.bytes += value.length;
+          if (total > limit) {
+            await reader.cancel().catch(() => {});
+            throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: more than ${limit} bytes`);
+          }
+          parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        }
+      }
+    } catch (e) {
+      if (e instanceof FallbackError) throw e;
+      throw this.#networkError(url, e, timeout);
+    }
+    return { body: Buffer.concat(parts, total), headers: res.headers };
+  }
+
+  #networkError(url: string, e: unknown, timeout: AbortSignal): FallbackError {
+    if (timeout.aborted)
+      return this.#fail("E_FALLBACK_TIMEOUT", `${url}: no answer within ${this.#config.timeoutMs} ms`);
+    return this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  #fail(code: FallbackError["code"], message: string): FallbackError {
+    this.stats.failures++;
+    return new FallbackError(code, message);
+  }
+}
+
+export function parseHex(s: string): Uint8Array | undefined {
+  if (!/^[0-9a-fA-F]{64}$/.test(s)) return undefined;
+  return new Uint8Array(Buffer.from(s, "hex"));
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+function trimSlash(s: string): string {
+  return s.endsWith("/") ? s.slice(0, -1) : s;
+}

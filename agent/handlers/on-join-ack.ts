@@ -1,0 +1,59 @@
+/**
+ * JOIN_ACK from the control center: the answer to JOIN, or (error REJOIN) to a HEARTBEAT
+ * from a node id control does not know, e.g. after control restarted.
+ */
+import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
+import type { Session } from "../session.js";
+
+export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
+  const ack = msg.body;
+  const log = s.deps.logger;
+  switch (ack.error) {
+    case JoinError.NONE:
+      break;
+    case JoinError.REJOIN:
+      // Control forgot us. JOIN again; the data plane keeps running on its last assignment.
+      if (s.phase === "joined") {
+        log.warn("rejoin", { node: s.nodeId });
+        s.rejoin("rejoin");
+      }
+      return;
+    case JoinError.UNKNOWN_CHANNEL:
+      if (s.phase !== "waiting_channel" && s.phase !== "joined") {
+        log.info("join_unknown_channel", { channel: s.config.channel });
+        s.rejoin("unknown_channel");
+      }
+      return;
+    default:
+      if (s.phase !== "refused" && s.phase !== "joined") {
+        log.warn("join_refused", { error: ack.error, errorName: JoinError[ack.error] ?? "unknown" });
+        s.rejoin("refused");
+      }
+      return;
+  }
+  const channel = ack.channels.find((c) => c.name === s.config.channel);
+  if (channel === undefined || ack.node === 0 || ack.heartbeatMs <= 0) {
+    log.warn("join_ack_unusable", { node: ack.node, channels: ack.channels.map((c) => c.name) });
+    return;
+  }
+  if (s.phase === "joined") {
+    // A second answer to a resent JOIN: nothing changes unless control says otherwise.
+    if (ack.node !== s.nodeId) log.warn("node_id_changed", { from: s.nodeId, to: ack.node });
+    s.nodeId = ack.node;
+    return;
+  }
+  if (s.phase === "stopped") return;
+  s.nodeId = ack.node;
+  s.region = ack.region;
+  s.heartbeatMs = ack.heartbeatMs;
+  s.channel = channel;
+  s.assignVersion = 0; // a new session: a restarted control center may count versions from 1 again
+  log.info("joined", {
+    node: ack.node,
+    region: ack.region,
+    heartbeatMs: ack.heartbeatMs,
+    channelId: channel.id,
+  });
+  s.deps.hooks.joined(ack, channel);
+  s.enterJoined();
+}

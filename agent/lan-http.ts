@@ -1,0 +1,215 @@
+/**
+ * The LAN HTTP server: what unmodified phones and TVs talk to (plain HLS, no plug-in).
+ *
+ *   GET /live/<channel>/index.m3u8   the live playlist (503 + Retry-After while nothing is playable)
+ *   GET /live/<channel>/<id>.ts      a cached segment, video/mp2t, Range supported (VoD seeks)
+ *   GET /status                      JSON (agent/status.ts)
+ *   GET /metrics                     Prometheus text
+ *
+ * Every answer has Access-Control-Allow-Origin: * (browser players on other origins). Any
+ * other path is a 404, any other method a 405; a handler error is a 500, never a crash.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+import type { SegmentRecord } from "./chunk-store.js";
+
+export interface LanView {
+  channel: string;
+  playlist(): string | undefined;
+  segment(id: number): SegmentRecord | undefined;
+  status(): unknown;
+  metrics(): string;
+}
+
+export interface LanHttpConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface LanHttpStats {
+  requests: number;
+  segmentBytes: number;
+  errors: number;
+}
+
+const SEGMENT_PATH = /^\/live\/([^/]+)\/(\d{1,10})\.ts$/;
+const PLAYLIST_PATH = /^\/live\/([^/]+)\/index\.m3u8$/;
+
+export class LanHttp {
+  readonly stats: LanHttpStats = { requests: 0, segmentBytes: 0, errors: 0 };
+  readonly #logger: Logger;
+  readonly #view: () => LanView | undefined;
+  readonly #config: LanHttpConfig;
+  readonly #server: http.Server;
+
+  /** `view` is a function so the server can listen before the agent exists (its port goes in JOIN). */
+  constructor(deps: { logger: Logger; view: () => LanView | undefined }, config: LanHttpConfig) {
+    this.#logger = deps.logger;
+    this.#view = deps.view;
+    this.#config = config;
+    this.#server = http.createServer((req, res) => this.#handle(req, res));
+    this.#server.keepAliveTimeout = 5000;
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+    this.#server.on("clientError", (_err, socket) => socket.destroy());
+  }
+
+  listen(): Promise<Address> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#config.port, this.#config.host, () => {
+        this.#server.off("error", reject);
+        const a = this.#server.address() as AddressInfo;
+        resolve({ address: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.stats.requests++;
+    res.on("error", () => {}); // a player that hangs up mid-segment is not our error
+    res.setHeader("Access-Control-Allow-Origin", "*");
+    try {
+      this.#route(req, res);
+    } catch (e) {
+      this.stats.errors++;
+      this.#logger.error("http_error", { url: req.url?.slice(0, 200), message: (e as Error).message });
+      if (!res.headersSent) text(res, 500, "internal error\n");
+      else res.destroy();
+    }
+  }
+
+  #route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const method = req.method ?? "GET";
+    if (method === "OPTIONS") {
+      res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+      res.setHeader("Access-Control-Allow-Headers", "Range");
+      res.writeHead(204).end();
+      return;
+    }
+    if (method !== "GET" && method !== "HEAD") {
+      res.setHeader("Allow", "GET, HEAD, OPTIONS");
+      return text(res, 405, "method not allowed\n");
+    }
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "http://lan").pathname;
+    } catch {
+      return text(res, 400, "bad request\n");
+    }
+    const view = this.#view();
+    if (view === undefined) return text(res, 503, "starting\n", { "Retry-After": "1" });
+    if (path === "/status") {
+      return send(res, 200, "application/json", JSON.stringify(view.status()) + "\n", {
+        "Cache-Control": "no-store",
+      });
+    }
+    if (path === "/metrics") return send(res, 200, "text/plain; version=0.0.4", view.metrics());
+    const pl = PLAYLIST_PATH.exec(path);
+    if (pl !== null) {
+      if (decode(pl[1]!) !== view.channel) return text(res, 404, "no such channel\n");
+      const body = view.playlist();
+      if (body === undefined) return text(res, 503, "no segment yet\n", { "Retry-After": "1" });
+      return send(res, 200, "application/vnd.apple.mpegurl", body, { "Cache-Control": "no-cache" });
+    }
+    const sg = SEGMENT_PATH.exec(path);
+    if (sg !== null) {
+      if (decode(sg[1]!) !== view.channel) return text(res, 404, "no such channel\n");
+      const seg = view.segment(Number(sg[2]));
+      if (seg === undefined) return text(res, 404, "no such segment\n");
+      return this.#sendSegment(req, res, seg, method === "HEAD");
+    }
+    return text(res, 404, "not found\n");
+  }
+
+  #sendSegment(req: http.IncomingMessage, res: http.ServerResponse, seg: SegmentRecord, head: boolean): void {
+    const size = seg.bytes.length;
+    const etag = `"${Buffer.from(seg.sha256).toString("hex").slice(0, 32)}"`;
+    const headers: Record<string, string> = {
+      "Content-Type": "video/mp2t",
+      "Accept-Ranges": "bytes",
+      "Cache-Control": "max-age=3600",
+      ETag: etag,
+    };
+    const range = parseRange(req.headers.range, size);
+    if (range === "unsatisfiable") {
+      return text(res, 416, "range not satisfiable\n", { "Content-Range": `bytes */${size}` });
+    }
+    const [start, end] = range ?? [0, size - 1];
+    const body = Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset + start, Math.max(0, end - start + 1));
+    if (range !== undefined) headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
+    headers["Content-Length"] = String(body.length);
+    res.writeHead(range === undefined ? 200 : 206, headers);
+    if (head) {
+      res.end();
+      return;
+    }
+    this.stats.segmentBytes += body.length;
+    res.end(body);
+  }
+}
+
+/**
+ * One `bytes=` range (RFC 9110 §14.1.2) as [first, last] inclusive; undefined when absent or not
+ * usable (several ranges, another unit: the whole body is sent instead); "unsatisfiable" when it
+ * starts beyond the end.
+ */
+export function parseRange(
+  h: string | undefined,
+  size: number,
+): [number, number] | "unsatisfiable" | undefined {
+  if (h === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(h.trim());
+  if (m === null) return undefined;
+  const [a, b] = [m[1]!, m[2]!];
+  if (a === "" && b === "") return undefined;
+  if (a === "") {
+    const n = Number(b);
+    if (n === 0 || size === 0) return "unsatisfiable";
+    return [Math.max(0, size - n), size - 1];
+  }
+  const start = Number(a);
+  if (start >= size) return "unsatisfiable";
+  const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  if (end < start) return undefined;
+  return [start, end];
+}
+
+function decode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+function send(
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  extra: Record<string, string> = {},
+): void {
+  const buf = Buffer.from(body);
+  res.writeHead(status, { "Content-Type": type, "Content-Length": String(buf.length), ...extra });
+  res.end(res.req.method === "HEAD" ? undefined : buf);
+}
+
+function text(
+  res: http.ServerResponse,
+  status: number,
+  body: string,
+  extra: Record<string, string> = {},
+): void {
+  send(res, status, "text/plain; charset=utf-8", body, extra);
+}

@@ -1,0 +1,160 @@
+/**
+ * `tiercast agent`: the program on home routers and set-top boxes. The only place that
+ * wires real things together: system clock, UDP socket, SQLite cache, LAN HTTP server,
+ * JSON log lines on stdout. SIGINT/SIGTERM: LEAVE, close everything, return.
+ */
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseOptions, type Command, type Spec } from "../cli/options.js";
+import { NatType } from "../protocol/messages.js";
+import { systemClock } from "../seams/clock.js";
+import { jsonLogger, type Level } from "../seams/log.js";
+import type { Transport } from "../seams/transport.js";
+import { UdpTransport } from "../seams/udp-transport.js";
+import { Agent } from "./agent.js";
+import { SqliteChunkStore } from "./cache.js";
+import { ROUTER_TUNING, type AgentRole } from "./config.js";
+import { loadOrCreateIdentity } from "./identity.js";
+import { LanHttp } from "./lan-http.js";
+
+const NATS = ["unknown", "open", "full_cone", "restricted", "port_restricted", "symmetric"] as const;
+const NAT_VALUES: Record<(typeof NATS)[number], NatType> = {
+  unknown: NatType.UNKNOWN,
+  open: NatType.OPEN,
+  full_cone: NatType.FULL_CONE,
+  restricted: NatType.RESTRICTED,
+  port_restricted: NatType.PORT_RESTRICTED,
+  symmetric: NatType.SYMMETRIC,
+};
+
+export const agentCommand = {
+  name: "agent",
+  summary:
+    "Run an agent: join the control center, relay the live stream to children, cache it in SQLite and serve LAN players over HLS.",
+  spec: {
+    control: {
+      kind: "address",
+      help: "control center UDP address",
+      default: { host: "127.0.0.1", port: 7700 },
+    },
+    host: { kind: "string", help: "bind address for UDP and the LAN HTTP server", default: "127.0.0.1" },
+    port: { kind: "int", help: "UDP port (0 = pick)", default: 0, min: 0, max: 65535 },
+    httpPort: { kind: "int", help: "LAN HTTP port (0 = pick)", default: 8081, min: 0, max: 65535 },
+    channel: { kind: "string", help: "channel to watch and relay", default: "demo" },
+    uploadKbps: {
+      kind: "int",
+      help: "upload cap, kbit/s (the uplink is shared with the household)",
+      default: 4000,
+      min: 1,
+    },
+    dataDir: {
+      kind: "string",
+      help: "directory for identity.json and the cache",
+      default: ".tiercast/agent",
+    },
+    cacheMb: { kind: "int", help: "chunk cache size, MB", default: 64, min: 1, max: 1024 * 1024 },
+    regionHint: { kind: "string", help: "region to use when no policy prefix matches the address" },
+    role: {
+      kind: "string",
+      help: "role offered to the control center",
+      default: "agent",
+      choices: ["agent", "preferred", "waypoint"],
+    },
+    nat: { kind: "string", help: "NAT type to report", default: "unknown", choices: NATS },
+    playoutDelayMs: {
+      kind: "int",
+      help: "startup delay of the modelled player, ms (0 = 2 x segment)",
+      default: 0,
+      min: 0,
+    },
+    logLevel: {
+      kind: "string",
+      help: "least level logged",
+      default: "info",
+      choices: ["debug", "info", "warn", "error"],
+    },
+  },
+} as const satisfies Command<Spec>;
+
+/** The same spec under the generic name. */
+export const command = agentCommand;
+
+export async function main(argv: string[]): Promise<void> {
+  const o = parseOptions(agentCommand, argv);
+  if (o === undefined) return;
+  const clock = systemClock;
+  const logger = jsonLogger(clock, {
+    proc: "agent",
+    level: o.logLevel as Level,
+    write: (s) => process.stdout.write(s),
+  });
+  const identity = loadOrCreateIdentity({ dataDir: o.dataDir });
+  if (identity.created) logger.info("identity_created", { dataDir: o.dataDir });
+  const store = SqliteChunkStore.open(
+    { path: join(o.dataDir, "cache.db"), capacityBytes: o.cacheMb * 1024 * 1024 },
+    (movedTo, why) => logger.warn("cache_reset", { movedTo, why }),
+  );
+  let transport: Transport | undefined;
+  let agent: Agent | undefined;
+  const lan = new LanHttp({ logger, view: () => agent }, { host: o.host, port: o.httpPort });
+  try {
+    transport = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
+    const http = await lan.listen();
+    agent = new Agent(
+      {
+        clock,
+        transport,
+        store,
+        logger,
+        publicKey: identity.publicKey,
+        startedAt: performance.timeOrigin,
+      },
+      {
+        control: { address: o.control.host, port: o.control.port },
+        channel: o.channel,
+        role: o.role as AgentRole,
+        uploadKbps: o.uploadKbps,
+        httpPort: http.port,
+        regionHint: o.regionHint,
+        nat: NAT_VALUES[o.nat as (typeof NATS)[number]],
+        playoutDelayMs: o.playoutDelayMs > 0 ? o.playoutDelayMs : undefined,
+        tuning: ROUTER_TUNING,
+      },
+    );
+    agent.start();
+    logger.info("ready", {
+      udp: transport.local,
+      http,
+      channel: o.channel,
+      cacheMb: o.cacheMb,
+      dataDir: o.dataDir,
+    });
+  } catch (e) {
+    await lan.close();
+    await transport?.close();
+    store.close();
+    throw e;
+  }
+  const running = agent;
+  const udp = transport;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      logger.info("stopping", { signal });
+      running.stop();
+      // Let the LEAVE datagram leave before the socket closes.
+      setImmediate(() => {
+        void Promise.allSettled([lan.close(), udp.close()]).then(() => {
+          store.close();
+          logger.info("stopped", {});
+          resolve();
+        });
+      });
+    };
+    const onInt = (): void => stop("SIGINT");
+    const onTerm = (): void => stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+}

@@ -1,0 +1,209 @@
+/**
+ * Repair from the origin's HTTP fallback, and the join fast path.
+ *
+ * A segment the assembler knows but has not completed is fetched over HTTP when it is due:
+ * repairAfterMs after its first packet or META (default half a segment) — later while its
+ * packets are still flowing, up to maxWaitMs — or gapGraceMs after a newer segment revealed
+ * it with no packet of its own. Fetches are bounded in number and time, retried a few times,
+ * then abandoned. The join fast path fetches latest.json and the newest segment right after
+ * joining, so a player has something within a few hundred ms; from then on UDP delivers and
+ * HTTP only repairs.
+ */
+import type { Clock, Timer } from "../seams/clock.js";
+import type { Logger } from "../seams/log.js";
+import type { Assembler, CompletedSegment, PendingSegment } from "./assembler.js";
+import { AgentError } from "./errors.js";
+import type { FallbackClient } from "./fallback-client.js";
+
+export interface RepairTiming {
+  /** A segment with packets of its own is due this long after it became known, ms. */
+  repairAfterMs: number;
+  /** ...unless a packet arrived within stallMs (it is still flowing)... */
+  stallMs: number;
+  /** ...but no later than this after it became known, ms. */
+  maxWaitMs: number;
+  /** A gap (no packet of its own) is due this long after a newer segment revealed it, ms. */
+  gapGraceMs: number;
+}
+
+export interface RepairConfig extends RepairTiming {
+  channel: string;
+  fallbackUrl: string;
+  /** Fetches at once. */
+  maxConcurrent: number;
+  /** Attempts per segment before it is abandoned. */
+  maxAttempts: number;
+  /** Wait after a failed attempt, ms. */
+  retryMs: number;
+  /** How often due segments are looked for, ms. */
+  tickMs: number;
+}
+
+/** Tuning for a channel with segments of `segmentMs`. */
+export function repairTiming(segmentMs: number): RepairTiming {
+  return {
+    repairAfterMs: Math.round(0.5 * segmentMs),
+    stallMs: 300,
+    maxWaitMs: segmentMs,
+    gapGraceMs: 150,
+  };
+}
+
+export const REPAIR_LIMITS = { maxConcurrent: 2, maxAttempts: 3, retryMs: 500, tickMs: 50 };
+
+/** Pure: is `p` due for an HTTP repair at `now`? */
+export function repairDue(p: PendingSegment, now: number, t: RepairTiming): boolean {
+  if (p.gap) return now >= p.firstSeenAt + t.gapGraceMs;
+  if (now < p.firstSeenAt + t.repairAfterMs) return false;
+  const flowing = p.lastPacketAt !== undefined && now - p.lastPacketAt < t.stallMs;
+  return !flowing || now >= p.firstSeenAt + t.maxWaitMs;
+}
+
+export interface RepairDeps {
+  clock: Clock;
+  logger: Logger;
+  client: FallbackClient;
+  assembler: Assembler;
+  /** Stores a verified segment (the caller logs segment_committed after the insert). */
+  commit: (seg: CompletedSegment, source: "fallback") => void;
+  /** False for segments not worth fetching (older than the first playable one). */
+  wanted: (id: number) => boolean;
+  /** Duration to assume when neither the origin nor a META says, ms. */
+  segmentMs: number;
+}
+
+export interface RepairStats {
+  repaired: number;
+  failed: number;
+  abandoned: number;
+  inFlight: number;
+}
+
+interface Attempts {
+  count: number;
+  nextAt: number;
+}
+
+export class Repairer {
+  readonly stats: RepairStats = { repaired: 0, failed: 0, abandoned: 0, inFlight: 0 };
+  readonly #deps: RepairDeps;
+  readonly #config: RepairConfig;
+  readonly #attempts = new Map<number, Attempts>();
+  readonly #inFlight = new Set<number>();
+  readonly #abort = new AbortController();
+  #timer: Timer | undefined;
+
+  constructor(deps: RepairDeps, config: RepairConfig) {
+    this.#deps = deps;
+    this.#config = config;
+  }
+
+  start(): void {
+    if (this.#timer === undefined)
+      this.#timer = this.#deps.clock.setInterval(() => this.tick(), this.#config.tickMs);
+  }
+
+  stop(): void {
+    this.#deps.clock.clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#abort.abort();
+  }
+
+  /** Starts the fetches that are due (called by the timer; public for tests). */
+  tick(): void {
+    const { assembler } = this.#deps;
+    const now = this.#deps.clock.now();
+    for (const p of assembler.pending()) {
+      if (this.#inFlight.size >= this.#config.maxConcurrent) return;
+      if (this.#inFlight.has(p.id)) continue;
+      if (!this.#deps.wanted(p.id)) {
+        assembler.abandon(p.id);
+        this.#attempts.delete(p.id);
+        continue;
+      }
+      const a = this.#attempts.get(p.id);
+      if (a !== undefined && now < a.nextAt) continue;
+      if (!repairDue(p, now, this.#config)) continue;
+      void this.#repair(p);
+    }
+  }
+
+  /**
+   * The join fast path: latest.json, then the newest segment. Resolves with the id committed,
+   * or undefined when the origin had nothing yet. Rejects with a FallbackError on failure.
+   */
+  async fetchNewest(): Promise<number | undefined> {
+    const { client, assembler } = this.#deps;
+    const c = this.#config;
+    const list = await client.latest(c.fallbackUrl, c.channel, this.#abort.signal);
+    const newest = list[list.length - 1];
+    if (newest === undefined) return undefined;
+    if (assembler.isDone(newest.id)) return newest.id;
+    const seg = await client.segment(
+      c.fallbackUrl,
+      c.channel,
+      newest.id,
+      { sha256: newest.sha256, durationMs: newest.durationMs, discontinuity: newest.discontinuity },
+      this.#abort.signal,
+    );
+    if (!assembler.isDone(newest.id))
+      this.#commit(seg.id, seg.bytes, seg.sha256, seg.durationMs, seg.discontinuity);
+    return newest.id;
+  }
+
+  async #repair(p: PendingSegment): Promise<void> {
+    const { client, assembler, logger } = this.#deps;
+    const c = this.#config;
+    this.#inFlight.add(p.id);
+    this.stats.inFlight = this.#inFlight.size;
+    const meta = p.meta;
+    try {
+      const seg = await client.segment(
+        c.fallbackUrl,
+        c.channel,
+        p.id,
+        { sha256: meta?.sha256, durationMs: meta?.durationMs, discontinuity: meta?.discontinuity },
+        this.#abort.signal,
+      );
+      if (meta !== undefined && !Buffer.from(meta.sha256).equals(seg.sha256)) {
+        logger.warn("meta_mismatch", { id: p.id }); // the origin's header vouched for the bytes
+      }
+      if (!assembler.isDone(p.id)) {
+        this.#commit(seg.id, seg.bytes, seg.sha256, seg.durationMs, seg.discontinuity);
+        this.stats.repaired++;
+      }
+      this.#attempts.delete(p.id);
+    } catch (e) {
+      if (this.#abort.signal.aborted) return;
+      this.stats.failed++;
+      const a = this.#attempts.get(p.id) ?? { count: 0, nextAt: 0 };
+      a.count++;
+      a.nextAt = this.#deps.clock.now() + c.retryMs;
+      this.#attempts.set(p.id, a);
+      const code = e instanceof AgentError ? e.code : "E_UNEXPECTED";
+      logger.warn("repair_failed", { id: p.id, attempt: a.count, code, message: (e as Error).message });
+      if (a.count >= c.maxAttempts) {
+        assembler.abandon(p.id);
+        this.#attempts.delete(p.id);
+        this.stats.abandoned++;
+        logger.warn("repair_abandoned", { id: p.id });
+      }
+    } finally {
+      this.#inFlight.delete(p.id);
+      this.stats.inFlight = this.#inFlight.size;
+    }
+  }
+
+  #commit(
+    id: number,
+    bytes: Buffer,
+    sha256: Uint8Array,
+    durationMs: number | undefined,
+    disc: boolean | undefined,
+  ): void {
+    this.#deps.commit(
+      { id, bytes, sha256, durationMs: durationMs ?? this.#deps.segmentMs, discontinuity: disc ?? false },
+      "fallback",
+    );
+  }
+}

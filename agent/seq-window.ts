@@ -1,0 +1,86 @@
+/**
+ * Duplicate suppression by sequence number (pure): a bitmap of the last `size` sequence
+ * numbers below the highest one seen, like IPsec's anti-replay window (RFC 4303 §3.4.3).
+ * Sequence numbers are u32 and compared in serial-number arithmetic (RFC 1982), so the
+ * window survives wrap-around. A number far behind the window (more than `resetDistance`)
+ * means the sender restarted its counter: the window starts over instead of dropping
+ * everything from then on.
+ */
+
+export type SeqVerdict = "new" | "duplicate" | "old";
+
+export interface SeqWindowConfig {
+  /** Sequence numbers remembered below the highest (rounded up to a power of two, at least 32). */
+  size: number;
+  /** A number this far behind the highest restarts the window (sender restart). */
+  resetDistance: number;
+}
+
+export const DEFAULT_SEQ_WINDOW: SeqWindowConfig = { size: 4096, resetDistance: 1 << 20 };
+
+export class SeqWindow {
+  readonly #size: number;
+  readonly #reset: number;
+  readonly #bits: Uint32Array;
+  #top: number | undefined;
+
+  constructor(config: SeqWindowConfig = DEFAULT_SEQ_WINDOW) {
+    // A power of two divides 2^32, so a slot stays the same across the u32 wrap.
+    this.#size = Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, config.size))));
+    this.#reset = Math.max(this.#size, config.resetDistance);
+    this.#bits = new Uint32Array(this.#size / 32);
+  }
+
+  /** The highest sequence number accepted so far. */
+  get highest(): number | undefined {
+    return this.#top;
+  }
+
+  /** Checks `seq` and records it when new. */
+  check(seq: number): SeqVerdict {
+    const s = seq >>> 0;
+    if (this.#top === undefined) return this.#restart(s);
+    const diff = (s - this.#top) | 0; // serial-number distance, in [-2^31, 2^31)
+    if (diff > 0) {
+      if (diff >= this.#size) this.#bits.fill(0);
+      else for (let i = 1; i <= diff; i++) this.#clear((this.#top + i) >>> 0);
+      this.#set(s);
+      this.#top = s;
+      return "new";
+    }
+    if (-diff >= this.#size) {
+      if (-diff >= this.#reset) return this.#restart(s);
+      return "old";
+    }
+    if (this.#get(s)) return "duplicate";
+    this.#set(s);
+    return "new";
+  }
+
+  #restart(s: number): SeqVerdict {
+    this.#bits.fill(0);
+    this.#set(s);
+    this.#top = s;
+    return "new";
+  }
+
+  #slot(s: number): [number, number] {
+    const i = s % this.#size;
+    return [i >>> 5, 1 << (i & 31)];
+  }
+
+  #get(s: number): boolean {
+    const [w, m] = this.#slot(s);
+    return (this.#bits[w]! & m) !== 0;
+  }
+
+  #set(s: number): void {
+    const [w, m] = this.#slot(s);
+    this.#bits[w]! |= m;
+  }
+
+  #clear(s: number): void {
+    const [w, m] = this.#slot(s);
+    this.#bits[w]! &= ~m;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * What the agent reports: the /status JSON (the demo and the integration tests read it; its
+ * keys are a contract) and the same numbers as Prometheus text for /metrics.
+ */
+
+export interface AgentStatus {
+  node: number;
+  region: string;
+  channel: string;
+  role: string;
+  /** Node ids of the assigned parents (each once). */
+  parents: number[];
+  children: number[];
+  assignVersion: number;
+  /** Segments of the channel in the cache. */
+  segmentsHeld: number;
+  /** Newest segment committed in this run (0: none). */
+  newestSegment: number;
+  /** Process start to the first playable segment, ms; null until then. */
+  joinMs: number | null;
+  continuity: { expected: number; onTime: number; ratio: number | null };
+  bytes: { peerSent: number; peerReceived: number; fallbackReceived: number };
+  packets: { received: number; duplicates: number; rejected: number; malformed: number };
+  heartbeatBytes: { max: number; mean: number };
+  rssMB: number;
+  cpuPct: number;
+  uptimeMs: number;
+}
+
+export interface MetricsExtra {
+  poisoned: number;
+  repaired: number;
+  repairFailed: number;
+  fallbackRequests: number;
+  cacheBytes: number;
+  pacerDropped: number;
+  heartbeatsSent: number;
+  malformedByCode: Record<string, number>;
+}
+
+type Kind = "counter" | "gauge";
+
+export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
+  const out: string[] = [];
+  const labels = `channel="${escapeLabel(s.channel)}"`;
+  const metric = (name: string, kind: Kind, help: string, value: number | null, extra = ""): void => {
+    out.push(`# HELP tiercast_agent_${name} ${help}`, `# TYPE tiercast_agent_${name} ${kind}`);
+    out.push(`tiercast_agent_${name}{${labels}${extra}} ${value ?? "NaN"}`);
+  };
+  metric("node_id", "gauge", "Compact node id given by the control center (0 before JOIN_ACK).", s.node);
+  metric("assign_version", "gauge", "Version of the assignment the data plane runs on.", s.assignVersion);
+  metric("parents", "gauge", "Assigned parents.", s.parents.length);
+  metric("children", "gauge", "Assigned children.", s.children.length);
+  metric("segments_held", "gauge", "Segments of the channel in the cache.", s.segmentsHeld);
+  metric("newest_segment", "gauge", "Newest segment committed in this run.", s.newestSegment);
+  metric("join_ms", "gauge", "Process start to the first playable segment, ms.", s.joinMs);
+  metric(
+    "continuity_expected_total",
+    "counter",
+    "Segments whose playback deadline has passed.",
+    s.continuity.expected,
+  );
+  metric(
+    "continuity_on_time_total",
+    "counter",
+    "Segments held by their playback deadline.",
+    s.continuity.onTime,
+  );
+  metric("peer_sent_bytes_total", "counter", "Bytes forwarded to children.", s.bytes.peerSent);
+  metric(
+    "peer_received_bytes_total",
+    "counter",
+    "Bytes of data packets accepted from parents.",
+    s.bytes.peerReceived,
+  );
+  metric(
+    "fallback_received_bytes_total",
+    "counter",
+    "Bytes fetched from the origin's HTTP fallback.",
+    s.bytes.fallbackReceived,
+  );
+  metric("packets_received_total", "counter", "Data packets accepted from parents.", s.packets.received);
+  metric("packets_duplicate_total", "counter", "Duplicate data packets dropped.", s.packets.duplicates);
+  metric(
+    "packets_rejected_total",
+    "counter",
+    "Datagrams from addresses that are not assigned parents.",
+    s.packets.rejected,
+  );
+  out.push(
+    "# HELP tiercast_agent_packets_malformed_total Undecodable datagrams, by decode error code.",
+    "# TYPE tiercast_agent_packets_malformed_total counter",
+  );
+  for (const [code, n] of Object.entries(x.malformedByCode)) {
+    out.push(`tiercast_agent_packets_malformed_total{${labels},code="${escapeLabel(code)}"} ${n}`);
+  }
+  metric(
+    "segments_poisoned_total",
+    "counter",
+    "Segments discarded because their hash did not match.",
+    x.poisoned,
+  );
+  metric("segments_repaired_total", "counter", "Segments fetched from the HTTP fallback.", x.repaired);
+  metric("repair_failures_total", "counter", "Failed HTTP fallback fetches.", x.repairFailed);
+  metric("fallback_requests_total", "counter", "HTTP fallback requests.", x.fallbackRequests);
+  metric("cache_bytes", "gauge", "Bytes of segment data in the cache.", x.cacheBytes);
+  metric(
+    "pacer_dropped_total",
+    "counter",
+    "Datagrams dropped because the upload queue was full.",
+    x.pacerDropped,
+  );
+  metric("heartbeats_sent_total", "counter", "HEARTBEAT messages sent.", x.heartbeatsSent);
+  metric("heartbeat_bytes_max", "gauge", "Largest encoded heartbeat, bytes.", s.heartbeatBytes.max);
+  metric("heartbeat_bytes_mean", "gauge", "Mean encoded heartbeat, bytes.", s.heartbeatBytes.mean);
+  metric("rss_megabytes", "gauge", "Resident set size, MB.", s.rssMB);
+  metric("cpu_percent", "gauge", "CPU over the last heartbeat interval, percent of one core.", s.cpuPct);
+  metric("uptime_ms", "gauge", "Time since the process started, ms.", s.uptimeMs);
+  return out.join("\n") + "\n";
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

@@ -1,0 +1,302 @@
+/**
+ * One whole agent on a simulated network and clock: a fake control center answers JOIN and
+ * sends ASSIGN, a fake origin sends packets, and a stub fetch plays the HTTP fallback.
+ * Covers the join fast path, peer delivery and forwarding, repair of a lossy segment, a
+ * poisoned segment and a gap, the playlist, and the /status shape.
+ */
+import test from "ava";
+import { createHash } from "node:crypto";
+import { Agent } from "../agent/agent.js";
+import { MemoryChunkStore } from "../agent/chunk-store.js";
+import { ROUTER_TUNING } from "../agent/config.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { encodeData } from "../protocol/data-codec.js";
+import { FLAG_END, FLAG_META, MAX_DATA_PAYLOAD_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { JoinError, MsgType, NatType, type ControlMessage } from "../protocol/messages.js";
+import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { MemoryLogger } from "../seams/log.js";
+import { ManualClock } from "../seams/manual-clock.js";
+import { MemoryNetwork } from "../seams/memory-transport.js";
+
+const CH = {
+  name: "demo",
+  id: 9,
+  k: 1,
+  streamKbps: 1000,
+  segmentMs: 2000,
+  fallbackUrl: "http://origin.test",
+};
+
+function segBytes(id: number): Buffer {
+  const b = Buffer.alloc(5000 + id * 10);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 13 + id) & 0xff;
+  return b;
+}
+
+const sha = (b: Uint8Array): Buffer => createHash("sha256").update(b).digest();
+
+/** The origin's packets for one segment: META, data, META again. */
+function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
+  const n = Math.max(1, Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES));
+  const meta = encodeSegmentMeta({
+    segmentId: id,
+    durationMs: 2000,
+    totalBytes: bytes.length,
+    firstSeq: firstSeq + 1,
+    packetCount: n,
+    discontinuity: false,
+    publishedAt: 0,
+    sha256: sha(bytes),
+  });
+  const h = (seq: number, flags: number, offset: number) => ({
+    channel: CH.id,
+    seq,
+    substream: 0,
+    flags,
+    fecGroup: 0,
+    fecIndex: 0,
+    segmentId: id,
+    offset,
+  });
+  const out = [encodeData(h(firstSeq, FLAG_META, 0), meta)];
+  for (let i = 0; i < n; i++) {
+    const off = i * MAX_DATA_PAYLOAD_BYTES;
+    out.push(
+      encodeData(
+        h(firstSeq + 1 + i, i === n - 1 ? FLAG_END : 0, off),
+        bytes.subarray(off, off + MAX_DATA_PAYLOAD_BYTES),
+      ),
+    );
+  }
+  out.push(encodeData(h(firstSeq + n + 1, FLAG_META, 0), meta));
+  return out;
+}
+
+function setup() {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock, { latencyMs: 1 });
+  const control = net.bind("127.0.0.1", 7700);
+  const origin = net.bind("127.0.0.5", 9000);
+  const child = net.bind("127.0.1.2", 5000);
+  const self = net.bind("127.0.1.1", 5000);
+  const logger = new MemoryLogger();
+  const store = new MemoryChunkStore(64 << 20);
+  const published = new Map<number, Buffer>([9, 10, 11, 12, 13, 14, 15].map((id) => [id, segBytes(id)]));
+  const served: string[] = [];
+  const corrupt = new Set<number>();
+  const fetchStub = (async (input: string | URL | Request) => {
+    const url = String(input);
+    served.push(url.replace(CH.fallbackUrl, ""));
+    if (url.endsWith("/latest.json")) {
+      const segments = [9, 10].map((id) => ({
+        id,
+        durationMs: 2000,
+        discontinuity: false,
+        sha256: sha(published.get(id)!).toString("hex"),
+        bytes: published.get(id)!.length,
+      }));
+      return new Response(JSON.stringify({ channel: "demo", segments }), {
+        headers: { "content-type": "application/json" },
+      });
+    }
+    const m = /\/live\/demo\/(\d+)\.ts$/.exec(url);
+    const b = m ? published.get(Number(m[1])) : undefined;
+    if (b === undefined) return new Response("no", { status: 404 });
+    const body = corrupt.has(Number(m![1])) ? Buffer.alloc(b.length) : b;
+    return new Response(body, {
+      headers: {
+        "x-tiercast-sha256": sha(b).toString("hex"),
+        "x-tiercast-duration-ms": "2000",
+        "x-tiercast-discontinuity": "0",
+      },
+    });
+  }) as typeof fetch;
+  const agent = new Agent(
+    {
+      clock,
+      transport: self,
+      store,
+      logger,
+      publicKey: new Uint8Array(32).fill(1),
+      startedAt: clock.now(),
+      fetch: fetchStub,
+    },
+    {
+      control: control.local,
+      channel: "demo",
+      role: "agent",
+      uploadKbps: 8000,
+      httpPort: 8081,
+      nat: NatType.UNKNOWN,
+      tuning: ROUTER_TUNING,
+    },
+  );
+  const childGot: number[] = [];
+  child.onDatagram((b) => childGot.push(b.length));
+  let cseq = 0;
+  control.onDatagram((b) => {
+    const r = decodeControl(b);
+    if (!r.ok || r.value.type !== MsgType.JOIN) return;
+    const send = (type: MsgType, body: unknown): void =>
+      control.send(
+        encodeControl({
+          v: WIRE_VERSION,
+          type,
+          sender: 0,
+          seq: ++cseq,
+          ts: clock.now(),
+          body,
+        } as ControlMessage),
+        self.local,
+      );
+    send(MsgType.JOIN_ACK, {
+      error: JoinError.NONE,
+      node: 5,
+      region: "region-a",
+      heartbeatMs: 500,
+      channels: [CH],
+    });
+    send(MsgType.ASSIGN, {
+      channel: CH.id,
+      version: 1,
+      k: 1,
+      tier: 1,
+      parents: [{ node: 1, ...origin.local }],
+      children: [{ node: 6, ...child.local, substreams: 1 }],
+    });
+  });
+  let seq = 100;
+  const sendSegment = (id: number, mangle: (pkts: Buffer[]) => Buffer[] = (p) => p): void => {
+    const pkts = packetize(id, published.get(id)!, seq);
+    seq += pkts.length;
+    for (const p of mangle(pkts)) origin.send(p, self.local);
+  };
+  const committed = () =>
+    logger.lines
+      .filter((l) => l.event === "segment_committed")
+      .map((l) => [l.id as number, l.source as string]);
+  return { clock, agent, logger, store, served, corrupt, childGot, sendSegment, committed };
+}
+
+/** Lets pending promises (the stub fetch) run; bounded, no timers involved. */
+async function settle(check: () => boolean, rounds = 200): Promise<void> {
+  for (let i = 0; i < rounds && !check(); i++) await new Promise((r) => setImmediate(r));
+}
+
+test("join fast path, peer delivery, repair, poisoned segment, gap, playlist and status", async (t) => {
+  const s = setup();
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.agent.status().joinMs !== null);
+  t.deepEqual(s.committed(), [[10, "fallback"]], "the newest published segment over HTTP at once");
+  t.is(s.agent.status().joinMs, 5);
+  t.deepEqual(s.served, ["/live/demo/latest.json", "/live/demo/10.ts"]);
+
+  // Segment 11 over UDP: committed from the peer and forwarded to the child.
+  s.sendSegment(11);
+  s.clock.advance(5);
+  t.deepEqual(s.committed().at(-1), [11, "peer"]);
+  t.is(s.childGot.length, 7, "META + 5 data + META forwarded");
+
+  // Segment 12 loses a data packet: repaired over HTTP once due.
+  s.sendSegment(12, (p) => p.filter((_, i) => i !== 2));
+  s.clock.advance(5);
+  t.is(s.committed().length, 2);
+  s.clock.advance(1500);
+  await settle(() => s.committed().length === 3);
+  t.deepEqual(s.committed().at(-1), [12, "fallback"]);
+
+  // Segment 13 has a corrupted payload: poisoned, never stored from peers, repaired.
+  s.sendSegment(13, (p) =>
+    p.map((b, i) => {
+      if (i !== 1) return b;
+      const c = Buffer.from(b);
+      c[c.length - 1] = c[c.length - 1]! ^ 0xff;
+      return c;
+    }),
+  );
+  s.clock.advance(5);
+  t.true(s.logger.lines.some((l) => l.event === "segment_poisoned" && l.id === 13));
+  t.false(s.store.has("demo", 13));
+  s.clock.advance(1500);
+  await settle(() => s.committed().length === 4);
+  t.deepEqual(s.committed().at(-1), [13, "fallback"]);
+  t.true(s.store.get("demo", 13)!.bytes.length === segBytes(13).length);
+
+  // 14 is lost entirely; 15 reveals the gap; 14 comes over HTTP after the short grace.
+  s.sendSegment(15);
+  s.clock.advance(5);
+  t.deepEqual(s.committed().at(-1), [15, "peer"]);
+  s.clock.advance(200);
+  await settle(() => s.committed().length === 6);
+  t.deepEqual(s.committed().at(-1), [14, "fallback"]);
+
+  const pl = s.agent.playlist()!;
+  t.regex(pl, /#EXT-X-MEDIA-SEQUENCE:10\n/);
+  t.deepEqual(
+    pl.split("\n").filter((l) => l.endsWith(".ts")),
+    ["10.ts", "11.ts", "12.ts", "13.ts", "14.ts", "15.ts"],
+  );
+
+  const st = s.agent.status();
+  t.deepEqual(Object.keys(st), [
+    "node",
+    "region",
+    "channel",
+    "role",
+    "parents",
+    "children",
+    "assignVersion",
+    "segmentsHeld",
+    "newestSegment",
+    "joinMs",
+    "continuity",
+    "bytes",
+    "packets",
+    "heartbeatBytes",
+    "rssMB",
+    "cpuPct",
+    "uptimeMs",
+  ]);
+  t.like(st, {
+    node: 5,
+    region: "region-a",
+    channel: "demo",
+    role: "agent",
+    parents: [1],
+    children: [6],
+    assignVersion: 1,
+    segmentsHeld: 6,
+    newestSegment: 15,
+  });
+  t.true(st.bytes.peerSent > 0 && st.bytes.peerReceived > 0 && st.bytes.fallbackReceived > 0);
+  t.true(st.heartbeatBytes.max > 0);
+  t.is(st.packets.rejected, 0);
+  t.regex(s.agent.metrics(), /tiercast_agent_segments_poisoned_total\{channel="demo"\} 1/);
+
+  // The modelled player started at t0 = join: deadlines 4 s later, every 2 s: all on time.
+  s.clock.advance(10_000);
+  const c = s.agent.status().continuity;
+  t.true(c.expected >= 5);
+  t.is(c.ratio, 1);
+});
+
+test("fetched bytes that do not match the origin's hash are never committed", async (t) => {
+  const s = setup();
+  s.corrupt.add(10);
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.logger.lines.some((l) => l.event === "fast_path_failed"));
+  t.like(
+    s.logger.lines.find((l) => l.event === "fast_path_failed"),
+    { code: "E_FALLBACK_HASH" },
+  );
+  t.deepEqual(s.committed(), []);
+  t.is(s.agent.status().joinMs, null);
+  // UDP delivers the next one: that becomes the first playable segment.
+  s.sendSegment(11);
+  s.clock.advance(5);
+  t.deepEqual(s.committed(), [[11, "peer"]]);
+  t.not(s.agent.status().joinMs, null);
+  s.agent.stop();
+});

@@ -1,0 +1,160 @@
+import test, { type ExecutionContext } from "ava";
+import { request } from "node:http";
+import { LanHttp, parseRange, type LanView } from "../agent/lan-http.js";
+import type { SegmentRecord } from "../agent/chunk-store.js";
+import { MemoryLogger } from "../seams/log.js";
+import type { Address } from "../seams/transport.js";
+
+const BYTES = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff));
+
+const view: LanView = {
+  channel: "demo",
+  playlist: () => "#EXTM3U\n",
+  segment: (id): SegmentRecord | undefined =>
+    id === 7
+      ? {
+          channel: "demo",
+          id,
+          durationMs: 2000,
+          discontinuity: false,
+          sha256: new Uint8Array(32),
+          bytes: BYTES,
+          storedAt: 0,
+        }
+      : undefined,
+  status: () => ({ node: 1 }),
+  metrics: () => "tiercast_agent_up 1\n",
+};
+
+/** `null`: the agent is not up yet. */
+async function withServer(t: ExecutionContext, v: LanView | null = view): Promise<Address> {
+  const lan = new LanHttp(
+    { logger: new MemoryLogger(), view: () => v ?? undefined },
+    { host: "127.0.0.1", port: 0 },
+  );
+  const addr = await lan.listen();
+  t.teardown(() => lan.close());
+  return addr;
+}
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A raw request (fetch would normalise the odd paths away). */
+function get(a: Address, path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: a.address, port: a.port, path, method, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => parts.push(d));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+      );
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("playlist, segment, status and metrics, all with CORS", async (t) => {
+  const a = await withServer(t);
+  const pl = await get(a, "/live/demo/index.m3u8");
+  t.is(pl.status, 200);
+  t.is(pl.headers["content-type"], "application/vnd.apple.mpegurl");
+  t.is(pl.headers["access-control-allow-origin"], "*");
+  const seg = await get(a, "/live/demo/7.ts");
+  t.is(seg.status, 200);
+  t.is(seg.headers["content-type"], "video/mp2t");
+  t.is(seg.headers["content-length"], "1000");
+  t.true(seg.body.equals(BYTES));
+  const st = await get(a, "/status");
+  t.deepEqual(JSON.parse(st.body.toString()), { node: 1 });
+  t.is(st.headers["access-control-allow-origin"], "*");
+  t.regex((await get(a, "/metrics")).body.toString(), /tiercast_agent_up 1/);
+  const head = await get(a, "/live/demo/7.ts", {}, "HEAD");
+  t.is(head.status, 200);
+  t.is(head.headers["content-length"], "1000");
+  t.is(head.body.length, 0);
+});
+
+test("Range requests: 206 with Content-Range, suffix ranges, 416 beyond the end", async (t) => {
+  const a = await withServer(t);
+  const r = await get(a, "/live/demo/7.ts", { Range: "bytes=100-199" });
+  t.is(r.status, 206);
+  t.is(r.headers["content-range"], "bytes 100-199/1000");
+  t.true(r.body.equals(BYTES.subarray(100, 200)));
+  const suffix = await get(a, "/live/demo/7.ts", { Range: "bytes=-10" });
+  t.true(suffix.body.equals(BYTES.subarray(990)));
+  const open = await get(a, "/live/demo/7.ts", { Range: "bytes=995-" });
+  t.is(open.headers["content-range"], "bytes 995-999/1000");
+  const bad = await get(a, "/live/demo/7.ts", { Range: "bytes=1000-" });
+  t.is(bad.status, 416);
+  t.is(bad.headers["content-range"], "bytes */1000");
+  t.is(
+    (await get(a, "/live/demo/7.ts", { Range: "bytes=1-2,5-6" })).status,
+    200,
+    "several ranges: whole body",
+  );
+});
+
+test("parseRange table", (t) => {
+  t.is(parseRange(undefined, 10), undefined);
+  t.deepEqual(parseRange("bytes=0-0", 10), [0, 0]);
+  t.deepEqual(parseRange("bytes=5-100", 10), [5, 9]);
+  t.deepEqual(parseRange("bytes=-3", 10), [7, 9]);
+  t.deepEqual(parseRange("bytes=-30", 10), [0, 9]);
+  t.is(parseRange("bytes=10-", 10), "unsatisfiable");
+  t.is(parseRange("bytes=-0", 10), "unsatisfiable");
+  t.is(parseRange("bytes=5-2", 10), undefined);
+  t.is(parseRange("items=1-2", 10), undefined);
+  t.is(parseRange("bytes=-", 10), undefined);
+});
+
+test("weird paths and methods never crash the server", async (t) => {
+  const a = await withServer(t);
+  const cases: Array<[string, number, string?]> = [
+    ["/", 404],
+    ["/live/other/index.m3u8", 404],
+    ["/live/demo/8.ts", 404],
+    ["/live/demo/99999999999999999999.ts", 404],
+    ["/live/demo/-1.ts", 404],
+    ["/live/%E0%A4%A/index.m3u8", 404],
+    ["/live/demo/../../etc/passwd", 404],
+    ["/live//7.ts", 404],
+    ["//status", 404],
+    ["/status?x=%%", 200],
+    ["/live/demo/7.ts?download=1", 200],
+    ["/live/d%65mo/7.ts", 200],
+    ["/" + "a".repeat(5000), 404],
+    ["/status", 405, "POST"],
+    ["/status", 204, "OPTIONS"],
+  ];
+  for (const [path, status, method] of cases) {
+    const r = await get(a, path, {}, method ?? "GET");
+    t.is(r.status, status, `${method ?? "GET"} ${path}`);
+    t.is(r.headers["access-control-allow-origin"], "*");
+  }
+  t.is((await get(a, "/status")).status, 200, "still up");
+});
+
+test("503 while nothing is playable or the agent is not up yet", async (t) => {
+  const empty = await withServer(t, { ...view, playlist: () => undefined });
+  const r = await get(empty, "/live/demo/index.m3u8");
+  t.is(r.status, 503);
+  t.is(r.headers["retry-after"], "1");
+  const starting = await withServer(t, null);
+  t.is((await get(starting, "/status")).status, 503);
+});
+
+test("a throwing view is a 500, not a crash", async (t) => {
+  const a = await withServer(t, {
+    ...view,
+    status: () => {
+      throw new Error("boom");
+    },
+  });
+  t.is((await get(a, "/status")).status, 500);
+  t.is((await get(a, "/live/demo/7.ts")).status, 200);
+});

@@ -1,0 +1,232 @@
+import test from "ava";
+import { Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { HEARTBEAT_BUDGET_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import {
+  JoinError,
+  MsgType,
+  NatType,
+  Role,
+  type AssignBody,
+  type ControlMessage,
+  type HeartbeatBody,
+  type JoinAckBody,
+} from "../protocol/messages.js";
+import { MemoryLogger } from "../seams/log.js";
+import { ManualClock } from "../seams/manual-clock.js";
+import { MemoryNetwork } from "../seams/memory-transport.js";
+
+const CHANNEL = {
+  name: "demo",
+  id: 9,
+  k: 1,
+  streamKbps: 1000,
+  segmentMs: 2000,
+  fallbackUrl: "http://127.0.0.1:8080",
+};
+
+function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">) {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock, { latencyMs: 1 });
+  const control = net.bind("127.0.0.1", 7700);
+  const self = net.bind("127.0.1.1", 5000);
+  const stranger = net.bind("127.0.0.9", 7700);
+  const inbox: ControlMessage[] = [];
+  control.onDatagram((b) => {
+    const r = decodeControl(b);
+    if (r.ok) inbox.push(r.value);
+  });
+  const assigned: AssignBody[] = [];
+  const joined: JoinAckBody[] = [];
+  const hooks: SessionHooks = {
+    joined: (ack) => joined.push(ack),
+    assigned: (a) => assigned.push(a),
+    heartbeat:
+      heartbeat ??
+      (() => ({
+        channel: 9,
+        parents: [],
+        children: [],
+        buffers: [0],
+        resources: { uploadKbps: 0, nat: NatType.UNKNOWN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+        newestSegment: 0,
+      })),
+  };
+  const logger = new MemoryLogger();
+  const session = new Session(
+    { clock, transport: self, logger, hooks },
+    {
+      control: control.local,
+      channel: "demo",
+      key: new Uint8Array(32).fill(7),
+      role: Role.AGENT,
+      uploadKbps: 4000,
+      nat: NatType.UNKNOWN,
+      httpPort: 8081,
+      ...SESSION_TIMING,
+    },
+  );
+  self.onDatagram((b, from) => session.onControl(b, from));
+  let seq = 0;
+  const reply = (type: MsgType, body: unknown, from = control): void => {
+    from.send(
+      encodeControl({
+        v: WIRE_VERSION,
+        type,
+        sender: 0,
+        seq: ++seq,
+        ts: clock.now(),
+        body,
+      } as ControlMessage),
+      self.local,
+    );
+  };
+  const ack = (over: Partial<JoinAckBody> = {}): void =>
+    reply(MsgType.JOIN_ACK, {
+      error: JoinError.NONE,
+      node: 42,
+      region: "region-a",
+      heartbeatMs: 500,
+      channels: [CHANNEL],
+      ...over,
+    });
+  const assign = (version: number, over: Partial<AssignBody> = {}, from = control): void =>
+    reply(
+      MsgType.ASSIGN,
+      { channel: 9, version, k: 1, tier: 0, parents: [null], children: [], ...over },
+      from,
+    );
+  const of = <T extends MsgType>(type: T) =>
+    inbox.filter((m): m is Extract<ControlMessage, { type: T }> => m.type === type);
+  return { clock, session, inbox, assigned, joined, logger, ack, assign, of, reply, stranger };
+}
+
+test("JOIN at once and every second until JOIN_ACK; then heartbeats every heartbeatMs", (t) => {
+  const s = setup();
+  s.session.start();
+  s.clock.advance(2500);
+  const joins = s.of(MsgType.JOIN);
+  t.is(joins.length, 3);
+  t.like(joins[0], {
+    sender: 0,
+    body: { role: Role.AGENT, channels: ["demo"], uploadKbps: 4000, httpPort: 8081 },
+  });
+  t.deepEqual([...joins[0]!.body.key], new Array(32).fill(7));
+  t.true(joins[1]!.seq > joins[0]!.seq);
+  s.ack();
+  s.clock.advance(2);
+  t.is(s.session.phase, "joined");
+  t.is(s.session.nodeId, 42);
+  t.is(s.joined.length, 1);
+  s.clock.advance(1000);
+  t.is(s.of(MsgType.JOIN).length, 3, "no JOIN after JOIN_ACK");
+  const hbs = s.of(MsgType.HEARTBEAT);
+  t.is(hbs.length, 3, "one at once, then every 500 ms");
+  t.like(hbs[0], { sender: 42, body: { channel: 9, assignVersion: 0 } });
+  t.is(s.session.stats.heartbeatsSent, 3);
+  t.true(s.session.stats.heartbeatBytesMax > 0);
+  t.true(s.session.heartbeatBytesMean > 0);
+});
+
+test("UNKNOWN_CHANNEL: JOIN every 2 s until the channel exists", (t) => {
+  const s = setup();
+  s.session.start();
+  s.ack({ error: JoinError.UNKNOWN_CHANNEL, node: 0, channels: [] });
+  s.clock.advance(2);
+  t.is(s.session.phase, "waiting_channel");
+  const before = s.of(MsgType.JOIN).length;
+  s.clock.advance(4000);
+  t.is(s.of(MsgType.JOIN).length - before, 2);
+  s.ack();
+  s.clock.advance(2);
+  t.is(s.session.phase, "joined");
+});
+
+test("ASSIGN: newer versions applied, older and other channels ignored; heartbeat reports the version", (t) => {
+  const s = setup();
+  s.session.start();
+  s.ack();
+  s.clock.advance(2);
+  s.assign(2);
+  s.assign(1);
+  s.assign(2);
+  s.assign(3, { channel: 10 });
+  s.assign(3, {}, s.stranger);
+  s.clock.advance(2);
+  t.deepEqual(
+    s.assigned.map((a) => a.version),
+    [2],
+  );
+  t.is(s.session.stats.rejected, 1, "an ASSIGN from a stranger is dropped");
+  s.clock.advance(500);
+  t.is(s.of(MsgType.HEARTBEAT).at(-1)!.body.assignVersion, 2);
+});
+
+test("REJOIN: JOIN again; the new session takes ASSIGN versions from 0", (t) => {
+  const s = setup();
+  s.session.start();
+  s.ack();
+  s.clock.advance(2);
+  s.assign(7);
+  s.clock.advance(2);
+  s.ack({ error: JoinError.REJOIN, node: 0, channels: [] });
+  s.clock.advance(2);
+  t.is(s.session.phase, "joining");
+  t.is(s.session.stats.rejoins, 1);
+  const joins = s.of(MsgType.JOIN).length;
+  s.clock.advance(1000);
+  t.is(s.of(MsgType.JOIN).length, joins + 1);
+  t.like(s.of(MsgType.JOIN).at(-1), { sender: 42 });
+  const hbs = s.of(MsgType.HEARTBEAT).length;
+  s.clock.advance(1000);
+  t.is(s.of(MsgType.HEARTBEAT).length, hbs, "no heartbeat while joining");
+  s.ack();
+  s.clock.advance(2);
+  s.assign(1);
+  s.clock.advance(2);
+  t.deepEqual(
+    s.assigned.map((a) => a.version),
+    [7, 1],
+  );
+});
+
+test("malformed control datagrams are counted; LEAVE on stop; nothing after", (t) => {
+  const s = setup();
+  s.session.start();
+  s.session.onControl(Buffer.from([0xa1, 0xff]), { address: "127.0.0.1", port: 7700 });
+  t.is(s.session.malformedTotal, 1);
+  s.ack();
+  s.clock.advance(2);
+  s.session.stop();
+  s.clock.advance(5000);
+  const leave = s.of(MsgType.LEAVE);
+  t.is(leave.length, 1);
+  t.like(leave[0], { sender: 42, body: { channel: 9 } });
+  t.is(s.inbox.at(-1)!.type, MsgType.LEAVE);
+});
+
+test("a heartbeat with 4 parents and 8 children fits the 256-byte budget", (t) => {
+  const link = (node: number) => ({ node, ageMs: 1234, lastSeq: 4_000_000_000 });
+  const s = setup(() => ({
+    channel: 9,
+    parents: [1, 2, 3, 4].map(link),
+    children: [11, 12, 13, 14, 15, 16, 17, 18].map(link),
+    buffers: [300, 300, 300, 300],
+    resources: {
+      uploadKbps: 40000,
+      nat: NatType.UNKNOWN,
+      cacheBytes: 64 * 1024 * 1024,
+      cpuPct: 12.5,
+      rssMB: 80.3,
+    },
+    newestSegment: 123456,
+  }));
+  s.session.start();
+  s.ack();
+  s.clock.advance(2);
+  t.true(s.session.stats.heartbeatBytesMax > 0);
+  t.true(
+    s.session.stats.heartbeatBytesMax <= HEARTBEAT_BUDGET_BYTES,
+    `heartbeat is ${s.session.stats.heartbeatBytesMax} bytes`,
+  );
+});
