@@ -6,6 +6,7 @@
  * caller expects (META or latest.json), and never returned unverified.
  */
 import { createHash } from "node:crypto";
+import { readBodyBounded, type BoundedBody } from "../common/read-body.js";
 import { FallbackError } from "./errors.js";
 
 export interface FallbackClientDeps {
@@ -156,33 +157,18 @@ export class FallbackClient {
       await res.body?.cancel().catch(() => {});
       throw this.#fail("E_FALLBACK_HTTP", `${url}: HTTP ${res.status}`);
     }
-    const declared = Number(res.headers.get("content-length") ?? NaN);
-    if (Number.isFinite(declared) && declared > limit) {
-      await res.body?.cancel().catch(() => {});
-      throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: ${declared} bytes, limit ${limit}`);
-    }
-    const parts: Buffer[] = [];
-    let total = 0;
+    let read: BoundedBody;
     try {
-      if (res.body !== null) {
-        const reader = res.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          total += value.length;
-          this.stats.bytes += value.length;
-          if (total > limit) {
-            await reader.cancel().catch(() => {});
-            throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: more than ${limit} bytes`);
-          }
-          parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        }
-      }
+      read = await readBodyBounded(res, limit, (n) => (this.stats.bytes += n));
     } catch (e) {
-      if (e instanceof FallbackError) throw e;
       throw this.#networkError(url, e, timeout);
     }
-    return { body: Buffer.concat(parts, total), headers: res.headers };
+    if (!read.ok) {
+      const why =
+        read.declared === undefined ? `more than ${limit} bytes` : `${read.declared} bytes, limit ${limit}`;
+      throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: ${why}`);
+    }
+    return { body: read.body, headers: res.headers };
   }
 
   #networkError(url: string, e: unknown, timeout: AbortSignal): FallbackError {

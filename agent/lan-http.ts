@@ -9,8 +9,14 @@
  * Every answer has Access-Control-Allow-Origin: * (browser players on other origins). Any
  * other path is a 404, any other method a 405; a handler error is a 500, never a crash.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import {
+  closeHttp,
+  createHttpServer,
+  listenHttp,
+  runRoute,
+  type HttpListenConfig,
+} from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import type { SegmentRecord } from "./chunk-store.js";
@@ -23,11 +29,8 @@ export interface LanView {
   metrics(): string;
 }
 
-export interface LanHttpConfig {
-  host: string;
-  /** 0 picks a free port. */
-  port: number;
-}
+/** host and port (0 picks a free port). */
+export type LanHttpConfig = HttpListenConfig;
 
 export interface LanHttpStats {
   requests: number;
@@ -50,43 +53,28 @@ export class LanHttp {
     this.#logger = deps.logger;
     this.#view = deps.view;
     this.#config = config;
-    this.#server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server.keepAliveTimeout = 5000;
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
-    this.#server.on("clientError", (_err, socket) => socket.destroy());
+    this.#server = createHttpServer((req, res) => this.#handle(req, res));
   }
 
   listen(): Promise<Address> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#config.port, this.#config.host, () => {
-        this.#server.off("error", reject);
-        const a = this.#server.address() as AddressInfo;
-        resolve({ address: a.address, port: a.port });
-      });
-    });
+    return listenHttp(this.#server, this.#config);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return closeHttp(this.#server);
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.stats.requests++;
     res.on("error", () => {}); // a player that hangs up mid-segment is not our error
     res.setHeader("Access-Control-Allow-Origin", "*");
-    try {
-      this.#route(req, res);
-    } catch (e) {
-      this.stats.errors++;
-      this.#logger.error("http_error", { url: req.url?.slice(0, 200), message: (e as Error).message });
-      if (!res.headersSent) text(res, 500, "internal error\n");
-      else res.destroy();
-    }
+    runRoute(res, () => this.#route(req, res), {
+      failed: (e) => {
+        this.stats.errors++;
+        this.#logger.error("http_error", { url: req.url?.slice(0, 200), message: (e as Error).message });
+      },
+      internalError: () => text(res, 500, "internal error\n"),
+    });
   }
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -2,6 +2,7 @@
  * What the agent reports: the /status JSON (the demo and the integration tests read it; its
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
+import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
 
 export interface AgentStatus {
   node: number;
@@ -38,14 +39,11 @@ export interface MetricsExtra {
   malformedByCode: Record<string, number>;
 }
 
-type Kind = "counter" | "gauge";
-
 export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
   const out: string[] = [];
-  const labels = `channel="${escapeLabel(s.channel)}"`;
-  const metric = (name: string, kind: Kind, help: string, value: number | null, extra = ""): void => {
-    out.push(`# HELP tiercast_agent_${name} ${help}`, `# TYPE tiercast_agent_${name} ${kind}`);
-    out.push(`tiercast_agent_${name}{${labels}${extra}} ${value ?? "NaN"}`);
+  const labels = { channel: s.channel };
+  const metric = (name: string, kind: MetricType, help: string, value: number | null): void => {
+    out.push(metricFamily(`tiercast_agent_${name}`, kind, help, [[labels, value]]));
   };
   metric("node_id", "gauge", "Compact node id given by the control center (0 before JOIN_ACK).", s.node);
   metric("assign_version", "gauge", "Version of the assignment the data plane runs on.", s.assignVersion);
@@ -88,12 +86,13 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
     s.packets.rejected,
   );
   out.push(
-    "# HELP tiercast_agent_packets_malformed_total Undecodable datagrams, by decode error code.",
-    "# TYPE tiercast_agent_packets_malformed_total counter",
+    metricFamily(
+      "tiercast_agent_packets_malformed_total",
+      "counter",
+      "Undecodable datagrams, by decode error code.",
+      Object.entries(x.malformedByCode).map(([code, n]) => [{ ...labels, code }, n]),
+    ),
   );
-  for (const [code, n] of Object.entries(x.malformedByCode)) {
-    out.push(`tiercast_agent_packets_malformed_total{${labels},code="${escapeLabel(code)}"} ${n}`);
-  }
   metric(
     "segments_poisoned_total",
     "counter",
@@ -116,9 +115,5 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
   metric("rss_megabytes", "gauge", "Resident set size, MB.", s.rssMB);
   metric("cpu_percent", "gauge", "CPU over the last heartbeat interval, percent of one core.", s.cpuPct);
   metric("uptime_ms", "gauge", "Time since the process started, ms.", s.uptimeMs);
-  return out.join("\n") + "\n";
-}
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+  return exposition(out);
 }

@@ -2,9 +2,11 @@
  * How this program starts another copy of itself: inside the single executable (Node SEA)
  * the executable is the command; from the npm package it is node + bin/tiercast.js.
  */
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../common/package-root.js";
+
+/** Re-exported: the firmware build's override of this module mirrors its exports. */
+export { packageRoot };
 
 export function selfCommand(): { command: string; args: string[] } {
   const sea = isSea();
@@ -19,16 +21,5 @@ function isSea(): boolean {
     return req !== undefined && (req("node:sea") as { isSea(): boolean }).isSea();
   } catch {
     return false;
-  }
-}
-
-/** The folder holding package.json, found by walking up from this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const up = resolve(dir, "..");
-    if (up === dir) throw new Error("tiercast: cannot find the package root (package.json)");
-    dir = up;
   }
 }

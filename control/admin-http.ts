@@ -8,7 +8,7 @@
  * Anything else: 404 (405 for other methods) with a JSON body.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeHttp, listenHttp } from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import { renderMetrics } from "./metrics.js";
@@ -47,28 +47,23 @@ export class AdminHttp {
     this.local = local;
   }
 
-  static listen(deps: AdminHttpDeps, config: AdminHttpConfig): Promise<AdminHttp> {
+  static async listen(deps: AdminHttpDeps, config: AdminHttpConfig): Promise<AdminHttp> {
     const server = http.createServer((req, res) => handle(deps, req, res));
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.port, config.host, () => {
-        server.off("error", reject);
-        const a = server.address() as AddressInfo;
-        resolve(new AdminHttp(server, { address: a.address, port: a.port }));
-      });
-    });
+    return new AdminHttp(server, await listenHttp(server, config));
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return closeHttp(this.#server);
   }
 }
 
 function handle(deps: AdminHttpDeps, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const path = new URL(req.url ?? "/", "http://admin").pathname;
+  let path: string;
+  try {
+    path = new URL(req.url ?? "/", "http://admin").pathname;
+  } catch {
+    return json(res, 400, { error: "bad request target" });
+  }
   const route = ROUTES.get(path);
   if (route === undefined) return json(res, 404, { error: "not found", path });
   if (req.method !== "GET" && req.method !== "HEAD") {

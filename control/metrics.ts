@@ -2,6 +2,7 @@
  * Counters of the control center, and their Prometheus text form (exposition format 0.0.4).
  * Gauges (nodes by role and region, channels) are computed from state when scraped.
  */
+import { exposition, metricFamily, type MetricType, type Sample } from "../common/prometheus.js";
 
 export class ControlMetrics {
   /** Datagrams that did not decode, by DecodeError code. */
@@ -38,13 +39,10 @@ export interface Gauges {
   unplaced: number;
 }
 
-type Sample = [labels: Record<string, string>, value: number];
-
 export function renderMetrics(m: ControlMetrics, g: Gauges): string {
   const out: string[] = [];
-  const family = (name: string, type: "counter" | "gauge", help: string, samples: Sample[]): void => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${value}`);
+  const family = (name: string, type: MetricType, help: string, samples: Sample[]): void => {
+    out.push(metricFamily(name, type, help, samples));
   };
   const byKey = (map: Map<string, number>, label: string): Sample[] =>
     [...map].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [{ [label]: k }, v]);
@@ -106,12 +104,5 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
   family("tiercast_control_handler_errors_total", "counter", "Exceptions caught around handlers.", [
     [{}, m.handlerErrors],
   ]);
-  return out.join("\n") + "\n";
-}
-
-function formatLabels(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(
-    ([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
-  );
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+  return exposition(out);
 }

@@ -3,8 +3,8 @@
  * bytes): segments the origin still holds, the list of the newest ones, its own live playlist,
  * status and metrics. Routes are in fallback-routes.ts; this file is the node:http shell.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import { closeHttp, createHttpServer, listenHttp, runRoute } from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import { routeOf } from "./fallback-routes.js";
@@ -47,16 +47,8 @@ export class FallbackHttp {
     this.#origin = deps.origin;
     this.#logger = deps.logger;
     this.#config = config;
-    this.#server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server.keepAliveTimeout = 5_000;
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
     // A request node:http cannot parse gets a plain 400; a broken connection is just closed.
-    this.#server.on("clientError", (_err, socket) => {
-      if (socket.writable)
-        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      else socket.destroy();
-    });
+    this.#server = createHttpServer((req, res) => this.#handle(req, res), { badRequest: "400" });
   }
 
   /** Serves this origin's segments; until then every route answers 503. */
@@ -65,34 +57,25 @@ export class FallbackHttp {
   }
 
   listen(): Promise<Address> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#config.port, this.#config.host, () => {
-        this.#server.off("error", reject);
-        const a = this.#server.address() as AddressInfo;
-        resolve({ address: a.address, port: a.port });
-      });
-    });
+    return listenHttp(this.#server, this.#config);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return closeHttp(this.#server);
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.requests++;
-    try {
-      this.#route(req, res);
-    } catch (e) {
-      // Never let one request take the origin down.
-      this.#logger.error("http_handler_failed", { url: req.url?.slice(0, 200), error: (e as Error).message });
-      if (!res.headersSent)
-        this.#send(req, res, 500, "application/json", JSON.stringify({ error: "internal" }));
-      else res.destroy();
-    }
+    // Never let one request take the origin down.
+    runRoute(res, () => this.#route(req, res), {
+      failed: (e) =>
+        this.#logger.error("http_handler_failed", {
+          url: req.url?.slice(0, 200),
+          error: (e as Error).message,
+        }),
+      internalError: () =>
+        this.#send(req, res, 500, "application/json", JSON.stringify({ error: "internal" })),
+    });
   }
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -1,4 +1,5 @@
 /** The origin's Prometheus text exposition (pure): counters and gauges from plain numbers. */
+import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
 
 export interface OriginMetrics {
   channel: string;
@@ -20,10 +21,11 @@ export interface OriginMetrics {
 }
 
 export function renderMetrics(m: OriginMetrics): string {
-  const label = `{channel="${m.channel.replace(/["\\\n]/g, "_")}"}`;
+  // The channel name is not checked at start, so characters that would need escaping become "_".
+  const labels = { channel: m.channel.replace(/["\\\n]/g, "_") };
   const out: string[] = [];
-  const metric = (name: string, type: "counter" | "gauge", help: string, value: number): void => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${label} ${value}`);
+  const metric = (name: string, type: MetricType, help: string, value: number): void => {
+    out.push(metricFamily(name, type, help, [[labels, value]]));
   };
   metric(
     "tiercast_origin_udp_sent_bytes_total",
@@ -85,5 +87,5 @@ export function renderMetrics(m: OriginMetrics): string {
   metric("tiercast_origin_joined", "gauge", "1 when joined to control.", m.joined ? 1 : 0);
   metric("tiercast_origin_stream_kbps", "gauge", "Stream rate announced to control, kbit/s.", m.streamKbps);
   metric("tiercast_origin_upload_kbps", "gauge", "Upload budget (pacer rate), kbit/s.", m.uploadKbps);
-  return out.join("\n") + "\n";
+  return exposition(out);
 }

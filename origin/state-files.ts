@@ -1,16 +1,16 @@
 /**
  * The origin's files in its data dir: identity.json (its Ed25519 key pair, made on first start;
- * the same format as the agent's) and state.json (the next segment id and channel sequence, so a
- * restarted origin continues where it stopped instead of reusing ids agents already cached).
- * Writes are atomic (temp file + rename).
+ * the same format and code as the agent's: common/identity.ts) and state.json (the next segment
+ * id and channel sequence, so a restarted origin continues where it stopped instead of reusing
+ * ids agents already cached). Writes are atomic (temp file + rename, common/atomic-file.ts).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../common/atomic-file.js";
+import { IdentityFileError, loadOrCreateKeyPair } from "../common/identity.js";
 
-export const IDENTITY_FILE = "identity.json";
+export { IDENTITY_FILE } from "../common/identity.js";
 export const STATE_FILE = "state.json";
-const IDENTITY_FORMAT = "tiercast-identity-v1";
 
 export class OriginStateError extends Error {
   override readonly name = "OriginStateError";
@@ -19,33 +19,13 @@ export class OriginStateError extends Error {
 
 /** Loads the key pair from <dataDir>/identity.json, making one on first start. Returns the raw 32-byte public key. */
 export function loadOrCreateKey(dataDir: string): { publicKey: Uint8Array; created: boolean } {
-  const path = join(dataDir, IDENTITY_FILE);
-  const text = readIfExists(path);
-  if (text !== undefined) {
-    let key: KeyObject;
-    try {
-      const obj = JSON.parse(text) as { format?: unknown; privateKey?: unknown };
-      if (obj.format !== IDENTITY_FORMAT || typeof obj.privateKey !== "string")
-        throw new Error("unexpected content");
-      key = createPrivateKey({ key: Buffer.from(obj.privateKey, "base64"), format: "der", type: "pkcs8" });
-      if (key.asymmetricKeyType !== "ed25519") throw new Error("not an Ed25519 key");
-    } catch (e) {
-      throw new OriginStateError(
-        `${path}: ${(e as Error).message} (move the file away to make a new identity; the origin then gets a new id)`,
-      );
-    }
-    return { publicKey: rawPublicKey(key), created: false };
+  try {
+    const { publicKey, created } = loadOrCreateKeyPair({ dataDir, holder: "origin" });
+    return { publicKey, created };
+  } catch (e) {
+    if (e instanceof IdentityFileError) throw new OriginStateError(e.message);
+    throw e;
   }
-  const { privateKey } = generateKeyPairSync("ed25519");
-  const publicKey = rawPublicKey(privateKey);
-  const file = {
-    format: IDENTITY_FORMAT,
-    privateKey: privateKey.export({ format: "der", type: "pkcs8" }).toString("base64"),
-    publicKey: Buffer.from(publicKey).toString("base64"),
-    createdAt: new Date().toISOString(),
-  };
-  writeAtomic(path, JSON.stringify(file, null, 2) + "\n", 0o600);
-  return { publicKey, created: true };
 }
 
 export interface OriginState {
@@ -69,13 +49,13 @@ export function loadState(dataDir: string, channel: string): OriginState | undef
   }
 }
 
+/**
+ * Rewritten after every published segment, with fsync: losing it to a power cut would make a
+ * restarted origin reuse segment ids that agents already cache. One small fsync per segment
+ * (about one a second) is cheap on an origin server.
+ */
 export function saveState(dataDir: string, state: OriginState): void {
-  writeAtomic(join(dataDir, STATE_FILE), JSON.stringify(state) + "\n");
-}
-
-function rawPublicKey(privateKey: KeyObject): Uint8Array {
-  const jwk = createPublicKey(privateKey).export({ format: "jwk" });
-  return new Uint8Array(Buffer.from(jwk.x ?? "", "base64url"));
+  writeFileAtomic(join(dataDir, STATE_FILE), JSON.stringify(state) + "\n");
 }
 
 function readIfExists(path: string): string | undefined {
@@ -85,11 +65,4 @@ function readIfExists(path: string): string | undefined {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new OriginStateError(`cannot read ${path}: ${(e as Error).message}`);
   }
-}
-
-function writeAtomic(path: string, data: string, mode = 0o644): void {
-  mkdirSync(join(path, ".."), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
 }

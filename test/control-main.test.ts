@@ -2,6 +2,7 @@
 import test from "ava";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { main, startControl, controlCommand } from "../control/main.js";
 import { UsageError } from "../cli/options.js";
@@ -124,7 +125,21 @@ test("main wiring over real UDP and HTTP: JOIN, ASSIGN, /api/nodes, /metrics", a
   t.is(missing.status, 404);
   t.like(await missing.json(), { error: "not found" });
   t.is((await fetch(`${base}/api/nodes`, { method: "POST" })).status, 405);
+  // A request target that is not a URL gets 400, and the server keeps serving.
+  const raw = await rawRequest(running.http, "GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  t.regex(raw, /^HTTP\/1\.1 400 /);
+  t.is((await fetch(`${base}/healthz`)).status, 200);
 });
+
+function rawRequest(to: Address, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(to.port, to.address, () => sock.end(request));
+    let got = "";
+    sock.on("data", (d: Buffer) => (got += d.toString()));
+    sock.on("end", () => resolve(got));
+    sock.on("error", reject);
+  });
+}
 
 test("main: a bad region policy file is a UsageError naming the field", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-control-main-"));

@@ -1,25 +1,9 @@
 /** The JSON the agent's and origin's /status and control's /api/nodes serve, as the demo reads them. */
 
-export interface AgentStatus {
-  node: number;
-  region: string;
-  channel: string;
-  role: string;
-  parents: number[];
-  children: number[];
-  assignVersion: number;
-  segmentsHeld: number;
-  newestSegment: number;
-  joinMs: number | null;
-  continuity: { expected: number; onTime: number; ratio: number | null };
-  bytes: { peerSent: number; peerReceived: number; fallbackReceived: number };
-  packets: { received: number; duplicates: number; rejected: number; malformed: number };
-  heartbeatBytes: { max: number; mean: number };
-  rssMB: number;
-  cpuPct: number;
-  uptimeMs: number;
-}
+/** The agent's /status: its own type (agent/status.ts), so the demo cannot drift from it. */
+export type { AgentStatus } from "../../agent/status.js";
 
+/** The part of the origin's /status the demo reads (the origin types its status as a plain record). */
 export interface OriginStatus {
   bytes: { udpSent: number; httpServed: number };
   segmentsPublished: number;

@@ -3,6 +3,7 @@
  * node's fetch, each with a timeout and a size bound (a server that sends more is cut off).
  * Segment URIs are resolved against the playlist URL and must be http:// too.
  */
+import { readBodyBounded } from "../../common/read-body.js";
 import type { Clock } from "../../seams/clock.js";
 import type { Logger } from "../../seams/log.js";
 import { IngestError } from "../errors.js";
@@ -88,27 +89,13 @@ export async function fetchBounded(url: URL, max: number, timeoutMs: number): Pr
       await res.body?.cancel();
       throw new IngestError("E_SOURCE_HTTP_STATUS", `GET ${url.href}: HTTP ${res.status}`);
     }
-    const declared = Number(res.headers.get("content-length") ?? "NaN");
-    if (declared > max) {
-      await res.body?.cancel();
-      throw new IngestError("E_SOURCE_TOO_LARGE", `GET ${url.href}: ${declared} bytes, more than ${max}`);
+    const read = await readBodyBounded(res, max);
+    if (!read.ok) {
+      const why =
+        read.declared === undefined ? `more than ${max} bytes` : `${read.declared} bytes, more than ${max}`;
+      throw new IngestError("E_SOURCE_TOO_LARGE", `GET ${url.href}: ${why}`);
     }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    if (res.body !== null) {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.length;
-        if (total > max) {
-          await reader.cancel();
-          throw new IngestError("E_SOURCE_TOO_LARGE", `GET ${url.href}: more than ${max} bytes`);
-        }
-        chunks.push(value);
-      }
-    }
-    return Buffer.concat(chunks, total);
+    return read.body;
   } catch (e) {
     if (e instanceof IngestError) throw e;
     if (controller.signal.aborted) {
