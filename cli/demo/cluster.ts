@@ -66,6 +66,8 @@ export class Cluster {
   origin!: ProcInfo;
   readonly agents: AgentInfo[] = [];
   readonly #procs: ProcInfo[] = [];
+  #sawSegment: () => void = () => {};
+  readonly #firstSegment = new Promise<void>((resolve) => (this.#sawSegment = resolve));
 
   constructor(readonly config: ClusterConfig) {}
 
@@ -102,6 +104,12 @@ export class Cluster {
       `--fanout=${c.originFanout}`,
       `--data-dir=${join(c.dir, "origin")}`,
     ]);
+    // The channel is live before viewers arrive, as in a real deployment: wait for the first segment.
+    await deadline(
+      this.#firstSegment,
+      15_000,
+      `the origin published no segment within 15 s; see ${this.origin.logFile}`,
+    );
     for (let i = 0; i < c.agents; i++) {
       if (i > 0 && c.staggerMs > 0) await delay(c.staggerMs);
       await this.startAgent(i, controlAddr);
@@ -166,6 +174,7 @@ export class Cluster {
           return;
         }
         this.config.onEvent?.(name, ev);
+        if (ev.event === "segment_published") this.#sawSegment();
         if (!ready && ev.event === "ready") {
           ready = true;
           const info: ProcInfo = {
@@ -186,6 +195,12 @@ export class Cluster {
       });
     });
   }
+}
+
+function deadline<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 export function delay(ms: number): Promise<void> {
