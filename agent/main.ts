@@ -11,6 +11,7 @@ import { systemClock } from "../seams/clock.js";
 import { jsonLogger, type Level } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
+import { HostAliasTransport } from "../common/host-alias-transport.js";
 import { Agent } from "./agent.js";
 import { SqliteChunkStore } from "./cache.js";
 import { ROUTER_TUNING, type AgentRole } from "./config.js";
@@ -67,6 +68,10 @@ export const agentCommand = {
       default: 0,
       min: 0,
     },
+    hostAlias: {
+      kind: "string",
+      help: "emulators only (QEMU user-mode net): the address the host's loopback is reached at, e.g. 10.0.2.2",
+    },
     logLevel: {
       kind: "string",
       help: "least level logged",
@@ -98,7 +103,8 @@ export async function main(argv: string[]): Promise<void> {
   let agent: Agent | undefined;
   const lan = new LanHttp({ logger, view: () => agent }, { host: o.host, port: o.httpPort });
   try {
-    transport = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
+    const udp = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
+    transport = o.hostAlias === undefined ? udp : new HostAliasTransport(udp, o.hostAlias);
     const http = await lan.listen();
     agent = new Agent(
       {

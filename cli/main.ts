@@ -2,6 +2,7 @@
  * The `tiercast` command: one program with four subcommands. Each subcommand's module is
  * loaded only when it runs, so `tiercast agent` on a router does not load the control center.
  */
+import { embeddedRuntime } from "../common/embedded.js";
 import { UsageError } from "./options.js";
 import { VERSION } from "./version.js";
 
@@ -42,7 +43,8 @@ export function usage(): string {
 }
 
 export function versionText(): string {
-  return `tiercast ${VERSION} (node ${process.version}, ${process.platform}-${process.arch})`;
+  const note = embeddedRuntime()?.runtimeNote;
+  return `tiercast ${VERSION} (node ${process.version}, ${process.platform}-${process.arch})${note ? "; " + note : ""}`;
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -1,7 +1,6 @@
 /**
- * Where the package's own files are (the bundled sample clip). Kept in one small module on
- * purpose: the firmware build embeds the assets and replaces this lookup (its override mirrors
- * these exports, packageRoot included).
+ * Where the package's own files are (the bundled sample clip). Inside the single executable
+ * the package root is the folder the embedded runtime extracts its files into.
  */
 import { join } from "node:path";
 import { packageRoot } from "../common/package-root.js";

