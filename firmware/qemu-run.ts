@@ -41,7 +41,7 @@ function main(): void {
   process.stderr.write(
     [
       `qemu-run: booting ${arch} with persistent partition ${disk}`,
-      `qemu-run: the guest reaches this host as 10.0.2.2; its factory config joins control at 10.0.2.2:7700`,
+      `qemu-run: the guest reaches this host as 10.0.2.2; its factory config joins control at 127.0.0.1:7700 with hostAlias 10.0.2.2 (QEMU user-mode net)`,
       `qemu-run:   run here: tiercast control   and   tiercast origin --fallback-url http://10.0.2.2:8080`,
       `qemu-run: point a player at http://127.0.0.1:${hostPort}/live/demo/index.m3u8`,
       `qemu-run: quit with Ctrl-A X`,

@@ -2,8 +2,10 @@
  * A local VOD playlist (the bundled sample, or any finished ffmpeg output) played as a live
  * channel: the playlist and every segment are read once, then segment i is published when it
  * would have finished recording (start + the durations up to and including it, on the Clock),
- * round and round. Sequence numbers keep counting across loops, and the first segment of every
- * loop after the first is marked as a discontinuity (timestamps jump back to the start).
+ * round and round. Sequence numbers keep counting across loops. Each later loop's MPEG-TS
+ * timestamps are moved forward by the clip's span, so the channel's clocks keep rising as a live
+ * encoder's would (no decoder sees time go backwards); the first segment of every loop after
+ * the first is still marked as a discontinuity, as the clip's content jumps there.
  */
 import { readFile } from "node:fs/promises";
 import type { Clock, Timer } from "../../seams/clock.js";
@@ -11,12 +13,15 @@ import type { Logger } from "../../seams/log.js";
 import { IngestError } from "../errors.js";
 import { parseMediaPlaylist } from "../m3u8.js";
 import { resolveLocalUri } from "./local-path.js";
+import { clipSpan, shiftTimestamps, type ClipSpan } from "./ts-timestamps.js";
 import { MAX_SEGMENT_BYTES, type IngestSegment, type SegmentHandler, type SegmentSource } from "./segment.js";
 
 export interface LoopClip {
   /** Sequence number of the clip's first segment in the first loop. */
   firstSequence: number;
   segments: Array<{ durationMs: number; discontinuity: boolean; bytes: Uint8Array }>;
+  /** The clip's MPEG-TS timestamp span; undefined when its segments carry none (then bytes go out as they are). */
+  span?: ClipSpan;
 }
 
 export interface LoopSourceConfig {
@@ -59,7 +64,8 @@ export async function loadLoopClip(config: LoopSourceConfig): Promise<LoopClip> 
   if (segments.every((s) => s.durationMs === 0)) {
     throw new IngestError("E_SOURCE_EMPTY", `${config.playlistPath}: segment durations add up to zero`);
   }
-  return { firstSequence: playlist.mediaSequence, segments };
+  const span = clipSpan(segments.map((x) => x.bytes));
+  return { firstSequence: playlist.mediaSequence, segments, ...(span ? { span } : {}) };
 }
 
 /** The clip's stream rate in kbit/s: sum(bytes) * 8 / sum(duration), rounded up. */
@@ -125,7 +131,7 @@ export class LoopSource implements SegmentSource {
         mediaSequence: this.#clip.firstSequence + this.#loops * segments.length + this.#index,
         durationMs: s.durationMs,
         discontinuity: s.discontinuity || (this.#index === 0 && this.#loops > 0),
-        bytes: s.bytes,
+        bytes: this.#loopBytes(s.bytes),
       };
       this.#index++;
       if (this.#index === segments.length) {
@@ -137,6 +143,13 @@ export class LoopSource implements SegmentSource {
       this.#onSegment(segment);
     }
     if (this.#onSegment !== undefined) this.#schedule();
+  }
+
+  /** The segment as this loop plays it: timestamps moved on by one clip span per loop done. */
+  #loopBytes(bytes: Uint8Array): Uint8Array {
+    const span = this.#clip.span;
+    if (span === undefined || this.#loops === 0) return bytes;
+    return shiftTimestamps(bytes, this.#loops * (span.endTicks - span.startTicks));
   }
 }
 
