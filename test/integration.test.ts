@@ -93,9 +93,12 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   t.true(ids.length >= 10, `agent ${victim} had committed ${ids.length} segments`);
   const again = await cluster.startAgent(victim);
   const after = await waitFor(
-    "the restarted agent to answer",
-    () => getJson<AgentStatus>(urlOf(again.http, "/status")),
-    15_000,
+    "the restarted agent to join again",
+    async () => {
+      const st = await getJson<AgentStatus>(urlOf(again.http, "/status"));
+      return st !== undefined && st.node !== 0 ? st : undefined;
+    },
+    30_000,
   );
   t.is(after.node, before.node, "same identity, same node id");
   const missing: number[] = [];
