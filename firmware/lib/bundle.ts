@@ -64,12 +64,14 @@ function plugin(t: Target, root: string, embedded: Record<string, string>, names
         loader: "js",
         resolveDir: root,
       }));
+      // Paths stay package-relative in the bundle (esbuild writes them into comments): the same
+      // inputs give the same executable wherever the checkout is.
       b.onResolve({ filter: /^tiercast-file:/ }, (a) => ({
-        path: a.path.slice(14),
+        path: relative(root, a.path.slice(14)).split(sep).join("/"),
         namespace: "tiercast-file",
       }));
       b.onLoad({ filter: /.*/, namespace: "tiercast-file" }, (a) => ({
-        contents: readFileSync(a.path),
+        contents: readFileSync(resolve(root, a.path)),
         loader: "binary",
       }));
       b.onResolve({ filter: /^better-sqlite3$/ }, (a) => (a.importer === shim ? undefined : { path: shim }));
