@@ -3,6 +3,7 @@
  * latency, may be lost at random (seeded), and is dropped across a partition. It implements
  * the same Transport as UDP so the same contract tests run against both.
  */
+import { mulberry32 } from "../common/prng.js";
 import type { Clock } from "./clock.js";
 import { addressKey, type Address, type DatagramHandler, type Transport } from "./transport.js";
 
@@ -123,14 +124,5 @@ function pairKey(a: string, b: string): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`;
 }
 
-/** Small seeded PRNG (public-domain mulberry32): deterministic loss patterns per seed. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Moved to common/prng.ts; re-exported for existing importers. */
+export { mulberry32 };

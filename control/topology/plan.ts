@@ -37,10 +37,22 @@ export interface TopologySnapshot {
   maxChildren?: number;
 }
 
+/**
+ * How data moves on a link (three-tier engine): `flood` = tier-1 mesh, flooding with duplicate
+ * elimination; `fec-tree` = tier-2 Reed-Solomon multi-tree (bits are coded substreams 0..k+n-1);
+ * `tree` = plain multi-tree (bits are channel substreams, seq mod k).
+ */
+export type LinkAlgorithm = "flood" | "fec-tree" | "tree";
+
+/** What a node does in the three-tier hierarchy. */
+export type NodeRole = "origin" | "tier1" | "waypoint" | "tier2" | "tier3" | "tier4";
+
 export interface ChildEdge {
   node: number;
   /** Bit i set: the child gets substream i from this parent. */
   substreams: number;
+  /** Absent: `tree` (the foundation engine). */
+  algorithm?: LinkAlgorithm;
 }
 
 export interface NodePlan {
@@ -51,6 +63,33 @@ export interface NodePlan {
   depth: number | null;
   /** Hierarchy tier (1 = top); 0 until an engine assigns tiers. */
   tier: number;
+  /** Three-tier engine only (absent from the foundation's tree): */
+  role?: NodeRole;
+  /** Cluster id (index into `Plan.clusters`); absent for tier 1 and the origin. */
+  cluster?: number;
+  /** Tier 2: erasure code of the node's inbound links; `parents` then has k + n entries (coded substreams). */
+  fec?: { k: number; n: number };
+  /** Tier 1 with the mesh algorithm: every flooding neighbour, ascending ids. */
+  mesh?: number[];
+  /** The upper-tier nodes that feed this node's cluster (tier 1: the origin). */
+  sources?: readonly number[];
+}
+
+/** A group of nodes managed together (one DCM per channel x cluster). */
+export interface ClusterPlan {
+  id: number;
+  /** 2..levels; erasure-coded clusters carry `fec`, the bottom tier's do not. */
+  tier: number;
+  /** The cluster's region; merged clusters list several, joined by "+". */
+  region: string;
+  merged: boolean;
+  members: number[];
+  /** Upper-tier nodes that feed the cluster (>= 2 when that many exist). */
+  feeders: number[];
+  /** Tier 2: the erasure code (k data + n parity substreams). */
+  fec?: { k: number; n: number };
+  /** Largest number of hops allowed below an upper-tier node inside this cluster. */
+  depthBound: number;
 }
 
 export interface Plan {
@@ -65,6 +104,12 @@ export interface Plan {
   depth: number;
   /** True when the plan was built from scratch rather than derived from `previous`. */
   rebuilt: boolean;
+  /** Three-tier engine only: how tier 1 was built (a mesh falls back to a tree when the origin cannot pay its degree). */
+  tier1Algorithm?: "mesh" | "tree";
+  /** Three-tier engine only: clusters, ascending ids. */
+  clusters?: ClusterPlan[];
+  /** Three-tier engine only: why each unplaced node is unplaced. */
+  unplacedReasons?: ReadonlyMap<number, string>;
 }
 
 export type TopologyEngine = (snapshot: TopologySnapshot) => Plan;

@@ -1,0 +1,203 @@
+/**
+ * The three-tier engine (US 10,091,285 FIG. 3-7): snapshot in, plan out, pure and
+ * deterministic for a seed. It always builds from scratch (`previous` is not used): the
+ * incremental path is repair.ts. Tier 1 (mesh.ts), tier 2 (erasure-coded multi-tree) and tier 3
+ * (multi-tree) are built top-down on one State so that each tier spends what the tier above
+ * left: tier 1 pays the mesh, tier 2 its coded sub-trees, tier 3 uses its own upload first and
+ * its feeders (tier 2 of the region, then tier 1, then anyone with spare, then the origin)
+ * for the rest. See docs/topology.md.
+ */
+import { mulberry32 } from "../../common/prng.js";
+import { NatType } from "../../protocol/messages.js";
+import { bySpare, Cursor, Feeders, pickPrimaries } from "./feeders.js";
+import { attachState, fedCount, finishPlan, needed } from "./finish.js";
+import { buildMultitree } from "./multitree.js";
+import type { Plan, TopologyEngine } from "./plan.js";
+import { addCluster, addOrigin, addRec, canonical } from "./records.js";
+import { ensureRobust } from "./robust.js";
+import { State, type Rec } from "./state.js";
+import { buildTier1 } from "./tier1.js";
+import { fecNFor, resolvePolicy, type TierPolicy, type TierSnapshot } from "./tier-types.js";
+import { assignTiers, type Group } from "./tiers.js";
+
+export { addRec, canonical };
+
+export function buildTieredPlan(s: TierSnapshot): Plan {
+  const policy = resolvePolicy(s.policy);
+  checkChannel(s);
+  const st = new State(s.channel.k, s.channel.streamKbps, policy);
+  const nodes = canonical(s.nodes, s.origin?.id);
+  if (s.origin === null) {
+    for (const n of nodes) addRec(st, n, 3, -1);
+    return attachState(finishPlan(st, s, true), st, s);
+  }
+  const rng = mulberry32(s.seed);
+  const key = new Map(nodes.map((n) => [n.id, rng()]));
+  const origin = addOrigin(st, s);
+  const { tier1, groups } = assignTiers(nodes, policy, s.channel.streamKbps, key);
+  const t1 = tier1.map((n) => addRec(st, n, 1, -1));
+  st.tier1Algorithm = buildTier1(st, origin, t1);
+  const regionT1 = new Map<string, Rec[]>();
+  for (const r of t1) push(regionT1, r.region, r);
+  // Erasure-coded tiers, top down: tier 2 fed by tier 1, tier 3 (four levels) by tier 2.
+  const regionT2 = new Map<string, Rec[]>();
+  const fecTiers = [...new Set(groups.filter((g) => g.fec).map((g) => g.tier))].sort((a, b) => a - b);
+  for (const tier of fecTiers) {
+    const above = new Map<string, Rec[]>();
+    if (tier === 2) for (const [r, list] of regionT1) above.set(r, list);
+    else
+      for (const [r, list] of regionT2)
+        above.set(
+          r,
+          list.filter((x) => x.tier === tier - 1),
+        );
+    const all = [...above.values()].flat();
+    const fresh = new Map<string, Rec[]>();
+    for (const g of groups) if (g.fec && g.tier === tier) buildFec(st, s, g, above, all, t1, origin, fresh);
+    // A node the tier above could not feed (the origin ran out) feeds nobody.
+    for (const [r, list] of fresh) for (const x of list) if (fedCount(x) >= needed(x)) push(regionT2, r, x);
+  }
+  const liveT1 = bySpare(t1.filter((r) => r.np.depth !== null));
+  const upper = bySpare([...liveT1, ...[...regionT2.values()].flat()]);
+  const global = new Cursor(upper);
+  const originCursor = new Cursor([origin]);
+  const regionCursors = new Map<string, Cursor[]>();
+  // Every cluster gets >= 2 distinct primary feeders; their room for it is reserved before
+  // any cluster is built, so the early clusters cannot use it all up.
+  const count = Math.max(2, policy.c);
+  const share = Math.ceil(s.channel.k / count) * st.bitCost("tree");
+  const planned = groups
+    .filter((g) => !g.fec)
+    .map((g, index) => {
+      const local = [
+        ...g.regions.flatMap((r) => regionT2.get(r) ?? []),
+        ...g.regions.flatMap((r) => (regionT1.get(r) ?? []).filter((x) => x.np.depth !== null)),
+      ];
+      const primaries = robustFirst(
+        pickPrimaries(st, [local, upper, [origin]], count, index, "tree"),
+        origin,
+        s.channel.k,
+        policy.c,
+      );
+      for (const p of primaries) reserve(p, share, 1);
+      return { g, primaries };
+    });
+  for (const { g, primaries } of planned) {
+    for (const p of primaries) reserve(p, -share, -1);
+    const cursors = g.regions.flatMap((r) => {
+      let c = regionCursors.get(r);
+      if (c === undefined) {
+        const t1r = (regionT1.get(r) ?? []).filter((x) => x.np.depth !== null);
+        c = [new Cursor(bySpare([...(regionT2.get(r) ?? [])])), new Cursor(bySpare(t1r))];
+        regionCursors.set(r, c);
+      }
+      return c;
+    });
+    const cl = addCluster(st, g, g.tier, s.channel.k);
+    const members = g.members.map((n) => addRec(st, n, g.tier, cl.plan.id));
+    const feeders = new Feeders(st, "tree", primaries, [...cursors, global, originCursor]);
+    buildMultitree(st, cl, members, feeders, 0);
+    if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
+  }
+  return attachState(finishPlan(st, s, true), st, s);
+}
+
+/**
+ * The three-tier engine behind the foundation's `TopologyEngine` type, for the DCM as it is
+ * today. What that snapshot lacks gets defaults: NAT unknown (compatible with everyone),
+ * every node an eligible agent that watches (so the biggest uploads of each region can
+ * reach tier 1), no region quality (fec.defaultN).
+ */
+export function threeTierEngine(policy?: Partial<TierPolicy>, seed = 1): TopologyEngine {
+  return (s) =>
+    buildTieredPlan({
+      channel: { k: s.k, streamKbps: s.streamKbps },
+      origin:
+        s.origin === null
+          ? null
+          : { id: s.origin.id, uploadKbps: s.origin.uploadKbps, region: s.origin.region ?? "" },
+      nodes: s.nodes.map((n) => ({
+        ...n,
+        nat: NatType.UNKNOWN,
+        role: "agent" as const,
+        eligible: true,
+        watching: true,
+      })),
+      regions: {},
+      policy: { ...(s.maxChildren === undefined ? {} : { maxChildren: s.maxChildren }), ...policy },
+      seed,
+    });
+}
+
+/**
+ * Sub-tree j starts at primaries[j mod P]. Roots must be robust: a tier-2 node (its own
+ * coded sub-trees enter tier 1 at >= c nodes) or the origin, or else >= c distinct tier-1
+ * nodes over the m sub-trees. When neither holds the origin joins the primaries (it only
+ * pays for the sub-tree roots).
+ */
+function robustFirst(primaries: Rec[], origin: Rec, m: number, c: number): Rec[] {
+  const safe = primaries.filter((r) => r.tier !== 1);
+  if (safe.length >= 2) return safe;
+  const tier1 = primaries.filter((r) => r.tier === 1);
+  if (safe.length === 0 && m >= c && tier1.length >= c) return primaries;
+  return safe.includes(origin) ? safe : [...safe, origin];
+}
+
+/** Holds back upload and links of a primary feeder for its cluster (negative: releases them). */
+function reserve(r: Rec, units: number, links: number): void {
+  if (r.tier === 0) return;
+  r.used += units;
+  r.maxKids -= links;
+}
+
+function checkChannel(s: TierSnapshot): void {
+  const { k, streamKbps } = s.channel;
+  if (!Number.isInteger(k) || k < 1 || k > 16) throw new RangeError(`k must be 1..16, got ${k}`);
+  if (!Number.isFinite(streamKbps) || streamKbps <= 0)
+    throw new RangeError(`streamKbps must be > 0, got ${streamKbps}`);
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list === undefined) m.set(k, [v]);
+  else list.push(v);
+}
+
+/**
+ * One erasure-coded cluster, fed by the tier above (`above`: its nodes per region, the
+ * region's own first; `all`: every one of them).
+ */
+function buildFec(
+  st: State,
+  s: TierSnapshot,
+  g: Group,
+  above: Map<string, Rec[]>,
+  all: Rec[],
+  t1: Rec[],
+  origin: Rec,
+  out: Map<string, Rec[]>,
+): void {
+  const region = g.regions[0]!;
+  const n = fecNFor(s.regions[region], st.policy.fec);
+  const m = st.policy.fec.k + n;
+  const cl = addCluster(st, g, g.tier, m, n);
+  const members = g.members.map((x) => {
+    const r = addRec(st, x, g.tier, cl.plan.id, m);
+    r.np.fec = { k: st.policy.fec.k, n };
+    push(out, region, r);
+    return r;
+  });
+  const live = (list: Rec[]): Rec[] => list.filter((r) => r.np.depth !== null);
+  const local = live(above.get(region) ?? []);
+  const everyone = live(all);
+  // Robust roots: >= c distinct tier-1 nodes, or tier-2 nodes, or the origin among them.
+  const primaries = robustFirst(
+    pickPrimaries(st, [local, everyone, [origin]], Math.max(2, st.policy.c), 0, "fec-tree"),
+    origin,
+    m,
+    st.policy.c,
+  );
+  const lists = [new Cursor(bySpare([...local])), new Cursor(bySpare([...everyone])), new Cursor([origin])];
+  buildMultitree(st, cl, members, new Feeders(st, "fec-tree", primaries, lists), st.policy.tier2FeedLinks);
+  ensureRobust(st, members, bySpare(live(t1)), origin);
+}

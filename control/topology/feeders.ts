@@ -1,0 +1,128 @@
+/**
+ * Where a cluster's sub-trees get data from the tier above ("feeders"). A request for
+ * sub-tree j of a child is served, in this order, by:
+ *   1. an upper-tier node that already feeds this child another substream (one link carries
+ *      several substreams: fewer child links, and the ASSIGN stays small) - except for the
+ *      first feed of a sub-tree, its root;
+ *   2. the cluster's primary feeder for j (primaries[j mod P], P >= 2 distinct nodes, so
+ *      different substreams come from different feeders);
+ *   3. the preference lists in order (same region first, then anyone with spare upload);
+ *   4. the origin, which covers whatever deficit is left: it feeds the missing substreams
+ *      directly. Only when the origin's upload is exhausted too does a child stay unfed.
+ * Capacity only shrinks while a plan is built, so each list keeps a cursor past the nodes
+ * that are full.
+ */
+import type { LinkAlgorithm } from "./plan.js";
+import type { Rec, State } from "./state.js";
+
+export class Cursor {
+  at = 0;
+  constructor(readonly items: Rec[]) {}
+}
+
+export interface FeedSource {
+  /**
+   * An upper-tier node that can send `child` sub-tree j now (capacity, links, NAT), or
+   * undefined. `root`: the sub-tree's first feed, which goes to primaries[j mod P] first.
+   */
+  take(j: number, child: Rec, root?: boolean): Rec | undefined;
+}
+
+export class Feeders implements FeedSource {
+  constructor(
+    private readonly st: State,
+    private readonly alg: LinkAlgorithm,
+    private readonly primaries: readonly Rec[],
+    private readonly lists: readonly Cursor[],
+  ) {}
+
+  /** Feeders this source has handed out (for the >= 2 distinct feeders rule). */
+  readonly handed = new Set<number>();
+
+  take(j: number, child: Rec, root = false): Rec | undefined {
+    // A sub-tree root goes to a feeder the cluster does not use yet when there is one.
+    const r = (root ? this.#find(j, child, true) : undefined) ?? this.#find(j, child, false);
+    if (r !== undefined) this.handed.add(r.id);
+    return r;
+  }
+
+  #find(j: number, child: Rec, fresh: boolean): Rec | undefined {
+    const st = this.st;
+    if (!fresh) for (const r of child.ups) if (this.#ok(r, child, false)) return r;
+    const P = this.primaries.length;
+    for (let i = 0; i < P; i++) {
+      const r = this.primaries[(j + i) % P]!;
+      if (this.#ok(r, child, fresh)) return r;
+    }
+    const cost = st.bitCost(this.alg);
+    for (const c of this.lists) {
+      const items = c.items;
+      while (c.at < items.length) {
+        const r = items[c.at]!;
+        if (r.cap - r.used >= cost && r.np.children.length < r.maxKids) break;
+        c.at++;
+      }
+      for (let i = c.at; i < items.length; i++) {
+        // Fresh roots beyond the primaries: only robust ones (tier 2, the origin).
+        const r = items[i]!;
+        if ((!fresh || r.tier !== 1) && this.#ok(r, child, fresh)) return r;
+      }
+    }
+    return undefined;
+  }
+
+  #ok(r: Rec, child: Rec, fresh: boolean): boolean {
+    return (
+      (!fresh || !this.handed.has(r.id)) && this.st.canFeed(r, child, this.alg) && this.diverse(r, child)
+    );
+  }
+
+  /**
+   * Robustness rule: a child fed straight from tier 1 must enter tier 1 at >= c distinct
+   * nodes (or have the origin or a tier-2 node above it, which are robust themselves), so
+   * a tier-1 node that already feeds it may feed it more only once that holds.
+   */
+  private diverse(r: Rec, child: Rec): boolean {
+    if (r.tier !== 1) return true;
+    let tier1 = 0;
+    let again = false;
+    for (const p of child.ups) {
+      if (p.tier !== 1) return true;
+      if (p === r) again = true;
+      tier1++;
+    }
+    return !again || tier1 >= this.st.policy.c;
+  }
+}
+
+/** Picks `count` distinct nodes with the most spare upload (and a free link) from the lists in order. */
+export function pickPrimaries(
+  st: State,
+  lists: readonly Rec[][],
+  count: number,
+  skip: number,
+  alg: LinkAlgorithm,
+): Rec[] {
+  const out: Rec[] = [];
+  const seen = new Set<number>();
+  const cost = st.bitCost(alg);
+  for (const list of lists) {
+    const sorted = list
+      .filter((r) => !seen.has(r.id) && r.cap - r.used >= cost && r.np.children.length < r.maxKids)
+      .sort((a, b) => b.cap - b.used - (a.cap - a.used) || a.id - b.id);
+    // Rotate so that neighbouring clusters of one region start on different feeders.
+    const start = sorted.length === 0 ? 0 : (skip * count) % sorted.length;
+    for (let i = 0; i < sorted.length && out.length < count; i++) {
+      const r = sorted[(start + i) % sorted.length]!;
+      seen.add(r.id);
+      out.push(r);
+    }
+    if (out.length >= count) break;
+  }
+  return out;
+}
+
+/** Sorts upper-tier records by spare upload, most first (the order a cursor walks). */
+export function bySpare(list: Rec[]): Rec[] {
+  return list.sort((a, b) => b.cap - b.used - (a.cap - a.used) || a.id - b.id);
+}

@@ -1,0 +1,287 @@
+/**
+ * Incremental repair: a join, a leave (or failure) or a congested link changes the plan
+ * locally, in its cluster, without rebuilding the topology. Each returns the new plan and
+ * the nodes whose assignment (tier, parents, children) changed: the DCM sends ASSIGN to
+ * those only.
+ *
+ * Ownership: the plan passed in is consumed (its NodePlans are updated in place and shared
+ * with the plan returned); keep using the returned one.
+ *
+ * Full rebuild (buildTieredPlan on the snapshot given) instead, when:
+ * - the plan carries no working state (built elsewhere, or deserialised);
+ * - a tier-1 node or the origin leaves, a node joins with the id of one present, or joins a
+ *   region that has no cluster yet;
+ * - drift: incremental changes since the last full build exceed rebuildChurn x the nodes
+ *   present then, or the origin's upload grew by more than rebuildOriginGrowth (+ one
+ *   stream) since then, or a cluster left [minClusterSize / 2, maxClusterSize] (split/merge);
+ * Drift is measured after every repair; when it is seen, the next change rebuilds (before
+ * touching the plan, so `changed` is always relative to the plan the DCM holds). `planRebuild`
+ * does it on demand (e.g. on a schedule). `plan.depth` after a repair is an upper bound.
+ */
+import { buildTieredPlan } from "./engine.js";
+import { addRec } from "./records.js";
+import { attach, ensureFeeders, type AttachContext } from "./attach.js";
+import { attachState, fedCount, needed, trackedState, type Tracked } from "./finish.js";
+import { homeFanout } from "./multitree.js";
+import type { NodePlan, Plan } from "./plan.js";
+import { ensureRobust } from "./robust.js";
+import type { Rec, State } from "./state.js";
+import type { TierNode, TierSnapshot } from "./tier-types.js";
+
+export interface RepairResult {
+  plan: Plan;
+  /** Nodes whose ASSIGN content changed (ascending ids); every node after a rebuild that changed anything. */
+  changed: number[];
+  rebuilt: boolean;
+}
+
+/** A node joins: it becomes a tier-2 or tier-3 member of a cluster of its region. */
+export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairResult {
+  const t = trackedState(plan);
+  if (t === undefined || t.rebuildDue || t.st.originId === null || t.st.recs.has(node.id))
+    return rebuild(plan, s);
+  const st = t.st;
+  const high = st.policy.levels >= 3 && node.uploadKbps >= st.policy.highCapacity * st.streamKbps;
+  const cl = (high ? pickCluster(st, node.region, true) : undefined) ?? pickCluster(st, node.region, false);
+  if (cl === undefined) return rebuild(plan, s);
+  const tier = st.clusters[cl]!.plan.tier;
+  const m = st.clusters[cl]!.m;
+  const r = addRec(st, node, tier, cl, m);
+  const cs = st.clusters[cl]!;
+  if (cs.plan.fec !== undefined) r.np.fec = cs.plan.fec;
+  cs.plan.members.push(r.id);
+  const alg = cs.alg === "fec-tree" ? "fec-tree" : "tree";
+  r.fan = homeFanout(st, r, alg, cs.plan.fec !== undefined ? st.policy.tier2FeedLinks : 0);
+  if (r.fan > 0) {
+    // Home: the sub-tree with the fewest free slots.
+    let home = 0;
+    for (let j = 1; j < m; j++) if (cs.free[j]! < cs.free[home]!) home = j;
+    r.home = home;
+    cs.homes[home]!.push(r.id);
+    cs.free[home]! += r.fan;
+  }
+  const changed = new Set<number>([r.id]);
+  const ctx = context(t);
+  for (let j = 0; j < m; j++) {
+    if (attach(ctx, r, j)) changed.add(r.np.parents[j]!);
+  }
+  st.refreshDepth(r);
+  (plan.nodes as Map<number, NodePlan>).set(r.id, r.np);
+  if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.upperOf(r.region).push(r);
+  cs.plan.depthBound = Math.max(cs.plan.depthBound, clusterBound(cs.plan.members.length));
+  return finish(plan, t, s, changed, undefined, ctx);
+}
+
+/** A node leaves or fails: its parents drop it, its children get new parents. */
+export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult {
+  const t = trackedState(plan);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  const st = t.st;
+  const r = st.recs.get(id);
+  if (r === undefined) return { plan, changed: [], rebuilt: false };
+  if (r.tier <= 1) return rebuild(plan, s);
+  const ctx = context(t);
+  if (r.np.fec !== undefined) remove(ctx.upperOf(r.region), r);
+  const changed = new Set<number>();
+  r.np.parents.forEach((p, j) => {
+    if (p === null) return;
+    st.unlink(st.get(p), r, j);
+    changed.add(p);
+  });
+  const orphans: Array<[Rec, number]> = [];
+  for (const e of [...r.np.children]) {
+    const c = st.get(e.node);
+    for (let j = 0; j < 16; j++) {
+      if ((e.substreams & (1 << j)) === 0) continue;
+      st.unlink(r, c, j);
+      orphans.push([c, j]);
+    }
+    changed.add(c.id);
+  }
+  const cs = st.clusters[r.cluster]!;
+  remove(cs.plan.members, id);
+  if (r.home >= 0) {
+    remove(cs.homes[r.home]!, id);
+    cs.free[r.home]! -= r.fan;
+  }
+  st.recs.delete(id);
+  (plan.nodes as Map<number, NodePlan>).delete(id);
+  t.unplaced.delete(id);
+  const moved = new Set<number>();
+  for (const [c, j] of orphans) {
+    if (attach(ctx, c, j, undefined, moved, r.tier < c.tier)) changed.add(c.np.parents[j]!);
+  }
+  for (const [c] of orphans) st.refreshDepth(c);
+  return finish(plan, t, s, changed, moved, ctx);
+}
+
+/** planLeave under the name the DCM uses for a node that missed its heartbeats. */
+export const planFail = planLeave;
+
+/** Moves what `parent` sends `child` (a congested link) to other parents. */
+export function planMove(plan: Plan, parent: number, child: number, s: TierSnapshot): RepairResult {
+  const t = trackedState(plan);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  const st = t.st;
+  const p = st.recs.get(parent);
+  const c = st.recs.get(child);
+  const e = p === undefined || c === undefined ? undefined : st.edge(p, child);
+  if (p === undefined || c === undefined || e === undefined || c.tier <= 1)
+    return { plan, changed: [], rebuilt: false };
+  const changed = new Set<number>([parent, child]);
+  const ctx = context(t);
+  const moved = new Set<number>();
+  for (let j = 0; j < 16; j++) {
+    if ((e.substreams & (1 << j)) === 0) continue;
+    st.unlink(p, c, j);
+    if (attach(ctx, c, j, parent, moved)) changed.add(c.np.parents[j]!);
+    else if (st.canFeed(p, c, st.clusters[c.cluster]!.alg)) st.link(p, c, j, st.clusters[c.cluster]!.alg);
+  }
+  st.refreshDepth(c);
+  return finish(plan, t, s, changed, moved, ctx);
+}
+
+function clusterBound(size: number): number {
+  return Math.ceil(Math.log2(Math.max(2, size))) + 2;
+}
+
+function remove<T>(list: T[], x: T): void {
+  const i = list.indexOf(x);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** Rebuilds from scratch now (the drift measure says when; a schedule may too). */
+export function planRebuild(plan: Plan, s: TierSnapshot): RepairResult {
+  return rebuild(plan, s);
+}
+
+/** The smallest cluster of the region in an erasure-coded tier (fec) or the bottom tier. */
+function pickCluster(st: State, region: string, fec: boolean): number | undefined {
+  let best: number | undefined;
+  let merged: number | undefined;
+  for (const cs of st.clusters) {
+    if ((cs.plan.fec !== undefined) !== fec) continue;
+    const size = cs.plan.members.length;
+    if (cs.plan.region === region) {
+      if (best === undefined || size < st.clusters[best]!.plan.members.length) best = cs.plan.id;
+    } else if (cs.plan.merged && cs.plan.region.split("+").includes(region)) merged = cs.plan.id;
+  }
+  return best ?? merged;
+}
+
+/** Repair caches, built on first use after a full build and then kept up to date. */
+function context(t: Tracked): AttachContext {
+  const st = t.st;
+  if (t.upper === undefined) {
+    const m = new Map<string, Rec[]>();
+    for (const r of st.recs.values()) {
+      if (r.tier !== 1 && r.np.fec === undefined) continue;
+      if (r.tier === 1 ? r.np.depth === null : fedCount(r) < needed(r)) continue;
+      let list = m.get(r.region);
+      if (list === undefined) m.set(r.region, (list = []));
+      list.push(r);
+    }
+    for (const list of m.values()) list.sort((a, b) => b.tier - a.tier || b.cap - b.used - (a.cap - a.used));
+    t.upper = m;
+    t.tier1 = [...st.recs.values()].filter((r) => r.tier === 1 && r.np.depth !== null);
+  }
+  const upper = t.upper;
+  return {
+    st,
+    upperOf: (region) => {
+      let list = upper.get(region);
+      if (list === undefined) upper.set(region, (list = []));
+      return list;
+    },
+    origin: st.get(st.originId!),
+  };
+}
+
+function finish(
+  plan: Plan,
+  t: Tracked,
+  s: TierSnapshot,
+  changed: Set<number>,
+  moved = new Set<number>(),
+  ctx = context(t),
+): RepairResult {
+  const st = t.st;
+  const origin = st.get(st.originId!);
+  const t1 = t.tier1 ?? [];
+  let depth = plan.depth;
+  const touched = new Set<number>();
+  // Robustness for every node whose paths moved; feeders for every cluster touched.
+  const check = (id: number): void => {
+    const r = st.recs.get(id);
+    if (r === undefined || r.tier < 2) return;
+    touched.add(r.cluster);
+    const before = r.np.parents.slice();
+    ensureRobust(st, [r], t1, origin);
+    r.np.parents.forEach((p, j) => {
+      if (p === before[j]) return;
+      changed.add(r.id);
+      if (p !== null) changed.add(p);
+      if (before[j] !== null && before[j] !== undefined) changed.add(before[j]!);
+    });
+  };
+  for (const id of [...changed, ...moved]) check(id);
+  for (const c of touched) {
+    const cs = st.clusters[c]!;
+    for (const id of ensureFeeders(ctx, cs, moved)) changed.add(id);
+  }
+  for (const id of moved) check(id);
+  for (const id of [...changed]) {
+    const r = st.recs.get(id);
+    if (r === undefined) {
+      changed.delete(id);
+      continue;
+    }
+    if (r.tier < 2) continue;
+    st.refreshDepth(r);
+    if (r.np.depth !== null) depth = Math.max(depth, r.np.depth);
+    if (fedCount(r) < needed(r))
+      t.unplaced.set(id, "upload exhausted: no feeder and no origin upload left for its substreams");
+    else t.unplaced.delete(id);
+  }
+  for (const c of touched) {
+    const cs = st.clusters[c]!;
+    cs.plan.feeders = [...cs.feeds.keys()].sort((a, b) => a - b);
+  }
+  const next: Plan = {
+    ...plan,
+    unplaced: t.unplaced.size === 0 ? [] : [...t.unplaced.keys()].sort((a, b) => a - b),
+    unplacedReasons: t.unplaced.size === 0 ? new Map() : new Map(t.unplaced),
+    depth,
+    rebuilt: false,
+  };
+  t.churn++;
+  t.rebuildDue = drifted(t);
+  attachState(next, st, s, t);
+  return { plan: next, changed: [...changed].sort((a, b) => a - b), rebuilt: false };
+}
+
+/** The drift measure (module doc): true when a full rebuild is due. */
+export function drifted(t: Tracked): boolean {
+  const st = t.st;
+  const p = st.policy;
+  if (t.churn > p.rebuildChurn * Math.max(16, t.builtNodes)) return true;
+  const origin = st.originId === null ? undefined : st.recs.get(st.originId);
+  if (origin !== undefined && origin.used > t.originUnitsAtBuild * (1 + p.rebuildOriginGrowth) + st.U)
+    return true;
+  for (const cs of st.clusters) {
+    const n = cs.plan.members.length;
+    if (n > p.maxClusterSize || (n > 0 && n < Math.floor(p.minClusterSize / 2) && !cs.plan.merged))
+      return true;
+  }
+  return false;
+}
+
+function rebuild(old: Plan, s: TierSnapshot): RepairResult {
+  const plan = buildTieredPlan(s);
+  const key = (np: NodePlan | undefined): string =>
+    np === undefined ? "" : JSON.stringify([np.tier, np.parents, np.children, np.mesh ?? null]);
+  const changed: number[] = [];
+  for (const [id, np] of plan.nodes) if (key(np) !== key(old.nodes.get(id))) changed.push(id);
+  changed.sort((a, b) => a - b);
+  return { plan, changed, rebuilt: true };
+}
