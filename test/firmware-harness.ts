@@ -251,27 +251,4 @@ export async function startHostServers(
   };
 }
 
-/** ffmpeg decodes `seconds` of an HLS playlist; resolves with its exit code and stderr. */
-export function ffmpegDecode(url: string, seconds: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const ff = spawn("ffmpeg", [
-      "-nostdin",
-      "-v",
-      "error",
-      "-i",
-      url,
-      "-t",
-      String(seconds),
-      "-f",
-      "null",
-      "-",
-    ]);
-    let stderr = "";
-    ff.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => ff.kill("SIGKILL"), 90_000);
-    ff.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
+export { ffmpegDecode } from "./helpers/ffmpeg.js";

@@ -5,7 +5,6 @@
  * had committed and the same identity.
  */
 import test from "ava";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +12,7 @@ import { Cluster, CHANNEL, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
 import { waitFor } from "./helpers/cli.js";
+import { ffmpegDecode } from "./helpers/ffmpeg.js";
 
 const AGENTS = 6;
 const SOAK_MS = 20_000;
@@ -109,27 +109,3 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   }
   t.deepEqual(missing, [], "every segment committed before the kill is served after the restart");
 });
-
-function ffmpegDecode(url: string, seconds: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const ff = spawn("ffmpeg", [
-      "-nostdin",
-      "-v",
-      "error",
-      "-i",
-      url,
-      "-t",
-      String(seconds),
-      "-f",
-      "null",
-      "-",
-    ]);
-    let stderr = "";
-    ff.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => ff.kill("SIGKILL"), 60_000);
-    ff.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
