@@ -120,32 +120,8 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
       node = undefined;
     }
   }
-  if (node !== undefined) {
-    if (node.address !== from.address || node.port !== from.port) {
-      ctx.logger.info("node_moved", {
-        node: id,
-        from: `${node.address}:${node.port}`,
-        to: `${from.address}:${from.port}`,
-      });
-    }
-    Object.assign(node, {
-      region: match.region,
-      regionSource: match.source,
-      address: from.address,
-      port: from.port,
-      channels,
-      uploadKbps: b.uploadKbps,
-      nat: b.nat,
-      httpPort: b.httpPort,
-      lastHeard: now,
-    });
-    return node;
-  }
-  const role = roleName(b.role);
-  node = {
-    id,
-    key: Buffer.from(b.key).toString("hex"),
-    role: b.role,
+  // What every JOIN (re)states about the node.
+  const stated = {
     region: match.region,
     regionSource: match.source,
     address: from.address,
@@ -154,8 +130,26 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     uploadKbps: b.uploadKbps,
     nat: b.nat,
     httpPort: b.httpPort,
-    joinedAt: now,
     lastHeard: now,
+  };
+  if (node !== undefined) {
+    if (node.address !== from.address || node.port !== from.port) {
+      ctx.logger.info("node_moved", {
+        node: id,
+        from: `${node.address}:${node.port}`,
+        to: `${from.address}:${from.port}`,
+      });
+    }
+    Object.assign(node, stated);
+    return node;
+  }
+  const role = roleName(b.role);
+  node = {
+    id,
+    key: Buffer.from(b.key).toString("hex"),
+    role: b.role,
+    ...stated,
+    joinedAt: now,
     lastHeartbeat: null,
     heartbeat: null,
     heartbeatSeq: 0,
