@@ -1,20 +1,24 @@
 /**
- * `npm run firmware -- --arch arm64|armv7|x64 [--no-image]`
+ * `npm run firmware -- --arch arm64|armv7|x64 [--no-image] [--deb] [--ipk]`
  *
  * Builds, offline from the npm registry and Debian's packages only:
  *   images/out/<arch>/tiercast        one executable (Node SEA) with agent, control, origin
  *                                     and the better-sqlite3 addon for that architecture;
  *   images/out/<arch>/tiercast.sha256 its hash (a rebuild from the same inputs is identical);
- *   images/out/<arch>/manifest.json   what went in (runtime, addon).
+ *   images/out/<arch>/manifest.json   what went in (runtime, addon);
+ * with --deb: tiercast_<version>_<debarch>.deb (systemd service; firmware/lib/deb.ts);
+ * with --ipk: tiercast_<version>_<openwrt-arch>.ipk (procd, own glibc; firmware/lib/ipk.ts).
  * Downloads and compiled addons are kept in firmware/cache/ (git-ignored): a warm build
  * takes seconds.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { sqliteAddon } from "./lib/addon.js";
 import { bundleCli } from "./lib/bundle.js";
+import { buildDeb } from "./lib/deb.js";
+import { buildIpk } from "./lib/ipk.js";
 import { npmPackage } from "./lib/fetch.js";
 import { bootable, buildBootImage } from "./lib/image.js";
 import { makeExecutable } from "./lib/sea.js";
@@ -31,12 +35,14 @@ async function main(argv: string[]): Promise<void> {
     options: {
       arch: { type: "string" },
       "no-image": { type: "boolean", default: false },
+      deb: { type: "boolean", default: false },
+      ipk: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write("Usage: npm run firmware -- --arch arm64|armv7|x64 [--no-image]\n");
+    process.stdout.write("Usage: npm run firmware -- --arch arm64|armv7|x64 [--no-image] [--deb] [--ipk]\n");
     return;
   }
   const t = TARGETS[parseArch(values.arch)];
@@ -46,13 +52,20 @@ async function main(argv: string[]): Promise<void> {
   mkdirSync(CACHE, { recursive: true });
   const unlock = lock(join(CACHE, `${t.arch}.lock`));
   try {
-    await buildArch(t, values["no-image"], out, exe, t0);
+    await buildArch(t, values["no-image"], out, exe, t0, { deb: values.deb, ipk: values.ipk });
   } finally {
     unlock();
   }
 }
 
-async function buildArch(t: Target, noImage: boolean, out: string, exe: string, t0: number): Promise<void> {
+async function buildArch(
+  t: Target,
+  noImage: boolean,
+  out: string,
+  exe: string,
+  t0: number,
+  packages: { deb: boolean; ipk: boolean },
+): Promise<void> {
   const nodeDir = step(`node ${t.nodeVersion} for ${t.arch}`, () =>
     npmPackage(CACHE, t.nodePackage, t.nodeVersion, t.nodeIntegrity),
   );
@@ -114,6 +127,24 @@ async function buildArch(t: Target, noImage: boolean, out: string, exe: string, 
       busybox: img.busyboxPackage ?? null,
       initrdSha256: sha256File(img.initrd),
     };
+    writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  }
+  const built: Record<string, unknown> = {};
+  for (const [kind, wanted, make] of [
+    ["deb", packages.deb, buildDeb],
+    ["ipk", packages.ipk, buildIpk],
+  ] as const) {
+    if (!wanted) continue;
+    const p = step(`.${kind} package`, () =>
+      make(t, { root: ROOT, cacheDir: CACHE, exe, addon, outDir: out }),
+    );
+    log(
+      `${p.file}: ${(p.bytes / 1e6).toFixed(1)} MB, sha256 ${p.sha256}${p.cached ? " (inputs unchanged: from firmware/cache/packages)" : ""}`,
+    );
+    built[kind] = { file: basename(p.file), sha256: p.sha256, bytes: p.bytes };
+  }
+  if (Object.keys(built).length > 0) {
+    manifest.packages = built;
     writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   }
   log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
