@@ -16,6 +16,7 @@ import {
   type ChannelInfo,
   type DataPacket,
   type HeartbeatBody,
+  TierRole,
 } from "../protocol/messages.js";
 import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import type { Clock } from "../seams/clock.js";
@@ -184,6 +185,9 @@ export class Agent {
       parents: a === undefined ? [] : unique(a.parents.flatMap((p) => (p === null ? [] : [p.node]))),
       children: a === undefined ? [] : unique(a.children.map((c) => c.node)),
       assignVersion: a?.version ?? 0,
+      tier: a?.tier ?? null,
+      tierRole: a?.role === undefined ? null : TierRole[a.role].toLowerCase(),
+      mesh: a?.mesh?.map((m) => m.node) ?? [],
       segmentsHeld: this.#deps.store.count(this.#config.channel),
       newestSegment: this.#newest(),
       joinMs: this.#joinMs,
@@ -276,6 +280,10 @@ export class Agent {
       k: a.k,
       parents: a.parents,
       children: a.children,
+      tier: a.tier,
+      ...(a.role === undefined ? {} : { role: a.role }),
+      ...(a.fec === undefined ? {} : { fec: a.fec }),
+      ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
     });
   }
 

@@ -3,17 +3,28 @@
  *
  * Each datagram is classified and decoded (malformed ones are counted by code and dropped;
  * an unknown data version is logged once per sender). A packet is accepted only from the
- * address of an assigned parent (any substream) — or, for a short grace after an ASSIGN, of
- * a parent it replaced (make-before-break) — and only once: a bounded sequence window drops
- * duplicates. Accepted bytes are forwarded unchanged, through the Pacer at the configured
- * upload rate, to every child whose substream bitmask has the packet's substream, and the
+ * address of an assigned parent (any substream) or tier-1 mesh neighbour — or, for a short
+ * grace after an ASSIGN, of a parent it replaced (make-before-break) — and only once: a bounded
+ * sequence window drops duplicates. Accepted bytes are forwarded unchanged, through the Pacer at
+ * the configured upload rate, by link algorithm (forwardTargets): mesh neighbours get every new
+ * packet but from its sender (flooding); a TREE child the packets of the substreams in its mask;
+ * a FEC_TREE child the coded substreams in its mask, of which only the systematic part exists
+ * until Reed-Solomon parity arrives (coded j < fec.k = the packet with seq mod fec.k = j). The
  * packet goes to the `sink` (the assembler). The per-link state (last packet time and
  * sequence number per parent and child) feeds the FIG. 9 heartbeat.
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
 import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
-import type { ChildLink, DataPacket, LinkState, Peer } from "../protocol/messages.js";
+import {
+  type ChildLink,
+  type DataPacket,
+  type FecParams,
+  LinkAlgorithm,
+  type LinkState,
+  type Peer,
+  type TierRole,
+} from "../protocol/messages.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address } from "../seams/transport.js";
@@ -23,9 +34,14 @@ export interface Assignment {
   channel: number;
   version: number;
   k: number;
-  /** parents[i] feeds substream i. */
+  /** parents[i] feeds substream i (coded substream i on an erasure-coded tier). */
   parents: Array<Peer | null>;
   children: ChildLink[];
+  /** Three-tier topology: tier, role, the code of FEC_TREE links, tier-1 flooding neighbours. */
+  tier?: number;
+  role?: TierRole;
+  fec?: FecParams;
+  mesh?: Peer[];
 }
 
 export interface DataPlaneDeps {
@@ -116,6 +132,7 @@ export class DataPlane {
     const now = this.#deps.clock.now();
     const next = new Map<string, number>();
     for (const p of a.parents) if (p !== null) next.set(addressKey(p), p.node);
+    for (const p of a.mesh ?? []) next.set(addressKey(p), p.node);
     for (const key of this.#parents.keys()) {
       if (!next.has(key)) this.#former.set(key, now + this.#config.formerParentGraceMs);
     }
@@ -125,10 +142,18 @@ export class DataPlane {
       this.#perSegment.clear();
     }
     this.#parents = next;
-    this.#assignment = { ...a, parents: [...a.parents], children: [...a.children] };
+    this.#assignment = {
+      ...a,
+      parents: [...a.parents],
+      children: [...a.children],
+      ...(a.mesh === undefined ? {} : { mesh: [...a.mesh] }),
+    };
     this.#assignedAt = now;
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
-    forgetExcept(this.#childLinks, new Set(a.children.map((c) => addressKey(c))));
+    forgetExcept(
+      this.#childLinks,
+      new Set([...a.children.map((c) => addressKey(c)), ...(a.mesh ?? []).map((m) => addressKey(m))]),
+    );
   }
 
   /** One datagram that is not a control message. */
@@ -166,11 +191,9 @@ export class DataPlane {
       return;
     }
     this.#count(p, a.k);
-    const bit = 1 << p.substream;
-    for (const c of a.children) {
-      if ((c.substreams & bit) === 0) continue;
-      this.#deps.pacer.send(buf, c, PRIORITY_LIVE);
-      const ck = addressKey(c);
+    for (const to of forwardTargets(a, p, key)) {
+      this.#deps.pacer.send(buf, to, PRIORITY_LIVE);
+      const ck = addressKey(to);
       const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
       cl.lastAt = now;
       cl.lastSeq = p.seq;
@@ -252,6 +275,43 @@ export class DataPlane {
     this.#warned.add(key);
     this.#deps.logger.warn(event, { from: addressKey(from), ...fields });
   }
+}
+
+/**
+ * Where a new packet goes (pure), by link algorithm: every mesh neighbour but the sender
+ * (`fromKey`, flooding), then each child link whose mask has the packet — TREE: bit
+ * `substream`; FEC_TREE: bit seq mod fec.k (the systematic coded substream; parity bits
+ * carry nothing yet); FLOOD to a node outside the mesh: like TREE. Each address at most once.
+ */
+export function forwardTargets(
+  a: Assignment,
+  p: { seq: number; substream: number },
+  fromKey: string,
+): Peer[] {
+  const out: Peer[] = [];
+  const seen = new Set<string>();
+  if (a.mesh !== undefined && a.mesh.length > 0) {
+    seen.add(fromKey);
+    for (const m of a.mesh) {
+      const mk = addressKey(m);
+      if (seen.has(mk)) continue;
+      seen.add(mk);
+      out.push(m);
+    }
+  }
+  for (const c of a.children) {
+    let bit: number;
+    if (c.algorithm === LinkAlgorithm.FEC_TREE) {
+      if (a.fec === undefined) continue;
+      bit = p.seq % a.fec.k;
+    } else bit = p.substream;
+    if ((c.substreams & (1 << bit)) === 0) continue;
+    const ck = addressKey(c);
+    if (seen.has(ck)) continue;
+    seen.add(ck);
+    out.push(c);
+  }
+  return out;
 }
 
 function forgetExcept<V>(m: Map<string, V>, keep: Set<string>): void {

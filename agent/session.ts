@@ -30,6 +30,7 @@ import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { sameAddress, type Address, type Transport } from "../seams/transport.js";
 import { onAssign } from "./handlers/on-assign.js";
+import { AssignParts } from "../protocol/assign-parts.js";
 import { onJoinAck } from "./handlers/on-join-ack.js";
 
 export type SessionPhase = "idle" | "joining" | "waiting_channel" | "refused" | "joined" | "stopped";
@@ -101,6 +102,8 @@ export class Session {
   channel: ChannelInfo | undefined;
   /** Version of the last ASSIGN applied in this session (0: none yet). */
   assignVersion = 0;
+  /** Reassembles ASSIGNs sent in several parts. */
+  readonly assignParts = new AssignParts();
   readonly deps: SessionDeps;
   readonly config: SessionConfig;
   #seq = 0;

@@ -13,6 +13,10 @@ export interface AgentStatus {
   parents: number[];
   children: number[];
   assignVersion: number;
+  /** From the ASSIGN: hierarchy tier (null before one), three-tier role (null with the tree), mesh neighbours. */
+  tier?: number | null;
+  tierRole?: string | null;
+  mesh?: number[];
   /** Segments of the channel in the cache. */
   segmentsHeld: number;
   /** Newest segment committed in this run (0: none). */

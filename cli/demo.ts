@@ -45,6 +45,12 @@ export const demoCommand = {
     originFanout: { kind: "int", help: "children the origin feeds directly", default: 2, min: 1, max: 64 },
     heartbeatMs: { kind: "int", help: "heartbeat interval", default: 1000, min: 100, max: 60000 },
     keep: { kind: "boolean", help: "keep the run folder at exit", default: false },
+    topology: {
+      kind: "string",
+      help: "control's topology engine: tiered or tree",
+      default: "tiered",
+      choices: ["tree", "tiered"],
+    },
   },
 } as const satisfies Command<Spec>;
 
@@ -68,6 +74,7 @@ export async function main(argv: string[]): Promise<void> {
     staggerMs: o.staggerMs,
     originFanout: o.originFanout,
     heartbeatMs: o.heartbeatMs,
+    topology: o.topology as "tree" | "tiered",
   });
   let stopping = false;
   const stop = async (): Promise<void> => {

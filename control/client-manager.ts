@@ -37,6 +37,8 @@ export interface NodeRecord {
   assignVersionAcked: number;
   /** Store session row. */
   sessionId: number;
+  /** Preferred-eligible by history (handlers/eligibility.ts); waypoints and origins always. */
+  eligible: boolean;
 }
 
 export class ClientManager {
@@ -83,6 +85,9 @@ export function dcmMember(n: NodeRecord): DcmMember {
     region: n.region,
     uploadKbps: n.uploadKbps,
     joinedAt: n.joinedAt,
+    nat: n.nat,
+    waypoint: n.role === Role.WAYPOINT,
+    eligible: n.eligible,
   };
 }
 

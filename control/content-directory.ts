@@ -13,6 +13,7 @@ import type { Logger } from "../seams/log.js";
 import { Dcm } from "./dcm.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
+import type { RegionInfo, TierPolicy } from "./topology/tier-types.js";
 
 export interface ChannelEntry {
   info: ChannelInfo;
@@ -38,6 +39,11 @@ export interface ContentDirectoryConfig {
   /** Substreams per channel (the foundation's tree uses 1). */
   k: number;
   maxChildren?: number;
+  /** "tree" (the foundation's engine) or "tiered" (the three-tier engine); default "tree". */
+  topology?: "tree" | "tiered";
+  tierPolicy?: Partial<TierPolicy>;
+  /** Per region: access technology (policy file) for the tier-2 redundancy. */
+  regions?: Readonly<Record<string, RegionInfo>>;
 }
 
 export class ContentDirectory {
@@ -69,6 +75,9 @@ export class ContentDirectory {
           logicalId: dcmLogicalId(name),
           channel: info,
           ...(this.#config.maxChildren === undefined ? {} : { maxChildren: this.#config.maxChildren }),
+          ...(this.#config.topology === undefined ? {} : { topology: this.#config.topology }),
+          ...(this.#config.tierPolicy === undefined ? {} : { tierPolicy: this.#config.tierPolicy }),
+          ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
         },
       );
       entry = { info, origin: o.id, dcm };

@@ -8,7 +8,8 @@ import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
-import { type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
+import { type AssignBody, type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
+import { splitAssign } from "../protocol/assign-parts.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
@@ -24,6 +25,10 @@ import { ControlMetrics } from "./metrics.js";
 import { defaultRegionPolicy, type RegionPolicy } from "./regions.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
+import type { AccessTech, RegionInfo, TierPolicy } from "./topology/tier-types.js";
+import { checkCongestion } from "./handlers/congestion.js";
+import { reviewEligibility } from "./handlers/eligibility.js";
+import type { EligibilityPolicy } from "./eligibility.js";
 
 export interface ControlDeps {
   clock: Clock;
@@ -47,7 +52,16 @@ export interface ControlConfig {
   k?: number;
   /** Children per node at most (default: the topology engine's). */
   maxChildren?: number;
+  /** "tree" (default): the foundation's tree; "tiered": the three-tier engine (docs/topology.md). */
+  topology?: "tree" | "tiered";
+  tierPolicy?: Partial<TierPolicy>;
+  /** Preferred-node eligibility from history (control/eligibility.ts). */
+  eligibility?: Partial<EligibilityPolicy>;
+  /** How often eligibility is re-evaluated, ms (default 60 s). */
+  eligibilityCheckMs?: number;
 }
+
+const KNOWN_ACCESS = new Set<string>(["dsl", "cable", "fibre", "wireless"]);
 
 /** Distinct senders whose unknown wire version is remembered (each is logged once). */
 const MAX_VERSION_WARNINGS = 4096;
@@ -65,6 +79,8 @@ export class ControlCenter implements ControlContext {
   readonly #versionWarned = new Set<string>();
   #seq = 0;
   #timer: Timer | undefined;
+  #eligibilityTimer: Timer | undefined;
+  readonly #eligibilityCheckMs: number;
   #running = false;
 
   constructor(deps: ControlDeps, config: ControlConfig) {
@@ -76,11 +92,24 @@ export class ControlCenter implements ControlContext {
       heartbeatMs: config.heartbeatMs,
       missedHeartbeats: config.missedHeartbeats ?? 3,
       regions: config.regions ?? defaultRegionPolicy(),
+      topology: config.topology ?? "tree",
+      ...(config.eligibility === undefined ? {} : { eligibility: config.eligibility }),
     };
+    this.#eligibilityCheckMs = config.eligibilityCheckMs ?? 60_000;
+    const regionInfo: Record<string, RegionInfo> = {};
+    for (const r of this.config.regions.regions)
+      if (r.access !== undefined && KNOWN_ACCESS.has(r.access))
+        regionInfo[r.name] = { access: r.access as AccessTech };
     this.#livenessCheckMs = config.livenessCheckMs ?? config.heartbeatMs;
     this.directory = new ContentDirectory(
       { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
-      { k: config.k ?? 1, ...(config.maxChildren === undefined ? {} : { maxChildren: config.maxChildren }) },
+      {
+        k: config.k ?? 1,
+        ...(config.maxChildren === undefined ? {} : { maxChildren: config.maxChildren }),
+        topology: this.config.topology,
+        regions: regionInfo,
+        ...(config.tierPolicy === undefined ? {} : { tierPolicy: config.tierPolicy }),
+      },
     );
   }
 
@@ -96,9 +125,18 @@ export class ControlCenter implements ControlContext {
     if (stale > 0) this.logger.info("stale_sessions_closed", { sessions: stale });
     this.#transport.onDatagram((data, from) => this.#onDatagram(data, from));
     this.#timer = this.clock.setInterval(
-      () => this.#guard("liveness", () => checkLiveness(this)),
+      () =>
+        this.#guard("liveness", () => {
+          checkLiveness(this);
+          checkCongestion(this);
+        }),
       this.#livenessCheckMs,
     );
+    if (this.config.topology === "tiered")
+      this.#eligibilityTimer = this.clock.setInterval(
+        () => this.#guard("eligibility", () => reviewEligibility(this)),
+        this.#eligibilityCheckMs,
+      );
   }
 
   /** Stops listening and closes every open session; the transport and store stay open (their owner closes them). */
@@ -106,6 +144,7 @@ export class ControlCenter implements ControlContext {
     if (!this.#running) return;
     this.#running = false;
     this.clock.clearInterval(this.#timer);
+    if (this.#eligibilityTimer !== undefined) this.clock.clearInterval(this.#eligibilityTimer);
     this.#transport.onDatagram(() => {});
     const now = this.clock.now();
     for (const n of this.clients.all()) {
@@ -157,7 +196,17 @@ export class ControlCenter implements ControlContext {
       children: a.body.children.map((c) => c.node),
       resend,
     });
-    this.send(a.to, MsgType.ASSIGN, a.body);
+    let parts: AssignBody[];
+    try {
+      parts = splitAssign(a.body);
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+      this.metrics.encodeErrors++;
+      this.logger.error("encode_failed", { type: "ASSIGN", to: addressKey(a.to), error: e.message });
+      return;
+    }
+    // Large assignments (the origin's children at scale) span several datagrams.
+    for (const part of parts) this.send(a.to, MsgType.ASSIGN, part);
   }
 
   #onDatagram(data: Buffer, from: Address): void {

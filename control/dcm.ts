@@ -10,10 +10,21 @@
  * one reporting a newer version means this control center restarted and forgot, so the
  * version jumps past the node's and the ASSIGN goes out again.
  */
-import type { AssignBody, ChannelInfo, ChildLink, Peer } from "../protocol/messages.js";
+import {
+  type AssignBody,
+  type ChannelInfo,
+  type HeartbeatBody,
+  NatType,
+  type Peer,
+} from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
+import { assignBodyFor, assignKey } from "./assign-body.js";
+import { congestedLinks, type LinkSample } from "./topology/congestion.js";
+import { buildTieredPlan } from "./topology/engine.js";
 import type { Plan, TopologyEngine } from "./topology/plan.js";
+import { planJoin, planLeave, planMove, planRebuild, type RepairResult } from "./topology/repair.js";
+import type { RegionInfo, TierNode, TierPolicy, TierSnapshot } from "./topology/tier-types.js";
 import { buildTree } from "./topology/tree.js";
 
 /** A member (or the origin) as the DCM sees it. */
@@ -24,6 +35,10 @@ export interface DcmMember {
   region: string;
   uploadKbps: number;
   joinedAt: number;
+  /** Three-tier engine: NAT type (default UNKNOWN), waypoint box, preferred-eligible (default false). */
+  nat?: NatType;
+  waypoint?: boolean;
+  eligible?: boolean;
 }
 
 export interface OutgoingAssign {
@@ -44,7 +59,19 @@ export interface DcmConfig {
   channel: ChannelInfo;
   /** Upper bound on children per node, passed to the topology engine. */
   maxChildren?: number;
+  /**
+   * "tree" (default): the foundation's engine (deps.topology), a full plan on every change.
+   * "tiered": the three-tier engine (control/topology/engine.ts): a full plan at start and on
+   * rebuilds, incremental planJoin / planLeave / planMove otherwise; ASSIGN only to changed nodes.
+   */
+  topology?: "tree" | "tiered";
+  /** Tiered: policy overrides, region info (access technology...), PRNG seed. */
+  tierPolicy?: Partial<TierPolicy>;
+  regions?: Readonly<Record<string, RegionInfo>>;
+  seed?: number;
 }
+
+type Change = { kind: "join" | "leave"; id: number } | { kind: "move"; parent: number; child: number };
 
 interface Sent {
   version: number;
@@ -67,6 +94,15 @@ export class Dcm {
   #plan: Plan;
   #topologyDirty = false;
   #peersDirty = false;
+  readonly #tiered: boolean;
+  readonly #config: DcmConfig;
+  /** Tiered: incremental changes since the last reconcile, in order; a rebuild replaces them. */
+  #changes: Change[] = [];
+  #rebuild = true;
+  /** Tiered congestion (FIG. 9): last seq sent per link (parent's report), received (child's report). */
+  readonly #sentSeq = new Map<string, LinkSample>();
+  readonly #recvSeq = new Map<string, number>();
+  #lastSamples: LinkSample[] = [];
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -74,7 +110,14 @@ export class Dcm {
     this.#engine = deps.topology ?? buildTree;
     this.#maxChildren = config.maxChildren;
     this.#channel = { ...config.channel };
-    this.#plan = this.#compute(undefined);
+    this.#config = config;
+    this.#tiered = config.topology === "tiered";
+    this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
+  }
+
+  /** "tree" or "tiered". */
+  get topology(): "tree" | "tiered" {
+    return this.#tiered ? "tiered" : "tree";
   }
 
   get channel(): ChannelInfo {
@@ -106,21 +149,25 @@ export class Dcm {
   /** New stream parameters (an origin re-joined with other values). */
   setChannel(info: ChannelInfo): void {
     const c = this.#channel;
-    if (c.k !== info.k || c.streamKbps !== info.streamKbps) this.#topologyDirty = true;
+    if (c.k !== info.k || c.streamKbps !== info.streamKbps) this.#topologyDirty = this.#rebuild = true;
     else if (c.id !== info.id) this.#peersDirty = true;
     this.#channel = { ...info };
   }
 
   /** Sets (or with null, removes) the origin: the root of the channel's topology. */
   setOrigin(o: DcmMember | null): void {
-    this.#note(this.#origin, o);
+    if (this.#note(this.#origin, o)) this.#rebuild = true;
     if (o === null && this.#origin !== null) this.#sent.delete(this.#origin.id);
     this.#origin = o === null ? null : { ...o };
   }
 
   /** Adds a member or updates it (region, capacity, address). */
   upsert(m: DcmMember): void {
-    this.#note(this.#members.get(m.id) ?? null, m);
+    const before = this.#members.get(m.id) ?? null;
+    if (this.#note(before, m)) {
+      if (before !== null) this.#changes.push({ kind: "leave", id: m.id });
+      this.#changes.push({ kind: "join", id: m.id });
+    }
     this.#members.set(m.id, { ...m });
   }
 
@@ -133,6 +180,7 @@ export class Dcm {
     if (!this.#members.delete(id)) return false;
     this.#sent.delete(id);
     this.#topologyDirty = true;
+    this.#changes.push({ kind: "leave", id });
     return true;
   }
 
@@ -142,25 +190,22 @@ export class Dcm {
    */
   reconcile(): OutgoingAssign[] {
     if (!this.#topologyDirty && !this.#peersDirty) return [];
-    if (this.#topologyDirty) this.#plan = this.#compute(this.#plan);
+    let only: Iterable<number> | undefined;
+    if (this.#topologyDirty) {
+      if (this.#tiered) {
+        const changed = this.#repair();
+        if (!this.#peersDirty) only = changed;
+      } else this.#plan = this.#compute(this.#plan);
+    }
     this.#topologyDirty = this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
-    for (const [id, np] of this.#plan.nodes) {
+    for (const id of only ?? this.#plan.nodes.keys()) {
+      const np = this.#plan.nodes.get(id);
       const to = this.#member(id);
-      if (to === undefined) continue;
-      const body: AssignBody = {
-        channel: this.#channel.id,
-        version: 0,
-        k: this.#plan.k,
-        tier: np.tier,
-        parents: np.parents.map((p) => (p === null ? null : (this.#peer(p) ?? null))),
-        children: np.children.flatMap((c): ChildLink[] => {
-          const peer = this.#peer(c.node);
-          return peer === undefined ? [] : [{ ...peer, substreams: c.substreams }];
-        }),
-      };
-      const key = JSON.stringify([body.channel, body.k, body.tier, body.parents, body.children]);
+      if (np === undefined || to === undefined) continue;
+      const body = assignBodyFor(this.#plan, id, np, this.#channel, (p) => this.#peer(p), this.#tiered);
+      const key = assignKey(body);
       const before = this.#sent.get(id);
       if (before?.key === key) continue;
       body.version = Math.min(U32_MAX, (before?.version ?? 0) + 1);
@@ -169,6 +214,118 @@ export class Dcm {
     }
     for (const id of this.#sent.keys()) if (!this.#plan.nodes.has(id)) this.#sent.delete(id);
     return out;
+  }
+
+  /**
+   * Tiered: a heartbeat's link report (FIG. 9). Children give the last seq this node sent,
+   * parents the last seq it received; congestion() joins both ends.
+   */
+  onLinkReport(id: number, hb: HeartbeatBody): void {
+    if (!this.#tiered) return;
+    for (const c of hb.children)
+      this.#sentSeq.set(`${id}>${c.node}`, { parent: id, child: c.node, sentSeq: c.lastSeq, recvSeq: 0 });
+    for (const p of hb.parents) if (p !== null) this.#recvSeq.set(`${p.node}>${id}`, p.lastSeq);
+  }
+
+  /**
+   * Tiered, once per heartbeat interval: links whose child lags `lagPackets` behind its parent
+   * and did not catch up since the last interval get their substreams moved (planMove) at the
+   * next reconcile. Returns the congested links found.
+   */
+  congestion(lagPackets: number): Array<{ parent: number; child: number; lag: number }> {
+    if (!this.#tiered) return [];
+    const current: LinkSample[] = [];
+    for (const [key, s] of this.#sentSeq) {
+      const recv = this.#recvSeq.get(key);
+      const np = this.#plan.nodes.get(s.child);
+      // Only links of the plan in force (both ends reported on it).
+      if (recv === undefined || np === undefined || !np.parents.includes(s.parent)) continue;
+      current.push({ ...s, recvSeq: recv });
+    }
+    const found = congestedLinks(this.#lastSamples, current, { lagPackets });
+    this.#lastSamples = current;
+    this.#sentSeq.clear();
+    this.#recvSeq.clear();
+    for (const l of found) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
+    if (found.length > 0) this.#topologyDirty = true;
+    return found.map(({ parent, child, lag }) => ({ parent, child, lag }));
+  }
+
+  /** Tiered: a full rebuild at the next reconcile (policy or eligibility changed, schedule). */
+  requestRebuild(): void {
+    if (!this.#tiered) return;
+    this.#rebuild = this.#topologyDirty = true;
+  }
+
+  /** Tiered: applies the pending changes; returns the nodes whose assignment may have changed. */
+  #repair(): Set<number> {
+    const s = this.#snapshot();
+    const changed = new Set<number>();
+    let rebuiltAny = false;
+    const take = (r: RepairResult): boolean => {
+      this.#plan = r.plan;
+      for (const id of r.changed) changed.add(id);
+      rebuiltAny ||= r.rebuilt;
+      return r.rebuilt;
+    };
+    const before = this.#plan;
+    if (this.#rebuild) {
+      take(planRebuild(this.#plan, s));
+    } else {
+      for (const c of this.#changes) {
+        let rebuilt: boolean;
+        if (c.kind === "move") rebuilt = take(planMove(this.#plan, c.parent, c.child, s));
+        else if (c.kind === "leave") rebuilt = take(planLeave(this.#plan, c.id, s));
+        else {
+          const node = s.nodes.find((n) => n.id === c.id);
+          if (node === undefined) continue; // joined and left again before this reconcile
+          rebuilt = take(planJoin(this.#plan, node, s));
+        }
+        // A rebuild used the snapshot after every pending change: the rest is in it already.
+        if (rebuilt) break;
+      }
+    }
+    this.#changes = [];
+    this.#rebuild = false;
+    this.#logPlan(before, this.#plan, changed.size);
+    // After a rebuild every node is compared (role, cluster or fec may change alone).
+    return rebuiltAny ? new Set(this.#plan.nodes.keys()) : changed;
+  }
+
+  #snapshot(): TierSnapshot {
+    const o = this.#origin;
+    return {
+      channel: { k: this.#channel.k, streamKbps: this.#channel.streamKbps },
+      origin: o === null ? null : { id: o.id, uploadKbps: o.uploadKbps, region: o.region },
+      nodes: [...this.#members.values()].map((m): TierNode => ({
+        id: m.id,
+        region: m.region,
+        uploadKbps: m.uploadKbps,
+        nat: m.nat ?? NatType.UNKNOWN,
+        role: m.waypoint === true ? "waypoint" : "agent",
+        eligible: m.waypoint === true || m.eligible === true,
+        joinedAt: m.joinedAt,
+        watching: true,
+      })),
+      regions: this.#config.regions ?? {},
+      policy: {
+        ...(this.#maxChildren === undefined ? {} : { maxChildren: this.#maxChildren }),
+        ...this.#config.tierPolicy,
+      },
+      seed: this.#config.seed ?? 1,
+    };
+  }
+
+  #logPlan(before: Plan, plan: Plan, changed: number): void {
+    const fields = { channel: this.#channel.name, nodes: plan.nodes.size, depth: plan.depth, changed };
+    if (plan.rebuilt && plan.root !== null) this.#logger.info("plan_rebuilt", fields);
+    if (plan.unplaced.length > 0 && plan.unplaced.join() !== before.unplaced.join()) {
+      this.#logger.warn("nodes_unplaced", {
+        ...fields,
+        unplaced: plan.unplaced.length,
+        ids: plan.unplaced.slice(0, 20),
+      });
+    }
   }
 
   /**
@@ -227,18 +384,26 @@ export class Dcm {
     return m === undefined ? undefined : { node: m.id, address: m.address, port: m.port };
   }
 
-  #note(before: DcmMember | null, after: DcmMember | null): void {
+  /** Marks what a member change dirties; true when the topology is affected. */
+  #note(before: DcmMember | null, after: DcmMember | null): boolean {
     if (
       before === null ||
       after === null ||
       before.id !== after.id ||
       before.region !== after.region ||
       before.uploadKbps !== after.uploadKbps ||
-      before.joinedAt !== after.joinedAt
+      before.joinedAt !== after.joinedAt ||
+      before.nat !== after.nat ||
+      before.waypoint !== after.waypoint ||
+      before.eligible !== after.eligible
     ) {
-      if (before !== null || after !== null) this.#topologyDirty = true;
+      if (before !== null || after !== null) {
+        this.#topologyDirty = true;
+        return true;
+      }
     } else if (before.address !== after.address || before.port !== after.port) {
       this.#peersDirty = true;
     }
+    return false;
   }
 }

@@ -19,6 +19,7 @@ import type { RegionPolicy } from "./regions.js";
 import { SqliteNodeStore } from "./store.js";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
+const TOPOLOGIES = ["tree", "tiered"] as const;
 
 export const controlCommand = {
   name: "control",
@@ -58,6 +59,12 @@ export const controlCommand = {
       min: 50,
       max: 60000,
     },
+    topology: {
+      kind: "string",
+      help: "topology engine: tiered (the three-tier engine, docs/topology.md) or tree (the foundation's capacity-aware tree)",
+      default: "tiered",
+      choices: TOPOLOGIES,
+    },
     logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
   },
 } as const satisfies Command<Spec>;
@@ -90,7 +97,11 @@ export async function startControl(opts: ControlOptions, deps: StartDeps): Promi
     transport = await UdpTransport.bind({ host: opts.host, port: opts.port });
     const control = new ControlCenter(
       { clock, transport, store, logger },
-      { heartbeatMs: opts.heartbeatMs, ...(deps.regions ? { regions: deps.regions } : {}) },
+      {
+        heartbeatMs: opts.heartbeatMs,
+        topology: opts.topology as "tree" | "tiered",
+        ...(deps.regions ? { regions: deps.regions } : {}),
+      },
     );
     control.start();
     let admin: AdminHttp;
@@ -107,6 +118,7 @@ export async function startControl(opts: ControlOptions, deps: StartDeps): Promi
       db: opts.db,
       regions: opts.regions ?? null,
       heartbeatMs: opts.heartbeatMs,
+      topology: opts.topology,
     });
     let stopping: Promise<void> | undefined;
     const t = transport;

@@ -23,6 +23,8 @@ export class ControlMetrics {
   assignsSent = 0;
   /** ASSIGNs sent again because a heartbeat reported an older (or newer) version. */
   assignsResent = 0;
+  /** Links found congested (FIG. 9), each moved to another parent. */
+  congestedLinks = 0;
   /** Messages the encoder refused (a limit broken: a bug, logged). */
   encodeErrors = 0;
   /** Exceptions caught around a handler (a bug, logged). */
@@ -91,6 +93,9 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
   ]);
   family("tiercast_control_assigns_resent_total", "counter", "ASSIGNs sent again after a stale heartbeat.", [
     [{}, m.assignsResent],
+  ]);
+  family("tiercast_control_congested_links_total", "counter", "Links found congested and moved.", [
+    [{}, m.congestedLinks],
   ]);
   family(
     "tiercast_control_unknown_sender_total",

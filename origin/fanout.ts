@@ -1,12 +1,20 @@
 /**
  * The origin's children (the top of the tree, as the latest ASSIGN says) and what was sent to
- * each: every packet of substream s goes, through the Pacer, to each child whose substream
- * bitmask has bit s. Per child it remembers the last sequence number sent and when, for the
- * HEARTBEAT's C_1..C_m link states.
+ * each, through the Pacer: with a tier-1 mesh every packet to every mesh neighbour (flooding);
+ * to a TREE (or FLOOD outside the mesh) child the packets of the substreams in its mask; to a
+ * FEC_TREE child the systematic coded substreams in its mask (packet seq goes when bit
+ * seq mod fec.k is set; parity substreams carry nothing until Reed-Solomon arrives). Per
+ * link it remembers the last sequence number sent and when, for the HEARTBEAT's link states.
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
-import type { ChildLink, LinkState } from "../protocol/messages.js";
+import {
+  type ChildLink,
+  type FecParams,
+  LinkAlgorithm,
+  type LinkState,
+  type Peer,
+} from "../protocol/messages.js";
 import type { Packet } from "./packetizer.js";
 
 interface ChildState {
@@ -17,6 +25,10 @@ interface ChildState {
   sentPackets: number;
   sentBytes: number;
   dropped: number;
+  /** A mesh neighbour: gets every packet. */
+  flood: boolean;
+  /** Listed in the ASSIGN's children (link states are reported for those only). */
+  child: boolean;
 }
 
 export interface ChildStatus extends ChildLink {
@@ -29,18 +41,31 @@ export interface ChildStatus extends ChildLink {
 
 export class Fanout {
   #children: ChildState[] = [];
+  #fec: FecParams | undefined;
 
   constructor(private readonly pacer: Pacer) {}
 
-  /** Takes the children of a new ASSIGN; a child that stays keeps its link state. */
-  assign(children: readonly ChildLink[], now: number): void {
+  /** Takes the children (and mesh neighbours) of a new ASSIGN; a link that stays keeps its state. */
+  assign(
+    children: readonly ChildLink[],
+    now: number,
+    opts: { fec?: FecParams; mesh?: readonly Peer[] } = {},
+  ): void {
     const before = new Map(this.#children.map((c) => [c.link.node, c]));
-    this.#children = children.map((link) => {
+    const fresh = (link: ChildLink, flood: boolean, child: boolean): ChildState => {
       const old = before.get(link.node);
       return old !== undefined
-        ? { ...old, link }
-        : { link, lastSeq: 0, lastAt: now, sentPackets: 0, sentBytes: 0, dropped: 0 };
-    });
+        ? { ...old, link, flood, child }
+        : { link, lastSeq: 0, lastAt: now, sentPackets: 0, sentBytes: 0, dropped: 0, flood, child };
+    };
+    const mesh = new Set((opts.mesh ?? []).map((m) => m.node));
+    this.#fec = opts.fec;
+    this.#children = [
+      ...children.map((link) => fresh(link, mesh.has(link.node), true)),
+      ...(opts.mesh ?? [])
+        .filter((m) => !children.some((c) => c.node === m.node))
+        .map((m) => fresh({ ...m, substreams: 0, algorithm: LinkAlgorithm.FLOOD }, true, false)),
+    ];
   }
 
   get size(): number {
@@ -50,10 +75,17 @@ export class Fanout {
   /** Queues each packet for every child that takes its substream; returns datagrams queued. */
   send(packets: readonly Packet[], now: number): number {
     let queued = 0;
+    const fec = this.#fec;
     for (const p of packets) {
       const bit = 1 << p.substream;
+      const coded = fec === undefined ? 0 : 1 << (p.seq % fec.k);
       for (const c of this.#children) {
-        if ((c.link.substreams & bit) === 0) continue;
+        const wants = c.flood
+          ? true
+          : c.link.algorithm === LinkAlgorithm.FEC_TREE
+            ? (c.link.substreams & coded) !== 0
+            : (c.link.substreams & bit) !== 0;
+        if (!wants) continue;
         if (!this.pacer.send(p.datagram, { address: c.link.address, port: c.link.port }, PRIORITY_LIVE)) {
           c.dropped++;
           continue;
@@ -70,11 +102,13 @@ export class Fanout {
 
   /** C_1..C_m for a HEARTBEAT stamped `now`. */
   linkStates(now: number): LinkState[] {
-    return this.#children.map((c) => ({
-      node: c.link.node,
-      ageMs: Math.max(0, now - c.lastAt),
-      lastSeq: c.lastSeq,
-    }));
+    return this.#children
+      .filter((c) => c.child)
+      .map((c) => ({
+        node: c.link.node,
+        ageMs: Math.max(0, now - c.lastAt),
+        lastSeq: c.lastSeq,
+      }));
   }
 
   status(now: number): ChildStatus[] {

@@ -22,6 +22,7 @@ import {
 } from "../protocol/messages.js";
 import { ControlSession } from "./control-session.js";
 import { Fanout, type ChildStatus } from "./fanout.js";
+import { AssignParts } from "../protocol/assign-parts.js";
 import type { IngestSegment } from "./ingest/segment.js";
 import type { OriginMetrics } from "./metrics.js";
 import { packetizeSegment } from "./packetizer.js";
@@ -105,6 +106,7 @@ export class Origin {
   #assignVersion = 0;
   /** After a re-join control's ASSIGN versions may start over: take the next one whatever it is. */
   #acceptAnyVersion = true;
+  readonly #assignParts = new AssignParts();
   #nextSegmentId: number | undefined;
   #nextSeq: number;
   #packetsQueued = 0;
@@ -346,19 +348,26 @@ export class Origin {
     }
   }
 
-  #onAssign(a: AssignBody): void {
-    if (this.#channel === undefined || a.channel !== this.#channel.id) {
-      this.#logger.debug("assign_ignored", { channel: a.channel, version: a.version });
+  #onAssign(part: AssignBody): void {
+    if (this.#channel === undefined || part.channel !== this.#channel.id) {
+      this.#logger.debug("assign_ignored", { channel: part.channel, version: part.version });
       return;
     }
-    if (!this.#acceptAnyVersion && a.version <= this.#assignVersion) return; // old or a resend
+    if (!this.#acceptAnyVersion && part.version <= this.#assignVersion) return; // old or a resend
+    // The origin's children at scale span several datagrams: apply once all parts arrived.
+    const a = this.#assignParts.accept(part);
+    if (a === undefined) return;
     this.#acceptAnyVersion = false;
     this.#assignVersion = a.version;
     this.#k = a.k;
-    this.#fanout.assign(a.children, this.#clock.now());
+    this.#fanout.assign(a.children, this.#clock.now(), {
+      ...(a.fec === undefined ? {} : { fec: a.fec }),
+      ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
+    });
     this.#logger.info("assign", {
       version: a.version,
       k: a.k,
+      mesh: a.mesh?.map((m) => m.node) ?? [],
       children: a.children.map((c) => ({
         node: c.node,
         address: c.address,

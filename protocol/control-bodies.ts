@@ -14,15 +14,21 @@
  *   LinkState     [node u32, ageMs u32, lastSeq u32]
  *   resources     map: 0 uploadKbps u32  1 nat u8  2 cacheBytes uint  3 cpuPct u32  4 rssMB u32
  * ASSIGN (4)      0 channel u32  1 version u32  2 k 1..16  3 tier u8
- *                 4 parents [Peer|null]<=k  5 children [ChildLink]<=64
- *   Peer          [node u32, ip bstr(4|16), port 1..65535]
- *   ChildLink     [node u32, ip bstr(4|16), port 1..65535, substreams u16 (bits < k only)]
+ *                 4 parents [Peer|null]<=slots  5 children [ChildLink]<=64
+ *                 6? role u8 (TierRole)  7? cluster u32  8? fec [k 1..15, n 0..15] (k+n <= 16)
+ *                 9? mesh [Peer]<=64  10? part u8 < parts  11? parts 1..256
+ *                 slots = max(k, fec.k + fec.n) when fec is present, else k
+ *   Peer          [node u32, ip bstr(4|16), port 1..65535, algorithm? u8]
+ *   ChildLink     [node u32, ip bstr(4|16), port 1..65535, substreams u16, algorithm? u8]
+ *                 substreams: bits < k (TREE, FLOOD) or < fec.k + fec.n (FEC_TREE, needs fec)
+ *                 algorithm: 0 TREE (also when absent), 1 FLOOD, 2 FEC_TREE
  * LEAVE (5)       0 channel u32  1 reason u8
  *
  * Integers above 2^32-1 (ts, cacheBytes) go out as 8-byte CBOR integers (0x1b), never floats.
  * Measurements (ageMs and resources) are rounded and clamped to their range by the encoder.
  */
 import {
+  MAX_ASSIGN_PARTS,
   MAX_CHANNELS_PER_MESSAGE,
   MAX_CHILDREN,
   MAX_KEY_BYTES,
@@ -36,8 +42,10 @@ import {
   type ChildLink,
   type HeartbeatBody,
   type JoinAckBody,
+  type FecParams,
   type JoinBody,
   JoinError,
+  LinkAlgorithm,
   type LeaveBody,
   LeaveReason,
   type LinkState,
@@ -45,6 +53,7 @@ import {
   type Peer,
   type Resources,
   Role,
+  TierRole,
 } from "./messages.js";
 import {
   type CborMap,
@@ -77,6 +86,8 @@ const ROLES = enumValues(Role);
 const NATS = enumValues(NatType);
 const JOIN_ERRORS = enumValues(JoinError);
 const LEAVE_REASONS = enumValues(LeaveReason);
+const TIER_ROLES = enumValues(TierRole);
+const ALGORITHMS = enumValues(LinkAlgorithm);
 
 export interface BodyCodec<B> {
   write(body: B): Map<number, unknown>;
@@ -274,29 +285,79 @@ function readResources(v: unknown): Resources {
 export const assignCodec: BodyCodec<AssignBody> = {
   write(b) {
     const k = int(b.k, "k", 1, MAX_SUBSTREAMS);
-    return new Map<number, unknown>([
+    const fec = b.fec === undefined ? undefined : within("fec", () => fecParams(b.fec));
+    const slots = slotsOf(k, fec);
+    const m = new Map<number, unknown>([
       [0, u32(b.channel, "channel")],
       [1, u32(b.version, "version")],
       [2, k],
       [3, u8(b.tier, "tier")],
-      [4, eachOf(list(b.parents, "parents", k), "parents", writePeerOrNull)],
-      [5, eachOf(list(b.children, "children", MAX_CHILDREN), "children", (c) => writeChildLink(c, k))],
+      [4, eachOf(list(b.parents, "parents", slots), "parents", writePeerOrNull)],
+      [5, eachOf(list(b.children, "children", MAX_CHILDREN), "children", (c) => writeChildLink(c, k, fec))],
     ]);
+    if (b.role !== undefined) m.set(6, member(b.role, "role", TIER_ROLES));
+    if (b.cluster !== undefined) m.set(7, u32(b.cluster, "cluster"));
+    if (fec !== undefined) m.set(8, [fec.k, fec.n]);
+    if (b.mesh !== undefined) m.set(9, eachOf(list(b.mesh, "mesh", MAX_CHILDREN), "mesh", writePeer));
+    if (b.part !== undefined || b.parts !== undefined) {
+      const parts = int(b.parts ?? 1, "parts", 1, MAX_ASSIGN_PARTS);
+      m.set(10, int(b.part ?? 0, "part", 0, parts - 1));
+      m.set(11, parts);
+    }
+    return m;
   },
   read(m) {
     const k = int(need(m, 2, "k"), "k", 1, MAX_SUBSTREAMS);
-    return {
+    const rawFec = m.get(8);
+    const fec = rawFec === undefined ? undefined : within("fec", () => readFec(rawFec));
+    const slots = slotsOf(k, fec);
+    const body: AssignBody = {
       channel: u32(need(m, 0, "channel"), "channel"),
       version: u32(need(m, 1, "version"), "version"),
       k,
       tier: u8(need(m, 3, "tier"), "tier"),
-      parents: eachOf(list(need(m, 4, "parents"), "parents", k), "parents", readPeerOrNull),
+      parents: eachOf(list(need(m, 4, "parents"), "parents", slots), "parents", readPeerOrNull),
       children: eachOf(list(need(m, 5, "children"), "children", MAX_CHILDREN), "children", (c) =>
-        readChildLink(c, k),
+        readChildLink(c, k, fec),
       ),
     };
+    const role = m.get(6);
+    if (role !== undefined) body.role = member<TierRole>(role, "role", TIER_ROLES);
+    const cluster = m.get(7);
+    if (cluster !== undefined) body.cluster = u32(cluster, "cluster");
+    if (fec !== undefined) body.fec = fec;
+    const mesh = m.get(9);
+    if (mesh !== undefined) body.mesh = eachOf(list(mesh, "mesh", MAX_CHILDREN), "mesh", readPeer);
+    const part = m.get(10);
+    const parts = m.get(11);
+    if (part !== undefined || parts !== undefined) {
+      body.parts = int(parts ?? 1, "parts", 1, MAX_ASSIGN_PARTS);
+      body.part = int(part ?? 0, "part", 0, body.parts - 1);
+    }
+    return body;
   },
 };
+
+/** Entries a parents list may have, and bits a FEC_TREE mask may use. */
+function slotsOf(k: number, fec: FecParams | undefined): number {
+  return fec === undefined ? k : Math.max(k, fec.k + fec.n);
+}
+
+function fecParams(v: unknown): FecParams {
+  const f = record<FecParams>(v, "fec");
+  return checkFec(f.k, f.n);
+}
+
+function readFec(v: unknown): FecParams {
+  const a = compact(v, 2);
+  return checkFec(a[0], a[1]);
+}
+
+function checkFec(kv: unknown, nv: unknown): FecParams {
+  const k = int(kv, "k", 1, MAX_SUBSTREAMS - 1);
+  const n = int(nv, "n", 0, MAX_SUBSTREAMS - k);
+  return { k, n };
+}
 
 function writePeer(v: unknown): unknown[] {
   const p = record<Peer>(v, "peer");
@@ -305,12 +366,22 @@ function writePeer(v: unknown): unknown[] {
 }
 
 function writePeerOrNull(v: unknown): unknown[] | null {
-  return v === null ? null : writePeer(v);
+  if (v === null) return null;
+  const a = writePeer(v);
+  const alg = (v as Peer).algorithm;
+  if (alg !== undefined && alg !== LinkAlgorithm.TREE) a.push(member(alg, "algorithm", ALGORITHMS));
+  return a;
 }
 
-function writeChildLink(v: unknown, k: number): unknown[] {
+function writeChildLink(v: unknown, k: number, fec: FecParams | undefined): unknown[] {
   const a = writePeer(v);
-  a.push(substreamMask((v as ChildLink).substreams, k));
+  const c = v as ChildLink;
+  const alg =
+    c.algorithm === undefined
+      ? LinkAlgorithm.TREE
+      : member<LinkAlgorithm>(c.algorithm, "algorithm", ALGORITHMS);
+  a.push(substreamMask(c.substreams, maskBits(k, fec, alg)));
+  if (alg !== LinkAlgorithm.TREE) a.push(alg);
   return a;
 }
 
@@ -324,22 +395,39 @@ function readPeer(v: unknown): Peer {
 }
 
 function readPeerOrNull(v: unknown): Peer | null {
-  return v === null ? null : readPeer(v);
+  if (v === null) return null;
+  const p = readPeer(v);
+  const alg = (v as unknown[])[3];
+  if (alg !== undefined) {
+    const a = member<LinkAlgorithm>(alg, "algorithm", ALGORITHMS);
+    if (a !== LinkAlgorithm.TREE) p.algorithm = a;
+  }
+  return p;
 }
 
-function readChildLink(v: unknown, k: number): ChildLink {
+function readChildLink(v: unknown, k: number, fec: FecParams | undefined): ChildLink {
   const a = compact(v, 4);
-  return {
+  const alg = a[4] === undefined ? LinkAlgorithm.TREE : member<LinkAlgorithm>(a[4], "algorithm", ALGORITHMS);
+  const link: ChildLink = {
     node: u32(a[0], "node"),
     address: bytesToIp(bytes(a[1], "address", 16), "address"),
     port: port(a[2], "port"),
-    substreams: substreamMask(a[3], k),
+    substreams: substreamMask(a[3], maskBits(k, fec, alg)),
   };
+  if (alg !== LinkAlgorithm.TREE) link.algorithm = alg;
+  return link;
 }
 
-function substreamMask(v: unknown, k: number): number {
+/** Bits a child mask may use: channel substreams, or coded ones on a FEC_TREE link (which needs fec). */
+function maskBits(k: number, fec: FecParams | undefined, alg: LinkAlgorithm): number {
+  if (alg !== LinkAlgorithm.FEC_TREE) return k;
+  if (fec === undefined) throw badField("algorithm", "a FEC_TREE link needs the assignment's fec");
+  return fec.k + fec.n;
+}
+
+function substreamMask(v: unknown, bits: number): number {
   const mask = int(v, "substreams", 0, U16_MAX);
-  if (mask >= 2 ** k) throw badField("substreams", `mask ${mask} names a substream >= k (${k})`);
+  if (mask >= 2 ** bits) throw badField("substreams", `mask ${mask} names a substream >= ${bits}`);
   return mask;
 }
 

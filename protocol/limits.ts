@@ -20,6 +20,8 @@ export const MAX_DATA_PAYLOAD_BYTES = MAX_DATAGRAM_BYTES - DATA_HEADER_BYTES;
 export const MAX_SUBSTREAMS = 16;
 export const MAX_PARENTS = MAX_SUBSTREAMS;
 export const MAX_CHILDREN = 64;
+/** Datagrams one ASSIGN may span (part/parts); each carries at most MAX_CHILDREN children. */
+export const MAX_ASSIGN_PARTS = 256;
 export const MAX_CHANNELS_PER_MESSAGE = 8;
 export const MAX_STRING_BYTES = 200;
 export const MAX_KEY_BYTES = 64;

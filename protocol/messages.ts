@@ -21,6 +21,28 @@ export enum Role {
   ORIGIN = 3,
 }
 
+/** What a node does in the three-tier hierarchy (ASSIGN.role). */
+export enum TierRole {
+  ORIGIN = 1,
+  TIER1 = 2,
+  WAYPOINT = 3,
+  TIER2 = 4,
+  TIER3 = 5,
+  /** The bottom tier with four levels. */
+  TIER4 = 6,
+}
+
+/**
+ * How data moves on a link (ASSIGN parents and children): TREE = plain multi-tree (mask bits are
+ * channel substreams, seq mod k); FLOOD = tier-1 mesh, every new packet to every neighbour but
+ * its sender; FEC_TREE = erasure-coded multi-tree (mask bits are coded substreams 0..fec.k+fec.n-1).
+ */
+export enum LinkAlgorithm {
+  TREE = 0,
+  FLOOD = 1,
+  FEC_TREE = 2,
+}
+
 export enum NatType {
   UNKNOWN = 0,
   OPEN = 1,
@@ -65,6 +87,8 @@ export interface Peer {
   /** IPv4 or IPv6 literal (4 or 16 bytes on the wire; decoded in the canonical form node:dgram uses for rinfo.address). */
   address: string;
   port: number;
+  /** ASSIGN parents and children: the link's algorithm (absent = TREE). */
+  algorithm?: LinkAlgorithm;
 }
 
 export interface JoinBody {
@@ -150,8 +174,17 @@ export interface HeartbeatBody {
 }
 
 export interface ChildLink extends Peer {
-  /** Bit i set: send substream i to this child (bits >= k are refused by encoder and decoder). */
+  /**
+   * Bit i set: send substream i to this child. TREE and FLOOD links name channel substreams
+   * (bits >= k are refused); FEC_TREE links name coded substreams (bits >= fec.k + fec.n refused).
+   */
   substreams: number;
+}
+
+/** Erasure code of the coded (FEC_TREE) links of an assignment: k data + n parity substreams, k + n <= 16. */
+export interface FecParams {
+  k: number;
+  n: number;
 }
 
 export interface AssignBody {
@@ -161,9 +194,27 @@ export interface AssignBody {
   k: number;
   /** Hierarchy tier (1 = top); 0 until the topology engine assigns tiers. */
   tier: number;
-  /** parents[i] feeds substream i; null where none (the node then repairs from the fallback). At most k entries. */
+  /**
+   * parents[i] feeds substream i; null where none (the node then repairs from the fallback). At most
+   * k entries, or fec.k + fec.n on an erasure-coded tier (parents[j] then feeds coded substream j).
+   */
   parents: Array<Peer | null>;
   children: ChildLink[];
+  /** Three-tier topology (absent from the foundation's tree): */
+  role?: TierRole;
+  /** Cluster id inside the channel's plan (tiers 2 and below). */
+  cluster?: number;
+  /** Present when any of the node's links is FEC_TREE (tier 2, and tier-1 nodes feeding it). */
+  fec?: FecParams;
+  /** Tier-1 mesh neighbours (flooding). */
+  mesh?: Peer[];
+  /**
+   * A large assignment (the origin's children) spans several datagrams: part i of `parts`, all with
+   * the same version; parents ride in part 0, children and mesh are split over the parts. The
+   * receiver applies the version once every part arrived (protocol/assign-parts.ts). Absent: 1 part.
+   */
+  part?: number;
+  parts?: number;
 }
 
 export interface LeaveBody {

@@ -14,6 +14,8 @@ import type { ControlMessage, DataHeader } from "../protocol/messages.js";
 import { encodeSegmentMeta } from "../protocol/segment-meta.js";
 import {
   sampleAssign,
+  sampleAssignTier2,
+  sampleAssignTiered,
   sampleDataHeader,
   sampleEndHeader,
   sampleHeartbeat,
@@ -145,7 +147,11 @@ await write("join-ack.json", {
 await write("assign.json", {
   kind: "ASSIGN",
   decoder: "control",
-  valid: [control("k = 4, IPv4 and IPv6 peers", sampleAssign)],
+  valid: [
+    control("k = 4, IPv4 and IPv6 peers", sampleAssign),
+    control("tier 1: flood parents, mesh, a coded child, part 0 of 2", sampleAssignTiered),
+    control("tier 2: 12 + 2 coded parents, cluster", sampleAssignTier2),
+  ],
   invalid: [
     broken("5-byte address", sampleAssign, "E_BAD_FIELD", "body.parents[0].address", (t) => {
       ((body(t).get(4) as unknown[][])[0] as unknown[])[1] = new Uint8Array(5);
@@ -157,6 +163,33 @@ await write("assign.json", {
     broken("port 70000", sampleAssign, "E_BAD_FIELD", "body.children[0].port", (t) => {
       ((body(t).get(5) as unknown[][])[0] as unknown[])[2] = 70_000;
     }),
+    broken(
+      "coded bit beyond fec.k + fec.n",
+      sampleAssignTiered,
+      "E_BAD_FIELD",
+      "body.children[1].substreams",
+      (t) => {
+        ((body(t).get(5) as unknown[][])[1] as unknown[])[3] = 1 << 14;
+      },
+    ),
+    broken(
+      "FEC_TREE link without fec",
+      sampleAssignTiered,
+      "E_BAD_FIELD",
+      "body.children[1].algorithm",
+      (t) => {
+        body(t).delete(8);
+      },
+    ),
+    broken("fec k + n > 16", sampleAssignTiered, "E_BAD_FIELD", "body.fec.n", (t) => body(t).set(8, [12, 5])),
+    broken("unknown link algorithm", sampleAssignTiered, "E_BAD_FIELD", "body.parents[0].algorithm", (t) => {
+      ((body(t).get(4) as unknown[][])[0] as unknown[])[3] = 7;
+    }),
+    broken("unknown role", sampleAssignTiered, "E_BAD_FIELD", "body.role", (t) => body(t).set(6, 0)),
+    broken("part >= parts", sampleAssignTiered, "E_BAD_FIELD", "body.part", (t) => body(t).set(10, 2)),
+    broken("more coded parents than fec.k + fec.n", sampleAssignTier2, "E_LIMIT", "body.parents", (t) =>
+      body(t).set(8, [12, 1]),
+    ),
   ],
 });
 

@@ -60,7 +60,16 @@ test("main wiring over real UDP and HTTP: JOIN, ASSIGN, /api/nodes, /metrics", a
   const logger = new MemoryLogger();
   const db = join(dir, "state", "control.db");
   const running = await startControl(
-    { host: "127.0.0.1", port: 0, adminPort: 0, db, regions: undefined, heartbeatMs: 1000, logLevel: "info" },
+    {
+      host: "127.0.0.1",
+      port: 0,
+      adminPort: 0,
+      db,
+      regions: undefined,
+      heartbeatMs: 1000,
+      logLevel: "info",
+      topology: "tree",
+    },
     { logger },
   );
   t.teardown(() => running.stop());

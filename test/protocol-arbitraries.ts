@@ -18,6 +18,7 @@ import {
   JoinError,
   type LeaveBody,
   LeaveReason,
+  LinkAlgorithm,
   type LinkState,
   MsgType,
   NatType,
@@ -25,6 +26,7 @@ import {
   type Resources,
   Role,
   type SegmentMeta,
+  TierRole,
 } from "../protocol/messages.js";
 
 export const u8 = fc.integer({ min: 0, max: 0xff });
@@ -115,26 +117,57 @@ export const heartbeatBody: fc.Arbitrary<HeartbeatBody> = fc.record({
   newestSegment: u32,
 });
 
-const peer: fc.Arbitrary<Peer> = fc.record({ node: u32, address, port });
+const algorithm = fc.constantFrom(undefined, LinkAlgorithm.FLOOD, LinkAlgorithm.FEC_TREE);
 
-export const assignBody: fc.Arbitrary<AssignBody> = fc.integer({ min: 1, max: MAX_SUBSTREAMS }).chain((k) =>
-  fc.record({
-    channel: u32,
-    version: u32,
-    k: fc.constant(k),
-    tier: u8,
-    parents: fc.array(fc.option(peer, { nil: null }), { maxLength: k }),
-    children: fc.array(
-      fc.record({
-        node: u32,
-        address,
-        port,
-        substreams: fc.integer({ min: 0, max: 2 ** k - 1 }),
-      }) as fc.Arbitrary<ChildLink>,
-      { maxLength: 16 },
-    ),
-  }),
-);
+/** A peer with an optional non-TREE algorithm (TREE is written as absent). */
+function linkPeer(alg: LinkAlgorithm | undefined): fc.Arbitrary<Peer> {
+  return fc
+    .record({ node: u32, address, port })
+    .map((p) => (alg === undefined ? p : { ...p, algorithm: alg }));
+}
+
+/** Independent parts, then made consistent by `map` (a chain would shrink into invalid bodies). */
+export const assignBody: fc.Arbitrary<AssignBody> = fc
+  .record(
+    {
+      channel: u32,
+      version: u32,
+      k: fc.integer({ min: 1, max: MAX_SUBSTREAMS }),
+      tier: u8,
+      parents: fc.array(fc.option(algorithm.chain(linkPeer), { nil: null }), { maxLength: MAX_SUBSTREAMS }),
+      children: fc.array(
+        fc
+          .tuple(algorithm.chain(linkPeer), fc.integer({ min: 0, max: 0xffff }))
+          .map(([p, substreams]): ChildLink => ({ ...p, substreams })),
+        { maxLength: 12 },
+      ),
+      role: enumOf<TierRole>(TierRole),
+      cluster: u32,
+      fec: fc
+        .integer({ min: 1, max: MAX_SUBSTREAMS - 1 })
+        .chain((fk) =>
+          fc.record({ k: fc.constant(fk), n: fc.integer({ min: 0, max: MAX_SUBSTREAMS - fk }) }),
+        ),
+      mesh: fc.array(linkPeer(undefined), { maxLength: 6 }),
+      parts: fc.integer({ min: 1, max: 256 }),
+    },
+    { requiredKeys: ["channel", "version", "k", "tier", "parents", "children"] },
+  )
+  .map((b) => {
+    const out: AssignBody = { ...b };
+    const fec = b.fec;
+    const slots = fec === undefined ? b.k : Math.max(b.k, fec.k + fec.n);
+    out.parents = b.parents.slice(0, slots);
+    out.children = b.children.map((c) => {
+      const coded = c.algorithm === LinkAlgorithm.FEC_TREE && fec !== undefined;
+      const bits = coded ? fec.k + fec.n : b.k;
+      const link: ChildLink = { ...c, substreams: c.substreams & (2 ** bits - 1) };
+      if (c.algorithm === LinkAlgorithm.FEC_TREE && !coded) delete link.algorithm;
+      return link;
+    });
+    if (out.parts !== undefined) out.part = out.parts - 1;
+    return out;
+  });
 
 export const leaveBody: fc.Arbitrary<LeaveBody> = fc.record({
   channel: u32,

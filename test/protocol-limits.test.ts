@@ -15,7 +15,7 @@ import {
   MAX_STRING_BYTES,
   MAX_SUBSTREAMS,
 } from "../protocol/limits.js";
-import { type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
+import { type ControlMessage, LinkAlgorithm, type MessageOf, MsgType } from "../protocol/messages.js";
 import { encodeSegmentMeta } from "../protocol/segment-meta.js";
 import {
   maxAssign,
@@ -211,7 +211,12 @@ test("out-of-range and mistyped fields are E_BAD_FIELD naming the field", (t) =>
 });
 
 test("every required key, when missing, is E_BAD_FIELD", (t) => {
-  const optional = new Map<MsgType, number[]>([[MsgType.JOIN, [6, 7, 8, 9]]]);
+  const optional = new Map<MsgType, number[]>([
+    [MsgType.JOIN, [6, 7, 8, 9]],
+    [MsgType.ASSIGN, [6, 7, 9, 10, 11]],
+  ]);
+  // ASSIGN key 8 (fec) is optional, but the samples that carry it have coded links that need it.
+  const conditional = new Map<MsgType, number[]>([[MsgType.ASSIGN, [8]]]);
   for (const msg of sampleControl) {
     for (const key of [0, 1, 2, 3, 4, 5]) {
       const tr = tree(msg);
@@ -222,7 +227,9 @@ test("every required key, when missing, is E_BAD_FIELD", (t) => {
       const tr = tree(msg);
       body(tr).delete(key);
       const r = decodeControl(raw(tr));
-      if (optional.get(msg.type)?.includes(key as number)) {
+      if (conditional.get(msg.type)?.includes(key as number)) {
+        t.false(r.ok, `${MsgType[msg.type]} key ${String(key)} is needed by the sample's coded links`);
+      } else if (optional.get(msg.type)?.includes(key as number)) {
         t.true(r.ok, `${MsgType[msg.type]} key ${String(key)} is optional`);
       } else {
         t.false(r.ok, `${MsgType[msg.type]} key ${String(key)} is required`);
@@ -248,7 +255,13 @@ test("unknown keys and extra compact-array elements are ignored (forward compati
     tr.set(30, new Map([[0, [1, 2, 3]]]));
     body(tr).set(23, 12345);
     for (const v of body(tr).values()) {
-      if (Array.isArray(v)) for (const e of v) if (Array.isArray(e)) e.push(99, "later");
+      if (!Array.isArray(v)) continue;
+      for (const e of v) {
+        if (!Array.isArray(e)) continue;
+        // ASSIGN's Peer and ChildLink arrays end with a link algorithm: extras come after it.
+        if (msg === sampleAssign) e.push(LinkAlgorithm.TREE);
+        e.push(99, "later");
+      }
     }
     const r = decodeControl(raw(tr));
     if (!r.ok) return t.fail(r.error.message);

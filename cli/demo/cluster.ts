@@ -43,6 +43,8 @@ export interface ClusterConfig {
   staggerMs: number;
   originFanout: number;
   heartbeatMs: number;
+  /** Control's topology engine (control's default when absent). */
+  topology?: "tree" | "tiered";
   /** Extra environment for every process. */
   env?: NodeJS.ProcessEnv;
   /** Called for every log line of every process (after JSON.parse); for live event displays. */
@@ -92,6 +94,7 @@ export class Cluster {
       `--db=${join(c.dir, "control.db")}`,
       `--regions=${policyFile}`,
       `--heartbeat-ms=${c.heartbeatMs}`,
+      ...(c.topology === undefined ? [] : [`--topology=${c.topology}`]),
     ]);
     const controlAddr = `${this.control.udp.address}:${this.control.udp.port}`;
     this.origin = await this.#spawn("origin", [

@@ -13,6 +13,7 @@ export function renderTable(rows: Row[], summary: Summary, elapsedS: number): st
     "agent",
     "node",
     "region",
+    "tier/role",
     "parents",
     "children",
     "held",
@@ -23,11 +24,12 @@ export function renderTable(rows: Row[], summary: Summary, elapsedS: number): st
   ];
   const body = rows.map((r) => {
     const s = r.status;
-    if (s === undefined) return [r.name, "-", r.region, "-", "-", "-", "-", "(no answer)", "-", "-"];
+    if (s === undefined) return [r.name, "-", r.region, "-", "-", "-", "-", "-", "(no answer)", "-", "-"];
     return [
       r.name,
       String(s.node),
       s.region || r.region,
+      s.tier === undefined || s.tier === null ? "-" : `${s.tier}${s.tierRole ? ` ${s.tierRole}` : ""}`,
       s.parents.join(",") || "-",
       s.children.join(",") || "-",
       String(s.segmentsHeld),

@@ -12,12 +12,15 @@ import type { Dcm, OutgoingAssign } from "../dcm.js";
 import type { ControlMetrics } from "../metrics.js";
 import type { RegionPolicy } from "../regions.js";
 import type { NodeStore } from "../store.js";
+import type { EligibilityPolicy } from "../eligibility.js";
 
 export interface HandlerConfig {
   heartbeatMs: number;
   /** A node is lost after this many heartbeat intervals without a word. */
   missedHeartbeats: number;
   regions: RegionPolicy;
+  topology: "tree" | "tiered";
+  eligibility?: Partial<EligibilityPolicy>;
 }
 
 export interface ControlContext {

@@ -69,6 +69,7 @@ export function onHeartbeat(
 
   const entry = ctx.directory.byId(b.channel);
   if (entry === undefined || !node.channels.includes(entry.info.name)) return;
+  entry.dcm.onLinkReport(node.id, b);
   const again = entry.dcm.onAssignVersion(node.id, b.assignVersion);
   if (again !== undefined) ctx.sendAssign(again, true);
 }

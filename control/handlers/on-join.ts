@@ -17,6 +17,7 @@ import { ControlMetrics } from "../metrics.js";
 import { regionFor } from "../regions.js";
 import type { ControlContext } from "./context.js";
 import { removeNode } from "./remove-node.js";
+import { evaluateEligibility } from "./eligibility.js";
 
 type Join = MessageOf<MsgType.JOIN>;
 
@@ -167,7 +168,9 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
       port: from.port,
       joinedAt: now,
     }),
+    eligible: false,
   };
+  node.eligible = evaluateEligibility(ctx, node);
   ctx.clients.add(node);
   ctx.logger.info("node_joined", {
     node: id,

@@ -9,12 +9,14 @@ import {
   type DataHeader,
   JoinError,
   LeaveReason,
+  LinkAlgorithm,
   type LinkState,
   type MessageOf,
   MsgType,
   NatType,
   Role,
   type SegmentMeta,
+  TierRole,
 } from "../../protocol/messages.js";
 
 /** 2026-05-17T12:34:56.789Z */
@@ -146,6 +148,75 @@ export const sampleAssign: MessageOf<MsgType.ASSIGN> = {
   },
 };
 
+/**
+ * Three-tier ASSIGN of a tier-1 node: channel k = 2, one flooding parent, mesh neighbours, a
+ * plain child and an erasure-coded child (coded substreams 0, 5 and 13 of 12 + 2), part 0 of 2.
+ */
+export const sampleAssignTiered: MessageOf<MsgType.ASSIGN> = {
+  v: WIRE_VERSION,
+  type: MsgType.ASSIGN,
+  sender: 0,
+  seq: 79,
+  ts: TS_2026 + 5,
+  body: {
+    channel: 3,
+    version: 13,
+    k: 2,
+    tier: 1,
+    parents: [
+      { node: 1, address: "127.0.0.1", port: 40_100, algorithm: LinkAlgorithm.FLOOD },
+      { node: 1, address: "127.0.0.1", port: 40_100, algorithm: LinkAlgorithm.FLOOD },
+    ],
+    children: [
+      { node: 5, address: "127.0.1.5", port: 40_200, substreams: 0b11 },
+      {
+        node: 70_001,
+        address: "127.0.2.6",
+        port: 40_201,
+        substreams: (1 << 0) | (1 << 5) | (1 << 13),
+        algorithm: LinkAlgorithm.FEC_TREE,
+      },
+    ],
+    role: TierRole.TIER1,
+    fec: { k: 12, n: 2 },
+    mesh: [
+      { node: 1, address: "127.0.0.1", port: 40_100 },
+      { node: 9, address: "::1", port: 40_300 },
+    ],
+    part: 0,
+    parts: 2,
+  },
+};
+
+/** ASSIGN of a tier-2 node: 12 + 2 coded parents (parity ones absent), cluster 4. */
+export const sampleAssignTier2: MessageOf<MsgType.ASSIGN> = {
+  v: WIRE_VERSION,
+  type: MsgType.ASSIGN,
+  sender: 0,
+  seq: 80,
+  ts: TS_2026 + 6,
+  body: {
+    channel: 3,
+    version: 2,
+    k: 1,
+    tier: 2,
+    parents: Array.from({ length: 14 }, (_, j) =>
+      j >= 12
+        ? null
+        : {
+            node: 10 + (j % 3),
+            address: `127.0.1.${10 + (j % 3)}`,
+            port: 41_000,
+            algorithm: LinkAlgorithm.FEC_TREE,
+          },
+    ),
+    children: [{ node: 30, address: "127.0.1.30", port: 41_030, substreams: 1 }],
+    role: TierRole.TIER2,
+    cluster: 4,
+    fec: { k: 12, n: 2 },
+  },
+};
+
 /** ASSIGN with MAX_CHILDREN IPv4 children on k = 16 substreams and 16 parents. */
 export function maxAssign(
   childAddress = "127.0.255.254",
@@ -194,6 +265,8 @@ export const sampleControl: ControlMessage[] = [
   sampleJoinAckRejoin,
   sampleHeartbeat(),
   sampleAssign,
+  sampleAssignTiered,
+  sampleAssignTier2,
   sampleLeave,
 ];
 

@@ -1,0 +1,111 @@
+/**
+ * A node's ASSIGN body from a plan (pure): the plan knows node ids, the DCM knows addresses
+ * (`peer`). With the three-tier engine it adds role, cluster, each link's algorithm, the FEC
+ * parameters and the mesh; with the foundation's tree it is the foundation's body.
+ */
+import {
+  type AssignBody,
+  type ChildLink,
+  type FecParams,
+  LinkAlgorithm,
+  type Peer,
+  TierRole,
+} from "../protocol/messages.js";
+import type { LinkAlgorithm as PlanAlgorithm, NodePlan, NodeRole, Plan } from "./topology/plan.js";
+
+const ROLES: Record<NodeRole, TierRole> = {
+  origin: TierRole.ORIGIN,
+  tier1: TierRole.TIER1,
+  waypoint: TierRole.WAYPOINT,
+  tier2: TierRole.TIER2,
+  tier3: TierRole.TIER3,
+  tier4: TierRole.TIER4,
+};
+
+const ALGORITHMS: Record<PlanAlgorithm, LinkAlgorithm> = {
+  tree: LinkAlgorithm.TREE,
+  flood: LinkAlgorithm.FLOOD,
+  "fec-tree": LinkAlgorithm.FEC_TREE,
+};
+
+export function wireAlgorithm(a: PlanAlgorithm | undefined): LinkAlgorithm {
+  return a === undefined ? LinkAlgorithm.TREE : ALGORITHMS[a];
+}
+
+/** Canonical form of a body without its version (to see whether an assignment changed). */
+export function assignKey(b: AssignBody): string {
+  return JSON.stringify([
+    b.channel,
+    b.k,
+    b.tier,
+    b.parents,
+    b.children,
+    b.role ?? null,
+    b.cluster ?? null,
+    b.fec ?? null,
+    b.mesh ?? null,
+  ]);
+}
+
+/**
+ * The body (version 0: the DCM numbers it) for node `id`; `peer` resolves a node id to its
+ * address (undefined: unknown, the link is left out).
+ */
+export function assignBodyFor(
+  plan: Plan,
+  id: number,
+  np: NodePlan,
+  channel: { id: number; k: number },
+  peer: (id: number) => Peer | undefined,
+  tiered: boolean,
+): AssignBody {
+  const alg = (parent: number): PlanAlgorithm | undefined =>
+    plan.nodes.get(parent)?.children.find((c) => c.node === id)?.algorithm;
+  const body: AssignBody = {
+    channel: channel.id,
+    version: 0,
+    k: plan.k,
+    tier: np.tier,
+    parents: np.parents.map((p) => {
+      if (p === null) return null;
+      const base = peer(p);
+      if (base === undefined) return null;
+      const a = wireAlgorithm(alg(p));
+      return a === LinkAlgorithm.TREE ? base : { ...base, algorithm: a };
+    }),
+    children: np.children.flatMap((c): ChildLink[] => {
+      const base = peer(c.node);
+      if (base === undefined) return [];
+      const a = wireAlgorithm(c.algorithm);
+      return [
+        a === LinkAlgorithm.TREE
+          ? { ...base, substreams: c.substreams }
+          : { ...base, substreams: c.substreams, algorithm: a },
+      ];
+    }),
+  };
+  if (!tiered) return body;
+  if (np.role !== undefined) body.role = ROLES[np.role];
+  if (np.cluster !== undefined) body.cluster = np.cluster;
+  const fec = fecOf(plan, np);
+  if (fec !== undefined) body.fec = fec;
+  if (np.mesh !== undefined && np.mesh.length > 0)
+    body.mesh = np.mesh.flatMap((m) => {
+      const p = peer(m);
+      return p === undefined ? [] : [p];
+    });
+  return body;
+}
+
+/** The node's own code (tier 2), else the widest code among its coded children (a tier-1 feeder). */
+function fecOf(plan: Plan, np: NodePlan): FecParams | undefined {
+  if (np.fec !== undefined) return { ...np.fec };
+  let out: FecParams | undefined;
+  for (const c of np.children) {
+    if (c.algorithm !== "fec-tree") continue;
+    const f = plan.nodes.get(c.node)?.fec;
+    if (f === undefined) continue;
+    if (out === undefined || f.k + f.n > out.k + out.n) out = { ...f };
+  }
+  return out;
+}

@@ -1,0 +1,28 @@
+/**
+ * Congestion (FIG. 9), once per liveness interval: every tiered DCM joins what parents said they
+ * sent with what children said they received, and moves the substreams of a congested link to
+ * another parent (planMove at the next reconcile). Heartbeats of the two ends are up to one
+ * interval apart, so a healthy link can look a whole interval of packets behind: the threshold
+ * is 64 packets plus two intervals' worth of the stream's packets.
+ */
+import { DEFAULT_CONGESTION } from "../topology/congestion.js";
+import { MAX_DATA_PAYLOAD_BYTES } from "../../protocol/limits.js";
+import type { ControlContext } from "./context.js";
+
+/** Sequence numbers the channel uses per heartbeat interval (data packets of full payload). */
+export function packetsPerInterval(streamKbps: number, heartbeatMs: number): number {
+  return Math.ceil((streamKbps * 1000 * heartbeatMs) / 1000 / 8 / MAX_DATA_PAYLOAD_BYTES);
+}
+
+export function checkCongestion(ctx: ControlContext): void {
+  if (ctx.config.topology !== "tiered") return;
+  for (const entry of ctx.directory.all()) {
+    const lag =
+      DEFAULT_CONGESTION.lagPackets + 2 * packetsPerInterval(entry.info.streamKbps, ctx.config.heartbeatMs);
+    const found = entry.dcm.congestion(lag);
+    if (found.length === 0) continue;
+    ctx.metrics.congestedLinks += found.length;
+    ctx.logger.info("links_congested", { channel: entry.info.name, links: found.slice(0, 20) });
+    ctx.reconcile(entry.dcm);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Preferred-node eligibility, on join and on a schedule (control/eligibility.ts has the rule):
+ * a node's verdict comes from its closed sessions in the store and its current uptime, with
+ * hysteresis (the previous verdict holds between the thresholds). A changed verdict updates the
+ * node in its DCM, and a DCM whose eligible set changed rebuilds (promotion to tier 1 happens
+ * only in a full plan).
+ */
+import { Role } from "../../protocol/messages.js";
+import { dcmMember, type NodeRecord } from "../client-manager.js";
+import type { Dcm } from "../dcm.js";
+import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../eligibility.js";
+import type { ControlContext } from "./context.js";
+
+/** The node's verdict now (its record's `eligible` is the previous one). */
+export function evaluateEligibility(ctx: ControlContext, node: NodeRecord): boolean {
+  if (node.role !== Role.AGENT) return true;
+  const policy = { ...DEFAULT_ELIGIBILITY, ...ctx.config.eligibility };
+  const closed = ctx.store.sessions(node.id, policy.window + 1).filter((s) => s.endedAt !== null);
+  return eligibleFromHistory(closed, ctx.clock.now() - node.joinedAt, node.eligible, policy);
+}
+
+export function reviewEligibility(ctx: ControlContext): void {
+  const touched = new Set<Dcm>();
+  for (const node of ctx.clients.all()) {
+    if (node.role !== Role.AGENT) continue;
+    const now = evaluateEligibility(ctx, node);
+    if (now === node.eligible) continue;
+    node.eligible = now;
+    ctx.logger.info("eligibility_changed", { node: node.id, eligible: now });
+    for (const name of node.channels) {
+      const dcm = ctx.directory.byName(name)?.dcm;
+      if (dcm === undefined || !dcm.has(node.id)) continue;
+      dcm.upsert(dcmMember(node));
+      touched.add(dcm);
+    }
+  }
+  for (const dcm of touched) {
+    dcm.requestRebuild();
+    ctx.reconcile(dcm);
+  }
+}

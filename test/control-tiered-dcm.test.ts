@@ -1,0 +1,169 @@
+import test from "ava";
+import { Dcm, type DcmMember } from "../control/dcm.js";
+import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../control/eligibility.js";
+import { checkPlan } from "../control/topology/check.js";
+import { splitAssign } from "../protocol/assign-parts.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { WIRE_VERSION } from "../protocol/limits.js";
+import { type AssignBody, LinkAlgorithm, MsgType, TierRole } from "../protocol/messages.js";
+import { MemoryLogger } from "../seams/log.js";
+
+const STREAM = 700;
+const UPLOADS = [4000, 2000, 1000, 400]; // the demo's mix
+
+function member(id: number, i = id): DcmMember {
+  return {
+    id,
+    address: `127.0.${(i % 3) + 1}.${10 + i}`,
+    port: 40_000 + i,
+    region: `region-${"abc"[i % 3]}`,
+    uploadKbps: UPLOADS[i % 4]!,
+    joinedAt: i,
+    eligible: true,
+  };
+}
+
+function dcm(): Dcm {
+  const d = new Dcm(
+    { logger: new MemoryLogger() },
+    {
+      logicalId: "dcm:demo:all",
+      channel: { name: "demo", id: 3, k: 1, streamKbps: STREAM, segmentMs: 2000, fallbackUrl: "http://o" },
+      topology: "tiered",
+    },
+  );
+  d.setOrigin({
+    id: 1,
+    address: "127.0.0.1",
+    port: 39_000,
+    region: "default",
+    uploadKbps: 1750,
+    joinedAt: 0,
+  });
+  return d;
+}
+
+function roundTrip(b: AssignBody): AssignBody {
+  const parts = splitAssign(b).map((p) => {
+    const r = decodeControl(
+      encodeControl({ v: WIRE_VERSION, type: MsgType.ASSIGN, sender: 0, seq: 1, ts: 2, body: p }),
+    );
+    if (!r.ok || r.value.type !== MsgType.ASSIGN) throw new Error(r.ok ? "type" : r.error.message);
+    return r.value.body;
+  });
+  return parts[0]!;
+}
+
+test("tiered DCM: the demo's 12 agents get tiers, roles, coded links and fec; every ASSIGN encodes", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 12; i++) d.upsert(member(i + 2, i));
+  const out = d.reconcile();
+  t.is(d.topology, "tiered");
+  t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
+  const byNode = new Map(out.map((a) => [a.node, a.body]));
+  t.is(byNode.size, 13);
+  const roles = [...byNode.values()].map((b) => b.role);
+  t.true(roles.includes(TierRole.ORIGIN));
+  t.true(roles.includes(TierRole.TIER1));
+  t.true(roles.includes(TierRole.TIER2));
+  t.true(roles.includes(TierRole.TIER3));
+  for (const [id, b] of byNode) {
+    t.deepEqual(roundTrip(b), b, `node ${id}`);
+    if (b.role === TierRole.TIER2) {
+      t.deepEqual(b.fec, { k: 12, n: 2 });
+      t.is(b.parents.length, 14);
+      t.true(b.parents.every((p) => p === null || p.algorithm === LinkAlgorithm.FEC_TREE));
+      t.is(typeof b.cluster, "number");
+    }
+    const coded = b.children.filter((c) => c.algorithm === LinkAlgorithm.FEC_TREE);
+    if (coded.length > 0) t.truthy(b.fec, `node ${id} feeds coded links`);
+    t.is(b.k, 1);
+  }
+});
+
+test("tiered DCM: an incremental join and leave send ASSIGN only to changed nodes", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  d.reconcile();
+  const join = member(100, 47); // a weak node (400 kbit/s) in a region that has clusters
+  d.upsert(join);
+  const afterJoin = d.reconcile();
+  t.true(afterJoin.some((a) => a.node === 100));
+  t.true(afterJoin.length < 10, `${afterJoin.length} ASSIGNs`);
+  t.false(d.plan.rebuilt);
+  const parent = d.plan.nodes.get(100)!.parents[0]!;
+  t.true(afterJoin.some((a) => a.node === parent));
+  d.remove(100);
+  const afterLeave = d.reconcile();
+  t.deepEqual(
+    afterLeave.map((a) => a.node),
+    [parent],
+  );
+  t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
+});
+
+test("tiered DCM: a congested link on successive heartbeats moves the child to another parent", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  d.reconcile();
+  // A tier-3 child and its parent.
+  const [child, np] = [...d.plan.nodes].find(([, n]) => n.role === "tier3" && n.parents[0] !== null)!;
+  const parent = np.parents[0]!;
+  const hb = (sent: number, recv: number): void => {
+    d.onLinkReport(parent, heartbeat([], [{ node: child, ageMs: 0, lastSeq: sent }]));
+    d.onLinkReport(child, heartbeat([{ node: parent, ageMs: 0, lastSeq: recv }], []));
+  };
+  hb(1000, 990);
+  t.deepEqual(d.congestion(64), []);
+  hb(1500, 1000); // 500 behind, not catching up, and the parent kept sending
+  t.deepEqual(d.congestion(64), [{ parent, child, lag: 500 }]);
+  const out = d.reconcile();
+  t.true(out.some((a) => a.node === child));
+  t.not(d.plan.nodes.get(child)!.parents[0], parent);
+});
+
+test("eligibility: history with hysteresis", (t) => {
+  const ok = { reason: "left" as const, uptimeMs: 120_000 };
+  const lost = { reason: "lost" as const, uptimeMs: 120_000 };
+  t.true(eligibleFromHistory([], 0, undefined)); // no history: benefit of the doubt
+  t.true(eligibleFromHistory([ok, ok, ok, ok, lost], 0, undefined)); // 20% failures
+  t.false(eligibleFromHistory([ok, lost], 0, true)); // 50%: out
+  t.false(eligibleFromHistory([ok, ok, lost], 0, false)); // 33%: between, stays out
+  t.true(eligibleFromHistory([ok, ok, lost], 0, true)); // ... or stays in
+  t.false(eligibleFromHistory([{ reason: "left", uptimeMs: 10_000 }], 0, true)); // short sessions
+  t.true(eligibleFromHistory([lost, lost], DEFAULT_ELIGIBILITY.stableUptimeMs, false)); // up 10 min now
+});
+
+function heartbeat(
+  parents: Array<{ node: number; ageMs: number; lastSeq: number }>,
+  children: Array<{ node: number; ageMs: number; lastSeq: number }>,
+) {
+  return {
+    channel: 3,
+    assignVersion: 1,
+    parents,
+    children,
+    buffers: [],
+    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+    newestSegment: 0,
+  };
+}
+
+function snapshotOf(d: Dcm) {
+  return {
+    channel: { k: 1, streamKbps: STREAM },
+    origin: { id: 1, uploadKbps: 1750, region: "default" },
+    nodes: d.members().map((m) => ({
+      id: m.id,
+      region: m.region,
+      uploadKbps: m.uploadKbps,
+      nat: 0,
+      role: "agent" as const,
+      eligible: true,
+      joinedAt: m.joinedAt,
+      watching: true,
+    })),
+    regions: {},
+    seed: 1,
+  };
+}

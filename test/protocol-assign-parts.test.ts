@@ -1,0 +1,104 @@
+import test from "ava";
+import fc from "fast-check";
+import { AssignParts, assignBytes, join, splitAssign } from "../protocol/assign-parts.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import {
+  type AssignBody,
+  type ChildLink,
+  LinkAlgorithm,
+  MsgType,
+  type Peer,
+  TierRole,
+} from "../protocol/messages.js";
+
+function origin(children: number, v6 = false, mesh = 0): AssignBody {
+  const addr = (i: number): string =>
+    v6 ? `2001:db8::${(i % 65535).toString(16)}` : `127.0.${(i >> 8) & 255}.${i & 255}`;
+  return {
+    channel: 7,
+    version: 42,
+    k: 4,
+    tier: 1,
+    role: TierRole.ORIGIN,
+    fec: { k: 12, n: 2 },
+    parents: [null, null, null, null],
+    children: Array.from({ length: children }, (_, i): ChildLink => ({
+      node: 1000 + i,
+      address: addr(i),
+      port: 40_000 + (i % 1000),
+      substreams: i % 2 === 0 ? 0b1111 : 0b1000_0000_0001,
+      ...(i % 2 === 0 ? {} : { algorithm: LinkAlgorithm.FEC_TREE }),
+    })),
+    ...(mesh > 0
+      ? {
+          mesh: Array.from({ length: mesh }, (_, i): Peer => ({
+            node: 9000 + i,
+            address: addr(i),
+            port: 5000,
+          })),
+        }
+      : {}),
+  };
+}
+
+test("an assignment that fits is one part, without part keys", (t) => {
+  const b = origin(10);
+  const parts = splitAssign({ ...b, part: 0, parts: 1 });
+  t.is(parts.length, 1);
+  t.deepEqual(parts[0], b);
+});
+
+test("the origin's 3000 children (IPv6) split into parts of <= 1200 bytes that join back", (t) => {
+  const b = origin(3000, true, 5);
+  const parts = splitAssign(b);
+  t.true(parts.length > 1);
+  t.log(`${parts.length} parts`);
+  for (const [i, p] of parts.entries()) {
+    t.is(p.part, i);
+    t.is(p.parts, parts.length);
+    t.true(assignBytes(p) <= MAX_CONTROL_BYTES);
+    const wire = encodeControl({ v: WIRE_VERSION, type: MsgType.ASSIGN, sender: 0, seq: 1, ts: 2, body: p });
+    const back = decodeControl(wire);
+    t.true(back.ok);
+  }
+  t.deepEqual(
+    parts.slice(1).map((p) => p.parents.length),
+    new Array(parts.length - 1).fill(0),
+  );
+  t.deepEqual(join(parts), b);
+});
+
+test("parts arriving in any order, with duplicates and an older version's parts, complete once", (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.integer({ min: 65, max: 400 }), fc.integer({ min: 0, max: 2 ** 31 }), (n, seed) => {
+        const b = origin(n);
+        const parts = splitAssign(b);
+        const old = splitAssign({ ...b, version: b.version - 1 });
+        const order = [...parts, parts[0]!, old[1]!].map((p, i) => ({
+          p,
+          key: (i * 2654435761 + seed) % 1000003,
+        }));
+        order.sort((x, y) => x.key - y.key);
+        const r = new AssignParts();
+        const done = order.map(({ p }) => r.accept(p)).filter((x) => x !== undefined);
+        return done.length >= 1 && JSON.stringify(done[0]) === JSON.stringify(b);
+      }),
+      { numRuns: 50 },
+    ),
+  );
+});
+
+test("a newer version's part drops the incomplete older one", (t) => {
+  const r = new AssignParts();
+  const v1 = splitAssign(origin(200));
+  const v2 = splitAssign({ ...origin(200), version: 43 });
+  t.is(r.accept(v1[0]!), undefined);
+  t.is(r.accept(v2[0]!), undefined);
+  for (const p of v1.slice(1)) t.is(r.accept(p), undefined);
+  let done: AssignBody | undefined;
+  for (const p of v2.slice(1)) done = r.accept(p);
+  t.is(done?.version, 43);
+  t.is(done?.children.length, 200);
+});
