@@ -1,5 +1,5 @@
 /**
- * `scripts/qemu-run --arch arm64 [--http-port 8081] [--disk FILE] [--fresh]`
+ * `scripts/qemu-run --arch arm64|armv7 [--http-port 8081] [--disk FILE] [--fresh]`
  *
  * Boots images/out/<arch> under QEMU with the persistent partition FILE (default
  * images/out/<arch>/data.img, made empty on first use; --fresh remakes it), forwards the

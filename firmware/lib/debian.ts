@@ -3,19 +3,44 @@
  * with apt-get through a private configuration: its own architecture, state and cache under
  * firmware/cache/apt/<arch>, nothing in the host's apt state changes. The .deb files are
  * kept, so a warm build uses exactly the kernel it used before.
+ *
+ * Mirrors are sometimes caught mid-sync ("File has unexpected size ... Mirror sync in
+ * progress?"): update and download are tried 3 times, 10 s apart. If the package lists still
+ * cannot all be fetched, the build falls back to bookworm and bookworm-updates without
+ * bookworm-security (a second sources list; the log says so) rather than failing.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "./sh.js";
+import { BuildError, log, run } from "./sh.js";
 
 const MIRROR = "http://deb.debian.org/debian";
 const SECURITY = "http://deb.debian.org/debian-security";
 const KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+const TRIES = 3;
+const PAUSE_MS = 10_000;
+
+const pause = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** `fn` until it returns, at most TRIES times; the last failure is thrown. */
+function retried<T>(what: string, fn: () => T): T {
+  for (let i = 1; ; i++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof BuildError) || i >= TRIES) throw e;
+      const first = e.message.split("\n").find((l) => l.startsWith("E: ")) ?? e.message.split("\n")[0];
+      log(`${what} failed (try ${i} of ${TRIES}): ${first ?? ""}; again in ${PAUSE_MS / 1000} s`);
+      pause(PAUSE_MS);
+    }
+  }
+}
 
 export class DebianArch {
   readonly #dir: string;
   readonly #conf: string;
   #updated = false;
+  /** Set when bookworm-security could not be fetched: apt reads the list without it. */
+  #sourceList: string | undefined;
 
   constructor(
     cacheDir: string,
@@ -78,12 +103,28 @@ export class DebianArch {
   #apt(cmd: string, args: string[], cwd?: string): string {
     this.#setup();
     const env = { ...process.env, APT_CONFIG: this.#conf, DEBIAN_FRONTEND: "noninteractive" };
-    return run(cmd, args, { env, ...(cwd === undefined ? {} : { cwd }) });
+    const list = this.#sourceList === undefined ? [] : ["-o", `Dir::Etc::SourceList=${this.#sourceList}`];
+    return run(cmd, [...list, ...args], { env, ...(cwd === undefined ? {} : { cwd }) });
   }
 
   #update(): void {
     if (this.#updated) return;
-    this.#apt("apt-get", ["update", "-qq"]);
+    try {
+      retried(`apt-get update (${this.debArch})`, () => this.#apt("apt-get", ["update", "-qq"]));
+    } catch (e) {
+      if (!(e instanceof BuildError)) throw e;
+      log(
+        `apt-get update (${this.debArch}): package lists still incomplete after ${TRIES} tries; ` +
+          "using bookworm and bookworm-updates without bookworm-security",
+      );
+      const list = join(this.#dir, "etc", "sources.main.list");
+      const all = readFileSync(join(this.#dir, "etc", "sources.list"), "utf8").split("\n");
+      writeFileSync(list, all.filter((l) => !l.includes("-security")).join("\n"));
+      this.#sourceList = list;
+      retried(`apt-get update (${this.debArch}, without security)`, () =>
+        this.#apt("apt-get", ["update", "-qq"]),
+      );
+    }
     this.#updated = true;
   }
 
@@ -108,7 +149,7 @@ export class DebianArch {
     let deb = readdirSync(debs).find((f) => f.startsWith(`${name}_`) && f.endsWith(".deb"));
     if (deb === undefined) {
       this.#update();
-      this.#apt("apt-get", ["download", "-qq", name], debs);
+      retried(`apt-get download ${name}`, () => this.#apt("apt-get", ["download", "-qq", name], debs));
       deb = readdirSync(debs).find((f) => f.startsWith(`${name}_`) && f.endsWith(".deb"));
       if (deb === undefined) throw new Error(`apt-get download ${name}: no .deb appeared`);
     }

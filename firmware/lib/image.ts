@@ -1,5 +1,5 @@
 /**
- * The bootable image for QEMU's `virt` board (arm64 for now):
+ * The bootable image for QEMU's `virt` board (arm64 and armv7):
  *   vmlinuz      Debian's kernel, unchanged;
  *   initrd.img   gzip'd cpio: busybox-static, /init, the supervisor, the tiercast executable,
  *                the C runtime it needs, and the virtio/ext4 modules it loads;
@@ -34,14 +34,25 @@ export interface BootImage {
   busyboxPackage: string | undefined;
 }
 
-/** Debian's architecture, kernel flavour and kernel metapackage for each bootable target. */
-// armv7 (debArch armhf, linux-image-armmp, qemu-system-arm -M virt,highmem=off) follows the
-// same layout but has not been booted yet: it is left out until a boot test covers it.
-const BOOT: Partial<Record<Target["arch"], { debArch: string; kernelMeta: string }>> = {
-  arm64: { debArch: "arm64", kernelMeta: "linux-image-arm64" },
+/**
+ * Debian's architecture, kernel metapackage and the modules /init loads, per bootable target.
+ * arm64 boots with virtio on PCI (virtio_mmio stays for boards without PCI); armv7's
+ * qemu-system-arm virt board gets virtio-*-device on the MMIO transports (firmware/lib/qemu.ts),
+ * so its armmp kernel needs no virtio_pci (virtio itself and the PCI host are built in).
+ */
+const BOOT: Partial<Record<Target["arch"], { debArch: string; kernelMeta: string; modules: string[] }>> = {
+  arm64: {
+    debArch: "arm64",
+    kernelMeta: "linux-image-arm64",
+    modules: ["virtio_pci", "virtio_mmio", "virtio_net", "virtio_blk", "ext4"],
+  },
+  armv7: {
+    debArch: "armhf",
+    kernelMeta: "linux-image-armmp",
+    modules: ["virtio_mmio", "virtio_net", "virtio_blk", "ext4"],
+  },
 };
 
-const MODULES = ["virtio_pci", "virtio_mmio", "virtio_net", "virtio_blk", "ext4"];
 const MODULE_ALIASES = { "crypto-crc32c": "crc32c_generic" };
 /** 2026-01-01T00:00:00Z: every file in the initrd gets this mtime. */
 const EPOCH = 1767225600;
@@ -115,7 +126,7 @@ export function buildBootImage(t: Target, i: ImageInputs): BootImage {
     copyFileSync(rt.libs.get(basename(rt.interpreter)) ?? "", join(root, rt.interpreter));
   }
 
-  const mods = moduleClosure(join(kroot, "lib", "modules", kver), MODULES, MODULE_ALIASES);
+  const mods = moduleClosure(join(kroot, "lib", "modules", kver), b.modules, MODULE_ALIASES);
   for (const [name, file] of mods) copyFileSync(file, join(root, "lib", "modules", `${name}.ko`));
   writeFileSync(join(root, "etc", "modules-load"), mods.map(([n]) => n).join("\n") + "\n");
 

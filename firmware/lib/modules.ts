@@ -10,12 +10,17 @@ function modinfo(file: string): Map<string, string[]> {
   const buf = readFileSync(file);
   const info = new Map<string, string[]>();
   for (const key of ["depends", "softdep"]) {
-    const needle = Buffer.from(`\0${key}=`);
+    const needle = Buffer.from(`${key}=`);
     let i = buf.indexOf(needle);
     while (i >= 0) {
       const start = i + needle.length;
       const end = buf.indexOf(0, start);
-      info.set(key, [...(info.get(key) ?? []), buf.subarray(start, end).toString("latin1")]);
+      // An entry starts after a NUL, or at the start of .modinfo, which may follow any byte
+      // that is not text (armhf's ext4.ko opens .modinfo with its softdep).
+      const before = i > 0 ? (buf[i - 1] as number) : 0;
+      if (before < 0x20 || before > 0x7e) {
+        info.set(key, [...(info.get(key) ?? []), buf.subarray(start, end).toString("latin1")]);
+      }
       i = buf.indexOf(needle, end);
     }
   }

@@ -20,16 +20,39 @@ export interface QemuOptions {
   append?: string;
 }
 
-const MACHINES: Partial<Record<Arch, { qemu: string; machine: string; cpu: string; console: string }>> = {
+interface Machine {
+  qemu: string;
+  machine: string;
+  cpu: string;
+  console: string;
+  /** Where the virtio devices sit: on PCI, or on the board's virtio-mmio transports. */
+  virtio: "pci" | "mmio";
+}
+
+const MACHINES: Partial<Record<Arch, Machine>> = {
   // cortex-a53: a typical router/set-top-box core; -cpu max is ~3x slower (pointer-auth emulation).
-  arm64: { qemu: "qemu-system-aarch64", machine: "virt", cpu: "cortex-a53", console: "ttyAMA0" },
-  armv7: { qemu: "qemu-system-arm", machine: "virt,highmem=off", cpu: "cortex-a15", console: "ttyAMA0" },
+  arm64: {
+    qemu: "qemu-system-aarch64",
+    machine: "virt",
+    cpu: "cortex-a53",
+    console: "ttyAMA0",
+    virtio: "pci",
+  },
+  // highmem=off: a 32-bit kernel without LPAE (Debian's armmp) cannot reach devices above 4 GB.
+  armv7: {
+    qemu: "qemu-system-arm",
+    machine: "virt,highmem=off",
+    cpu: "cortex-a15",
+    console: "ttyAMA0",
+    virtio: "mmio",
+  },
 };
 
 export function qemuCommand(o: QemuOptions): { command: string; args: string[] } {
   const m = MACHINES[o.arch];
   if (m === undefined) throw new Error(`no QEMU board for ${o.arch}`);
   const fwd = (o.forward ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join("");
+  const pci = m.virtio === "pci";
   const append = `console=${m.console} rdinit=/init panic=-1 quiet${o.append ? " " + o.append : ""}`;
   return {
     command: m.qemu,
@@ -45,12 +68,17 @@ export function qemuCommand(o: QemuOptions): { command: string; args: string[] }
         append,
       ],
       // romfile= : no PXE option ROM (efi-virtio.rom is not installed and not needed).
-      ...["-netdev", `user,id=n0${fwd}`, "-device", "virtio-net-pci,netdev=n0,romfile="],
+      ...[
+        "-netdev",
+        `user,id=n0${fwd}`,
+        "-device",
+        pci ? "virtio-net-pci,netdev=n0,romfile=" : "virtio-net-device,netdev=n0",
+      ],
       ...[
         "-drive",
         `file=${o.disk},format=raw,if=none,id=d0,cache=writeback`,
         "-device",
-        "virtio-blk-pci,drive=d0",
+        pci ? "virtio-blk-pci,drive=d0" : "virtio-blk-device,drive=d0",
       ],
     ],
   };
