@@ -90,7 +90,7 @@ test.serial(
       (l) => l.includes("tiercast-supervise: starting tiercast"),
       BOOT_MS,
     );
-    t.regex(version, /node v24\.\d+\.\d+, linux-arm64/);
+    t.regex(version, /node v22\.\d+\.\d+, linux-arm64/);
     await first.vm.waitForEvent("identity_created", BOOT_MS);
     await first.vm.waitForEvent("ready", BOOT_MS);
     t.log(`boot to ready: ${seconds(first.started)} s`);

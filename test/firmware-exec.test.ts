@@ -14,7 +14,7 @@ import { emulated, TARGETS, type Arch } from "../firmware/lib/targets.js";
 import { buildFirmware, Proc, ROOT, startHostServers } from "./firmware-harness.js";
 
 const CASES: { arch: Arch; version: RegExp }[] = [
-  { arch: "x64", version: /^tiercast \d+\.\d+\.\d+ \(node v24\.\d+\.\d+, linux-x64\)/ },
+  { arch: "x64", version: /^tiercast \d+\.\d+\.\d+ \(node v22\.\d+\.\d+, linux-x64\)/ },
   { arch: "armv7", version: /^tiercast \d+\.\d+\.\d+ \(node v20\.11\.0, linux-arm\)/ },
 ];
 

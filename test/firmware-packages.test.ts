@@ -128,7 +128,7 @@ test.serial(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const root = join(dir, "root");
     sh("dpkg", ["-x", deb, root]);
-    t.regex(sh(join(root, "usr/bin/tiercast"), ["--version"]), /^tiercast \d+\.\d+\.\d+ \(node v24\./);
+    t.regex(sh(join(root, "usr/bin/tiercast"), ["--version"]), /^tiercast \d+\.\d+\.\d+ \(node v22\./);
 
     const unit = readFileSync(join(root, "lib/systemd/system/tiercast.service"), "utf8");
     for (const line of [
@@ -270,7 +270,7 @@ const IPK_CASES: { arch: Arch; qemu: string; openwrt: string; version: RegExp }[
     arch: "arm64",
     qemu: "qemu-aarch64-static",
     openwrt: "aarch64_generic",
-    version: /^tiercast \d+\.\d+\.\d+ \(node v24\.\d+\.\d+, linux-arm64\)/,
+    version: /^tiercast \d+\.\d+\.\d+ \(node v22\.\d+\.\d+, linux-arm64\)/,
   },
   {
     arch: "armv7",

