@@ -10,47 +10,21 @@
 import test from "ava";
 import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeDataDisk } from "../firmware/lib/data-disk.js";
 import { qemuCommand } from "../firmware/lib/qemu.js";
-import {
-  buildFirmware,
-  ffmpegDecode,
-  freePort,
-  inspectDisk,
-  Proc,
-  ROOT,
-  startHostServers,
-  type HostServers,
-} from "./firmware-harness.js";
+import { ffmpegDecode, freePort, inspectDisk, Proc, ROOT, useBootFixture } from "./firmware-harness.js";
 
 const IMAGE_DIR = join(ROOT, "images", "out", "arm64");
 const GUEST_HTTP = 8081;
 const BOOT_MS = 180_000;
 
-let dir: string;
-let host: HostServers;
-
-test.before(async (t) => {
-  t.timeout(40 * 60_000, "cold firmware build (addon compile, npm and Debian downloads)");
-  const b = buildFirmware("arm64", true);
-  t.log(
-    `arm64 build: ${b.seconds.toFixed(1)} s, executable ${(b.manifest.bytes / 1e6).toFixed(1)} MB, sha256 ${b.manifest.sha256}`,
-  );
-  dir = mkdtempSync(join(tmpdir(), "tiercast-fw-arm64-"));
-  host = await startHostServers(dir, "10.0.2.2");
-});
-
-test.after.always(async () => {
-  await host?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useBootFixture("arm64");
 
 function config(extra: Record<string, unknown> = {}): string {
   // Under QEMU's user-mode net the host's loopback is 10.0.2.2 (common/host-alias-transport.ts).
-  const control = { control: `127.0.0.1:${host.controlPort}`, hostAlias: "10.0.2.2" };
+  const control = { control: `127.0.0.1:${fx.host.controlPort}`, hostAlias: "10.0.2.2" };
   return JSON.stringify({
     ...control,
     channel: "demo",
@@ -79,7 +53,7 @@ test.serial(
   "the guest boots, joins, serves a playlist ffmpeg decodes, and survives a power cut",
   async (t) => {
     t.timeout(15 * 60_000);
-    const disk = join(dir, "data.img");
+    const disk = join(fx.dir, "data.img");
     makeDataDisk(disk, { files: { "tiercast.json": config() } });
 
     // First boot.
@@ -119,7 +93,7 @@ test.serial(
     await first.vm.stop("SIGKILL");
 
     // The partition and the cache as the power cut left them.
-    const seen = inspectDisk(disk, dir, ["agent/identity.json", "agent/cache.db", "agent/cache.db-wal"]);
+    const seen = inspectDisk(disk, fx.dir, ["agent/identity.json", "agent/cache.db", "agent/cache.db-wal"]);
     t.true(
       seen.fsck <= 1,
       `e2fsck after the power cut: exit ${seen.fsck} (0 clean, 1 journal replayed/fixed)`,
@@ -162,7 +136,7 @@ test.serial(
 
     // Whatever the guest serves now matches the origin's hashes.
     const latest = (await (
-      await fetch(`http://127.0.0.1:${host.originHttpPort}/live/demo/latest.json`)
+      await fetch(`http://127.0.0.1:${fx.host.originHttpPort}/live/demo/latest.json`)
     ).json()) as {
       segments: { id: number; sha256: string }[];
     };
@@ -179,7 +153,7 @@ test.serial(
         t.is(sha256(body), expected, `segment ${id} served whole after the power cut`);
     }
     await second.vm.stop("SIGKILL");
-    const again = inspectDisk(disk, mkdtempSync(join(dir, "again-")), ["agent/identity.json"]);
+    const again = inspectDisk(disk, mkdtempSync(join(fx.dir, "again-")), ["agent/identity.json"]);
     t.deepEqual(
       readFileSync(again.files["agent/identity.json"] ?? ""),
       readFileSync(identityFile as string),
@@ -190,7 +164,7 @@ test.serial(
 
 test.serial("a bad config key is named on the console and the agent runs on factory defaults", async (t) => {
   t.timeout(10 * 60_000);
-  const disk = join(dir, "bad.img");
+  const disk = join(fx.dir, "bad.img");
   makeDataDisk(disk, { files: { "tiercast.json": config({ uploadKbs: 900 }) } });
   const { vm } = await boot(disk);
   t.teardown(() => vm.stop("SIGKILL"));

@@ -9,53 +9,27 @@
  */
 import test from "ava";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { makeDataDisk } from "../firmware/lib/data-disk.js";
 import { qemuCommand } from "../firmware/lib/qemu.js";
-import {
-  buildFirmware,
-  ffmpegDecode,
-  freePort,
-  inspectDisk,
-  Proc,
-  ROOT,
-  startHostServers,
-  type HostServers,
-} from "./firmware-harness.js";
+import { ffmpegDecode, freePort, inspectDisk, Proc, ROOT, useBootFixture } from "./firmware-harness.js";
 
 const IMAGE_DIR = join(ROOT, "images", "out", "armv7");
 const GUEST_HTTP = 8081;
 const BOOT_MS = 240_000;
 
-let dir: string;
-let host: HostServers;
-
-test.before(async (t) => {
-  t.timeout(40 * 60_000, "cold firmware build (addon compile, npm and Debian downloads)");
-  const b = buildFirmware("armv7", true);
-  t.log(
-    `armv7 build: ${b.seconds.toFixed(1)} s, executable ${(b.manifest.bytes / 1e6).toFixed(1)} MB, sha256 ${b.manifest.sha256}`,
-  );
-  dir = mkdtempSync(join(tmpdir(), "tiercast-fw-armv7-"));
-  host = await startHostServers(dir, "10.0.2.2");
-});
-
-test.after.always(async () => {
-  await host?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useBootFixture("armv7");
 
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const seconds = (since: number): string => ((performance.now() - since) / 1000).toFixed(1);
 
 test.serial("the armv7 guest boots, joins and serves a playable segment", async (t) => {
   t.timeout(10 * 60_000);
-  const disk = join(dir, "data.img");
+  const disk = join(fx.dir, "data.img");
   // Under QEMU's user-mode net the host's loopback is 10.0.2.2 (common/host-alias-transport.ts).
   const config = {
-    control: `127.0.0.1:${host.controlPort}`,
+    control: `127.0.0.1:${fx.host.controlPort}`,
     hostAlias: "10.0.2.2",
     channel: "demo",
     role: "preferred",
@@ -99,7 +73,7 @@ test.serial("the armv7 guest boots, joins and serves a playable segment", async 
 
   // A segment the guest serves is the one the origin published.
   const latest = (await (
-    await fetch(`http://127.0.0.1:${host.originHttpPort}/live/demo/latest.json`)
+    await fetch(`http://127.0.0.1:${fx.host.originHttpPort}/live/demo/latest.json`)
   ).json()) as { segments: { id: number; sha256: string }[] };
   const want = new Map(latest.segments.map((s) => [s.id, s.sha256]));
   const text = await (await fetch(`${base}/index.m3u8`)).text();
@@ -120,6 +94,6 @@ test.serial("the armv7 guest boots, joins and serves a playable segment", async 
   await vm.stop("SIGKILL");
 
   // The identity went to the persistent partition.
-  const seen = inspectDisk(disk, mkdtempSync(join(dir, "inspect-")), ["agent/identity.json"]);
+  const seen = inspectDisk(disk, mkdtempSync(join(fx.dir, "inspect-")), ["agent/identity.json"]);
   t.truthy(seen.files["agent/identity.json"], "identity.json is on the persistent partition");
 });

@@ -5,8 +5,10 @@
  * control center + origin that a QEMU guest reaches at 10.0.2.2.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import test from "ava";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Arch } from "../firmware/lib/targets.js";
@@ -252,3 +254,40 @@ export async function startHostServers(
 }
 
 export { ffmpegDecode } from "./helpers/ffmpeg.js";
+
+/**
+ * What a QEMU boot test shares: before its tests, build `arch` with its image and start control
+ * and an origin on the host (the guest reaches them at 10.0.2.2); after them, stop and clean up.
+ */
+export interface BootFixture {
+  /** The test's scratch folder. */
+  readonly dir: string;
+  readonly host: HostServers;
+}
+
+export function useBootFixture(arch: "arm64" | "armv7"): BootFixture {
+  const fx: { dir?: string; host?: HostServers } = {};
+  test.before(async (t) => {
+    t.timeout(40 * 60_000, "cold firmware build (addon compile, npm and Debian downloads)");
+    const b = buildFirmware(arch, true);
+    t.log(
+      `${arch} build: ${b.seconds.toFixed(1)} s, executable ${(b.manifest.bytes / 1e6).toFixed(1)} MB, sha256 ${b.manifest.sha256}`,
+    );
+    fx.dir = mkdtempSync(join(tmpdir(), `tiercast-fw-${arch}-`));
+    fx.host = await startHostServers(fx.dir, "10.0.2.2");
+  });
+  test.after.always(async () => {
+    await fx.host?.stop();
+    if (fx.dir) rmSync(fx.dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      if (fx.dir === undefined) throw new Error("boot fixture used before its before hook ran");
+      return fx.dir;
+    },
+    get host() {
+      if (fx.host === undefined) throw new Error("boot fixture used before its before hook ran");
+      return fx.host;
+    },
+  };
+}
