@@ -5,15 +5,14 @@
  * poisoned segment and a gap, the playlist, and the /status shape.
  */
 import test from "ava";
+import { packetizeSegment } from "../origin/packetizer.js";
 import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
-import { encodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, MAX_DATA_PAYLOAD_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { WIRE_VERSION } from "../protocol/limits.js";
 import { JoinError, MsgType, NatType, type ControlMessage } from "../protocol/messages.js";
-import { encodeSegmentMeta } from "../protocol/segment-meta.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
@@ -37,39 +36,17 @@ const sha = (b: Uint8Array): Buffer => createHash("sha256").update(b).digest();
 
 /** The origin's packets for one segment: META, data, META again. */
 function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
-  const n = Math.max(1, Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES));
-  const meta = encodeSegmentMeta({
+  const seg = packetizeSegment({
+    channel: CH.id,
     segmentId: id,
+    firstSeq,
+    k: 1,
     durationMs: 2000,
-    totalBytes: bytes.length,
-    firstSeq: firstSeq + 1,
-    packetCount: n,
     discontinuity: false,
     publishedAt: 0,
-    sha256: sha(bytes),
+    bytes,
   });
-  const h = (seq: number, flags: number, offset: number) => ({
-    channel: CH.id,
-    seq,
-    substream: 0,
-    flags,
-    fecGroup: 0,
-    fecIndex: 0,
-    segmentId: id,
-    offset,
-  });
-  const out = [encodeData(h(firstSeq, FLAG_META, 0), meta)];
-  for (let i = 0; i < n; i++) {
-    const off = i * MAX_DATA_PAYLOAD_BYTES;
-    out.push(
-      encodeData(
-        h(firstSeq + 1 + i, i === n - 1 ? FLAG_END : 0, off),
-        bytes.subarray(off, off + MAX_DATA_PAYLOAD_BYTES),
-      ),
-    );
-  }
-  out.push(encodeData(h(firstSeq + n + 1, FLAG_META, 0), meta));
-  return out;
+  return seg.packets.map((p) => p.datagram);
 }
 
 function setup() {

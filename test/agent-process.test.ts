@@ -4,6 +4,7 @@
  * Every wait is on a condition with a deadline.
  */
 import test from "ava";
+import { packetizeSegment } from "../origin/packetizer.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,10 +15,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
-import { encodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, MAX_DATA_PAYLOAD_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { WIRE_VERSION } from "../protocol/limits.js";
 import { JoinError, MsgType, type ControlMessage } from "../protocol/messages.js";
-import { encodeSegmentMeta } from "../protocol/segment-meta.js";
 import type { Address } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 
@@ -99,39 +98,17 @@ async function startAgent(args: string[]): Promise<Proc> {
 }
 
 function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
-  const n = Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES);
-  const meta = encodeSegmentMeta({
+  const seg = packetizeSegment({
+    channel: 3,
     segmentId: id,
+    firstSeq,
+    k: 2,
     durationMs: 1000,
-    totalBytes: bytes.length,
-    firstSeq: firstSeq + 1,
-    packetCount: n,
     discontinuity: false,
     publishedAt: Date.now(),
-    sha256: sha(bytes),
+    bytes,
   });
-  const h = (seq: number, flags: number, offset: number) => ({
-    channel: 3,
-    seq,
-    substream: seq % 2,
-    flags,
-    fecGroup: 0,
-    fecIndex: 0,
-    segmentId: id,
-    offset,
-  });
-  const out = [encodeData(h(firstSeq, FLAG_META, 0), meta)];
-  for (let i = 0; i < n; i++) {
-    const off = i * MAX_DATA_PAYLOAD_BYTES;
-    out.push(
-      encodeData(
-        h(firstSeq + 1 + i, i === n - 1 ? FLAG_END : 0, off),
-        bytes.subarray(off, off + MAX_DATA_PAYLOAD_BYTES),
-      ),
-    );
-  }
-  out.push(encodeData(h(firstSeq + n + 1, FLAG_META, 0), meta));
-  return out;
+  return seg.packets.map((p) => p.datagram);
 }
 
 test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP, LEAVE; kill -9 keeps cache and identity", async (t) => {
