@@ -8,7 +8,7 @@ import { NatType } from "../../protocol/messages.js";
 import { isVertexConnected } from "./connectivity.js";
 import type { NodePlan, Plan } from "./plan.js";
 import { gcd } from "./state.js";
-import { natCompatible, resolvePolicy, type TierSnapshot } from "./tier-types.js";
+import { linkLimit, natCompatible, resolvePolicy, type TierSnapshot } from "./tier-types.js";
 
 export interface Violation {
   code:
@@ -103,7 +103,7 @@ export function checkPlan(plan: Plan, s: TierSnapshot): Violation[] {
     if (used > Math.floor((upload(id) * U) / R + 1e-9)) bad("upload", `needs ${(used * R) / U} kbit/s`, id);
     const links =
       np.children.length + (np.mesh?.filter((m) => !np.children.some((c) => c.node === m)).length ?? 0);
-    if (id !== origin.id && links > policy.maxChildren) bad("children", `${links} links`, id);
+    if (id !== origin.id && links > linkLimit(policy, np.role)) bad("children", `${links} links`, id);
     if (bottom(np)) {
       let interior = 0;
       for (const e of np.children) if (get(e.node)?.tier === np.tier) interior |= e.substreams;

@@ -5,7 +5,7 @@
 import { NatType } from "../../protocol/messages.js";
 import type { ClusterPlan, NodeRole } from "./plan.js";
 import { newNodePlan, type ClusterState, type Rec, type State } from "./state.js";
-import { clusterDepthBound, type TierNode, type TierSnapshot } from "./tier-types.js";
+import { clusterDepthBound, linkLimit, type TierNode, type TierSnapshot } from "./tier-types.js";
 import type { Group } from "./tiers.js";
 
 /** Sorted by id, one entry per id, the origin left out: input order cannot change the plan. */
@@ -58,7 +58,7 @@ export function addRec(st: State, n: TierNode, tier: number, cluster: number, sl
     cluster,
     cap: st.units(n.uploadKbps),
     used: 0,
-    maxKids: st.policy.maxChildren,
+    maxKids: linkLimit(st.policy, role),
     home: -1,
     fan: 0,
     tdepth: new Array<number>(slots).fill(0),

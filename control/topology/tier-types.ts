@@ -4,7 +4,8 @@
  * Design and invariants: docs/topology.md.
  */
 import { NatType } from "../../protocol/messages.js";
-import type { Plan } from "./plan.js";
+import { MAX_CHILDREN } from "../../protocol/limits.js";
+import type { NodeRole, Plan } from "./plan.js";
 
 export interface TierNode {
   id: number;
@@ -66,6 +67,11 @@ export interface TierPolicy {
   margin: number;
   /** Children per node (keeps an ASSIGN inside one datagram). */
   maxChildren: number;
+  /**
+   * Children of a waypoint server: an ISP box with upload for many streams. Its ASSIGN spans
+   * several datagrams (part/parts) and its HEARTBEAT lists at most MAX_CHILDREN links.
+   */
+  waypointMaxChildren: number;
   /** Upload (in multiples of R) from which a node is high-capacity, i.e. tier 2. */
   highCapacity: number;
   /** Child links a tier-2 node keeps for tier 3 (the rest may serve its tier-2 sub-tree). */
@@ -98,6 +104,7 @@ export const DEFAULT_POLICY: TierPolicy = {
   levels: 3,
   margin: 0.25, // tier-1 upload >= c * R * 1.25
   maxChildren: 24, // 16 IPv6 parents + 24 IPv6 children fit one 1200-byte ASSIGN
+  waypointMaxChildren: 64, // MAX_CHILDREN: what one HEARTBEAT may list
   highCapacity: 2, // upload >= 2R: high capacity, tier 2
   tier2FeedLinks: 8, // links a tier-2 node keeps for tier 3 (each may carry all k substreams)
   fec: {
@@ -126,6 +133,7 @@ export function resolvePolicy(p: Partial<TierPolicy> | undefined): TierPolicy {
   intIn("policy.minClusterSize", policy.minClusterSize, 1, policy.maxClusterSize);
   intIn("policy.levels", policy.levels, 2, 4);
   intIn("policy.maxChildren", policy.maxChildren, 2, 64);
+  intIn("policy.waypointMaxChildren", policy.waypointMaxChildren, policy.maxChildren, MAX_CHILDREN);
   intIn("policy.tier2FeedLinks", policy.tier2FeedLinks, 1, policy.maxChildren - 1);
   intIn("policy.fec.k", policy.fec.k, 1, 15);
   if (!(policy.margin >= 0) || !(policy.highCapacity >= 1))
@@ -134,6 +142,11 @@ export function resolvePolicy(p: Partial<TierPolicy> | undefined): TierPolicy {
 }
 
 /** Parity count n for a region's tier-2 cluster: operator override, then measured loss, then access. */
+/** How many child links (mesh neighbours included) a node of this role may have. */
+export function linkLimit(policy: TierPolicy, role: NodeRole | undefined): number {
+  return role === "waypoint" ? policy.waypointMaxChildren : policy.maxChildren;
+}
+
 export function fecNFor(info: RegionInfo | undefined, fec: FecPolicy): number {
   const cap = 16 - fec.k;
   let n = fec.defaultN;

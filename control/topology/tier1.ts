@@ -4,6 +4,7 @@
  */
 import { addShortcuts, bfs, buildMesh, buildTier1Tree } from "./mesh.js";
 import type { Rec, State } from "./state.js";
+import { linkLimit } from "./tier-types.js";
 
 /**
  * Tier 1 as a mesh, or as a tree when the policy says so or when the origin's upload cannot
@@ -37,7 +38,7 @@ export function buildTier1(st: State, origin: Rec, t1: Rec[]): "mesh" | "tree" {
   const room = (id: number): boolean => {
     const r = st.get(id);
     const deg = adj.get(id)!.length;
-    return r.cap - deg * st.U >= st.U && deg + 1 <= st.policy.maxChildren - st.policy.tier2FeedLinks;
+    return r.cap - deg * st.U >= st.U && deg + 1 <= linkLimit(st.policy, r.role) - st.policy.tier2FeedLinks;
   };
   addShortcuts(
     adj,
@@ -62,6 +63,6 @@ export function buildTier1(st: State, origin: Rec, t1: Rec[]): "mesh" | "tree" {
   }
   // Mesh neighbours travel in the ASSIGN too: they take child-link room.
   for (const r of t1)
-    r.maxKids = Math.max(0, st.policy.maxChildren - r.np.mesh!.length + r.np.children.length);
+    r.maxKids = Math.max(0, linkLimit(st.policy, r.role) - r.np.mesh!.length + r.np.children.length);
   return "mesh";
 }
