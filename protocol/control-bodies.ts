@@ -13,6 +13,7 @@
  *                 3 children [LinkState]<=64  4 buffers [u32]<=16  5 resources map  6 newestSegment u32
  *   LinkState     [node u32, ageMs u32, lastSeq u32]
  *   resources     map: 0 uploadKbps u32  1 nat u8  2 cacheBytes uint  3 cpuPct u32  4 rssMB u32
+ *                 5? loss u8 (loss fraction x 255, rounded)  6? shed u8 (children shed over the cap)
  * ASSIGN (4)      0 channel u32  1 version u32  2 k 1..16  3 tier u8
  *                 4 parents [Peer|null]<=slots  5 children [ChildLink]<=64
  *                 6? role u8 (TierRole)  7? cluster u32  8? fec [k 1..15, n 0..15] (k+n <= 16)
@@ -264,19 +265,26 @@ function writeResources(r: Resources): Map<number, unknown> {
     [2, wireUint(measure(r.cacheBytes, "cacheBytes", Number.MAX_SAFE_INTEGER))],
     [3, measure(r.cpuPct, "cpuPct", U32_MAX)],
     [4, measure(r.rssMB, "rssMB", U32_MAX)],
+    ...(r.loss === undefined ? [] : ([[5, measure(r.loss * 255, "loss", 255)]] as const)),
+    ...(r.shed === undefined ? [] : ([[6, measure(r.shed, "shed", 255)]] as const)),
   ]);
 }
 
 function readResources(v: unknown): Resources {
   return within("resources", () => {
     const m = asMap(v, "");
-    return {
+    const r: Resources = {
       uploadKbps: u32(need(m, 0, "uploadKbps"), "uploadKbps"),
       nat: member<NatType>(need(m, 1, "nat"), "nat", NATS),
       cacheBytes: uSafe(need(m, 2, "cacheBytes"), "cacheBytes"),
       cpuPct: u32(need(m, 3, "cpuPct"), "cpuPct"),
       rssMB: u32(need(m, 4, "rssMB"), "rssMB"),
     };
+    const loss = m.get(5);
+    if (loss !== undefined) r.loss = u8(loss, "loss") / 255;
+    const shed = m.get(6);
+    if (shed !== undefined) r.shed = u8(shed, "shed");
+    return r;
   });
 }
 

@@ -156,6 +156,13 @@ export interface Resources {
   cpuPct: number;
   /** Resident set size, MB. */
   rssMB: number;
+  /**
+   * Data packet loss seen over the last interval, 0..1 (before repair): region quality for the
+   * control center. On the wire a u8 in 1/255 steps. Absent: not measured.
+   */
+  loss?: number;
+  /** Children this node shed because its upload was above its cap (issue: upload cap). */
+  shed?: number;
 }
 
 export interface HeartbeatBody {

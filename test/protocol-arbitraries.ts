@@ -99,13 +99,18 @@ export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record({
 
 export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u32, lastSeq: u32 });
 
-const resources: fc.Arbitrary<Resources> = fc.record({
-  uploadKbps: u32,
-  nat: enumOf<NatType>(NatType),
-  cacheBytes: uSafe,
-  cpuPct: u32,
-  rssMB: u32,
-});
+const resources: fc.Arbitrary<Resources> = fc.record(
+  {
+    uploadKbps: u32,
+    nat: enumOf<NatType>(NatType),
+    cacheBytes: uSafe,
+    cpuPct: u32,
+    rssMB: u32,
+    loss: fc.integer({ min: 0, max: 255 }).map((q) => q / 255),
+    shed: fc.integer({ min: 0, max: 255 }),
+  },
+  { requiredKeys: ["uploadKbps", "nat", "cacheBytes", "cpuPct", "rssMB"] },
+);
 
 export const heartbeatBody: fc.Arbitrary<HeartbeatBody> = fc.record({
   channel: u32,

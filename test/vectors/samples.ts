@@ -47,6 +47,8 @@ export function sampleHeartbeat(parents = 4, children = 8): MessageOf<MsgType.HE
         cacheBytes: 5_368_709_120,
         cpuPct: 12,
         rssMB: 87,
+        loss: 1,
+        shed: 64,
       },
       newestSegment: 1_781_234,
     },
