@@ -289,6 +289,7 @@ export class Agent {
 
   #heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion"> {
     const sample = this.#meter.sample(ts, this.dataPlane.peerBytesSent);
+    const loss = this.dataPlane.lossSample();
     return {
       channel: this.session.channel?.id ?? this.dataPlane.assignment?.channel ?? 0,
       parents: this.dataPlane.parentStates(ts),
@@ -300,6 +301,7 @@ export class Agent {
         cacheBytes: this.#deps.store.usedBytes,
         cpuPct: sample.cpuPct,
         rssMB: sample.rssMB,
+        ...(loss === undefined ? {} : { loss }),
       },
       newestSegment: this.#newest(),
     };

@@ -107,6 +107,9 @@ export class DataPlane {
   readonly #childLinks = new Map<string, LinkStats>();
   readonly #perSegment = new Map<number, number[]>();
   readonly #warned = new Set<string>();
+  /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
+  #lossNew = 0;
+  #lossTop: number | undefined;
 
   constructor(deps: DataPlaneDeps, config: Partial<DataPlaneConfig> = {}) {
     this.#deps = deps;
@@ -190,6 +193,7 @@ export class DataPlane {
       this.stats.duplicates++;
       return;
     }
+    this.#lossNew++;
     this.#count(p, a.k);
     for (const to of forwardTargets(a, p, key)) {
       this.#deps.pacer.send(buf, to, PRIORITY_LIVE);
@@ -200,6 +204,23 @@ export class DataPlane {
       this.#childLinks.set(ck, cl);
     }
     this.#deps.sink(p);
+  }
+
+  /**
+   * Data packets lost since the last call, 0..1, before any repair: 1 - new packets received /
+   * sequence numbers the channel advanced by. Undefined when nothing was expected (no data yet,
+   * or the stream did not move).
+   */
+  lossSample(): number | undefined {
+    const top = this.#window.highest;
+    const before = this.#lossTop;
+    const got = this.#lossNew;
+    this.#lossTop = top;
+    this.#lossNew = 0;
+    if (top === undefined || before === undefined) return undefined;
+    const expected = (top - before) >>> 0;
+    if (expected === 0 || expected > 1 << 20) return undefined;
+    return Math.min(1, Math.max(0, 1 - got / expected));
   }
 
   /** P_1..P_k of the heartbeat at local time `ts`: age of the last packet and its seq, per substream. */

@@ -12,7 +12,7 @@ import { closeHttp, listenHttp } from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import { renderMetrics } from "./metrics.js";
-import { channelsView, gauges, nodesView, topologyView, type ControlState } from "./views.js";
+import { channelsView, gauges, nodesView, regionsView, topologyView, type ControlState } from "./views.js";
 
 export interface AdminHttpDeps {
   control: ControlState;
@@ -31,6 +31,7 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ["/api/channels", (s) => ({ type: "json", body: channelsView(s) })],
   ["/api/nodes", (s) => ({ type: "json", body: nodesView(s) })],
   ["/api/topology", (s) => ({ type: "json", body: topologyView(s) })],
+  ["/api/regions", (s) => ({ type: "json", body: regionsView(s) })],
   ["/metrics", (s) => ({ type: "text", body: renderMetrics(s.metrics, gauges(s)) })],
   [
     "/healthz",

@@ -27,6 +27,7 @@ import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
 import type { AccessTech, RegionInfo, TierPolicy } from "./topology/tier-types.js";
 import { checkCongestion } from "./handlers/congestion.js";
+import { RegionQuality } from "./region-quality.js";
 import { reviewEligibility } from "./handlers/eligibility.js";
 import type { EligibilityPolicy } from "./eligibility.js";
 
@@ -73,6 +74,7 @@ export class ControlCenter implements ControlContext {
   readonly metrics = new ControlMetrics();
   readonly clients = new ClientManager();
   readonly directory: ContentDirectory;
+  readonly quality = new RegionQuality();
   readonly config: HandlerConfig;
   readonly #transport: Transport;
   readonly #livenessCheckMs: number;

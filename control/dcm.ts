@@ -18,13 +18,22 @@ import {
   type Peer,
 } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
-import { assignBodyFor, assignKey } from "./assign-body.js";
+import { assignBodyFor } from "./assign-body.js";
+import { ClusterDcm, type OutgoingAssign } from "./cluster-dcm.js";
+
+export type { OutgoingAssign };
 import { congestedLinks, type LinkSample } from "./topology/congestion.js";
 import { buildTieredPlan } from "./topology/engine.js";
-import type { Plan, TopologyEngine } from "./topology/plan.js";
+import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
 import { planJoin, planLeave, planMove, planRebuild, type RepairResult } from "./topology/repair.js";
-import type { RegionInfo, TierNode, TierPolicy, TierSnapshot } from "./topology/tier-types.js";
+import {
+  fecNFor,
+  resolvePolicy,
+  type RegionInfo,
+  type TierNode,
+  type TierPolicy,
+  type TierSnapshot,
+} from "./topology/tier-types.js";
 import { buildTree } from "./topology/tree.js";
 
 /** A member (or the origin) as the DCM sees it. */
@@ -39,12 +48,6 @@ export interface DcmMember {
   nat?: NatType;
   waypoint?: boolean;
   eligible?: boolean;
-}
-
-export interface OutgoingAssign {
-  node: number;
-  to: Address;
-  body: AssignBody;
 }
 
 export interface DcmDeps {
@@ -73,15 +76,6 @@ export interface DcmConfig {
 
 type Change = { kind: "join" | "leave"; id: number } | { kind: "move"; parent: number; child: number };
 
-interface Sent {
-  version: number;
-  /** Canonical form of the assignment without its version, to see whether it changed. */
-  key: string;
-  body: AssignBody;
-}
-
-const U32_MAX = 0xffffffff;
-
 export class Dcm {
   readonly logicalId: string;
   readonly #logger: Logger;
@@ -90,7 +84,9 @@ export class Dcm {
   #channel: ChannelInfo;
   #origin: DcmMember | null = null;
   readonly #members = new Map<number, DcmMember>();
-  readonly #sent = new Map<number, Sent>();
+  /** One ClusterDcm per channel x cluster, by logical id; which one owns each node. */
+  readonly #clusters = new Map<string, ClusterDcm>();
+  readonly #owner = new Map<number, ClusterDcm>();
   #plan: Plan;
   #topologyDirty = false;
   #peersDirty = false;
@@ -103,6 +99,7 @@ export class Dcm {
   readonly #sentSeq = new Map<string, LinkSample>();
   readonly #recvSeq = new Map<string, number>();
   #lastSamples: LinkSample[] = [];
+  #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -143,7 +140,15 @@ export class Dcm {
 
   /** The ASSIGN last computed for a node (members and origin). */
   assignment(id: number): AssignBody | undefined {
-    return this.#sent.get(id)?.body;
+    return this.#owner.get(id)?.assignment(id);
+  }
+
+  /** The cluster DCMs of this channel (multi-scale decomposition), by logical id. */
+  clusterDcms(): Array<{ logicalId: string; nodes: number }> {
+    return [...this.#clusters.values()]
+      .filter((c) => c.size > 0)
+      .map((c) => ({ logicalId: c.logicalId, nodes: c.size }))
+      .sort((a, b) => a.logicalId.localeCompare(b.logicalId));
   }
 
   /** New stream parameters (an origin re-joined with other values). */
@@ -157,7 +162,7 @@ export class Dcm {
   /** Sets (or with null, removes) the origin: the root of the channel's topology. */
   setOrigin(o: DcmMember | null): void {
     if (this.#note(this.#origin, o)) this.#rebuild = true;
-    if (o === null && this.#origin !== null) this.#sent.delete(this.#origin.id);
+    if (o === null && this.#origin !== null) this.#forget(this.#origin.id);
     this.#origin = o === null ? null : { ...o };
   }
 
@@ -178,7 +183,7 @@ export class Dcm {
       return true;
     }
     if (!this.#members.delete(id)) return false;
-    this.#sent.delete(id);
+    this.#forget(id);
     this.#topologyDirty = true;
     this.#changes.push({ kind: "leave", id });
     return true;
@@ -200,19 +205,20 @@ export class Dcm {
     this.#topologyDirty = this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
+    const names = clusterNames(this.logicalId, this.#plan, this.#tiered);
     for (const id of only ?? this.#plan.nodes.keys()) {
       const np = this.#plan.nodes.get(id);
       const to = this.#member(id);
       if (np === undefined || to === undefined) continue;
       const body = assignBodyFor(this.#plan, id, np, this.#channel, (p) => this.#peer(p), this.#tiered);
-      const key = assignKey(body);
-      const before = this.#sent.get(id);
-      if (before?.key === key) continue;
-      body.version = Math.min(U32_MAX, (before?.version ?? 0) + 1);
-      this.#sent.set(id, { version: body.version, key, body });
-      out.push({ node: id, to: { address: to.address, port: to.port }, body });
+      const owner = this.#clusterFor(names(np));
+      const was = this.#owner.get(id);
+      const carried = was !== undefined && was !== owner ? was.release(id) : undefined;
+      this.#owner.set(id, owner);
+      const a = owner.issue(id, body, { address: to.address, port: to.port }, carried);
+      if (a !== undefined) out.push(a);
     }
-    for (const id of this.#sent.keys()) if (!this.#plan.nodes.has(id)) this.#sent.delete(id);
+    for (const id of [...this.#owner.keys()]) if (!this.#plan.nodes.has(id)) this.#forget(id);
     return out;
   }
 
@@ -249,6 +255,33 @@ export class Dcm {
     for (const l of found) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
     if (found.length > 0) this.#topologyDirty = true;
     return found.map(({ parent, child, lag }) => ({ parent, child, lag }));
+  }
+
+  /**
+   * Tiered: the measured quality of the regions (region-quality.ts). Returns true, and rebuilds
+   * at the next reconcile, when a region of this channel's plan gets another tier-2 redundancy.
+   */
+  setRegionQuality(q: Readonly<Record<string, { loss: number; jitterMs: number }>>): boolean {
+    if (!this.#tiered) return false;
+    const before = this.#regions();
+    this.#quality = q;
+    const after = this.#regions();
+    const fec = resolvePolicy(this.#config.tierPolicy).fec;
+    const regions = new Set([...this.#members.values()].map((m) => m.region));
+    for (const r of regions) {
+      if (fecNFor(before[r], fec) === fecNFor(after[r], fec)) continue;
+      this.requestRebuild();
+      return true;
+    }
+    return false;
+  }
+
+  /** Policy region info (access technology) merged with the measured quality. */
+  #regions(): Record<string, RegionInfo> {
+    const out: Record<string, RegionInfo> = { ...this.#config.regions };
+    for (const [r, q] of Object.entries(this.#quality))
+      out[r] = { ...out[r], loss: q.loss, jitterMs: q.jitterMs };
+    return out;
   }
 
   /** Tiered: a full rebuild at the next reconcile (policy or eligibility changed, schedule). */
@@ -307,7 +340,7 @@ export class Dcm {
         joinedAt: m.joinedAt,
         watching: true,
       })),
-      regions: this.#config.regions ?? {},
+      regions: this.#regions(),
       policy: {
         ...(this.#maxChildren === undefined ? {} : { maxChildren: this.#maxChildren }),
         ...this.#config.tierPolicy,
@@ -333,14 +366,25 @@ export class Dcm {
    * when the node lags (or is ahead after a control restart), else undefined.
    */
   onAssignVersion(id: number, reported: number): OutgoingAssign | undefined {
-    const sent = this.#sent.get(id);
     const to = this.#member(id);
-    if (sent === undefined || to === undefined || reported === sent.version) return undefined;
-    if (reported > sent.version) {
-      sent.version = Math.min(U32_MAX, reported + 1);
-      sent.body = { ...sent.body, version: sent.version };
+    if (to === undefined) return undefined;
+    return this.#owner.get(id)?.onAssignVersion(id, reported, { address: to.address, port: to.port });
+  }
+
+  #clusterFor(logicalId: string): ClusterDcm {
+    let c = this.#clusters.get(logicalId);
+    if (c === undefined) {
+      c = new ClusterDcm(logicalId);
+      this.#clusters.set(logicalId, c);
     }
-    return { node: id, to: { address: to.address, port: to.port }, body: sent.body };
+    return c;
+  }
+
+  #forget(id: number): void {
+    const c = this.#owner.get(id);
+    c?.release(id);
+    this.#owner.delete(id);
+    if (c !== undefined && c.size === 0) this.#clusters.delete(c.logicalId);
   }
 
   #compute(previous: Plan | undefined): Plan {
@@ -406,4 +450,23 @@ export class Dcm {
     }
     return false;
   }
+}
+
+/**
+ * Logical id of the cluster DCM owning a node (see cluster-dcm.ts): tier 1 and the origin share
+ * `<base>:t1`; a regional cluster is `<base>:t<tier>:<regions>`, `#<n>` from the second cluster
+ * of the same tier and regions. The foundation's tree has one: `<base>`.
+ */
+function clusterNames(channelId: string, plan: Plan, tiered: boolean): (np: NodePlan) => string {
+  const base = channelId.replace(/:all$/, "");
+  if (!tiered) return () => channelId;
+  const names = new Map<number, string>();
+  const seen = new Map<string, number>();
+  for (const c of plan.clusters ?? []) {
+    const key = `${base}:t${c.tier}:${c.region}`;
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    names.set(c.id, n === 0 ? key : `${key}#${n + 1}`);
+  }
+  return (np) => (np.cluster === undefined ? `${base}:t1` : (names.get(np.cluster) ?? `${base}:t${np.tier}`));
 }

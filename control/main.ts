@@ -7,10 +7,11 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { parseOptions, type Command, type Options, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
 import { systemClock, type Clock } from "../seams/clock.js";
+import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level, type Logger } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
+import type { Address, Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { AdminHttp } from "./admin-http.js";
 import { ControlCenter } from "./control-center.js";
@@ -65,6 +66,7 @@ export const controlCommand = {
       default: "tiered",
       choices: TOPOLOGIES,
     },
+    netDelay: { kind: "string", help: "lab only: delay datagrams to these prefixes, e.g. 10.77.2.0/24=50±5" },
     logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
   },
 } as const satisfies Command<Spec>;
@@ -87,14 +89,22 @@ export interface StartDeps {
 }
 
 /** Everything main does except options and signals: the tests run this. */
-export async function startControl(opts: ControlOptions, deps: StartDeps): Promise<RunningControl> {
+export async function startControl(
+  opts: Omit<ControlOptions, "netDelay"> & { netDelay?: string | undefined },
+  deps: StartDeps,
+): Promise<RunningControl> {
+  const delay = opts.netDelay === undefined ? undefined : parseDelayRules(opts.netDelay);
+  if (delay?.ok === false) throw new UsageError(`tiercast control: netDelay: ${delay.error}`);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
   if (opts.db !== ":memory:") mkdirSync(dirname(opts.db), { recursive: true });
   const store = new SqliteNodeStore(opts.db);
-  let transport: UdpTransport | undefined;
+  let transport: Transport | undefined;
   try {
-    transport = await UdpTransport.bind({ host: opts.host, port: opts.port });
+    const socket = await UdpTransport.bind({ host: opts.host, port: opts.port });
+    transport = delay?.ok
+      ? new ImpairedTransport(socket, delay.rules, { clock, random: Math.random })
+      : socket;
     const control = new ControlCenter(
       { clock, transport, store, logger },
       {

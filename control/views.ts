@@ -8,6 +8,7 @@ import { heartbeatBytesMean, roleName, type ClientManager, type NodeRecord } fro
 import type { ContentDirectory } from "./content-directory.js";
 import type { ControlMetrics, Gauges } from "./metrics.js";
 import { planEdges } from "./topology/plan.js";
+import type { RegionQuality } from "./region-quality.js";
 
 /** The read-only part of the ControlCenter the views (and the admin HTTP server) use. */
 export interface ControlState {
@@ -15,6 +16,7 @@ export interface ControlState {
   readonly clients: ClientManager;
   readonly directory: ContentDirectory;
   readonly metrics: ControlMetrics;
+  readonly quality: RegionQuality;
 }
 
 export function channelsView(s: ControlState): object[] {
@@ -27,6 +29,7 @@ export function channelsView(s: ControlState): object[] {
     fallbackUrl: e.info.fallbackUrl,
     origin: e.origin,
     dcm: e.dcm.logicalId,
+    dcms: e.dcm.clusterDcms(),
     members: e.dcm.members().length,
     depth: e.dcm.plan.depth,
     unplaced: e.dcm.plan.unplaced.length,
@@ -72,6 +75,16 @@ function nodeView(s: ControlState, n: NodeRecord, now: number): object {
     assignVersion: { sent: assign?.version ?? 0, acked: n.assignVersionAcked },
     lastHeartbeat: n.heartbeat,
   };
+}
+
+/** Region quality: the means kept from heartbeats, and what the topology uses (published). */
+export function regionsView(s: ControlState): object[] {
+  const published = s.quality.published();
+  return s.quality.regions().map((region) => ({
+    region,
+    ...s.quality.view(region),
+    published: published[region] ?? null,
+  }));
 }
 
 export function topologyView(s: ControlState): object[] {

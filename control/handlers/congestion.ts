@@ -4,6 +4,8 @@
  * another parent (planMove at the next reconcile). Heartbeats of the two ends are up to one
  * interval apart, so a healthy link can look a whole interval of packets behind: the threshold
  * is 64 packets plus two intervals' worth of the stream's packets.
+ * The same tick hands each DCM the regions' published quality (region-quality.ts): a region
+ * whose measured loss calls for another tier-2 redundancy n gets its clusters rebuilt.
  */
 import { DEFAULT_CONGESTION } from "../topology/congestion.js";
 import { MAX_DATA_PAYLOAD_BYTES } from "../../protocol/limits.js";
@@ -16,7 +18,12 @@ export function packetsPerInterval(streamKbps: number, heartbeatMs: number): num
 
 export function checkCongestion(ctx: ControlContext): void {
   if (ctx.config.topology !== "tiered") return;
+  const quality = ctx.quality.published();
   for (const entry of ctx.directory.all()) {
+    if (entry.dcm.setRegionQuality(quality)) {
+      ctx.logger.info("region_quality_changed", { channel: entry.info.name, regions: quality });
+      ctx.reconcile(entry.dcm);
+    }
     const lag =
       DEFAULT_CONGESTION.lagPackets + 2 * packetsPerInterval(entry.info.streamKbps, ctx.config.heartbeatMs);
     const found = entry.dcm.congestion(lag);

@@ -13,6 +13,7 @@ import type { ControlMetrics } from "../metrics.js";
 import type { RegionPolicy } from "../regions.js";
 import type { NodeStore } from "../store.js";
 import type { EligibilityPolicy } from "../eligibility.js";
+import type { RegionQuality } from "../region-quality.js";
 
 export interface HandlerConfig {
   heartbeatMs: number;
@@ -30,6 +31,8 @@ export interface ControlContext {
   readonly metrics: ControlMetrics;
   readonly clients: ClientManager;
   readonly directory: ContentDirectory;
+  /** Loss and jitter per region, from heartbeats. */
+  readonly quality: RegionQuality;
   readonly config: HandlerConfig;
   /** Encodes and sends a control message from control (sender 0). */
   send<T extends MsgType>(to: Address, type: T, body: MessageOf<T>["body"]): void;

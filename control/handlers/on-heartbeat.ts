@@ -40,7 +40,9 @@ export function onHeartbeat(
     // Measured upload (kbit/s) over the time since the last heartbeat, at most the liveness window.
     const dtMs = Math.min(now - node.lastHeartbeat, ctx.config.missedHeartbeats * ctx.config.heartbeatMs);
     node.uploadBytes += (b.resources.uploadKbps * Math.max(0, dtMs)) / 8;
+    ctx.quality.onArrival(node.region, now - node.lastHeartbeat, ctx.config.heartbeatMs);
   }
+  if (b.resources.loss !== undefined) ctx.quality.onLoss(node.region, b.resources.loss);
   node.lastHeard = now;
   node.lastHeartbeat = now;
   node.heartbeat = b;

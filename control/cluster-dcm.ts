@@ -1,0 +1,91 @@
+/**
+ * The delivery coordinator of one channel x cluster (multi-scale decomposition): it owns the
+ * ASSIGN state of that cluster's nodes — the version each was sent, the body, whether a
+ * heartbeat shows the node lagging — and nothing else. The channel's Dcm computes the plan
+ * (tier 1 and the cluster boundaries) and hands every node's new assignment to the cluster DCM
+ * that owns the node; a node that changes cluster takes its version with it, so versions stay
+ * monotonic per node.
+ *
+ * Logical ids name what a cluster is, not where it sits in a plan's arrays, so they survive
+ * rebuilds: `dcm:<channel>:t1` for tier 1 (with the origin), `dcm:<channel>:t<tier>:<regions>`
+ * for a regional cluster, with `#<n>` for the second and later clusters of one tier and region.
+ */
+import type { AssignBody } from "../protocol/messages.js";
+import type { Address } from "../seams/transport.js";
+import { assignKey } from "./assign-body.js";
+
+export interface OutgoingAssign {
+  node: number;
+  to: Address;
+  body: AssignBody;
+}
+
+interface Sent {
+  version: number;
+  /** Canonical form of the assignment without its version, to see whether it changed. */
+  key: string;
+  body: AssignBody;
+}
+
+const U32_MAX = 0xffffffff;
+
+export class ClusterDcm {
+  readonly logicalId: string;
+  readonly #sent = new Map<number, Sent>();
+
+  constructor(logicalId: string) {
+    this.logicalId = logicalId;
+  }
+
+  get size(): number {
+    return this.#sent.size;
+  }
+
+  nodes(): number[] {
+    return [...this.#sent.keys()];
+  }
+
+  has(id: number): boolean {
+    return this.#sent.has(id);
+  }
+
+  assignment(id: number): AssignBody | undefined {
+    return this.#sent.get(id)?.body;
+  }
+
+  /**
+   * The node's assignment as the plan has it now: an ASSIGN with version + 1 when it differs
+   * from the last one sent (or `carried`, the state the node had in its previous cluster).
+   */
+  issue(id: number, body: AssignBody, to: Address, carried?: Sent): OutgoingAssign | undefined {
+    const key = assignKey(body);
+    const before = this.#sent.get(id) ?? carried;
+    if (before !== undefined && !this.#sent.has(id)) this.#sent.set(id, before);
+    if (before?.key === key) return undefined;
+    body.version = Math.min(U32_MAX, (before?.version ?? 0) + 1);
+    this.#sent.set(id, { version: body.version, key, body });
+    return { node: id, to, body };
+  }
+
+  /** Hands a node's state over (it moved to another cluster). */
+  release(id: number): Sent | undefined {
+    const s = this.#sent.get(id);
+    this.#sent.delete(id);
+    return s;
+  }
+
+  /**
+   * A heartbeat reported the ASSIGN version a node applied: the ASSIGN to send again when the
+   * node lags (UDP lost it), or, when it is ahead (this control center restarted and forgot),
+   * the same ASSIGN with a version past the node's.
+   */
+  onAssignVersion(id: number, reported: number, to: Address): OutgoingAssign | undefined {
+    const sent = this.#sent.get(id);
+    if (sent === undefined || reported === sent.version) return undefined;
+    if (reported > sent.version) {
+      sent.version = Math.min(U32_MAX, reported + 1);
+      sent.body = { ...sent.body, version: sent.version };
+    }
+    return { node: id, to, body: sent.body };
+  }
+}
