@@ -290,6 +290,8 @@ export class Agent {
   #heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion"> {
     const sample = this.#meter.sample(ts, this.dataPlane.peerBytesSent);
     const loss = this.dataPlane.lossSample();
+    this.dataPlane.checkUpload();
+    const shed = this.dataPlane.shedCount;
     return {
       channel: this.session.channel?.id ?? this.dataPlane.assignment?.channel ?? 0,
       parents: this.dataPlane.parentStates(ts),
@@ -302,6 +304,7 @@ export class Agent {
         cpuPct: sample.cpuPct,
         rssMB: sample.rssMB,
         ...(loss === undefined ? {} : { loss }),
+        ...(shed === 0 ? {} : { shed }),
       },
       newestSegment: this.#newest(),
     };

@@ -29,6 +29,7 @@ import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address } from "../seams/transport.js";
 import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
+import { UploadGuard } from "./upload-guard.js";
 
 export interface Assignment {
   channel: number;
@@ -107,6 +108,7 @@ export class DataPlane {
   readonly #childLinks = new Map<string, LinkStats>();
   readonly #perSegment = new Map<number, number[]>();
   readonly #warned = new Set<string>();
+  readonly #guard = new UploadGuard();
   /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
   #lossNew = 0;
   #lossTop: number | undefined;
@@ -152,6 +154,7 @@ export class DataPlane {
       ...(a.mesh === undefined ? {} : { mesh: [...a.mesh] }),
     };
     this.#assignedAt = now;
+    this.#guard.reset();
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
     forgetExcept(
       this.#childLinks,
@@ -196,14 +199,34 @@ export class DataPlane {
     this.#lossNew++;
     this.#count(p, a.k);
     for (const to of forwardTargets(a, p, key)) {
-      this.#deps.pacer.send(buf, to, PRIORITY_LIVE);
       const ck = addressKey(to);
+      if (this.#guard.isShed(ck)) continue;
+      this.#deps.pacer.send(buf, to, PRIORITY_LIVE);
       const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
       cl.lastAt = now;
       cl.lastSeq = p.seq;
       this.#childLinks.set(ck, cl);
     }
     this.#deps.sink(p);
+  }
+
+  /** Children shed over the upload cap since the last ASSIGN (HEARTBEAT resources.shed). */
+  get shedCount(): number {
+    return this.#guard.shedCount;
+  }
+
+  /**
+   * Once per heartbeat interval: over the upload cap for a while, sheds the lowest-priority child
+   * (upload-guard.ts). Returns the child shed now, if any.
+   */
+  checkUpload(): ChildLink | undefined {
+    const a = this.#assignment;
+    if (a === undefined) return undefined;
+    const pacer = this.#deps.pacer;
+    const shed = this.#guard.check(pacer.queuedBytesAt(PRIORITY_LIVE), pacer.rateBytesPerSec, a.children);
+    if (shed !== undefined)
+      this.#deps.logger.warn("child_shed", { child: shed.node, shed: this.#guard.shedCount });
+    return shed;
   }
 
   /**

@@ -38,6 +38,7 @@ export class Pacer {
   readonly #clock: Clock;
   readonly #transport: Transport;
   readonly #bucket: TokenBucket | undefined;
+  readonly #rate: number;
   readonly #maxQueue: number;
   readonly #queues: Item[][] = Array.from({ length: PRIORITIES }, () => []);
   readonly #heads = new Array<number>(PRIORITIES).fill(0);
@@ -49,10 +50,21 @@ export class Pacer {
     this.#clock = deps.clock;
     this.#transport = deps.transport;
     this.#maxQueue = config.maxQueueBytes ?? 1 << 20;
+    this.#rate = Math.max(0, config.rateBytesPerSec);
     if (config.rateBytesPerSec > 0) {
       const burst = config.burstBytes ?? Math.max(16 * 1024, config.rateBytesPerSec / 50);
       this.#bucket = new TokenBucket(config.rateBytesPerSec, burst, deps.clock.now());
     }
+  }
+
+  /** The upload cap, bytes per second (0: unpaced). */
+  get rateBytesPerSec(): number {
+    return this.#rate;
+  }
+
+  /** Bytes waiting at one priority. */
+  queuedBytesAt(priority: number): number {
+    return this.#queued[priority] ?? 0;
   }
 
   /** Queues one datagram; false if it was dropped because that priority's queue is full. */
