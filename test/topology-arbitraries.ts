@@ -32,7 +32,7 @@ export function nodeArb(id: number, regions: number): fc.Arbitrary<TierNode> {
     role: fc.constantFrom("agent" as const, "agent" as const, "agent" as const, "waypoint" as const),
     eligible: fc.boolean(),
     joinedAt: fc.integer({ min: 0, max: 1000 }),
-    watching: fc.boolean(),
+    watching: fc.constantFrom(true, true, true, false), // a quarter are idle boxes (recruits)
   });
 }
 

@@ -129,3 +129,79 @@ test("four levels: tier 2 feeds an erasure-coded tier 3, common nodes are tier 4
         t.true(p === plan.root || plan.nodes.get(p)!.tier >= 2, "fed by tier 2, itself or the origin");
   }
 });
+
+test("recruits (nodes that do not watch) serve only tier 1, and only where a region has nobody else", (t) => {
+  fc.assert(
+    fc.property(snapshotArb(), (s) => {
+      const plan = buildTieredPlan(s);
+      for (const n of s.nodes) {
+        if (n.watching || n.role !== "agent") continue;
+        const np = plan.nodes.get(n.id);
+        if (np === undefined) continue;
+        if (np.tier !== 1) throw new Error(`recruit ${n.id} in tier ${np.tier}`);
+        const beside = s.nodes.filter(
+          (x) =>
+            x.region === n.region &&
+            (x.watching || x.role === "waypoint") &&
+            plan.nodes.get(x.id)?.tier === 1,
+        );
+        if (beside.length > 0) throw new Error(`recruit ${n.id} used beside viewers/waypoints in tier 1`);
+      }
+    }),
+    { numRuns: runs(200) },
+  );
+  // A concrete case: region r1 has only weak viewers and one idle high-capacity box.
+  const s: TierSnapshot = {
+    channel: { k: 4, streamKbps: R },
+    origin: { id: 0, uploadKbps: 1000 * R, region: "r0" },
+    nodes: [
+      ...[1, 2, 3].map((id) => ({
+        id,
+        region: "r0",
+        uploadKbps: 5 * R,
+        nat: 0,
+        role: "agent" as const,
+        eligible: true,
+        joinedAt: id,
+        watching: true,
+      })),
+      ...[4, 5, 6].map((id) => ({
+        id,
+        region: "r1",
+        uploadKbps: R / 2,
+        nat: 0,
+        role: "agent" as const,
+        eligible: true,
+        joinedAt: id,
+        watching: true,
+      })),
+      {
+        id: 7,
+        region: "r1",
+        uploadKbps: 8 * R,
+        nat: 0,
+        role: "agent" as const,
+        eligible: true,
+        joinedAt: 7,
+        watching: false,
+      },
+      {
+        id: 8,
+        region: "r0",
+        uploadKbps: 8 * R,
+        nat: 0,
+        role: "agent" as const,
+        eligible: true,
+        joinedAt: 8,
+        watching: false,
+      },
+    ],
+    regions: {},
+    seed: 3,
+  };
+  const plan = buildTieredPlan(s);
+  t.is(plan.nodes.get(7)?.tier, 1, "r1's idle box is recruited into tier 1");
+  t.true((plan.nodes.get(7)?.children.length ?? 0) > 0, "and relays to r1's viewers");
+  t.false(plan.nodes.has(8), "r0 has capable viewers: its idle box is not needed");
+  t.deepEqual(checkPlan(plan, s), []);
+});

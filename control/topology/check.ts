@@ -24,7 +24,8 @@ export interface Violation {
     | "nat"
     | "region"
     | "feeders"
-    | "fragile";
+    | "fragile"
+    | "recruit";
   node?: number;
   detail: string;
 }
@@ -42,7 +43,8 @@ export function checkPlan(plan: Plan, s: TierSnapshot): Violation[] {
   const origin = s.origin;
   const expected = new Set(info.keys());
   if (origin !== null) expected.add(origin.id);
-  for (const id of expected) if (!plan.nodes.has(id)) bad("node-set", "missing from the plan", id);
+  for (const id of expected)
+    if (!plan.nodes.has(id) && !isRecruit(info.get(id))) bad("node-set", "missing from the plan", id);
   for (const id of plan.nodes.keys()) if (!expected.has(id)) bad("node-set", "not in the snapshot", id);
   if (origin === null) return out;
   const unplaced = new Set(plan.unplaced);
@@ -57,6 +59,7 @@ export function checkPlan(plan: Plan, s: TierSnapshot): Violation[] {
   const clusters = plan.clusters ?? [];
 
   for (const [id, np] of plan.nodes) {
+    if (isRecruit(info.get(id)) && np.tier !== 1) bad("recruit", `a recruit in tier ${np.tier}`, id);
     // Feeding: substream j arrives when its chain of same-tier parents reaches a placed node of the tier above.
     let fed = 0;
     if (np.tier >= 2) {
@@ -230,4 +233,9 @@ export function planUploadKbps(plan: Plan, s: TierSnapshot, id: number): number 
     streams += bits / (e.algorithm === "fec-tree" ? policy.fec.k : k);
   }
   return streams * R;
+}
+
+/** An agent that does not watch the channel: it may only relay in tier 1 (or stay out). */
+function isRecruit(n: { role: string; watching: boolean } | undefined): boolean {
+  return n !== undefined && n.role === "agent" && !n.watching;
 }

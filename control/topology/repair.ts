@@ -41,6 +41,11 @@ export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairRes
   if (t === undefined || t.rebuildDue || t.st.originId === null || t.st.recs.has(node.id))
     return rebuild(plan, s);
   const st = t.st;
+  // A recruit only ever serves tier 1: needed when its region has no live tier-1 node.
+  if (node.role === "agent" && !node.watching) {
+    const covered = [...st.recs.values()].some((r) => r.tier === 1 && r.region === node.region);
+    return covered ? { plan, changed: [], rebuilt: false } : rebuild(plan, s);
+  }
   const high = st.policy.levels >= 3 && node.uploadKbps >= st.policy.highCapacity * st.streamKbps;
   const cl = (high ? pickCluster(st, node.region, true) : undefined) ?? pickCluster(st, node.region, false);
   if (cl === undefined) return rebuild(plan, s);

@@ -4,7 +4,10 @@
  * - Tier 1, per region: the `tier1PerRegion` eligible agents with the most upload among those
  *   that can carry the mesh (upload >= c * R * (1 + margin), not behind a symmetric NAT).
  *   A region with no such agent gets its waypoints instead (always eligible, same upload
- *   rule); a waypoint not needed there serves as an ordinary high-capacity node.
+ *   rule); a waypoint not needed there serves as an ordinary high-capacity node. A region with
+ *   neither gets recruits (claim: a high-capacity node "recruited" to relay a channel it does
+ *   not watch: `watching: false`, eligible, same upload rule). A recruit that is not needed in
+ *   tier 1 stays out of the plan: it does not want the stream.
  * - Tier 2 (levels >= 3), per region: every other node with upload >= highCapacity * R.
  * - Tier 3: everyone else, per region. Levels = 4 splits the high-capacity nodes: the upper
  *   half (by upload) stays tier 2, the rest form an erasure-coded tier 3 fed by tier 2, and
@@ -61,13 +64,18 @@ export function assignTiers(
   for (const r of regions) {
     const list = byRegion.get(r)!;
     const canMesh = (n: TierNode): boolean => n.uploadKbps >= meshMin && n.nat !== NatType.SYMMETRIC;
-    let top = list.filter((n) => n.role === "agent" && n.eligible && canMesh(n));
+    // Waypoints relay by nature; an agent that does not watch is a recruit.
+    const viewer = (n: TierNode): boolean => n.role === "waypoint" || n.watching !== false;
+    let top = list.filter((n) => n.role === "agent" && viewer(n) && n.eligible && canMesh(n));
     if (top.length === 0) top = list.filter((n) => n.role === "waypoint" && canMesh(n));
+    if (top.length === 0) top = list.filter((n) => !viewer(n) && n.eligible && canMesh(n));
     const chosen = new Set(top.slice(0, policy.tier1PerRegion).map((n) => n.id));
     const t2: TierNode[] = [];
     const t3: TierNode[] = [];
     for (const n of list) {
       if (chosen.has(n.id)) tier1.push(n);
+      else if (!viewer(n))
+        continue; // a recruit the region does not need stays out of the plan
       else if (policy.levels >= 3 && n.uploadKbps >= highMin) t2.push(n);
       else t3.push(n);
     }
