@@ -48,6 +48,8 @@ export interface DcmMember {
   nat?: NatType;
   waypoint?: boolean;
   eligible?: boolean;
+  /** False for a recruit: an idle box offered to relay a channel it does not watch (default true). */
+  watching?: boolean;
 }
 
 export interface DcmDeps {
@@ -218,7 +220,22 @@ export class Dcm {
       const a = owner.issue(id, body, { address: to.address, port: to.port }, carried);
       if (a !== undefined) out.push(a);
     }
-    for (const id of [...this.#owner.keys()]) if (!this.#plan.nodes.has(id)) this.#forget(id);
+    for (const [id, owner] of [...this.#owner]) {
+      if (this.#plan.nodes.has(id)) continue;
+      // A member the plan no longer uses (a recruit not needed now) is told to relay nothing.
+      const to = this.#members.get(id);
+      const idle: AssignBody = {
+        channel: this.#channel.id,
+        version: 0,
+        k: this.#channel.k,
+        tier: 0,
+        parents: [],
+        children: [],
+      };
+      const a = to === undefined ? undefined : owner.issue(id, idle, { address: to.address, port: to.port });
+      if (a !== undefined) out.push(a);
+      this.#forget(id);
+    }
     return out;
   }
 
@@ -338,7 +355,7 @@ export class Dcm {
         role: m.waypoint === true ? "waypoint" : "agent",
         eligible: m.waypoint === true || m.eligible === true,
         joinedAt: m.joinedAt,
-        watching: true,
+        watching: m.watching !== false,
       })),
       regions: this.#regions(),
       policy: {
@@ -439,7 +456,8 @@ export class Dcm {
       before.joinedAt !== after.joinedAt ||
       before.nat !== after.nat ||
       before.waypoint !== after.waypoint ||
-      before.eligible !== after.eligible
+      before.eligible !== after.eligible ||
+      before.watching !== after.watching
     ) {
       if (before !== null || after !== null) {
         this.#topologyDirty = true;

@@ -15,6 +15,12 @@ export const HEARTBEAT_BUDGET_BYTES = 256;
 /** Fixed data packet header (see data-codec.ts for the layout). */
 export const DATA_HEADER_BYTES = 28;
 export const MAX_DATA_PAYLOAD_BYTES = MAX_DATAGRAM_BYTES - DATA_HEADER_BYTES;
+/**
+ * Largest payload of a data packet that an erasure-coded (FEC_TREE) tier can carry: its coded
+ * shard is a 12-byte prefix (protocol/fec-shard.ts) + the payload, and a parity datagram's payload
+ * is as long as the group's longest shard, so the shard must fit in MAX_DATA_PAYLOAD_BYTES.
+ */
+export const MAX_CODED_PAYLOAD_BYTES = MAX_DATA_PAYLOAD_BYTES - 12;
 
 /** Element limits enforced by the control decoder. */
 export const MAX_SUBSTREAMS = 16;
@@ -25,6 +31,8 @@ export const MAX_ASSIGN_PARTS = 256;
 export const MAX_CHANNELS_PER_MESSAGE = 8;
 export const MAX_STRING_BYTES = 200;
 export const MAX_KEY_BYTES = 64;
+/** Largest VoD chunk (ChannelInfo/JOIN chunkBytes): a chunk travels as one segment. */
+export const MAX_VOD_CHUNK_BYTES = 16 * 1024 * 1024;
 export const MAX_AUTH_BYTES = 64;
 
 /** Data packet flag bits. */
