@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # First step of `npm test`: make sure the Debian packages the tests use are installed —
-# ffmpeg for the playback checks, and firmware/deps.txt for the firmware build and QEMU tests.
+# ffmpeg for the playback checks, iproute2/nftables/procps (ip, tc, nft, sysctl) for the network
+# lab (test/helpers/lab.ts), and firmware/deps.txt for the firmware build and QEMU tests.
 # As root it installs what is missing with apt-get; otherwise it names the packages and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wanted=(ffmpeg)
+wanted=(ffmpeg iproute2 nftables procps)
 while read -r pkg _; do
   [ -n "$pkg" ] && wanted+=("$pkg")
 done < <(grep -v '^[[:space:]]*#' firmware/deps.txt)
