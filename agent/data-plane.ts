@@ -15,7 +15,8 @@
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
-import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
+import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
+import { FLAG_PARITY } from "../protocol/limits.js";
 import {
   type ChildLink,
   type DataPacket,
@@ -25,11 +26,12 @@ import {
   type Peer,
   type TierRole,
 } from "../protocol/messages.js";
-import type { Clock } from "../seams/clock.js";
+import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address } from "../seams/transport.js";
 import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
 import { UploadGuard } from "./upload-guard.js";
+import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 
 export interface Assignment {
   channel: number;
@@ -58,7 +60,12 @@ export interface DataPlaneConfig {
   seqWindow: number;
   /** How long packets from a parent that an ASSIGN replaced are still accepted, ms. */
   formerParentGraceMs: number;
+  /** Pacer priority of forwarded packets: PRIORITY_LIVE (default), PRIORITY_BULK for a VoD channel. */
+  priority?: number;
 }
+
+/** How often incomplete FEC groups are coded and old ones forgotten, ms. */
+const FEC_TICK_MS = 50;
 
 export const DEFAULT_DATA_PLANE: DataPlaneConfig = {
   seqWindow: DEFAULT_SEQ_WINDOW.size,
@@ -75,6 +82,8 @@ export interface DataPlaneStats {
   malformed: Record<string, number>;
   /** Bytes of accepted data datagrams. */
   peerBytesReceived: number;
+  /** Data packets rebuilt from Reed-Solomon parity. */
+  recovered: number;
 }
 
 interface LinkStats {
@@ -94,6 +103,7 @@ export class DataPlane {
     rejected: 0,
     malformed: {},
     peerBytesReceived: 0,
+    recovered: 0,
   };
   readonly #deps: DataPlaneDeps;
   readonly #config: DataPlaneConfig;
@@ -109,6 +119,8 @@ export class DataPlane {
   readonly #perSegment = new Map<number, number[]>();
   readonly #warned = new Set<string>();
   readonly #guard = new UploadGuard();
+  #fec: FecRelay | undefined;
+  #fecTimer: Timer | undefined;
   /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
   #lossNew = 0;
   #lossTop: number | undefined;
@@ -135,6 +147,7 @@ export class DataPlane {
   /** Applies an assignment; the data plane keeps running on it until the next one. */
   setAssignment(a: Assignment): void {
     const now = this.#deps.clock.now();
+    const before = this.#assignment;
     const next = new Map<string, number>();
     for (const p of a.parents) if (p !== null) next.set(addressKey(p), p.node);
     for (const p of a.mesh ?? []) next.set(addressKey(p), p.node);
@@ -155,6 +168,17 @@ export class DataPlane {
     };
     this.#assignedAt = now;
     this.#guard.reset();
+    // A new code or new coded links: a fresh relay (groups in flight are rebuilt by repair).
+    const f = this.#fec;
+    const same =
+      f !== undefined &&
+      a.fec !== undefined &&
+      f.fec.k === a.fec.k &&
+      f.fec.n === a.fec.n &&
+      sameLinks(before, a);
+    if (!same) this.#fec = FecRelay.for({ clock: this.#deps.clock }, this.#assignment);
+    if (this.#fec !== undefined && this.#fecTimer === undefined)
+      this.#fecTimer = this.#deps.clock.setInterval(() => this.tick(), FEC_TICK_MS);
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
     forgetExcept(
       this.#childLinks,
@@ -190,6 +214,10 @@ export class DataPlane {
     this.stats.peerBytesReceived += buf.length;
     const link = this.#parentLinks.get(key) ?? { lastAt: undefined, lastSeq: 0 };
     link.lastAt = now;
+    if ((p.flags & FLAG_PARITY) !== 0) {
+      this.#onParity(buf, p, now);
+      return;
+    }
     link.lastSeq = p.seq;
     this.#parentLinks.set(key, link);
     if (this.#window.check(p.seq) !== "new") {
@@ -197,17 +225,75 @@ export class DataPlane {
       return;
     }
     this.#lossNew++;
+    this.#accept(buf, p, key, now);
+  }
+
+  /** A new data packet (received, or rebuilt from parity): forward, code, sink. */
+  #accept(buf: Uint8Array, p: DataPacket, fromKey: string, now: number): void {
+    const a = this.#assignment!;
     this.#count(p, a.k);
-    for (const to of forwardTargets(a, p, key)) {
-      const ck = addressKey(to);
-      if (this.#guard.isShed(ck)) continue;
-      this.#deps.pacer.send(buf, to, PRIORITY_LIVE);
-      const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
-      cl.lastAt = now;
-      cl.lastSeq = p.seq;
-      this.#childLinks.set(ck, cl);
+    for (const to of forwardTargets(a, p, fromKey)) this.#send(buf, to, p.seq, now);
+    if (this.#fec !== undefined) {
+      const { parity, rebuilt } = this.#fec.onData(p);
+      this.#sendParity(parity, now);
+      this.#deliverRebuilt(rebuilt, now);
     }
     this.#deps.sink(p);
+  }
+
+  /** Parity: forwarded once to the coded children that take its index; may rebuild packets. */
+  #onParity(buf: Uint8Array, p: DataPacket, now: number): void {
+    const fec = this.#fec;
+    if (fec === undefined) {
+      this.stats.rejected++;
+      return;
+    }
+    const { fresh, rebuilt } = fec.onParity(p);
+    if (!fresh) {
+      this.stats.duplicates++;
+      return;
+    }
+    for (const to of fec.parityTargets(p.fecIndex)) this.#send(buf, to, p.seq, now);
+    this.#deliverRebuilt(rebuilt, now);
+  }
+
+  #sendParity(parity: readonly Buffer[], now: number): void {
+    const fec = this.#fec;
+    if (fec === undefined) return;
+    for (const d of parity) {
+      // fecIndex is byte 13 of the header (data-codec.ts).
+      for (const to of fec.parityTargets(d[13]!)) this.#send(d, to, d.readUInt32BE(8), now);
+    }
+  }
+
+  #deliverRebuilt(rebuilt: readonly DataPacket[], now: number): void {
+    for (const r of rebuilt) {
+      if (this.#window.check(r.seq) !== "new") continue; // it arrived on its own meanwhile
+      this.stats.recovered++;
+      this.#accept(encodeData(r, r.payload), r, "", now);
+    }
+  }
+
+  #send(buf: Uint8Array, to: Peer, seq: number, now: number): void {
+    const ck = addressKey(to);
+    if (this.#guard.isShed(ck)) return;
+    this.#deps.pacer.send(buf, to, this.#config.priority ?? PRIORITY_LIVE);
+    const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
+    cl.lastAt = now;
+    cl.lastSeq = seq;
+    this.#childLinks.set(ck, cl);
+  }
+
+  /** Periodic (every ~100 ms): codes groups left incomplete, forgets old ones. */
+  tick(): void {
+    if (this.#fec === undefined) return;
+    const now = this.#deps.clock.now();
+    this.#sendParity(this.#fec.tick(now), now);
+  }
+
+  /** Erasure-coded tier counters (undefined without coded links). */
+  get fecStats(): FecRelayStats | undefined {
+    return this.#fec?.stats;
   }
 
   /** Children shed over the upload cap since the last ASSIGN (HEARTBEAT resources.shed). */
@@ -277,6 +363,8 @@ export class DataPlane {
   }
 
   stop(): void {
+    if (this.#fecTimer !== undefined) this.#deps.clock.clearInterval(this.#fecTimer);
+    this.#fecTimer = undefined;
     this.#deps.pacer.stop();
   }
 
@@ -360,4 +448,17 @@ export function forwardTargets(
 
 function forgetExcept<V>(m: Map<string, V>, keep: Set<string>): void {
   for (const key of m.keys()) if (!keep.has(key)) m.delete(key);
+}
+
+/** Same erasure-coded parents and children (addresses and masks) in two assignments. */
+function sameLinks(a: Assignment | undefined, b: Assignment): boolean {
+  if (a === undefined) return false;
+  const coded = (x: Assignment): string =>
+    JSON.stringify([
+      x.parents.map((p) => (p?.algorithm === LinkAlgorithm.FEC_TREE ? addressKey(p) : null)),
+      x.children
+        .filter((c) => c.algorithm === LinkAlgorithm.FEC_TREE)
+        .map((c) => [addressKey(c), c.substreams]),
+    ]);
+  return coded(a) === coded(b);
 }

@@ -87,7 +87,8 @@ export function assignBodyFor(
   if (!tiered) return body;
   if (np.role !== undefined) body.role = ROLES[np.role];
   if (np.cluster !== undefined) body.cluster = np.cluster;
-  const fec = fecOf(plan, np);
+  // The origin learns the channel's code too: its segments end on a group boundary.
+  const fec = fecOf(plan, np) ?? (id === plan.root ? plan.clusters?.find((c) => c.fec)?.fec : undefined);
   if (fec !== undefined) body.fec = fec;
   if (np.mesh !== undefined && np.mesh.length > 0)
     body.mesh = np.mesh.flatMap((m) => {

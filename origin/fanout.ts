@@ -2,9 +2,11 @@
  * The origin's children (the top of the tree, as the latest ASSIGN says) and what was sent to
  * each, through the Pacer: with a tier-1 mesh every packet to every mesh neighbour (flooding);
  * to a TREE (or FLOOD outside the mesh) child the packets of the substreams in its mask; to a
- * FEC_TREE child the systematic coded substreams in its mask (packet seq goes when bit
- * seq mod fec.k is set; parity substreams carry nothing until Reed-Solomon arrives). Per
- * link it remembers the last sequence number sent and when, for the HEARTBEAT's link states.
+ * FEC_TREE child the coded substreams in its mask: data packet seq when bit seq mod fec.k is
+ * set, and Reed-Solomon parity j (fec-encoder.ts: each group of fec.k packets gives fec.n
+ * parity datagrams) when bit j >= fec.k is set. The origin sends a segment at once, so the
+ * segment's last, incomplete group is coded right away (a partial group). Per link it
+ * remembers the last sequence number sent and when, for the HEARTBEAT's link states.
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
@@ -16,6 +18,10 @@ import {
   type Peer,
 } from "../protocol/messages.js";
 import type { Packet } from "./packetizer.js";
+import { FecEncoder } from "../agent/fec-encoder.js";
+import { decodeData } from "../protocol/data-codec.js";
+import { RS_MAX_PARITY_SHARDS } from "../protocol/reed-solomon.js";
+import { systemClock } from "../seams/clock.js";
 
 interface ChildState {
   link: ChildLink;
@@ -42,6 +48,10 @@ export interface ChildStatus extends ChildLink {
 export class Fanout {
   #children: ChildState[] = [];
   #fec: FecParams | undefined;
+  #encoder: FecEncoder | undefined;
+  #now = 0;
+  /** Parity datagrams made for coded children. */
+  parityMade = 0;
 
   constructor(private readonly pacer: Pacer) {}
 
@@ -59,6 +69,15 @@ export class Fanout {
         : { link, lastSeq: 0, lastAt: now, sentPackets: 0, sentBytes: 0, dropped: 0, flood, child };
     };
     const mesh = new Set((opts.mesh ?? []).map((m) => m.node));
+    const f = opts.fec;
+    const coded = children.some((c) => c.algorithm === LinkAlgorithm.FEC_TREE);
+    const runnable = f !== undefined && f.n >= 1 && f.n <= RS_MAX_PARITY_SHARDS && f.k + f.n <= 16;
+    if (!coded || !runnable) this.#encoder = undefined;
+    else if (this.#fec?.k !== f.k || this.#fec.n !== f.n || this.#encoder === undefined)
+      this.#encoder = new FecEncoder(
+        { clock: { ...systemClock, now: () => this.#now } },
+        { k: f.k, n: f.n, flushMs: 0 },
+      );
     this.#fec = opts.fec;
     this.#children = [
       ...children.map((link) => fresh(link, mesh.has(link.node), true)),
@@ -75,6 +94,7 @@ export class Fanout {
   /** Queues each packet for every child that takes its substream; returns datagrams queued. */
   send(packets: readonly Packet[], now: number): number {
     let queued = 0;
+    this.#now = now;
     const fec = this.#fec;
     for (const p of packets) {
       const bit = 1 << p.substream;
@@ -94,6 +114,34 @@ export class Fanout {
         c.lastAt = now;
         c.sentPackets++;
         c.sentBytes += p.datagram.length;
+        queued++;
+      }
+      const enc = this.#encoder;
+      if (enc !== undefined) {
+        const d = decodeData(p.datagram);
+        if (d.ok) queued += this.#sendParity(enc.push(d.value), now);
+      }
+    }
+    if (this.#encoder !== undefined) {
+      queued += this.#sendParity(this.#encoder.flush(Number.POSITIVE_INFINITY), now);
+    }
+    return queued;
+  }
+
+  #sendParity(parity: readonly Buffer[], now: number): number {
+    let queued = 0;
+    for (const d of parity) {
+      this.parityMade++;
+      const bit = 1 << d[13]!; // fecIndex (data-codec.ts header)
+      for (const c of this.#children) {
+        if (c.link.algorithm !== LinkAlgorithm.FEC_TREE || (c.link.substreams & bit) === 0) continue;
+        if (!this.pacer.send(d, { address: c.link.address, port: c.link.port }, PRIORITY_LIVE)) {
+          c.dropped++;
+          continue;
+        }
+        c.lastAt = now;
+        c.sentPackets++;
+        c.sentBytes += d.length;
         queued++;
       }
     }

@@ -2,8 +2,9 @@
  * Cuts one segment into the datagrams of the channel (pure). Per segment, in sequence order:
  *
  *   META (FLAG_META, payload = SegmentMeta)      seq s
- *   data 0 .. n-1 (payload <= 1172 bytes each)   seq s+1 .. s+n   offset = byte offset, FLAG_END on the last
+ *   data 0 .. n-1 (payload <= 1160 bytes each)   seq s+1 .. s+n   offset = byte offset, FLAG_END on the last
  *   META again (a second copy, its own seq)      seq s+n+1
+ *   more META copies up to a multiple of alignTo  (the FEC group size; none by default)
  *
  * Every packet takes the next channel sequence number (u32, wrapping) and rides substream
  * seq mod k. SegmentMeta.firstSeq = s+1 and packetCount = n (META packets not counted). An empty
@@ -11,7 +12,13 @@
  */
 import { createHash } from "node:crypto";
 import { encodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, MAX_DATA_PAYLOAD_BYTES, MAX_SUBSTREAMS } from "../protocol/limits.js";
+import {
+  FLAG_END,
+  FLAG_META,
+  MAX_CODED_PAYLOAD_BYTES,
+  MAX_DATA_PAYLOAD_BYTES,
+  MAX_SUBSTREAMS,
+} from "../protocol/limits.js";
 import type { SegmentMeta } from "../protocol/messages.js";
 import { encodeSegmentMeta } from "../protocol/segment-meta.js";
 
@@ -28,8 +35,16 @@ export interface PacketizeInput {
   /** Origin wall clock, ms since the epoch. */
   publishedAt: number;
   bytes: Uint8Array;
-  /** Data payload per packet (default and maximum MAX_DATA_PAYLOAD_BYTES). */
+  /**
+   * Data payload per packet: default MAX_CODED_PAYLOAD_BYTES (1160), so that an erasure-coded
+   * tier can code every packet (fec-shard.ts); at most MAX_DATA_PAYLOAD_BYTES.
+   */
   payloadBytes?: number;
+  /**
+   * Pad with META copies until the next segment starts at a multiple of this (the FEC group
+   * size fec.k of the erasure-coded tier); 1 (default): no padding.
+   */
+  alignTo?: number;
 }
 
 export interface Packet {
@@ -61,7 +76,7 @@ export function packetizeSegment(input: PacketizeInput): PacketizedSegment {
   const { channel, segmentId, k, bytes } = input;
   if (!Number.isInteger(k) || k < 1 || k > MAX_SUBSTREAMS)
     throw new RangeError(`k must be 1..${MAX_SUBSTREAMS}`);
-  const payloadBytes = input.payloadBytes ?? MAX_DATA_PAYLOAD_BYTES;
+  const payloadBytes = input.payloadBytes ?? MAX_CODED_PAYLOAD_BYTES;
   if (!Number.isInteger(payloadBytes) || payloadBytes < 1 || payloadBytes > MAX_DATA_PAYLOAD_BYTES) {
     throw new RangeError(`payloadBytes must be 1..${MAX_DATA_PAYLOAD_BYTES}`);
   }
@@ -95,5 +110,11 @@ export function packetizeSegment(input: PacketizeInput): PacketizedSegment {
     push(i === dataCount - 1 ? FLAG_END : 0, offset, bytes.subarray(offset, end));
   }
   push(FLAG_META, 0, metaPayload);
+  // More META copies up to a FEC group boundary, so that a segment's last group is complete
+  // when the segment is (an erasure-coded tier codes it at once, nothing of it waits for the next).
+  const align = input.alignTo ?? 1;
+  if (!Number.isInteger(align) || align < 1 || align > MAX_SUBSTREAMS)
+    throw new RangeError(`alignTo must be 1..${MAX_SUBSTREAMS}`);
+  while (seq % align !== 0 && seq !== 0) push(FLAG_META, 0, metaPayload);
   return { meta, packets, nextSeq: seq };
 }

@@ -10,7 +10,7 @@ import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.j
 import type { Address } from "../seams/transport.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, WIRE_VERSION } from "../protocol/limits.js";
+import { FLAG_END, FLAG_META, MAX_CODED_PAYLOAD_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   JoinError,
   MsgType,
@@ -194,7 +194,7 @@ test("sends META + data + META for each segment to its assigned child; seq conti
   for (let i = 1; i < p.length; i++) t.is(p[i]!.seq, p[0]!.seq + i, "continuous channel seq");
   let at0 = 0;
   segs.forEach((bytes, i) => {
-    const n = Math.ceil(bytes.length / 1172);
+    const n = Math.ceil(bytes.length / MAX_CODED_PAYLOAD_BYTES);
     const group = p.slice(at0, at0 + n + 2);
     at0 += n + 2;
     t.deepEqual(

@@ -2,7 +2,13 @@ import test from "ava";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, MAX_DATA_PAYLOAD_BYTES, MAX_DATAGRAM_BYTES } from "../protocol/limits.js";
+import {
+  FLAG_END,
+  FLAG_META,
+  MAX_CODED_PAYLOAD_BYTES,
+  MAX_DATA_PAYLOAD_BYTES,
+  MAX_DATAGRAM_BYTES,
+} from "../protocol/limits.js";
 import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import { packetizeSegment, type PacketizeInput } from "../origin/packetizer.js";
 
@@ -45,7 +51,7 @@ function reassemble(datagrams: Buffer[]): { bytes: Buffer; metas: number; endFla
 test("META, data, META: reassembling the data packets gives the segment back", (t) => {
   const bytes = segmentBytes(85_000);
   const p = packetizeSegment(input(bytes));
-  const n = Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES);
+  const n = Math.ceil(bytes.length / MAX_CODED_PAYLOAD_BYTES);
   t.is(p.packets.length, n + 2);
   t.is(p.nextSeq, 1000 + n + 2);
   const r = reassemble(p.packets.map((x) => x.datagram));
@@ -76,7 +82,7 @@ test("META, data, META: reassembling the data packets gives the segment back", (
   const end = decodeData(p.packets[p.packets.length - 2]!.datagram);
   if (!end.ok) return t.fail("undecodable");
   t.is(end.value.flags, FLAG_END);
-  t.is(end.value.offset, (n - 1) * MAX_DATA_PAYLOAD_BYTES);
+  t.is(end.value.offset, (n - 1) * MAX_CODED_PAYLOAD_BYTES);
 });
 
 test("every datagram is <= 1200 bytes, headers carry channel, segment id, offsets and seq mod k", (t) => {
@@ -154,4 +160,19 @@ test("property: any segment, any k, any payload size: packets reassemble to the 
     { numRuns: 200 },
   );
   t.pass();
+});
+
+test("alignTo pads the segment with META copies so the next one starts on a FEC group boundary", (t) => {
+  for (const align of [1, 4, 12, 16]) {
+    const p = packetizeSegment(input(segmentBytes(5000), { alignTo: align }));
+    t.is(p.nextSeq % align, 0, `alignTo ${align}`);
+    const plain = packetizeSegment(input(segmentBytes(5000)));
+    const extra = p.packets.slice(plain.packets.length);
+    t.true(extra.length < align);
+    for (const x of extra) {
+      const d = decodeData(x.datagram);
+      t.true(d.ok && d.value.flags === FLAG_META);
+    }
+  }
+  t.throws(() => packetizeSegment(input(segmentBytes(10), { alignTo: 17 })), { message: /alignTo/ });
 });
