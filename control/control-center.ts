@@ -25,7 +25,7 @@ import { ControlMetrics } from "./metrics.js";
 import { defaultRegionPolicy, type RegionPolicy } from "./regions.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
-import type { AccessTech, RegionInfo, TierPolicy } from "./topology/tier-types.js";
+import { DEFAULT_POLICY, type AccessTech, type RegionInfo, type TierPolicy } from "./topology/tier-types.js";
 import { checkCongestion } from "./handlers/congestion.js";
 import { RegionQuality } from "./region-quality.js";
 import { reviewEligibility } from "./handlers/eligibility.js";
@@ -99,18 +99,28 @@ export class ControlCenter implements ControlContext {
     };
     this.#eligibilityCheckMs = config.eligibilityCheckMs ?? 60_000;
     const regionInfo: Record<string, RegionInfo> = {};
-    for (const r of this.config.regions.regions)
-      if (r.access !== undefined && KNOWN_ACCESS.has(r.access))
-        regionInfo[r.name] = { access: r.access as AccessTech };
+    for (const r of this.config.regions.regions) {
+      const info: RegionInfo = {};
+      if (r.access !== undefined && KNOWN_ACCESS.has(r.access)) info.access = r.access as AccessTech;
+      if (r.fecN !== undefined) info.fecN = r.fecN;
+      if (Object.keys(info).length > 0) regionInfo[r.name] = info;
+    }
+    const t = this.config.regions.topology;
+    const { k: _k, fecK, ...tier } = t ?? {};
+    const tierPolicy: Partial<TierPolicy> = {
+      ...config.tierPolicy,
+      ...tier,
+      ...(fecK === undefined ? {} : { fec: { ...DEFAULT_POLICY.fec, ...config.tierPolicy?.fec, k: fecK } }),
+    };
     this.#livenessCheckMs = config.livenessCheckMs ?? config.heartbeatMs;
     this.directory = new ContentDirectory(
       { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
       {
-        k: config.k ?? 1,
+        k: t?.k ?? config.k ?? 1,
         ...(config.maxChildren === undefined ? {} : { maxChildren: config.maxChildren }),
         topology: this.config.topology,
         regions: regionInfo,
-        ...(config.tierPolicy === undefined ? {} : { tierPolicy: config.tierPolicy }),
+        tierPolicy,
       },
     );
   }

@@ -2,7 +2,12 @@
  * Regions from a policy file (pure: plain data in, plain data out).
  *
  *   {"default": "default",
- *    "regions": [{"name": "east", "prefixes": ["127.0.1.0/24", "2001:db8:1::/48"], "asn": 64501, "access": "fibre"}]}
+ *    "regions": [{"name": "east", "prefixes": ["127.0.1.0/24", "2001:db8:1::/48"], "asn": 64501, "access": "fibre"}],
+ *    "topology": {"k": 4, "c": 3, "tier1PerRegion": 2, "levels": 3, "fecK": 12}}
+ *
+ * A region may also fix its tier-2 redundancy (`"fecN": 2`, 0..8), which overrides what its
+ * measured loss and access technology would choose. `topology` (all keys optional) sets the
+ * channel's substreams k and the three-tier engine's policy (docs/topology.md).
  *
  * A node's region is the region of the longest prefix that contains its source address
  * (IPv4 and IPv6; an IPv4-mapped IPv6 address counts as IPv4). When no prefix matches, a
@@ -20,11 +25,25 @@ export interface RegionSpec {
   /** Autonomous system number of the access network (informational for now). */
   asn?: number;
   access?: AccessTechnology;
+  /** Operator override of the region's tier-2 parity count n. */
+  fecN?: number;
+}
+
+/** The `topology` section: substreams per channel and three-tier policy overrides. */
+export interface TopologyPolicySpec {
+  k?: number;
+  c?: number;
+  tier1PerRegion?: number;
+  levels?: 2 | 3 | 4;
+  fecK?: number;
+  maxClusterSize?: number;
+  minClusterSize?: number;
 }
 
 export interface RegionPolicy {
   readonly default: string;
   readonly regions: readonly RegionSpec[];
+  readonly topology?: TopologyPolicySpec;
   /** Per family, one table per prefix length present, longest first. */
   readonly tables: Readonly<Record<4 | 6, readonly PrefixTable[]>>;
 }
@@ -56,8 +75,18 @@ export class RegionPolicyError extends Error {
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const TOP_KEYS = new Set(["default", "regions"]);
-const REGION_KEYS = new Set(["name", "prefixes", "asn", "access"]);
+const TOP_KEYS = new Set(["default", "regions", "topology"]);
+const REGION_KEYS = new Set(["name", "prefixes", "asn", "access", "fecN"]);
+/** topology key -> inclusive bounds. */
+const TOPOLOGY_KEYS: Record<keyof TopologyPolicySpec, [number, number]> = {
+  k: [1, 16],
+  c: [1, 8],
+  tier1PerRegion: [1, 16],
+  levels: [2, 4],
+  fecK: [1, 15],
+  maxClusterSize: [2, 100_000],
+  minClusterSize: [1, 100_000],
+};
 
 /** Everything in one region (used when no policy file is given). */
 export function defaultRegionPolicy(name = "default"): RegionPolicy {
@@ -69,7 +98,7 @@ export function parseRegionPolicy(doc: unknown): RegionPolicy {
   if (!isObject(doc)) throw new RegionPolicyError("(root)", "must be a JSON object");
   for (const key of Object.keys(doc)) {
     if (!TOP_KEYS.has(key))
-      throw new RegionPolicyError(key, `unknown key (expected one of: default, regions)`);
+      throw new RegionPolicyError(key, `unknown key (expected one of: default, regions, topology)`);
   }
   const def = doc.default ?? "default";
   if (typeof def !== "string" || !NAME_RE.test(def)) {
@@ -93,7 +122,7 @@ export function parseRegionPolicy(doc: unknown): RegionPolicy {
       if (!REGION_KEYS.has(key)) {
         throw new RegionPolicyError(
           `${at}.${key}`,
-          "unknown key (expected one of: name, prefixes, asn, access)",
+          "unknown key (expected one of: name, prefixes, asn, access, fecN)",
         );
       }
     }
@@ -146,12 +175,43 @@ export function parseRegionPolicy(doc: unknown): RegionPolicy {
       }
       spec.access = r.access as AccessTechnology;
     }
+    if (r.fecN !== undefined) {
+      if (typeof r.fecN !== "number" || !Number.isInteger(r.fecN) || r.fecN < 0 || r.fecN > 8)
+        throw new RegionPolicyError(`${at}.fecN`, `${JSON.stringify(r.fecN)} is not an integer 0..8`);
+      spec.fecN = r.fecN;
+    }
     regions.push(spec);
   });
 
   const sorted = (m: Map<number, PrefixTable["nets"]>): PrefixTable[] =>
     [...m.entries()].sort((a, b) => b[0] - a[0]).map(([len, nets]) => ({ len, nets }));
-  return { default: def, regions, tables: { 4: sorted(tables[4]), 6: sorted(tables[6]) } };
+  const topology = doc.topology === undefined ? undefined : parseTopology(doc.topology);
+  return {
+    default: def,
+    regions,
+    ...(topology === undefined ? {} : { topology }),
+    tables: { 4: sorted(tables[4]), 6: sorted(tables[6]) },
+  };
+}
+
+function parseTopology(t: unknown): TopologyPolicySpec {
+  if (!isObject(t)) throw new RegionPolicyError("topology", "must be a JSON object");
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(t)) {
+    const range = TOPOLOGY_KEYS[key as keyof TopologyPolicySpec] as [number, number] | undefined;
+    if (range === undefined)
+      throw new RegionPolicyError(
+        `topology.${key}`,
+        `unknown key (expected one of: ${Object.keys(TOPOLOGY_KEYS).join(", ")})`,
+      );
+    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1])
+      throw new RegionPolicyError(
+        `topology.${key}`,
+        `${JSON.stringify(v)} is not an integer ${range[0]}..${range[1]}`,
+      );
+    out[key] = v;
+  }
+  return out as TopologyPolicySpec;
 }
 
 /** The region of a source address (longest prefix), else a known hint, else the default. */

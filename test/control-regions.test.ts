@@ -124,3 +124,20 @@ test("parseIp handles the IPv6 shorthand forms", (t) => {
   t.is(parseIp("2001:db8::192.0.2.1")?.value, (0x20010db8n << 96n) | 0xc0000201n);
   t.is(parseIp("1.2.3")?.value, undefined);
 });
+
+test("policy: a region's fecN override and the topology section are read and validated by field", (t) => {
+  const p = parseRegionPolicy({
+    regions: [{ name: "east", prefixes: ["10.0.0.0/8"], fecN: 2 }],
+    topology: { k: 4, c: 3, fecK: 4, levels: 3 },
+  });
+  t.is(p.regions[0]!.fecN, 2);
+  t.deepEqual(p.topology, { k: 4, c: 3, fecK: 4, levels: 3 });
+  t.throws(() => parseRegionPolicy({ regions: [{ name: "e", prefixes: [], fecN: 9 }] }), {
+    message: /regions\[0\]\.fecN: 9 is not an integer 0\.\.8/,
+  });
+  t.throws(() => parseRegionPolicy({ topology: { k: 17 } }), {
+    message: /topology\.k: 17 is not an integer 1\.\.16/,
+  });
+  t.throws(() => parseRegionPolicy({ topology: { speed: 1 } }), { message: /topology\.speed: unknown key/ });
+  t.throws(() => parseRegionPolicy({ topology: [] }), { message: /topology: must be a JSON object/ });
+});

@@ -141,14 +141,14 @@ export function resolvePolicy(p: Partial<TierPolicy> | undefined): TierPolicy {
   return policy;
 }
 
-/** Parity count n for a region's tier-2 cluster: operator override, then measured loss, then access. */
 /** How many child links (mesh neighbours included) a node of this role may have. */
 export function linkLimit(policy: TierPolicy, role: NodeRole | undefined): number {
   return role === "waypoint" ? policy.waypointMaxChildren : policy.maxChildren;
 }
 
+/** Parity count n for a region's tier-2 cluster: operator override, then measured loss, then access. */
 export function fecNFor(info: RegionInfo | undefined, fec: FecPolicy): number {
-  const cap = 16 - fec.k;
+  const cap = Math.min(16 - fec.k, 8); // k + n <= 16 substreams; the codec makes at most 8 parity
   let n = fec.defaultN;
   if (info?.fecN !== undefined) n = info.fecN;
   else if (info?.loss !== undefined) n = fec.nByLoss.find((e) => info.loss! <= e.maxLoss)?.n ?? cap;
