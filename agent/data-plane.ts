@@ -291,6 +291,14 @@ export class DataPlane {
     this.#sendParity(this.#fec.tick(now), now);
   }
 
+  /**
+   * Sequence numbers of the channel never received (nor rebuilt) since the window started,
+   * not counting the newest `horizon` (default 256: still in flight or reordered).
+   */
+  missed(horizon = 256): number {
+    return this.#window.missed(horizon);
+  }
+
   /** Erasure-coded tier counters (undefined without coded links). */
   get fecStats(): FecRelayStats | undefined {
     return this.#fec?.stats;

@@ -23,6 +23,9 @@ export class SeqWindow {
   readonly #reset: number;
   readonly #bits: Uint32Array;
   #top: number | undefined;
+  /** Sequence numbers from the first one seen to the highest, minus one (capped by use). */
+  #span = 0;
+  #missedOut = 0;
 
   constructor(config: SeqWindowConfig = DEFAULT_SEQ_WINDOW) {
     // A power of two divides 2^32, so a slot stays the same across the u32 wrap.
@@ -42,8 +45,19 @@ export class SeqWindow {
     if (this.#top === undefined) return this.#restart(s);
     const diff = (s - this.#top) | 0; // serial-number distance, in [-2^31, 2^31)
     if (diff > 0) {
-      if (diff >= this.#size) this.#bits.fill(0);
-      else for (let i = 1; i <= diff; i++) this.#clear((this.#top + i) >>> 0);
+      if (diff >= this.#size) {
+        this.#missedOut += this.#zerosIn(this.#size) + (diff - this.#size);
+        this.#span += diff;
+        this.#bits.fill(0);
+      } else {
+        for (let i = 1; i <= diff; i++) {
+          const next = (this.#top + i) >>> 0;
+          // The slot of `next` held `next - size`: leaving the window unseen, it was missed.
+          if (this.#span >= this.#size - 1 && !this.#get(next)) this.#missedOut++;
+          this.#clear(next);
+          this.#span++;
+        }
+      }
       this.#set(s);
       this.#top = s;
       return "new";
@@ -57,7 +71,29 @@ export class SeqWindow {
     return "new";
   }
 
+  /**
+   * Sequence numbers never seen since the window (re)started, counting only those at least
+   * `horizon` below the highest (younger ones may still arrive out of order).
+   */
+  missed(horizon: number): number {
+    if (this.#top === undefined) return 0;
+    const h = Math.max(0, Math.floor(horizon));
+    const inWindow = Math.min(this.#span + 1, this.#size);
+    let zeros = 0;
+    for (let d = h; d < inWindow; d++) if (!this.#get((this.#top - d) >>> 0)) zeros++;
+    return this.#missedOut + zeros;
+  }
+
+  /** Zero bits among the `n` newest slots (top and below). */
+  #zerosIn(n: number): number {
+    let zeros = 0;
+    const span = Math.min(n, this.#span + 1);
+    for (let d = 0; d < span; d++) if (!this.#get((this.#top! - d) >>> 0)) zeros++;
+    return zeros;
+  }
+
   #restart(s: number): SeqVerdict {
+    this.#span = 0;
     this.#bits.fill(0);
     this.#set(s);
     this.#top = s;

@@ -224,3 +224,23 @@ test("fuzz: arbitrary datagrams from the parent never throw and are counted", (t
   const st = s.dp.stats;
   t.is(st.received + st.rejected + s.dp.malformedTotal, n);
 });
+
+test("seq window: missed counts sequence numbers never seen, old enough, across the window's slide", (t) => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.integer({ min: 0, max: 299 }), { maxLength: 300 }),
+      fc.integer({ min: 0, max: 8 }),
+      (drop, horizon) => {
+        const w = new SeqWindow({ size: 64, resetDistance: 1 << 20 });
+        const lost = new Set(drop.filter((x) => x !== 0 && x !== 299));
+        for (let s = 0; s < 300; s++) if (!lost.has(s)) w.check((0xfffffff0 + s) >>> 0); // across the u32 wrap
+        const expected = [...lost].filter((x) => x <= 299 - horizon).length;
+        if (w.missed(horizon) !== expected) throw new Error(`${w.missed(horizon)} != ${expected}`);
+      },
+    ),
+  );
+  const w = new SeqWindow({ size: 32, resetDistance: 1 << 20 });
+  w.check(10);
+  w.check(1000); // a jump past the window: 989 skipped
+  t.is(w.missed(0), 989);
+});
