@@ -23,7 +23,7 @@ import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
 import { Assembler, type AssembleResult, type CompletedSegment } from "./assembler.js";
-import type { ChunkStore, SegmentRecord } from "./chunk-store.js";
+import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
 import { Continuity } from "./continuity.js";
 import { DataPlane } from "./data-plane.js";
@@ -32,8 +32,11 @@ import { FallbackClient } from "./fallback-client.js";
 import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
 import { Repairer, REPAIR_LIMITS, repairTiming } from "./repair.js";
 import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js";
+import { DelayStats } from "./delay-stats.js";
 import { Session } from "./session.js";
 import { agentMetrics, type AgentStatus } from "./status.js";
+import { VodSet } from "./vod-set.js";
+import type { VodChannel } from "./vod.js";
 
 export interface AgentDeps {
   clock: Clock;
@@ -46,6 +49,8 @@ export interface AgentDeps {
   startedAt: number;
   fetch?: typeof fetch;
   probe?: ResourceProbe;
+  /** The VoD cache (config.vod channels); its capacity is the VoD budget. Default: 256 MiB in memory. */
+  vodStore?: ChunkStore;
 }
 
 /** Segments of this run remembered for the playlist (the cache may hold more). */
@@ -58,7 +63,10 @@ export class Agent {
   readonly dataPlane: DataPlane;
   readonly assembler: Assembler;
   readonly continuity: Continuity;
+  readonly delay = new DelayStats();
   readonly fallback: FallbackClient;
+  /** The VoD channels carried next to the live one (forwarded at PRIORITY_BULK). */
+  readonly vod: VodSet;
   readonly #deps: AgentDeps;
   readonly #config: AgentConfig;
   readonly #pacer: Pacer;
@@ -98,15 +106,31 @@ export class Agent {
     );
     this.#playlist = new PlaylistWindow({ size: t.playlistWindow });
     this.#meter = new ResourceMeter(this.#probe, deps.clock.now(), 0);
+    this.vod = new VodSet(
+      {
+        clock: deps.clock,
+        logger: deps.logger,
+        pacer: this.#pacer,
+        store: deps.vodStore ?? new MemoryChunkStore(256 * 1024 * 1024),
+        fetch: deps.fetch ?? globalThis.fetch,
+      },
+      { seqWindow: t.seqWindow, formerParentGraceMs: t.formerParentGraceMs },
+    );
     this.session = new Session(
       {
         clock: deps.clock,
         transport: deps.transport,
         logger: deps.logger,
         hooks: {
-          joined: (_ack, ch) => this.#onJoined(ch),
-          assigned: (a) => this.#onAssigned(a),
+          joined: (_ack, ch) => {
+            this.#onJoined(ch);
+            this.vod.update(this.session.extras);
+          },
+          assigned: (a) => {
+            if (!this.vod.onAssign(a)) this.#onAssigned(a);
+          },
           heartbeat: (ts) => this.#heartbeat(ts),
+          extraHeartbeat: (ts, ch) => this.vod.heartbeat(ts, ch, this.#resourcesNow()),
         },
       },
       {
@@ -118,6 +142,7 @@ export class Agent {
         nat: config.nat,
         httpPort: config.httpPort,
         regionHint: config.regionHint,
+        extraChannels: config.vod ?? [],
         joinRetryMs: t.joinRetryMs,
         unknownChannelRetryMs: t.unknownChannelRetryMs,
         refusedRetryMs: t.refusedRetryMs,
@@ -134,7 +159,7 @@ export class Agent {
       if (this.#stopped) return;
       try {
         if (classifyDatagram(buf) === "control") this.session.onControl(buf, from);
-        else this.dataPlane.onDatagram(buf, from);
+        else if (!this.vod.onDatagram(buf, from)) this.dataPlane.onDatagram(buf, from);
       } catch (e) {
         // A bug, not bad input (decoders never throw): keep serving, but say so loudly.
         this.#internalErrors++;
@@ -152,6 +177,7 @@ export class Agent {
     this.session.stop();
     this.#stopped = true;
     this.#repairer?.stop();
+    this.vod.stop();
     this.dataPlane.stop();
   }
 
@@ -202,11 +228,18 @@ export class Agent {
         duplicates: dp.duplicates,
         rejected: dp.rejected + s.stats.rejected,
         malformed: this.dataPlane.malformedTotal + s.malformedTotal + this.#metaMalformed,
+        missed: this.dataPlane.missed(),
+        recovered: dp.recovered,
       },
+      ...(this.dataPlane.fecStats === undefined ? {} : { fec: { ...this.dataPlane.fecStats } }),
+      shed: this.dataPlane.shedCount,
+      delayMs: this.delay.report(),
+      repaired: { segments: this.#repairer?.stats.repaired ?? 0, failed: this.#repairer?.stats.failed ?? 0 },
       heartbeatBytes: { max: s.stats.heartbeatBytesMax, mean: Math.round(s.heartbeatBytesMean * 10) / 10 },
       rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
       cpuPct: last.cpuPct,
       uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
+      ...(this.vod.size === 0 ? {} : { vod: this.vod.status() }),
     };
   }
 
@@ -287,6 +320,23 @@ export class Agent {
     });
   }
 
+  /** A VoD channel the LAN may ask for. */
+  vodChannel(name: string): VodChannel | undefined {
+    return this.vod.byName(name);
+  }
+
+  /** The node's resources as last measured (the VoD channels' heartbeats carry them too). */
+  #resourcesNow(): HeartbeatBody["resources"] {
+    const last = this.#meter.last;
+    return {
+      uploadKbps: last.uploadKbps,
+      nat: this.#config.nat,
+      cacheBytes: this.#deps.store.usedBytes,
+      cpuPct: last.cpuPct,
+      rssMB: last.rssMB,
+    };
+  }
+
   #heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion"> {
     const sample = this.#meter.sample(ts, this.dataPlane.peerBytesSent);
     const loss = this.dataPlane.lossSample();
@@ -320,9 +370,10 @@ export class Agent {
         return;
       }
       this.continuity.noteDuration(m.value.segmentId, m.value.durationMs);
+      this.delay.onPublished(m.value.segmentId, m.value.publishedAt);
       r = this.assembler.onMeta(m.value, now);
     } else if ((p.flags & FLAG_PARITY) !== 0) {
-      return; // FEC parity: a later issue
+      return; // parity stays in the data plane (fec-relay.ts)
     } else {
       r = this.assembler.onChunk(p.segmentId, p.offset, p.payload, now, (p.flags & FLAG_END) !== 0);
     }
@@ -360,6 +411,7 @@ export class Agent {
     if (this.#held.size > MAX_HELD) this.#held.delete(Math.min(...this.#held.keys()));
     const first = this.continuity.anchor === undefined;
     this.continuity.onHeld(seg.id, seg.durationMs, now);
+    this.delay.onHeld(seg.id, now); // the system clock is the wall clock
     if (first) {
       this.#joinMs = Math.max(0, Math.round(now - this.#deps.startedAt));
       this.#deps.logger.info("playable", { channel, id: seg.id, joinMs: this.#joinMs, source });

@@ -15,6 +15,8 @@ export interface AgentConfig {
   /** The control center's UDP address. */
   control: Address;
   channel: string;
+  /** VoD channels to download and relay while `channel` plays (each at PRIORITY_BULK). */
+  vod?: string[] | undefined;
   role: AgentRole;
   /** Upload cap, kbit/s: the pacer never sends faster, and JOIN tells control. */
   uploadKbps: number;

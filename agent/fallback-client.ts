@@ -1,6 +1,7 @@
 /**
  * Client of the origin's HTTP fallback (the CDN of last resort; every byte counts as origin
- * bytes): `GET ${fallbackUrl}/live/<channel>/latest.json` and `/live/<channel>/<id>.ts`.
+ * bytes): `GET ${fallbackUrl}/live/<channel>/latest.json` and `/live/<channel>/<id>.ts`, and a
+ * VoD file's chunks, `/vod/<channel>/<index>.chunk`.
  * Every request has a timeout; a body larger than the segment limit is cut off; fetched
  * bytes are checked against the origin's `x-tiercast-sha256` header and/or the hash the
  * caller expects (META or latest.json), and never returned unverified.
@@ -114,6 +115,38 @@ export class FallbackClient {
     signal?: AbortSignal,
   ): Promise<FetchedSegment> {
     const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
+    const { body, headers, digest, headerSha } = await this.#verified(url, expected.sha256, signal);
+    const dur = Number(headers.get("x-tiercast-duration-ms") ?? NaN);
+    const disc = headers.get("x-tiercast-discontinuity");
+    return {
+      id,
+      bytes: body,
+      sha256: digest,
+      durationMs: Number.isFinite(dur) && dur > 0 ? dur : expected.durationMs,
+      discontinuity: disc === "1" ? true : disc === "0" ? false : expected.discontinuity,
+      headerVerified: headerSha !== undefined,
+    };
+  }
+
+  /** Chunk `index` of a VoD channel's file, verified like a segment (origin header, else `sha256`). */
+  async vodChunk(
+    baseUrl: string,
+    channel: string,
+    index: number,
+    sha256: Uint8Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Buffer; sha256: Uint8Array }> {
+    const url = `${trimSlash(baseUrl)}/vod/${encodeURIComponent(channel)}/${index}.chunk`;
+    const { body, digest } = await this.#verified(url, sha256, signal);
+    return { bytes: body, sha256: digest };
+  }
+
+  /** GET `url` and check the body against x-tiercast-sha256, or `expected` without that header. */
+  async #verified(
+    url: string,
+    expected: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ body: Buffer; headers: Headers; digest: Uint8Array; headerSha: Uint8Array | undefined }> {
     const { body, headers } = await this.#get(url, this.#config.maxSegmentBytes, signal);
     const digest = new Uint8Array(createHash("sha256").update(body).digest());
     const header = headers.get("x-tiercast-sha256");
@@ -126,21 +159,12 @@ export class FallbackClient {
     }
     // The origin's own header outranks a META heard from peers; without it, the caller's hash decides.
     if (headerSha === undefined) {
-      if (expected.sha256 === undefined)
+      if (expected === undefined)
         throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: no hash to verify against`);
-      if (!equal(expected.sha256, digest))
+      if (!equal(expected, digest))
         throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the expected hash`);
     }
-    const dur = Number(headers.get("x-tiercast-duration-ms") ?? NaN);
-    const disc = headers.get("x-tiercast-discontinuity");
-    return {
-      id,
-      bytes: body,
-      sha256: digest,
-      durationMs: Number.isFinite(dur) && dur > 0 ? dur : expected.durationMs,
-      discontinuity: disc === "1" ? true : disc === "0" ? false : expected.discontinuity,
-      headerVerified: headerSha !== undefined,
-    };
+    return { body, headers, digest, headerSha };
   }
 
   async #get(url: string, limit: number, signal?: AbortSignal): Promise<{ body: Buffer; headers: Headers }> {

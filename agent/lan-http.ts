@@ -3,6 +3,7 @@
  *
  *   GET /live/<channel>/index.m3u8   the live playlist (503 + Retry-After while nothing is playable)
  *   GET /live/<channel>/<id>.ts      a cached segment, video/mp2t, Range supported (VoD seeks)
+ *   GET /vod/<channel>/<file>        a VoD channel's file, Range supported (vod-http.ts)
  *   GET /status                      JSON (agent/status.ts)
  *   GET /metrics                     Prometheus text
  *
@@ -20,6 +21,7 @@ import {
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import type { SegmentRecord } from "./chunk-store.js";
+import { serveVod, type VodSource } from "./vod-http.js";
 
 export interface LanView {
   channel: string;
@@ -27,6 +29,8 @@ export interface LanView {
   segment(id: number): SegmentRecord | undefined;
   status(): unknown;
   metrics(): string;
+  /** A VoD channel the agent carries (absent: no VoD). */
+  vodChannel?(name: string): VodSource | undefined;
 }
 
 /** host and port (0 picks a free port). */
@@ -35,14 +39,17 @@ export type LanHttpConfig = HttpListenConfig;
 export interface LanHttpStats {
   requests: number;
   segmentBytes: number;
+  /** Body bytes of VoD files. */
+  vodBytes: number;
   errors: number;
 }
 
 const SEGMENT_PATH = /^\/live\/([^/]+)\/(\d{1,10})\.ts$/;
 const PLAYLIST_PATH = /^\/live\/([^/]+)\/index\.m3u8$/;
+const VOD_PATH = /^\/vod\/([^/]+)\/([^/]+)$/;
 
 export class LanHttp {
-  readonly stats: LanHttpStats = { requests: 0, segmentBytes: 0, errors: 0 };
+  readonly stats: LanHttpStats = { requests: 0, segmentBytes: 0, vodBytes: 0, errors: 0 };
   readonly #logger: Logger;
   readonly #view: () => LanView | undefined;
   readonly #config: LanHttpConfig;
@@ -116,6 +123,22 @@ export class LanHttp {
       const seg = view.segment(Number(sg[2]));
       if (seg === undefined) return text(res, 404, "no such segment\n");
       return this.#sendSegment(req, res, seg, method === "HEAD");
+    }
+    const vd = VOD_PATH.exec(path);
+    if (vd !== null) {
+      const name = decode(vd[1]!);
+      const source = name === undefined ? undefined : view.vodChannel?.(name);
+      if (source === undefined) return text(res, 404, "no such VoD channel\n");
+      const fileName = source.info.vod.fileName;
+      if (fileName !== undefined && decode(vd[2]!) !== fileName) return text(res, 404, "no such file\n");
+      const range = parseRange(req.headers.range, source.info.vod.fileBytes);
+      serveVod(res, source, range, method === "HEAD", this.stats).catch((e: unknown) => {
+        this.stats.errors++;
+        this.#logger.error("http_error", { url: req.url?.slice(0, 200), message: (e as Error).message });
+        if (!res.headersSent) text(res, 500, "internal error\n");
+        else res.destroy();
+      });
+      return;
     }
     return text(res, 404, "not found\n");
   }

@@ -5,9 +5,11 @@
  */
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseOptions, type Command, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type Spec } from "../cli/options.js";
+import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
 import { systemClock } from "../seams/clock.js";
+import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
@@ -54,6 +56,17 @@ export const agentCommand = {
       default: ".tiercast/agent",
     },
     cacheMb: { kind: "int", help: "chunk cache size, MB", default: 64, min: 1, max: 1024 * 1024 },
+    vod: {
+      kind: "string",
+      help: "VoD channels to download and relay while the live channel plays (comma-separated)",
+    },
+    vodCacheMb: {
+      kind: "int",
+      help: "VoD cache budget, MB (vod.db; live segments never evict it)",
+      default: 256,
+      min: 1,
+      max: 1024 * 1024,
+    },
     regionHint: { kind: "string", help: "region to use when no policy prefix matches the address" },
     role: {
       kind: "string",
@@ -72,6 +85,7 @@ export const agentCommand = {
       kind: "string",
       help: "emulators only (QEMU user-mode net): the address the host's loopback is reached at, e.g. 10.0.2.2",
     },
+    netDelay: { kind: "string", help: "lab only: delay datagrams to these prefixes, e.g. 10.77.2.0/24=50±5" },
     logLevel: {
       kind: "string",
       help: "least level logged",
@@ -87,6 +101,8 @@ export const command = agentCommand;
 export async function main(argv: string[]): Promise<void> {
   const o = parseOptions(agentCommand, argv);
   if (o === undefined) return;
+  const delay = o.netDelay === undefined ? undefined : parseDelayRules(o.netDelay);
+  if (delay?.ok === false) throw new UsageError(`tiercast agent: netDelay: ${delay.error}`);
   const clock = systemClock;
   const logger = jsonLogger(clock, {
     proc: "agent",
@@ -95,16 +111,25 @@ export async function main(argv: string[]): Promise<void> {
   });
   const identity = loadOrCreateIdentity({ dataDir: o.dataDir });
   if (identity.created) logger.info("identity_created", { dataDir: o.dataDir });
+  const vod = vodChannels(o.vod, o.channel);
   const store = SqliteChunkStore.open(
     { path: join(o.dataDir, "cache.db"), capacityBytes: o.cacheMb * 1024 * 1024 },
     (movedTo, why) => logger.warn("cache_reset", { movedTo, why }),
   );
+  const vodStore =
+    vod.length === 0
+      ? undefined
+      : SqliteChunkStore.open(
+          { path: join(o.dataDir, "vod.db"), capacityBytes: o.vodCacheMb * 1024 * 1024 },
+          (movedTo, why) => logger.warn("vod_cache_reset", { movedTo, why }),
+        );
   let transport: Transport | undefined;
   let agent: Agent | undefined;
   const lan = new LanHttp({ logger, view: () => agent }, { host: o.host, port: o.httpPort });
   try {
     const udp = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
-    transport = o.hostAlias === undefined ? udp : new HostAliasTransport(udp, o.hostAlias);
+    const delayed = delay?.ok ? new ImpairedTransport(udp, delay.rules, { clock, random: Math.random }) : udp;
+    transport = o.hostAlias === undefined ? delayed : new HostAliasTransport(delayed, o.hostAlias);
     const http = await lan.listen();
     agent = new Agent(
       {
@@ -114,10 +139,12 @@ export async function main(argv: string[]): Promise<void> {
         logger,
         publicKey: identity.publicKey,
         startedAt: performance.timeOrigin,
+        ...(vodStore === undefined ? {} : { vodStore }),
       },
       {
         control: { address: o.control.host, port: o.control.port },
         channel: o.channel,
+        vod,
         role: o.role as AgentRole,
         uploadKbps: o.uploadKbps,
         httpPort: http.port,
@@ -134,11 +161,13 @@ export async function main(argv: string[]): Promise<void> {
       channel: o.channel,
       cacheMb: o.cacheMb,
       dataDir: o.dataDir,
+      ...(vod.length === 0 ? {} : { vod, vodCacheMb: o.vodCacheMb }),
     });
   } catch (e) {
     await lan.close();
     await transport?.close();
     store.close();
+    vodStore?.close();
     throw e;
   }
   const running = agent;
@@ -153,6 +182,7 @@ export async function main(argv: string[]): Promise<void> {
       setImmediate(() => {
         void Promise.allSettled([lan.close(), udp.close()]).then(() => {
           store.close();
+          vodStore?.close();
           logger.info("stopped", {});
           resolve();
         });
@@ -163,4 +193,18 @@ export async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
   });
+}
+
+/** --vod "a,b": the VoD channel names, each once and none the live channel. */
+function vodChannels(list: string | undefined, live: string): string[] {
+  const names = (list ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  if (new Set(names).size !== names.length)
+    throw new UsageError("tiercast agent: vod: a channel is named twice");
+  if (names.includes(live)) throw new UsageError(`tiercast agent: vod: "${live}" is the live channel`);
+  if (names.length >= MAX_CHANNELS_PER_MESSAGE)
+    throw new UsageError(`tiercast agent: vod: at most ${MAX_CHANNELS_PER_MESSAGE - 1} VoD channels`);
+  return names;
 }

@@ -10,6 +10,8 @@
  * JOIN is resent every second until a JOIN_ACK arrives. ASSIGN is applied when its version is
  * newer than the last applied in this session (a new session after REJOIN starts from 0,
  * because a restarted control center may count versions from 1 again). LEAVE on a clean stop.
+ * VoD downloads (`extraChannels`) ride the same session: JOIN lists them after the live
+ * channel, each gets its own ASSIGN versions and its own HEARTBEAT every interval.
  * Message handling is in handlers/ (one file per message type); this file holds state and timers.
  */
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
@@ -42,6 +44,8 @@ export interface SessionHooks {
   assigned(body: AssignBody): void;
   /** The heartbeat's body at local time `ts` (assignVersion is filled in by the session). */
   heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion">;
+  /** The heartbeat of an extra (VoD) channel; none is sent while it returns undefined. */
+  extraHeartbeat?(ts: number, channel: ChannelInfo): Omit<HeartbeatBody, "assignVersion"> | undefined;
 }
 
 export interface SessionDeps {
@@ -62,6 +66,8 @@ export interface SessionConfig {
   /** LAN HTTP port. */
   httpPort: number;
   regionHint?: string;
+  /** VoD channels joined as well as `channel` (downloads carried at the same time). */
+  extraChannels?: readonly string[];
   /** JOIN resend interval until JOIN_ACK, ms. */
   joinRetryMs: number;
   /** JOIN interval after JOIN_ACK UNKNOWN_CHANNEL (the origin may not have joined yet), ms. */
@@ -104,6 +110,10 @@ export class Session {
   assignVersion = 0;
   /** Reassembles ASSIGNs sent in several parts. */
   readonly assignParts = new AssignParts();
+  /** The extra (VoD) channels control acknowledged, their last applied ASSIGN versions and parts. */
+  extras: ChannelInfo[] = [];
+  readonly extraVersions = new Map<number, number>();
+  readonly extraParts = new Map<number, AssignParts>();
   readonly deps: SessionDeps;
   readonly config: SessionConfig;
   #seq = 0;
@@ -190,6 +200,21 @@ export class Session {
     const body: HeartbeatBody = { ...this.deps.hooks.heartbeat(ts), assignVersion: this.assignVersion };
     const buf = this.#send({ type: MsgType.HEARTBEAT, body } as ControlMessage, ts);
     if (buf === undefined) return;
+    this.#countHeartbeat(buf);
+    for (const extra of this.extras) {
+      const part = this.deps.hooks.extraHeartbeat?.(ts, extra);
+      if (part === undefined) continue;
+      const b: HeartbeatBody = {
+        ...part,
+        channel: extra.id,
+        assignVersion: this.extraVersions.get(extra.id) ?? 0,
+      };
+      const sent = this.#send({ type: MsgType.HEARTBEAT, body: b } as ControlMessage, ts);
+      if (sent !== undefined) this.#countHeartbeat(sent);
+    }
+  }
+
+  #countHeartbeat(buf: Buffer): void {
     this.stats.heartbeatsSent++;
     this.stats.heartbeatBytesTotal += buf.length;
     this.stats.heartbeatBytesMax = Math.max(this.stats.heartbeatBytesMax, buf.length);
@@ -218,7 +243,7 @@ export class Session {
       body: {
         key: c.key,
         role: c.role,
-        channels: [c.channel],
+        channels: [c.channel, ...(c.extraChannels ?? [])],
         uploadKbps: c.uploadKbps,
         nat: c.nat,
         httpPort: c.httpPort,

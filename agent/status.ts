@@ -3,6 +3,7 @@
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
 import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
+import type { VodStatus } from "./vod.js";
 
 export interface AgentStatus {
   node: number;
@@ -25,11 +26,29 @@ export interface AgentStatus {
   joinMs: number | null;
   continuity: { expected: number; onTime: number; ratio: number | null };
   bytes: { peerSent: number; peerReceived: number; fallbackReceived: number };
-  packets: { received: number; duplicates: number; rejected: number; malformed: number };
+  packets: {
+    received: number;
+    duplicates: number;
+    rejected: number;
+    malformed: number;
+    /** Sequence numbers never received nor rebuilt (the newest 256 not counted). */
+    missed: number;
+    /** Rebuilt from Reed-Solomon parity (tier 2). */
+    recovered: number;
+  };
+  /** Erasure-coded tier (absent without coded links): parity received / made / duplicates. */
+  fec?: { parityReceived: number; parityMade: number; parityDuplicates: number; recovered: number };
+  /** Children shed over the upload cap since the last ASSIGN; repairs by source. */
+  shed?: number;
+  repaired?: { segments: number; failed: number };
+  /** Origin publish to held here, over the newest segments, ms (agent/delay-stats.ts). */
+  delayMs?: { p50: number | null; p95: number | null; samples: number };
   heartbeatBytes: { max: number; mean: number };
   rssMB: number;
   cpuPct: number;
   uptimeMs: number;
+  /** The VoD channels carried (absent when none). */
+  vod?: VodStatus[];
 }
 
 export interface MetricsExtra {

@@ -8,7 +8,7 @@
  * clusters, each with its own DCM ("dcm:<channel>:<cluster>"); callers already ask by
  * (channel, region), so they do not change.
  */
-import type { ChannelInfo } from "../protocol/messages.js";
+import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { Dcm } from "./dcm.js";
 import type { NodeStore } from "./store.js";
@@ -27,6 +27,8 @@ export interface OriginOffer {
   streamKbps: number;
   segmentMs: number;
   fallbackUrl: string;
+  /** A VoD channel: the file (ChannelInfo.vod). */
+  vod?: VodInfo;
 }
 
 export interface ContentDirectoryDeps {
@@ -66,6 +68,7 @@ export class ContentDirectory {
       streamKbps: o.streamKbps,
       segmentMs: o.segmentMs,
       fallbackUrl: o.fallbackUrl,
+      ...(o.vod === undefined ? {} : { vod: { ...o.vod } }),
     };
     let entry = this.#byName.get(name);
     if (entry === undefined) {

@@ -1,7 +1,8 @@
 /**
  * The origin's HTTP fallback (the CDN of last resort; every body byte it serves counts as origin
  * bytes): segments the origin still holds, the list of the newest ones, its own live playlist,
- * status and metrics. Routes are in fallback-routes.ts; this file is the node:http shell.
+ * status and metrics, and the chunks of the VoD files it offers (read from the file, with their
+ * hash). Routes are in fallback-routes.ts; this file is the node:http shell.
  */
 import type http from "node:http";
 import { closeHttp, createHttpServer, listenHttp, runRoute } from "../common/http-server.js";
@@ -11,12 +12,20 @@ import { routeOf } from "./fallback-routes.js";
 import { LIVE_PLAYLIST_SEGMENTS, renderLivePlaylist } from "./live-playlist.js";
 import { renderMetrics, type OriginMetrics } from "./metrics.js";
 import type { SegmentWindow } from "./segment-window.js";
+import type { VodChunk } from "./vod-file.js";
 
 /** What the fallback needs from the origin node. */
 export interface FallbackOrigin {
   readonly window: SegmentWindow;
   status(): Record<string, unknown>;
   metrics(): Omit<OriginMetrics, "httpServedBytes" | "httpRequests">;
+}
+
+/** A VoD file the fallback serves chunks of (origin/vod-file.ts). */
+export interface FallbackVod {
+  readonly channel: string;
+  readonly chunks: number;
+  chunk(index: number): VodChunk;
 }
 
 export interface FallbackHttpConfig {
@@ -38,6 +47,7 @@ export class FallbackHttp {
   httpServed = 0;
   requests = 0;
   #origin: FallbackOrigin | undefined;
+  readonly #vod = new Map<string, FallbackVod>();
   readonly #logger: Logger;
   readonly #config: FallbackHttpConfig;
   readonly #server: http.Server;
@@ -54,6 +64,11 @@ export class FallbackHttp {
   /** Serves this origin's segments; until then every route answers 503. */
   attach(origin: FallbackOrigin): void {
     this.#origin = origin;
+  }
+
+  /** Serves the chunks of a VoD file at /vod/<channel>/<index>.chunk. */
+  attachVod(file: FallbackVod): void {
+    this.#vod.set(file.channel, file);
   }
 
   listen(): Promise<Address> {
@@ -80,6 +95,15 @@ export class FallbackHttp {
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const route = routeOf(req.method, req.url);
+    if (route.kind === "vod_chunk") {
+      const file = this.#vod.get(route.channel);
+      if (file === undefined) return this.#error(req, res, 404, "unknown channel");
+      if (route.index >= file.chunks) return this.#error(req, res, 404, "no such chunk");
+      const c = file.chunk(route.index);
+      res.setHeader("x-tiercast-sha256", c.sha256Hex);
+      res.setHeader("cache-control", "public, max-age=3600, immutable");
+      return this.#send(req, res, 200, "application/octet-stream", c.bytes);
+    }
     const origin = this.#origin;
     if (origin === undefined) return this.#error(req, res, 503, "starting");
     const window = origin.window;

@@ -6,6 +6,7 @@
  *   GET /live/<channel>/<segmentId>.ts   segment bytes (+ x-tiercast-* headers)
  *   GET /live/<channel>/latest.json      the newest published segments, oldest first
  *   GET /live/<channel>/index.m3u8       the origin's live playlist
+ *   GET /vod/<channel>/<index>.chunk     chunk <index> of a VoD file (+ x-tiercast-sha256)
  *   GET /status                          JSON status
  *   GET /metrics                         Prometheus text
  */
@@ -14,6 +15,7 @@ export type Route =
   | { kind: "segment"; channel: string; id: number }
   | { kind: "latest"; channel: string }
   | { kind: "playlist"; channel: string }
+  | { kind: "vod_chunk"; channel: string; index: number }
   | { kind: "status" }
   | { kind: "metrics" }
   | { kind: "error"; status: 400 | 404 | 405; message: string };
@@ -43,8 +45,8 @@ export function routeOf(method: string | undefined, rawUrl: string | undefined):
   if (pathname === "/status") return { kind: "status" };
   if (pathname === "/metrics") return { kind: "metrics" };
   const parts = pathname.split("/");
-  // "", "live", channel, file
-  if (parts[1] !== "live") return { kind: "error", status: 404, message: "not found" };
+  // "", "live" | "vod", channel, file
+  if (parts[1] !== "live" && parts[1] !== "vod") return { kind: "error", status: 404, message: "not found" };
   if (parts.length !== 4) return { kind: "error", status: 404, message: "not found" };
   let channel: string;
   let file: string;
@@ -55,6 +57,13 @@ export function routeOf(method: string | undefined, rawUrl: string | undefined):
     return { kind: "error", status: 400, message: "bad percent-encoding" };
   }
   if (!CHANNEL_RE.test(channel)) return { kind: "error", status: 400, message: "bad channel name" };
+  if (parts[1] === "vod") {
+    const m = /^(\d{1,10})\.chunk$/.exec(file);
+    if (m === null) return { kind: "error", status: 404, message: "not found" };
+    if (Number(m[1]) > MAX_SEGMENT_ID)
+      return { kind: "error", status: 400, message: "chunk index must be 0..4294967295" };
+    return { kind: "vod_chunk", channel, index: Number(m[1]) };
+  }
   if (file === "latest.json") return { kind: "latest", channel };
   if (file === "index.m3u8") return { kind: "playlist", channel };
   if (file.endsWith(".ts")) {

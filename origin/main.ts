@@ -8,6 +8,7 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
 import { systemClock } from "../seams/clock.js";
+import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
@@ -16,6 +17,9 @@ import { openSource, resolveSourceSpec } from "./ingest/open-source.js";
 import { DEFAULT_FANOUT, Origin } from "./origin.js";
 import { samplePlaylistPath } from "./package-root.js";
 import { loadOrCreateKey, loadState, saveState } from "./state-files.js";
+import { parseVodSpecs, VodNode } from "./vod-node.js";
+import { VodFileError } from "./vod-file.js";
+import { MAX_VOD_CHUNK_BYTES } from "../protocol/limits.js";
 
 export const originCommand = {
   name: "origin",
@@ -66,7 +70,26 @@ export const originCommand = {
       kind: "string",
       help: "base URL agents use for the HTTP fallback (default: http://<http address>:<http port>)",
     },
+    vod: {
+      kind: "string",
+      help: "VoD files to offer as well, each a channel of its own: <name>=<path>[,<name>=<path>...]",
+    },
+    vodKbps: {
+      kind: "int",
+      help: "bulk rate of each VoD channel's carousel, kbit/s",
+      default: 2000,
+      min: 1,
+      max: 1_000_000,
+    },
+    vodChunkKb: {
+      kind: "int",
+      help: "VoD chunk size, KiB (each chunk travels as one segment)",
+      default: 1024,
+      min: 1,
+      max: MAX_VOD_CHUNK_BYTES / 1024,
+    },
     dataDir: { kind: "string", help: "folder for the identity key and state", default: ".tiercast/origin" },
+    netDelay: { kind: "string", help: "lab only: delay datagrams to these prefixes, e.g. 10.77.2.0/24=50±5" },
     logLevel: {
       kind: "string",
       help: "least important log level written",
@@ -81,6 +104,8 @@ export type OriginOptions = Options<(typeof originCommand)["spec"]>;
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(originCommand, argv);
   if (opts === undefined) return;
+  const delay = opts.netDelay === undefined ? undefined : parseDelayRules(opts.netDelay);
+  if (delay?.ok === false) throw new UsageError(`tiercast origin: netDelay: ${delay.error}`);
   const clock = systemClock;
   const logger = jsonLogger(clock, {
     proc: "origin",
@@ -102,11 +127,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   const segmentMs = opened.segmentMs ?? opts.segmentMs;
 
-  const transport = await UdpTransport.bind({
+  const udp = await UdpTransport.bind({
     host: opts.host,
     port: opts.port,
     sendBufferBytes: 4 * 1024 * 1024,
   });
+  const transport = delay?.ok ? new ImpairedTransport(udp, delay.rules, { clock, random: Math.random }) : udp;
   const http = new FallbackHttp({ logger }, { channel: opts.channel, host: opts.host, port: opts.httpPort });
   let httpAddr: Address;
   try {
@@ -150,6 +176,14 @@ export async function main(argv: string[]): Promise<void> {
     },
   );
   http.attach(origin);
+  let vodNodes: VodNode[];
+  try {
+    vodNodes = await startVodNodes(opts, { clock, logger, http }, control, fallbackUrl, httpAddr.port);
+  } catch (e) {
+    opened.source.stop();
+    await Promise.all([http.close(), transport.close()]);
+    throw e;
+  }
   origin.start();
   opened.source.start((segment) => origin.publish(segment));
 
@@ -164,6 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     segmentMs,
     uploadKbps: origin.uploadKbps,
     resumedAt: saved?.nextSegmentId,
+    vod: vodNodes.map((v) => ({ channel: v.file.channel, udp: v.transport.local, ...v.file.info })),
   });
 
   await new Promise<void>((resolve) => {
@@ -173,9 +208,10 @@ export async function main(argv: string[]): Promise<void> {
       logger.info("stopping", { signal });
       opened.source.stop();
       origin.stop();
+      for (const v of vodNodes) v.stop();
       // Give the LEAVE datagram a moment to leave the socket before it closes.
       setTimeout(() => {
-        void Promise.all([http.close(), transport.close()]).then(() => {
+        void Promise.all([http.close(), transport.close(), ...vodNodes.map((v) => v.close())]).then(() => {
           logger.info("stopped", {});
           resolve();
         });
@@ -186,6 +222,48 @@ export async function main(argv: string[]): Promise<void> {
     process.once("SIGINT", onInt);
     process.once("SIGTERM", onTerm);
   });
+}
+
+/** One VoD node per --vod entry (origin/vod-node.ts); a file that cannot be offered is a usage error. */
+async function startVodNodes(
+  opts: OriginOptions,
+  deps: { clock: typeof systemClock; logger: ReturnType<typeof jsonLogger>; http: FallbackHttp },
+  control: Address,
+  fallbackUrl: string,
+  httpPort: number,
+): Promise<VodNode[]> {
+  if (opts.vod === undefined) return [];
+  const specs = parseVodSpecs(opts.vod, opts.channel);
+  if (typeof specs === "string") throw new UsageError(`tiercast origin: vod: ${specs}`);
+  const nodes: VodNode[] = [];
+  for (const spec of specs) {
+    try {
+      nodes.push(
+        await VodNode.start(
+          {
+            ...deps,
+            bind: () => UdpTransport.bind({ host: opts.host, port: 0, sendBufferBytes: 4 * 1024 * 1024 }),
+          },
+          {
+            ...spec,
+            chunkBytes: opts.vodChunkKb * 1024,
+            kbps: opts.vodKbps,
+            control,
+            fallbackUrl,
+            httpPort,
+            fanout: opts.fanout,
+            dataDir: opts.dataDir,
+          },
+        ),
+      );
+    } catch (e) {
+      for (const n of nodes) n.stop();
+      await Promise.all(nodes.map((n) => n.close()));
+      if (e instanceof VodFileError) throw new UsageError(`tiercast origin: vod: ${e.message}`);
+      throw e;
+    }
+  }
+  return nodes;
 }
 
 /** host:port to an IP address (control's replies are matched against it). */

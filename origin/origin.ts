@@ -19,6 +19,7 @@ import {
   type HeartbeatBody,
   type JoinAckBody,
   type JoinBody,
+  type VodInfo,
 } from "../protocol/messages.js";
 import { ControlSession } from "./control-session.js";
 import { Fanout, type ChildStatus } from "./fanout.js";
@@ -58,6 +59,8 @@ export interface OriginConfig {
   maxQueueBytes?: number;
   /** Optional hint for control's region mapping. */
   regionHint?: string;
+  /** The channel is VoD, this file (JOIN says so); chunks go out through publishChunk. */
+  vod?: VodInfo;
 }
 
 export interface OriginDeps {
@@ -104,6 +107,8 @@ export class Origin {
   #channel: ChannelInfo | undefined;
   #k = 1;
   #assignVersion = 0;
+  /** FEC group size of the channel's erasure-coded tier (ASSIGN fec.k): segments end on a group boundary. */
+  #fecAlign = 1;
   /** After a re-join control's ASSIGN versions may start over: take the next one whatever it is. */
   #acceptAnyVersion = true;
   readonly #assignParts = new AssignParts();
@@ -114,6 +119,7 @@ export class Origin {
   #malformed = 0;
   #lastUpload = { at: 0, bytes: 0 };
   #started = false;
+  #chunksPublished = 0;
 
   constructor(deps: OriginDeps, config: OriginConfig) {
     this.#deps = deps;
@@ -195,6 +201,7 @@ export class Origin {
       segmentId: id,
       firstSeq: this.#nextSeq,
       k: this.#k,
+      alignTo: this.#fecAlign,
       durationMs: segment.durationMs,
       discontinuity,
       publishedAt: now,
@@ -226,6 +233,41 @@ export class Origin {
     });
     this.#deps.onPublished?.(published, { segmentId: this.#nextSegmentId, seq: this.#nextSeq });
     return published;
+  }
+
+  /**
+   * VoD: sends chunk `index` of the file as segment `index` (durationMs 0), paced like a
+   * segment. Nothing is kept: the fallback reads chunks from the file. Returns datagrams queued.
+   */
+  publishChunk(index: number, bytes: Uint8Array): number {
+    const now = this.#clock.now();
+    const p = packetizeSegment({
+      channel: this.#channel?.id ?? 0,
+      segmentId: index,
+      firstSeq: this.#nextSeq,
+      k: this.#k,
+      alignTo: this.#fecAlign,
+      durationMs: 0,
+      discontinuity: false,
+      publishedAt: now,
+      bytes,
+    });
+    this.#nextSeq = p.nextSeq;
+    const queued = this.#channel === undefined ? 0 : this.#fanout.send(p.packets, now);
+    this.#packetsQueued += queued;
+    this.#chunksPublished++;
+    this.#logger.debug("chunk_published", {
+      index,
+      bytes: bytes.length,
+      children: this.#fanout.size,
+      queued,
+    });
+    return queued;
+  }
+
+  /** The channel sequence number of the next packet (persisted to continue after a restart). */
+  get nextSeq(): number {
+    return this.#nextSeq;
   }
 
   counters(): OriginCounters {
@@ -295,6 +337,9 @@ export class Origin {
       },
       datagrams: { rejected: c.datagramsRejected, malformed: c.datagramsMalformed },
       control: { ...this.#session.stats },
+      ...(this.#config.vod === undefined
+        ? {}
+        : { vod: { ...this.#config.vod, chunksPublished: this.#chunksPublished } }),
     };
   }
 
@@ -327,6 +372,7 @@ export class Origin {
       fallbackUrl: c.fallbackUrl,
       segmentMs: c.segmentMs,
       ...(c.regionHint !== undefined ? { regionHint: c.regionHint } : {}),
+      ...(c.vod !== undefined ? { vod: c.vod } : {}),
     };
   }
 
@@ -360,6 +406,7 @@ export class Origin {
     this.#acceptAnyVersion = false;
     this.#assignVersion = a.version;
     this.#k = a.k;
+    this.#fecAlign = a.fec?.k ?? 1;
     this.#fanout.assign(a.children, this.#clock.now(), {
       ...(a.fec === undefined ? {} : { fec: a.fec }),
       ...(a.mesh === undefined ? {} : { mesh: a.mesh }),

@@ -7,8 +7,13 @@
  * JOIN (1)        0 key bstr<=64  1 role u8  2 channels [text<=200]<=8  3 uploadKbps u32
  *                 4 nat u8  5 httpPort 1..65535  6? streamKbps u32  7? fallbackUrl text
  *                 8? segmentMs u32  9? regionHint text
+ *                 10? kind u8  11? fileBytes uint  12? chunkBytes u32  13? fileName text (origin: VoD, below)
  * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
  *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
+ *                 6? kind u8  7? fileBytes uint  8? chunkBytes u32  9? fileName text
+ *   VoD keys      kind: 0 LIVE (also when absent: the other VoD keys are then ignored), 1 VOD;
+ *                 with VOD: fileBytes >= 1 and chunkBytes 1..MAX_VOD_CHUNK_BYTES are required,
+ *                 ceil(fileBytes / chunkBytes) <= 2^32 (chunk index = segment id, u32)
  * HEARTBEAT (3)   0 channel u32  1 assignVersion u32  2 parents [LinkState|null]<=16
  *                 3 children [LinkState]<=64  4 buffers [u32]<=16  5 resources map  6 newestSegment u32
  *   LinkState     [node u32, ageMs u32, lastSeq u32]
@@ -36,10 +41,12 @@ import {
   MAX_PARENTS,
   MAX_STRING_BYTES,
   MAX_SUBSTREAMS,
+  MAX_VOD_CHUNK_BYTES,
 } from "./limits.js";
 import {
   type AssignBody,
   type ChannelInfo,
+  ChannelKind,
   type ChildLink,
   type HeartbeatBody,
   type JoinAckBody,
@@ -55,6 +62,7 @@ import {
   type Resources,
   Role,
   TierRole,
+  type VodInfo,
 } from "./messages.js";
 import {
   type CborMap,
@@ -89,6 +97,7 @@ const JOIN_ERRORS = enumValues(JoinError);
 const LEAVE_REASONS = enumValues(LeaveReason);
 const TIER_ROLES = enumValues(TierRole);
 const ALGORITHMS = enumValues(LinkAlgorithm);
+const CHANNEL_KINDS = enumValues(ChannelKind);
 
 export interface BodyCodec<B> {
   write(body: B): Map<number, unknown>;
@@ -126,6 +135,7 @@ export const joinCodec: BodyCodec<JoinBody> = {
     if (b.fallbackUrl !== undefined) m.set(7, text(b.fallbackUrl, "fallbackUrl", MAX_STRING_BYTES));
     if (b.segmentMs !== undefined) m.set(8, u32(b.segmentMs, "segmentMs"));
     if (b.regionHint !== undefined) m.set(9, text(b.regionHint, "regionHint", MAX_STRING_BYTES));
+    writeVod(m, 10, b.vod);
     return m;
   },
   read(m) {
@@ -149,6 +159,8 @@ export const joinCodec: BodyCodec<JoinBody> = {
     if (segmentMs !== undefined) body.segmentMs = u32(segmentMs, "segmentMs");
     const regionHint = m.get(9);
     if (regionHint !== undefined) body.regionHint = text(regionHint, "regionHint", MAX_STRING_BYTES);
+    const vod = readVod(m, 10);
+    if (vod !== undefined) body.vod = vod;
     return body;
   },
 };
@@ -186,7 +198,7 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
 
 function writeChannelInfo(v: unknown): Map<number, unknown> {
   const c = record<ChannelInfo>(v, "channel info");
-  return new Map<number, unknown>([
+  const m = new Map<number, unknown>([
     [0, text(c.name, "name", MAX_STRING_BYTES)],
     [1, u32(c.id, "id")],
     [2, int(c.k, "k", 1, MAX_SUBSTREAMS)],
@@ -194,11 +206,13 @@ function writeChannelInfo(v: unknown): Map<number, unknown> {
     [4, u32(c.segmentMs, "segmentMs")],
     [5, text(c.fallbackUrl, "fallbackUrl", MAX_STRING_BYTES)],
   ]);
+  writeVod(m, 6, c.vod);
+  return m;
 }
 
 function readChannelInfo(v: unknown): ChannelInfo {
   const m = asMap(v, "");
-  return {
+  const info: ChannelInfo = {
     name: text(need(m, 0, "name"), "name", MAX_STRING_BYTES),
     id: u32(need(m, 1, "id"), "id"),
     k: int(need(m, 2, "k"), "k", 1, MAX_SUBSTREAMS),
@@ -206,6 +220,40 @@ function readChannelInfo(v: unknown): ChannelInfo {
     segmentMs: u32(need(m, 4, "segmentMs"), "segmentMs"),
     fallbackUrl: text(need(m, 5, "fallbackUrl"), "fallbackUrl", MAX_STRING_BYTES),
   };
+  const vod = readVod(m, 6);
+  if (vod !== undefined) info.vod = vod;
+  return info;
+}
+
+/** The VoD keys from `base` on (kind, fileBytes, chunkBytes, fileName): ChannelInfo 6.., JOIN 10... */
+function writeVod(m: Map<number, unknown>, base: number, vod: VodInfo | undefined): void {
+  if (vod === undefined) return;
+  const r = record<VodInfo>(vod, "vod info");
+  const checked = checkVod(r.fileBytes, r.chunkBytes);
+  m.set(base, ChannelKind.VOD);
+  m.set(base + 1, wireUint(checked.fileBytes));
+  m.set(base + 2, checked.chunkBytes);
+  if (r.fileName !== undefined) m.set(base + 3, text(r.fileName, "fileName", MAX_STRING_BYTES));
+}
+
+/** Undefined for a live channel (kind absent or LIVE). */
+function readVod(m: CborMap, base: number): VodInfo | undefined {
+  const kind = m.get(base);
+  if (kind === undefined || member<ChannelKind>(kind, "kind", CHANNEL_KINDS) === ChannelKind.LIVE)
+    return undefined;
+  const vod = checkVod(need(m, base + 1, "fileBytes"), need(m, base + 2, "chunkBytes"));
+  const fileName = m.get(base + 3);
+  if (fileName !== undefined) vod.fileName = text(fileName, "fileName", MAX_STRING_BYTES);
+  return vod;
+}
+
+function checkVod(fb: unknown, cb: unknown): VodInfo {
+  const fileBytes = int(fb, "fileBytes", 1, Number.MAX_SAFE_INTEGER);
+  const chunkBytes = int(cb, "chunkBytes", 1, MAX_VOD_CHUNK_BYTES);
+  // Chunk indexes are segment ids: u32.
+  if (Math.ceil(fileBytes / chunkBytes) > U32_MAX + 1)
+    throw badField("chunkBytes", `${fileBytes} bytes in chunks of ${chunkBytes} is more than 2^32 chunks`);
+  return { fileBytes, chunkBytes };
 }
 
 // ---------------------------------------------------------------- HEARTBEAT

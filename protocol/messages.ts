@@ -110,6 +110,25 @@ export interface JoinBody {
   segmentMs?: number;
   /** Optional hint from the node's config (used when no policy prefix matches). */
   regionHint?: string;
+  /** Origin only: its (single) channel is VoD, this file. */
+  vod?: VodInfo;
+}
+
+/** What a channel carries (ChannelInfo key 6, JOIN key 10); absent on the wire = LIVE. */
+export enum ChannelKind {
+  LIVE = 0,
+  /** A file cut into fixed-size chunks (segment id = chunk index), carried like segments. */
+  VOD = 1,
+}
+
+/** A VoD channel's file: chunk i is bytes [i x chunkBytes, min(fileBytes, (i+1) x chunkBytes)). */
+export interface VodInfo {
+  /** File size, bytes (1..2^53-1). */
+  fileBytes: number;
+  /** Chunk size, bytes (1..MAX_VOD_CHUNK_BYTES); the last chunk may be shorter. */
+  chunkBytes: number;
+  /** The file's name (LAN URL /vod/<channel>/<fileName>, content type). */
+  fileName?: string;
 }
 
 export interface ChannelInfo {
@@ -122,6 +141,8 @@ export interface ChannelInfo {
   segmentMs: number;
   /** Base URL of the origin's HTTP fallback. */
   fallbackUrl: string;
+  /** Present: a VoD channel (kind VOD) and its file; absent: a live channel. */
+  vod?: VodInfo;
 }
 
 export interface JoinAckBody {

@@ -80,8 +80,10 @@ test("bad JOINs get BAD_REQUEST", (t) => {
     h.node().join({ role: Role.ORIGIN, channels: ["news"], uploadKbps: 1000 }).error,
     JoinError.BAD_REQUEST,
   );
-  h.origin();
+  h.origin(2, ["news", "sport"]);
+  // One live channel at a time (VoD channels may come with it: test/vod-control.test.ts).
   t.is(h.node().join({ channels: ["news", "sport"] }).error, JoinError.BAD_REQUEST);
+  t.is(h.node().join({ channels: ["news", "news"] }).error, JoinError.BAD_REQUEST);
   t.is(h.node().join({ channels: [] }).error, JoinError.BAD_REQUEST);
   // A second origin may not take a channel a live origin offers.
   const rival = h.node(9).join({

@@ -21,7 +21,7 @@ function agent(
       ratio: over.ratio,
     },
     bytes: { peerSent: over.peerSent, peerReceived: 0, fallbackReceived: 0 },
-    packets: { received: 0, duplicates: 1, rejected: 0, malformed: 0 },
+    packets: { received: 0, duplicates: 1, rejected: 0, malformed: 0, missed: 0, recovered: 0 },
     heartbeatBytes: { max: 120, mean: 100 },
     rssMB: 50,
     cpuPct: 1,

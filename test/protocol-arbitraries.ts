@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { SocketAddress } from "node:net";
-import { KNOWN_DATA_FLAGS, MAX_SUBSTREAMS, WIRE_VERSION } from "../protocol/limits.js";
+import { KNOWN_DATA_FLAGS, MAX_SUBSTREAMS, MAX_VOD_CHUNK_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type AssignBody,
   type ChannelInfo,
@@ -27,6 +27,7 @@ import {
   Role,
   type SegmentMeta,
   TierRole,
+  type VodInfo,
 } from "../protocol/messages.js";
 
 export const u8 = fc.integer({ min: 0, max: 0xff });
@@ -64,6 +65,19 @@ function message<T extends MsgType, B>(type: T, body: fc.Arbitrary<B>): fc.Arbit
   ) as fc.Arbitrary<unknown> as fc.Arbitrary<ControlMessage>;
 }
 
+/** A VoD file: at most 2^32 chunks (chunk index = segment id). */
+export const vodInfo = (nameChars: number): fc.Arbitrary<VodInfo> =>
+  fc.integer({ min: 1, max: MAX_VOD_CHUNK_BYTES }).chain((chunkBytes) =>
+    fc.record(
+      {
+        fileBytes: fc.integer({ min: 1, max: Math.min(Number.MAX_SAFE_INTEGER, chunkBytes * 2 ** 32) }),
+        chunkBytes: fc.constant(chunkBytes),
+        fileName: textOf(nameChars),
+      },
+      { requiredKeys: ["fileBytes", "chunkBytes"] },
+    ),
+  );
+
 export const joinBody: fc.Arbitrary<JoinBody> = fc.record(
   {
     key: fc.uint8Array({ maxLength: 64 }),
@@ -76,18 +90,23 @@ export const joinBody: fc.Arbitrary<JoinBody> = fc.record(
     fallbackUrl: textOf(50),
     segmentMs: u32,
     regionHint: textOf(50),
+    vod: vodInfo(40),
   },
   { requiredKeys: ["key", "role", "channels", "uploadKbps", "nat", "httpPort"] },
 );
 
-const channelInfo: fc.Arbitrary<ChannelInfo> = fc.record({
-  name: textOf(10),
-  id: u32,
-  k: fc.integer({ min: 1, max: MAX_SUBSTREAMS }),
-  streamKbps: u32,
-  segmentMs: u32,
-  fallbackUrl: textOf(12),
-});
+const channelInfo: fc.Arbitrary<ChannelInfo> = fc.record(
+  {
+    name: textOf(10),
+    id: u32,
+    k: fc.integer({ min: 1, max: MAX_SUBSTREAMS }),
+    streamKbps: u32,
+    segmentMs: u32,
+    fallbackUrl: textOf(12),
+    vod: vodInfo(1),
+  },
+  { requiredKeys: ["name", "id", "k", "streamKbps", "segmentMs", "fallbackUrl"] },
+);
 
 export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record({
   error: enumOf<JoinError>(JoinError),

@@ -48,6 +48,12 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
   s.heartbeatMs = ack.heartbeatMs;
   s.channel = channel;
   s.assignVersion = 0; // a new session: a restarted control center may count versions from 1 again
+  s.extras = (s.config.extraChannels ?? []).flatMap((name) => ack.channels.filter((c) => c.name === name));
+  // Control leaves out a download no origin offers (live goes on); a later JOIN may bring it.
+  const missing = (s.config.extraChannels ?? []).filter((n) => !s.extras.some((c) => c.name === n));
+  if (missing.length > 0) log.warn("vod_unavailable", { channels: missing });
+  s.extraVersions.clear();
+  s.extraParts.clear();
   log.info("joined", {
     node: ack.node,
     region: ack.region,

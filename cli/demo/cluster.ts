@@ -47,6 +47,8 @@ export interface ClusterConfig {
   topology?: "tree" | "tiered";
   /** Extra environment for every process. */
   env?: NodeJS.ProcessEnv;
+  /** A VoD file the origin offers as well (channel `channel`), which every agent downloads. */
+  vod?: { channel: string; path: string; kbps?: number; chunkKb?: number };
   /** Called for every log line of every process (after JSON.parse); for live event displays. */
   onEvent?: (proc: string, event: Record<string, unknown>) => void;
 }
@@ -106,6 +108,13 @@ export class Cluster {
       `--channel=${CHANNEL}`,
       `--fanout=${c.originFanout}`,
       `--data-dir=${join(c.dir, "origin")}`,
+      ...(c.vod === undefined
+        ? []
+        : [
+            `--vod=${c.vod.channel}=${c.vod.path}`,
+            ...(c.vod.kbps === undefined ? [] : [`--vod-kbps=${c.vod.kbps}`]),
+            ...(c.vod.chunkKb === undefined ? [] : [`--vod-chunk-kb=${c.vod.chunkKb}`]),
+          ]),
     ]);
     // The channel is live before viewers arrive, as in a real deployment: wait for the first segment.
     await deadline(
@@ -136,6 +145,7 @@ export class Cluster {
       `--channel=${CHANNEL}`,
       `--upload-kbps=${uploadKbps}`,
       `--data-dir=${dataDir}`,
+      ...(this.config.vod === undefined ? [] : [`--vod=${this.config.vod.channel}`]),
     ]);
     const info: AgentInfo = { ...p, index: i, region: regionName(region), uploadKbps, dataDir };
     this.agents[i] = info;

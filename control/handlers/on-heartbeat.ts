@@ -5,11 +5,11 @@
  * and resends the ASSIGN when the reported assignVersion is not the current one.
  * A heartbeat from an id control does not know gets JOIN_ACK error REJOIN.
  */
-import { JoinError, type MessageOf, MsgType } from "../../protocol/messages.js";
+import { type HeartbeatBody, JoinError, type MessageOf, MsgType } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { ControlMetrics } from "../metrics.js";
 import type { ControlContext } from "./context.js";
-import { dcmMember } from "../client-manager.js";
+import { dcmMember, type NodeRecord } from "../client-manager.js";
 
 export function onHeartbeat(
   ctx: ControlContext,
@@ -36,6 +36,13 @@ export function onHeartbeat(
 
   const b = msg.body;
   const now = ctx.clock.now();
+  if (node.channels.length > 1 && ctx.directory.byName(node.channels[0]!)?.info.id !== b.channel) {
+    // A node in several channels (an agent with VoD downloads) heartbeats once per channel: each
+    // keeps it alive and reports its channel's links and ASSIGN version; the node-level figures
+    // (upload, region quality, the admin's last heartbeat) come from its first channel's only.
+    node.lastHeard = now;
+    return channelReport(ctx, node, b);
+  }
   if (node.lastHeartbeat !== null) {
     // Measured upload (kbit/s) over the time since the last heartbeat, at most the liveness window.
     const dtMs = Math.min(now - node.lastHeartbeat, ctx.config.missedHeartbeats * ctx.config.heartbeatMs);
@@ -69,6 +76,11 @@ export function onHeartbeat(
     }
   }
 
+  channelReport(ctx, node, b);
+}
+
+/** The per-channel part: the link report and the ASSIGN version for the channel's DCM. */
+function channelReport(ctx: ControlContext, node: NodeRecord, b: HeartbeatBody): void {
   const entry = ctx.directory.byId(b.channel);
   if (entry === undefined || !node.channels.includes(entry.info.name)) return;
   entry.dcm.onLinkReport(node.id, b);

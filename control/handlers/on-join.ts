@@ -6,13 +6,18 @@
  *
  * - Origin: offers 1..8 channels with streamKbps, segmentMs and fallbackUrl; it becomes the
  *   root of each channel's topology. A channel offered by another live origin is refused.
- * - Agent / waypoint: joins exactly one channel, which a live origin must offer
- *   (else UNKNOWN_CHANNEL: the node retries).
+ * - Agent / waypoint: joins one live channel and any number of VoD channels (downloads carried
+ *   at the same time; at most 8 in all, each once, one of them live). The first must be offered
+ *   by a live origin (else UNKNOWN_CHANNEL: the node retries); a later one no origin offers is
+ *   left out (JOIN_ACK lists what was joined), so a missing download never holds back live. The
+ *   node is a member of each channel's DCM, gets an ASSIGN and heartbeats per channel.
+ * - A VoD origin (JOIN with `vod`) offers exactly one channel: the file's.
  */
 import { type ChannelInfo, JoinError, type MessageOf, MsgType, Role } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { dcmMember, roleName, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
+import type { ChannelEntry } from "../content-directory.js";
 import { ControlMetrics } from "../metrics.js";
 import { regionFor } from "../regions.js";
 import type { ControlContext } from "./context.js";
@@ -31,25 +36,34 @@ export function onJoin(ctx: ControlContext, msg: Join, from: Address): void {
 
 function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
   const b = msg.body;
-  if (b.channels.length !== 1) {
+  if (b.channels.length === 0 || new Set(b.channels).size !== b.channels.length) {
     return reject(
       ctx,
       from,
       b.role,
       JoinError.BAD_REQUEST,
-      `an agent joins exactly one channel, got ${b.channels.length}`,
+      `an agent joins one channel (and VoD channels), each once; got [${b.channels.join(", ")}]`,
     );
   }
-  const name = b.channels[0]!;
-  const entry = ctx.directory.byName(name);
-  if (entry === undefined || entry.origin === null) {
-    return reject(ctx, from, b.role, JoinError.UNKNOWN_CHANNEL, `no origin offers channel "${name}"`);
+  const offered = (name: string): ChannelEntry[] => {
+    const entry = ctx.directory.byName(name);
+    return entry === undefined || entry.origin === null ? [] : [entry];
+  };
+  const first = b.channels[0]!;
+  if (offered(first).length === 0) {
+    return reject(ctx, from, b.role, JoinError.UNKNOWN_CHANNEL, `no origin offers channel "${first}"`);
   }
-  const node = admit(ctx, msg, from, [name]);
-  const dcm = ctx.directory.dcmFor(name, node.region)!;
-  dcm.upsert(dcmMember(node));
-  acknowledge(ctx, from, node, [entry.info]);
-  ctx.reconcile(dcm);
+  const entries = b.channels.flatMap(offered);
+  if (entries.filter((e) => e.info.vod === undefined).length > 1) {
+    return reject(ctx, from, b.role, JoinError.BAD_REQUEST, "an agent watches one live channel at a time");
+  }
+  const names = entries.map((e) => e.info.name);
+  const node = admit(ctx, msg, from, names);
+  const dcms = entries.map((e) => ctx.directory.dcmFor(e.info.name, node.region)!);
+  for (const dcm of dcms) dcm.upsert(dcmMember(node));
+  const infos = entries.map((e) => e.info);
+  acknowledge(ctx, from, node, infos);
+  for (const dcm of dcms) ctx.reconcile(dcm);
 }
 
 function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
@@ -86,6 +100,7 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
       streamKbps: b.streamKbps!,
       segmentMs: b.segmentMs!,
       fallbackUrl: b.fallbackUrl!,
+      ...(b.vod === undefined ? {} : { vod: b.vod }),
     });
     entry.dcm.setOrigin(dcmMember(node));
     touched.add(entry.dcm);
@@ -104,6 +119,7 @@ function originProblem(msg: Join): string | undefined {
   if (b.segmentMs === undefined || b.segmentMs <= 0) return "an origin gives segmentMs > 0";
   if (b.fallbackUrl === undefined || !isHttpUrl(b.fallbackUrl))
     return "an origin gives an http(s) fallbackUrl";
+  if (b.vod !== undefined && b.channels.length !== 1) return "a VoD origin offers exactly one channel";
   return undefined;
 }
 

@@ -1,0 +1,188 @@
+/**
+ * One whole agent carrying a live channel and a VoD download (ManualClock + MemoryNetwork, a
+ * scripted control speaking the real codec): JOIN lists both channels, each ASSIGN goes to its
+ * channel with its own versions, VoD chunks from the VoD parent are stored and relayed to the
+ * VoD child, and every heartbeat interval brings a HEARTBEAT per channel.
+ */
+import test from "ava";
+import { Agent } from "../agent/agent.js";
+import { MemoryChunkStore } from "../agent/chunk-store.js";
+import { ROUTER_TUNING } from "../agent/config.js";
+import { packetizeSegment } from "../origin/packetizer.js";
+import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { decodeData } from "../protocol/data-codec.js";
+import { WIRE_VERSION } from "../protocol/limits.js";
+import {
+  type ChannelInfo,
+  type ControlMessage,
+  type HeartbeatBody,
+  type JoinBody,
+  JoinError,
+  MsgType,
+  NatType,
+} from "../protocol/messages.js";
+import { MemoryLogger } from "../seams/log.js";
+import { ManualClock } from "../seams/manual-clock.js";
+import { MemoryNetwork } from "../seams/memory-transport.js";
+
+const LIVE: ChannelInfo = {
+  name: "demo",
+  id: 9,
+  k: 1,
+  streamKbps: 1000,
+  segmentMs: 2000,
+  fallbackUrl: "http://origin.test",
+};
+const CHUNK = 4000;
+const MOVIE: ChannelInfo = {
+  name: "movie",
+  id: 10,
+  k: 1,
+  streamKbps: 2000,
+  segmentMs: 16,
+  fallbackUrl: "http://origin.test",
+  vod: { fileBytes: 3 * CHUNK + 123, chunkBytes: CHUNK, fileName: "movie.mp4" },
+};
+
+test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEAT, VoD chunks stored and relayed", (t) => {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock, { latencyMs: 1 });
+  const control = net.bind("127.0.0.1", 7700);
+  const vodOrigin = net.bind("127.0.0.6", 9000);
+  const liveOrigin = net.bind("127.0.0.5", 9000);
+  const vodChild = net.bind("127.0.1.3", 5000);
+  const self = net.bind("127.0.1.1", 5000);
+  const logger = new MemoryLogger();
+  const vodStore = new MemoryChunkStore(1 << 20);
+  const agent = new Agent(
+    {
+      clock,
+      transport: self,
+      store: new MemoryChunkStore(1 << 20),
+      vodStore,
+      logger,
+      publicKey: new Uint8Array(32).fill(1),
+      startedAt: clock.now(),
+      // No HTTP fallback in this test: everything must come over UDP.
+      fetch: (async () => new Response("no", { status: 404 })) as typeof fetch,
+    },
+    {
+      control: control.local,
+      channel: "demo",
+      vod: ["movie"],
+      role: "agent",
+      uploadKbps: 8000,
+      httpPort: 8081,
+      nat: NatType.UNKNOWN,
+      tuning: ROUTER_TUNING,
+    },
+  );
+  const got: ControlMessage[] = [];
+  let cseq = 0;
+  const send = (type: MsgType, body: unknown): void =>
+    control.send(
+      encodeControl({
+        v: WIRE_VERSION,
+        type,
+        sender: 0,
+        seq: ++cseq,
+        ts: clock.now(),
+        body,
+      } as ControlMessage),
+      self.local,
+    );
+  control.onDatagram((b) => {
+    const r = decodeControl(b);
+    if (!r.ok) return;
+    got.push(r.value);
+    if (r.value.type !== MsgType.JOIN || got.filter((m) => m.type === MsgType.JOIN).length > 1) return;
+    send(MsgType.JOIN_ACK, {
+      error: JoinError.NONE,
+      node: 5,
+      region: "a",
+      heartbeatMs: 500,
+      channels: [LIVE, MOVIE],
+    });
+    // The live channel is on version 7 already; the VoD channel's versions start at 1.
+    send(MsgType.ASSIGN, {
+      channel: LIVE.id,
+      version: 7,
+      k: 1,
+      tier: 1,
+      parents: [{ node: 1, ...liveOrigin.local }],
+      children: [],
+    });
+    send(MsgType.ASSIGN, {
+      channel: MOVIE.id,
+      version: 1,
+      k: 1,
+      tier: 1,
+      parents: [{ node: 2, ...vodOrigin.local }],
+      children: [{ node: 6, ...vodChild.local, substreams: 1 }],
+    });
+  });
+  const relayed: number[] = [];
+  vodChild.onDatagram((b) => {
+    const p = decodeData(b);
+    if (p.ok) relayed.push(p.value.channel);
+  });
+  agent.start();
+  clock.advance(10);
+  const join = got.find((m) => m.type === MsgType.JOIN)!.body as JoinBody;
+  t.deepEqual(join.channels, ["demo", "movie"]);
+  t.is(agent.session.assignVersion, 7);
+  t.is(agent.session.extraVersions.get(MOVIE.id), 1, "the VoD ASSIGN was not dropped as older than live's");
+  t.is(agent.vodChannel("movie")?.dataPlane.assignment?.version, 1);
+  t.is(agent.dataPlane.assignment?.version, 7);
+
+  // The VoD origin's carousel: chunks 0..3 (the last one short).
+  let seq = 0;
+  for (let i = 0; i < 4; i++) {
+    const bytes = Buffer.alloc(i < 3 ? CHUNK : 123, i + 1);
+    const p = packetizeSegment({
+      channel: MOVIE.id,
+      segmentId: i,
+      firstSeq: seq,
+      k: 1,
+      durationMs: 0,
+      discontinuity: false,
+      publishedAt: 0,
+      bytes,
+    });
+    seq = p.nextSeq;
+    for (const pkt of p.packets) vodOrigin.send(pkt.datagram, self.local);
+  }
+  clock.advance(50);
+  const vod = agent.status().vod?.[0];
+  t.is(vod?.held, 4);
+  t.is(vod?.fromPeers, 4);
+  t.is(vodStore.count("movie"), 4);
+  t.true(relayed.length > 0 && relayed.every((c) => c === MOVIE.id), "VoD packets relayed to the VoD child");
+  t.is(agent.status().segmentsHeld, 0, "nothing went to the live cache");
+
+  // One HEARTBEAT per channel each interval, each with its channel's ASSIGN version.
+  got.length = 0;
+  clock.advance(500);
+  const hbs = got.filter((m) => m.type === MsgType.HEARTBEAT).map((m) => m.body as HeartbeatBody);
+  t.deepEqual(
+    hbs.map((h) => [h.channel, h.assignVersion]),
+    [
+      [LIVE.id, 7],
+      [MOVIE.id, 1],
+    ],
+  );
+  t.deepEqual(
+    hbs[1]!.parents.map((p) => p?.node),
+    [2],
+  );
+  t.is(hbs[1]!.newestSegment, 3);
+
+  got.length = 0;
+  agent.stop();
+  clock.advance(5);
+  t.is(
+    got.filter((m) => m.type === MsgType.LEAVE).length,
+    1,
+    "one LEAVE takes the node out of every channel",
+  );
+});
