@@ -26,7 +26,7 @@ import { Assembler, type AssembleResult, type CompletedSegment } from "./assembl
 import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
 import { Continuity } from "./continuity.js";
-import { DataPlane } from "./data-plane.js";
+import { DataPlane, type Assignment } from "./data-plane.js";
 import { AgentError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
 import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
@@ -221,7 +221,8 @@ export class Agent {
       bytes: {
         peerSent: this.dataPlane.peerBytesSent,
         peerReceived: dp.peerBytesReceived,
-        fallbackReceived: this.fallback.stats.bytes,
+        // The fallback client also fetched peer repairs: those bytes came from parents.
+        fallbackReceived: this.fallback.stats.bytes - (this.#repairer?.stats.peerBytes ?? 0),
       },
       packets: {
         received: dp.received,
@@ -234,7 +235,11 @@ export class Agent {
       ...(this.dataPlane.fecStats === undefined ? {} : { fec: { ...this.dataPlane.fecStats } }),
       shed: this.dataPlane.shedCount,
       delayMs: this.delay.report(),
-      repaired: { segments: this.#repairer?.stats.repaired ?? 0, failed: this.#repairer?.stats.failed ?? 0 },
+      repaired: {
+        segments: this.#repairer?.stats.repaired ?? 0,
+        fromPeers: this.#repairer?.stats.fromPeers ?? 0,
+        failed: this.#repairer?.stats.failed ?? 0,
+      },
       heartbeatBytes: { max: s.stats.heartbeatBytesMax, mean: Math.round(s.heartbeatBytesMean * 10) / 10 },
       rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
       cpuPct: last.cpuPct,
@@ -276,6 +281,7 @@ export class Agent {
           return anchor === undefined || id >= anchor.id;
         },
         segmentMs: this.#segmentMs,
+        peers: () => parentUrls(this.dataPlane.assignment),
       },
       {
         ...repairTiming(this.#segmentMs),
@@ -317,6 +323,7 @@ export class Agent {
       ...(a.role === undefined ? {} : { role: a.role }),
       ...(a.fec === undefined ? {} : { fec: a.fec }),
       ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
+      ...(a.parentHttpPorts === undefined ? {} : { parentHttpPorts: a.parentHttpPorts }),
     });
   }
 
@@ -428,6 +435,17 @@ export class Agent {
     for (const id of this.#held.keys()) if (id > n) n = id;
     return n;
   }
+}
+
+/** Base URLs of the parents' LAN HTTP servers (each once, in substream order). */
+function parentUrls(a: Assignment | undefined): string[] {
+  const out = new Set<string>();
+  a?.parents.forEach((p, i) => {
+    const port = a.parentHttpPorts?.[i] ?? 0;
+    if (p === null || port === 0) return;
+    out.add(p.address.includes(":") ? `http://[${p.address}]:${port}` : `http://${p.address}:${port}`);
+  });
+  return [...out];
 }
 
 function unique(xs: number[]): number[] {

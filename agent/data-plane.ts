@@ -45,6 +45,8 @@ export interface Assignment {
   role?: TierRole;
   fec?: FecParams;
   mesh?: Peer[];
+  /** LAN HTTP port per parent (0: unknown): where a missing segment is fetched first. */
+  parentHttpPorts?: number[];
 }
 
 export interface DataPlaneDeps {

@@ -128,6 +128,25 @@ export class FallbackClient {
     };
   }
 
+  /**
+   * One segment from a peer (a parent's LAN HTTP server), verified against `sha256` — the hash of
+   * the segment's META — and nothing else: a peer's own x-tiercast-sha256 header is not trusted.
+   */
+  async peerSegment(
+    baseUrl: string,
+    channel: string,
+    id: number,
+    sha256: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<Buffer> {
+    const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
+    const { body } = await this.#get(url, this.#config.maxSegmentBytes, signal);
+    const digest = createHash("sha256").update(body).digest();
+    if (!equal(sha256, digest))
+      throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the META hash`);
+    return body;
+  }
+
   /** Chunk `index` of a VoD channel's file, verified like a segment (origin header, else `sha256`). */
   async vodChunk(
     baseUrl: string,

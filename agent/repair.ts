@@ -1,7 +1,10 @@
 /**
- * Repair from the origin's HTTP fallback, and the join fast path.
+ * Repair from a parent, then from the origin's HTTP fallback, and the join fast path.
  *
- * A segment the assembler knows but has not completed is fetched over HTTP when it is due:
+ * A segment the assembler knows but has not completed is fetched over HTTP when it is due,
+ * first from a parent's LAN HTTP server (the same /live/<channel>/<id>.ts path the origin
+ * serves), checked against the segment's META hash and only that — a peer's own header is not
+ * trusted — and, when no parent has it (or its META is unknown), from the origin. It is due
  * repairAfterMs after its first packet or META (default half a segment) — later while its
  * packets are still flowing, up to maxWaitMs — or gapGraceMs after a newer segment revealed
  * it with no packet of its own. Fetches are bounded in number and time, retried a few times,
@@ -70,10 +73,16 @@ export interface RepairDeps {
   wanted: (id: number) => boolean;
   /** Duration to assume when neither the origin nor a META says, ms. */
   segmentMs: number;
+  /** Base URLs of the parents' LAN HTTP servers, tried before the origin (default: none). */
+  peers?: () => string[];
 }
 
 export interface RepairStats {
   repaired: number;
+  /** Of those, from a parent (the rest from the origin). */
+  fromPeers: number;
+  peerBytes: number;
+  originBytes: number;
   failed: number;
   abandoned: number;
   inFlight: number;
@@ -85,7 +94,15 @@ interface Attempts {
 }
 
 export class Repairer {
-  readonly stats: RepairStats = { repaired: 0, failed: 0, abandoned: 0, inFlight: 0 };
+  readonly stats: RepairStats = {
+    repaired: 0,
+    fromPeers: 0,
+    peerBytes: 0,
+    originBytes: 0,
+    failed: 0,
+    abandoned: 0,
+    inFlight: 0,
+  };
   readonly #deps: RepairDeps;
   readonly #config: RepairConfig;
   readonly #attempts = new Map<number, Attempts>();
@@ -158,6 +175,10 @@ export class Repairer {
     this.stats.inFlight = this.#inFlight.size;
     const meta = p.meta;
     try {
+      if (meta !== undefined && (await this.#fromPeer(p.id, meta.sha256))) {
+        this.#attempts.delete(p.id);
+        return;
+      }
       const seg = await client.segment(
         c.fallbackUrl,
         c.channel,
@@ -171,6 +192,7 @@ export class Repairer {
       if (!assembler.isDone(p.id)) {
         this.#commit(seg.id, seg.bytes, seg.sha256, seg.durationMs, seg.discontinuity);
         this.stats.repaired++;
+        this.stats.originBytes += seg.bytes.length;
       }
       this.#attempts.delete(p.id);
     } catch (e) {
@@ -192,6 +214,35 @@ export class Repairer {
       this.#inFlight.delete(p.id);
       this.stats.inFlight = this.#inFlight.size;
     }
+  }
+
+  /** Tries the parents in turn (at most two); true when one had the segment with the META's hash. */
+  async #fromPeer(id: number, sha256: Uint8Array): Promise<boolean> {
+    const { client, assembler, logger } = this.#deps;
+    const c = this.#config;
+    const meta = assembler.meta(id);
+    for (const base of (this.#deps.peers?.() ?? []).slice(0, 2)) {
+      try {
+        const bytes = await client.peerSegment(base, c.channel, id, sha256, this.#abort.signal);
+        if (!assembler.isDone(id)) {
+          this.#commit(
+            id,
+            bytes,
+            sha256,
+            meta?.durationMs ?? this.#deps.segmentMs,
+            meta?.discontinuity ?? false,
+          );
+          this.stats.repaired++;
+          this.stats.fromPeers++;
+          this.stats.peerBytes += bytes.length;
+        }
+        return true;
+      } catch (e) {
+        if (this.#abort.signal.aborted) throw e;
+        logger.debug("peer_repair_failed", { id, from: base, message: (e as Error).message });
+      }
+    }
+    return false;
   }
 
   #commit(

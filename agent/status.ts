@@ -40,7 +40,8 @@ export interface AgentStatus {
   fec?: { parityReceived: number; parityMade: number; parityDuplicates: number; recovered: number };
   /** Children shed over the upload cap since the last ASSIGN; repairs by source. */
   shed?: number;
-  repaired?: { segments: number; failed: number };
+  /** Segments repaired over HTTP (fromPeers of them from a parent, the rest from the origin). */
+  repaired?: { segments: number; fromPeers: number; failed: number };
   /** Origin publish to held here, over the newest segments, ms (agent/delay-stats.ts). */
   delayMs?: { p50: number | null; p95: number | null; samples: number };
   heartbeatBytes: { max: number; mean: number };

@@ -88,6 +88,7 @@ export function dcmMember(n: NodeRecord): DcmMember {
     nat: n.nat,
     waypoint: n.role === Role.WAYPOINT,
     eligible: n.eligible,
+    httpPort: n.httpPort,
   };
 }
 

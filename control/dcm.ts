@@ -48,6 +48,8 @@ export interface DcmMember {
   nat?: NatType;
   waypoint?: boolean;
   eligible?: boolean;
+  /** LAN HTTP port: children repair missing segments from it. */
+  httpPort?: number;
   /** False for a recruit: an idle box offered to relay a channel it does not watch (default true). */
   watching?: boolean;
 }
@@ -213,6 +215,8 @@ export class Dcm {
       const to = this.#member(id);
       if (np === undefined || to === undefined) continue;
       const body = assignBodyFor(this.#plan, id, np, this.#channel, (p) => this.#peer(p), this.#tiered);
+      const ports = body.parents.map((p) => (p === null ? 0 : (this.#member(p.node)?.httpPort ?? 0)));
+      if (ports.some((x) => x > 0)) body.parentHttpPorts = ports;
       const owner = this.#clusterFor(names(np));
       const was = this.#owner.get(id);
       const carried = was !== undefined && was !== owner ? was.release(id) : undefined;

@@ -81,7 +81,10 @@ export function splitAssign(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): Ass
 }
 
 function partOf(head: AssignBody, parents: Array<Peer | null>): AssignBody {
-  return { ...head, parents, children: [] };
+  const out: AssignBody = { ...head, parents, children: [] };
+  // The parents' HTTP ports ride with the parents (part 0).
+  if (parents.length === 0) delete out.parentHttpPorts;
+  return out;
 }
 
 function withItem(b: AssignBody, item: { child: ChildLink } | { mesh: Peer }): AssignBody {

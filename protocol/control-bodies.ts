@@ -23,6 +23,7 @@
  *                 4 parents [Peer|null]<=slots  5 children [ChildLink]<=64
  *                 6? role u8 (TierRole)  7? cluster u32  8? fec [k 1..15, n 0..15] (k+n <= 16)
  *                 9? mesh [Peer]<=64  10? part u8 < parts  11? parts 1..256
+ *                 12? parentHttpPorts [0..65535] (one per parents entry; 0 = unknown)
  *                 slots = max(k, fec.k + fec.n) when fec is present, else k
  *   Peer          [node u32, ip bstr(4|16), port 1..65535, algorithm? u8]
  *   ChildLink     [node u32, ip bstr(4|16), port 1..65535, substreams u16, algorithm? u8]
@@ -355,6 +356,7 @@ export const assignCodec: BodyCodec<AssignBody> = {
     if (b.cluster !== undefined) m.set(7, u32(b.cluster, "cluster"));
     if (fec !== undefined) m.set(8, [fec.k, fec.n]);
     if (b.mesh !== undefined) m.set(9, eachOf(list(b.mesh, "mesh", MAX_CHILDREN), "mesh", writePeer));
+    if (b.parentHttpPorts !== undefined) m.set(12, httpPorts(b.parentHttpPorts, b.parents.length));
     if (b.part !== undefined || b.parts !== undefined) {
       const parts = int(b.parts ?? 1, "parts", 1, MAX_ASSIGN_PARTS);
       m.set(10, int(b.part ?? 0, "part", 0, parts - 1));
@@ -384,6 +386,8 @@ export const assignCodec: BodyCodec<AssignBody> = {
     if (fec !== undefined) body.fec = fec;
     const mesh = m.get(9);
     if (mesh !== undefined) body.mesh = eachOf(list(mesh, "mesh", MAX_CHILDREN), "mesh", readPeer);
+    const ports = m.get(12);
+    if (ports !== undefined) body.parentHttpPorts = httpPorts(ports, body.parents.length);
     const part = m.get(10);
     const parts = m.get(11);
     if (part !== undefined || parts !== undefined) {
@@ -393,6 +397,15 @@ export const assignCodec: BodyCodec<AssignBody> = {
     return body;
   },
 };
+
+/** parentHttpPorts: one port (0..65535, 0 = unknown) per parents entry. */
+function httpPorts(v: unknown, parents: number): number[] {
+  return within("parentHttpPorts", () => {
+    const a = list(v, "", MAX_PARENTS);
+    if (a.length !== parents) throw badField("", `${a.length} ports for ${parents} parents`);
+    return a.map((x, i) => int(x, String(i), 0, 65535));
+  });
+}
 
 /** Entries a parents list may have, and bits a FEC_TREE mask may use. */
 function slotsOf(k: number, fec: FecParams | undefined): number {

@@ -243,6 +243,11 @@ export interface AssignBody {
    */
   part?: number;
   parts?: number;
+  /**
+   * The LAN HTTP port of each parent (same order as `parents`; 0 where unknown or no parent):
+   * a missing segment is fetched from a parent before the origin's fallback.
+   */
+  parentHttpPorts?: number[];
 }
 
 export interface LeaveBody {

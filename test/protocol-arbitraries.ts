@@ -174,6 +174,7 @@ export const assignBody: fc.Arbitrary<AssignBody> = fc
         ),
       mesh: fc.array(linkPeer(undefined), { maxLength: 6 }),
       parts: fc.integer({ min: 1, max: 256 }),
+      parentHttpPorts: fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 16, maxLength: 16 }),
     },
     { requiredKeys: ["channel", "version", "k", "tier", "parents", "children"] },
   )
@@ -190,6 +191,7 @@ export const assignBody: fc.Arbitrary<AssignBody> = fc
       return link;
     });
     if (out.parts !== undefined) out.part = out.parts - 1;
+    if (b.parentHttpPorts !== undefined) out.parentHttpPorts = b.parentHttpPorts.slice(0, out.parents.length);
     return out;
   });
 

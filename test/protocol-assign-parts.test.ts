@@ -102,3 +102,41 @@ test("a newer version's part drops the incomplete older one", (t) => {
   t.is(done?.version, 43);
   t.is(done?.children.length, 200);
 });
+
+test("parentHttpPorts ride with the parents in part 0, and must match them one to one", (t) => {
+  const parents = [{ node: 1, address: "10.0.0.1", port: 5000 }, null];
+  const children = Array.from({ length: 100 }, (_, i) => ({
+    node: 100 + i,
+    address: `10.1.${i >> 8}.${i & 255}`,
+    port: 6000,
+    substreams: 1,
+  }));
+  const parts = splitAssign({
+    channel: 1,
+    version: 2,
+    k: 2,
+    tier: 3,
+    parents,
+    children,
+    parentHttpPorts: [8080, 0],
+  });
+  t.true(parts.length > 1);
+  t.deepEqual(parts[0]!.parentHttpPorts, [8080, 0]);
+  for (const p of parts.slice(1)) t.is(p.parentHttpPorts, undefined);
+  const r = decodeControl(
+    encodeControl({ v: WIRE_VERSION, type: MsgType.ASSIGN, sender: 0, seq: 1, ts: 2, body: parts[0]! }),
+  );
+  t.true(r.ok && r.value.type === MsgType.ASSIGN && r.value.body.parentHttpPorts?.[0] === 8080);
+  t.throws(
+    () =>
+      encodeControl({
+        v: WIRE_VERSION,
+        type: MsgType.ASSIGN,
+        sender: 0,
+        seq: 1,
+        ts: 2,
+        body: { channel: 1, version: 2, k: 2, tier: 3, parents, children: [], parentHttpPorts: [1] },
+      }),
+    { message: /parentHttpPorts.*1 ports for 2 parents/ },
+  );
+});

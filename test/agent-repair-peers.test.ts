@@ -1,0 +1,103 @@
+import test from "ava";
+import { createHash } from "node:crypto";
+import { Assembler, type CompletedSegment } from "../agent/assembler.js";
+import { FallbackClient } from "../agent/fallback-client.js";
+import { Repairer, repairTiming, REPAIR_LIMITS } from "../agent/repair.js";
+import type { SegmentMeta } from "../protocol/messages.js";
+import { ManualClock } from "../seams/manual-clock.js";
+import { MemoryLogger } from "../seams/log.js";
+
+const BYTES = Buffer.from("a segment of transport stream bytes".repeat(40));
+const SHA = createHash("sha256").update(BYTES).digest();
+
+function setup(answers: Record<string, () => Response>) {
+  const clock = new ManualClock();
+  const asked: string[] = [];
+  const fetchFake = (async (input: string | URL | Request) => {
+    const url = String(input);
+    asked.push(url);
+    const host = new URL(url).host;
+    return (answers[host] ?? (() => new Response("no", { status: 404 })))();
+  }) as typeof fetch;
+  const assembler = new Assembler();
+  const meta: SegmentMeta = {
+    segmentId: 7,
+    durationMs: 2000,
+    totalBytes: BYTES.length,
+    firstSeq: 1,
+    packetCount: 2,
+    discontinuity: false,
+    publishedAt: 0,
+    sha256: SHA,
+  };
+  assembler.onMeta(meta, clock.now());
+  const committed: CompletedSegment[] = [];
+  const logger = new MemoryLogger();
+  const repairer = new Repairer(
+    {
+      clock,
+      logger,
+      client: new FallbackClient({ fetch: fetchFake }),
+      assembler,
+      commit: (seg) => {
+        committed.push(seg);
+        assembler.markDone(seg.id);
+      },
+      wanted: () => true,
+      segmentMs: 2000,
+      peers: () => ["http://10.0.0.1:8080", "http://10.0.0.2:8080"],
+    },
+    { ...repairTiming(2000), ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
+  );
+  return { clock, repairer, committed, asked, logger };
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met in time`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test("repair takes a missing segment from a parent, checked against the META hash only", async (t) => {
+  const forged = Buffer.from("poisoned bytes");
+  const { clock, repairer, committed, asked } = setup({
+    // A parent that lies: wrong bytes with a header that matches them.
+    "10.0.0.1:8080": () =>
+      new Response(forged, {
+        headers: { "x-tiercast-sha256": createHash("sha256").update(forged).digest("hex") },
+      }),
+    "10.0.0.2:8080": () => new Response(BYTES),
+    "origin:8000": () => new Response("unused", { status: 500 }),
+  });
+  clock.advance(2000);
+  repairer.tick();
+  await until(() => committed.length === 1);
+  t.true(Buffer.from(committed[0]!.bytes).equals(BYTES));
+  t.is(repairer.stats.fromPeers, 1);
+  t.is(repairer.stats.peerBytes, BYTES.length);
+  t.is(repairer.stats.originBytes, 0);
+  t.false(
+    asked.some((u) => u.includes("origin")),
+    "the origin was not asked",
+  );
+  t.deepEqual(
+    asked.map((u) => new URL(u).host),
+    ["10.0.0.1:8080", "10.0.0.2:8080"],
+  );
+});
+
+test("when no parent has the segment it comes from the origin, and is counted so", async (t) => {
+  const { clock, repairer, committed, asked, logger } = setup({
+    "origin:8000": () => new Response(BYTES, { headers: { "x-tiercast-sha256": SHA.toString("hex") } }),
+  });
+  clock.advance(2000);
+  repairer.tick();
+  await until(() => committed.length === 1 || repairer.stats.failed > 0);
+  t.is(repairer.stats.failed, 0, JSON.stringify([asked, logger.lines]));
+  t.is(repairer.stats.fromPeers, 0);
+  t.is(repairer.stats.originBytes, BYTES.length);
+  t.is(asked.length, 3);
+  t.true(asked[2]!.startsWith("http://origin:8000/live/demo/7.ts"));
+});
