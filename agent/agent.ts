@@ -123,7 +123,7 @@ export class Agent {
         logger: deps.logger,
         hooks: {
           joined: (_ack, ch) => {
-            this.#onJoined(ch);
+            if (ch !== undefined) this.#onJoined(ch); // an idle box only relays: nothing to play or repair
             this.vod.update(this.session.extras);
           },
           assigned: (a) => {
@@ -143,6 +143,7 @@ export class Agent {
         httpPort: config.httpPort,
         regionHint: config.regionHint,
         extraChannels: config.vod ?? [],
+        ...(config.idle === true ? { idle: true } : {}),
         joinRetryMs: t.joinRetryMs,
         unknownChannelRetryMs: t.unknownChannelRetryMs,
         refusedRetryMs: t.refusedRetryMs,
@@ -368,6 +369,7 @@ export class Agent {
   }
 
   #onPacket(p: DataPacket): void {
+    if (this.#config.idle === true) return; // an idle box relays; it plays and caches nothing
     const now = this.#deps.clock.now();
     let r: AssembleResult;
     if ((p.flags & FLAG_META) !== 0) {

@@ -15,6 +15,8 @@ export interface AgentConfig {
   /** The control center's UDP address. */
   control: Address;
   channel: string;
+  /** An idle box: watch nothing, relay what control recruits it for (`tiercast agent --idle`). */
+  idle?: boolean;
   /** VoD channels to download and relay while `channel` plays (each at PRIORITY_BULK). */
   vod?: string[] | undefined;
   role: AgentRole;

@@ -44,6 +44,11 @@ export const agentCommand = {
     port: { kind: "int", help: "UDP port (0 = pick)", default: 0, min: 0, max: 65535 },
     httpPort: { kind: "int", help: "LAN HTTP port (0 = pick)", default: 8081, min: 0, max: 65535 },
     channel: { kind: "string", help: "channel to watch and relay", default: "demo" },
+    idle: {
+      kind: "boolean",
+      help: "an idle box: watch nothing, relay whatever channel control recruits it for",
+      default: false,
+    },
     uploadKbps: {
       kind: "int",
       help: "upload cap, kbit/s (the uplink is shared with the household)",
@@ -144,6 +149,7 @@ export async function main(argv: string[]): Promise<void> {
       {
         control: { address: o.control.host, port: o.control.port },
         channel: o.channel,
+        ...(o.idle ? { idle: true } : {}),
         vod,
         role: o.role as AgentRole,
         uploadKbps: o.uploadKbps,

@@ -39,7 +39,8 @@ export type SessionPhase = "idle" | "joining" | "waiting_channel" | "refused" | 
 
 export interface SessionHooks {
   /** JOIN_ACK accepted: the node's id, region and the channel's parameters. */
-  joined(ack: JoinAckBody, channel: ChannelInfo): void;
+  /** `channel` is undefined for an idle box (it watches nothing). */
+  joined(ack: JoinAckBody, channel: ChannelInfo | undefined): void;
   /** A newer ASSIGN for our channel. */
   assigned(body: AssignBody): void;
   /** The heartbeat's body at local time `ts` (assignVersion is filled in by the session). */
@@ -68,6 +69,11 @@ export interface SessionConfig {
   regionHint?: string;
   /** VoD channels joined as well as `channel` (downloads carried at the same time). */
   extraChannels?: readonly string[];
+  /**
+   * An idle box: JOIN with no channel, offering to relay whatever control recruits it for
+   * (`channel` is then not watched; ASSIGNs for any channel are applied).
+   */
+  idle?: boolean;
   /** JOIN resend interval until JOIN_ACK, ms. */
   joinRetryMs: number;
   /** JOIN interval after JOIN_ACK UNKNOWN_CHANNEL (the origin may not have joined yet), ms. */
@@ -243,7 +249,7 @@ export class Session {
       body: {
         key: c.key,
         role: c.role,
-        channels: [c.channel, ...(c.extraChannels ?? [])],
+        channels: c.idle === true ? [] : [c.channel, ...(c.extraChannels ?? [])],
         uploadKbps: c.uploadKbps,
         nat: c.nat,
         httpPort: c.httpPort,

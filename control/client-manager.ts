@@ -7,6 +7,11 @@ import { type HeartbeatBody, type NatType, Role } from "../protocol/messages.js"
 import type { DcmMember } from "./dcm.js";
 
 export interface NodeRecord {
+  /**
+   * An idle box (an agent that joined watching nothing): control may recruit it to relay a live
+   * channel (`channels` then names that one channel); it is a DCM member with watching: false.
+   */
+  recruit?: boolean;
   id: number;
   /** Identity key, hex. */
   key: string;
@@ -89,6 +94,7 @@ export function dcmMember(n: NodeRecord): DcmMember {
     waypoint: n.role === Role.WAYPOINT,
     eligible: n.eligible,
     httpPort: n.httpPort,
+    ...(n.recruit === true ? { watching: false } : {}),
   };
 }
 

@@ -25,7 +25,7 @@ const CHANNEL = {
   fallbackUrl: "http://127.0.0.1:8080",
 };
 
-function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">) {
+function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">, idle = false) {
   const clock = new ManualClock();
   const net = new MemoryNetwork(clock, { latencyMs: 1 });
   const control = net.bind("127.0.0.1", 7700);
@@ -64,6 +64,7 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">)
       nat: NatType.UNKNOWN,
       httpPort: 8081,
       ...SESSION_TIMING,
+      ...(idle ? { idle: true } : {}),
     },
   );
   self.onDatagram((b, from) => session.onControl(b, from));
@@ -228,5 +229,22 @@ test("a heartbeat with 4 parents and 8 children fits the 256-byte budget", (t) =
   t.true(
     s.session.stats.heartbeatBytesMax <= HEARTBEAT_BUDGET_BYTES,
     `heartbeat is ${s.session.stats.heartbeatBytesMax} bytes`,
+  );
+});
+
+test("an idle box JOINs with no channel, accepts an ack without one, and applies an ASSIGN for any channel", (t) => {
+  const s = setup(undefined, true);
+  s.session.start();
+  s.clock.advance(10);
+  t.deepEqual(s.of(MsgType.JOIN)[0]!.body.channels, []);
+  s.ack({ channels: [] });
+  s.clock.advance(10);
+  t.is(s.session.phase, "joined");
+  t.is(s.joined.length, 1);
+  s.assign(1, { channel: 77 }); // recruited for channel 77, which it does not watch
+  s.clock.advance(10);
+  t.deepEqual(
+    s.assigned.map((a) => a.channel),
+    [77],
   );
 });

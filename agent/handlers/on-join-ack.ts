@@ -31,8 +31,9 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
       }
       return;
   }
-  const channel = ack.channels.find((c) => c.name === s.config.channel);
-  if (channel === undefined || ack.node === 0 || ack.heartbeatMs <= 0) {
+  const idle = s.config.idle === true;
+  const channel = idle ? undefined : ack.channels.find((c) => c.name === s.config.channel);
+  if ((channel === undefined && !idle) || ack.node === 0 || ack.heartbeatMs <= 0) {
     log.warn("join_ack_unusable", { node: ack.node, channels: ack.channels.map((c) => c.name) });
     return;
   }
@@ -58,7 +59,7 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
     node: ack.node,
     region: ack.region,
     heartbeatMs: ack.heartbeatMs,
-    channelId: channel.id,
+    channelId: channel?.id ?? null,
   });
   s.deps.hooks.joined(ack, channel);
   s.enterJoined();

@@ -10,6 +10,7 @@ import { dcmMember, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
 import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../eligibility.js";
 import type { ControlContext } from "./context.js";
+import { recruitIdle } from "./recruit.js";
 
 /** The node's verdict now (its record's `eligible` is the previous one). */
 export function evaluateEligibility(ctx: ControlContext, node: NodeRecord): boolean {
@@ -20,6 +21,7 @@ export function evaluateEligibility(ctx: ControlContext, node: NodeRecord): bool
 }
 
 export function reviewEligibility(ctx: ControlContext): void {
+  recruitIdle(ctx);
   const touched = new Set<Dcm>();
   for (const node of ctx.clients.all()) {
     if (node.role !== Role.AGENT) continue;

@@ -21,6 +21,7 @@ import type { ChannelEntry } from "../content-directory.js";
 import { ControlMetrics } from "../metrics.js";
 import { regionFor } from "../regions.js";
 import type { ControlContext } from "./context.js";
+import { recruit } from "./recruit.js";
 import { removeNode } from "./remove-node.js";
 import { evaluateEligibility } from "./eligibility.js";
 
@@ -36,6 +37,7 @@ export function onJoin(ctx: ControlContext, msg: Join, from: Address): void {
 
 function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
   const b = msg.body;
+  if (b.channels.length === 0 && b.role === Role.AGENT) return joinIdle(ctx, msg, from);
   if (b.channels.length === 0 || new Set(b.channels).size !== b.channels.length) {
     return reject(
       ctx,
@@ -64,6 +66,20 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
   const infos = entries.map((e) => e.info);
   acknowledge(ctx, from, node, infos);
   for (const dcm of dcms) ctx.reconcile(dcm);
+}
+
+/**
+ * An idle box: an agent that watches nothing offers itself as a relay. It is acknowledged with
+ * no channel and recruited (handlers/recruit.ts) into a live channel's DCM, whose plan uses it
+ * in tier 1 where a region lacks a capable viewer or waypoint, and tells it to relay nothing
+ * otherwise. A repeated JOIN keeps the channel it was recruited for.
+ */
+function joinIdle(ctx: ControlContext, msg: Join, from: Address): void {
+  const prev = ctx.clients.get(ctx.store.nodeIdForKey(msg.body.key, ctx.clock.now()));
+  const node = admit(ctx, msg, from, prev?.recruit === true ? prev.channels : []);
+  node.recruit = true;
+  acknowledge(ctx, from, node, []);
+  recruit(ctx, node);
 }
 
 function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {

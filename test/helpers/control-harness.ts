@@ -3,7 +3,7 @@
  * that speak the real codec. Shared by the control-center-*.test.ts files.
  */
 import { randomBytes } from "node:crypto";
-import { ControlCenter } from "../../control/control-center.js";
+import { ControlCenter, type ControlConfig } from "../../control/control-center.js";
 import { parseRegionPolicy } from "../../control/regions.js";
 import { SqliteNodeStore, type NodeStore } from "../../control/store.js";
 import { decodeControl, encodeControl } from "../../protocol/control-codec.js";
@@ -121,11 +121,14 @@ export class Harness {
   readonly transport: MemoryTransport;
   #hosts = 0;
 
-  constructor(readonly store: NodeStore = new SqliteNodeStore(":memory:")) {
+  constructor(
+    readonly store: NodeStore = new SqliteNodeStore(":memory:"),
+    config: Partial<ControlConfig> = {},
+  ) {
     this.transport = this.net.bind(CONTROL.address, CONTROL.port);
     this.control = new ControlCenter(
       { clock: this.clock, transport: this.transport, store: this.store, logger: this.logger },
-      { heartbeatMs: HB, regions: policy },
+      { heartbeatMs: HB, regions: policy, ...config },
     );
     this.control.start();
   }
