@@ -26,7 +26,7 @@ import { Assembler, type AssembleResult, type CompletedSegment } from "./assembl
 import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
 import { Continuity } from "./continuity.js";
-import { DataPlane, type Assignment } from "./data-plane.js";
+import { assignmentOf, DataPlane, type Assignment } from "./data-plane.js";
 import { AgentError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
 import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
@@ -314,18 +314,7 @@ export class Agent {
   }
 
   #onAssigned(a: AssignBody): void {
-    this.dataPlane.setAssignment({
-      channel: a.channel,
-      version: a.version,
-      k: a.k,
-      parents: a.parents,
-      children: a.children,
-      tier: a.tier,
-      ...(a.role === undefined ? {} : { role: a.role }),
-      ...(a.fec === undefined ? {} : { fec: a.fec }),
-      ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
-      ...(a.parentHttpPorts === undefined ? {} : { parentHttpPorts: a.parentHttpPorts }),
-    });
+    this.dataPlane.setAssignment(assignmentOf(a));
   }
 
   /** A VoD channel the LAN may ask for. */

@@ -18,6 +18,7 @@ import { PRIORITY_LIVE } from "../common/pacer.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
 import { FLAG_PARITY } from "../protocol/limits.js";
 import {
+  type AssignBody,
   type ChildLink,
   type DataPacket,
   type FecParams,
@@ -47,6 +48,22 @@ export interface Assignment {
   mesh?: Peer[];
   /** LAN HTTP port per parent (0: unknown): where a missing segment is fetched first. */
   parentHttpPorts?: number[];
+}
+
+/** The data plane's view of an ASSIGN. */
+export function assignmentOf(a: AssignBody): Assignment {
+  return {
+    channel: a.channel,
+    version: a.version,
+    k: a.k,
+    parents: a.parents,
+    children: a.children,
+    tier: a.tier,
+    ...(a.role === undefined ? {} : { role: a.role }),
+    ...(a.fec === undefined ? {} : { fec: a.fec }),
+    ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
+    ...(a.parentHttpPorts === undefined ? {} : { parentHttpPorts: a.parentHttpPorts }),
+  };
 }
 
 export interface DataPlaneDeps {

@@ -35,7 +35,7 @@ import type { Address } from "../seams/transport.js";
 import { createHash } from "node:crypto";
 import { Assembler } from "./assembler.js";
 import type { ChunkStore } from "./chunk-store.js";
-import { DataPlane } from "./data-plane.js";
+import { assignmentOf, DataPlane } from "./data-plane.js";
 import { AgentError, FallbackError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
 import { repairDue, type RepairTiming } from "./repair.js";
@@ -180,17 +180,7 @@ export class VodChannel {
   }
 
   setAssignment(a: AssignBody): void {
-    this.dataPlane.setAssignment({
-      channel: a.channel,
-      version: a.version,
-      k: a.k,
-      parents: a.parents,
-      children: a.children,
-      tier: a.tier,
-      ...(a.role === undefined ? {} : { role: a.role }),
-      ...(a.fec === undefined ? {} : { fec: a.fec }),
-      ...(a.mesh === undefined ? {} : { mesh: a.mesh }),
-    });
+    this.dataPlane.setAssignment(assignmentOf(a));
   }
 
   /** This channel's HEARTBEAT at `ts` (resources are the node's, measured by the agent). */
