@@ -79,6 +79,11 @@ export interface DataPlaneConfig {
   seqWindow: number;
   /** How long packets from a parent that an ASSIGN replaced are still accepted, ms. */
   formerParentGraceMs: number;
+  /**
+   * Make-before-break on the sending side: a child an ASSIGN took away keeps getting its
+   * substreams this long, while its new parent starts (it drops the duplicates), ms.
+   */
+  formerChildGraceMs: number;
   /** Pacer priority of forwarded packets: PRIORITY_LIVE (default), PRIORITY_BULK for a VoD channel. */
   priority?: number;
 }
@@ -89,6 +94,7 @@ const FEC_TICK_MS = 50;
 export const DEFAULT_DATA_PLANE: DataPlaneConfig = {
   seqWindow: DEFAULT_SEQ_WINDOW.size,
   formerParentGraceMs: 2000,
+  formerChildGraceMs: 1500,
 };
 
 export interface DataPlaneStats {
@@ -103,6 +109,8 @@ export interface DataPlaneStats {
   peerBytesReceived: number;
   /** Data packets rebuilt from Reed-Solomon parity. */
   recovered: number;
+  /** Packets sent to children during their make-before-break grace. */
+  formerChildSends: number;
 }
 
 interface LinkStats {
@@ -123,6 +131,7 @@ export class DataPlane {
     malformed: {},
     peerBytesReceived: 0,
     recovered: 0,
+    formerChildSends: 0,
   };
   readonly #deps: DataPlaneDeps;
   readonly #config: DataPlaneConfig;
@@ -133,6 +142,11 @@ export class DataPlane {
   #parents = new Map<string, number>();
   /** Former parents still accepted until the time given. */
   readonly #former = new Map<string, number>();
+  /** Children an ASSIGN took away, still fed until `until` (make-before-break). */
+  readonly #formerChildren = new Map<
+    string,
+    { link: ChildLink; until: number; fec: FecParams | undefined }
+  >();
   readonly #parentLinks = new Map<string, LinkStats>();
   readonly #childLinks = new Map<string, LinkStats>();
   readonly #perSegment = new Map<number, number[]>();
@@ -187,6 +201,19 @@ export class DataPlane {
     };
     this.#assignedAt = now;
     this.#guard.reset();
+    if (before?.channel !== a.channel) this.#formerChildren.clear();
+    const kept = new Set(a.children.map((c) => addressKey(c)));
+    for (const key of kept) this.#formerChildren.delete(key);
+    if (before !== undefined && before.channel === a.channel)
+      for (const c of before.children) {
+        const key = addressKey(c);
+        if (!kept.has(key))
+          this.#formerChildren.set(key, {
+            link: c,
+            until: now + this.#config.formerChildGraceMs,
+            fec: before.fec,
+          });
+      }
     // A new code or new coded links: a fresh relay (groups in flight are rebuilt by repair).
     const f = this.#fec;
     const same =
@@ -252,6 +279,7 @@ export class DataPlane {
     const a = this.#assignment!;
     this.#count(p, a.k);
     for (const to of forwardTargets(a, p, fromKey)) this.#send(buf, to, p.seq, now);
+    if (this.#formerChildren.size > 0) this.#feedFormer(buf, p, fromKey, now);
     if (this.#fec !== undefined) {
       const { parity, rebuilt } = this.#fec.onData(p);
       this.#sendParity(parity, now);
@@ -274,6 +302,20 @@ export class DataPlane {
     }
     for (const to of fec.parityTargets(p.fecIndex)) this.#send(buf, to, p.seq, now);
     this.#deliverRebuilt(rebuilt, now);
+  }
+
+  /** Make-before-break: children taken away by the last ASSIGN, during their grace. */
+  #feedFormer(buf: Uint8Array, p: DataPacket, fromKey: string, now: number): void {
+    for (const [key, f] of this.#formerChildren) {
+      if (f.until <= now) {
+        this.#formerChildren.delete(key);
+        continue;
+      }
+      if (key !== fromKey && childWants(f.link, f.fec, p)) {
+        this.stats.formerChildSends++;
+        this.#send(buf, f.link, p.seq, now);
+      }
+    }
   }
 
   #sendParity(parity: readonly Buffer[], now: number): void {
@@ -459,18 +501,27 @@ export function forwardTargets(
     }
   }
   for (const c of a.children) {
-    let bit: number;
-    if (c.algorithm === LinkAlgorithm.FEC_TREE) {
-      if (a.fec === undefined) continue;
-      bit = p.seq % a.fec.k;
-    } else bit = p.substream;
-    if ((c.substreams & (1 << bit)) === 0) continue;
+    if (!childWants(c, a.fec, p)) continue;
     const ck = addressKey(c);
     if (seen.has(ck)) continue;
     seen.add(ck);
     out.push(c);
   }
   return out;
+}
+
+/** Does the child link take this data packet? TREE/FLOOD: bit `substream`; FEC_TREE: bit seq mod fec.k. */
+function childWants(
+  c: ChildLink,
+  fec: FecParams | undefined,
+  p: { seq: number; substream: number },
+): boolean {
+  let bit: number;
+  if (c.algorithm === LinkAlgorithm.FEC_TREE) {
+    if (fec === undefined) return false;
+    bit = p.seq % fec.k;
+  } else bit = p.substream;
+  return (c.substreams & (1 << bit)) !== 0;
 }
 
 function forgetExcept<V>(m: Map<string, V>, keep: Set<string>): void {

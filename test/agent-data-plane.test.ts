@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { Pacer } from "../common/pacer.js";
-import { DataPlane, type Assignment } from "../agent/data-plane.js";
+import { DataPlane, DEFAULT_DATA_PLANE, type Assignment } from "../agent/data-plane.js";
 import { SeqWindow } from "../agent/seq-window.js";
 import { encodeData, decodeData } from "../protocol/data-codec.js";
 import type { DataPacket } from "../protocol/messages.js";
@@ -243,4 +243,28 @@ test("seq window: missed counts sequence numbers never seen, old enough, across 
   w.check(10);
   w.check(1000); // a jump past the window: 989 skipped
   t.is(w.missed(0), 989);
+});
+
+test("make-before-break: a child an ASSIGN took away keeps getting its substreams for the grace, then nothing", (t) => {
+  const s = setup();
+  s.dp.setAssignment(s.assignment);
+  s.parent.send(packet(0), s.self.local);
+  s.clock.advance(10);
+  // c1 (substream 0) moves to another parent: it is no longer our child.
+  s.dp.setAssignment({ ...s.assignment, version: 2, children: [s.assignment.children[1]!] });
+  s.parent.send(packet(2), s.self.local);
+  s.clock.advance(10);
+  t.deepEqual(s.got.get("c1"), [0, 2], "still fed during the grace");
+  t.true(s.dp.stats.formerChildSends > 0);
+  s.clock.advance(DEFAULT_DATA_PLANE.formerChildGraceMs);
+  s.parent.send(packet(4), s.self.local);
+  s.clock.advance(10);
+  t.deepEqual(s.got.get("c1"), [0, 2], "not after it");
+  t.deepEqual(s.got.get("c2"), []);
+  // Taken back: no double sending.
+  s.dp.setAssignment({ ...s.assignment, version: 3 });
+  s.dp.setAssignment({ ...s.assignment, version: 4 });
+  s.parent.send(packet(6), s.self.local);
+  s.clock.advance(10);
+  t.deepEqual(s.got.get("c1"), [0, 2, 6]);
 });
