@@ -383,7 +383,7 @@ export class Agent {
   }
 
   /** Stores a verified segment; logs segment_committed only once the insert has committed. */
-  commit(seg: CompletedSegment, source: "peer" | "fallback"): void {
+  commit(seg: CompletedSegment, source: "peer" | "parent" | "fallback"): void {
     if (this.#held.has(seg.id) || this.#stopped) return;
     const now = this.#deps.clock.now();
     const channel = this.#config.channel;

@@ -8,9 +8,9 @@
  * sequence window drops duplicates. Accepted bytes are forwarded unchanged, through the Pacer at
  * the configured upload rate, by link algorithm (forwardTargets): mesh neighbours get every new
  * packet but from its sender (flooding); a TREE child the packets of the substreams in its mask;
- * a FEC_TREE child the coded substreams in its mask, of which only the systematic part exists
- * until Reed-Solomon parity arrives (coded j < fec.k = the packet with seq mod fec.k = j). The
- * packet goes to the `sink` (the assembler). The per-link state (last packet time and
+ * a FEC_TREE child the coded substreams in its mask: data packet seq is coded substream
+ * seq mod fec.k, parity j >= fec.k comes from the node at the top of the coded tree (fec-relay.ts:
+ * encoder, decoder, parity relay). The packet goes to the `sink` (the assembler). The per-link state (last packet time and
  * sequence number per parent and child) feeds the FIG. 9 heartbeat.
  */
 import type { Pacer } from "../common/pacer.js";
@@ -260,12 +260,12 @@ export class DataPlane {
     this.stats.peerBytesReceived += buf.length;
     const link = this.#parentLinks.get(key) ?? { lastAt: undefined, lastSeq: 0 };
     link.lastAt = now;
+    link.lastSeq = p.seq; // parity: its group's first seq
+    this.#parentLinks.set(key, link);
     if ((p.flags & FLAG_PARITY) !== 0) {
       this.#onParity(buf, p, now);
       return;
     }
-    link.lastSeq = p.seq;
-    this.#parentLinks.set(key, link);
     if (this.#window.check(p.seq) !== "new") {
       this.stats.duplicates++;
       return;
@@ -345,7 +345,7 @@ export class DataPlane {
     this.#childLinks.set(ck, cl);
   }
 
-  /** Periodic (every ~100 ms): codes groups left incomplete, forgets old ones. */
+  /** Periodic (every FEC_TICK_MS): codes groups left incomplete, forgets old ones. */
   tick(): void {
     if (this.#fec === undefined) return;
     const now = this.#deps.clock.now();
@@ -481,8 +481,8 @@ export class DataPlane {
 /**
  * Where a new packet goes (pure), by link algorithm: every mesh neighbour but the sender
  * (`fromKey`, flooding), then each child link whose mask has the packet — TREE: bit
- * `substream`; FEC_TREE: bit seq mod fec.k (the systematic coded substream; parity bits
- * carry nothing yet); FLOOD to a node outside the mesh: like TREE. Each address at most once.
+ * `substream`; FEC_TREE: bit seq mod fec.k (the systematic coded substream; parity goes by
+ * FecRelay.parityTargets); FLOOD to a node outside the mesh: like TREE. Each address at most once.
  */
 export function forwardTargets(
   a: Assignment,

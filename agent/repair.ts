@@ -68,7 +68,7 @@ export interface RepairDeps {
   client: FallbackClient;
   assembler: Assembler;
   /** Stores a verified segment (the caller logs segment_committed after the insert). */
-  commit: (seg: CompletedSegment, source: "fallback") => void;
+  commit: (seg: CompletedSegment, source: "fallback" | "parent") => void;
   /** False for segments not worth fetching (older than the first playable one). */
   wanted: (id: number) => boolean;
   /** Duration to assume when neither the origin nor a META says, ms. */
@@ -251,10 +251,11 @@ export class Repairer {
     sha256: Uint8Array,
     durationMs: number | undefined,
     disc: boolean | undefined,
+    source: "fallback" | "parent" = "fallback",
   ): void {
     this.#deps.commit(
       { id, bytes, sha256, durationMs: durationMs ?? this.#deps.segmentMs, discontinuity: disc ?? false },
-      "fallback",
+      source,
     );
   }
 }

@@ -80,6 +80,9 @@ export interface DcmConfig {
 
 type Change = { kind: "join" | "leave"; id: number } | { kind: "move"; parent: number; child: number };
 
+/** A shed child's link is this idle before it is moved, ms. */
+const SHED_IDLE_MS = 2000;
+
 export class Dcm {
   readonly logicalId: string;
   readonly #logger: Logger;
@@ -215,7 +218,10 @@ export class Dcm {
       const to = this.#member(id);
       if (np === undefined || to === undefined) continue;
       const body = assignBodyFor(this.#plan, id, np, this.#channel, (p) => this.#peer(p), this.#tiered);
-      const ports = body.parents.map((p) => (p === null ? 0 : (this.#member(p.node)?.httpPort ?? 0)));
+      // Repair goes to parents, then to the origin's fallback: the origin is no parent to ask.
+      const ports = body.parents.map((p) =>
+        p === null || p.node === this.#origin?.id ? 0 : (this.#member(p.node)?.httpPort ?? 0),
+      );
       if (ports.some((x) => x > 0)) body.parentHttpPorts = ports;
       const owner = this.#clusterFor(names(np));
       const was = this.#owner.get(id);
@@ -247,11 +253,28 @@ export class Dcm {
    * Tiered: a heartbeat's link report (FIG. 9). Children give the last seq this node sent,
    * parents the last seq it received; congestion() joins both ends.
    */
-  onLinkReport(id: number, hb: HeartbeatBody): void {
-    if (!this.#tiered) return;
+  onLinkReport(id: number, hb: HeartbeatBody): boolean {
+    if (!this.#tiered) return false;
     for (const c of hb.children)
       this.#sentSeq.set(`${id}>${c.node}`, { parent: id, child: c.node, sentSeq: c.lastSeq, recvSeq: 0 });
     for (const p of hb.parents) if (p !== null) this.#recvSeq.set(`${p.node}>${id}`, p.lastSeq);
+    return this.#onShed(id, hb);
+  }
+
+  /**
+   * A node over its upload cap shed children (resources.shed): the children it stopped sending
+   * to (their link idle for SHED_IDLE_MS) get their substreams from another parent now.
+   */
+  #onShed(id: number, hb: HeartbeatBody): boolean {
+    if ((hb.resources.shed ?? 0) === 0) return false;
+    const np = this.#plan.nodes.get(id);
+    let moved = false;
+    for (const c of hb.children) {
+      if (c.ageMs < SHED_IDLE_MS || !np?.children.some((e) => e.node === c.node)) continue;
+      this.#changes.push({ kind: "move", parent: id, child: c.node });
+      this.#topologyDirty = moved = true;
+    }
+    return moved;
   }
 
   /**

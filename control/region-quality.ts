@@ -10,7 +10,7 @@
  *   (|gap - heartbeatMs|, RFC 3550's interarrival jitter idea) is the region's jitter, also an
  *   exponentially weighted mean.
  *
- * What the topology sees changes slowly (the partition must not flap): `published()` moves a
+ * What the topology sees changes slowly (the partition must not flap): `publish()` moves a
  * region's value only once it has `minSamples` samples and when the mean left a band around the
  * value published before (a relative `band`, at least `minStep` absolute), so a region's tier-2
  * redundancy does not toggle on noise.
@@ -92,20 +92,25 @@ export class RegionQuality {
   }
 
   /**
-   * What the topology should use, per region with enough samples: the mean once it left the band
-   * around the value published before, else that value.
+   * Once per interval: what the topology should use, per region with enough samples — the mean
+   * once it left the band around the value published before, else that value.
    */
-  published(): Record<string, { loss: number; jitterMs: number }> {
-    const out: Record<string, { loss: number; jitterMs: number }> = {};
+  publish(): Record<string, { loss: number; jitterMs: number }> {
     const { minSamples, band, minStep } = this.#config;
-    for (const [region, t] of this.#regions) {
+    for (const t of this.#regions.values()) {
       if (t.lossSamples < minSamples) continue;
       const p = t.published;
       const moved = p === undefined || Math.abs(t.loss - p.loss) > Math.max(minStep, band * p.loss);
       if (moved) t.published = { loss: t.loss, jitterMs: t.jitterMs };
       else p.jitterMs = t.jitterMs;
-      out[region] = { ...t.published! };
     }
+    return this.published();
+  }
+
+  /** What was published last (read only: the admin API). */
+  published(): Record<string, { loss: number; jitterMs: number }> {
+    const out: Record<string, { loss: number; jitterMs: number }> = {};
+    for (const [region, t] of this.#regions) if (t.published !== undefined) out[region] = { ...t.published };
     return out;
   }
 

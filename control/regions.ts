@@ -211,6 +211,15 @@ function parseTopology(t: unknown): TopologyPolicySpec {
       );
     out[key] = v;
   }
+  if (
+    out.minClusterSize !== undefined &&
+    out.maxClusterSize !== undefined &&
+    out.minClusterSize > out.maxClusterSize
+  )
+    throw new RegionPolicyError(
+      "topology.minClusterSize",
+      `${out.minClusterSize} is above maxClusterSize ${out.maxClusterSize}`,
+    );
   return out as TopologyPolicySpec;
 }
 

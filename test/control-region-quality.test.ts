@@ -7,11 +7,11 @@ test("region quality: loss is a weighted mean, published only after minSamples",
   const q = new RegionQuality({ alpha: 0.5, minSamples: 3 });
   q.onLoss("a", 0.1);
   q.onLoss("a", 0.0);
-  t.deepEqual(q.published(), {});
+  t.deepEqual(q.publish(), {});
   q.onLoss("a", 0.0);
   t.is(q.view("a")!.samples, 3);
   t.is(q.view("a")!.loss, 0.025); // 0.1 -> 0.05 -> 0.025
-  t.deepEqual(q.published(), { a: { loss: 0.025, jitterMs: 0 } });
+  t.deepEqual(q.publish(), { a: { loss: 0.025, jitterMs: 0 } });
   q.onLoss("a", Number.NaN); // ignored
   q.onLoss("b", 7); // clamped to 1
   t.is(q.view("b")!.loss, 1);
@@ -21,13 +21,13 @@ test("region quality: loss is a weighted mean, published only after minSamples",
 test("region quality: the published loss moves only when the mean leaves the band (no flapping)", (t) => {
   const q = new RegionQuality({ alpha: 1, minSamples: 1, band: 0.3, minStep: 0.002 });
   q.onLoss("a", 0.02);
-  t.is(q.published().a!.loss, 0.02);
+  t.is(q.publish().a!.loss, 0.02);
   for (const x of [0.024, 0.016, 0.025, 0.015]) {
     q.onLoss("a", x); // inside ±30%: the published value stays
-    t.is(q.published().a!.loss, 0.02);
+    t.is(q.publish().a!.loss, 0.02);
   }
   q.onLoss("a", 0.04);
-  t.is(q.published().a!.loss, 0.04);
+  t.is(q.publish().a!.loss, 0.04);
 });
 
 test("region quality: jitter from heartbeat arrival gaps; a missed beat is not jitter", (t) => {
@@ -125,4 +125,14 @@ test("tiered DCM: one cluster DCM per channel x cluster; versions stay monotonic
   const again = d.onAssignVersion(some.node, 0);
   t.is(again?.node, some.node);
   t.deepEqual(again?.body, d.assignment(some.node));
+});
+
+test("region quality: reading what was published changes nothing", (t) => {
+  const q = new RegionQuality({ alpha: 1, minSamples: 1 });
+  q.onLoss("a", 0.02);
+  t.deepEqual(q.published(), {}, "nothing published before the interval's publish()");
+  q.publish();
+  q.onLoss("a", 0.09);
+  t.is(q.published().a!.loss, 0.02);
+  t.is(q.published().a!.loss, 0.02);
 });

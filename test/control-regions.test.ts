@@ -141,3 +141,9 @@ test("policy: a region's fecN override and the topology section are read and val
   t.throws(() => parseRegionPolicy({ topology: { speed: 1 } }), { message: /topology\.speed: unknown key/ });
   t.throws(() => parseRegionPolicy({ topology: [] }), { message: /topology: must be a JSON object/ });
 });
+
+test("policy: minClusterSize above maxClusterSize is refused when the file is read", (t) => {
+  t.throws(() => parseRegionPolicy({ topology: { minClusterSize: 50, maxClusterSize: 10 } }), {
+    message: /topology\.minClusterSize: 50 is above maxClusterSize 10/,
+  });
+});

@@ -167,3 +167,21 @@ function snapshotOf(d: Dcm) {
     seed: 1,
   };
 }
+
+test("tiered DCM: a parent that shed children over its upload cap gets them moved to other parents", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  d.reconcile();
+  const [child, np] = [...d.plan.nodes].find(([, n]) => n.role === "tier3" && n.parents[0] !== null)!;
+  const parent = np.parents[0]!;
+  const hb = heartbeat([], [{ node: child, ageMs: 5000, lastSeq: 10 }]);
+  t.false(d.onLinkReport(parent, hb), "no shed reported: nothing moves");
+  t.true(d.onLinkReport(parent, { ...hb, resources: { ...hb.resources, shed: 1 } }));
+  const out = d.reconcile();
+  t.true(out.some((a) => a.node === child));
+  t.not(d.plan.nodes.get(child)!.parents[0], parent);
+  // A child still fed (its link fresh) is not moved.
+  const [c2, np2] = [...d.plan.nodes].find(([, n]) => n.role === "tier3" && n.parents[0] !== null)!;
+  const fresh = heartbeat([], [{ node: c2, ageMs: 100, lastSeq: 10 }]);
+  t.false(d.onLinkReport(np2.parents[0]!, { ...fresh, resources: { ...fresh.resources, shed: 1 } }));
+});

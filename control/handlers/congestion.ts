@@ -18,7 +18,7 @@ export function packetsPerInterval(streamKbps: number, heartbeatMs: number): num
 
 export function checkCongestion(ctx: ControlContext): void {
   if (ctx.config.topology !== "tiered") return;
-  const quality = ctx.quality.published();
+  const quality = ctx.quality.publish();
   for (const entry of ctx.directory.all()) {
     if (entry.dcm.setRegionQuality(quality)) {
       ctx.logger.info("region_quality_changed", { channel: entry.info.name, regions: quality });

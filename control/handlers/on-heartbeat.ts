@@ -83,7 +83,14 @@ export function onHeartbeat(
 function channelReport(ctx: ControlContext, node: NodeRecord, b: HeartbeatBody): void {
   const entry = ctx.directory.byId(b.channel);
   if (entry === undefined || !node.channels.includes(entry.info.name)) return;
-  entry.dcm.onLinkReport(node.id, b);
+  if (entry.dcm.onLinkReport(node.id, b)) {
+    ctx.logger.info("shed_children_moved", {
+      node: node.id,
+      channel: entry.info.name,
+      shed: b.resources.shed,
+    });
+    ctx.reconcile(entry.dcm);
+  }
   const again = entry.dcm.onAssignVersion(node.id, b.assignVersion);
   if (again !== undefined) ctx.sendAssign(again, true);
 }

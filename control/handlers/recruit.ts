@@ -9,7 +9,8 @@ import { dcmMember, type NodeRecord } from "../client-manager.js";
 import type { ControlContext } from "./context.js";
 
 export function recruit(ctx: ControlContext, node: NodeRecord): void {
-  if (node.recruit !== true || node.channels.length > 0) return;
+  // Only the three-tier engine knows recruits (the foundation's tree would make it a viewer).
+  if (node.recruit !== true || node.channels.length > 0 || ctx.config.topology !== "tiered") return;
   const live = ctx.directory.all().filter((e) => e.origin !== null && e.info.vod === undefined);
   if (live.length === 0) return;
   const entry = live.reduce((a, b) => (b.dcm.members().length > a.dcm.members().length ? b : a));
