@@ -3,6 +3,7 @@
  *   GET /api/channels   channels, their origin and DCM
  *   GET /api/nodes      live nodes: role, region, address, links, heartbeat stats
  *   GET /api/topology   per channel: edges, depth, unplaced nodes
+ *   GET /api/regions    per region: loss and jitter from heartbeats, what the topology uses
  *   GET /metrics        Prometheus text
  *   GET /healthz        {"ok": true, ...}
  * Anything else: 404 (405 for other methods) with a JSON body.

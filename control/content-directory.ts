@@ -3,10 +3,9 @@
  * (channel, region) pair. Channels come from the origin's JOIN: the name gets a compact u32
  * id kept in the store (stable across restarts), the stream parameters come from the JOIN.
  *
- * Foundation: one DCM per channel serves every region (its logical id is
- * "dcm:<channel>:all"). The three-tier topology splits a channel's nodes into per-region
- * clusters, each with its own DCM ("dcm:<channel>:<cluster>"); callers already ask by
- * (channel, region), so they do not change.
+ * One Dcm per channel ("dcm:<channel>:all") computes the channel's plan; under it one cluster
+ * DCM per channel x cluster (cluster-dcm.ts: "dcm:<channel>:t1", "dcm:<channel>:t<tier>:<regions>")
+ * owns its nodes' ASSIGNs. Callers ask by (channel, region).
  */
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";

@@ -15,6 +15,7 @@
  * Validation errors name the field: `regions[1].prefixes[0]: "127.0.1/24" is not a CIDR prefix`.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import { DEFAULT_POLICY } from "./topology/tier-types.js";
 
 export const ACCESS_TECHNOLOGIES = ["dsl", "cable", "fibre", "wireless", "satellite", "other"] as const;
 export type AccessTechnology = (typeof ACCESS_TECHNOLOGIES)[number];
@@ -211,15 +212,11 @@ function parseTopology(t: unknown): TopologyPolicySpec {
       );
     out[key] = v;
   }
-  if (
-    out.minClusterSize !== undefined &&
-    out.maxClusterSize !== undefined &&
-    out.minClusterSize > out.maxClusterSize
-  )
-    throw new RegionPolicyError(
-      "topology.minClusterSize",
-      `${out.minClusterSize} is above maxClusterSize ${out.maxClusterSize}`,
-    );
+  // Against the engine's defaults for the one not given.
+  const min = out.minClusterSize ?? DEFAULT_POLICY.minClusterSize;
+  const max = out.maxClusterSize ?? DEFAULT_POLICY.maxClusterSize;
+  if (min > max)
+    throw new RegionPolicyError("topology.minClusterSize", `${min} is above maxClusterSize ${max}`);
   return out as TopologyPolicySpec;
 }
 

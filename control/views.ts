@@ -1,6 +1,6 @@
 /**
  * The admin API's JSON, computed from control state (pure: state in, plain objects out).
- * Field names are part of the admin API (docs/configuration-control.md).
+ * Field names are part of the admin API (docs/control.md).
  */
 import { NatType } from "../protocol/messages.js";
 import type { Clock } from "../seams/clock.js";

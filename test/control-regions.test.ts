@@ -147,3 +147,9 @@ test("policy: minClusterSize above maxClusterSize is refused when the file is re
     message: /topology\.minClusterSize: 50 is above maxClusterSize 10/,
   });
 });
+
+test("policy: minClusterSize alone is compared with the default maxClusterSize", (t) => {
+  t.throws(() => parseRegionPolicy({ topology: { minClusterSize: 2000 } }), {
+    message: /topology\.minClusterSize: 2000 is above maxClusterSize 1000/,
+  });
+});

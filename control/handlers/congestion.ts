@@ -8,12 +8,12 @@
  * whose measured loss calls for another tier-2 redundancy n gets its clusters rebuilt.
  */
 import { DEFAULT_CONGESTION } from "../topology/congestion.js";
-import { MAX_DATA_PAYLOAD_BYTES } from "../../protocol/limits.js";
+import { MAX_CODED_PAYLOAD_BYTES } from "../../protocol/limits.js";
 import type { ControlContext } from "./context.js";
 
-/** Sequence numbers the channel uses per heartbeat interval (data packets of full payload). */
+/** Sequence numbers the channel uses per heartbeat interval (data packets of the origin's 1160-byte payload). */
 export function packetsPerInterval(streamKbps: number, heartbeatMs: number): number {
-  return Math.ceil((streamKbps * 1000 * heartbeatMs) / 1000 / 8 / MAX_DATA_PAYLOAD_BYTES);
+  return Math.ceil((streamKbps * 1000 * heartbeatMs) / 1000 / 8 / MAX_CODED_PAYLOAD_BYTES);
 }
 
 export function checkCongestion(ctx: ControlContext): void {
