@@ -214,7 +214,7 @@ export class DataPlane {
             fec: before.fec,
           });
       }
-    // A new code or new coded links: a fresh relay (groups in flight are rebuilt by repair).
+    // New coded links: a new relay (new targets); with the same code it carries on the groups in flight.
     const f = this.#fec;
     const same =
       f !== undefined &&
@@ -222,7 +222,7 @@ export class DataPlane {
       f.fec.k === a.fec.k &&
       f.fec.n === a.fec.n &&
       sameLinks(before, a);
-    if (!same) this.#fec = FecRelay.for({ clock: this.#deps.clock }, this.#assignment);
+    if (!same) this.#fec = FecRelay.for({ clock: this.#deps.clock }, this.#assignment, {}, f);
     if (this.#fec !== undefined && this.#fecTimer === undefined)
       this.#fecTimer = this.#deps.clock.setInterval(() => this.tick(), FEC_TICK_MS);
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));

@@ -50,13 +50,21 @@ export class FecRelay {
   readonly #decoder: FecDecoder | undefined;
   readonly #coded: Array<Peer & { substreams: number }>;
   /** Parity seen, keyed (group * 16 + index) mod 2^32. */
-  readonly #parity = new SeqWindow({ size: 4096, resetDistance: 1 << 24 });
+  readonly #parity: SeqWindow = new SeqWindow({ size: 4096, resetDistance: 1 << 24 });
+  /** The channel's k (substream of rebuilt packets). */
+  readonly #channelK: number;
 
-  /** undefined when the assignment has no erasure-coded link (or a code this build cannot run). */
+  /**
+   * undefined when the assignment has no erasure-coded link (or a code this build cannot run).
+   * `previous`: the relay of the assignment this one replaces. With the same code (and channel
+   * k) its decoder or encoder carries on, with the groups in flight, the parity already seen and
+   * the counters: a link moved by control costs no group (only the targets follow the ASSIGN).
+   */
   static for(
     deps: { clock: Clock },
     a: Assignment,
     config: Partial<FecRelayConfig> = {},
+    previous?: FecRelay,
   ): FecRelay | undefined {
     const fec = a.fec;
     if (fec === undefined || fec.n < 1 || fec.n > RS_MAX_PARITY_SHARDS || fec.k + fec.n > 16)
@@ -64,7 +72,19 @@ export class FecRelay {
     const codedIn = a.parents.some((p) => p?.algorithm === LinkAlgorithm.FEC_TREE);
     const codedOut = a.children.some((c) => c.algorithm === LinkAlgorithm.FEC_TREE);
     if (!codedIn && !codedOut) return undefined;
-    return new FecRelay(deps, a, fec, codedIn, { ...DEFAULT_FEC_RELAY, ...config });
+    const same =
+      previous !== undefined &&
+      previous.fec.k === fec.k &&
+      previous.fec.n === fec.n &&
+      previous.#channelK === a.k;
+    return new FecRelay(
+      deps,
+      a,
+      fec,
+      codedIn,
+      { ...DEFAULT_FEC_RELAY, ...config },
+      same ? previous : undefined,
+    );
   }
 
   private constructor(
@@ -73,19 +93,29 @@ export class FecRelay {
     fec: FecParams,
     codedIn: boolean,
     c: FecRelayConfig,
+    previous: FecRelay | undefined,
   ) {
     this.fec = fec;
+    this.#channelK = a.k;
     this.#coded = a.children.filter((x) => x.algorithm === LinkAlgorithm.FEC_TREE);
+    if (previous !== undefined) {
+      Object.assign(this.stats, previous.stats);
+      this.#parity = previous.#parity;
+    }
     if (codedIn)
-      this.#decoder = new FecDecoder(deps, {
-        k: fec.k,
-        n: fec.n,
-        maxGroups: c.maxGroups,
-        groupTtlMs: c.groupTtlMs,
-        channelK: a.k,
-      });
+      this.#decoder =
+        (previous === undefined ? undefined : previous.#decoder) ??
+        new FecDecoder(deps, {
+          k: fec.k,
+          n: fec.n,
+          maxGroups: c.maxGroups,
+          groupTtlMs: c.groupTtlMs,
+          channelK: a.k,
+        });
     else if (this.#coded.length > 0)
-      this.#encoder = new FecEncoder(deps, { k: fec.k, n: fec.n, flushMs: c.flushMs });
+      this.#encoder =
+        (previous === undefined ? undefined : previous.#encoder) ??
+        new FecEncoder(deps, { k: fec.k, n: fec.n, flushMs: c.flushMs });
   }
 
   /** A new data packet (not a duplicate): parity to send (encoder) and packets rebuilt (decoder). */

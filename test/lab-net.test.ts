@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,7 @@ import {
   nodeArgv,
   planLab,
   run,
+  tbfArgs,
   tool,
   type LabSpec,
 } from "./helpers/lab.js";
@@ -129,9 +130,12 @@ test("planLab names namespaces and addresses by region, and rejects bad specs na
     [{ name: "x", regions: 1, hosts: [{ name: "a", region: 0, upKbps: 0 }] }, /hosts\[0\]\.upKbps 0/],
     [{ name: "x", regions: 1, hosts: [{ name: "a", region: 0 }], lossPercent: 101 }, /lossPercent 101/],
     [{ name: "x", regions: 1, hosts: [] }, /hosts must be a non-empty array/],
+    [{ name: "x", regions: 1, hosts: [{ name: "a", region: 0 }], upQueueMs: 0 }, /upQueueMs 0/],
   ];
   for (const [spec, want] of bad) t.throws(() => planLab(spec), { message: want });
   t.regex(lossRuleset(3), /numgen random mod 10000 < 300 drop/);
+  t.is(plan.upQueueMs, 50, "the uplink queue defaults to 50 ms");
+  t.deepEqual(tbfArgs(2000, 200), ["rate", "2000kbit", "burst", "6056", "latency", "200ms"]);
 });
 
 if (!isRoot) {
@@ -293,6 +297,51 @@ if (!isRoot) {
       );
       t.true(free.summary.kbps > 3 * capKbps, `uncapped ${free.summary.kbps} kbit/s`);
       t.true(free.summary.kbps / capped.summary.kbps > 3);
+    },
+  );
+
+  test.serial(
+    "the management relay reaches hosts' HTTP servers from this process, relays only lab addresses, and goes with the lab",
+    async (t) => {
+      const name = labName("h");
+      const lab = await labFor(t, {
+        name,
+        regions: 2,
+        hosts: [{ name: "web", region: 1, upKbps: 1000 }],
+        lossPercent: 20, // UDP only: the relay's TCP is not touched
+      });
+      const server = lab.spawn("web", [
+        process.execPath,
+        "-e",
+        'require("http").createServer((q, s) => s.end(JSON.stringify({ path: q.url, from: q.socket.remoteAddress })))' +
+          '.listen(8081, "0.0.0.0", () => console.log(JSON.stringify({ event: "ready" })))',
+      ]);
+      await server.waitForJson((o) => o.event === "ready", 15_000, "http server ready");
+      // The root namespace has no route into the lab; the relay in the router namespace does.
+      const got = await lab.getJson<{ path: string; from: string }>("http://10.77.1.10:8081/status?x=1");
+      t.deepEqual(
+        got,
+        { path: "/status?x=1", from: "10.77.1.1" },
+        "answered, seen from the router's address",
+      );
+      const many = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => lab.getJson<{ path: string }>(`http://10.77.1.10:8081/${i}`)),
+      );
+      t.deepEqual(
+        many.map((m) => m?.path),
+        Array.from({ length: 20 }, (_, i) => `/${i}`),
+      );
+      t.is((await lab.fetch("http://10.77.1.10:9/nothing", 2000)).status, 502, "refused: 502");
+      t.is((await lab.fetch("http://127.0.0.1:8081/", 2000)).status, 400, "not a lab address: 400");
+      t.is(await lab.getJson("http://10.77.1.10:9/"), undefined);
+      const relay = lab.processes("(router)");
+      t.is(relay.length, 1, "one relay, started on first use");
+      const dirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith(`tiercast-lab-${name}-`));
+      t.is(dirs().length, 1, "the relay's socket folder");
+      await lab.destroy();
+      t.false(relay[0]!.running, "the relay stopped with the lab");
+      t.deepEqual(dirs(), [], "its socket folder removed");
+      await t.throwsAsync(lab.fetch("http://10.77.1.10:8081/"), { message: /destroyed/ });
     },
   );
 

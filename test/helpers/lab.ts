@@ -19,6 +19,12 @@
  *   - delay/jitter: in the processes themselves, `--net-delay` (seams/impaired-transport.ts):
  *     `netDelayFor(host)` gives the prefixes of the other regions.
  *
+ * Management path: `lab.fetch(url)` / `lab.getJson(url)` reach any host's HTTP server from the
+ * test process (in the root namespace, which has no route into the lab) through a relay
+ * (lab-relay.ts) started on first use in the router namespace and listening on a Unix socket:
+ * nothing is added to the lab's network, and labs running at once do not clash. A player such
+ * as ffmpeg runs inside a host instead (`lab.exec`), as a LAN player would.
+ *
  * Clean-up: `destroy()` (also on process exit and SIGINT/SIGTERM/SIGHUP, synchronously) kills
  * what the lab spawned and everything else inside its namespaces, then deletes them. The owner
  * (pid and start time) is written on the router's loopback alias, so `Lab.sweep()` can remove
@@ -28,19 +34,22 @@
  * (scripts/lab) it is the operators' CLI: up / down / hold / sweep / list.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { formatDelayRules, type DelayRule } from "../../seams/impaired-transport.js";
 
 export const LAB_PREFIX = "tcl-";
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const RELAY = fileURLToPath(new URL("./lab-relay.ts", import.meta.url));
 /** Most hosts in one region (10.77.r.10 .. 10.77.r.249). */
 export const MAX_HOSTS_PER_REGION = 240;
 const MAX_REGIONS = 250;
 const OWNER_TAG = "tiercast-lab owner=";
-/** tbf queue: how long a datagram may wait behind the cap before it is dropped. */
-const TBF_LATENCY_MS = 50;
+/** tbf queue (default): how long a datagram may wait behind the cap before it is dropped. */
+export const DEFAULT_UP_QUEUE_MS = 50;
 
 export interface LabHostSpec {
   name: string;
@@ -62,6 +71,11 @@ export interface LabSpec {
   interRegionDelayMs?: number;
   /** ± jitter on that delay, ms. */
   interRegionJitterMs?: number;
+  /**
+   * The upload cap's queue, ms at the cap's rate (tbf latency; default 50): what the uplink
+   * buffers before it drops. Home modems often buffer a few hundred ms.
+   */
+  upQueueMs?: number;
 }
 
 export interface LabHost {
@@ -82,11 +96,18 @@ export interface LabPlan {
   lossPercent: number;
   interRegionDelayMs: number;
   interRegionJitterMs: number;
+  upQueueMs: number;
 }
 
 export interface RunResult {
   stdout: string;
   stderr: string;
+}
+
+/** An HTTP answer fetched through the lab's management path. */
+export interface LabHttpResponse {
+  status: number;
+  body: Buffer;
 }
 
 export interface RunOptions {
@@ -169,6 +190,12 @@ export function planLab(spec: LabSpec): LabPlan {
     lossPercent: percent("lossPercent", spec.lossPercent),
     interRegionDelayMs: ms("interRegionDelayMs", spec.interRegionDelayMs),
     interRegionJitterMs: ms("interRegionJitterMs", spec.interRegionJitterMs),
+    upQueueMs:
+      spec.upQueueMs === undefined
+        ? DEFAULT_UP_QUEUE_MS
+        : Number.isInteger(spec.upQueueMs) && spec.upQueueMs >= 1 && spec.upQueueMs <= 10_000
+          ? spec.upQueueMs
+          : bad(`upQueueMs ${JSON.stringify(spec.upQueueMs)} must be an integer in 1..10000`),
   };
 }
 
@@ -186,10 +213,10 @@ export function lossRuleset(lossPercent: number): string {
   ].join("\n");
 }
 
-/** tbf arguments for an upload cap: 10 ms of burst (at least 4 full frames), a 50 ms queue. */
-export function tbfArgs(upKbps: number): string[] {
+/** tbf arguments for an upload cap: 10 ms of burst (at least 4 full frames), a queue of `queueMs` (default 50). */
+export function tbfArgs(upKbps: number, queueMs = DEFAULT_UP_QUEUE_MS): string[] {
   const burst = Math.max(4 * 1514, Math.ceil((upKbps * 1000) / 8 / 100));
-  return ["rate", `${upKbps}kbit`, "burst", String(burst), "latency", `${TBF_LATENCY_MS}ms`];
+  return ["rate", `${upKbps}kbit`, "burst", String(burst), "latency", `${queueMs}ms`];
 }
 
 const SYSTEM_DIRS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
@@ -438,6 +465,9 @@ export class Lab {
   readonly #byName: Map<string, LabHost>;
   #destroyed: Promise<void> | undefined;
   #gone = false;
+  /** The management relay's socket, once started (lab-relay.ts); its folder, to remove. */
+  #relay: Promise<string> | undefined;
+  #relayDir: string | undefined;
 
   private constructor(
     plan: LabPlan,
@@ -489,8 +519,9 @@ export class Lab {
    * Removes lab namespaces whose name starts with `prefix` and whose owner process is gone
    * (killed before it could clean up), or whose owner is unknown. `force` removes them all,
    * including live and persistent (CLI `up`) labs. Returns the namespaces removed. A lab that
-   * another process is building at this very moment has no owner tag for a few milliseconds and
-   * would count as unknown: sweep at start-up, not while others build labs.
+   * another process is building at this very moment has no owner tag for a few milliseconds: an
+   * untagged lab whose router namespace is younger than a minute is left alone (test files that
+   * sweep run at the same time as others that build labs).
    */
   static async sweep(prefix = LAB_PREFIX, options: { force?: boolean } = {}): Promise<string[]> {
     const byLab = new Map<string, string[]>();
@@ -508,6 +539,7 @@ export class Lab {
         const owner = await Lab.owner(name);
         if (owner === "manual") continue;
         if (owner !== undefined && ownerId(Number(owner.split("@")[0])) === owner) continue;
+        if (owner === undefined && createdWithinMs(`${LAB_PREFIX}${name}-r`, UNTAGGED_GRACE_MS)) continue;
       }
       // Hosts first, router last: a sweep cut short still leaves the owner tag to find.
       list.sort((a, b) => Number(a.endsWith("-r")) - Number(b.endsWith("-r")));
@@ -598,14 +630,67 @@ export class Lab {
   /** Starts a process inside a host's namespace; destroy() and kill() stop it. */
   spawn(host: string, argv: readonly string[], opts: SpawnOptions = {}): LabProcess {
     this.#alive();
-    const ns = this.namespaceOf(host);
+    return this.#spawnIn(this.namespaceOf(host), host, argv, opts);
+  }
+
+  /**
+   * GETs a URL on a lab host (http://10.77.r.x:port/...) from this process, through the
+   * management relay in the router namespace (started on first use). Rejects when the relay
+   * cannot be reached or the request takes longer than `timeoutMs`; an HTTP error status is
+   * returned, not thrown (the relay answers 502/504 when the host does not).
+   */
+  async fetch(url: string, timeoutMs = 5000): Promise<LabHttpResponse> {
+    this.#alive();
+    const socketPath = await (this.#relay ??= this.#startRelay());
+    return new Promise((resolveFetch, reject) => {
+      const req = http.request(
+        {
+          socketPath,
+          path: url,
+          method: "GET",
+          headers: { host: new URL(url).host, "x-timeout-ms": String(timeoutMs) },
+          agent: false,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (d: Buffer) => chunks.push(d));
+          res.on("end", () => resolveFetch({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on("error", reject);
+        },
+      );
+      // The relay answers 504 at timeoutMs; this is the backstop if the relay itself hangs.
+      req.setTimeout(timeoutMs + 2000, () => req.destroy(new Error(`lab.fetch ${url}: timed out`)));
+      req.on("error", (e) => reject(new Error(`lab.fetch ${url}: ${e.message}`)));
+      req.end();
+    });
+  }
+
+  /** `fetch` for a JSON document: undefined when the host does not answer 200 with JSON in time. */
+  async getJson<T>(url: string, timeoutMs = 5000): Promise<T | undefined> {
+    try {
+      const res = await this.fetch(url, timeoutMs);
+      return res.status === 200 ? (JSON.parse(res.body.toString("utf8")) as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #startRelay(): Promise<string> {
+    this.#relayDir = mkdtempSync(join(tmpdir(), `tiercast-lab-${this.name}-`));
+    const socket = join(this.#relayDir, "relay.sock");
+    const p = this.#spawnIn(this.plan.router, "(router)", nodeArgv(RELAY, "--socket", socket), {});
+    await p.waitForJson((o) => o.event === "ready", 20_000, "the management relay's ready line");
+    return socket;
+  }
+
+  #spawnIn(ns: string, label: string, argv: readonly string[], opts: SpawnOptions): LabProcess {
     // `ip netns exec` enters the namespace and execs argv in place: the child's pid is argv's.
     const child = spawn(tool("ip"), ["netns", "exec", ns, ...argv], {
       cwd: opts.cwd ?? REPO_ROOT,
       env: { ...process.env, ...opts.env },
       stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
     });
-    const p = new LabProcess(host, argv, child);
+    const p = new LabProcess(label, argv, child);
     this.#procs.push(p);
     return p;
   }
@@ -635,6 +720,7 @@ export class Lab {
           errors.push((e as Error).message);
         }
       }
+      this.#removeRelayDir();
       live.delete(this);
       if (errors.length > 0) throw new Error(`lab ${this.name}: clean-up failed: ${errors.join("; ")}`);
     })();
@@ -654,7 +740,13 @@ export class Lab {
         // Already gone, or a later sweep will find it.
       }
     }
+    this.#removeRelayDir();
     live.delete(this);
+  }
+
+  #removeRelayDir(): void {
+    if (this.#relayDir !== undefined) rmSync(this.#relayDir, { recursive: true, force: true });
+    this.#relayDir = undefined;
   }
 
   /** What an operator needs to use the lab by hand. */
@@ -668,6 +760,7 @@ export class Lab {
         router: routerAddress(r),
       })),
       lossPercent: this.plan.lossPercent,
+      upQueueMs: this.plan.upQueueMs,
       hosts: this.hosts.map((h) => ({
         name: h.name,
         region: h.region,
@@ -737,13 +830,35 @@ export class Lab {
     await run(tool("ip"), ["-n", ns, "link", "set", "dev", "eth0", "up"]);
     await run(tool("ip"), ["-n", ns, "route", "add", "default", "via", routerAddress(h.region)]);
     if (h.upKbps !== undefined) {
-      await run(tool("tc"), ["-n", ns, "qdisc", "add", "dev", "eth0", "root", "tbf", ...tbfArgs(h.upKbps)]);
+      await run(tool("tc"), [
+        "-n",
+        ns,
+        "qdisc",
+        "add",
+        "dev",
+        "eth0",
+        "root",
+        "tbf",
+        ...tbfArgs(h.upKbps, this.plan.upQueueMs),
+      ]);
     }
     if (this.plan.lossPercent > 0) {
       await run(tool("ip"), ["netns", "exec", ns, tool("nft"), "-f", "-"], {
         input: lossRuleset(this.plan.lossPercent),
       });
     }
+  }
+}
+
+/** How long an untagged lab (being built) is safe from sweep. */
+const UNTAGGED_GRACE_MS = 60_000;
+
+/** True when namespace `ns` exists and was made less than `ms` ago (its /run/netns file's time). */
+function createdWithinMs(ns: string, ms: number): boolean {
+  try {
+    return statSync(`/run/netns/${ns}`).mtimeMs > Date.now() - ms;
+  } catch {
+    return false;
   }
 }
 
