@@ -33,6 +33,7 @@ import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist
 import { Repairer, REPAIR_LIMITS, repairTiming } from "./repair.js";
 import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js";
 import { DelayStats } from "./delay-stats.js";
+import { TokenBucket } from "../common/token-bucket.js";
 import { Session } from "./session.js";
 import { agentMetrics, type AgentStatus } from "./status.js";
 import { VodSet } from "./vod-set.js";
@@ -70,6 +71,7 @@ export class Agent {
   readonly #deps: AgentDeps;
   readonly #config: AgentConfig;
   readonly #pacer: Pacer;
+  readonly #repairBudget: TokenBucket;
   readonly #playlist: PlaylistWindow;
   readonly #meter: ResourceMeter;
   readonly #probe: ResourceProbe;
@@ -90,10 +92,14 @@ export class Agent {
     const t = config.tuning;
     this.#segmentMs = t.segmentMsGuess;
     this.#probe = deps.probe ?? processProbe;
+    const capBytes = (config.uploadKbps * 1000) / 8;
+    const share = Math.min(0.5, Math.max(0, t.peerRepairShare));
     this.#pacer = new Pacer(
       { clock: deps.clock, transport: deps.transport },
-      { rateBytesPerSec: (config.uploadKbps * 1000) / 8 },
+      { rateBytesPerSec: capBytes * (1 - share) },
     );
+    // Repairs served to children: share of the cap, at most 2 s of it saved up.
+    this.#repairBudget = new TokenBucket(capBytes * share, 2 * capBytes * share, deps.clock.now());
     this.assembler = new Assembler(t.assembler);
     this.dataPlane = new DataPlane(
       { clock: deps.clock, logger: deps.logger, pacer: this.#pacer, sink: (p) => this.#onPacket(p) },
@@ -138,7 +144,11 @@ export class Agent {
         channel: config.channel,
         key: deps.publicKey,
         role: config.role === "waypoint" ? Role.WAYPOINT : Role.AGENT,
-        uploadKbps: config.uploadKbps,
+        // What the topology may use: the cap less the share kept for repairs.
+        uploadKbps: Math.max(
+          1,
+          Math.floor(config.uploadKbps * (1 - Math.min(0.5, Math.max(0, t.peerRepairShare)))),
+        ),
         nat: config.nat,
         httpPort: config.httpPort,
         regionHint: config.regionHint,
@@ -194,6 +204,16 @@ export class Agent {
   }
 
   /** A cached segment (this run or an earlier one). */
+  /**
+   * A child asks for a segment over HTTP (repair): served only within the repair share of the
+   * upload cap. Returns the rate to send it at (bytes/s), or undefined: busy, try the origin.
+   */
+  admitPeer(bytes: number): number | undefined {
+    const b = this.#repairBudget;
+    if (b.rateBytesPerSec <= 0 || !b.take(bytes, this.#deps.clock.now())) return undefined;
+    return b.rateBytesPerSec;
+  }
+
   segment(id: number): SegmentRecord | undefined {
     return this.#deps.store.get(this.#config.channel, id);
   }

@@ -52,6 +52,12 @@ export interface AgentTuning {
   repairRetryMs: number;
   /** Segments listed in the LAN playlist. */
   playlistWindow: number;
+  /**
+   * Share of the upload cap kept for serving repairs to children over HTTP (0..0.5). The UDP
+   * pacer gets the rest, and the JOIN declares only the rest to control, so a parent serving a
+   * repair never pushes its uplink past the cap (repairs over TCP would crowd out the live UDP).
+   */
+  peerRepairShare: number;
 }
 
 /** Router profile: small memory, slow flash, one uplink shared with the household. */
@@ -70,6 +76,7 @@ export const ROUTER_TUNING: AgentTuning = {
   repairRetryMs: 500 * MILLISECOND,
   // About 3 x the player's start offset: a player joining finds room to start 3 segments back.
   playlistWindow: 6,
+  peerRepairShare: 0.15,
 };
 
 export const DEFAULT_NAT = NatType.UNKNOWN;

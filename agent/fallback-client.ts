@@ -140,7 +140,7 @@ export class FallbackClient {
     signal?: AbortSignal,
   ): Promise<Buffer> {
     const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
-    const { body } = await this.#get(url, this.#config.maxSegmentBytes, signal);
+    const { body } = await this.#get(url, this.#config.maxSegmentBytes, signal, PEER_HEADERS);
     const digest = createHash("sha256").update(body).digest();
     if (!equal(sha256, digest))
       throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the META hash`);
@@ -186,13 +186,18 @@ export class FallbackClient {
     return { body, headers, digest, headerSha };
   }
 
-  async #get(url: string, limit: number, signal?: AbortSignal): Promise<{ body: Buffer; headers: Headers }> {
+  async #get(
+    url: string,
+    limit: number,
+    signal?: AbortSignal,
+    headers?: Record<string, string>,
+  ): Promise<{ body: Buffer; headers: Headers }> {
     this.stats.requests++;
     const timeout = AbortSignal.timeout(this.#config.timeoutMs);
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     let res: Response;
     try {
-      res = await this.#deps.fetch(url, { signal: sig });
+      res = await this.#deps.fetch(url, { signal: sig, ...(headers === undefined ? {} : { headers }) });
     } catch (e) {
       throw this.#networkError(url, e, timeout);
     }
@@ -225,6 +230,9 @@ export class FallbackClient {
     return new FallbackError(code, message);
   }
 }
+
+/** A repair asked of a parent: it answers within its repair share of the upload, or 503. */
+const PEER_HEADERS = { "x-tiercast-peer": "1" };
 
 export function parseHex(s: string): Uint8Array | undefined {
   if (!/^[0-9a-fA-F]{64}$/.test(s)) return undefined;

@@ -29,6 +29,11 @@ export interface LanView {
   segment(id: number): SegmentRecord | undefined;
   status(): unknown;
   metrics(): string;
+  /**
+   * A child's repair request (`x-tiercast-peer: 1`) for `bytes`: the rate to send at, or
+   * undefined when the repair share of the upload is spent (503: the child asks the origin).
+   */
+  admitPeer?(bytes: number): number | undefined;
   /** A VoD channel the agent carries (absent: no VoD). */
   vodChannel?(name: string): VodSource | undefined;
 }
@@ -122,6 +127,11 @@ export class LanHttp {
       if (decode(sg[1]!) !== view.channel) return text(res, 404, "no such channel\n");
       const seg = view.segment(Number(sg[2]));
       if (seg === undefined) return text(res, 404, "no such segment\n");
+      if (req.headers["x-tiercast-peer"] === "1" && method === "GET") {
+        const rate = view.admitPeer?.(seg.bytes.length);
+        if (rate === undefined) return text(res, 503, "busy: ask the origin\n", { "Retry-After": "1" });
+        return this.#sendPaced(res, seg, rate);
+      }
       return this.#sendSegment(req, res, seg, method === "HEAD");
     }
     const vd = VOD_PATH.exec(path);
@@ -141,6 +151,24 @@ export class LanHttp {
       return;
     }
     return text(res, 404, "not found\n");
+  }
+
+  /** A repair for a child, written at `rate` bytes/s so TCP does not crowd the live UDP out. */
+  #sendPaced(res: http.ServerResponse, seg: SegmentRecord, rate: number): void {
+    const body = Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.length);
+    res.writeHead(200, { "Content-Type": "video/mp2t", "Content-Length": String(body.length) });
+    const piece = Math.max(1200, Math.floor(rate / 50)); // 20 ms worth
+    let at = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      const end = Math.min(body.length, at + piece);
+      res.write(body.subarray(at, end));
+      this.stats.segmentBytes += end - at;
+      at = end;
+      if (at >= body.length) res.end();
+      else setTimeout(next, Math.ceil((piece * 1000) / rate)).unref();
+    };
+    next();
   }
 
   #sendSegment(req: http.IncomingMessage, res: http.ServerResponse, seg: SegmentRecord, head: boolean): void {

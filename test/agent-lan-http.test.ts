@@ -158,3 +158,31 @@ test("a throwing view is a 500, not a crash", async (t) => {
   t.is((await get(a, "/status")).status, 500);
   t.is((await get(a, "/live/demo/7.ts")).status, 200);
 });
+
+test("a child's repair request is served only within the repair share of the upload, else 503", async (t) => {
+  let budget = BYTES.length; // one segment's worth
+  const asked: number[] = [];
+  const a = await withServer(t, {
+    ...view,
+    admitPeer: (bytes) => {
+      asked.push(bytes);
+      if (budget < bytes) return undefined;
+      budget -= bytes;
+      return 100_000; // bytes/s: 1000 bytes in ~10 ms pieces
+    },
+  });
+  const url = `http://127.0.0.1:${a.port}/live/demo/7.ts`;
+  const peer = { "x-tiercast-peer": "1" };
+  const first = await fetch(url, { headers: peer });
+  t.is(first.status, 200);
+  t.true(Buffer.from(await first.arrayBuffer()).equals(BYTES));
+  const second = await fetch(url, { headers: peer });
+  t.is(second.status, 503);
+  t.is(second.headers.get("retry-after"), "1");
+  await second.arrayBuffer();
+  // A LAN device (no peer header) is not metered.
+  const lan = await fetch(url);
+  t.is(lan.status, 200);
+  await lan.arrayBuffer();
+  t.deepEqual(asked, [BYTES.length, BYTES.length]);
+});
