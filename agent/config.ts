@@ -76,7 +76,9 @@ export const ROUTER_TUNING: AgentTuning = {
   repairRetryMs: 500 * MILLISECOND,
   // About 3 x the player's start offset: a player joining finds room to start 3 segments back.
   playlistWindow: 6,
-  peerRepairShare: 0.15,
+  // Off by default: what is kept for repairs is taken from what the topology may use, and a
+  // tight deployment (the demo's) then leaves erasure-coded nodes underfed. `--peer-repair-share`.
+  peerRepairShare: 0,
 };
 
 export const DEFAULT_NAT = NatType.UNKNOWN;

@@ -44,6 +44,13 @@ export const agentCommand = {
     port: { kind: "int", help: "UDP port (0 = pick)", default: 0, min: 0, max: 65535 },
     httpPort: { kind: "int", help: "LAN HTTP port (0 = pick)", default: 8081, min: 0, max: 65535 },
     channel: { kind: "string", help: "channel to watch and relay", default: "demo" },
+    peerRepairShare: {
+      kind: "number",
+      help: "share of the upload cap kept for serving repairs to children over HTTP (0 = none: children repair from the origin)",
+      default: 0,
+      min: 0,
+      max: 0.5,
+    },
     idle: {
       kind: "boolean",
       help: "an idle box: watch nothing, relay whatever channel control recruits it for",
@@ -157,7 +164,7 @@ export async function main(argv: string[]): Promise<void> {
         regionHint: o.regionHint,
         nat: NAT_VALUES[o.nat as (typeof NATS)[number]],
         playoutDelayMs: o.playoutDelayMs > 0 ? o.playoutDelayMs : undefined,
-        tuning: ROUTER_TUNING,
+        tuning: { ...ROUTER_TUNING, peerRepairShare: o.peerRepairShare },
       },
     );
     agent.start();

@@ -11,7 +11,7 @@ import { TokenBucket } from "./token-bucket.js";
 export interface PacerConfig {
   /** Upload cap in bytes per second; 0 = no cap. */
   rateBytesPerSec: number;
-  /** Bytes that may leave back to back (default: 20 ms worth, at least two 1200-byte datagrams). */
+  /** Bytes that may leave back to back (default: 50 ms worth, at least four 1200-byte datagrams). */
   burstBytes?: number;
   /** Queue limit per priority; beyond it new datagrams are dropped and counted (default 1 MB). */
   maxQueueBytes?: number;
@@ -52,8 +52,9 @@ export class Pacer {
     this.#maxQueue = config.maxQueueBytes ?? 1 << 20;
     this.#rate = Math.max(0, config.rateBytesPerSec);
     if (config.rateBytesPerSec > 0) {
-      // 20 ms worth, at least two full datagrams: a home uplink's buffer (tens of ms) holds it.
-      const burst = config.burstBytes ?? Math.max(2 * 1200, config.rateBytesPerSec / 50);
+      // 50 ms worth, at least four full datagrams: a home uplink's buffer (tens of ms) holds it,
+      // and a timer that fires late on a busy box still lets the rate through.
+      const burst = config.burstBytes ?? Math.max(4 * 1200, config.rateBytesPerSec / 20);
       this.#bucket = new TokenBucket(config.rateBytesPerSec, burst, deps.clock.now());
     }
   }
