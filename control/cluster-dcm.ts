@@ -13,6 +13,7 @@
 import type { AssignBody } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { assignKey } from "./assign-body.js";
+import type { NodePlan, Plan } from "./topology/plan.js";
 
 export interface OutgoingAssign {
   node: number;
@@ -88,4 +89,23 @@ export class ClusterDcm {
     }
     return { node: id, to, body: sent.body };
   }
+}
+
+/**
+ * Logical id of the cluster DCM owning a node (see cluster-dcm.ts): tier 1 and the origin share
+ * `<base>:t1`; a regional cluster is `<base>:t<tier>:<regions>`, `#<n>` from the second cluster
+ * of the same tier and regions. The foundation's tree has one: `<base>`.
+ */
+export function clusterNames(channelId: string, plan: Plan, tiered: boolean): (np: NodePlan) => string {
+  const base = channelId.replace(/:all$/, "");
+  if (!tiered) return () => channelId;
+  const names = new Map<number, string>();
+  const seen = new Map<string, number>();
+  for (const c of plan.clusters ?? []) {
+    const key = `${base}:t${c.tier}:${c.region}`;
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    names.set(c.id, n === 0 ? key : `${key}#${n + 1}`);
+  }
+  return (np) => (np.cluster === undefined ? `${base}:t1` : (names.get(np.cluster) ?? `${base}:t${np.tier}`));
 }

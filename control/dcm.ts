@@ -19,12 +19,12 @@ import {
 } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { assignBodyFor } from "./assign-body.js";
-import { ClusterDcm, type OutgoingAssign } from "./cluster-dcm.js";
+import { ClusterDcm, clusterNames, type OutgoingAssign } from "./cluster-dcm.js";
 
 export type { OutgoingAssign };
 import { congestedLinks, type LinkSample } from "./topology/congestion.js";
 import { buildTieredPlan } from "./topology/engine.js";
-import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
+import type { Plan, TopologyEngine } from "./topology/plan.js";
 import { planJoin, planLeave, planMove, planRebuild, type RepairResult } from "./topology/repair.js";
 import {
   fecNFor,
@@ -495,23 +495,4 @@ export class Dcm {
     }
     return false;
   }
-}
-
-/**
- * Logical id of the cluster DCM owning a node (see cluster-dcm.ts): tier 1 and the origin share
- * `<base>:t1`; a regional cluster is `<base>:t<tier>:<regions>`, `#<n>` from the second cluster
- * of the same tier and regions. The foundation's tree has one: `<base>`.
- */
-function clusterNames(channelId: string, plan: Plan, tiered: boolean): (np: NodePlan) => string {
-  const base = channelId.replace(/:all$/, "");
-  if (!tiered) return () => channelId;
-  const names = new Map<number, string>();
-  const seen = new Map<string, number>();
-  for (const c of plan.clusters ?? []) {
-    const key = `${base}:t${c.tier}:${c.region}`;
-    const n = seen.get(key) ?? 0;
-    seen.set(key, n + 1);
-    names.set(c.id, n === 0 ? key : `${key}#${n + 1}`);
-  }
-  return (np) => (np.cluster === undefined ? `${base}:t1` : (names.get(np.cluster) ?? `${base}:t${np.tier}`));
 }
