@@ -145,10 +145,7 @@ export class Agent {
         key: deps.publicKey,
         role: config.role === "waypoint" ? Role.WAYPOINT : Role.AGENT,
         // What the topology may use: the cap less the share kept for repairs.
-        uploadKbps: Math.max(
-          1,
-          Math.floor(config.uploadKbps * (1 - Math.min(0.5, Math.max(0, t.peerRepairShare)))),
-        ),
+        uploadKbps: Math.max(1, Math.floor(config.uploadKbps * (1 - share))),
         nat: config.nat,
         httpPort: config.httpPort,
         regionHint: config.regionHint,

@@ -16,7 +16,7 @@
  */
 import { FLAG_PARITY } from "../protocol/limits.js";
 import { type DataPacket, type FecParams, LinkAlgorithm, type Peer } from "../protocol/messages.js";
-import { RS_MAX_PARITY_SHARDS } from "../protocol/reed-solomon.js";
+import { runnableCode } from "../protocol/reed-solomon.js";
 import type { Clock } from "../seams/clock.js";
 import { FecDecoder } from "./fec-decoder.js";
 import { FecEncoder } from "./fec-encoder.js";
@@ -67,8 +67,7 @@ export class FecRelay {
     previous?: FecRelay,
   ): FecRelay | undefined {
     const fec = a.fec;
-    if (fec === undefined || fec.n < 1 || fec.n > RS_MAX_PARITY_SHARDS || fec.k + fec.n > 16)
-      return undefined;
+    if (fec === undefined || !runnableCode(fec.k, fec.n)) return undefined;
     const codedIn = a.parents.some((p) => p?.algorithm === LinkAlgorithm.FEC_TREE);
     const codedOut = a.children.some((c) => c.algorithm === LinkAlgorithm.FEC_TREE);
     if (!codedIn && !codedOut) return undefined;

@@ -20,7 +20,7 @@ import {
 import type { Packet } from "./packetizer.js";
 import { FecEncoder } from "../agent/fec-encoder.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { RS_MAX_PARITY_SHARDS } from "../protocol/reed-solomon.js";
+import { runnableCode } from "../protocol/reed-solomon.js";
 import { systemClock } from "../seams/clock.js";
 
 interface ChildState {
@@ -71,7 +71,7 @@ export class Fanout {
     const mesh = new Set((opts.mesh ?? []).map((m) => m.node));
     const f = opts.fec;
     const coded = children.some((c) => c.algorithm === LinkAlgorithm.FEC_TREE);
-    const runnable = f !== undefined && f.n >= 1 && f.n <= RS_MAX_PARITY_SHARDS && f.k + f.n <= 16;
+    const runnable = f !== undefined && runnableCode(f.k, f.n);
     if (!coded || !runnable) this.#encoder = undefined;
     else if (this.#fec?.k !== f.k || this.#fec.n !== f.n || this.#encoder === undefined)
       this.#encoder = new FecEncoder(

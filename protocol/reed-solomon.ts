@@ -57,6 +57,18 @@ export function checkParams(k: number, n: number): void {
   if (k + n > RS_MAX_SHARDS) throw new ReedSolomonError(`k + n = ${k + n}: at most ${RS_MAX_SHARDS} shards`);
 }
 
+/** Can a node run this code? At least one parity shard, and checkParams would accept it. */
+export function runnableCode(k: number, n: number): boolean {
+  return (
+    Number.isInteger(k) &&
+    Number.isInteger(n) &&
+    k >= 1 &&
+    n >= 1 &&
+    n <= RS_MAX_PARITY_SHARDS &&
+    k + n <= RS_MAX_SHARDS
+  );
+}
+
 /** Parity rows for k data shards: RS_MAX_PARITY_SHARDS x k, row-major (row i = coded shard k + i). */
 const parityRowsCache: Array<Uint8Array | undefined> = [];
 

@@ -5,52 +5,23 @@
  * d): with 2 of 6 coded substreams cut, every move of a coded link cost the groups in flight.
  */
 import test from "ava";
-import { Pacer } from "../common/pacer.js";
-import { DataPlane, type Assignment } from "../agent/data-plane.js";
+import type { Assignment } from "../agent/data-plane.js";
+import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
+import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_PARITY } from "../protocol/limits.js";
-import { type DataPacket, LinkAlgorithm, type Peer } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { MemoryLogger } from "../seams/log.js";
-import type { Address, DatagramHandler, Transport } from "../seams/transport.js";
+
+import { captureNode, codedIndex } from "./helpers/capture-node.js";
 
 const CHANNEL = 4;
-
-class Capture implements Transport {
-  readonly sent: Array<{ data: Buffer; to: Address }> = [];
-  constructor(readonly local: Address) {}
-  send(data: Uint8Array, to: Address): void {
-    this.sent.push({ data: Buffer.from(data), to });
-  }
-  onDatagram(_h: DatagramHandler): void {}
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-function node(clock: ManualClock, address: string) {
-  const transport = new Capture({ address, port: 5000 });
-  const pacer = new Pacer({ clock, transport }, { rateBytesPerSec: 0 });
-  const sunk: DataPacket[] = [];
-  const dp = new DataPlane({ clock, logger: new MemoryLogger(), pacer, sink: (p) => sunk.push(p) });
-  const peer = (id: number): Peer => ({ node: id, address, port: 5000 });
-  return { transport, dp, sunk, peer };
-}
-
-function codedIndex(d: Buffer, fk: number): number {
-  const p = decodeData(d);
-  if (!p.ok) throw new Error(p.error.message);
-  return (p.value.flags & FLAG_PARITY) !== 0 ? p.value.fecIndex : p.value.seq % fk;
-}
 
 test("a coded link moved mid-group (new ASSIGN) costs no group: 2 of 6 substreams cut, every packet rebuilt", (t) => {
   const fec = { k: 4, n: 2 };
   const clock = new ManualClock();
   const origin: Address = { address: "127.0.0.1", port: 4000 };
-  const top = node(clock, "127.0.1.1");
-  const leaf = node(clock, "127.0.2.1");
-  const other = node(clock, "127.0.1.2"); // another tier-1 node, the new parent of parity 5
+  const top = captureNode(clock, "127.0.1.1");
+  const leaf = captureNode(clock, "127.0.2.1");
+  const other = captureNode(clock, "127.0.1.2"); // another tier-1 node, the new parent of parity 5
   top.dp.setAssignment({
     channel: CHANNEL,
     version: 1,

@@ -1,45 +1,18 @@
 import test from "ava";
 import fc from "fast-check";
-import { Pacer } from "../common/pacer.js";
-import { DataPlane, type Assignment } from "../agent/data-plane.js";
-import { packetizeSegment } from "../origin/packetizer.js";
+import type { Assignment } from "../agent/data-plane.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { FLAG_PARITY } from "../protocol/limits.js";
-import { type DataPacket, LinkAlgorithm, type Peer } from "../protocol/messages.js";
+import { LinkAlgorithm } from "../protocol/messages.js";
+import type { Address } from "../seams/transport.js";
+import { packetizeSegment } from "../origin/packetizer.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { MemoryLogger } from "../seams/log.js";
-import type { Address, DatagramHandler, Transport } from "../seams/transport.js";
 
 fc.configureGlobal({ includeErrorInReport: true });
 
+import { captureNode, codedIndex } from "./helpers/capture-node.js";
+
 const CHANNEL = 4;
-
-/** A transport that keeps what is sent (the test delivers it, or not). */
-class Capture implements Transport {
-  readonly sent: Array<{ data: Buffer; to: Address }> = [];
-  constructor(readonly local: Address) {}
-  send(data: Uint8Array, to: Address): void {
-    this.sent.push({ data: Buffer.from(data), to });
-  }
-  onDatagram(_h: DatagramHandler): void {}
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-function node(clock: ManualClock, address: string) {
-  const transport = new Capture({ address, port: 5000 });
-  const pacer = new Pacer({ clock, transport }, { rateBytesPerSec: 0 });
-  const sunk: DataPacket[] = [];
-  const dp = new DataPlane({
-    clock,
-    logger: new MemoryLogger(),
-    pacer,
-    sink: (p) => sunk.push({ ...p, payload: Buffer.from(p.payload) }),
-  });
-  const peer = (id: number): Peer => ({ node: id, address, port: 5000 });
-  return { transport, dp, sunk, peer };
-}
 
 function segments(count: number, k: number, k4 = 4): Buffer[][] {
   const out: Buffer[][] = [];
@@ -64,21 +37,14 @@ function segments(count: number, k: number, k4 = 4): Buffer[][] {
   return out;
 }
 
-/** Coded substream of a datagram on a FEC_TREE link: seq mod fec.k for data, fecIndex for parity. */
-function codedIndex(d: Buffer, fk: number): number {
-  const p = decodeData(d);
-  if (!p.ok) throw new Error(p.error.message);
-  return (p.value.flags & FLAG_PARITY) !== 0 ? p.value.fecIndex : p.value.seq % fk;
-}
-
 test("tier 2 (k = 4, n = 2): any 2 of the 6 coded substreams cut, the cluster node still rebuilds every packet", (t) => {
   const fec = { k: 4, n: 2 };
   fc.assert(
     fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { minLength: 2, maxLength: 2 }), (cut) => {
       const clock = new ManualClock();
       const origin: Address = { address: "127.0.0.1", port: 4000 };
-      const top = node(clock, "127.0.1.1"); // tier 1: encodes
-      const leaf = node(clock, "127.0.2.1"); // tier 2: decodes
+      const top = captureNode(clock, "127.0.1.1"); // tier 1: encodes
+      const leaf = captureNode(clock, "127.0.2.1"); // tier 2: decodes
       const all = (1 << (fec.k + fec.n)) - 1;
       const topA: Assignment = {
         channel: CHANNEL,
@@ -136,9 +102,9 @@ test("tier 2: a coded interior node forwards parity once to the coded children t
   const clock = new ManualClock();
   const fec = { k: 4, n: 2 };
   const origin: Address = { address: "127.0.0.1", port: 4000 };
-  const top = node(clock, "127.0.1.1");
-  const mid = node(clock, "127.0.2.1");
-  const kid = node(clock, "127.0.2.2");
+  const top = captureNode(clock, "127.0.1.1");
+  const mid = captureNode(clock, "127.0.2.1");
+  const kid = captureNode(clock, "127.0.2.2");
   top.dp.setAssignment({
     channel: CHANNEL,
     version: 1,
@@ -172,8 +138,8 @@ test("tier 2: a coded interior node forwards parity once to the coded children t
 test("a parity datagram to a node without coded links is rejected", (t) => {
   const clock = new ManualClock();
   const origin: Address = { address: "127.0.0.1", port: 4000 };
-  const top = node(clock, "127.0.1.1");
-  const plain = node(clock, "127.0.2.1");
+  const top = captureNode(clock, "127.0.1.1");
+  const plain = captureNode(clock, "127.0.2.1");
   top.dp.setAssignment({
     channel: CHANNEL,
     version: 1,

@@ -6,12 +6,14 @@ import test from "ava";
 import fc from "fast-check";
 import { EXP, gfDiv, gfInv, gfMul, invertMatrix, LOG, MUL_TABLE } from "../protocol/gf256.js";
 import {
+  checkParams,
   decode,
   encode,
   parityRow,
   RS_MAX_PARITY_SHARDS,
   RS_MAX_SHARDS,
   ReedSolomonError,
+  runnableCode,
 } from "../protocol/reed-solomon.js";
 import { refCoefficient, refDecode, refEncode, slowInv, slowMul } from "./helpers/rs-reference.js";
 
@@ -228,4 +230,18 @@ test("bad arguments throw ReedSolomonError saying what is wrong", (t) => {
     const e = t.throws(fn, { instanceOf: ReedSolomonError }, name);
     t.regex(e?.message ?? "", message, name);
   }
+});
+
+test("runnableCode: exactly the codes checkParams accepts, with at least one parity shard", (t) => {
+  for (let k = -1; k <= 17; k++)
+    for (let n = -1; n <= 17; n++) {
+      let accepted = true;
+      try {
+        checkParams(k, n);
+      } catch {
+        accepted = false;
+      }
+      t.is(runnableCode(k, n), accepted && n >= 1, `k ${k} n ${n}`);
+    }
+  t.false(runnableCode(4.5, 2));
 });
