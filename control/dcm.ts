@@ -22,7 +22,11 @@ import { assignBodyFor } from "./assign-body.js";
 import { ClusterDcm, clusterNames, type OutgoingAssign } from "./cluster-dcm.js";
 
 export type { OutgoingAssign };
-import { congestedLinks, type LinkSample } from "./topology/congestion.js";
+import {
+  CongestionMonitor,
+  type CongestionMonitorPolicy,
+  type CongestionVerdict,
+} from "./congestion-monitor.js";
 import { buildTieredPlan } from "./topology/engine.js";
 import type { Plan, TopologyEngine } from "./topology/plan.js";
 import { planJoin, planLeave, planMove, planRebuild, type RepairResult } from "./topology/repair.js";
@@ -76,6 +80,8 @@ export interface DcmConfig {
   tierPolicy?: Partial<TierPolicy>;
   regions?: Readonly<Record<string, RegionInfo>>;
   seed?: number;
+  /** Tiered: congestion move backoff and what counts as a received coded substream (congestion-monitor.ts). */
+  congestion?: Partial<CongestionMonitorPolicy>;
 }
 
 type Change = { kind: "join" | "leave"; id: number } | { kind: "move"; parent: number; child: number };
@@ -102,10 +108,8 @@ export class Dcm {
   /** Tiered: incremental changes since the last reconcile, in order; a rebuild replaces them. */
   #changes: Change[] = [];
   #rebuild = true;
-  /** Tiered congestion (FIG. 9): last seq sent per link (parent's report), received (child's report). */
-  readonly #sentSeq = new Map<string, LinkSample>();
-  readonly #recvSeq = new Map<string, number>();
-  #lastSamples: LinkSample[] = [];
+  /** Tiered congestion (FIG. 9): the link reports and the move backoff. */
+  readonly #links: CongestionMonitor;
   #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
 
   constructor(deps: DcmDeps, config: DcmConfig) {
@@ -116,6 +120,7 @@ export class Dcm {
     this.#channel = { ...config.channel };
     this.#config = config;
     this.#tiered = config.topology === "tiered";
+    this.#links = new CongestionMonitor(config.congestion);
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
   }
 
@@ -255,9 +260,7 @@ export class Dcm {
    */
   onLinkReport(id: number, hb: HeartbeatBody): boolean {
     if (!this.#tiered) return false;
-    for (const c of hb.children)
-      this.#sentSeq.set(`${id}>${c.node}`, { parent: id, child: c.node, sentSeq: c.lastSeq, recvSeq: 0 });
-    for (const p of hb.parents) if (p !== null) this.#recvSeq.set(`${p.node}>${id}`, p.lastSeq);
+    this.#links.report(id, hb);
     return this.#onShed(id, hb);
   }
 
@@ -278,27 +281,17 @@ export class Dcm {
   }
 
   /**
-   * Tiered, once per heartbeat interval: links whose child lags `lagPackets` behind its parent
-   * and did not catch up since the last interval get their substreams moved (planMove) at the
-   * next reconcile. Returns the congested links found.
+   * Tiered, once per heartbeat interval (`now` from the injected Clock): links whose child lags
+   * `lagPackets` behind its parent and did not catch up since the last interval get their
+   * substreams moved (planMove) at the next reconcile, unless the move backoff or the spare
+   * coded link rule (congestion-monitor.ts) holds them. Returns the links moved and held.
    */
-  congestion(lagPackets: number): Array<{ parent: number; child: number; lag: number }> {
-    if (!this.#tiered) return [];
-    const current: LinkSample[] = [];
-    for (const [key, s] of this.#sentSeq) {
-      const recv = this.#recvSeq.get(key);
-      const np = this.#plan.nodes.get(s.child);
-      // Only links of the plan in force (both ends reported on it).
-      if (recv === undefined || np === undefined || !np.parents.includes(s.parent)) continue;
-      current.push({ ...s, recvSeq: recv });
-    }
-    const found = congestedLinks(this.#lastSamples, current, { lagPackets });
-    this.#lastSamples = current;
-    this.#sentSeq.clear();
-    this.#recvSeq.clear();
-    for (const l of found) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
-    if (found.length > 0) this.#topologyDirty = true;
-    return found.map(({ parent, child, lag }) => ({ parent, child, lag }));
+  congestion(lagPackets: number, now: number): CongestionVerdict {
+    if (!this.#tiered) return { moved: [], held: [] };
+    const v = this.#links.tick(this.#plan, lagPackets, now);
+    for (const l of v.moved) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
+    if (v.moved.length > 0) this.#topologyDirty = true;
+    return v;
   }
 
   /**

@@ -114,12 +114,97 @@ test("tiered DCM: a congested link on successive heartbeats moves the child to a
     d.onLinkReport(child, heartbeat([{ node: parent, ageMs: 0, lastSeq: recv }], []));
   };
   hb(1000, 990);
-  t.deepEqual(d.congestion(64), []);
+  t.deepEqual(d.congestion(64, 0), { moved: [], held: [] });
   hb(1500, 1000); // 500 behind, not catching up, and the parent kept sending
-  t.deepEqual(d.congestion(64), [{ parent, child, lag: 500 }]);
+  t.deepEqual(d.congestion(64, 1000), {
+    moved: [{ parent, child, lag: 500, spare: false, moves: 1, backoffMs: 4000 }],
+    held: [],
+  });
   const out = d.reconcile();
   t.true(out.some((a) => a.node === child));
   t.not(d.plan.nodes.get(child)!.parents[0], parent);
+});
+
+test("tiered DCM: a moved link whose replacement lags too is moved again only after the backoff", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  d.reconcile();
+  const [child] = [...d.plan.nodes].find(([, n]) => n.role === "tier3" && n.parents[0] !== null)!;
+  // The child's substream is dropped at its ingress: whoever feeds it, nothing arrives.
+  const tick = (now: number): ReturnType<Dcm["congestion"]> => {
+    const parent = d.plan.nodes.get(child)!.parents[0]!;
+    d.onLinkReport(parent, heartbeat([], [{ node: child, ageMs: 0, lastSeq: 1 + now }]));
+    d.onLinkReport(child, heartbeat([{ node: parent, ageMs: now, lastSeq: 0 }], []));
+    const v = d.congestion(64, now);
+    d.reconcile();
+    return v;
+  };
+  const moves: Array<{ at: number; moves: number; backoffMs: number }> = [];
+  let held = 0;
+  for (let now = 0; now <= 45_000; now += 1000) {
+    const v = tick(now);
+    held += v.held.length;
+    for (const m of v.moved) moves.push({ at: now, moves: m.moves, backoffMs: m.backoffMs });
+  }
+  t.deepEqual(moves, [
+    { at: 1000, moves: 1, backoffMs: 4000 },
+    { at: 5000, moves: 2, backoffMs: 8000 },
+    { at: 13_000, moves: 3, backoffMs: 16_000 },
+    { at: 29_000, moves: 4, backoffMs: 32_000 },
+  ]);
+  t.true(held > 20, `${held} held`);
+  t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
+});
+
+test("tiered DCM: a cut coded substream of a tier-2 node that still gets fec.k others is held, not moved", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  d.reconcile();
+  // A tier-2 node and a parent feeding it one coded substream.
+  const once = (ps: ReadonlyArray<number | null>, p: number): boolean =>
+    ps.filter((x) => x === p).length === 1;
+  const [child, np] = [...d.plan.nodes].find(
+    ([, n]) =>
+      n.fec !== undefined && n.parents.every((p) => p !== null) && n.parents.some((p) => once(n.parents, p!)),
+  )!;
+  const cut = np.parents.find((p) => once(np.parents, p!))!;
+  t.true(np.parents.length - 1 >= np.fec!.k);
+  const before = d.plan.nodes.get(child)!.parents.slice();
+  const tick = (now: number, cutNode: number | null): ReturnType<Dcm["congestion"]> => {
+    const parents = d.plan.nodes.get(child)!.parents;
+    for (const p of new Set(parents))
+      d.onLinkReport(p!, heartbeat([], [{ node: child, ageMs: 0, lastSeq: 1 + now }]));
+    d.onLinkReport(
+      child,
+      heartbeat(
+        parents.map((p) =>
+          p === cutNode ? { node: p!, ageMs: now, lastSeq: 0 } : { node: p!, ageMs: 3, lastSeq: 1 + now },
+        ),
+        [],
+      ),
+    );
+    return d.congestion(64, now);
+  };
+  for (let now = 0; now <= 45_000; now += 1000) {
+    const v = tick(now, cut);
+    t.deepEqual(v.moved, [], `${now} ms`);
+    if (now > 0)
+      t.deepEqual(
+        v.held.map((h) => [h.parent, h.child, h.spare]),
+        [[cut, child, true]],
+      );
+    t.deepEqual(d.reconcile(), [], "no ASSIGN");
+  }
+  t.deepEqual(d.plan.nodes.get(child)!.parents, before);
+  // A minute after the lag was first seen the link is moved once, to restore the code's margin.
+  let moved: ReturnType<Dcm["congestion"]>["moved"] = [];
+  for (let now = 46_000; now <= 61_000 && moved.length === 0; now += 1000) moved = tick(now, cut).moved;
+  t.deepEqual(
+    moved.map((m) => [m.parent, m.spare, m.backoffMs]),
+    [[cut, true, 60_000]],
+  );
+  t.true(d.reconcile().some((a) => a.node === child));
+  t.false(d.plan.nodes.get(child)!.parents.includes(cut));
 });
 
 test("eligibility: history with hysteresis", (t) => {

@@ -3,7 +3,8 @@
  * sent with what children said they received, and moves the substreams of a congested link to
  * another parent (planMove at the next reconcile). Heartbeats of the two ends are up to one
  * interval apart, so a healthy link can look a whole interval of packets behind: the threshold
- * is 64 packets plus two intervals' worth of the stream's packets.
+ * is 64 packets plus two intervals' worth of the stream's packets. Moves are braked per child x
+ * substream (backoff) and a coded link whose child still rebuilds everything waits (held links).
  * The same tick hands each DCM the regions' published quality (region-quality.ts): a region
  * whose measured loss calls for another tier-2 redundancy n gets its clusters rebuilt.
  */
@@ -26,10 +27,17 @@ export function checkCongestion(ctx: ControlContext): void {
     }
     const lag =
       DEFAULT_CONGESTION.lagPackets + 2 * packetsPerInterval(entry.info.streamKbps, ctx.config.heartbeatMs);
-    const found = entry.dcm.congestion(lag);
-    if (found.length === 0) continue;
-    ctx.metrics.congestedLinks += found.length;
-    ctx.logger.info("links_congested", { channel: entry.info.name, links: found.slice(0, 20) });
+    const { moved, held } = entry.dcm.congestion(lag, ctx.clock.now());
+    // Held: under the move backoff, or a spare coded link (control/congestion-monitor.ts).
+    if (held.length > 0)
+      ctx.logger.debug("links_congested_held", { channel: entry.info.name, links: held.slice(0, 20) });
+    if (moved.length === 0) continue;
+    ctx.metrics.congestedLinks += moved.length;
+    ctx.logger.info("links_congested", {
+      channel: entry.info.name,
+      links: moved.slice(0, 20),
+      held: held.length,
+    });
     ctx.reconcile(entry.dcm);
   }
 }

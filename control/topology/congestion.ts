@@ -2,8 +2,9 @@
  * Congestion detection (FIG. 9): every heartbeat carries, per parent, the last sequence
  * number the node received from it and, per child, the last one it sent. Joining the two ends
  * of a link over two successive heartbeat intervals tells how far the child lags behind what
- * its parent sent. Pure: the DCM collects the samples and acts on the verdicts (planMove in
- * repair.ts moves the child's substreams on that link to another parent).
+ * its parent sent. Pure: the DCM's congestion monitor (control/congestion-monitor.ts) collects
+ * the samples and decides which verdicts to act on now (move backoff, spare coded links); planMove
+ * in repair.ts moves the child's substreams on that link to another parent.
  *
  * Rule: lag = sent - received (u32 sequence arithmetic; a child ahead counts as 0). A link is
  * congested when the lag is at least `lagPackets` now, it did not shrink since the previous
