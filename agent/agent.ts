@@ -251,6 +251,7 @@ export class Agent {
         recovered: dp.recovered,
       },
       ...(this.dataPlane.fecStats === undefined ? {} : { fec: { ...this.dataPlane.fecStats } }),
+      nack: this.dataPlane.nackStats,
       shed: this.dataPlane.shedCount,
       delayMs: this.delay.report(),
       repaired: {

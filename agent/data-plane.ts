@@ -12,11 +12,16 @@
  * seq mod fec.k, parity j >= fec.k comes from the node at the top of the coded tree (fec-relay.ts:
  * encoder, decoder, parity relay). The packet goes to the `sink` (the assembler). The per-link state (last packet time and
  * sequence number per parent and child) feeds the FIG. 9 heartbeat.
+ *
+ * Packet-level repair: gaps in a parent's lane are asked for with NACKs (nack-tracker.ts), first
+ * from that parent, then from the others; a NACK from a child is answered from the packets held
+ * here, within the child's credit and only while the upload has room (nack-responder.ts).
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
-import { FLAG_PARITY } from "../protocol/limits.js";
+import { FLAG_NACK, FLAG_PARITY } from "../protocol/limits.js";
+import { decodeNack, encodeNack, nackSpans } from "../protocol/nack-codec.js";
 import {
   type ChildLink,
   type DataPacket,
@@ -31,6 +36,8 @@ import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
 import { UploadGuard } from "./upload-guard.js";
 import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 import { childWants, forwardTargets, sameLinks, type Assignment } from "./assignment.js";
+import { NackTracker, type NackTrackerConfig, type NackTrackerStats } from "./nack-tracker.js";
+import { NackResponder, type NackResponderConfig, type NackResponderStats } from "./nack-responder.js";
 
 export { assignmentOf, forwardTargets, type Assignment } from "./assignment.js";
 
@@ -54,10 +61,13 @@ export interface DataPlaneConfig {
   formerChildGraceMs: number;
   /** Pacer priority of forwarded packets: PRIORITY_LIVE (default), PRIORITY_BULK for a VoD channel. */
   priority?: number;
+  /** Packet-level repair: false turns asking for missing packets off (answering stays on). */
+  nack?: Partial<NackTrackerConfig> | false;
+  nackResponder?: Partial<NackResponderConfig>;
 }
 
-/** How often incomplete FEC groups are coded and old ones forgotten, ms. */
-const FEC_TICK_MS = 50;
+/** How often incomplete FEC groups are coded (and old ones forgotten) and NACKs sent, ms. */
+const TICK_MS = 25;
 
 export const DEFAULT_DATA_PLANE: DataPlaneConfig = {
   seqWindow: DEFAULT_SEQ_WINDOW.size,
@@ -79,6 +89,14 @@ export interface DataPlaneStats {
   recovered: number;
   /** Packets sent to children during their make-before-break grace. */
   formerChildSends: number;
+  /** NACK datagrams sent to parents. */
+  nacksSent: number;
+}
+
+/** Packet-level repair counters: asking (tracker) and answering (responder). */
+export interface NackStats {
+  ask: NackTrackerStats;
+  answer: NackResponderStats;
 }
 
 interface LinkStats {
@@ -100,6 +118,7 @@ export class DataPlane {
     peerBytesReceived: 0,
     recovered: 0,
     formerChildSends: 0,
+    nacksSent: 0,
   };
   readonly #deps: DataPlaneDeps;
   readonly #config: DataPlaneConfig;
@@ -121,7 +140,11 @@ export class DataPlane {
   readonly #warned = new Set<string>();
   readonly #guard = new UploadGuard();
   #fec: FecRelay | undefined;
-  #fecTimer: Timer | undefined;
+  #timer: Timer | undefined;
+  #nack: NackTracker | undefined;
+  #responder: NackResponder;
+  /** Addresses this node feeds (children, mesh neighbours): whose NACKs it answers. */
+  #fed = new Set<string>();
   /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
   #lossNew = 0;
   #lossTop: number | undefined;
@@ -130,6 +153,9 @@ export class DataPlane {
     this.#deps = deps;
     this.#config = { ...DEFAULT_DATA_PLANE, ...config };
     this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
+    const nack = this.#config.nack;
+    this.#nack = nack === false ? undefined : new NackTracker(nack);
+    this.#responder = new NackResponder({ pacer: deps.pacer }, this.#config.nackResponder);
   }
 
   get assignment(): Assignment | undefined {
@@ -159,6 +185,9 @@ export class DataPlane {
     if (this.#assignment !== undefined && this.#assignment.channel !== a.channel) {
       this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
       this.#perSegment.clear();
+      const nack = this.#config.nack;
+      if (nack !== false) this.#nack = new NackTracker(nack);
+      this.#responder = new NackResponder({ pacer: this.#deps.pacer }, this.#config.nackResponder);
     }
     this.#parents = next;
     this.#assignment = {
@@ -191,8 +220,10 @@ export class DataPlane {
       f.fec.n === a.fec.n &&
       sameLinks(before, a);
     if (!same) this.#fec = FecRelay.for({ clock: this.#deps.clock }, this.#assignment, {}, f);
-    if (this.#fec !== undefined && this.#fecTimer === undefined)
-      this.#fecTimer = this.#deps.clock.setInterval(() => this.tick(), FEC_TICK_MS);
+    this.#nack?.setAssignment(this.#assignment, now);
+    this.#fed = new Set([...a.children, ...(a.mesh ?? [])].map((c) => addressKey(c)));
+    this.#responder.retain(this.#fed);
+    if (this.#timer === undefined) this.#timer = this.#deps.clock.setInterval(() => this.tick(), TICK_MS);
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
     forgetExcept(
       this.#childLinks,
@@ -220,6 +251,10 @@ export class DataPlane {
     const a = this.#assignment;
     const key = addressKey(from);
     const now = this.#deps.clock.now();
+    if ((p.flags & FLAG_NACK) !== 0) {
+      this.#onNack(p, from, key, now);
+      return;
+    }
     if (a === undefined || p.channel !== a.channel || !this.#isParent(key, now)) {
       this.stats.rejected++;
       return;
@@ -238,14 +273,19 @@ export class DataPlane {
       this.stats.duplicates++;
       return;
     }
-    this.#lossNew++;
-    this.#accept(buf, p, key, now);
+    // Loss as the link delivered it: a packet that came because it was asked for is repair.
+    if (!this.#accept(buf, p, key, now)) this.#lossNew++;
   }
 
-  /** A new data packet (received, or rebuilt from parity): forward, code, sink. */
-  #accept(buf: Uint8Array, p: DataPacket, fromKey: string, now: number): void {
+  /**
+   * A new data packet (received, rebuilt from parity, or resent): forward, code, sink. True when
+   * it had been asked for with a NACK.
+   */
+  #accept(buf: Uint8Array, p: DataPacket, fromKey: string, now: number): boolean {
     const a = this.#assignment!;
     this.#count(p, a.k);
+    this.#responder.remember(p.seq, buf);
+    const asked = this.#nack?.onPacket(p.seq, now, this.#settled) ?? false;
     for (const to of forwardTargets(a, p, fromKey)) this.#send(buf, to, p.seq, now);
     if (this.#formerChildren.size > 0) this.#feedFormer(buf, p, fromKey, now);
     if (this.#fec !== undefined) {
@@ -254,6 +294,36 @@ export class DataPlane {
       this.#deliverRebuilt(rebuilt, now);
     }
     this.#deps.sink(p);
+    return asked;
+  }
+
+  readonly #settled = (seq: number): boolean => this.#window.settled(seq);
+
+  /** A NACK: answered if it comes from an address this node feeds (nack-responder.ts). */
+  #onNack(p: DataPacket, from: Address, key: string, now: number): void {
+    const r = decodeNack(p);
+    if (!r.ok) {
+      this.#malformed(r.error.code);
+      return;
+    }
+    const a = this.#assignment;
+    const feeds =
+      a !== undefined &&
+      r.value.channel === a.channel &&
+      (this.#fed.has(key) || (this.#formerChildren.get(key)?.until ?? 0) > now);
+    this.#responder.onNack(r.value, from, key, feeds);
+  }
+
+  /** Sends the NACKs that are due. */
+  #askMissing(now: number): void {
+    const a = this.#assignment;
+    if (this.#nack === undefined || a === undefined) return;
+    for (const req of this.#nack.due(now, this.#window.highest, this.#settled)) {
+      for (const run of nackSpans(req.seqs)) {
+        this.#deps.pacer.send(encodeNack(a.channel, run), req.to, PRIORITY_LIVE);
+        this.stats.nacksSent++;
+      }
+    }
   }
 
   /** Parity: forwarded once to the coded children that take its index; may rebuild packets. */
@@ -307,17 +377,26 @@ export class DataPlane {
     const ck = addressKey(to);
     if (this.#guard.isShed(ck)) return;
     this.#deps.pacer.send(buf, to, this.#config.priority ?? PRIORITY_LIVE);
+    this.#responder.credit(ck);
     const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
     cl.lastAt = now;
     cl.lastSeq = seq;
     this.#childLinks.set(ck, cl);
   }
 
-  /** Periodic (every FEC_TICK_MS): codes groups left incomplete, forgets old ones. */
+  /** Periodic (every TICK_MS): codes groups left incomplete, forgets old ones, asks for what is missing. */
   tick(): void {
-    if (this.#fec === undefined) return;
     const now = this.#deps.clock.now();
-    this.#sendParity(this.#fec.tick(now), now);
+    if (this.#fec !== undefined) this.#sendParity(this.#fec.tick(now), now);
+    this.#askMissing(now);
+  }
+
+  /** Packet-level repair counters. */
+  get nackStats(): NackStats {
+    return {
+      ask: { ...(this.#nack?.stats ?? { missing: 0, asked: 0, recovered: 0, givenUp: 0, overflow: 0 }) },
+      answer: { ...this.#responder.stats },
+    };
   }
 
   /**
@@ -400,8 +479,8 @@ export class DataPlane {
   }
 
   stop(): void {
-    if (this.#fecTimer !== undefined) this.#deps.clock.clearInterval(this.#fecTimer);
-    this.#fecTimer = undefined;
+    if (this.#timer !== undefined) this.#deps.clock.clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#deps.pacer.stop();
   }
 

@@ -72,6 +72,18 @@ export class SeqWindow {
   }
 
   /**
+   * Whether `seq` needs nothing more: seen, or too far behind the window to matter. False for a
+   * number in the window not seen yet, or ahead of the highest. Does not record anything.
+   */
+  settled(seq: number): boolean {
+    if (this.#top === undefined) return false;
+    const diff = ((seq >>> 0) - this.#top) | 0;
+    if (diff > 0) return false;
+    if (-diff >= this.#size || -diff > this.#span) return true;
+    return this.#get(seq >>> 0);
+  }
+
+  /**
    * Sequence numbers never seen since the window (re)started, counting only those at least
    * `horizon` below the highest (younger ones may still arrive out of order).
    */

@@ -2,6 +2,7 @@
  * What the agent reports: the /status JSON (the demo and the integration tests read it; its
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
+import type { NackStats } from "./data-plane.js";
 import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
 import type { VodStatus } from "./vod.js";
 
@@ -38,6 +39,11 @@ export interface AgentStatus {
   };
   /** Erasure-coded tier (absent without coded links): parity received / made / duplicates. */
   fec?: { parityReceived: number; parityMade: number; parityDuplicates: number; recovered: number };
+  /**
+   * Packet-level repair: NACKs this node sent (`ask`: numbers found missing, asked, arrived after
+   * asking, given up) and answered (`answer`: asked of it, resent, not held, refused).
+   */
+  nack?: NackStats;
   /** Children shed over the upload cap since the last ASSIGN; repairs by source. */
   shed?: number;
   /** Segments repaired over HTTP (fromPeers of them from a parent, the rest from the origin). */
@@ -122,6 +128,24 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
     "counter",
     "Segments discarded because their hash did not match.",
     x.poisoned,
+  );
+  metric(
+    "nack_asked_total",
+    "counter",
+    "Missing packets asked of a parent (per attempt).",
+    s.nack?.ask.asked ?? 0,
+  );
+  metric(
+    "nack_recovered_total",
+    "counter",
+    "Missing packets that arrived after being asked for.",
+    s.nack?.ask.recovered ?? 0,
+  );
+  metric(
+    "nack_resent_total",
+    "counter",
+    "Packets resent to children on their NACKs.",
+    s.nack?.answer.resent ?? 0,
   );
   metric("segments_repaired_total", "counter", "Segments fetched from the HTTP fallback.", x.repaired);
   metric("repair_failures_total", "counter", "Failed HTTP fallback fetches.", x.repairFailed);

@@ -73,6 +73,11 @@ interface ScenarioFigures {
   delayP95Ms: Record<(typeof TIERS)[number], number | null>;
   repairedFromPeers: number;
   repairedFromOrigin: number;
+  /** Packet-level repair: packets asked for with NACKs (per attempt), arrived after asking, resent by agents / the origin. */
+  nackAsked: number;
+  nackRecovered: number;
+  nackResentByAgents: number;
+  nackResentByOrigin: number;
   clusterCpuPct: number;
   machineBusyPct: number;
 }
@@ -98,7 +103,7 @@ async function scenario(): Promise<ScenarioFigures> {
 
     console.log(
       `${"agent".padEnd(6)}${pad("up", 6)} ${"tier".padEnd(6)}${pad("window", 8)}${pad("missed", 8)}${pad("rebuilt", 8)}` +
-        `${pad("repairs", 8)}${pad("peer", 6)}${pad("dup", 7)}${pad("p50 ms", 8)}${pad("p95 ms", 8)}${pad("cpu %", 7)}${pad("rss MB", 8)}${pad("tbf drop", 9)}`,
+        `${pad("repairs", 8)}${pad("peer", 6)}${pad("nack", 10)}${pad("dup", 7)}${pad("p50 ms", 8)}${pad("p95 ms", 8)}${pad("cpu %", 7)}${pad("rss MB", 8)}${pad("tbf drop", 9)}`,
     );
     for (const [k, s] of end.entries()) {
       const a = c.agents[which[k]!]!;
@@ -118,7 +123,7 @@ async function scenario(): Promise<ScenarioFigures> {
           )}${pad(
             d((x) => x.repaired?.fromPeers ?? 0, k),
             6,
-          )}` +
+          )}${pad(`${d((x) => x.nack?.ask.recovered ?? 0, k)}/${d((x) => x.nack?.ask.asked ?? 0, k)}`, 10)}` +
           `${pad(
             d((x) => x.packets.duplicates, k),
             7,
@@ -138,6 +143,7 @@ async function scenario(): Promise<ScenarioFigures> {
       median(byTier(t).flatMap((k) => (end[k]!.delayMs?.[q] == null ? [] : [end[k]!.delayMs![q]!])));
     const repaired = sum(end.map((_, k) => d((x) => x.repaired?.segments ?? 0, k)));
     const fromPeers = sum(end.map((_, k) => d((x) => x.repaired?.fromPeers ?? 0, k)));
+    const total = (f: (s: AgentStatus) => number): number => sum(end.map((_, k) => d(f, k)));
     keep = false;
     return {
       durationS: Math.round(use.seconds),
@@ -164,6 +170,10 @@ async function scenario(): Promise<ScenarioFigures> {
       },
       repairedFromPeers: fromPeers,
       repairedFromOrigin: repaired - fromPeers,
+      nackAsked: total((x) => x.nack?.ask.asked ?? 0),
+      nackRecovered: total((x) => x.nack?.ask.recovered ?? 0),
+      nackResentByAgents: total((x) => x.nack?.answer.resent ?? 0),
+      nackResentByOrigin: Math.max(0, (origin1?.nacks?.resent ?? 0) - (origin0?.nacks?.resent ?? 0)),
       clusterCpuPct: Math.round(use.clusterPct),
       machineBusyPct: Math.round(use.machinePct),
     };

@@ -7,6 +7,8 @@
  * parity datagrams) when bit j >= fec.k is set. The origin sends a segment at once, so the
  * segment's last, incomplete group is coded right away (a partial group). Per link it
  * remembers the last sequence number sent and when, for the HEARTBEAT's link states.
+ * A child's NACK is answered from the last packets sent (agent/nack-responder.ts: children and
+ * mesh neighbours only, within their credit).
  */
 import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
@@ -22,6 +24,9 @@ import { FecEncoder } from "../agent/fec-encoder.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { runnableCode } from "../protocol/reed-solomon.js";
 import { systemClock } from "../seams/clock.js";
+import { NackResponder } from "../agent/nack-responder.js";
+import type { Nack } from "../protocol/nack-codec.js";
+import { addressKey, type Address } from "../seams/transport.js";
 
 interface ChildState {
   link: ChildLink;
@@ -52,8 +57,23 @@ export class Fanout {
   #now = 0;
   /** Parity datagrams made for coded children. */
   parityMade = 0;
+  /**
+   * Answers NACKs. The origin queues a whole segment at once, so its live queue is long right
+   * after each publish: a repair may wait behind up to 2 s of it (the child asks a mesh
+   * neighbour or another parent meanwhile).
+   */
+  readonly nacks: NackResponder;
+  #fed = new Set<string>();
 
-  constructor(private readonly pacer: Pacer) {}
+  constructor(private readonly pacer: Pacer) {
+    this.nacks = new NackResponder({ pacer }, { busyQueueMs: 2000 });
+  }
+
+  /** A NACK from `from`: answered only if the origin feeds that address. */
+  onNack(nack: Nack, from: Address): void {
+    const key = addressKey(from);
+    this.nacks.onNack(nack, from, key, this.#fed.has(key));
+  }
 
   /** Takes the children (and mesh neighbours) of a new ASSIGN; a link that stays keeps its state. */
   assign(
@@ -85,6 +105,8 @@ export class Fanout {
         .filter((m) => !children.some((c) => c.node === m.node))
         .map((m) => fresh({ ...m, substreams: 0, algorithm: LinkAlgorithm.FLOOD }, true, false)),
     ];
+    this.#fed = new Set(this.#children.map((c) => addressKey(c.link)));
+    this.nacks.retain(this.#fed);
   }
 
   get size(): number {
@@ -97,6 +119,7 @@ export class Fanout {
     this.#now = now;
     const fec = this.#fec;
     for (const p of packets) {
+      this.nacks.remember(p.seq, p.datagram);
       const bit = 1 << p.substream;
       const coded = fec === undefined ? 0 : 1 << (p.seq % fec.k);
       for (const c of this.#children) {
@@ -110,6 +133,7 @@ export class Fanout {
           c.dropped++;
           continue;
         }
+        this.nacks.credit(addressKey(c.link));
         c.lastSeq = p.seq;
         c.lastAt = now;
         c.sentPackets++;

@@ -9,7 +9,9 @@ import { Pacer } from "../common/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
-import { classifyDatagram } from "../protocol/data-codec.js";
+import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
+import { FLAG_NACK } from "../protocol/limits.js";
+import { decodeNack } from "../protocol/nack-codec.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import {
   NatType,
@@ -336,6 +338,7 @@ export class Origin {
         inQueueBytes: this.#pacer.stats.queuedBytes,
       },
       datagrams: { rejected: c.datagramsRejected, malformed: c.datagramsMalformed },
+      nacks: { ...this.#fanout.nacks.stats },
       control: { ...this.#session.stats },
       ...(this.#config.vod === undefined
         ? {}
@@ -345,8 +348,16 @@ export class Origin {
 
   #onDatagram(data: Buffer, from: Address): void {
     const kind = classifyDatagram(data);
+    if (kind === "data") {
+      // The origin has no parents: the only data datagram it takes is a child's NACK.
+      const d = decodeData(data);
+      const nack = d.ok && (d.value.flags & FLAG_NACK) !== 0 ? decodeNack(d.value) : undefined;
+      if (nack?.ok === true && nack.value.channel === this.#channel?.id)
+        this.#fanout.onNack(nack.value, from);
+      else this.#rejected++;
+      return;
+    }
     if (kind !== "control") {
-      // The origin has no parents: data (or anything else) sent to it is dropped.
       this.#rejected++;
       return;
     }

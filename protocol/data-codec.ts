@@ -3,7 +3,8 @@
  *
  *   offset size field
  *    0     u8   version    DATA_VERSION = 1; also the demux byte (control datagrams start 0xA0..0xBF)
- *    1     u8   flags      FLAG_META 0x01, FLAG_PARITY 0x02, FLAG_END 0x04; other bits: E_BAD_FLAGS
+ *    1     u8   flags      FLAG_META 0x01, FLAG_PARITY 0x02, FLAG_END 0x04, FLAG_NACK 0x08
+ *                            (a resend request, nack-codec.ts); other bits: E_BAD_FLAGS
  *    2     u16  length     payload bytes; must equal datagram length - 28 (E_BAD_LENGTH)
  *    4     u32  channel    compact channel id (ChannelInfo.id)
  *    8     u32  seq        channel sequence number

@@ -39,7 +39,11 @@ export const MAX_AUTH_BYTES = 64;
 export const FLAG_META = 0x01;
 export const FLAG_PARITY = 0x02;
 export const FLAG_END = 0x04;
-export const KNOWN_DATA_FLAGS = FLAG_META | FLAG_PARITY | FLAG_END;
+/** Not data: a request to resend the sequence numbers in the payload's bitmap (nack-codec.ts). */
+export const FLAG_NACK = 0x08;
+export const KNOWN_DATA_FLAGS = FLAG_META | FLAG_PARITY | FLAG_END | FLAG_NACK;
+/** Sequence numbers one NACK may name: its bitmap is at most MAX_NACK_SPAN / 8 bytes. */
+export const MAX_NACK_SPAN = 1024;
 
 /** Control id 0 is the control center itself; nodes get ids from 1. */
 export const CONTROL_NODE_ID = 0;

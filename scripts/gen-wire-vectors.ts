@@ -12,6 +12,7 @@ import { encodeData } from "../protocol/data-codec.js";
 import { DATA_HEADER_BYTES } from "../protocol/limits.js";
 import type { ControlMessage, DataHeader } from "../protocol/messages.js";
 import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { encodeNack } from "../protocol/nack-codec.js";
 import {
   sampleAssign,
   sampleAssignTier2,
@@ -242,7 +243,7 @@ await write("data.json", {
   ],
   invalid: [
     { name: "version 2", hex: patch(0, "02"), code: "E_BAD_VERSION", field: "version" },
-    { name: "unknown flag 0x08", hex: patch(1, "08"), code: "E_BAD_FLAGS", field: "flags" },
+    { name: "unknown flag 0x10", hex: patch(1, "10"), code: "E_BAD_FLAGS", field: "flags" },
     { name: "length says 17", hex: patch(2, "0011"), code: "E_BAD_LENGTH", field: "length" },
     { name: "substream 16", hex: patch(12, "10"), code: "E_BAD_FIELD", field: "substream" },
     { name: "reserved not 0", hex: patch(14, "0001"), code: "E_BAD_FIELD", field: "reserved" },
@@ -289,5 +290,38 @@ await write("segment-meta.json", {
     { name: "unknown flag 0x02", hex: patchMeta(18, "02"), code: "E_BAD_FLAGS", field: "flags" },
     { name: "reserved not 0", hex: patchMeta(19, "01"), code: "E_BAD_FIELD", field: "reserved" },
     { name: "publishedAt 2^53", hex: patchMeta(20, "00200000"), code: "E_BAD_FIELD", field: "publishedAt" },
+  ],
+});
+
+const nackSeqs = [0xfffffffe, 0xffffffff, 0, 5, 1021];
+const nackHex = hex(encodeNack(sampleDataHeader.channel, nackSeqs));
+const patchNack = (at: number, byteHex: string): string => patchHex(nackHex, at, byteHex);
+
+await write("nack.json", {
+  kind: "NACK",
+  decoder: "nack",
+  valid: [
+    {
+      name: "one number",
+      hex: hex(encodeNack(sampleDataHeader.channel, [77])),
+      value: { channel: sampleDataHeader.channel, seqs: [77] },
+    },
+    {
+      name: "five numbers across the u32 wrap",
+      hex: nackHex,
+      value: { channel: sampleDataHeader.channel, seqs: nackSeqs },
+    },
+  ],
+  invalid: [
+    { name: "NACK and META flags", hex: patchNack(1, "09"), code: "E_BAD_FLAGS", field: "flags" },
+    { name: "segmentId not 0", hex: patchNack(23, "01"), code: "E_BAD_FIELD", field: "header" },
+    { name: "base bit clear", hex: patchNack(28, "02"), code: "E_BAD_FIELD", field: "payload" },
+    { name: "last bitmap byte 0", hex: patchNack(28 + 127, "00"), code: "E_BAD_FIELD", field: "payload" },
+    {
+      name: "empty bitmap",
+      hex: patchNack(2, "0000").slice(0, 28 * 2),
+      code: "E_BAD_LENGTH",
+      field: "length",
+    },
   ],
 });

@@ -9,6 +9,7 @@ import { decodeData, encodeData } from "../protocol/data-codec.js";
 import { DecodeError, type DecodeResult } from "../protocol/errors.js";
 import type { ControlMessage, DataPacket, SegmentMeta } from "../protocol/messages.js";
 import { decodeSegmentMeta, encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { decodeNack, encodeNack, type Nack } from "../protocol/nack-codec.js";
 import { VECTOR_FILES, type VectorFile, fromJson } from "./vectors/vector-json.js";
 
 const dir = join(import.meta.dirname, "vectors");
@@ -24,6 +25,10 @@ function decode(v: VectorFile, bytes: Buffer): DecodeResult<unknown> {
     }
     case "segment-meta":
       return decodeSegmentMeta(bytes);
+    case "nack": {
+      const r = decodeData(bytes);
+      return r.ok ? decodeNack(r.value) : r;
+    }
   }
 }
 
@@ -37,6 +42,10 @@ function encode(v: VectorFile, value: unknown): Buffer {
     }
     case "segment-meta":
       return encodeSegmentMeta(value as SegmentMeta);
+    case "nack": {
+      const n = value as Nack;
+      return encodeNack(n.channel, n.seqs);
+    }
   }
 }
 

@@ -135,6 +135,8 @@ export interface OriginStatusView {
   segmentsPublished: number;
   bytes: { udpSent: number; udpData: number; httpServed?: number };
   packets: { dropped: number };
+  /** NACKs answered (origin/fanout.ts). */
+  nacks?: { resent: number; asked: number; busy: number };
 }
 
 /** What a host's own kernel counted (see LabCluster.netStats). */

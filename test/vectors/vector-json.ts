@@ -20,7 +20,7 @@ export interface InvalidCase {
 export interface VectorFile {
   kind: string;
   /** What the vectors are decoded with. */
-  decoder: "control" | "data" | "segment-meta";
+  decoder: "control" | "data" | "segment-meta" | "nack";
   valid: ValidCase[];
   invalid: InvalidCase[];
 }
@@ -53,4 +53,5 @@ export const VECTOR_FILES = [
   "leave.json",
   "data.json",
   "segment-meta.json",
+  "nack.json",
 ] as const;
