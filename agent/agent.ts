@@ -7,7 +7,7 @@
  * The commit path is the one place a segment becomes playable: store.put (a transaction),
  * then the "segment_committed" log line, then the player model and the playlist.
  */
-import { Pacer } from "../common/pacer.js";
+import { Pacer, WIRE_OVERHEAD_BYTES } from "../common/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -144,8 +144,9 @@ export class Agent {
         channel: config.channel,
         key: deps.publicKey,
         role: config.role === "waypoint" ? Role.WAYPOINT : Role.AGENT,
-        // What the topology may use: the cap less the share kept for repairs.
-        uploadKbps: Math.max(1, Math.floor(config.uploadKbps * (1 - share))),
+        // What the topology may use: the cap less the share kept for HTTP repairs, in stream
+        // payload (less the headers the pacer charges) and less room for packet resends.
+        uploadKbps: declaredUploadKbps(config.uploadKbps, share),
         nat: config.nat,
         httpPort: config.httpPort,
         regionHint: config.regionHint,
@@ -301,6 +302,7 @@ export class Agent {
         },
         segmentMs: this.#segmentMs,
         peers: () => parentUrls(this.dataPlane.assignment),
+        askPackets: (seqs) => this.dataPlane.askFor(seqs),
       },
       {
         ...repairTiming(this.#segmentMs),
@@ -463,4 +465,19 @@ function unique(xs: number[]): number[] {
 
 function prefixed(m: Record<string, number>, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
+}
+
+/**
+ * Share of a full-size data datagram's wire bytes that is stream payload: 1160 payload bytes in a
+ * 28-byte data header and 42 bytes of Ethernet/IPv4/UDP (what the pacer charges the cap).
+ */
+export const PAYLOAD_SHARE_OF_WIRE = 1160 / (1160 + 28 + WIRE_OVERHEAD_BYTES);
+
+/**
+ * The upload a node declares to control (JOIN uploadKbps): what the topology may fill with stream
+ * payload — the cap less the HTTP repair share, counted in payload. Planned on the raw cap, a node
+ * at its plan would overrun the cap with headers (the pacer then queues and sheds).
+ */
+export function declaredUploadKbps(capKbps: number, httpRepairShare: number): number {
+  return Math.max(1, Math.floor(capKbps * (1 - httpRepairShare) * PAYLOAD_SHARE_OF_WIRE));
 }

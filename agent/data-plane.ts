@@ -318,12 +318,20 @@ export class DataPlane {
   #askMissing(now: number): void {
     const a = this.#assignment;
     if (this.#nack === undefined || a === undefined) return;
-    for (const req of this.#nack.due(now, this.#window.highest, this.#settled)) {
+    for (const req of this.#nack.due(now, this.#settled)) {
       for (const run of nackSpans(req.seqs)) {
         this.#deps.pacer.send(encodeNack(a.channel, run), req.to, PRIORITY_LIVE);
         this.stats.nacksSent++;
       }
     }
+  }
+
+  /**
+   * Asks the parents for these numbers (a quiet segment's missing packets, from its META);
+   * those already held or already being asked for are skipped.
+   */
+  askFor(seqs: Iterable<number>): void {
+    this.#nack?.ask(seqs, this.#deps.clock.now(), this.#settled);
   }
 
   /** Parity: forwarded once to the coded children that take its index; may rebuild packets. */

@@ -9,8 +9,8 @@
  * - the requester has credit: each packet sent to it earns `creditPerPacket` (default 0.15) up
  *   to `maxCredit`, each resend costs one — resends to a child stay a bounded share of what it
  *   gets anyway, however many NACKs it sends;
- * - the live queue is short (at most `busyQueueMs` of the upload cap): a repair must not delay
- *   the live stream of the other children. A busy parent stays silent; the child asks another
+ * - the live queue is short (at most `busyQueueMs`, 200 ms, of the upload cap; the upload guard
+ *   sheds a child at 400 ms): a repair must not hold the other children's live stream back long. A busy parent stays silent; the child asks another
  *   parent next, then the origin's HTTP fallback takes the whole segment.
  * A packet resent goes at live priority, after what is already queued.
  */
@@ -33,7 +33,7 @@ export interface NackResponderConfig {
 export const DEFAULT_NACK_RESPONDER: NackResponderConfig = {
   creditPerPacket: 0.15,
   maxCredit: 64,
-  busyQueueMs: 30,
+  busyQueueMs: 200,
   cachePackets: 4096,
 };
 

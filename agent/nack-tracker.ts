@@ -6,9 +6,9 @@
  * one parent sends in order: on a TREE link substream i (seq mod k = i), on a FEC_TREE link the
  * systematic coded substream i (seq mod fec.k = i). When a lane's packet jumps past the next
  * number of its class, the numbers skipped (and not received some other way) are missing. A
- * lane that has gone quiet for `stallMs` while the channel moved on (its parent died or its
- * link was cut) has everything since its last packet up to the channel's newest counted too.
- * Lanes follow the residue, not the parent, so a parent switch that starts ahead leaves its
+ * loss at the tail of a segment shows no later packet in its lane until the next segment: the
+ * caller, which knows a segment's numbers from its META, hands those in with `ask` once the
+ * segment has gone quiet (repair.ts). Lanes follow the residue, not the parent, so a parent switch that starts ahead leaves its
  * gap to be asked for (make-before-break, packet by packet).
  *
  * A missing number waits `delayMs` (a coded lane longer: parity may rebuild it first; a node
@@ -32,11 +32,11 @@ export interface NackTrackerConfig {
   /** Next attempt (another parent) this long after the last, ms. */
   retryMs: number;
   maxAttempts: number;
-  /** A TREE lane quiet this long while the channel moves on has stalled, ms. */
-  stallMs: number;
+  /** `ask` skips numbers past a lane's newest packet while that lane has had one this recently, ms. */
+  tailQuietMs: number;
   /** Missing numbers tracked at once (beyond: left to the segment repair). */
   maxMissing: number;
-  /** Numbers one jump or stall may add (a longer gap is a restart, not loss). */
+  /** Numbers one jump may add (a longer gap is a restart, not loss). */
   maxGap: number;
 }
 
@@ -46,7 +46,7 @@ export const DEFAULT_NACK_TRACKER: NackTrackerConfig = {
   meshDelayMs: 150,
   retryMs: 250,
   maxAttempts: 3,
-  stallMs: 500,
+  tailQuietMs: 100,
   maxMissing: 2048,
   maxGap: 512,
 };
@@ -164,12 +164,38 @@ export class NackTracker {
   }
 
   /**
-   * What to ask for now (grouped by parent), given the channel's newest number `highest`.
-   * Numbers that arrived meanwhile are dropped; each number asked for waits retryMs for its
+   * Numbers known to be missing some other way (a quiet segment's META says which it has):
+   * asked for at the next `due`, first of the parent of their lane — except those past the
+   * newest packet of a lane that is still flowing (its path is only slower than the others').
+   */
+  ask(seqs: Iterable<number>, now: number, settled: (seq: number) => boolean): void {
+    for (const seq of seqs) {
+      const s = seq >>> 0;
+      if (this.#missing.has(s) || settled(s)) continue;
+      const lane = this.#lanes.find((l) => s % l.modulus === l.residue);
+      // Past the lane's newest packet while the lane still flows: late (a slower path), not lost.
+      if (
+        lane?.last !== undefined &&
+        ((s - lane.last) | 0) > 0 &&
+        now - lane.lastAt < this.#config.tailQuietMs
+      )
+        continue;
+      const parent = lane?.parent ?? this.#sources[0];
+      if (parent === undefined) return;
+      if (this.#missing.size >= this.#config.maxMissing) {
+        this.stats.overflow++;
+        return;
+      }
+      this.#missing.set(s, { dueAt: now, attempts: 0, parent });
+      this.stats.missing++;
+    }
+  }
+
+  /**
+   * What to ask for now (grouped by parent). Numbers that arrived meanwhile are dropped; each number asked for waits retryMs for its
    * next attempt.
    */
-  due(now: number, highest: number | undefined, settled: (seq: number) => boolean): NackRequest[] {
-    if (highest !== undefined) this.#stalls(now, highest, settled);
+  due(now: number, settled: (seq: number) => boolean): NackRequest[] {
     const c = this.#config;
     const byPeer = new Map<string, NackRequest>();
     for (const [seq, m] of this.#missing) {
@@ -203,21 +229,6 @@ export class NackTracker {
     const others = this.#sources.filter((s) => addressKey(s) !== key);
     if (others.length === 0) return m.parent;
     return others[(seq + m.attempts) % others.length]!;
-  }
-
-  /** A TREE lane quiet for stallMs while the channel moved on: its numbers up to `highest`. */
-  #stalls(now: number, highest: number, settled: (seq: number) => boolean): void {
-    for (const lane of this.#lanes) {
-      if (lane.coded || lane.last === undefined) continue;
-      if (now - lane.lastAt < this.#config.stallMs) continue;
-      if (((highest - lane.last) | 0) < lane.modulus) continue;
-      const back = ((highest % lane.modulus) - lane.residue + lane.modulus) % lane.modulus;
-      const top = (highest - back) >>> 0;
-      // Asked of the other sources straight away: the lane's own parent went quiet.
-      this.#addRange(lane, lane.last, (top + lane.modulus) >>> 0, now, 0, 1, settled);
-      lane.last = top;
-      lane.lastAt = now;
-    }
   }
 
   /** Numbers of the lane's class strictly between `from` and `to` that are not settled. */

@@ -1,6 +1,10 @@
 /**
  * Repair from a parent, then from the origin's HTTP fallback, and the join fast path.
  *
+ * Packet-level first: a segment whose packets stop coming for tailMs while some are missing has
+ * those packets (its META says which numbers it has) asked of the parents with NACKs
+ * (askPackets, nack-tracker.ts); the resends usually complete it before HTTP is due.
+ *
  * A segment the assembler knows but has not completed is fetched over HTTP when it is due,
  * first from a parent's LAN HTTP server (the same /live/<channel>/<id>.ts path the origin
  * serves), checked against the segment's META hash and only that — a peer's own header is not
@@ -23,6 +27,8 @@ export interface RepairTiming {
   repairAfterMs: number;
   /** ...unless a packet arrived within stallMs (it is still flowing)... */
   stallMs: number;
+  /** Its missing packets are asked of the parents once it has been quiet this long, ms. */
+  tailMs: number;
   /** ...but no later than this after it became known, ms. */
   maxWaitMs: number;
   /** A gap (no packet of its own) is due this long after a newer segment revealed it, ms. */
@@ -46,7 +52,9 @@ export interface RepairConfig extends RepairTiming {
 export function repairTiming(segmentMs: number): RepairTiming {
   return {
     repairAfterMs: Math.round(0.5 * segmentMs),
+    // A NACK asked at tailMs has the rest for its answer before the segment goes to HTTP.
     stallMs: 300,
+    tailMs: 100,
     maxWaitMs: segmentMs,
     gapGraceMs: 150,
   };
@@ -75,6 +83,8 @@ export interface RepairDeps {
   segmentMs: number;
   /** Base URLs of the parents' LAN HTTP servers, tried before the origin (default: none). */
   peers?: () => string[];
+  /** Asks the parents for these packet numbers with NACKs (default: no packet-level repair). */
+  askPackets?: (seqs: Iterable<number>) => void;
 }
 
 export interface RepairStats {
@@ -107,6 +117,8 @@ export class Repairer {
   readonly #config: RepairConfig;
   readonly #attempts = new Map<number, Attempts>();
   readonly #inFlight = new Set<number>();
+  /** Segment id -> its lastPacketAt when its tail was last asked for (once per quiet spell). */
+  readonly #tailAsked = new Map<number, number>();
   readonly #abort = new AbortController();
   #timer: Timer | undefined;
 
@@ -130,7 +142,9 @@ export class Repairer {
   tick(): void {
     const { assembler } = this.#deps;
     const now = this.#deps.clock.now();
-    for (const p of assembler.pending()) {
+    const pending = assembler.pending();
+    this.#askTails(pending, now);
+    for (const p of pending) {
       if (this.#inFlight.size >= this.#config.maxConcurrent) return;
       if (this.#inFlight.has(p.id)) continue;
       if (!this.#deps.wanted(p.id)) {
@@ -143,6 +157,23 @@ export class Repairer {
       if (!repairDue(p, now, this.#config)) continue;
       void this.#repair(p);
     }
+  }
+
+  /** Quiet segments with a META: their missing packet numbers, asked for once per quiet spell. */
+  #askTails(pending: readonly PendingSegment[], now: number): void {
+    const ask = this.#deps.askPackets;
+    if (ask === undefined) return;
+    const live = new Set<number>();
+    for (const p of pending) {
+      live.add(p.id);
+      const m = p.meta;
+      const last = p.lastPacketAt;
+      if (m === undefined || last === undefined || now - last < this.#config.tailMs) continue;
+      if (this.#tailAsked.get(p.id) === last || !this.#deps.wanted(p.id)) continue;
+      this.#tailAsked.set(p.id, last);
+      ask(seqRange(m.firstSeq, m.packetCount));
+    }
+    for (const id of this.#tailAsked.keys()) if (!live.has(id)) this.#tailAsked.delete(id);
   }
 
   /**
@@ -258,4 +289,9 @@ export class Repairer {
       source,
     );
   }
+}
+
+/** The `count` numbers from `first` (mod 2^32). */
+function* seqRange(first: number, count: number): Generator<number> {
+  for (let i = 0; i < count; i++) yield (first + i) >>> 0;
 }

@@ -102,7 +102,13 @@ interface Attempts {
 /** Repair timing for chunks that take `chunkMs` each at the bulk rate. */
 export function vodRepairTiming(chunkMs: number): RepairTiming {
   const t = Math.max(100, chunkMs);
-  return { repairAfterMs: 2 * t, stallMs: Math.max(500, t), maxWaitMs: 4 * t, gapGraceMs: 2 * t };
+  return {
+    repairAfterMs: 2 * t,
+    stallMs: Math.max(500, t),
+    tailMs: Math.max(150, t / 4),
+    maxWaitMs: 4 * t,
+    gapGraceMs: 2 * t,
+  };
 }
 
 export class VodChannel {

@@ -3,6 +3,11 @@
  * configured upload rate, so a node never pushes its uplink (or a socket buffer) past
  * what was configured. Priority 0 (live) always drains before 1 (bulk).
  * rate 0 means unpaced: datagrams go out at once.
+ *
+ * The cap is charged in wire bytes: each datagram costs its length plus `overheadBytes`
+ * (Ethernet 14 + IPv4 20 + UDP 8 by default), because that is what an uplink (or the lab's tbf)
+ * counts. Paced on payload alone, a node at its cap would overrun it by 3.5 % with full-size
+ * datagrams, and by far more with small ones.
  */
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Address, Transport } from "../seams/transport.js";
@@ -15,7 +20,12 @@ export interface PacerConfig {
   burstBytes?: number;
   /** Queue limit per priority; beyond it new datagrams are dropped and counted (default 1 MB). */
   maxQueueBytes?: number;
+  /** Bytes the link adds to each datagram (default WIRE_OVERHEAD_BYTES). */
+  overheadBytes?: number;
 }
+
+/** Ethernet header (14) + IPv4 header (20) + UDP header (8). */
+export const WIRE_OVERHEAD_BYTES = 42;
 
 export interface PacerStats {
   sentBytes: number;
@@ -40,6 +50,8 @@ export class Pacer {
   readonly #bucket: TokenBucket | undefined;
   readonly #rate: number;
   readonly #maxQueue: number;
+  readonly #overhead: number;
+  readonly #burst: number;
   readonly #queues: Item[][] = Array.from({ length: PRIORITIES }, () => []);
   readonly #heads = new Array<number>(PRIORITIES).fill(0);
   readonly #queued = new Array<number>(PRIORITIES).fill(0);
@@ -50,11 +62,14 @@ export class Pacer {
     this.#clock = deps.clock;
     this.#transport = deps.transport;
     this.#maxQueue = config.maxQueueBytes ?? 1 << 20;
+    this.#overhead = Math.max(0, config.overheadBytes ?? WIRE_OVERHEAD_BYTES);
+    this.#burst = 0;
     this.#rate = Math.max(0, config.rateBytesPerSec);
     if (config.rateBytesPerSec > 0) {
       // 50 ms worth, at least four full datagrams: a home uplink's buffer (tens of ms) holds it,
       // and a timer that fires late on a busy box still lets the rate through.
       const burst = config.burstBytes ?? Math.max(4 * 1200, config.rateBytesPerSec / 20);
+      this.#burst = burst;
       this.#bucket = new TokenBucket(config.rateBytesPerSec, burst, deps.clock.now());
     }
   }
@@ -102,8 +117,10 @@ export class Pacer {
       while (this.#heads[p]! < q.length) {
         const item = q[this.#heads[p]!]!;
         const now = this.#clock.now();
-        if (!bucket.take(item.data.length, now)) {
-          const wait = Math.max(1, bucket.waitMs(item.data.length, now));
+        // Never more than the bucket holds, or a datagram larger than the burst would wait forever.
+        const cost = Math.min(item.data.length + this.#overhead, this.#burst);
+        if (!bucket.take(cost, now)) {
+          const wait = Math.max(1, bucket.waitMs(cost, now));
           this.#timer = this.#clock.setTimeout(() => {
             this.#timer = undefined;
             this.#drain();

@@ -233,6 +233,7 @@ test("join fast path, peer delivery, repair, poisoned segment, gap, playlist and
     "continuity",
     "bytes",
     "packets",
+    "nack",
     "shed",
     "delayMs",
     "repaired",

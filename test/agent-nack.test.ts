@@ -142,12 +142,12 @@ test("tracker: a gap in a lane is asked of that lane's parent after delayMs, the
   tr.setAssignment(tree(2, [peer(1), peer(2)]), 0);
   feed(tr, got, [0, 1, 2, 3, 5, 6, 7, 8], 0); // 4 (lane 0, parent 1) lost
   t.is(tr.stats.missing, 1);
-  t.deepEqual(tr.due(39, 8, settled), []);
-  t.deepEqual(tr.due(40, 8, settled), [{ to: peer(1), seqs: [4] }]);
-  t.deepEqual(tr.due(100, 8, settled), []);
-  t.deepEqual(tr.due(290, 8, settled), [{ to: peer(2), seqs: [4] }]);
-  t.deepEqual(tr.due(540, 8, settled), [{ to: peer(2), seqs: [4] }]);
-  t.deepEqual(tr.due(790, 8, settled), []);
+  t.deepEqual(tr.due(39, settled), []);
+  t.deepEqual(tr.due(40, settled), [{ to: peer(1), seqs: [4] }]);
+  t.deepEqual(tr.due(100, settled), []);
+  t.deepEqual(tr.due(290, settled), [{ to: peer(2), seqs: [4] }]);
+  t.deepEqual(tr.due(540, settled), [{ to: peer(2), seqs: [4] }]);
+  t.deepEqual(tr.due(790, settled), []);
   t.is(tr.stats.givenUp, 1);
   t.is(tr.stats.asked, 3);
   t.is(tr.size, 0);
@@ -160,7 +160,7 @@ test("tracker: a number that arrives (from anywhere) is not asked for; one that 
   tr.setAssignment(tree(1, [peer(1)]), 0);
   feed(tr, got, [10, 13], 0); // 11, 12 missing
   feed(tr, got, [11], 10);
-  t.deepEqual(tr.due(40, 13, settled), [{ to: peer(1), seqs: [12] }]);
+  t.deepEqual(tr.due(40, settled), [{ to: peer(1), seqs: [12] }]);
   got.add(12);
   t.true(tr.onPacket(12, 60, settled));
   t.is(tr.stats.recovered, 1);
@@ -181,37 +181,56 @@ test("tracker: a coded lane waits codedDelayMs (parity may rebuild it), a mesh n
   const settled = (x: number) => got.has(x);
   tr.setAssignment(coded, 0);
   feed(tr, got, [0, 1, 3, 4, 5], 0); // 2 is coded lane 0's (parent 1)
-  t.deepEqual(tr.due(299, 5, settled), []);
-  t.deepEqual(tr.due(300, 5, settled)[0]?.seqs, [2]);
+  t.deepEqual(tr.due(299, settled), []);
+  t.deepEqual(tr.due(300, settled)[0]?.seqs, [2]);
 
   const mesh = new NackTracker({ delayMs: 40, codedDelayMs: 300, meshDelayMs: 150 });
   mesh.setAssignment({ ...tree(1, [peer(1)]), mesh: [peer(5), peer(6)] }, 0);
   const got2 = new Set<number>();
   feed(mesh, got2, [0, 2], 0);
   t.deepEqual(
-    mesh.due(149, 2, (x) => got2.has(x)),
+    mesh.due(149, (x) => got2.has(x)),
     [],
   );
   t.deepEqual(
-    mesh.due(150, 2, (x) => got2.has(x)),
+    mesh.due(150, (x) => got2.has(x)),
     [{ to: peer(1), seqs: [1] }],
   );
   // The next attempt goes to a mesh neighbour (they hold the whole stream).
-  const next = mesh.due(400, 2, (x) => got2.has(x));
+  const next = mesh.due(400, (x) => got2.has(x));
   t.true([5, 6].includes(next[0]!.to.node));
 });
 
-test("tracker: a lane that went quiet while the channel moved on is asked of the other parents at once", (t) => {
-  const tr = new NackTracker({ delayMs: 40, stallMs: 500 });
+test("tracker: numbers handed in with ask (a quiet segment's tail) go to their lane's parent at once", (t) => {
+  const tr = new NackTracker({ delayMs: 40 });
   const got = new Set<number>();
   const settled = (x: number) => got.has(x);
   tr.setAssignment(tree(2, [peer(1), peer(2)]), 0);
-  feed(tr, got, [0, 1], 0);
-  // Parent 2 (odd numbers) dies; parent 1 goes on.
-  for (let s = 2; s <= 20; s += 2) feed(tr, got, [s], s * 10);
-  t.deepEqual(tr.due(400, 20, settled), []);
-  const due = tr.due(500, 20, settled);
-  t.deepEqual(due, [{ to: peer(1), seqs: [3, 5, 7, 9, 11, 13, 15, 17, 19] }]);
+  feed(tr, got, [0, 1, 2], 0); // 3 and 4 lost at the tail: no later packet in their lanes
+  t.deepEqual(tr.due(150, settled), []);
+  tr.ask([2, 3, 4], 150, settled);
+  t.deepEqual(
+    tr.due(150, settled).sort((a, b) => a.to.node - b.to.node),
+    [
+      { to: peer(1), seqs: [4] },
+      { to: peer(2), seqs: [3] },
+    ],
+  );
+  tr.ask([3, 4], 160, settled); // already being asked for: not again before retryMs
+  t.deepEqual(tr.due(160, settled), []);
+});
+
+test("tracker: ask skips numbers past the newest packet of a lane that still flows (a slower path)", (t) => {
+  const tr = new NackTracker({ delayMs: 40, tailQuietMs: 150 });
+  const got = new Set<number>();
+  const settled = (x: number) => got.has(x);
+  tr.setAssignment(tree(2, [peer(1), peer(2)]), 0);
+  feed(tr, got, [0, 2, 4, 6], 0); // lane 0 done with the segment
+  feed(tr, got, [1], 100); // lane 1 is behind, but moving
+  tr.ask([3, 5, 7], 200, settled);
+  t.deepEqual(tr.due(200, settled), []);
+  tr.ask([3, 5, 7], 250, settled); // lane 1 quiet for 150 ms: now they are asked for
+  t.deepEqual(tr.due(250, settled), [{ to: peer(2), seqs: [3, 5, 7] }]);
 });
 
 test("tracker: a parent switch keeps the lane, so the new parent's head start is asked for; a huge jump is bounded", (t) => {
@@ -222,7 +241,7 @@ test("tracker: a parent switch keeps the lane, so the new parent's head start is
   feed(tr, got, [0, 1, 2], 0);
   tr.setAssignment({ ...tree(1, [peer(3)]), version: 2 }, 5);
   feed(tr, got, [6], 10);
-  t.deepEqual(tr.due(50, 6, settled), [{ to: peer(3), seqs: [3, 4, 5] }]);
+  t.deepEqual(tr.due(50, settled), [{ to: peer(3), seqs: [3, 4, 5] }]);
   feed(tr, got, [100_000], 60);
   t.is(tr.size, 3 + 16);
 });

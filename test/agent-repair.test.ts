@@ -1,11 +1,13 @@
 import test from "ava";
 import { createHash } from "node:crypto";
-import type { PendingSegment } from "../agent/assembler.js";
+import { Assembler, type PendingSegment } from "../agent/assembler.js";
 import { FallbackError } from "../agent/errors.js";
 import { FallbackClient } from "../agent/fallback-client.js";
-import { repairDue, repairTiming } from "../agent/repair.js";
+import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/repair.js";
+import { MemoryLogger } from "../seams/log.js";
+import { ManualClock } from "../seams/manual-clock.js";
 
-const T = repairTiming(2000); // after 1000, stall 300, max 2000, gap 150
+const T = repairTiming(2000); // after 1000, stall 300, tail 100, max 2000, gap 150
 
 function p(over: Partial<PendingSegment>): PendingSegment {
   return {
@@ -135,4 +137,54 @@ test("latest.json: parsed, bad entries skipped, sorted", async (t) => {
     (await t.throwsAsync(bad.latest("http://o", "demo"), { instanceOf: FallbackError }))?.code,
     "E_FALLBACK_BAD_RESPONSE",
   );
+});
+
+test("a quiet segment's missing packets are asked of the parents (once per quiet spell) before HTTP is due", (t) => {
+  const clock = new ManualClock(0);
+  const assembler = new Assembler();
+  const asked: number[][] = [];
+  const fetches: string[] = [];
+  const repairer = new Repairer(
+    {
+      clock,
+      logger: new MemoryLogger(),
+      client: client((u) => {
+        fetches.push(u);
+        return new Response("no", { status: 503 });
+      }),
+      assembler,
+      commit: () => {},
+      wanted: () => true,
+      segmentMs: 2000,
+      askPackets: (seqs) => asked.push([...seqs]),
+    },
+    { ...T, ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
+  );
+  const meta = {
+    segmentId: 1,
+    durationMs: 2000,
+    totalBytes: 30,
+    firstSeq: 100,
+    packetCount: 3,
+    sha256: new Uint8Array(32),
+    discontinuity: false,
+    publishedAt: 0,
+  };
+  assembler.onMeta(meta, 0);
+  assembler.onChunk(1, 0, Buffer.alloc(10), 0);
+  clock.advance(T.tailMs - 1);
+  repairer.tick();
+  t.deepEqual(asked, []);
+  clock.advance(1);
+  repairer.tick();
+  t.deepEqual(asked, [[100, 101, 102]]);
+  clock.advance(50);
+  repairer.tick();
+  t.is(asked.length, 1, "not again in the same quiet spell");
+  clock.advance(100); // 300
+  assembler.onChunk(1, 10, Buffer.alloc(10), clock.now());
+  clock.advance(T.tailMs);
+  repairer.tick();
+  t.is(asked.length, 2, "asked again after a packet came and it went quiet again");
+  t.deepEqual(fetches, [], "HTTP is not due yet");
 });

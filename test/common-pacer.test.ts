@@ -21,7 +21,10 @@ test("pacer keeps to its rate over a long run and never bursts above the bucket"
   const arrivals: number[] = [];
   b.onDatagram(() => arrivals.push(clock.now()));
   const rate = 100_000; // bytes/s
-  const pacer = new Pacer({ clock, transport: a }, { rateBytesPerSec: rate, burstBytes: 10_000 });
+  const pacer = new Pacer(
+    { clock, transport: a },
+    { rateBytesPerSec: rate, burstBytes: 10_000, overheadBytes: 0 },
+  );
   for (let i = 0; i < 500; i++) t.true(pacer.send(Buffer.alloc(1000), b.local));
   clock.advance(10_000);
   t.is(arrivals.length, 500);
@@ -35,6 +38,21 @@ test("pacer keeps to its rate over a long run and never bursts above the bucket"
   }
   t.is(pacer.stats.sentPackets, 500);
   t.is(pacer.stats.queuedBytes, 0);
+});
+
+test("the cap counts wire bytes: each datagram costs 42 bytes more than its payload", (t) => {
+  const clock = new ManualClock(0);
+  const net = new MemoryNetwork(clock, { latencyMs: 0 });
+  const a = net.bind("10.0.0.1");
+  const b = net.bind("10.0.0.2");
+  let last = 0;
+  b.onDatagram(() => (last = clock.now()));
+  const pacer = new Pacer({ clock, transport: a }, { rateBytesPerSec: 120_000, burstBytes: 6000 });
+  for (let i = 0; i < 100; i++) pacer.send(Buffer.alloc(1158), b.local);
+  clock.advance(2000);
+  // 100 x 1200 wire bytes less a 6000-byte burst at 120 kB/s: 950 ms (915 ms if only payload counted).
+  t.true(last >= 940 && last <= 960, `last at ${last} ms`);
+  t.is(pacer.stats.sentBytes, 115_800, "stats count payload bytes");
 });
 
 test("pacer sends live before bulk and drops past its queue limit", (t) => {
