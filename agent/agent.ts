@@ -257,6 +257,7 @@ export class Agent {
       delayMs: this.delay.report(),
       repaired: {
         segments: this.#repairer?.stats.repaired ?? 0,
+        fromRanges: this.#repairer?.stats.fromRanges ?? 0,
         fromPeers: this.#repairer?.stats.fromPeers ?? 0,
         failed: this.#repairer?.stats.failed ?? 0,
       },

@@ -233,6 +233,23 @@ export class Assembler {
     return this.#tryComplete(e);
   }
 
+  /**
+   * The byte ranges [start, end) of a segment still missing, in order; undefined when that is not
+   * known (no META yet, or the segment is not being collected: unknown, done, evicted, poisoned).
+   */
+  missingRanges(id: number): Array<[number, number]> | undefined {
+    const e = this.#known.get(id);
+    if (e === undefined || e.meta === undefined || e.chunks === undefined || e.poisoned) return undefined;
+    const out: Array<[number, number]> = [];
+    let at = 0;
+    for (const c of e.chunks) {
+      if (c.offset > at) out.push([at, c.offset]);
+      at = Math.max(at, c.offset + c.bytes.length);
+    }
+    if (at < e.meta.totalBytes) out.push([at, e.meta.totalBytes]);
+    return out;
+  }
+
   /** The segment was committed by other means (HTTP fallback): drop what was collected. */
   markDone(id: number): void {
     const e = this.#known.get(id);

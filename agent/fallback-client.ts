@@ -147,6 +147,38 @@ export class FallbackClient {
     return body;
   }
 
+  /**
+   * Bytes [start, end] (inclusive) of a segment from the origin's fallback, with an HTTP Range
+   * request: the bytes of lost packets. Not verified here — no hash covers a part — so the caller
+   * must put them into the segment and check the whole against its META hash (the assembler
+   * does). Anything but a 206 for exactly that range is an error.
+   */
+  async segmentRange(
+    baseUrl: string,
+    channel: string,
+    id: number,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer> {
+    const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
+    const want = end - start + 1;
+    const { body, headers, status } = await this.#get(
+      url,
+      Math.min(want, this.#config.maxSegmentBytes),
+      signal,
+      {
+        range: `bytes=${start}-${end}`,
+      },
+    );
+    const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headers.get("content-range")?.trim() ?? "");
+    if (status !== 206 || cr === null || Number(cr[1]) !== start || Number(cr[2]) !== end)
+      throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: not a 206 for bytes ${start}-${end}`);
+    if (body.length !== want)
+      throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: ${body.length} bytes for a range of ${want}`);
+    return body;
+  }
+
   /** Chunk `index` of a VoD channel's file, verified like a segment (origin header, else `sha256`). */
   async vodChunk(
     baseUrl: string,
@@ -191,7 +223,7 @@ export class FallbackClient {
     limit: number,
     signal?: AbortSignal,
     headers?: Record<string, string>,
-  ): Promise<{ body: Buffer; headers: Headers }> {
+  ): Promise<{ body: Buffer; headers: Headers; status: number }> {
     this.stats.requests++;
     const timeout = AbortSignal.timeout(this.#config.timeoutMs);
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
@@ -216,7 +248,7 @@ export class FallbackClient {
         read.declared === undefined ? `more than ${limit} bytes` : `${read.declared} bytes, limit ${limit}`;
       throw this.#fail("E_FALLBACK_TOO_LARGE", `${url}: ${why}`);
     }
-    return { body: read.body, headers: res.headers };
+    return { body: read.body, headers: res.headers, status: res.status };
   }
 
   #networkError(url: string, e: unknown, timeout: AbortSignal): FallbackError {

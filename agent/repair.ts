@@ -60,6 +60,9 @@ export function repairTiming(segmentMs: number): RepairTiming {
   };
 }
 
+/** Range requests for one segment's missing bytes (more gaps are merged, the bytes between dropped). */
+const MAX_RANGE_REQUESTS = 4;
+
 export const REPAIR_LIMITS = { maxConcurrent: 2, maxAttempts: 3, retryMs: 500, tickMs: 50 };
 
 /** Pure: is `p` due for an HTTP repair at `now`? */
@@ -91,6 +94,8 @@ export interface RepairStats {
   repaired: number;
   /** Of those, from a parent (the rest from the origin). */
   fromPeers: number;
+  /** Of those from the origin, completed with only the missing bytes (HTTP Range). */
+  fromRanges: number;
   peerBytes: number;
   originBytes: number;
   failed: number;
@@ -107,6 +112,7 @@ export class Repairer {
   readonly stats: RepairStats = {
     repaired: 0,
     fromPeers: 0,
+    fromRanges: 0,
     peerBytes: 0,
     originBytes: 0,
     failed: 0,
@@ -210,6 +216,10 @@ export class Repairer {
         this.#attempts.delete(p.id);
         return;
       }
+      if (meta !== undefined && (await this.#fromOriginRanges(p.id))) {
+        this.#attempts.delete(p.id);
+        return;
+      }
       const seg = await client.segment(
         c.fallbackUrl,
         c.channel,
@@ -245,6 +255,57 @@ export class Repairer {
       this.#inFlight.delete(p.id);
       this.stats.inFlight = this.#inFlight.size;
     }
+  }
+
+  /**
+   * Only the missing bytes, from the origin with HTTP Range (a few lost packets cost a few KB,
+   * not the whole segment): at most MAX_RANGE_REQUESTS requests, and only while at most half of
+   * the segment is missing. The bytes go into the assembler like packets, so the segment is
+   * checked against its META hash as a whole. True when that completed it; false to fetch the
+   * whole segment instead (a range refused, bytes that spoil the hash, or still incomplete).
+   */
+  async #fromOriginRanges(id: number): Promise<boolean> {
+    const { client, assembler, logger, clock } = this.#deps;
+    const c = this.#config;
+    const meta = assembler.meta(id);
+    const missing = assembler.missingRanges(id);
+    if (meta === undefined || missing === undefined || missing.length === 0) return false;
+    const total = missing.reduce((a, [s, e]) => a + e - s, 0);
+    if (total > meta.totalBytes / 2) return false;
+    let fetched = 0;
+    try {
+      for (const [start, end] of coalesce(missing, MAX_RANGE_REQUESTS)) {
+        const body = await client.segmentRange(
+          c.fallbackUrl,
+          c.channel,
+          id,
+          start,
+          end - 1,
+          this.#abort.signal,
+        );
+        fetched += body.length;
+        for (const [s, e] of missing) {
+          if (s < start || e > end) continue;
+          const r = assembler.onChunk(id, s, body.subarray(s - start, e - start), clock.now());
+          if (r.kind === "poisoned") {
+            logger.warn("range_repair_poisoned", { id });
+            return false;
+          }
+          if (r.kind === "complete") {
+            this.#deps.commit(r.segment, "fallback");
+            this.stats.repaired++;
+            this.stats.fromRanges++;
+          }
+        }
+      }
+    } catch (e) {
+      if (this.#abort.signal.aborted) throw e;
+      logger.debug("range_repair_failed", { id, message: (e as Error).message });
+      return false;
+    } finally {
+      this.stats.originBytes += fetched;
+    }
+    return assembler.isDone(id);
   }
 
   /** Tries the parents in turn (at most two); true when one had the segment with the META's hash. */
@@ -294,4 +355,19 @@ export class Repairer {
 /** The `count` numbers from `first` (mod 2^32). */
 function* seqRange(first: number, count: number): Generator<number> {
   for (let i = 0; i < count; i++) yield (first + i) >>> 0;
+}
+
+/**
+ * `ranges` ([start, end), ascending, disjoint) merged into at most `max` covering ranges, closing
+ * the smallest gaps first (pure).
+ */
+export function coalesce(ranges: ReadonlyArray<[number, number]>, max: number): Array<[number, number]> {
+  const out = ranges.map(([s, e]): [number, number] => [s, e]);
+  while (out.length > Math.max(1, max)) {
+    let best = 0;
+    for (let i = 1; i < out.length - 1; i++)
+      if (out[i + 1]![0] - out[i]![1] < out[best + 1]![0] - out[best]![1]) best = i;
+    out.splice(best, 2, [out[best]![0], out[best + 1]![1]]);
+  }
+  return out;
 }

@@ -46,8 +46,11 @@ export interface AgentStatus {
   nack?: NackStats;
   /** Children shed over the upload cap since the last ASSIGN; repairs by source. */
   shed?: number;
-  /** Segments repaired over HTTP (fromPeers of them from a parent, the rest from the origin). */
-  repaired?: { segments: number; fromPeers: number; failed: number };
+  /**
+   * Segments repaired over HTTP (fromPeers of them from a parent, the rest from the origin;
+   * fromRanges of those with only their missing bytes).
+   */
+  repaired?: { segments: number; fromPeers: number; failed: number; fromRanges?: number };
   /** Origin publish to held here, over the newest segments, ms (agent/delay-stats.ts). */
   delayMs?: { p50: number | null; p95: number | null; samples: number };
   heartbeatBytes: { max: number; mean: number };

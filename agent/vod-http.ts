@@ -48,7 +48,7 @@ export function contentType(fileName: string | undefined): string {
 }
 
 /**
- * Answers one request for the file. `range` is lan-http's parseRange of the Range header against
+ * Answers one request for the file. `range` is parseRange (common/http-range.ts) of the Range header against
  * the file size. Resolves when the answer is complete (or cut); never rejects for a missing chunk.
  */
 export async function serveVod(

@@ -73,6 +73,8 @@ interface ScenarioFigures {
   delayP95Ms: Record<(typeof TIERS)[number], number | null>;
   repairedFromPeers: number;
   repairedFromOrigin: number;
+  /** Of those from the origin, completed with only the missing bytes (HTTP Range). */
+  repairedFromRanges: number;
   /** Packet-level repair: packets asked for with NACKs (per attempt), arrived after asking, resent by agents / the origin. */
   nackAsked: number;
   nackRecovered: number;
@@ -170,6 +172,7 @@ async function scenario(): Promise<ScenarioFigures> {
       },
       repairedFromPeers: fromPeers,
       repairedFromOrigin: repaired - fromPeers,
+      repairedFromRanges: total((x) => x.repaired?.fromRanges ?? 0),
       nackAsked: total((x) => x.nack?.ask.asked ?? 0),
       nackRecovered: total((x) => x.nack?.ask.recovered ?? 0),
       nackResentByAgents: total((x) => x.nack?.answer.resent ?? 0),

@@ -12,6 +12,7 @@ import { routeOf } from "./fallback-routes.js";
 import { LIVE_PLAYLIST_SEGMENTS, renderLivePlaylist } from "./live-playlist.js";
 import { renderMetrics, type OriginMetrics } from "./metrics.js";
 import type { SegmentWindow } from "./segment-window.js";
+import { parseRange } from "../common/http-range.js";
 import type { VodChunk } from "./vod-file.js";
 
 /** What the fallback needs from the origin node. */
@@ -40,7 +41,8 @@ export interface FallbackHttpConfig {
 }
 
 export const DEFAULT_LATEST_SEGMENTS = 30;
-const EXPOSED_HEADERS = "x-tiercast-duration-ms, x-tiercast-discontinuity, x-tiercast-sha256";
+const EXPOSED_HEADERS =
+  "x-tiercast-duration-ms, x-tiercast-discontinuity, x-tiercast-sha256, content-range, accept-ranges";
 
 export class FallbackHttp {
   /** Body bytes served (all routes, errors included; HEAD serves none). */
@@ -136,7 +138,18 @@ export class FallbackHttp {
         res.setHeader("x-tiercast-discontinuity", s.discontinuity ? "1" : "0");
         res.setHeader("x-tiercast-sha256", s.sha256Hex);
         res.setHeader("cache-control", "public, max-age=60, immutable");
-        return this.#send(req, res, 200, "video/mp2t", s.bytes);
+        res.setHeader("accept-ranges", "bytes");
+        // A Range asks for the bytes of lost packets only (agent/repair.ts); x-tiercast-sha256
+        // stays the whole segment's hash, checked by the agent once the segment is complete.
+        const range = parseRange(req.headers.range, s.bytes.length);
+        if (range === "unsatisfiable") {
+          res.setHeader("content-range", `bytes */${s.bytes.length}`);
+          return this.#error(req, res, 416, "range not satisfiable");
+        }
+        if (range === undefined) return this.#send(req, res, 200, "video/mp2t", s.bytes);
+        const [start, end] = range;
+        res.setHeader("content-range", `bytes ${start}-${end}/${s.bytes.length}`);
+        return this.#send(req, res, 206, "video/mp2t", s.bytes.subarray(start, end + 1));
       }
       case "latest": {
         const segments = window.latest(this.#config.latestSegments ?? DEFAULT_LATEST_SEGMENTS).map((s) => ({

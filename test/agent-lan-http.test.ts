@@ -1,6 +1,7 @@
 import test, { type ExecutionContext } from "ava";
 import { request } from "node:http";
-import { LanHttp, parseRange, type LanView } from "../agent/lan-http.js";
+import { LanHttp, type LanView } from "../agent/lan-http.js";
+import { parseRange } from "../common/http-range.js";
 import type { SegmentRecord } from "../agent/chunk-store.js";
 import { MemoryLogger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";

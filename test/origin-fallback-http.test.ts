@@ -15,9 +15,14 @@ interface Reply {
   body: Buffer;
 }
 
-function request(port: number, path: string, method = "GET"): Promise<Reply> {
+function request(
+  port: number,
+  path: string,
+  method = "GET",
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path, method }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -96,6 +101,25 @@ test("segments with their headers; HEAD serves no body; expired and unknown ids 
   t.is((await request(port, "/live/demo/10.ts")).status, 200, "the oldest held");
   t.is((await request(port, "/live/demo/70.ts")).status, 404, "not yet published");
   t.is((await request(port, "/live/other/66.ts")).status, 404, "another channel");
+});
+
+test("a Range request gets only those bytes (206, Content-Range) and the whole segment's hash", async (t) => {
+  const { port } = await setup(t);
+  const whole = segment(66);
+  const r = await request(port, "/live/demo/66.ts", "GET", { range: "bytes=100-199" });
+  t.is(r.status, 206);
+  t.is(r.headers["content-range"], `bytes 100-199/${whole.length}`);
+  t.is(r.headers["accept-ranges"], "bytes");
+  t.true(r.body.equals(whole.subarray(100, 200)));
+  t.is(r.headers["x-tiercast-sha256"], createHash("sha256").update(whole).digest("hex"));
+  const tail = await request(port, "/live/demo/66.ts", "GET", { range: `bytes=${whole.length - 5}-` });
+  t.true(tail.body.equals(whole.subarray(whole.length - 5)));
+  const beyond = await request(port, "/live/demo/66.ts", "GET", { range: `bytes=${whole.length}-` });
+  t.is(beyond.status, 416);
+  t.is(beyond.headers["content-range"], `bytes */${whole.length}`);
+  const several = await request(port, "/live/demo/66.ts", "GET", { range: "bytes=0-1,5-6" });
+  t.is(several.status, 200, "several ranges: the whole segment");
+  t.true(several.body.equals(whole));
 });
 
 test("latest.json lists the newest 30, oldest first", async (t) => {
