@@ -424,6 +424,9 @@ export class Agent {
       return;
     }
     this.#deps.logger.info("segment_committed", { channel, id: seg.id, source, bytes: seg.bytes.length });
+    // Its packets are no longer worth asking for, whatever path completed it.
+    const meta = this.assembler.meta(seg.id);
+    if (meta !== undefined) this.dataPlane.segmentDone(meta.firstSeq, meta.packetCount);
     this.assembler.markDone(seg.id);
     this.#held.set(seg.id, { id: seg.id, durationMs: seg.durationMs, discontinuity: seg.discontinuity });
     this.#heldSorted = undefined;
@@ -475,10 +478,21 @@ function prefixed(m: Record<string, number>, prefix: string): Record<string, num
 export const PAYLOAD_SHARE_OF_WIRE = 1160 / (1160 + 28 + WIRE_OVERHEAD_BYTES);
 
 /**
+ * Upload kept free for packet repair (NACKs and resends): a few per cent of loss on each link. A
+ * node planned to its full cap has a live queue that never drains, so it can answer no NACK, and
+ * its children's asks then go round the other parents (seen in the lab's tier 3).
+ */
+export const RESEND_HEADROOM = 0.1;
+
+/**
  * The upload a node declares to control (JOIN uploadKbps): what the topology may fill with stream
- * payload — the cap less the HTTP repair share, counted in payload. Planned on the raw cap, a node
- * at its plan would overrun the cap with headers (the pacer then queues and sheds).
+ * payload — the cap less the HTTP repair share, counted in payload, less the resend headroom.
+ * Planned on the raw cap, a node at its plan would overrun the cap with headers (the pacer then
+ * queues and sheds).
  */
 export function declaredUploadKbps(capKbps: number, httpRepairShare: number): number {
-  return Math.max(1, Math.floor(capKbps * (1 - httpRepairShare) * PAYLOAD_SHARE_OF_WIRE));
+  return Math.max(
+    1,
+    Math.floor(capKbps * (1 - httpRepairShare) * PAYLOAD_SHARE_OF_WIRE * (1 - RESEND_HEADROOM)),
+  );
 }

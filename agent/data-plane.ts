@@ -326,6 +326,11 @@ export class DataPlane {
     }
   }
 
+  /** A segment was committed (by packets, or over HTTP): its numbers are not asked for any more. */
+  segmentDone(firstSeq: number, count: number): void {
+    this.#nack?.forget(firstSeq, count);
+  }
+
   /**
    * Asks the parents for these numbers (a quiet segment's missing packets, from its META);
    * those already held or already being asked for are skipped.
@@ -402,7 +407,16 @@ export class DataPlane {
   /** Packet-level repair counters. */
   get nackStats(): NackStats {
     return {
-      ask: { ...(this.#nack?.stats ?? { missing: 0, asked: 0, recovered: 0, givenUp: 0, overflow: 0 }) },
+      ask: {
+        ...(this.#nack?.stats ?? {
+          missing: 0,
+          asked: 0,
+          recovered: 0,
+          givenUp: 0,
+          overflow: 0,
+          throttled: 0,
+        }),
+      },
       answer: { ...this.#responder.stats },
     };
   }

@@ -32,6 +32,13 @@ export interface NackTrackerConfig {
   /** Next attempt (another parent) this long after the last, ms. */
   retryMs: number;
   maxAttempts: number;
+  /**
+   * Asks a node may make per new packet it gets (and at most maxAskCredit saved up): a loss
+   * storm (a parent gone, a congested path) must not turn into a storm of NACKs and resends on
+   * uplinks that are already short; what is not asked for is left to the segment's HTTP repair.
+   */
+  askShare: number;
+  maxAskCredit: number;
   /** `ask` skips numbers past a lane's newest packet while that lane has had one this recently, ms. */
   tailQuietMs: number;
   /** Missing numbers tracked at once (beyond: left to the segment repair). */
@@ -47,6 +54,8 @@ export const DEFAULT_NACK_TRACKER: NackTrackerConfig = {
   retryMs: 250,
   maxAttempts: 3,
   tailQuietMs: 100,
+  askShare: 0.1,
+  maxAskCredit: 64,
   maxMissing: 2048,
   maxGap: 512,
 };
@@ -61,6 +70,8 @@ export interface NackTrackerStats {
   /** Numbers given up after maxAttempts, or dropped because too many were tracked. */
   givenUp: number;
   overflow: number;
+  /** Rounds cut short for lack of ask credit. */
+  throttled: number;
 }
 
 interface Lane {
@@ -86,16 +97,25 @@ export interface NackRequest {
 }
 
 export class NackTracker {
-  readonly stats: NackTrackerStats = { missing: 0, asked: 0, recovered: 0, givenUp: 0, overflow: 0 };
+  readonly stats: NackTrackerStats = {
+    missing: 0,
+    asked: 0,
+    recovered: 0,
+    givenUp: 0,
+    overflow: 0,
+    throttled: 0,
+  };
   readonly #config: NackTrackerConfig;
   #lanes: Lane[] = [];
   /** Everyone who holds the stream and feeds this node: parents, then mesh neighbours. */
   #sources: Peer[] = [];
   #mesh = false;
   readonly #missing = new Map<number, Missing>();
+  #credit: number;
 
   constructor(config: Partial<NackTrackerConfig> = {}) {
     this.#config = { ...DEFAULT_NACK_TRACKER, ...config };
+    this.#credit = this.#config.maxAskCredit;
   }
 
   /** Numbers being tracked now. */
@@ -145,6 +165,7 @@ export class NackTracker {
   onPacket(seq: number, now: number, settled: (seq: number) => boolean): boolean {
     const m = this.#missing.get(seq);
     const asked = m !== undefined && m.attempts > 0;
+    this.#credit = Math.min(this.#config.maxAskCredit, this.#credit + this.#config.askShare);
     if (m !== undefined) this.#missing.delete(seq);
     if (asked) this.stats.recovered++;
     for (const lane of this.#lanes) {
@@ -191,6 +212,11 @@ export class NackTracker {
     }
   }
 
+  /** Stops asking for the `count` numbers from `first` (their segment is complete). */
+  forget(first: number, count: number): void {
+    for (const seq of this.#missing.keys()) if ((seq - first) >>> 0 < count) this.#missing.delete(seq);
+  }
+
   /**
    * What to ask for now (grouped by parent). Numbers that arrived meanwhile are dropped; each number asked for waits retryMs for its
    * next attempt.
@@ -209,6 +235,11 @@ export class NackTracker {
         this.stats.givenUp++;
         continue;
       }
+      if (this.#credit < 1) {
+        this.stats.throttled++; // the rest waits for credit (or its segment's HTTP repair)
+        break;
+      }
+      this.#credit--;
       const to = this.#target(seq, m);
       m.attempts++;
       m.dueAt = now + c.retryMs;

@@ -233,6 +233,26 @@ test("tracker: ask skips numbers past the newest packet of a lane that still flo
   t.deepEqual(tr.due(250, settled), [{ to: peer(2), seqs: [3, 5, 7] }]);
 });
 
+test("tracker: asks are bounded by credit earned per packet; a completed segment's numbers are dropped", (t) => {
+  const tr = new NackTracker({ delayMs: 0, askShare: 0.5, maxAskCredit: 2 });
+  const got = new Set<number>();
+  const settled = (x: number) => got.has(x);
+  tr.setAssignment(tree(1, [peer(1)]), 0);
+  feed(tr, got, [0, 6], 0); // 1..5 missing; credit 2 (full, the 0.5 earned twice is capped)
+  t.deepEqual(tr.due(0, settled), [{ to: peer(1), seqs: [1, 2] }]);
+  t.is(tr.stats.throttled, 1);
+  feed(tr, got, [7, 8], 1); // earns 1
+  t.deepEqual(tr.due(1, settled), [{ to: peer(1), seqs: [3] }]);
+  tr.forget(4, 2); // the segment holding 4 and 5 was repaired over HTTP
+  t.is(tr.size, 3);
+  feed(tr, got, [9, 10, 11, 12], 2);
+  t.deepEqual(tr.due(2, settled), []);
+  t.deepEqual(
+    tr.due(300, settled).flatMap((r) => r.seqs),
+    [1, 2],
+  );
+});
+
 test("tracker: a parent switch keeps the lane, so the new parent's head start is asked for; a huge jump is bounded", (t) => {
   const tr = new NackTracker({ delayMs: 40, maxGap: 16 });
   const got = new Set<number>();
