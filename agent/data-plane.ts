@@ -21,7 +21,6 @@ import type { Pacer } from "../common/pacer.js";
 import { PRIORITY_LIVE } from "../common/pacer.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
 import { FLAG_NACK, FLAG_PARITY } from "../protocol/limits.js";
-import { decodeNack, encodeNack, nackSpans } from "../protocol/nack-codec.js";
 import {
   type ChildLink,
   type DataPacket,
@@ -36,8 +35,12 @@ import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
 import { UploadGuard } from "./upload-guard.js";
 import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 import { childWants, forwardTargets, sameLinks, type Assignment } from "./assignment.js";
-import { NackTracker, type NackTrackerConfig, type NackTrackerStats } from "./nack-tracker.js";
-import { NackResponder, type NackResponderConfig, type NackResponderStats } from "./nack-responder.js";
+import type { NackTrackerConfig } from "./nack-tracker.js";
+import type { NackResponderConfig } from "./nack-responder.js";
+import { NackRepair, type NackStats } from "./nack-repair.js";
+import { SubstreamBuffers } from "./substream-buffers.js";
+
+export type { NackStats } from "./nack-repair.js";
 
 export { assignmentOf, forwardTargets, type Assignment } from "./assignment.js";
 
@@ -89,14 +92,6 @@ export interface DataPlaneStats {
   recovered: number;
   /** Packets sent to children during their make-before-break grace. */
   formerChildSends: number;
-  /** NACK datagrams sent to parents. */
-  nacksSent: number;
-}
-
-/** Packet-level repair counters: asking (tracker) and answering (responder). */
-export interface NackStats {
-  ask: NackTrackerStats;
-  answer: NackResponderStats;
 }
 
 interface LinkStats {
@@ -104,8 +99,6 @@ interface LinkStats {
   lastSeq: number;
 }
 
-/** Segments whose per-substream packet counts are kept (for the heartbeat's buffer sizes). */
-const COUNTED_SEGMENTS = 64;
 /** Senders remembered for "logged once" warnings. */
 const MAX_WARNED = 1024;
 
@@ -118,7 +111,6 @@ export class DataPlane {
     peerBytesReceived: 0,
     recovered: 0,
     formerChildSends: 0,
-    nacksSent: 0,
   };
   readonly #deps: DataPlaneDeps;
   readonly #config: DataPlaneConfig;
@@ -136,13 +128,12 @@ export class DataPlane {
   >();
   readonly #parentLinks = new Map<string, LinkStats>();
   readonly #childLinks = new Map<string, LinkStats>();
-  readonly #perSegment = new Map<number, number[]>();
+  readonly #buffers = new SubstreamBuffers();
   readonly #warned = new Set<string>();
   readonly #guard = new UploadGuard();
   #fec: FecRelay | undefined;
   #timer: Timer | undefined;
-  #nack: NackTracker | undefined;
-  #responder: NackResponder;
+  readonly #nack: NackRepair;
   /** Addresses this node feeds (children, mesh neighbours): whose NACKs it answers. */
   #fed = new Set<string>();
   /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
@@ -153,9 +144,10 @@ export class DataPlane {
     this.#deps = deps;
     this.#config = { ...DEFAULT_DATA_PLANE, ...config };
     this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
-    const nack = this.#config.nack;
-    this.#nack = nack === false ? undefined : new NackTracker(nack);
-    this.#responder = new NackResponder({ pacer: deps.pacer }, this.#config.nackResponder);
+    this.#nack = new NackRepair(
+      { pacer: deps.pacer },
+      { ask: this.#config.nack ?? {}, answer: this.#config.nackResponder ?? {} },
+    );
   }
 
   get assignment(): Assignment | undefined {
@@ -184,10 +176,8 @@ export class DataPlane {
     for (const key of next.keys()) this.#former.delete(key);
     if (this.#assignment !== undefined && this.#assignment.channel !== a.channel) {
       this.#window = new SeqWindow({ ...DEFAULT_SEQ_WINDOW, size: this.#config.seqWindow });
-      this.#perSegment.clear();
-      const nack = this.#config.nack;
-      if (nack !== false) this.#nack = new NackTracker(nack);
-      this.#responder = new NackResponder({ pacer: this.#deps.pacer }, this.#config.nackResponder);
+      this.#buffers.clear();
+      this.#nack.reset();
     }
     this.#parents = next;
     this.#assignment = {
@@ -220,9 +210,8 @@ export class DataPlane {
       f.fec.n === a.fec.n &&
       sameLinks(before, a);
     if (!same) this.#fec = FecRelay.for({ clock: this.#deps.clock }, this.#assignment, {}, f);
-    this.#nack?.setAssignment(this.#assignment, now);
     this.#fed = new Set([...a.children, ...(a.mesh ?? [])].map((c) => addressKey(c)));
-    this.#responder.retain(this.#fed);
+    this.#nack.setAssignment(this.#assignment, this.#fed, now);
     if (this.#timer === undefined) this.#timer = this.#deps.clock.setInterval(() => this.tick(), TICK_MS);
     forgetExcept(this.#parentLinks, new Set([...next.keys(), ...this.#former.keys()]));
     forgetExcept(
@@ -283,9 +272,8 @@ export class DataPlane {
    */
   #accept(buf: Uint8Array, p: DataPacket, fromKey: string, now: number): boolean {
     const a = this.#assignment!;
-    this.#count(p, a.k);
-    this.#responder.remember(p.seq, buf);
-    const asked = this.#nack?.onPacket(p.seq, now, this.#settled) ?? false;
+    this.#buffers.count(p.segmentId, p.substream, a.k);
+    const asked = this.#nack.onPacket(p.seq, buf, now, this.#settled);
     for (const to of forwardTargets(a, p, fromKey)) this.#send(buf, to, p.seq, now);
     if (this.#formerChildren.size > 0) this.#feedFormer(buf, p, fromKey, now);
     if (this.#fec !== undefined) {
@@ -301,34 +289,16 @@ export class DataPlane {
 
   /** A NACK: answered if it comes from an address this node feeds (nack-responder.ts). */
   #onNack(p: DataPacket, from: Address, key: string, now: number): void {
-    const r = decodeNack(p);
-    if (!r.ok) {
-      this.#malformed(r.error.code);
-      return;
-    }
-    const a = this.#assignment;
-    const feeds =
-      a !== undefined &&
-      r.value.channel === a.channel &&
+    const feeds = (channel: number): boolean =>
+      channel === this.#assignment?.channel &&
       (this.#fed.has(key) || (this.#formerChildren.get(key)?.until ?? 0) > now);
-    this.#responder.onNack(r.value, from, key, feeds);
-  }
-
-  /** Sends the NACKs that are due. */
-  #askMissing(now: number): void {
-    const a = this.#assignment;
-    if (this.#nack === undefined || a === undefined) return;
-    for (const req of this.#nack.due(now, this.#settled)) {
-      for (const run of nackSpans(req.seqs)) {
-        this.#deps.pacer.send(encodeNack(a.channel, run), req.to, PRIORITY_LIVE);
-        this.stats.nacksSent++;
-      }
-    }
+    const bad = this.#nack.onNack(p, from, key, feeds);
+    if (bad !== undefined) this.#malformed(bad);
   }
 
   /** A segment was committed (by packets, or over HTTP): its numbers are not asked for any more. */
   segmentDone(firstSeq: number, count: number): void {
-    this.#nack?.forget(firstSeq, count);
+    this.#nack.segmentDone(firstSeq, count);
   }
 
   /**
@@ -336,7 +306,7 @@ export class DataPlane {
    * those already held or already being asked for are skipped.
    */
   askFor(seqs: Iterable<number>): void {
-    this.#nack?.ask(seqs, this.#deps.clock.now(), this.#settled);
+    this.#nack.askFor(seqs, this.#deps.clock.now(), this.#settled);
   }
 
   /** Parity: forwarded once to the coded children that take its index; may rebuild packets. */
@@ -390,7 +360,7 @@ export class DataPlane {
     const ck = addressKey(to);
     if (this.#guard.isShed(ck)) return;
     this.#deps.pacer.send(buf, to, this.#config.priority ?? PRIORITY_LIVE);
-    this.#responder.credit(ck);
+    this.#nack.sentTo(ck);
     const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
     cl.lastAt = now;
     cl.lastSeq = seq;
@@ -401,24 +371,13 @@ export class DataPlane {
   tick(): void {
     const now = this.#deps.clock.now();
     if (this.#fec !== undefined) this.#sendParity(this.#fec.tick(now), now);
-    this.#askMissing(now);
+    const a = this.#assignment;
+    if (a !== undefined) this.#nack.tick(a.channel, now, this.#settled);
   }
 
   /** Packet-level repair counters. */
   get nackStats(): NackStats {
-    return {
-      ask: {
-        ...(this.#nack?.stats ?? {
-          missing: 0,
-          asked: 0,
-          recovered: 0,
-          givenUp: 0,
-          overflow: 0,
-          throttled: 0,
-        }),
-      },
-      answer: { ...this.#responder.stats },
-    };
+    return this.#nack.stats;
   }
 
   /**
@@ -491,13 +450,7 @@ export class DataPlane {
    * when undefined: the player has not started).
    */
   buffers(playing: number | undefined): number[] {
-    const k = this.#assignment?.k ?? 1;
-    const out = new Array<number>(k).fill(0);
-    for (const [id, counts] of this.#perSegment) {
-      if (playing !== undefined && id <= playing) continue;
-      for (let i = 0; i < k; i++) out[i]! += counts[i] ?? 0;
-    }
-    return out;
+    return this.#buffers.buffers(playing, this.#assignment?.k ?? 1);
   }
 
   stop(): void {
@@ -519,20 +472,6 @@ export class DataPlane {
     // A link with no packet yet is as old as the assignment that made it.
     const since = l?.lastAt ?? this.#assignedAt;
     return { node, ageMs: Math.max(0, ts - since), lastSeq: l?.lastSeq ?? 0 };
-  }
-
-  #count(p: DataPacket, k: number): void {
-    let counts = this.#perSegment.get(p.segmentId);
-    if (counts === undefined) {
-      if (this.#perSegment.size >= COUNTED_SEGMENTS) {
-        const oldest = Math.min(...this.#perSegment.keys());
-        if (p.segmentId < oldest) return;
-        this.#perSegment.delete(oldest);
-      }
-      counts = new Array<number>(k).fill(0);
-      this.#perSegment.set(p.segmentId, counts);
-    }
-    if (p.substream < counts.length) counts[p.substream]!++;
   }
 
   #malformed(code: string): void {

@@ -97,14 +97,11 @@ export interface NackRequest {
 }
 
 export class NackTracker {
-  readonly stats: NackTrackerStats = {
-    missing: 0,
-    asked: 0,
-    recovered: 0,
-    givenUp: 0,
-    overflow: 0,
-    throttled: 0,
-  };
+  readonly stats: NackTrackerStats = NackTracker.emptyStats();
+
+  static emptyStats(): NackTrackerStats {
+    return { missing: 0, asked: 0, recovered: 0, givenUp: 0, overflow: 0, throttled: 0 };
+  }
   readonly #config: NackTrackerConfig;
   #lanes: Lane[] = [];
   /** Everyone who holds the stream and feeds this node: parents, then mesh neighbours. */
