@@ -1,11 +1,9 @@
 import test from "ava";
 import { createHash } from "node:crypto";
-import { Assembler, type CompletedSegment } from "../agent/assembler.js";
-import { FallbackClient } from "../agent/fallback-client.js";
-import { Repairer, repairTiming, REPAIR_LIMITS } from "../agent/repair.js";
+import { Assembler } from "../agent/assembler.js";
+import { testRepairer, until } from "./helpers/repairer.js";
 import type { SegmentMeta } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { MemoryLogger } from "../seams/log.js";
 
 const BYTES = Buffer.from("a segment of transport stream bytes".repeat(40));
 const SHA = createHash("sha256").update(BYTES).digest();
@@ -31,33 +29,11 @@ function setup(answers: Record<string, () => Response>) {
     sha256: SHA,
   };
   assembler.onMeta(meta, clock.now());
-  const committed: CompletedSegment[] = [];
-  const logger = new MemoryLogger();
-  const repairer = new Repairer(
-    {
-      clock,
-      logger,
-      client: new FallbackClient({ fetch: fetchFake }),
-      assembler,
-      commit: (seg) => {
-        committed.push(seg);
-        assembler.markDone(seg.id);
-      },
-      wanted: () => true,
-      segmentMs: 2000,
-      peers: () => ["http://10.0.0.1:8080", "http://10.0.0.2:8080"],
-    },
-    { ...repairTiming(2000), ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
-  );
+  const { repairer, committed, logger } = testRepairer(clock, assembler, fetchFake, [
+    "http://10.0.0.1:8080",
+    "http://10.0.0.2:8080",
+  ]);
   return { clock, repairer, committed, asked, logger };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met in time`);
-    await new Promise((r) => setImmediate(r));
-  }
 }
 
 test("repair takes a missing segment from a parent, checked against the META hash only", async (t) => {
@@ -74,7 +50,7 @@ test("repair takes a missing segment from a parent, checked against the META has
   clock.advance(2000);
   repairer.tick();
   await until(() => committed.length === 1);
-  t.true(Buffer.from(committed[0]!.bytes).equals(BYTES));
+  t.true(Buffer.from(committed[0]!.seg.bytes).equals(BYTES));
   t.is(repairer.stats.fromPeers, 1);
   t.is(repairer.stats.peerBytes, BYTES.length);
   t.is(repairer.stats.originBytes, 0);

@@ -1,13 +1,12 @@
 import test from "ava";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { Assembler, type CompletedSegment } from "../agent/assembler.js";
-import { FallbackClient } from "../agent/fallback-client.js";
-import { coalesce, Repairer, repairTiming, REPAIR_LIMITS } from "../agent/repair.js";
+import { Assembler } from "../agent/assembler.js";
+import { coalesce } from "../agent/repair.js";
+import { testRepairer, until } from "./helpers/repairer.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentMeta } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { MemoryLogger } from "../seams/log.js";
 
 const BYTES = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
 const SHA = createHash("sha256").update(BYTES).digest();
@@ -42,31 +41,8 @@ function setup(opts: { body?: Buffer; ignoreRange?: boolean } = {}) {
   assembler.onMeta(meta, clock.now());
   // Packets of 1000 bytes; the second and the fourth were lost.
   for (const at of [0, 2000, 4000]) assembler.onChunk(7, at, BYTES.subarray(at, at + 1000), clock.now());
-  const committed: Array<{ seg: CompletedSegment; source: string }> = [];
-  const repairer = new Repairer(
-    {
-      clock,
-      logger: new MemoryLogger(),
-      client: new FallbackClient({ fetch: fetchFake }),
-      assembler,
-      commit: (seg, source) => {
-        committed.push({ seg, source });
-        assembler.markDone(seg.id);
-      },
-      wanted: () => true,
-      segmentMs: 2000,
-    },
-    { ...repairTiming(2000), ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
-  );
+  const { repairer, committed } = testRepairer(clock, assembler, fetchFake);
   return { clock, repairer, committed, asked, assembler };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met in time`);
-    await new Promise((r) => setImmediate(r));
-  }
 }
 
 test("the assembler says which bytes of a segment are missing", (t) => {

@@ -1,0 +1,45 @@
+/**
+ * A Repairer for tests (agent/repair.ts) on a manual clock and a fake fetch: commits go to a
+ * list (and mark the segment done, as the agent does); the origin is http://origin:8000.
+ */
+import type { Assembler, CompletedSegment } from "../../agent/assembler.js";
+import { FallbackClient } from "../../agent/fallback-client.js";
+import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/repair.js";
+import { MemoryLogger } from "../../seams/log.js";
+import type { ManualClock } from "../../seams/manual-clock.js";
+
+export function testRepairer(
+  clock: ManualClock,
+  assembler: Assembler,
+  fetch: typeof globalThis.fetch,
+  peers?: string[],
+) {
+  const committed: Array<{ seg: CompletedSegment; source: string }> = [];
+  const logger = new MemoryLogger();
+  const repairer = new Repairer(
+    {
+      clock,
+      logger,
+      client: new FallbackClient({ fetch }),
+      assembler,
+      commit: (seg, source) => {
+        committed.push({ seg, source });
+        assembler.markDone(seg.id);
+      },
+      wanted: () => true,
+      segmentMs: 2000,
+      ...(peers === undefined ? {} : { peers: () => peers }),
+    },
+    { ...repairTiming(2000), ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
+  );
+  return { repairer, committed, logger };
+}
+
+/** Waits (without timers) until `cond` holds, at most `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met in time`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
