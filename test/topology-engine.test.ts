@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 
 fc.configureGlobal({ includeErrorInReport: true });
-import { checkPlan } from "../control/topology/check.js";
+import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import { fecNFor, type TierSnapshot } from "../control/topology/tier-types.js";
 import { mixSnapshot } from "../bench/topology-mix.js";
@@ -20,6 +20,28 @@ test("every invariant holds for random snapshots (checkPlan finds nothing)", (t)
       // Nobody is left unfed silently; with ample origin upload nobody is unfed at all.
       if (s.origin!.uploadKbps >= 1000 * R && plan.unplaced.length > 0)
         throw new Error(`unplaced ${plan.unplaced.join(",")}`);
+    }),
+    { numRuns: runs(300) },
+  );
+  t.pass();
+});
+
+test("the origin is the last resort: within its upload, below tier 1 only what the tiers above cannot carry", (t) => {
+  fc.assert(
+    fc.property(snapshotArb(), (s) => {
+      const plan = buildTieredPlan(s);
+      // Starved origins included: it is planned up to its upload and never beyond; below tier 1 a
+      // link from it carries more than one substream only when no node above has room for them;
+      // and a node is left unfed (unplaced, with a reason) only when nobody has room for it.
+      const v = checkPlan(plan, s).filter(
+        (x) =>
+          (x.code === "upload" && x.node === s.origin!.id) ||
+          x.code === "origin-spare" ||
+          x.code === "unfed-spare" ||
+          x.code === "unexplained",
+      );
+      if (v.length > 0) throw new Error(JSON.stringify(v.slice(0, 5)));
+      if (planUploadKbps(plan, s, s.origin!.id) > s.origin!.uploadKbps + 1e-6) throw new Error("origin over");
     }),
     { numRuns: runs(300) },
   );
@@ -121,13 +143,17 @@ test("four levels: tier 2 feeds an erasure-coded tier 3, common nodes are tier 4
   const byTier = new Map<number, number>();
   for (const np of plan.nodes.values()) byTier.set(np.tier, (byTier.get(np.tier) ?? 0) + 1);
   t.true(byTier.get(2)! > 200 && byTier.get(3)! > 200 && byTier.get(4)! > 2000);
+  let fromTier2 = 0;
   for (const [id, np] of plan.nodes) {
     if (np.tier !== 3) continue;
     t.truthy(np.fec, `tier-3 node ${id} is erasure-coded`);
     for (const p of np.parents)
       if (p !== null)
         t.true(p === plan.root || plan.nodes.get(p)!.tier >= 2, "fed by tier 2, itself or the origin");
+    if (np.parents.some((p) => p !== null && plan.nodes.get(p)!.tier === 2)) fromTier2++;
   }
+  // Tier 2 does feed it: the origin only covers what tier 2 cannot.
+  t.true(fromTier2 > 0);
 });
 
 test("recruits (nodes that do not watch) serve only tier 1, and only where a region has nobody else", (t) => {

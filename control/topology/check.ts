@@ -5,6 +5,7 @@
  * violation found; an empty list means the plan is sound.
  */
 import { NatType } from "../../protocol/messages.js";
+import { checkLastResort, type Room } from "./check-origin.js";
 import { isVertexConnected } from "./connectivity.js";
 import type { NodePlan, Plan } from "./plan.js";
 import { gcd } from "./state.js";
@@ -25,7 +26,9 @@ export interface Violation {
     | "region"
     | "feeders"
     | "fragile"
-    | "recruit";
+    | "recruit"
+    | "origin-spare"
+    | "unfed-spare";
   node?: number;
   detail: string;
 }
@@ -57,6 +60,7 @@ export function checkPlan(plan: Plan, s: TierSnapshot): Violation[] {
   const cost = (alg: string | undefined): number =>
     alg === "flood" ? 0 : alg === "fec-tree" ? U / policy.fec.k : U / k;
   const clusters = plan.clusters ?? [];
+  const room = new Map<number, Room>();
 
   for (const [id, np] of plan.nodes) {
     if (isRecruit(info.get(id)) && np.tier !== 1) bad("recruit", `a recruit in tier ${np.tier}`, id);
@@ -103,16 +107,19 @@ export function checkPlan(plan: Plan, s: TierSnapshot): Violation[] {
           bad("region", `bottom-tier link to ${e.node}`, id);
       }
     }
-    if (used > Math.floor((upload(id) * U) / R + 1e-9)) bad("upload", `needs ${(used * R) / U} kbit/s`, id);
+    const units = Math.floor((upload(id) * U) / R + 1e-9);
+    if (used > units) bad("upload", `needs ${(used * R) / U} kbit/s`, id);
     const links =
       np.children.length + (np.mesh?.filter((m) => !np.children.some((c) => c.node === m)).length ?? 0);
     if (id !== origin.id && links > linkLimit(policy, np.role)) bad("children", `${links} links`, id);
+    room.set(id, { spare: units - used, freeLink: id === origin.id || links < linkLimit(policy, np.role) });
     if (bottom(np)) {
       let interior = 0;
       for (const e of np.children) if (get(e.node)?.tier === np.tier) interior |= e.substreams;
       if ((interior & (interior - 1)) !== 0) bad("interior", "interior in more than one sub-tree", id);
     }
   }
+  for (const x of checkLastResort(plan, s, room, cost)) bad(x.code, x.detail, x.node);
   checkDepthAndEntries(plan, policy.c, bad);
   checkMesh(
     plan,

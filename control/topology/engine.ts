@@ -5,7 +5,8 @@
  * (multi-tree) are built top-down on one State so that each tier spends what the tier above
  * left: tier 1 pays the mesh, tier 2 its coded sub-trees, tier 3 uses its own upload first and
  * its feeders (tier 2 of the region, then tier 1, then anyone with spare, then the origin)
- * for the rest. See docs/topology.md.
+ * for the rest. The origin is the last resort: a final pass (relieve.ts) hands what it sends
+ * below tier 1 to upper-tier nodes left with room. See docs/topology.md.
  */
 import { mulberry32 } from "../../common/prng.js";
 import { NatType } from "../../protocol/messages.js";
@@ -14,6 +15,7 @@ import { attachState, fedCount, finishPlan, needed } from "./finish.js";
 import { buildMultitree } from "./multitree.js";
 import type { Plan, TopologyEngine } from "./plan.js";
 import { addCluster, addOrigin, addRec, canonical } from "./records.js";
+import { relieveOrigin } from "./relieve.js";
 import { ensureRobust } from "./robust.js";
 import { State, type Rec } from "./state.js";
 import { buildTier1 } from "./tier1.js";
@@ -54,8 +56,14 @@ export function buildTieredPlan(s: TierSnapshot): Plan {
     const all = [...above.values()].flat();
     const fresh = new Map<string, Rec[]>();
     for (const g of groups) if (g.fec && g.tier === tier) buildFec(st, s, g, above, all, t1, origin, fresh);
-    // A node the tier above could not feed (the origin ran out) feeds nobody.
-    for (const [r, list] of fresh) for (const x of list) if (fedCount(x) >= needed(x)) push(regionT2, r, x);
+    // A node the tier above could not feed (the origin ran out) feeds nobody. The depth of a fed
+    // one is known now: the tier below counts its own from it.
+    for (const [r, list] of fresh)
+      for (const x of list) {
+        if (fedCount(x) < needed(x)) continue;
+        st.refreshDepth(x);
+        push(regionT2, r, x);
+      }
   }
   const liveT1 = bySpare(t1.filter((r) => r.np.depth !== null));
   const upper = bySpare([...liveT1, ...[...regionT2.values()].flat()]);
@@ -99,6 +107,7 @@ export function buildTieredPlan(s: TierSnapshot): Plan {
     buildMultitree(st, cl, members, feeders, 0);
     if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
   }
+  relieveOrigin(st, origin);
   return attachState(finishPlan(st, s, true), st, s);
 }
 
@@ -187,7 +196,9 @@ function buildFec(
     push(out, region, r);
     return r;
   });
-  const live = (list: Rec[]): Rec[] => list.filter((r) => r.np.depth !== null);
+  // Tier 1: reached by the mesh. The erasure-coded tier above (levels 4) lists fed nodes only:
+  // all live (testing their depth here once left tier 3 to the origin alone).
+  const live = (list: Rec[]): Rec[] => list.filter((r) => r.tier !== 1 || r.np.depth !== null);
   const local = live(above.get(region) ?? []);
   const everyone = live(all);
   // Robust roots: >= c distinct tier-1 nodes, or tier-2 nodes, or the origin among them.

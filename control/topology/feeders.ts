@@ -8,7 +8,14 @@
  *      different substreams come from different feeders);
  *   3. the preference lists in order (same region first, then anyone with spare upload);
  *   4. the origin, which covers whatever deficit is left: it feeds the missing substreams
- *      directly. Only when the origin's upload is exhausted too does a child stay unfed.
+ *      directly.
+ *   5. when even the origin is out of upload: a tier-1 node that the robustness rule (below)
+ *      held back. The child is then fragile (checkPlan says so) rather than unfed. Only when
+ *      nobody has upload left does a child stay unfed.
+ * The origin is the last resort: it never bundles (step 1), and as a primary (step 2) it only
+ * roots a sub-tree for a child it does not feed yet - one origin substream makes a child robust,
+ * more would spend the origin's upload where the tiers above have room (a one-member
+ * erasure-coded cluster, whose member roots every sub-tree, once took all of the origin's spare).
  * Capacity only shrinks while a plan is built, so each list keeps a cursor past the nodes
  * that are full.
  */
@@ -40,19 +47,25 @@ export class Feeders implements FeedSource {
   readonly handed = new Set<number>();
 
   take(j: number, child: Rec, root = false): Rec | undefined {
-    // A sub-tree root goes to a feeder the cluster does not use yet when there is one.
-    const r = (root ? this.#find(j, child, true) : undefined) ?? this.#find(j, child, false);
+    // A sub-tree root goes to a feeder the cluster does not use yet when there is one. Step 5
+    // is not for roots: the caller tries a slot in the cluster, then asks again as a non-root.
+    const r =
+      (root ? this.#find(j, child, true, true, true) : undefined) ??
+      this.#find(j, child, false, root, true) ??
+      (root ? undefined : this.#find(j, child, false, false, false));
     if (r !== undefined) this.handed.add(r.id);
     return r;
   }
 
-  #find(j: number, child: Rec, fresh: boolean): Rec | undefined {
+  /** `strict`: apply the robustness rule to tier-1 feeders (off only for the last pass, step 5). */
+  #find(j: number, child: Rec, fresh: boolean, root: boolean, strict: boolean): Rec | undefined {
     const st = this.st;
-    if (!fresh) for (const r of child.ups) if (this.#ok(r, child, false)) return r;
+    if (!fresh) for (const r of child.ups) if (r.tier !== 0 && this.#ok(r, child, false, strict)) return r;
     const P = this.primaries.length;
     for (let i = 0; i < P; i++) {
       const r = this.primaries[(j + i) % P]!;
-      if (this.#ok(r, child, fresh)) return r;
+      if (r.tier === 0 && (!root || child.ups.includes(r))) continue;
+      if (this.#ok(r, child, fresh, strict)) return r;
     }
     const cost = st.bitCost(this.alg);
     for (const c of this.lists) {
@@ -65,15 +78,17 @@ export class Feeders implements FeedSource {
       for (let i = c.at; i < items.length; i++) {
         // Fresh roots beyond the primaries: only robust ones (tier 2, the origin).
         const r = items[i]!;
-        if ((!fresh || r.tier !== 1) && this.#ok(r, child, fresh)) return r;
+        if ((!fresh || r.tier !== 1) && this.#ok(r, child, fresh, strict)) return r;
       }
     }
     return undefined;
   }
 
-  #ok(r: Rec, child: Rec, fresh: boolean): boolean {
+  #ok(r: Rec, child: Rec, fresh: boolean, strict: boolean): boolean {
     return (
-      (!fresh || !this.handed.has(r.id)) && this.st.canFeed(r, child, this.alg) && this.diverse(r, child)
+      (!fresh || !this.handed.has(r.id)) &&
+      this.st.canFeed(r, child, this.alg) &&
+      (!strict || this.diverse(r, child))
     );
   }
 
