@@ -7,7 +7,7 @@
  * The commit path is the one place a segment becomes playable: store.put (a transaction),
  * then the "segment_committed" log line, then the player model and the playlist.
  */
-import { Pacer, WIRE_OVERHEAD_BYTES } from "../common/pacer.js";
+import { Pacer, PAYLOAD_SHARE_OF_WIRE } from "../common/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -470,12 +470,6 @@ function unique(xs: number[]): number[] {
 function prefixed(m: Record<string, number>, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
 }
-
-/**
- * Share of a full-size data datagram's wire bytes that is stream payload: 1160 payload bytes in a
- * 28-byte data header and 42 bytes of Ethernet/IPv4/UDP (what the pacer charges the cap).
- */
-export const PAYLOAD_SHARE_OF_WIRE = 1160 / (1160 + 28 + WIRE_OVERHEAD_BYTES);
 
 /**
  * Upload kept free for packet repair (NACKs and resends): a few per cent of loss on each link. A

@@ -27,6 +27,13 @@ export interface PacerConfig {
 /** Ethernet header (14) + IPv4 header (20) + UDP header (8). */
 export const WIRE_OVERHEAD_BYTES = 42;
 
+/**
+ * Share of a full-size data datagram's wire bytes that is stream payload: 1160 payload bytes
+ * (MAX_CODED_PAYLOAD_BYTES) in a 28-byte data header and WIRE_OVERHEAD_BYTES. What a node may
+ * promise control in stream terms is its cap times this.
+ */
+export const PAYLOAD_SHARE_OF_WIRE = 1160 / (1160 + 28 + WIRE_OVERHEAD_BYTES);
+
 export interface PacerStats {
   sentBytes: number;
   sentPackets: number;

@@ -5,7 +5,7 @@
  * (segment-window.ts), cuts it into META + data + META packets (packetizer.ts) and sends them,
  * paced at its upload budget, to the children of each packet's substream (fanout.ts).
  */
-import { Pacer } from "../common/pacer.js";
+import { PAYLOAD_SHARE_OF_WIRE, Pacer } from "../common/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
@@ -376,7 +376,8 @@ export class Origin {
       key: c.key,
       role: Role.ORIGIN,
       channels: [c.channel],
-      uploadKbps: this.uploadKbps,
+      // In stream payload, like the agents': the pacer charges the headers against the budget.
+      uploadKbps: Math.max(1, Math.floor(this.uploadKbps * PAYLOAD_SHARE_OF_WIRE)),
       nat: NatType.OPEN,
       httpPort: c.httpPort,
       streamKbps: c.streamKbps,

@@ -2,6 +2,7 @@
  * The origin node on a simulated network (ManualClock + MemoryNetwork) against a fake control
  * that speaks the real codec, and a child that records what it receives.
  */
+import { PAYLOAD_SHARE_OF_WIRE } from "../common/pacer.js";
 import test from "ava";
 import { createHash } from "node:crypto";
 import { ManualClock } from "../seams/manual-clock.js";
@@ -149,7 +150,8 @@ test("JOINs as ORIGIN every second until JOIN_ACK, then heartbeats every heartbe
     segmentMs: 1000,
     fallbackUrl: "http://127.0.0.1:8080",
     httpPort: 8080,
-    uploadKbps: Math.ceil(2 * 700 * 1.25),
+    // The budget (2 children x 1.25) counted in stream payload: the pacer charges headers.
+    uploadKbps: Math.floor(Math.ceil(2 * 700 * 1.25) * PAYLOAD_SHARE_OF_WIRE),
   });
   t.is(j.body.key.length, 32);
 
