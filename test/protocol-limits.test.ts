@@ -385,7 +385,7 @@ test("the data and segment meta encoders refuse what their decoders would", (t) 
     instanceOf: EncodeError,
     message: /payload/,
   });
-  t.throws(() => encodeData({ ...h, flags: 0x08 }, new Uint8Array(1)), {
+  t.throws(() => encodeData({ ...h, flags: 0x10 }, new Uint8Array(1)), {
     instanceOf: EncodeError,
     message: /^flags/,
   });
