@@ -18,7 +18,7 @@
  * here, within the child's credit and only while the upload has room (nack-responder.ts).
  */
 import type { Pacer } from "../common/pacer.js";
-import { PRIORITY_LIVE } from "../common/pacer.js";
+import { PRIORITY_BULK, PRIORITY_LIVE } from "../common/pacer.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
 import { FLAG_NACK, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -59,7 +59,8 @@ export interface DataPlaneConfig {
   formerParentGraceMs: number;
   /**
    * Make-before-break on the sending side: a child an ASSIGN took away keeps getting its
-   * substreams this long, while its new parent starts (it drops the duplicates), ms.
+   * substreams this long, while its new parent starts (it drops the duplicates), ms. Sent at
+   * bulk priority: only with upload the live stream leaves free.
    */
   formerChildGraceMs: number;
   /** Pacer priority of forwarded packets: PRIORITY_LIVE (default), PRIORITY_BULK for a VoD channel. */
@@ -334,7 +335,9 @@ export class DataPlane {
       }
       if (key !== fromKey && childWants(f.link, f.fec, p)) {
         this.stats.formerChildSends++;
-        this.#send(buf, f.link, p.seq, now);
+        // Best effort, from what the live stream leaves free: a node with less than twice the
+        // stream's upload would otherwise queue up during every grace and shed children.
+        this.#send(buf, f.link, p.seq, now, PRIORITY_BULK);
       }
     }
   }
@@ -356,10 +359,16 @@ export class DataPlane {
     }
   }
 
-  #send(buf: Uint8Array, to: Peer, seq: number, now: number): void {
+  #send(
+    buf: Uint8Array,
+    to: Peer,
+    seq: number,
+    now: number,
+    priority = this.#config.priority ?? PRIORITY_LIVE,
+  ): void {
     const ck = addressKey(to);
     if (this.#guard.isShed(ck)) return;
-    this.#deps.pacer.send(buf, to, this.#config.priority ?? PRIORITY_LIVE);
+    this.#deps.pacer.send(buf, to, priority);
     this.#nack.sentTo(ck);
     const cl = this.#childLinks.get(ck) ?? { lastAt: undefined, lastSeq: 0 };
     cl.lastAt = now;
@@ -406,7 +415,9 @@ export class DataPlane {
     const a = this.#assignment;
     if (a === undefined) return undefined;
     const pacer = this.#deps.pacer;
-    const shed = this.#guard.check(pacer.queuedBytesAt(PRIORITY_LIVE), pacer.rateBytesPerSec, a.children);
+    // The backlog that never drained this interval: bursts (a whole segment forwarded at once)
+    // that the cap clears in time are not an overload.
+    const shed = this.#guard.check(pacer.takeLowWater(PRIORITY_LIVE), pacer.rateBytesPerSec, a.children);
     if (shed !== undefined)
       this.#deps.logger.warn("child_shed", { child: shed.node, shed: this.#guard.shedCount });
     return shed;

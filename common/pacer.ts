@@ -62,6 +62,8 @@ export class Pacer {
   readonly #queues: Item[][] = Array.from({ length: PRIORITIES }, () => []);
   readonly #heads = new Array<number>(PRIORITIES).fill(0);
   readonly #queued = new Array<number>(PRIORITIES).fill(0);
+  /** The least queued per priority since the last takeLowWater. */
+  readonly #lowWater = new Array<number>(PRIORITIES).fill(0);
   #timer: Timer | undefined;
   #stopped = false;
 
@@ -89,6 +91,17 @@ export class Pacer {
   /** Bytes waiting at one priority. */
   queuedBytesAt(priority: number): number {
     return this.#queued[priority] ?? 0;
+  }
+
+  /**
+   * The least that was queued at `priority` since the last call: a backlog that never drained
+   * in that time (a queue that only peaks after bursts and empties again reads 0). Starts the
+   * next measure from what is queued now.
+   */
+  takeLowWater(priority: number): number {
+    const low = this.#lowWater[priority] ?? 0;
+    this.#lowWater[priority] = this.#queued[priority] ?? 0;
+    return low;
   }
 
   /** Queues one datagram; false if it was dropped because that priority's queue is full. */
@@ -136,6 +149,7 @@ export class Pacer {
         }
         this.#heads[p]!++;
         this.#queued[p]! -= item.data.length;
+        if (this.#queued[p]! < this.#lowWater[p]!) this.#lowWater[p] = this.#queued[p]!;
         this.stats.queuedBytes -= item.data.length;
         this.#emit(item.data, item.to);
       }

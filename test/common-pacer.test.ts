@@ -87,3 +87,22 @@ test("rate 0 sends at once", (t) => {
   clock.advance(0);
   t.is(got, 100);
 });
+
+test("takeLowWater: the least queued since the last call, 0 once the queue drained", (t) => {
+  const clock = new ManualClock(0);
+  const net = new MemoryNetwork(clock, { latencyMs: 0 });
+  const a = net.bind("10.0.0.1");
+  const b = net.bind("10.0.0.2");
+  const pacer = new Pacer(
+    { clock, transport: a },
+    { rateBytesPerSec: 10_000, burstBytes: 1042, overheadBytes: 42 },
+  );
+  t.is(pacer.takeLowWater(PRIORITY_LIVE), 0);
+  for (let i = 0; i < 10; i++) pacer.send(Buffer.alloc(1000), b.local); // 1 leaves, 9 queued
+  t.is(pacer.takeLowWater(PRIORITY_LIVE), 0, "the interval started empty");
+  clock.advance(300); // ~2 more leave: 7 queued, never fewer since the last call
+  t.is(pacer.takeLowWater(PRIORITY_LIVE), 7000);
+  clock.advance(1000); // all gone
+  t.is(pacer.takeLowWater(PRIORITY_LIVE), 0);
+  t.is(pacer.takeLowWater(PRIORITY_LIVE), 0);
+});
