@@ -3,10 +3,9 @@
  * whose children ask for more than its cap would only build a queue and deliver everything late.
  * Once per heartbeat interval the guard looks at the Pacer's live backlog expressed as time
  * (bytes / rate) — the least that was queued during the interval (Pacer.takeLowWater), so a
- * queue that peaks after each burst and drains again is not an overload (sampled at one instant,
- * it was: with heartbeats and segments on the same period the samples kept landing on bursts,
- * and nodes shed children they could feed) — above `maxQueueDelayMs` for `overChecks` intervals
- * in a row, it sheds
+ * queue that peaks after each burst (a segment forwarded at once) and drains again is not an
+ * overload, whenever in the interval the check happens to run — above `maxQueueDelayMs` for
+ * `overChecks` intervals in a row, it sheds
  * one child — the lowest priority one — and the HEARTBEAT says how many were shed (resources.shed),
  * so control moves them (their links also fall behind: the congestion rule). A new ASSIGN
  * clears the shed list: control has re-planned with what it now knows.
