@@ -7,7 +7,8 @@
  * The commit path is the one place a segment becomes playable: store.put (a transaction),
  * then the "segment_committed" log line, then the player model and the playlist.
  */
-import { Pacer, PAYLOAD_SHARE_OF_WIRE } from "../common/pacer.js";
+import { Pacer } from "../common/pacer.js";
+import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {

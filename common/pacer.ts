@@ -11,6 +11,7 @@
  */
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Address, Transport } from "../seams/transport.js";
+import { WIRE_OVERHEAD_BYTES } from "../protocol/limits.js";
 import { TokenBucket } from "./token-bucket.js";
 
 export interface PacerConfig {
@@ -23,16 +24,6 @@ export interface PacerConfig {
   /** Bytes the link adds to each datagram (default WIRE_OVERHEAD_BYTES). */
   overheadBytes?: number;
 }
-
-/** Ethernet header (14) + IPv4 header (20) + UDP header (8). */
-export const WIRE_OVERHEAD_BYTES = 42;
-
-/**
- * Share of a full-size data datagram's wire bytes that is stream payload: 1160 payload bytes
- * (MAX_CODED_PAYLOAD_BYTES) in a 28-byte data header and WIRE_OVERHEAD_BYTES. What a node may
- * promise control in stream terms is its cap times this.
- */
-export const PAYLOAD_SHARE_OF_WIRE = 1160 / (1160 + 28 + WIRE_OVERHEAD_BYTES);
 
 export interface PacerStats {
   sentBytes: number;
@@ -58,7 +49,6 @@ export class Pacer {
   readonly #rate: number;
   readonly #maxQueue: number;
   readonly #overhead: number;
-  readonly #burst: number;
   readonly #queues: Item[][] = Array.from({ length: PRIORITIES }, () => []);
   readonly #heads = new Array<number>(PRIORITIES).fill(0);
   readonly #queued = new Array<number>(PRIORITIES).fill(0);
@@ -72,13 +62,11 @@ export class Pacer {
     this.#transport = deps.transport;
     this.#maxQueue = config.maxQueueBytes ?? 1 << 20;
     this.#overhead = Math.max(0, config.overheadBytes ?? WIRE_OVERHEAD_BYTES);
-    this.#burst = 0;
     this.#rate = Math.max(0, config.rateBytesPerSec);
     if (config.rateBytesPerSec > 0) {
       // 50 ms worth, at least four full datagrams: a home uplink's buffer (tens of ms) holds it,
       // and a timer that fires late on a busy box still lets the rate through.
       const burst = config.burstBytes ?? Math.max(4 * 1200, config.rateBytesPerSec / 20);
-      this.#burst = burst;
       this.#bucket = new TokenBucket(config.rateBytesPerSec, burst, deps.clock.now());
     }
   }
@@ -138,7 +126,7 @@ export class Pacer {
         const item = q[this.#heads[p]!]!;
         const now = this.#clock.now();
         // Never more than the bucket holds, or a datagram larger than the burst would wait forever.
-        const cost = Math.min(item.data.length + this.#overhead, this.#burst);
+        const cost = Math.min(item.data.length + this.#overhead, bucket.burstBytes);
         if (!bucket.take(cost, now)) {
           const wait = Math.max(1, bucket.waitMs(cost, now));
           this.#timer = this.#clock.setTimeout(() => {

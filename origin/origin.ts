@@ -5,12 +5,12 @@
  * (segment-window.ts), cuts it into META + data + META packets (packetizer.ts) and sends them,
  * paced at its upload budget, to the children of each packet's substream (fanout.ts).
  */
-import { PAYLOAD_SHARE_OF_WIRE, Pacer } from "../common/pacer.js";
+import { Pacer } from "../common/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
 import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
-import { FLAG_NACK } from "../protocol/limits.js";
+import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import { decodeNack } from "../protocol/nack-codec.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import {
@@ -351,7 +351,7 @@ export class Origin {
     if (kind === "data") {
       // The origin has no parents: the only data datagram it takes is a child's NACK.
       const d = decodeData(data);
-      const nack = d.ok && (d.value.flags & FLAG_NACK) !== 0 ? decodeNack(d.value) : undefined;
+      const nack = d.ok ? decodeNack(d.value) : undefined; // refuses anything but FLAG_NACK
       if (nack?.ok === true && nack.value.channel === this.#channel?.id)
         this.#fanout.onNack(nack.value, from);
       else this.#rejected++;

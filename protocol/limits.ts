@@ -52,3 +52,14 @@ export const CONTROL_NODE_ID = 0;
 export const DATA_VERSION = 1;
 /** FLAG_META payload size (see segment-meta.ts for the layout). */
 export const SEGMENT_META_BYTES = 60;
+
+/** What a link adds to each datagram on the wire: Ethernet header (14) + IPv4 (20) + UDP (8). */
+export const WIRE_OVERHEAD_BYTES = 42;
+
+/**
+ * Share of a full-size data datagram's wire bytes that is stream payload (a coded-size payload in
+ * the data header and WIRE_OVERHEAD_BYTES): what a node may promise control in stream terms is
+ * its upload cap times this (the pacer charges the headers against the cap).
+ */
+export const PAYLOAD_SHARE_OF_WIRE =
+  MAX_CODED_PAYLOAD_BYTES / (MAX_CODED_PAYLOAD_BYTES + DATA_HEADER_BYTES + WIRE_OVERHEAD_BYTES);

@@ -2,7 +2,7 @@
  * The origin node on a simulated network (ManualClock + MemoryNetwork) against a fake control
  * that speaks the real codec, and a child that records what it receives.
  */
-import { PAYLOAD_SHARE_OF_WIRE } from "../common/pacer.js";
+import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import test from "ava";
 import { createHash } from "node:crypto";
 import { ManualClock } from "../seams/manual-clock.js";
