@@ -39,6 +39,7 @@ import type { NackTrackerConfig } from "./nack-tracker.js";
 import type { NackResponderConfig } from "./nack-responder.js";
 import { NackRepair, type NackStats } from "./nack-repair.js";
 import { SubstreamBuffers } from "./substream-buffers.js";
+import { LossSampler } from "./loss-sampler.js";
 
 export type { NackStats } from "./nack-repair.js";
 
@@ -137,9 +138,8 @@ export class DataPlane {
   readonly #nack: NackRepair;
   /** Addresses this node feeds (children, mesh neighbours): whose NACKs it answers. */
   #fed = new Set<string>();
-  /** Loss sampling (region quality): new data packets and the highest seq at the last sample. */
-  #lossNew = 0;
-  #lossTop: number | undefined;
+  /** Loss sampling (region quality). */
+  readonly #loss = new LossSampler();
 
   constructor(deps: DataPlaneDeps, config: Partial<DataPlaneConfig> = {}) {
     this.#deps = deps;
@@ -264,7 +264,7 @@ export class DataPlane {
       return;
     }
     // Loss as the link delivered it: a packet that came because it was asked for is repair.
-    if (!this.#accept(buf, p, key, now)) this.#lossNew++;
+    if (!this.#accept(buf, p, key, now)) this.#loss.onReceived();
   }
 
   /**
@@ -429,15 +429,7 @@ export class DataPlane {
    * or the stream did not move).
    */
   lossSample(): number | undefined {
-    const top = this.#window.highest;
-    const before = this.#lossTop;
-    const got = this.#lossNew;
-    this.#lossTop = top;
-    this.#lossNew = 0;
-    if (top === undefined || before === undefined) return undefined;
-    const expected = (top - before) >>> 0;
-    if (expected === 0 || expected > 1 << 20) return undefined;
-    return Math.min(1, Math.max(0, 1 - got / expected));
+    return this.#loss.sample(this.#window.highest);
   }
 
   /** P_1..P_k of the heartbeat at local time `ts`: age of the last packet and its seq, per substream. */
