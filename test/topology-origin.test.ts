@@ -10,6 +10,7 @@
  * pacer permanently backlogged once it counted wire overhead.
  */
 import test from "ava";
+import { readFileSync } from "node:fs";
 import { Dcm } from "../control/dcm.js";
 import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
@@ -175,4 +176,28 @@ test("checkPlan: the origin carrying what tier 1 has room for, or a node unfed b
     unplacedReasons: new Map([[7, "upload exhausted"]]),
   };
   t.true(codes(listed).includes("unfed-spare"));
+});
+
+/**
+ * Found by the property test in CI (fast-check seed 1967, shrunk): 87 nodes, k = 14, c = 2. The
+ * tier-1 node 84 had used all its child links but had upload left, and was already linked to the
+ * tier-3 nodes the origin sent 7-9 substreams each. The last pass skipped moving substreams off
+ * the origin when no upper node had a free link, though a node already linked to the child
+ * needs none.
+ */
+test("relieve: an upper node at its link limit takes the origin's substreams over links it already has", (t) => {
+  const file = new URL("fixtures/topology-origin-link-limit.json", import.meta.url);
+  const s = JSON.parse(readFileSync(file, "utf8")) as TierSnapshot;
+  const plan = buildTieredPlan(s);
+  t.deepEqual(
+    checkPlan(plan, s).filter((v) => v.code === "origin-spare" || v.code === "unfed-spare"),
+    [],
+  );
+  // Node 79 had 9 substreams from the origin; those where it is a leaf moved, until no room was left.
+  const onOrigin = plan.nodes.get(s.origin!.id)!.children.find((e) => e.node === 79)?.substreams ?? 0;
+  t.true(
+    onOrigin.toString(2).replaceAll("0", "").length < 9,
+    "substreams moved off the origin's link to node 79",
+  );
+  t.true(planUploadKbps(plan, s, 84) <= 4000 + 1e-6, "node 84 stays within its upload");
 });

@@ -32,8 +32,8 @@ export function relieveOrigin(st: State, origin: Rec): void {
   unfed.sort((a, b) => a.tier - b.tier || a.id - b.id);
   for (let round = 0; round < 8; round++) {
     let changed = feedLeft(st, unfed, undefined);
-    const open = openUppers(st);
-    if (open.length > 0 && moveOff(st, origin, open)) changed = true;
+    // Upper nodes already linked to a child need no free link: moveOff runs even with none open.
+    if (moveOff(st, origin, openUppers(st))) changed = true;
     if (feedLeft(st, unfed, origin)) changed = true;
     unfed = unfed.filter((r) => fedCount(r) < needed(r));
     if (!changed) return;
