@@ -135,7 +135,16 @@ test("planLab names namespaces and addresses by region, and rejects bad specs na
   for (const [spec, want] of bad) t.throws(() => planLab(spec), { message: want });
   t.regex(lossRuleset(3), /numgen random mod 10000 < 300 drop/);
   t.is(plan.upQueueMs, 50, "the uplink queue defaults to 50 ms");
-  t.deepEqual(tbfArgs(2000, 200), ["rate", "2000kbit", "burst", "6056", "latency", "200ms"]);
+  t.deepEqual(
+    tbfArgs(500, 200),
+    ["rate", "500kbit", "burst", "6056", "latency", "200ms"],
+    "at least 4 frames",
+  );
+  t.deepEqual(
+    tbfArgs(6000),
+    ["rate", "6000kbit", "burst", "37500", "latency", "50ms"],
+    "50 ms of burst, as the pacer",
+  );
 });
 
 if (!isRoot) {

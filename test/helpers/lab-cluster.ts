@@ -69,9 +69,9 @@ export interface LabClusterConfig {
   interRegionDelayMs?: number;
   interRegionJitterMs?: number;
   /**
-   * The agents' uplink buffer, ms at their cap (tbf latency; default the lab's 50). Note that a
-   * 50 ms queue cannot hold the agents' pacer bursts (16 KB at any rate) on caps below ~2 Mbit/s,
-   * and that a deep one delays the TCP ACKs of a node whose relaying keeps its uplink busy.
+   * The agents' uplink buffer, ms at their cap (tbf latency; default the lab's 50), beside a
+   * 50 ms tbf burst (lab-rules.ts). A deep one delays the TCP ACKs of a node whose relaying
+   * keeps its uplink busy.
    */
   upQueueMs?: number;
   /** Control's heartbeat interval (default 500 ms: a node is lost after 1.5 s of silence). */
