@@ -41,4 +41,12 @@ export class CacheError extends AgentError {
 
 export class FallbackError extends AgentError {
   override readonly name = "FallbackError";
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    /** A 503's Retry-After (delta-seconds), in ms: do not ask that server again before. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(code, message);
+  }
 }

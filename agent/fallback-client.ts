@@ -235,7 +235,8 @@ export class FallbackClient {
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
-      throw this.#fail("E_FALLBACK_HTTP", `${url}: HTTP ${res.status}`);
+      const after = res.status === 503 ? retryAfterMs(res.headers.get("retry-after")) : undefined;
+      throw this.#fail("E_FALLBACK_HTTP", `${url}: HTTP ${res.status}`, after);
     }
     let read: BoundedBody;
     try {
@@ -257,10 +258,19 @@ export class FallbackClient {
     return this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: ${e instanceof Error ? e.message : String(e)}`);
   }
 
-  #fail(code: FallbackError["code"], message: string): FallbackError {
+  #fail(code: FallbackError["code"], message: string, retryAfter?: number): FallbackError {
     this.stats.failures++;
-    return new FallbackError(code, message);
+    return new FallbackError(code, message, retryAfter);
   }
+}
+
+/** Longest Retry-After honoured: a server cannot silence itself for longer by mistake. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** Retry-After as delta-seconds, in ms (an HTTP-date or anything else: undefined). */
+export function retryAfterMs(v: string | null): number | undefined {
+  if (v === null || !/^\d{1,9}$/.test(v.trim())) return undefined;
+  return Math.min(Number(v.trim()) * 1000, MAX_RETRY_AFTER_MS);
 }
 
 /** A repair asked of a parent: it answers within its repair share of the upload, or 503. */

@@ -35,12 +35,20 @@ export interface LanView {
    * undefined when the repair share of the upload is spent (503: the child asks the origin).
    */
   admitPeer?(bytes: number): number | undefined;
+  /**
+   * False when this node serves no repairs at all (no repair share): a child's request is a 503
+   * with a long Retry-After (PEER_REPAIR_OFF_RETRY_S), so the child asks the origin from then on.
+   */
+  readonly servesPeers?: boolean;
   /** A VoD channel the agent carries (absent: no VoD). */
   vodChannel?(name: string): VodSource | undefined;
 }
 
 /** host and port (0 picks a free port). */
 export type LanHttpConfig = HttpListenConfig;
+
+/** Retry-After of a node that serves no repairs, s: its children ask it again after that. */
+export const PEER_REPAIR_OFF_RETRY_S = 600;
 
 export interface LanHttpStats {
   requests: number;
@@ -126,9 +134,14 @@ export class LanHttp {
     const sg = SEGMENT_PATH.exec(path);
     if (sg !== null) {
       if (decode(sg[1]!) !== view.channel) return text(res, 404, "no such channel\n");
+      const peer = req.headers["x-tiercast-peer"] === "1" && method === "GET";
+      if (peer && view.servesPeers === false)
+        return text(res, 503, "no repairs here: ask the origin\n", {
+          "Retry-After": String(PEER_REPAIR_OFF_RETRY_S),
+        });
       const seg = view.segment(Number(sg[2]));
       if (seg === undefined) return text(res, 404, "no such segment\n");
-      if (req.headers["x-tiercast-peer"] === "1" && method === "GET") {
+      if (peer) {
         const rate = view.admitPeer?.(seg.bytes.length);
         if (rate === undefined) return text(res, 503, "busy: ask the origin\n", { "Retry-After": "1" });
         return this.#sendPaced(res, seg, rate);

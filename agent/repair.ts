@@ -19,7 +19,7 @@
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Assembler, CompletedSegment, PendingSegment } from "./assembler.js";
-import { AgentError } from "./errors.js";
+import { AgentError, FallbackError } from "./errors.js";
 import type { FallbackClient } from "./fallback-client.js";
 
 export interface RepairTiming {
@@ -123,6 +123,8 @@ export class Repairer {
   readonly #config: RepairConfig;
   readonly #attempts = new Map<number, Attempts>();
   readonly #inFlight = new Set<number>();
+  /** Parents that answered 503 with a Retry-After: not asked again before then (base URL -> ms). */
+  readonly #peerPausedUntil = new Map<string, number>();
   /** Segment id -> its lastPacketAt when its tail was last asked for (once per quiet spell). */
   readonly #tailAsked = new Map<number, number>();
   readonly #abort = new AbortController();
@@ -308,12 +310,20 @@ export class Repairer {
     return assembler.isDone(id);
   }
 
-  /** Tries the parents in turn (at most two); true when one had the segment with the META's hash. */
+  /**
+   * Tries the parents in turn (at most two); true when one had the segment with the META's hash.
+   * A parent that said 503 with a Retry-After (its repair share spent, or repairs off: agents
+   * serve them only with --peer-repair-share) is skipped until then, so a child does not spend
+   * two round trips and its uplink on every repair before it asks the origin.
+   */
   async #fromPeer(id: number, sha256: Uint8Array): Promise<boolean> {
-    const { client, assembler, logger } = this.#deps;
+    const { client, assembler, logger, clock } = this.#deps;
     const c = this.#config;
     const meta = assembler.meta(id);
-    for (const base of (this.#deps.peers?.() ?? []).slice(0, 2)) {
+    const now = clock.now();
+    for (const [base, until] of this.#peerPausedUntil) if (until <= now) this.#peerPausedUntil.delete(base);
+    const asked = (this.#deps.peers?.() ?? []).filter((b) => !this.#peerPausedUntil.has(b)).slice(0, 2);
+    for (const base of asked) {
       try {
         const bytes = await client.peerSegment(base, c.channel, id, sha256, this.#abort.signal);
         if (!assembler.isDone(id)) {
@@ -331,6 +341,8 @@ export class Repairer {
         return true;
       } catch (e) {
         if (this.#abort.signal.aborted) throw e;
+        if (e instanceof FallbackError && e.retryAfterMs !== undefined && e.retryAfterMs > 0)
+          this.#peerPausedUntil.set(base, clock.now() + e.retryAfterMs);
         logger.debug("peer_repair_failed", { id, from: base, message: (e as Error).message });
       }
     }

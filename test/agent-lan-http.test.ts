@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from "ava";
 import { request } from "node:http";
-import { LanHttp, type LanView } from "../agent/lan-http.js";
+import { LanHttp, PEER_REPAIR_OFF_RETRY_S, type LanView } from "../agent/lan-http.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentRecord } from "../agent/chunk-store.js";
 import { MemoryLogger } from "../seams/log.js";
@@ -186,4 +186,26 @@ test("a child's repair request is served only within the repair share of the upl
   t.is(lan.status, 200);
   await lan.arrayBuffer();
   t.deepEqual(asked, [BYTES.length, BYTES.length]);
+});
+
+test("a node with no repair share answers a child's repair with a 503 and a long Retry-After, a LAN device with the segment", async (t) => {
+  const a = await withServer(t, {
+    ...view,
+    servesPeers: false,
+    admitPeer: () => t.fail("not metered") as never,
+  });
+  const url = `http://127.0.0.1:${a.port}/live/demo/7.ts`;
+  const child = await fetch(url, { headers: { "x-tiercast-peer": "1" } });
+  t.is(child.status, 503);
+  t.is(child.headers.get("retry-after"), String(PEER_REPAIR_OFF_RETRY_S));
+  await child.arrayBuffer();
+  // Also for a segment it does not hold: the child learns to ask the origin either way.
+  const missing = await fetch(`http://127.0.0.1:${a.port}/live/demo/999.ts`, {
+    headers: { "x-tiercast-peer": "1" },
+  });
+  t.is(missing.status, 503);
+  await missing.arrayBuffer();
+  const lan = await fetch(url);
+  t.is(lan.status, 200);
+  t.true(Buffer.from(await lan.arrayBuffer()).equals(BYTES));
 });

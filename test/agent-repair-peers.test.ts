@@ -1,12 +1,23 @@
 import test from "ava";
 import { createHash } from "node:crypto";
 import { Assembler } from "../agent/assembler.js";
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/fallback-client.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 import type { SegmentMeta } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 const BYTES = Buffer.from("a segment of transport stream bytes".repeat(40));
 const SHA = createHash("sha256").update(BYTES).digest();
+const META: SegmentMeta = {
+  segmentId: 7,
+  durationMs: 2000,
+  totalBytes: BYTES.length,
+  firstSeq: 1,
+  packetCount: 2,
+  discontinuity: false,
+  publishedAt: 0,
+  sha256: SHA,
+};
 
 function setup(answers: Record<string, () => Response>) {
   const clock = new ManualClock();
@@ -18,22 +29,12 @@ function setup(answers: Record<string, () => Response>) {
     return (answers[host] ?? (() => new Response("no", { status: 404 })))();
   }) as typeof fetch;
   const assembler = new Assembler();
-  const meta: SegmentMeta = {
-    segmentId: 7,
-    durationMs: 2000,
-    totalBytes: BYTES.length,
-    firstSeq: 1,
-    packetCount: 2,
-    discontinuity: false,
-    publishedAt: 0,
-    sha256: SHA,
-  };
-  assembler.onMeta(meta, clock.now());
+  assembler.onMeta(META, clock.now());
   const { repairer, committed, logger } = testRepairer(clock, assembler, fetchFake, [
     "http://10.0.0.1:8080",
     "http://10.0.0.2:8080",
   ]);
-  return { clock, repairer, committed, asked, logger };
+  return { clock, repairer, committed, asked, logger, assembler };
 }
 
 test("repair takes a missing segment from a parent, checked against the META hash only", async (t) => {
@@ -76,4 +77,46 @@ test("when no parent has the segment it comes from the origin, and is counted so
   t.is(repairer.stats.originBytes, BYTES.length);
   t.is(asked.length, 3);
   t.true(asked[2]!.startsWith("http://origin:8000/live/demo/7.ts"));
+});
+
+test("a parent that says 503 with a Retry-After is not asked again before then", async (t) => {
+  const origin = () => new Response(BYTES, { headers: { "x-tiercast-sha256": SHA.toString("hex") } });
+  const { clock, repairer, committed, asked, assembler } = setup({
+    // Repairs off (agent/lan-http.ts PEER_REPAIR_OFF_RETRY_S): come back in 600 s.
+    "10.0.0.1:8080": () =>
+      new Response("no repairs here", { status: 503, headers: { "Retry-After": "600" } }),
+    "origin:8000": origin,
+  });
+  const hosts = (from: number) => asked.slice(from).map((u) => new URL(u).host);
+  clock.advance(2000);
+  repairer.tick();
+  await until(() => committed.length === 1);
+  t.deepEqual(hosts(0), ["10.0.0.1:8080", "10.0.0.2:8080", "origin:8000"]);
+
+  const next = (segmentId: number): void => {
+    assembler.onMeta({ ...META, segmentId, firstSeq: 1 + 2 * (segmentId - 7) }, clock.now());
+  };
+  let from = asked.length;
+  next(8);
+  clock.advance(2000);
+  repairer.tick();
+  await until(() => committed.length === 2);
+  t.deepEqual(hosts(from), ["10.0.0.2:8080", "origin:8000"], "the paused parent is skipped");
+
+  from = asked.length;
+  clock.advance(600_000);
+  next(9);
+  clock.advance(2000);
+  repairer.tick();
+  await until(() => committed.length === 3);
+  t.deepEqual(hosts(from), ["10.0.0.1:8080", "10.0.0.2:8080", "origin:8000"], "asked again after 600 s");
+  t.is(repairer.stats.fromPeers, 0);
+});
+
+test("Retry-After is read as delta-seconds, capped at an hour; an HTTP-date or junk is ignored", (t) => {
+  t.is(retryAfterMs("600"), 600_000);
+  t.is(retryAfterMs(" 1 "), 1000);
+  t.is(retryAfterMs("999999999"), MAX_RETRY_AFTER_MS);
+  for (const v of [null, "", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "1e3"])
+    t.is(retryAfterMs(v), undefined, String(v));
 });
