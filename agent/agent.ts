@@ -97,7 +97,7 @@ export class Agent {
     const share = Math.min(0.5, Math.max(0, t.peerRepairShare));
     this.#pacer = new Pacer(
       { clock: deps.clock, transport: deps.transport },
-      { rateBytesPerSec: capBytes * (1 - share) },
+      { rateBytesPerSec: capBytes * (1 - share) * (1 - UNPACED_RESERVE) },
     );
     // Repairs served to children: share of the cap, at most 2 s of it saved up.
     this.#repairBudget = new TokenBucket(capBytes * share, 2 * capBytes * share, deps.clock.now());
@@ -207,6 +207,11 @@ export class Agent {
    * A child asks for a segment over HTTP (repair): served only within the repair share of the
    * upload cap. Returns the rate to send it at (bytes/s), or undefined: busy, try the origin.
    */
+  /** Whether this node serves its children's repairs at all (`--peer-repair-share` > 0). */
+  get servesPeers(): boolean {
+    return this.#repairBudget.rateBytesPerSec > 0;
+  }
+
   admitPeer(bytes: number): number | undefined {
     const b = this.#repairBudget;
     if (b.rateBytesPerSec <= 0 || !b.take(bytes, this.#deps.clock.now())) return undefined;
@@ -471,6 +476,17 @@ function unique(xs: number[]): number[] {
 function prefixed(m: Record<string, number>, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
 }
+
+/**
+ * Share of the cap the pacer leaves to what does not pass through it: the TCP of HTTP repairs
+ * (requests, ACKs, handshakes) and of /status and /metrics scrapes. A capture on a 600 kbit/s
+ * tier-3 host in the lab (`npm run bench:lab`'s scenario) counted 31 kbit/s of TCP: 11 for Range
+ * repairs from the origin, 8.5 for the lab's status polls (one a second), 12 for repairs asked of
+ * parents that serve none (now skipped, repair.ts). A pacer at the full cap, backlogged for
+ * seconds while it answers NACKs, kept the host's 50 ms tbf queue full and lost 3-32 datagrams
+ * a minute there. It comes out of RESEND_HEADROOM: the declared upload stays as it was.
+ */
+export const UNPACED_RESERVE = 0.05;
 
 /**
  * Upload kept free for packet repair (NACKs and resends): a few per cent of loss on each link. A
