@@ -8,7 +8,6 @@
  * then the "segment_committed" log line, then the player model and the playlist.
  */
 import { Pacer } from "../common/pacer.js";
-import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -37,6 +36,7 @@ import { DelayStats } from "./delay-stats.js";
 import { TokenBucket } from "../common/token-bucket.js";
 import { Session } from "./session.js";
 import { agentMetrics, type AgentStatus } from "./status.js";
+import { declaredUploadKbps, pacedBytesPerSec, repairShare } from "./upload-budget.js";
 import { VodSet } from "./vod-set.js";
 import type { VodChannel } from "./vod.js";
 
@@ -94,10 +94,10 @@ export class Agent {
     this.#segmentMs = t.segmentMsGuess;
     this.#probe = deps.probe ?? processProbe;
     const capBytes = (config.uploadKbps * 1000) / 8;
-    const share = Math.min(0.5, Math.max(0, t.peerRepairShare));
+    const share = repairShare(t.peerRepairShare);
     this.#pacer = new Pacer(
       { clock: deps.clock, transport: deps.transport },
-      { rateBytesPerSec: capBytes * (1 - share) * (1 - UNPACED_RESERVE) },
+      { rateBytesPerSec: pacedBytesPerSec(config.uploadKbps, share) },
     );
     // Repairs served to children: share of the cap, at most 2 s of it saved up.
     this.#repairBudget = new TokenBucket(capBytes * share, 2 * capBytes * share, deps.clock.now());
@@ -475,35 +475,4 @@ function unique(xs: number[]): number[] {
 
 function prefixed(m: Record<string, number>, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
-}
-
-/**
- * Share of the cap the pacer leaves to what does not pass through it: the TCP of HTTP repairs
- * (requests, ACKs, handshakes) and of /status and /metrics scrapes. A capture on a 600 kbit/s
- * tier-3 host in the lab (`npm run bench:lab`'s scenario) counted 31 kbit/s of TCP: 11 for Range
- * repairs from the origin, 8.5 for the lab's status polls (one a second), 12 for repairs asked of
- * parents that serve none (now skipped, repair.ts). A pacer at the full cap, backlogged for
- * seconds while it answers NACKs, kept the host's 50 ms tbf queue full and lost 3-32 datagrams
- * a minute there. It comes out of RESEND_HEADROOM: the declared upload stays as it was.
- */
-export const UNPACED_RESERVE = 0.05;
-
-/**
- * Upload kept free for packet repair (NACKs and resends): a few per cent of loss on each link. A
- * node planned to its full cap has a live queue that never drains, so it can answer no NACK, and
- * its children's asks then go round the other parents (seen in the lab's tier 3).
- */
-export const RESEND_HEADROOM = 0.1;
-
-/**
- * The upload a node declares to control (JOIN uploadKbps): what the topology may fill with stream
- * payload — the cap less the HTTP repair share, counted in payload, less the resend headroom.
- * Planned on the raw cap, a node at its plan would overrun the cap with headers (the pacer then
- * queues and sheds).
- */
-export function declaredUploadKbps(capKbps: number, httpRepairShare: number): number {
-  return Math.max(
-    1,
-    Math.floor(capKbps * (1 - httpRepairShare) * PAYLOAD_SHARE_OF_WIRE * (1 - RESEND_HEADROOM)),
-  );
 }
