@@ -7,8 +7,11 @@
  *   GET /status                      JSON (agent/status.ts)
  *   GET /metrics                     Prometheus text
  *
- * Every answer has Access-Control-Allow-Origin: * (browser players on other origins). Any
- * other path is a 404, any other method a 405; a handler error is a 500, never a crash.
+ * No CORS header unless `corsOrigin` is configured (then every answer carries
+ * Access-Control-Allow-Origin: <corsOrigin>, for browser players on that origin): a web page a
+ * LAN device opens must not read the agent's status. A request head over 8 KiB is a 431, one
+ * whose headers take longer than `headersTimeoutMs` a 408 (common/http-server.ts). Any other
+ * path is a 404, any other method a 405; a handler error is a 500, never a crash.
  */
 import type http from "node:http";
 import {
@@ -44,8 +47,33 @@ export interface LanView {
   vodChannel?(name: string): VodSource | undefined;
 }
 
-/** host and port (0 picks a free port). */
-export type LanHttpConfig = HttpListenConfig;
+/** host and port (0 picks a free port), CORS and header limits. */
+export interface LanHttpConfig extends HttpListenConfig {
+  /**
+   * Access-Control-Allow-Origin of every answer: one origin (`http://tv.example`) or `*`;
+   * undefined (the default) sends no CORS header at all.
+   */
+  corsOrigin?: string | undefined;
+  /** Time a client has to send its request headers, ms (default HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs?: number | undefined;
+}
+
+/**
+ * Why `corsOrigin` is not acceptable (undefined when it is): `*`, or an http(s) origin alone
+ * (scheme, host, optional port; no path, no trailing slash), so it goes into a header verbatim.
+ */
+export function corsOriginError(value: string): string | undefined {
+  if (value === "*") return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `expected "*" or an origin such as http://tv.example:8080, got ${JSON.stringify(value)}`;
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== value)
+    return `expected "*" or an origin such as http://tv.example:8080 (no path), got ${JSON.stringify(value)}`;
+  return undefined;
+}
 
 /** Retry-After of a node that serves no repairs, s: its children ask it again after that. */
 export const PEER_REPAIR_OFF_RETRY_S = 600;
@@ -74,7 +102,11 @@ export class LanHttp {
     this.#logger = deps.logger;
     this.#view = deps.view;
     this.#config = config;
-    this.#server = createHttpServer((req, res) => this.#handle(req, res));
+    const cors = config.corsOrigin === undefined ? undefined : corsOriginError(config.corsOrigin);
+    if (cors !== undefined) throw new RangeError(`corsOrigin: ${cors}`);
+    this.#server = createHttpServer((req, res) => this.#handle(req, res), {
+      ...(config.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.headersTimeoutMs }),
+    });
   }
 
   listen(): Promise<Address> {
@@ -88,7 +120,8 @@ export class LanHttp {
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.stats.requests++;
     res.on("error", () => {}); // a player that hangs up mid-segment is not our error
-    res.setHeader("Access-Control-Allow-Origin", "*");
+    if (this.#config.corsOrigin !== undefined)
+      res.setHeader("Access-Control-Allow-Origin", this.#config.corsOrigin);
     runRoute(res, () => this.#route(req, res), {
       failed: (e) => {
         this.stats.errors++;
@@ -101,8 +134,12 @@ export class LanHttp {
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? "GET";
     if (method === "OPTIONS") {
-      res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-      res.setHeader("Access-Control-Allow-Headers", "Range");
+      res.setHeader("Allow", "GET, HEAD, OPTIONS");
+      // A preflight is granted only with CORS configured: without it a browser refuses by itself.
+      if (this.#config.corsOrigin !== undefined) {
+        res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+        res.setHeader("Access-Control-Allow-Headers", "Range");
+      }
       res.writeHead(204).end();
       return;
     }

@@ -14,11 +14,12 @@ import { jsonLogger, type Level } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { HostAliasTransport } from "../common/host-alias-transport.js";
+import { HEADERS_TIMEOUT_MS } from "../common/http-server.js";
 import { Agent } from "./agent.js";
 import { SqliteChunkStore } from "./cache.js";
 import { ROUTER_TUNING, type AgentRole } from "./config.js";
 import { loadOrCreateIdentity } from "./identity.js";
-import { LanHttp } from "./lan-http.js";
+import { corsOriginError, LanHttp } from "./lan-http.js";
 
 const NATS = ["unknown", "open", "full_cone", "restricted", "port_restricted", "symmetric"] as const;
 const NAT_VALUES: Record<(typeof NATS)[number], NatType> = {
@@ -43,6 +44,17 @@ export const agentCommand = {
     host: { kind: "string", help: "bind address for UDP and the LAN HTTP server", default: "127.0.0.1" },
     port: { kind: "int", help: "UDP port (0 = pick)", default: 0, min: 0, max: 65535 },
     httpPort: { kind: "int", help: "LAN HTTP port (0 = pick)", default: 8081, min: 0, max: 65535 },
+    corsOrigin: {
+      kind: "string",
+      help: 'Access-Control-Allow-Origin of LAN HTTP answers: an origin (http://tv.example:8080) or "*"; unset = no CORS header',
+    },
+    httpHeadersTimeoutMs: {
+      kind: "int",
+      help: "LAN HTTP: time a client has to send its request headers, ms (then 408 and the connection is closed)",
+      default: HEADERS_TIMEOUT_MS,
+      min: 100,
+      max: 600_000,
+    },
     channel: { kind: "string", help: "channel to watch and relay", default: "demo" },
     peerRepairShare: {
       kind: "number",
@@ -115,6 +127,8 @@ export async function main(argv: string[]): Promise<void> {
   if (o === undefined) return;
   const delay = o.netDelay === undefined ? undefined : parseDelayRules(o.netDelay);
   if (delay?.ok === false) throw new UsageError(`tiercast agent: netDelay: ${delay.error}`);
+  const cors = o.corsOrigin === undefined ? undefined : corsOriginError(o.corsOrigin);
+  if (cors !== undefined) throw new UsageError(`tiercast agent: corsOrigin: ${cors}`);
   const clock = systemClock;
   const logger = jsonLogger(clock, {
     proc: "agent",
@@ -137,7 +151,15 @@ export async function main(argv: string[]): Promise<void> {
         );
   let transport: Transport | undefined;
   let agent: Agent | undefined;
-  const lan = new LanHttp({ logger, view: () => agent }, { host: o.host, port: o.httpPort });
+  const lan = new LanHttp(
+    { logger, view: () => agent },
+    {
+      host: o.host,
+      port: o.httpPort,
+      corsOrigin: o.corsOrigin,
+      headersTimeoutMs: o.httpHeadersTimeoutMs,
+    },
+  );
   try {
     const udp = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
     const delayed = delay?.ok ? new ImpairedTransport(udp, delay.rules, { clock, random: Math.random }) : udp;

@@ -1,6 +1,15 @@
 import test, { type ExecutionContext } from "ava";
 import { request } from "node:http";
-import { LanHttp, PEER_REPAIR_OFF_RETRY_S, type LanView } from "../agent/lan-http.js";
+import { connect } from "node:net";
+import {
+  corsOriginError,
+  LanHttp,
+  PEER_REPAIR_OFF_RETRY_S,
+  type LanHttpConfig,
+  type LanView,
+} from "../agent/lan-http.js";
+import { agentCommand, main as agentMain } from "../agent/main.js";
+import { UsageError } from "../cli/options.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentRecord } from "../agent/chunk-store.js";
 import { MemoryLogger } from "../seams/log.js";
@@ -28,10 +37,14 @@ const view: LanView = {
 };
 
 /** `null`: the agent is not up yet. */
-async function withServer(t: ExecutionContext, v: LanView | null = view): Promise<Address> {
+async function withServer(
+  t: ExecutionContext,
+  v: LanView | null = view,
+  config: Partial<LanHttpConfig> = {},
+): Promise<Address> {
   const lan = new LanHttp(
     { logger: new MemoryLogger(), view: () => v ?? undefined },
-    { host: "127.0.0.1", port: 0 },
+    { host: "127.0.0.1", port: 0, ...config },
   );
   const addr = await lan.listen();
   t.teardown(() => lan.close());
@@ -59,12 +72,12 @@ function get(a: Address, path: string, headers: Record<string, string> = {}, met
   });
 }
 
-test("playlist, segment, status and metrics, all with CORS", async (t) => {
+test("playlist, segment, status and metrics, none with a CORS header by default", async (t) => {
   const a = await withServer(t);
   const pl = await get(a, "/live/demo/index.m3u8");
   t.is(pl.status, 200);
   t.is(pl.headers["content-type"], "application/vnd.apple.mpegurl");
-  t.is(pl.headers["access-control-allow-origin"], "*");
+  t.is(pl.headers["access-control-allow-origin"], undefined);
   const seg = await get(a, "/live/demo/7.ts");
   t.is(seg.status, 200);
   t.is(seg.headers["content-type"], "video/mp2t");
@@ -72,8 +85,10 @@ test("playlist, segment, status and metrics, all with CORS", async (t) => {
   t.true(seg.body.equals(BYTES));
   const st = await get(a, "/status");
   t.deepEqual(JSON.parse(st.body.toString()), { node: 1 });
-  t.is(st.headers["access-control-allow-origin"], "*");
-  t.regex((await get(a, "/metrics")).body.toString(), /tiercast_agent_up 1/);
+  t.is(st.headers["access-control-allow-origin"], undefined);
+  const metrics = await get(a, "/metrics", { Origin: "http://evil.example" });
+  t.regex(metrics.body.toString(), /tiercast_agent_up 1/);
+  t.is(metrics.headers["access-control-allow-origin"], undefined);
   const head = await get(a, "/live/demo/7.ts", {}, "HEAD");
   t.is(head.status, 200);
   t.is(head.headers["content-length"], "1000");
@@ -135,7 +150,8 @@ test("weird paths and methods never crash the server", async (t) => {
   for (const [path, status, method] of cases) {
     const r = await get(a, path, {}, method ?? "GET");
     t.is(r.status, status, `${method ?? "GET"} ${path}`);
-    t.is(r.headers["access-control-allow-origin"], "*");
+    t.is(r.headers["access-control-allow-origin"], undefined);
+    t.is(r.headers["access-control-allow-methods"], undefined);
   }
   t.is((await get(a, "/status")).status, 200, "still up");
 });
@@ -208,4 +224,129 @@ test("a node with no repair share answers a child's repair with a 503 and a long
   const lan = await fetch(url);
   t.is(lan.status, 200);
   t.true(Buffer.from(await lan.arrayBuffer()).equals(BYTES));
+});
+
+// LAN HTTP hardening (issue 11, item 6). Each defence was shown necessary by switching it off
+// and watching the test below it fail:
+// - CORS: `res.setHeader("Access-Control-Allow-Origin", "*")` put back unconditionally in
+//   LanHttp#handle: the default test (above and here) fails on every route;
+// - 431: the HPE_HEADER_OVERFLOW answer removed from common/http-server.ts: the socket is closed
+//   with no answer and the 431 test fails; maxHeaderSize left at node's 16 KiB: the 10 KB head
+//   is served (200) and the test fails;
+// - header timeout: server.headersTimeout and requestTimeout set to 0 in createHttpServer: the
+//   slowloris connection is still open at the deadline and the test fails.
+
+test("corsOrigin configured: every answer carries it, and a preflight is granted", async (t) => {
+  for (const origin of ["http://tv.example:8080", "*"]) {
+    const a = await withServer(t, view, { corsOrigin: origin });
+    for (const path of ["/status", "/metrics", "/live/demo/index.m3u8", "/live/demo/7.ts", "/nope"]) {
+      const r = await get(a, path, { Origin: "http://tv.example:8080" });
+      t.is(r.headers["access-control-allow-origin"], origin, `${origin} ${path}`);
+    }
+    const pre = await get(a, "/live/demo/7.ts", { Origin: "http://tv.example:8080" }, "OPTIONS");
+    t.is(pre.status, 204);
+    t.is(pre.headers["access-control-allow-origin"], origin);
+    t.is(pre.headers["access-control-allow-methods"], "GET, HEAD, OPTIONS");
+    t.is(pre.headers["access-control-allow-headers"], "Range");
+  }
+});
+
+test("corsOrigin must be * or a bare http(s) origin; the agent refuses anything else naming the field", async (t) => {
+  t.is(corsOriginError("*"), undefined);
+  t.is(corsOriginError("http://tv.example"), undefined);
+  t.is(corsOriginError("https://tv.example:8443"), undefined);
+  for (const bad of [
+    "",
+    "tv.example",
+    "http://tv.example/",
+    "http://tv.example/x",
+    "ftp://tv.example",
+    "null",
+  ])
+    t.truthy(corsOriginError(bad), JSON.stringify(bad));
+  t.throws(
+    () =>
+      new LanHttp(
+        { logger: new MemoryLogger(), view: () => view },
+        { host: "127.0.0.1", port: 0, corsOrigin: "x" },
+      ),
+    { instanceOf: RangeError, message: /^corsOrigin: / },
+  );
+  await t.throwsAsync(agentMain(["--cors-origin=http://tv.example/path"]), {
+    instanceOf: UsageError,
+    message: /^tiercast agent: corsOrigin: /,
+  });
+  t.false("default" in agentCommand.spec.corsOrigin, "no CORS unless configured");
+  t.is(agentCommand.spec.httpHeadersTimeoutMs.default, 10_000);
+});
+
+/** Writes `request` on a raw TCP connection; resolves with every byte read until the server closed. */
+function rawExchange(a: Address, request: string): Promise<{ text: string; error?: string }> {
+  return new Promise((resolve) => {
+    const sock = connect(a.port, a.address, () => sock.write(request));
+    const parts: Buffer[] = [];
+    sock.on("data", (d: Buffer) => parts.push(d));
+    sock.on("close", () => resolve({ text: Buffer.concat(parts).toString("latin1") }));
+    sock.on("error", (e: NodeJS.ErrnoException) =>
+      resolve({ text: Buffer.concat(parts).toString("latin1"), error: e.code ?? e.message }),
+    );
+  });
+}
+
+test("a request head over 8 KiB is answered 431 (raw socket), and the server keeps serving", async (t) => {
+  const a = await withServer(t);
+  for (const size of [20_000, 10_000]) {
+    const got = await rawExchange(
+      a,
+      `GET /status HTTP/1.1\r\nHost: lan\r\nX-Big: ${"a".repeat(size)}\r\nConnection: close\r\n\r\n`,
+    );
+    t.regex(
+      got.text,
+      /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/,
+      `${size} bytes: ${got.error ?? ""}`,
+    );
+  }
+  // Under the limit: served.
+  const ok = await rawExchange(
+    a,
+    `GET /status HTTP/1.1\r\nHost: lan\r\nX-Big: ${"a".repeat(6000)}\r\nConnection: close\r\n\r\n`,
+  );
+  t.regex(ok.text, /^HTTP\/1\.1 200 OK\r\n/);
+  t.is((await get(a, "/status")).status, 200);
+});
+
+test("a client that trickles its headers (slowloris) is answered 408 and disconnected at the header timeout", async (t) => {
+  const headersTimeoutMs = 300;
+  const a = await withServer(t, view, { headersTimeoutMs });
+  const sock = connect(a.port, a.address);
+  t.teardown(() => sock.destroy());
+  const parts: Buffer[] = [];
+  sock.on("data", (d: Buffer) => parts.push(d));
+  let trickle: NodeJS.Timeout | undefined;
+  const started = Date.now();
+  const closed = new Promise<number>((resolve) => {
+    sock.on("close", () => resolve(Date.now() - started));
+    sock.on("error", () => {});
+  });
+  sock.on("connect", () => {
+    sock.write("GET /status HTTP/1.1\r\nHost: lan\r\n");
+    // One more header line every 50 ms, forever: never the blank line that ends the head.
+    let n = 0;
+    trickle = setInterval(() => {
+      if (!sock.destroyed) sock.write(`X-Slow-${n++}: a\r\n`);
+    }, 50);
+  });
+  t.teardown(() => clearInterval(trickle));
+  const deadlineMs = 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const after = await Promise.race([
+    closed,
+    new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), deadlineMs))),
+  ]);
+  clearTimeout(timer);
+  t.not(after, "deadline", `the connection was still open after ${deadlineMs} ms`);
+  t.log(`closed after ${String(after)} ms (header timeout ${headersTimeoutMs} ms)`);
+  t.true((after as number) >= headersTimeoutMs);
+  t.regex(Buffer.concat(parts).toString("latin1"), /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  t.is((await get(a, "/status")).status, 200, "other clients are served");
 });
