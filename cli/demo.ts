@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     const started = Date.now();
     say("");
     say(`control admin: ${urlOf(cluster.control.http, "/api/topology")}`);
+    say(`               (needs: -H "Authorization: Bearer $(cat ${cluster.adminTokenFile})")`);
     say(`origin:        ${urlOf(cluster.origin.http, `/live/${CHANNEL}/index.m3u8`)}`);
     for (const a of cluster.agents) say(`${a.name.padEnd(9)} ${a.region}  ${playlistUrl(a)}`);
     say(

@@ -6,13 +6,20 @@
  *   GET /api/regions    per region: loss and jitter from heartbeats, what the topology uses
  *   GET /metrics        Prometheus text
  *   GET /healthz        {"ok": true, ...}
- * Anything else: 404 (405 for other methods) with a JSON body.
+ * Every route but /healthz needs `Authorization: Bearer <token>` (control/admin-token.ts); without
+ * it, or with another token, the answer is 401 with `WWW-Authenticate: Bearer` and a JSON body,
+ * whatever the path, and tiercast_control_admin_auth_failed_total{reason} counts it.
+ * Anything else: 404 (405 for other methods) with a JSON body. No CORS header: a web page a
+ * browser on the operator's machine opens cannot read the API. Request heads over 8 KiB get
+ * 431, heads slower than 10 s 408 (common/http-server.ts).
  */
-import http from "node:http";
-import { closeHttp, listenHttp } from "../common/http-server.js";
+import type http from "node:http";
+import { exposition, metricFamily } from "../common/prometheus.js";
+import { closeHttp, createHttpServer, listenHttp } from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
-import { renderMetrics } from "./metrics.js";
+import { bearerMatches, bearerOf } from "./admin-token.js";
+import { ControlMetrics, renderMetrics } from "./metrics.js";
 import { channelsView, gauges, nodesView, regionsView, topologyView, type ControlState } from "./views.js";
 
 export interface AdminHttpDeps {
@@ -24,7 +31,13 @@ export interface AdminHttpConfig {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** The bearer token every route but /healthz needs. */
+  token: string;
 }
+
+/** Paths answered without the token (a supervisor's liveness probe). */
+const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz"]);
+const REALM = 'Bearer realm="tiercast-admin"';
 
 type Route = (s: ControlState) => { type: "json"; body: unknown } | { type: "text"; body: string };
 
@@ -41,44 +54,86 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
 ]);
 
 export class AdminHttp {
-  readonly local: Address;
+  /** Requests refused for want of the token, by reason (`missing`, `invalid`). */
+  readonly authFailed = new Map<string, number>();
   readonly #server: http.Server;
+  readonly #deps: AdminHttpDeps;
+  readonly #config: AdminHttpConfig;
+  #local: Address | undefined;
 
-  private constructor(server: http.Server, local: Address) {
-    this.#server = server;
-    this.local = local;
+  constructor(deps: AdminHttpDeps, config: AdminHttpConfig) {
+    if (config.token === "") throw new RangeError("token: the admin token is empty");
+    this.#deps = deps;
+    this.#config = config;
+    this.#server = createHttpServer((req, res) => this.#handle(req, res), { badRequest: "400" });
   }
 
+  /** A server listening on config.host:config.port. */
   static async listen(deps: AdminHttpDeps, config: AdminHttpConfig): Promise<AdminHttp> {
-    const server = http.createServer((req, res) => handle(deps, req, res));
-    return new AdminHttp(server, await listenHttp(server, config));
+    const admin = new AdminHttp(deps, config);
+    admin.#local = await listenHttp(admin.#server, config);
+    return admin;
+  }
+
+  /** The bound address (after listen). */
+  get local(): Address {
+    if (this.#local === undefined) throw new Error("AdminHttp: not listening");
+    return this.#local;
   }
 
   close(): Promise<void> {
     return closeHttp(this.#server);
   }
-}
 
-function handle(deps: AdminHttpDeps, req: http.IncomingMessage, res: http.ServerResponse): void {
-  let path: string;
-  try {
-    path = new URL(req.url ?? "/", "http://admin").pathname;
-  } catch {
-    return json(res, 400, { error: "bad request target" });
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const head = req.method === "HEAD";
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "http://admin").pathname;
+    } catch {
+      return json(res, 400, { error: "bad request target" }, head);
+    }
+    // Before routing: a stranger learns nothing, not even which paths exist.
+    if (!OPEN_PATHS.has(path) && !bearerMatches(req.headers.authorization, this.#config.token)) {
+      const reason = bearerOf(req.headers.authorization) === undefined ? "missing" : "invalid";
+      ControlMetrics.bump(this.authFailed, reason);
+      this.#deps.logger.debug("admin_auth_failed", { path: path.slice(0, 200), reason });
+      res.setHeader("www-authenticate", reason === "missing" ? REALM : `${REALM}, error="invalid_token"`);
+      return json(
+        res,
+        401,
+        { error: "unauthorized", hint: "send Authorization: Bearer <admin token>" },
+        head,
+      );
+    }
+    const route = ROUTES.get(path);
+    if (route === undefined) return json(res, 404, { error: "not found", path }, head);
+    if (req.method !== "GET" && !head) {
+      res.setHeader("allow", "GET, HEAD");
+      return json(res, 405, { error: "method not allowed", method: req.method });
+    }
+    try {
+      const out = route(this.#deps.control);
+      if (out.type === "json") return json(res, 200, out.body, head);
+      const body = out.body + this.#metrics();
+      send(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, head);
+    } catch (e) {
+      this.#deps.logger.error("admin_failed", { path, error: e instanceof Error ? e.message : String(e) });
+      json(res, 500, { error: "internal error" }, head);
+    }
   }
-  const route = ROUTES.get(path);
-  if (route === undefined) return json(res, 404, { error: "not found", path });
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    res.setHeader("allow", "GET, HEAD");
-    return json(res, 405, { error: "method not allowed", method: req.method });
-  }
-  try {
-    const out = route(deps.control);
-    if (out.type === "json") return json(res, 200, out.body, req.method === "HEAD");
-    send(res, 200, "text/plain; version=0.0.4; charset=utf-8", out.body, req.method === "HEAD");
-  } catch (e) {
-    deps.logger.error("admin_failed", { path, error: e instanceof Error ? e.message : String(e) });
-    json(res, 500, { error: "internal error" });
+
+  /** The admin server's own families, after control's. */
+  #metrics(): string {
+    const byReason = [...this.authFailed].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return exposition([
+      metricFamily(
+        "tiercast_control_admin_auth_failed_total",
+        "counter",
+        "Admin HTTP requests refused for a missing or wrong bearer token, by reason.",
+        byReason.map(([reason, n]) => [{ reason }, n]),
+      ),
+    ]);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * `tiercast control`: the control center as one process. Wiring only: options, then the
  * real clock, a UDP socket, the SQLite store and a JSON-lines logger on stdout go into the
- * ControlCenter and the admin HTTP server. Logs "ready" with both addresses; SIGINT or
+ * ControlCenter and the admin HTTP server (bound to --admin-host, loopback by default, and
+ * closed to anyone without the bearer token in <folder of --db>/admin-token, made at first
+ * start). Logs "ready" with both addresses and the token file's path; SIGINT or
  * SIGTERM closes everything (nodes keep streaming on their last assignment and REJOIN when
  * control is back).
  */
@@ -14,6 +16,13 @@ import { jsonLogger, type Level, type Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { AdminHttp } from "./admin-http.js";
+import {
+  AdminTokenError,
+  adminTokenPath,
+  loadOrCreateAdminTokenFile,
+  newAdminToken,
+  type AdminToken,
+} from "./admin-token.js";
 import { ControlCenter } from "./control-center.js";
 import { loadRegionPolicyFile } from "./regions-file.js";
 import type { RegionPolicy } from "./regions.js";
@@ -27,7 +36,7 @@ export const controlCommand = {
   summary:
     "Run the control center: nodes join and heartbeat over UDP, it assigns their parents and children.",
   spec: {
-    host: { kind: "string", help: "address to bind (UDP and admin HTTP)", default: "127.0.0.1" },
+    host: { kind: "string", help: "address to bind the UDP socket to", default: "127.0.0.1" },
     port: {
       kind: "int",
       help: "UDP port nodes send JOIN/HEARTBEAT to (0 = pick)",
@@ -41,6 +50,15 @@ export const controlCommand = {
       default: 7701,
       min: 0,
       max: 65535,
+    },
+    adminHost: {
+      kind: "string",
+      help: "address to bind the admin HTTP server to (keep it off the internet)",
+      default: "127.0.0.1",
+    },
+    adminTokenFile: {
+      kind: "string",
+      help: "file holding the admin API's bearer token (made, mode 0600, if missing); default: admin-token next to --db",
     },
     db: {
       kind: "string",
@@ -77,6 +95,10 @@ export interface RunningControl {
   udp: Address;
   http: Address;
   control: ControlCenter;
+  /** The admin API's bearer token (in-process callers; others read adminTokenFile). */
+  adminToken: string;
+  /** Where the token is kept; undefined with `--db :memory:` and no --admin-token-file (memory only). */
+  adminTokenFile: string | undefined;
   /** Stops the control center and closes the socket, the HTTP server and the store. */
   stop(): Promise<void>;
 }
@@ -90,7 +112,12 @@ export interface StartDeps {
 
 /** Everything main does except options and signals: the tests run this. */
 export async function startControl(
-  opts: Omit<ControlOptions, "netDelay"> & { netDelay?: string | undefined },
+  opts: Omit<ControlOptions, "netDelay" | "adminHost" | "adminTokenFile"> & {
+    netDelay?: string | undefined;
+    /** Default 127.0.0.1. */
+    adminHost?: string | undefined;
+    adminTokenFile?: string | undefined;
+  },
   deps: StartDeps,
 ): Promise<RunningControl> {
   const delay = opts.netDelay === undefined ? undefined : parseDelayRules(opts.netDelay);
@@ -98,6 +125,7 @@ export async function startControl(
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger;
   if (opts.db !== ":memory:") mkdirSync(dirname(opts.db), { recursive: true });
+  const admin = adminToken(opts.db, opts.adminTokenFile, logger);
   const store = new SqliteNodeStore(opts.db);
   let transport: Transport | undefined;
   try {
@@ -114,9 +142,12 @@ export async function startControl(
       },
     );
     control.start();
-    let admin: AdminHttp;
+    let http: AdminHttp;
     try {
-      admin = await AdminHttp.listen({ control, logger }, { host: opts.host, port: opts.adminPort });
+      http = await AdminHttp.listen(
+        { control, logger },
+        { host: opts.adminHost ?? "127.0.0.1", port: opts.adminPort, token: admin.token },
+      );
     } catch (e) {
       control.stop();
       throw e;
@@ -124,7 +155,8 @@ export async function startControl(
     const udp = transport.local;
     logger.info("ready", {
       udp,
-      http: admin.local,
+      http: http.local,
+      adminTokenFile: admin.path ?? null,
       db: opts.db,
       regions: opts.regions ?? null,
       heartbeatMs: opts.heartbeatMs,
@@ -134,12 +166,14 @@ export async function startControl(
     const t = transport;
     return {
       udp,
-      http: admin.local,
+      http: http.local,
       control,
+      adminToken: admin.token,
+      adminTokenFile: admin.path,
       stop: () =>
         (stopping ??= (async () => {
           control.stop();
-          await Promise.all([admin.close(), t.close()]);
+          await Promise.all([http.close(), t.close()]);
           store.close();
           logger.info("stopped", {});
         })()),
@@ -149,6 +183,33 @@ export async function startControl(
     store.close();
     throw e;
   }
+}
+
+/**
+ * The admin token: from its file (made on first start), or, with an in-memory database and no
+ * token file, a new one kept in memory only. Logs the file's path, never the token.
+ */
+function adminToken(
+  db: string,
+  tokenFile: string | undefined,
+  logger: Logger,
+): { token: string; path: string | undefined } {
+  const path = adminTokenPath(db, tokenFile);
+  if (path === undefined) {
+    logger.warn("admin_token_in_memory", { why: "--db :memory: and no --admin-token-file" });
+    return { token: newAdminToken(), path: undefined };
+  }
+  let t: AdminToken;
+  try {
+    t = loadOrCreateAdminTokenFile(path);
+  } catch (e) {
+    if (e instanceof AdminTokenError) throw new UsageError(`tiercast control: adminTokenFile: ${e.message}`);
+    throw e;
+  }
+  if (t.created) logger.info("admin_token_created", { file: t.path });
+  if (t.looseMode !== undefined)
+    logger.warn("admin_token_insecure", { file: t.path, mode: "0" + t.looseMode.toString(8) });
+  return { token: t.token, path: t.path };
 }
 
 export async function main(argv: string[]): Promise<void> {

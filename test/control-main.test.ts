@@ -100,7 +100,9 @@ test("main wiring over real UDP and HTTP: JOIN, ASSIGN, /api/nodes, /metrics", a
   t.deepEqual(assign.body.parents, [{ node: oack.body.node, ...origin.udp.local }]);
 
   const base = `http://${running.http.address}:${running.http.port}`;
-  const nodes = (await (await fetch(`${base}/api/nodes`)).json()) as Array<Record<string, unknown>>;
+  // The admin API wants the bearer token control made (test/control-admin-auth.test.ts).
+  const auth = { headers: { authorization: `Bearer ${running.adminToken}` } };
+  const nodes = (await (await fetch(`${base}/api/nodes`, auth)).json()) as Array<Record<string, unknown>>;
   t.is(nodes.length, 2);
   const a = nodes.find((n) => n.id === aack.body.node)!;
   t.like(a, {
@@ -119,21 +121,23 @@ test("main wiring over real UDP and HTTP: JOIN, ASSIGN, /api/nodes, /metrics", a
   t.like(o, { role: "origin", depth: 0 });
   t.deepEqual(o.children, [{ node: aack.body.node, ...agent.udp.local, substreams: 1 }]);
 
-  const topo = (await (await fetch(`${base}/api/topology`)).json()) as Array<Record<string, unknown>>;
+  const topo = (await (await fetch(`${base}/api/topology`, auth)).json()) as Array<Record<string, unknown>>;
   t.like(topo[0], { channel: "news", depth: 1, unplaced: [] });
   t.deepEqual(topo[0]!.edges, [{ parent: oack.body.node, child: aack.body.node, substreams: 1 }]);
-  const channels = (await (await fetch(`${base}/api/channels`)).json()) as Array<Record<string, unknown>>;
+  const channels = (await (await fetch(`${base}/api/channels`, auth)).json()) as Array<
+    Record<string, unknown>
+  >;
   t.like(channels[0], { name: "news", id: 1, origin: oack.body.node, dcm: "dcm:news:all", members: 1 });
 
-  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const metrics = await (await fetch(`${base}/metrics`, auth)).text();
   t.regex(metrics, /^tiercast_control_nodes\{role="agent",region="default"\} 1$/m);
   t.regex(metrics, /^tiercast_control_assigns_sent_total 3$/m);
   t.regex(metrics, /^# TYPE tiercast_control_malformed_datagrams_total counter$/m);
   t.like(await (await fetch(`${base}/healthz`)).json(), { ok: true, nodes: 2 });
-  const missing = await fetch(`${base}/api/nope`);
+  const missing = await fetch(`${base}/api/nope`, auth);
   t.is(missing.status, 404);
   t.like(await missing.json(), { error: "not found" });
-  t.is((await fetch(`${base}/api/nodes`, { method: "POST" })).status, 405);
+  t.is((await fetch(`${base}/api/nodes`, { ...auth, method: "POST" })).status, 405);
   // A request target that is not a URL gets 400, and the server keeps serving.
   const raw = await rawRequest(running.http, "GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   t.regex(raw, /^HTTP\/1\.1 400 /);
@@ -179,11 +183,13 @@ test("the command spec lists the documented options and defaults", (t) => {
     host: { default: "127.0.0.1" },
     port: { default: 7700 },
     adminPort: { default: 7701 },
+    adminHost: { default: "127.0.0.1" },
     db: { default: ".tiercast/control.db" },
     heartbeatMs: { default: 1000 },
     logLevel: { default: "info" },
   });
   t.is(controlCommand.spec.regions.default, undefined);
+  t.false("default" in controlCommand.spec.adminTokenFile);
 });
 
 test("an ASSIGN with 16 IPv6 parents and the most children the tree gives fits in one datagram", (t) => {

@@ -58,9 +58,7 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   t.true(peerBytes > 0, "agents relay to each other");
 
   // The agent farthest from the origin, by the control center's topology.
-  const nodes = (await getJson<ControlNode[] | { nodes: ControlNode[] }>(
-    urlOf(cluster.control.http, "/api/nodes"),
-  ))!;
+  const nodes = (await cluster.adminJson<ControlNode[] | { nodes: ControlNode[] }>("/api/nodes"))!;
   const list = Array.isArray(nodes) ? nodes : nodes.nodes;
   const depthOf = new Map(list.map((n) => [n.id, n.depth ?? 0]));
   let deepest = 0;

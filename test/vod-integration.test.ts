@@ -120,9 +120,8 @@ test("a VoD file through the agents: Range requests match the file byte for byte
     done.reduce((n, s) => n + s!.vod![0]!.fromPeers, 0) >= 13,
     "at least a whole file's worth of chunks arrived over peers",
   );
-  const nodes = (await getJson<Array<{ id: number; role: string; channels: string[] }>>(
-    urlOf(cluster.control.http, "/api/nodes"),
-  ))!;
+  const nodes =
+    (await cluster.adminJson<Array<{ id: number; role: string; channels: string[] }>>("/api/nodes"))!;
   const vodOrigin = nodes.find((n) => n.role === "origin" && n.channels.includes("movie"));
   t.truthy(vodOrigin, "the movie has its own origin node");
   t.true(

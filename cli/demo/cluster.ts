@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { ADMIN_TOKEN_FILE, readAdminToken } from "../../control/admin-token.js";
 import { selfCommand } from "../self.js";
 
 export interface Endpoint {
@@ -152,6 +153,17 @@ export class Cluster {
     return info;
   }
 
+  /** Control's admin token file (control makes it next to its database at first start). */
+  get adminTokenFile(): string {
+    return join(this.config.dir, ADMIN_TOKEN_FILE);
+  }
+
+  /** A document of control's admin API (`/api/nodes`, ...), with the bearer token; undefined on failure. */
+  adminJson<T>(path: string, timeoutMs = 2000): Promise<T | undefined> {
+    const token = readAdminToken(this.adminTokenFile);
+    return getJson<T>(urlOf(this.control.http, path), timeoutMs, { authorization: `Bearer ${token}` });
+  }
+
   /** Stops every process: SIGTERM, then SIGKILL for any still running after `graceMs`. */
   async stop(graceMs = 3000): Promise<void> {
     const running = this.#procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
@@ -220,10 +232,14 @@ export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** GETs a JSON document with a timeout; undefined when the process does not answer. */
-export async function getJson<T>(url: string, timeoutMs = 2000): Promise<T | undefined> {
+/** GETs a JSON document with a timeout; undefined when the process does not answer (or not 2xx). */
+export async function getJson<T>(
+  url: string,
+  timeoutMs = 2000,
+  headers: Record<string, string> = {},
+): Promise<T | undefined> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers });
     if (!res.ok) return undefined;
     return (await res.json()) as T;
   } catch {

@@ -25,6 +25,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentStatus } from "../../agent/status.js";
+import { ADMIN_TOKEN_FILE, readAdminToken } from "../../control/admin-token.js";
 import type { TopologyPolicySpec } from "../../control/regions.js";
 import {
   DEFAULT_UP_QUEUE_MS,
@@ -231,12 +232,12 @@ export class LabCluster {
   }
 
   async topology(): Promise<TopologyView | undefined> {
-    const all = await this.lab.getJson<TopologyView[]>(this.#adminUrl("/api/topology"));
+    const all = await this.lab.getJson<TopologyView[]>(this.#adminUrl("/api/topology"), 5000, this.#bearer());
     return all?.find((t) => t.channel === CHANNEL);
   }
 
   nodes(): Promise<ControlNodeView[] | undefined> {
-    return this.lab.getJson<ControlNodeView[]>(this.#adminUrl("/api/nodes"));
+    return this.lab.getJson<ControlNodeView[]>(this.#adminUrl("/api/nodes"), 5000, this.#bearer());
   }
 
   /** kill -9 agent i (no LEAVE: control finds out from the missing heartbeats). */
@@ -291,6 +292,11 @@ export class LabCluster {
     }
   }
 
+  /** `Bearer <token>` for control's admin API: the token control made next to its database. */
+  #bearer(): string {
+    return `Bearer ${readAdminToken(join(this.dir, ADMIN_TOKEN_FILE))}`;
+  }
+
   #adminUrl(path: string): string {
     return `http://${this.lab.addressOf("control")}:${ADMIN_PORT}${path}`;
   }
@@ -331,6 +337,7 @@ export class LabCluster {
       "control",
       `--host=${lab.addressOf("control")}`,
       `--port=${CONTROL_PORT}`,
+      `--admin-host=${lab.addressOf("control")}`,
       `--admin-port=${ADMIN_PORT}`,
       `--db=${join(dir, "control.db")}`,
       `--regions=${this.#policyFile()}`,

@@ -171,9 +171,10 @@ export class Lab {
    * GETs a URL on a lab host (http://10.77.r.x:port/...) from this process, through the
    * management relay in the router namespace (started on first use). Rejects when the relay
    * cannot be reached or the request takes longer than `timeoutMs`; an HTTP error status is
-   * returned, not thrown (the relay answers 502/504 when the host does not).
+   * returned, not thrown (the relay answers 502/504 when the host does not). `authorization`
+   * is passed on to the host (control's admin API wants its bearer token).
    */
-  async fetch(url: string, timeoutMs = 5000): Promise<LabHttpResponse> {
+  async fetch(url: string, timeoutMs = 5000, authorization?: string): Promise<LabHttpResponse> {
     this.#alive();
     const socketPath = await (this.#relay ??= this.#startRelay());
     return new Promise((resolveFetch, reject) => {
@@ -182,7 +183,11 @@ export class Lab {
           socketPath,
           path: url,
           method: "GET",
-          headers: { host: new URL(url).host, "x-timeout-ms": String(timeoutMs) },
+          headers: {
+            host: new URL(url).host,
+            "x-timeout-ms": String(timeoutMs),
+            ...(authorization === undefined ? {} : { authorization }),
+          },
           agent: false,
         },
         (res) => {
@@ -200,9 +205,9 @@ export class Lab {
   }
 
   /** `fetch` for a JSON document: undefined when the host does not answer 200 with JSON in time. */
-  async getJson<T>(url: string, timeoutMs = 5000): Promise<T | undefined> {
+  async getJson<T>(url: string, timeoutMs = 5000, authorization?: string): Promise<T | undefined> {
     try {
-      const res = await this.fetch(url, timeoutMs);
+      const res = await this.fetch(url, timeoutMs, authorization);
       return res.status === 200 ? (JSON.parse(res.body.toString("utf8")) as T) : undefined;
     } catch {
       return undefined;

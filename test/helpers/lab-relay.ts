@@ -13,7 +13,8 @@
  * that address and the answer streamed back (status, headers, body). Only http:// URLs inside
  * 10.77.0.0/16 (the lab's addresses) and GET/HEAD are relayed; anything else gets 400/405. The
  * `x-timeout-ms` header bounds each request (default 5 s, at most 60 s): past it the relay answers
- * 504. Prints `{"event":"ready"}` once listening; runs until killed (the lab's destroy does).
+ * 504. An `authorization` header is passed on (control's admin API token); no other header is.
+ * Prints `{"event":"ready"}` once listening; runs until killed (the lab's destroy does).
  */
 import http from "node:http";
 import { rmSync } from "node:fs";
@@ -54,7 +55,9 @@ function relay(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (target.protocol !== "http:" || m === null || Number(m[1]) > 255 || Number(m[2]) > 255)
     return fail(res, 400, `only http:// URLs inside 10.77.0.0/16 are relayed, not ${target.href}`);
   const timeoutMs = timeoutOf(req.headers["x-timeout-ms"]);
-  const up = http.request(target, { method: req.method, agent: false }, (answer) => {
+  const auth = req.headers.authorization;
+  const headers = auth === undefined ? {} : { authorization: auth };
+  const up = http.request(target, { method: req.method, agent: false, headers }, (answer) => {
     res.writeHead(answer.statusCode ?? 502, answer.headers);
     answer.pipe(res);
     answer.on("error", () => res.destroy());
