@@ -322,7 +322,7 @@ if (!isRoot) {
       const server = lab.spawn("web", [
         process.execPath,
         "-e",
-        'require("http").createServer((q, s) => s.end(JSON.stringify({ path: q.url, from: q.socket.remoteAddress })))' +
+        'require("http").createServer((q, s) => s.end(JSON.stringify({ path: q.url, from: q.socket.remoteAddress, auth: q.headers.authorization })))' +
           '.listen(8081, "0.0.0.0", () => console.log(JSON.stringify({ event: "ready" })))',
       ]);
       await server.waitForJson((o) => o.event === "ready", 15_000, "http server ready");
@@ -340,6 +340,8 @@ if (!isRoot) {
         many.map((m) => m?.path),
         Array.from({ length: 20 }, (_, i) => `/${i}`),
       );
+      const authed = await lab.getJson<{ auth?: string }>("http://10.77.1.10:8081/api", 5000, "Bearer t0ken");
+      t.is(authed?.auth, "Bearer t0ken", "Authorization is passed on (control's admin API wants it)");
       t.is((await lab.fetch("http://10.77.1.10:9/nothing", 2000)).status, 502, "refused: 502");
       t.is((await lab.fetch("http://127.0.0.1:8081/", 2000)).status, 400, "not a lab address: 400");
       t.is(await lab.getJson("http://10.77.1.10:9/"), undefined);
