@@ -3,6 +3,11 @@
  * bytes): segments the origin still holds, the list of the newest ones, its own live playlist,
  * status and metrics, and the chunks of the VoD files it offers (read from the file, with their
  * hash). Routes are in fallback-routes.ts; this file is the node:http shell.
+ *
+ * Every segment and chunk goes out with its signed META (`x-tiercast-meta`: base64 of the
+ * 124-byte FLAG_META payload, protocol/segment-meta.ts): agents cache HTTP bytes only when they
+ * match a META whose signature verifies against the channel's origin key, as for UDP.
+ * `x-tiercast-sha256` stays for people and tools; agents do not trust it.
  */
 import type http from "node:http";
 import { closeHttp, createHttpServer, listenHttp, runRoute } from "../common/http-server.js";
@@ -13,20 +18,25 @@ import { LIVE_PLAYLIST_SEGMENTS, renderLivePlaylist } from "./live-playlist.js";
 import { renderMetrics, type OriginMetrics } from "./metrics.js";
 import type { SegmentWindow } from "./segment-window.js";
 import { parseRange } from "../common/http-range.js";
+import { META_HEADER } from "../protocol/segment-meta.js";
 import type { VodChunk } from "./vod-file.js";
 
 /** What the fallback needs from the origin node. */
 export interface FallbackOrigin {
   readonly window: SegmentWindow;
+  /** Segment `id`'s signed META payload (124 bytes); undefined before the channel id is known. */
+  signedMeta(id: number): Uint8Array | undefined;
   status(): Record<string, unknown>;
   metrics(): Omit<OriginMetrics, "httpServedBytes" | "httpRequests">;
 }
 
-/** A VoD file the fallback serves chunks of (origin/vod-file.ts). */
+/** A VoD file the fallback serves chunks of (origin/vod-file.ts, signed by origin/vod-node.ts). */
 export interface FallbackVod {
   readonly channel: string;
   readonly chunks: number;
   chunk(index: number): VodChunk;
+  /** The chunk's signed META payload (124 bytes); undefined before the channel id is known. */
+  signedMeta(chunk: VodChunk): Uint8Array | undefined;
 }
 
 export interface FallbackHttpConfig {
@@ -42,7 +52,7 @@ export interface FallbackHttpConfig {
 
 export const DEFAULT_LATEST_SEGMENTS = 30;
 const EXPOSED_HEADERS =
-  "x-tiercast-duration-ms, x-tiercast-discontinuity, x-tiercast-sha256, content-range, accept-ranges";
+  "x-tiercast-duration-ms, x-tiercast-discontinuity, x-tiercast-sha256, x-tiercast-meta, content-range, accept-ranges";
 
 export class FallbackHttp {
   /** Body bytes served (all routes, errors included; HEAD serves none). */
@@ -102,6 +112,8 @@ export class FallbackHttp {
       if (file === undefined) return this.#error(req, res, 404, "unknown channel");
       if (route.index >= file.chunks) return this.#error(req, res, 404, "no such chunk");
       const c = file.chunk(route.index);
+      const meta = file.signedMeta(c);
+      if (meta !== undefined) res.setHeader(META_HEADER, Buffer.from(meta).toString("base64"));
       res.setHeader("x-tiercast-sha256", c.sha256Hex);
       res.setHeader("cache-control", "public, max-age=3600, immutable");
       return this.#send(req, res, 200, "application/octet-stream", c.bytes);
@@ -137,10 +149,12 @@ export class FallbackHttp {
         res.setHeader("x-tiercast-duration-ms", String(s.durationMs));
         res.setHeader("x-tiercast-discontinuity", s.discontinuity ? "1" : "0");
         res.setHeader("x-tiercast-sha256", s.sha256Hex);
+        const meta = origin.signedMeta(route.id);
+        if (meta !== undefined) res.setHeader(META_HEADER, Buffer.from(meta).toString("base64"));
         res.setHeader("cache-control", "public, max-age=60, immutable");
         res.setHeader("accept-ranges", "bytes");
-        // A Range asks for the bytes of lost packets only (agent/repair.ts); x-tiercast-sha256
-        // stays the whole segment's hash, checked by the agent once the segment is complete.
+        // A Range asks for the bytes of lost packets only (agent/repair.ts); x-tiercast-meta
+        // stays the whole segment's, checked by the agent once the segment is complete.
         const range = parseRange(req.headers.range, s.bytes.length);
         if (range === "unsatisfiable") {
           res.setHeader("content-range", `bytes */${s.bytes.length}`);

@@ -151,6 +151,7 @@ export async function main(argv: string[]): Promise<void> {
       clock,
       transport,
       logger,
+      signingKey: identity.privateKey,
       onPublished: (_s, next) => {
         try {
           saveState(opts.dataDir, {

@@ -3,8 +3,11 @@
  * Role.ORIGIN (control-session.ts), takes the children control assigns it, and for every segment
  * an ingest source publishes: gives it the next segment id, keeps it for the HTTP fallback
  * (segment-window.ts), cuts it into META + data + META packets (packetizer.ts) and sends them,
- * paced at its upload budget, to the children of each packet's substream (fanout.ts).
+ * paced at its upload budget, to the children of each packet's substream (fanout.ts). Every
+ * META is signed with the origin's identity key (the key it joins with: agents learn it from
+ * control as ChannelInfo.originKey and cache only what a META signed with it vouches for).
  */
+import type { KeyObject } from "node:crypto";
 import { Pacer } from "../common/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
@@ -13,6 +16,7 @@ import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
 import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import { decodeNack } from "../protocol/nack-codec.js";
 import { decodeControl } from "../protocol/control-codec.js";
+import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js";
 import {
   NatType,
   Role,
@@ -69,6 +73,8 @@ export interface OriginDeps {
   clock: Clock;
   transport: Transport;
   logger: Logger;
+  /** The private half of config.key (identity.json): signs every segment's META. */
+  signingKey: KeyObject;
   /** CPU (percent of one core over the last call) and memory; defaults to this process's. */
   resources?: () => { cpuPct: number; rssMB: number };
   /** Called after each segment is published (main persists the ids from it). */
@@ -198,8 +204,10 @@ export class Origin {
     // Ids are consecutive (they are the media sequence numbers of our live playlist) and u32 on the wire.
     this.#nextSegmentId = (id + 1) % 0x1_0000_0000;
     const discontinuity = segment.discontinuity || resumed;
+    const channel = this.#channel?.id ?? 0;
     const p = packetizeSegment({
-      channel: this.#channel?.id ?? 0,
+      channel,
+      signingKey: this.#deps.signingKey,
       segmentId: id,
       firstSeq: this.#nextSeq,
       k: this.#k,
@@ -219,6 +227,8 @@ export class Origin {
       bytes: segment.bytes,
       publishedAt: now,
       packets: p.meta.packetCount,
+      meta: p.meta,
+      metaChannel: channel,
     });
     // Before control gave us a channel id there is nobody to send to: the segment is only kept.
     const queued = this.#channel === undefined ? 0 : this.#fanout.send(p.packets, now);
@@ -245,6 +255,7 @@ export class Origin {
     const now = this.#clock.now();
     const p = packetizeSegment({
       channel: this.#channel?.id ?? 0,
+      signingKey: this.#deps.signingKey,
       segmentId: index,
       firstSeq: this.#nextSeq,
       k: this.#k,
@@ -265,6 +276,23 @@ export class Origin {
       queued,
     });
     return queued;
+  }
+
+  /**
+   * The signed META payload (124 bytes) of held segment `id`, for the HTTP fallback's
+   * x-tiercast-meta; undefined when the segment is not held or the channel id is not known yet
+   * (before the first JOIN_ACK nothing can be signed for the channel). A segment published
+   * before the JOIN_ACK, or before a re-join changed the channel id, is signed again here.
+   */
+  signedMeta(id: number): Buffer | undefined {
+    const s = this.window.get(id);
+    const channel = this.#channel?.id;
+    if (s === undefined || channel === undefined) return undefined;
+    if (s.metaChannel !== channel) {
+      s.meta = signSegmentMeta(channel, s.meta, this.#deps.signingKey);
+      s.metaChannel = channel;
+    }
+    return encodeSegmentMeta(s.meta);
   }
 
   /** The channel sequence number of the next packet (persisted to continue after a restart). */

@@ -1,16 +1,17 @@
 /**
  * Cuts one segment into the datagrams of the channel (pure). Per segment, in sequence order:
  *
- *   META (FLAG_META, payload = SegmentMeta)      seq s
+ *   META (FLAG_META, payload = SegmentMeta)      seq s    signed with the origin's key for `channel`
  *   data 0 .. n-1 (payload <= 1160 bytes each)   seq s+1 .. s+n   offset = byte offset, FLAG_END on the last
  *   META again (a second copy, its own seq)      seq s+n+1
  *   more META copies up to a multiple of alignTo  (the FEC group size; none by default)
  *
  * Every packet takes the next channel sequence number (u32, wrapping) and rides substream
  * seq mod k. SegmentMeta.firstSeq = s+1 and packetCount = n (META packets not counted). An empty
- * segment still gets one (empty) data packet, so FLAG_END always marks the end.
+ * segment still gets one (empty) data packet, so FLAG_END always marks the end. Every META copy is
+ * the same 124 bytes: signed once (Ed25519 is deterministic), so a receiver verifies it once.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { encodeData } from "../protocol/data-codec.js";
 import {
   FLAG_END,
@@ -20,11 +21,13 @@ import {
   MAX_SUBSTREAMS,
 } from "../protocol/limits.js";
 import type { SegmentMeta } from "../protocol/messages.js";
-import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js";
 
 export interface PacketizeInput {
-  /** Compact channel id (ChannelInfo.id). */
+  /** Compact channel id (ChannelInfo.id): in every header and in what the META signature covers. */
   channel: number;
+  /** The origin's Ed25519 private key (its identity): it signs the META. */
+  signingKey: KeyObject;
   segmentId: number;
   /** Sequence number of the segment's first packet (its first META). */
   firstSeq: number;
@@ -81,16 +84,20 @@ export function packetizeSegment(input: PacketizeInput): PacketizedSegment {
     throw new RangeError(`payloadBytes must be 1..${MAX_DATA_PAYLOAD_BYTES}`);
   }
   const dataCount = Math.max(1, Math.ceil(bytes.length / payloadBytes));
-  const meta: SegmentMeta = {
-    segmentId,
-    durationMs: input.durationMs,
-    totalBytes: bytes.length,
-    firstSeq: seqAdd(input.firstSeq, 1),
-    packetCount: dataCount,
-    discontinuity: input.discontinuity,
-    publishedAt: input.publishedAt,
-    sha256: sha256(bytes),
-  };
+  const meta: SegmentMeta = signSegmentMeta(
+    channel,
+    {
+      segmentId,
+      durationMs: input.durationMs,
+      totalBytes: bytes.length,
+      firstSeq: seqAdd(input.firstSeq, 1),
+      packetCount: dataCount,
+      discontinuity: input.discontinuity,
+      publishedAt: input.publishedAt,
+      sha256: sha256(bytes),
+    },
+    input.signingKey,
+  );
   const metaPayload = encodeSegmentMeta(meta);
   const packets: Packet[] = [];
   let seq = input.firstSeq;

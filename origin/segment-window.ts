@@ -2,6 +2,7 @@
  * The origin's memory of what it published: the newest `capacity` segments (default 60, a minute
  * of 1-second segments) for the HTTP fallback, oldest evicted first. Pure data structure.
  */
+import type { SegmentMeta } from "../protocol/messages.js";
 
 export interface PublishedSegment {
   id: number;
@@ -14,6 +15,12 @@ export interface PublishedSegment {
   publishedAt: number;
   /** Data packets the segment was cut into (META packets not counted). */
   packets: number;
+  /**
+   * The segment's META as sent (fields and signature), signed for channel `metaChannel`; the
+   * fallback serves it with the segment (x-tiercast-meta), signed again if the channel id changed.
+   */
+  meta: SegmentMeta;
+  metaChannel: number;
   /** Discontinuities among all segments published before this one (EXT-X-DISCONTINUITY-SEQUENCE). */
   discontinuitiesBefore: number;
 }

@@ -4,6 +4,7 @@
  * id and channel sequence, so a restarted origin continues where it stopped instead of reusing
  * ids agents already cached). Writes are atomic (temp file + rename, common/atomic-file.ts).
  */
+import type { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../common/atomic-file.js";
@@ -17,11 +18,18 @@ export class OriginStateError extends Error {
   readonly code = "E_ORIGIN_STATE";
 }
 
-/** Loads the key pair from <dataDir>/identity.json, making one on first start. Returns the raw 32-byte public key. */
-export function loadOrCreateKey(dataDir: string): { publicKey: Uint8Array; created: boolean } {
+/**
+ * Loads the key pair from <dataDir>/identity.json, making one on first start: the raw 32-byte
+ * public key (JOIN.key, ChannelInfo.originKey) and the private key that signs every META.
+ */
+export function loadOrCreateKey(dataDir: string): {
+  publicKey: Uint8Array;
+  privateKey: KeyObject;
+  created: boolean;
+} {
   try {
-    const { publicKey, created } = loadOrCreateKeyPair({ dataDir, holder: "origin" });
-    return { publicKey, created };
+    const { publicKey, privateKey, created } = loadOrCreateKeyPair({ dataDir, holder: "origin" });
+    return { publicKey, privateKey, created };
   } catch (e) {
     if (e instanceof IdentityFileError) throw new OriginStateError(e.message);
     throw e;

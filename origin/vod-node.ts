@@ -3,20 +3,23 @@
  * of its own towards control (identity key and state in <dataDir>/vod-<name>/, its own UDP
  * socket), an Origin that joins as the channel's root announcing the file's size and chunk
  * size, the carousel that feeds it chunk after chunk at the bulk rate, and the file's chunks
- * on the process's HTTP fallback. A node per VoD channel keeps Origin single-channel: control
- * plans each channel's tree on its own anyway.
+ * on the process's HTTP fallback, each with a META signed by this node's key. A node per VoD
+ * channel keeps Origin single-channel: control plans each channel's tree on its own anyway.
  *
  * The next chunk and channel sequence number are saved (at most once a second) so a restarted
  * origin continues its round with new sequence numbers, not ones agents would drop as old.
  */
+import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
+import { MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
+import { encodeSignedMeta } from "../protocol/segment-meta.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
 import type { FallbackHttp } from "./fallback-http.js";
 import { Origin, uploadBudgetKbps } from "./origin.js";
 import { loadOrCreateKey, loadState, saveState } from "./state-files.js";
-import { VodFile } from "./vod-file.js";
+import { VodFile, type VodChunk } from "./vod-file.js";
 import { VodCarousel } from "./vod-source.js";
 
 export interface VodSpec {
@@ -71,6 +74,7 @@ export class VodNode {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #dir: string;
+  readonly #signingKey: KeyObject;
   #savedAt = -Infinity;
 
   private constructor(deps: VodNodeDeps, config: VodNodeConfig, file: VodFile, transport: Transport) {
@@ -81,8 +85,9 @@ export class VodNode {
     this.#logger = deps.logger.child({ channel: config.channel });
     const key = loadOrCreateKey(this.#dir);
     const saved = loadState(this.#dir, config.channel);
+    this.#signingKey = key.privateKey;
     this.origin = new Origin(
-      { clock: deps.clock, transport, logger: this.#logger },
+      { clock: deps.clock, transport, logger: this.#logger, signingKey: key.privateKey },
       {
         control: config.control,
         channel: config.channel,
@@ -108,7 +113,35 @@ export class VodNode {
         ...(saved === undefined ? {} : { firstIndex: saved.nextSegmentId }),
       },
     );
-    deps.http.attachVod(file);
+    deps.http.attachVod({
+      channel: file.channel,
+      chunks: file.chunks,
+      chunk: (i) => file.chunk(i),
+      signedMeta: (c) => this.#signedMeta(c),
+    });
+  }
+
+  /**
+   * A chunk's META signed now for this node's channel, for the HTTP fallback (a chunk served over
+   * HTTP is not sent as packets: firstSeq 0); undefined before the channel id is known.
+   */
+  #signedMeta(c: VodChunk): Buffer | undefined {
+    const channel = this.origin.channel?.id;
+    if (channel === undefined) return undefined;
+    return encodeSignedMeta(
+      channel,
+      {
+        segmentId: c.index,
+        durationMs: 0,
+        totalBytes: c.bytes.length,
+        firstSeq: 0,
+        packetCount: Math.max(1, Math.ceil(c.bytes.length / MAX_CODED_PAYLOAD_BYTES)),
+        discontinuity: false,
+        publishedAt: this.#clock.now(),
+        sha256: c.sha256,
+      },
+      this.#signingKey,
+    );
   }
 
   /** Opens the file (VodFileError when it cannot), binds the socket, joins and starts the carousel. */

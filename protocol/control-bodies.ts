@@ -11,6 +11,7 @@
  * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
  *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
  *                 6? kind u8  7? fileBytes uint  8? chunkBytes u32  9? fileName text
+ *                 10? originKey bstr 32 (the origin's Ed25519 key: it signs every META, segment-meta.ts)
  *   VoD keys      kind: 0 LIVE (also when absent: the other VoD keys are then ignored), 1 VOD;
  *                 with VOD: fileBytes >= 1 and chunkBytes 1..MAX_VOD_CHUNK_BYTES are required,
  *                 ceil(fileBytes / chunkBytes) <= 2^32 (chunk index = segment id, u32)
@@ -42,6 +43,7 @@ import {
   MAX_STRING_BYTES,
   MAX_SUBSTREAMS,
   MAX_VOD_CHUNK_BYTES,
+  ORIGIN_KEY_BYTES,
 } from "./limits.js";
 import {
   type ChannelInfo,
@@ -188,6 +190,7 @@ function writeChannelInfo(v: unknown): Map<number, unknown> {
     [5, text(c.fallbackUrl, "fallbackUrl", MAX_STRING_BYTES)],
   ]);
   writeVod(m, 6, c.vod);
+  if (c.originKey !== undefined) m.set(10, originKey(c.originKey));
   return m;
 }
 
@@ -203,7 +206,17 @@ function readChannelInfo(v: unknown): ChannelInfo {
   };
   const vod = readVod(m, 6);
   if (vod !== undefined) info.vod = vod;
+  const key = m.get(10);
+  if (key !== undefined) info.originKey = copy(originKey(key));
   return info;
+}
+
+/** ChannelInfo.originKey: exactly ORIGIN_KEY_BYTES (a raw Ed25519 public key). */
+function originKey(v: unknown): Uint8Array {
+  const b = bytes(v, "originKey", ORIGIN_KEY_BYTES);
+  if (b.length !== ORIGIN_KEY_BYTES)
+    throw badField("originKey", `expected ${ORIGIN_KEY_BYTES} bytes, got ${b.length}`);
+  return b;
 }
 
 /** The VoD keys from `base` on (kind, fileBytes, chunkBytes, fileName): ChannelInfo 6.., JOIN 10... */

@@ -50,8 +50,14 @@ export const CONTROL_NODE_ID = 0;
 
 /** Data packet byte 0: the data plane's version, and the demux byte (control datagrams start with 0xA0..0xBF). */
 export const DATA_VERSION = 1;
-/** FLAG_META payload size (see segment-meta.ts for the layout). */
-export const SEGMENT_META_BYTES = 60;
+/** The signed part of a FLAG_META payload: the segment's fields (segment-meta.ts). */
+export const SEGMENT_META_FIELDS_BYTES = 60;
+/** Ed25519 signature by the channel's origin key (RFC 8032). */
+export const META_SIGNATURE_BYTES = 64;
+/** FLAG_META payload size: the fields, then the signature (see segment-meta.ts for the layout). */
+export const SEGMENT_META_BYTES = SEGMENT_META_FIELDS_BYTES + META_SIGNATURE_BYTES;
+/** ChannelInfo.originKey: the origin's raw Ed25519 public key. */
+export const ORIGIN_KEY_BYTES = 32;
 
 /** What a link adds to each datagram on the wire: Ethernet header (14) + IPv4 (20) + UDP (8). */
 export const WIRE_OVERHEAD_BYTES = 42;

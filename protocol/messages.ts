@@ -143,6 +143,12 @@ export interface ChannelInfo {
   fallbackUrl: string;
   /** Present: a VoD channel (kind VOD) and its file; absent: a live channel. */
   vod?: VodInfo;
+  /**
+   * The raw Ed25519 public key (32 bytes) of the origin offering the channel: every segment's META
+   * must carry its signature (segment-meta.ts). Absent from an older control: the agent then
+   * caches nothing of the channel (fail closed).
+   */
+  originKey?: Uint8Array;
 }
 
 export interface JoinAckBody {
@@ -281,8 +287,11 @@ export interface DataPacket extends DataHeader {
   payload: Uint8Array;
 }
 
-/** Payload of a FLAG_META packet: what a receiver needs to finish, check and play a segment. */
-export interface SegmentMeta {
+/**
+ * The signed fields of a FLAG_META packet: what a receiver needs to finish, check and play a
+ * segment.
+ */
+export interface SegmentMetaFields {
   segmentId: number;
   durationMs: number;
   totalBytes: number;
@@ -294,4 +303,13 @@ export interface SegmentMeta {
   publishedAt: number;
   /** SHA-256 of the whole segment; a segment that does not match is never served. */
   sha256: Uint8Array;
+}
+
+/**
+ * Payload of a FLAG_META packet: the fields and the origin's Ed25519 signature over them and the
+ * channel id (segment-meta.ts). Decoding does not check the signature; verifySegmentMeta does.
+ */
+export interface SegmentMeta extends SegmentMetaFields {
+  /** 64 bytes. */
+  signature: Uint8Array;
 }

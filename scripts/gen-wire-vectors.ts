@@ -11,7 +11,7 @@ import { encodeControl } from "../protocol/control-codec.js";
 import { encodeData } from "../protocol/data-codec.js";
 import { DATA_HEADER_BYTES } from "../protocol/limits.js";
 import type { ControlMessage, DataHeader } from "../protocol/messages.js";
-import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js";
 import { encodeNack } from "../protocol/nack-codec.js";
 import {
   sampleAssign,
@@ -27,6 +27,7 @@ import {
   sampleLeave,
   sampleMeta,
   sampleMetaHeader,
+  sampleOriginKey,
   samplePayload,
 } from "../test/vectors/samples.js";
 import { type InvalidCase, type ValidCase, type VectorFile, toJson } from "../test/vectors/vector-json.js";
@@ -258,35 +259,34 @@ await write("data.json", {
 
 const metaHex = hex(encodeSegmentMeta(sampleMeta));
 const patchMeta = (at: number, byteHex: string): string => patchHex(metaHex, at, byteHex);
+// Signed by sampleOriginKey for channel 3, like sampleMeta (test/protocol-vectors.test.ts verifies both).
+const maxMeta = signSegmentMeta(
+  3,
+  {
+    ...sampleMeta,
+    segmentId: 2 ** 32 - 1,
+    packetCount: 65_535,
+    discontinuity: true,
+    publishedAt: Number.MAX_SAFE_INTEGER,
+  },
+  sampleOriginKey.privateKey,
+);
 
 await write("segment-meta.json", {
   kind: "SEGMENT_META",
   decoder: "segment-meta",
   valid: [
     { name: "segment", hex: metaHex, value: toJson(sampleMeta) },
-    {
-      name: "discontinuity, max values",
-      hex: hex(
-        encodeSegmentMeta({
-          ...sampleMeta,
-          segmentId: 2 ** 32 - 1,
-          packetCount: 65_535,
-          discontinuity: true,
-          publishedAt: Number.MAX_SAFE_INTEGER,
-        }),
-      ),
-      value: toJson({
-        ...sampleMeta,
-        segmentId: 2 ** 32 - 1,
-        packetCount: 65_535,
-        discontinuity: true,
-        publishedAt: Number.MAX_SAFE_INTEGER,
-      }),
-    },
+    { name: "discontinuity, max values", hex: hex(encodeSegmentMeta(maxMeta)), value: toJson(maxMeta) },
   ],
   invalid: [
-    { name: "59 bytes", hex: metaHex.slice(0, -2), code: "E_TRUNCATED" },
-    { name: "61 bytes", hex: metaHex + "00", code: "E_BAD_LENGTH" },
+    { name: "123 bytes", hex: metaHex.slice(0, -2), code: "E_TRUNCATED" },
+    {
+      name: "60 bytes (an unsigned META of the old layout)",
+      hex: metaHex.slice(0, 120),
+      code: "E_TRUNCATED",
+    },
+    { name: "125 bytes", hex: metaHex + "00", code: "E_BAD_LENGTH" },
     { name: "unknown flag 0x02", hex: patchMeta(18, "02"), code: "E_BAD_FLAGS", field: "flags" },
     { name: "reserved not 0", hex: patchMeta(19, "01"), code: "E_BAD_FIELD", field: "reserved" },
     { name: "publishedAt 2^53", hex: patchMeta(20, "00200000"), code: "E_BAD_FIELD", field: "publishedAt" },

@@ -2,14 +2,15 @@ import test from "ava";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { Assembler } from "../agent/assembler.js";
-import type { SegmentMeta } from "../protocol/messages.js";
+import type { VerifiedMeta } from "../agent/meta-verifier.js";
+import { verifiedMeta } from "./helpers/origin-key.js";
 
-function segment(id: number, size: number, seed = id): { meta: SegmentMeta; bytes: Buffer } {
+function segment(id: number, size: number, seed = id): { meta: VerifiedMeta; bytes: Buffer } {
   const bytes = Buffer.alloc(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
   return {
     bytes,
-    meta: {
+    meta: verifiedMeta({
       segmentId: id,
       durationMs: 2000,
       totalBytes: size,
@@ -18,7 +19,7 @@ function segment(id: number, size: number, seed = id): { meta: SegmentMeta; byte
       discontinuity: false,
       publishedAt: 0,
       sha256: createHash("sha256").update(bytes).digest(),
-    },
+    }),
   };
 }
 
@@ -223,11 +224,11 @@ test("property: any order, splits and duplicates give back the exact bytes; one 
           [seq[i], seq[j]] = [seq[j]!, seq[i]!];
         }
         const corrupt = flip >= 0 && flip < bytes.length;
-        const meta = {
+        const meta = verifiedMeta({
           ...segment(1, 1).meta,
           totalBytes: bytes.length,
           sha256: createHash("sha256").update(bytes).digest(),
-        };
+        });
         const a = new Assembler();
         let done: Buffer | undefined;
         let poisoned = false;

@@ -6,6 +6,7 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
@@ -38,6 +39,7 @@ const sha = (b: Uint8Array): Buffer => createHash("sha256").update(b).digest();
 function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
   const seg = packetizeSegment({
     channel: CH.id,
+    signingKey: TEST_ORIGIN.privateKey,
     segmentId: id,
     firstSeq,
     k: 1,

@@ -11,6 +11,7 @@ import { FEC_SHARD_PREFIX_BYTES, fecGroupOf, lastFecGroup } from "../protocol/fe
 import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
 import type { DataPacket } from "../protocol/messages.js";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { CHANNEL, dataPacket, decoded, decoderConfig, reencode, U32 } from "./helpers/fec-packets.js";
 
@@ -110,6 +111,7 @@ test("a segment cut by the origin's packetizer at 1160-byte payloads survives th
   const bytes = Uint8Array.from({ length: 40_000 }, (_, i) => (i * 7919) & 255);
   const seg = packetizeSegment({
     channel: CHANNEL,
+    signingKey: TEST_ORIGIN.privateKey,
     segmentId: 3,
     firstSeq: U32 - 13,
     k: 4,

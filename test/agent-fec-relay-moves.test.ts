@@ -9,6 +9,7 @@ import type { Assignment } from "../agent/data-plane.js";
 import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 import { captureNode, codedIndex } from "./helpers/capture-node.js";
@@ -48,6 +49,7 @@ test("a coded link moved mid-group (new ASSIGN) costs no group: 2 of 6 substream
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 0xff;
   const seg = packetizeSegment({
     channel: CHANNEL,
+    signingKey: TEST_ORIGIN.privateKey,
     segmentId: 9,
     firstSeq: 2000,
     k: 2,

@@ -6,6 +6,7 @@ import { FLAG_PARITY } from "../protocol/limits.js";
 import { LinkAlgorithm } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 fc.configureGlobal({ includeErrorInReport: true });
@@ -22,6 +23,7 @@ function segments(count: number, k: number, k4 = 4): Buffer[][] {
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + s) & 0xff;
     const p = packetizeSegment({
       channel: CHANNEL,
+      signingKey: TEST_ORIGIN.privateKey,
       segmentId: 50 + s,
       firstSeq: seq,
       k,

@@ -5,6 +5,7 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { metaHeader, TEST_ORIGIN } from "./helpers/origin-key.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -100,6 +101,7 @@ async function startAgent(args: string[]): Promise<Proc> {
 function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
   const seg = packetizeSegment({
     channel: 3,
+    signingKey: TEST_ORIGIN.privateKey,
     segmentId: id,
     firstSeq,
     k: 2,
@@ -134,6 +136,19 @@ test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP,
       "x-tiercast-sha256": sha(b).toString("hex"),
       "x-tiercast-duration-ms": "1000",
       "x-tiercast-discontinuity": "0",
+      "x-tiercast-meta": metaHeader(
+        {
+          segmentId: Number(m[1]),
+          durationMs: 1000,
+          totalBytes: b.length,
+          firstSeq: 0,
+          packetCount: 1,
+          discontinuity: false,
+          publishedAt: 0,
+          sha256: sha(b),
+        },
+        3,
+      ),
     });
     res.end(b);
   });
@@ -193,7 +208,17 @@ test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP,
     node: 17,
     region: "region-a",
     heartbeatMs: 200,
-    channels: [{ name: "demo", id: 3, k: 2, streamKbps: 1000, segmentMs: 1000, fallbackUrl }],
+    channels: [
+      {
+        name: "demo",
+        id: 3,
+        k: 2,
+        streamKbps: 1000,
+        segmentMs: 1000,
+        fallbackUrl,
+        originKey: TEST_ORIGIN.publicKey,
+      },
+    ],
   });
   reply(join1.from, MsgType.ASSIGN, {
     channel: 3,

@@ -37,6 +37,7 @@ function setup(opts: { body?: Buffer; ignoreRange?: boolean } = {}) {
     discontinuity: false,
     publishedAt: 0,
     sha256: SHA,
+    signature: new Uint8Array(64), // not checked before agents verify METAs
   };
   assembler.onMeta(meta, clock.now());
   // Packets of 1000 bytes; the second and the fourth were lost.

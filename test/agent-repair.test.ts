@@ -169,6 +169,7 @@ test("a quiet segment's missing packets are asked of the parents (once per quiet
     sha256: new Uint8Array(32),
     discontinuity: false,
     publishedAt: 0,
+    signature: new Uint8Array(64), // not checked before agents verify METAs
   };
   assembler.onMeta(meta, 0);
   assembler.onChunk(1, 0, Buffer.alloc(10), 0);

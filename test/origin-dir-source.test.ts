@@ -15,6 +15,7 @@ import { dirSource } from "../origin/ingest/dir-source.js";
 import { parseMediaPlaylist } from "../origin/m3u8.js";
 import { Origin } from "../origin/origin.js";
 import { waitFor } from "./helpers/cli.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 
 test("follows a folder ffmpeg writes live and publishes its segments in order", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-live-"));
@@ -23,7 +24,7 @@ test("follows a folder ffmpeg writes live and publishes its segments in order", 
   const logger = new MemoryLogger();
   const net = new MemoryNetwork(systemClock);
   const origin = new Origin(
-    { clock: systemClock, transport: net.bind("127.0.0.1"), logger },
+    { clock: systemClock, transport: net.bind("127.0.0.1"), logger, signingKey: TEST_ORIGIN.privateKey },
     {
       control: { address: "127.0.0.1", port: 7700 },
       channel: "live",

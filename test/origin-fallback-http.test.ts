@@ -8,6 +8,8 @@ import { MemoryNetwork } from "../seams/memory-transport.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { parseMediaPlaylist } from "../origin/m3u8.js";
 import { Origin } from "../origin/origin.js";
+import { decodeSegmentMeta, encodeSignedMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 
 interface Reply {
   status: number;
@@ -57,7 +59,12 @@ async function setup(t: ExecutionContext): Promise<{ port: number; http: Fallbac
   const clock = new ManualClock();
   const logger = new MemoryLogger();
   const origin = new Origin(
-    { clock, transport: new MemoryNetwork(clock).bind("127.0.0.1"), logger },
+    {
+      clock,
+      transport: new MemoryNetwork(clock).bind("127.0.0.1"),
+      logger,
+      signingKey: TEST_ORIGIN.privateKey,
+    },
     {
       control: { address: "127.0.0.1", port: 7700 },
       channel: "demo",
@@ -234,4 +241,29 @@ test("before the origin is attached every route answers 503", async (t) => {
   const { port } = await server.listen();
   t.teardown(() => server.close());
   t.is((await request(port, "/status")).status, 503);
+});
+
+test("each segment goes out with its signed META (x-tiercast-meta), Range answers too; none before the channel id is known", async (t) => {
+  const { port, http: server, origin } = await setup(t);
+  t.is((await request(port, "/live/demo/66.ts")).headers["x-tiercast-meta"], undefined);
+  // As the joined origin does (Origin.signedMeta): the META sent, signed for the channel's id.
+  server.attach({
+    window: origin.window,
+    status: () => origin.status(),
+    metrics: () => origin.metrics(),
+    signedMeta: (id) => {
+      const s = origin.window.get(id);
+      return s === undefined ? undefined : encodeSignedMeta(5, s.meta, TEST_ORIGIN.privateKey);
+    },
+  });
+  for (const headers of [{}, { range: "bytes=10-19" }] as Array<Record<string, string>>) {
+    const r = await request(port, "/live/demo/66.ts", "GET", headers);
+    const payload = Buffer.from(String(r.headers["x-tiercast-meta"]), "base64");
+    t.is(verifySegmentMeta(5, payload, TEST_ORIGIN.publicKey), "valid");
+    const m = decodeSegmentMeta(payload);
+    if (!m.ok) return t.fail(m.error.message);
+    t.like(m.value, { segmentId: 66, totalBytes: segment(66).length, discontinuity: true });
+    t.is(Buffer.from(m.value.sha256).toString("hex"), createHash("sha256").update(segment(66)).digest("hex"));
+    t.regex(String(r.headers["access-control-expose-headers"]), /x-tiercast-meta/);
+  }
 });

@@ -22,8 +22,9 @@ import {
   type JoinAckBody,
   type MessageOf,
 } from "../protocol/messages.js";
-import { decodeSegmentMeta } from "../protocol/segment-meta.js";
+import { decodeSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
 import { Origin, type OriginConfig } from "../origin/origin.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 
 const CONTROL: Address = { address: "127.0.0.1", port: 7700 };
 const CHANNEL_ID = 7;
@@ -120,7 +121,13 @@ function setup(over: Partial<OriginConfig> = {}) {
   const control = new FakeControl(net.bind(CONTROL.address, CONTROL.port), clock);
   const transport = net.bind("127.0.0.1", 5000);
   const origin = new Origin(
-    { clock, transport, logger, resources: () => ({ cpuPct: 3, rssMB: 50 }) },
+    {
+      clock,
+      transport,
+      logger,
+      signingKey: TEST_ORIGIN.privateKey,
+      resources: () => ({ cpuPct: 3, rssMB: 50 }),
+    },
     {
       control: CONTROL,
       channel: "demo",
@@ -389,4 +396,31 @@ test("segment ids continue from a saved id after a restart, starting with a disc
   t.like(a, { id: 500, discontinuity: true });
   t.like(b, { id: 501, discontinuity: false });
   t.is(origin.status().nextSeq, 9006);
+});
+
+test("every META is signed with the origin's key for its channel; the fallback's copy too, signed again once the channel id is known", (t) => {
+  const { clock, net, control, origin, at } = setup({ key: TEST_ORIGIN.publicKey });
+  const child = new Child(net.bind("127.0.1.1", 6000));
+  origin.start();
+  origin.publish({ mediaSequence: 40, durationMs: 1000, discontinuity: false, bytes: segmentBytes(3000, 4) });
+  t.is(origin.signedMeta(40), undefined, "no channel id yet: nothing to sign for");
+  clock.advance(1);
+  control.ack(at);
+  clock.advance(10);
+  control.assign(at, 1, 1, [child.peer(2, 0b1)]);
+  clock.advance(10);
+  const early = origin.signedMeta(40)!;
+  t.is(verifySegmentMeta(CHANNEL_ID, early, TEST_ORIGIN.publicKey), "valid");
+  t.is(verifySegmentMeta(0, early, TEST_ORIGIN.publicKey), "bad_signature", "not the channel-0 signature");
+  origin.publish({ mediaSequence: 41, durationMs: 1000, discontinuity: false, bytes: segmentBytes(3000, 5) });
+  clock.advance(1000);
+  const metas = child.packets.filter((p) => (p.flags & FLAG_META) !== 0);
+  t.true(metas.length >= 2);
+  for (const m of metas) t.is(verifySegmentMeta(CHANNEL_ID, m.payload, TEST_ORIGIN.publicKey), "valid");
+  t.deepEqual(
+    Buffer.from(origin.signedMeta(41)!),
+    Buffer.from(metas[0]!.payload),
+    "the fallback serves the META sent",
+  );
+  t.is(origin.signedMeta(99), undefined);
 });

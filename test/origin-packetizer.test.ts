@@ -9,8 +9,9 @@ import {
   MAX_DATA_PAYLOAD_BYTES,
   MAX_DATAGRAM_BYTES,
 } from "../protocol/limits.js";
-import { decodeSegmentMeta } from "../protocol/segment-meta.js";
+import { decodeSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
 import { packetizeSegment, type PacketizeInput } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 
 function segmentBytes(n: number, seed = 1): Uint8Array {
   const b = new Uint8Array(n);
@@ -22,6 +23,7 @@ function segmentBytes(n: number, seed = 1): Uint8Array {
 function input(bytes: Uint8Array, over: Partial<PacketizeInput> = {}): PacketizeInput {
   return {
     channel: 3,
+    signingKey: TEST_ORIGIN.privateKey,
     segmentId: 41,
     firstSeq: 1000,
     k: 1,
@@ -175,4 +177,16 @@ test("alignTo pads the segment with META copies so the next one starts on a FEC 
     }
   }
   t.throws(() => packetizeSegment(input(segmentBytes(10), { alignTo: 17 })), { message: /alignTo/ });
+});
+
+test("every META copy is the same 124 bytes, signed by the origin for the packets' channel", (t) => {
+  const p = packetizeSegment(input(segmentBytes(5000), { alignTo: 4 }));
+  const metas = p.packets
+    .map((x) => decodeData(x.datagram))
+    .flatMap((r) => (r.ok && (r.value.flags & FLAG_META) !== 0 ? [Buffer.from(r.value.payload)] : []));
+  t.true(metas.length >= 2);
+  for (const m of metas) t.deepEqual(m, metas[0]);
+  t.is(verifySegmentMeta(3, metas[0]!, TEST_ORIGIN.publicKey), "valid");
+  t.is(verifySegmentMeta(4, metas[0]!, TEST_ORIGIN.publicKey), "bad_signature");
+  t.deepEqual(p.meta.signature, new Uint8Array(metas[0]!.subarray(60)));
 });

@@ -230,4 +230,5 @@ export const segmentMeta: fc.Arbitrary<SegmentMeta> = fc.record({
   discontinuity: fc.boolean(),
   publishedAt: uSafe,
   sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
 });

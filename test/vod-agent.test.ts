@@ -10,6 +10,7 @@ import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { packetizeSegment } from "../origin/packetizer.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import {
@@ -32,6 +33,7 @@ const LIVE: ChannelInfo = {
   streamKbps: 1000,
   segmentMs: 2000,
   fallbackUrl: "http://origin.test",
+  originKey: TEST_ORIGIN.publicKey,
 };
 const CHUNK = 4000;
 const MOVIE: ChannelInfo = {
@@ -42,6 +44,7 @@ const MOVIE: ChannelInfo = {
   segmentMs: 16,
   fallbackUrl: "http://origin.test",
   vod: { fileBytes: 3 * CHUNK + 123, chunkBytes: CHUNK, fileName: "movie.mp4" },
+  originKey: TEST_ORIGIN.publicKey,
 };
 
 test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEAT, VoD chunks stored and relayed", (t) => {
@@ -141,6 +144,7 @@ test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEA
     const bytes = Buffer.alloc(i < 3 ? CHUNK : 123, i + 1);
     const p = packetizeSegment({
       channel: MOVIE.id,
+      signingKey: TEST_ORIGIN.privateKey,
       segmentId: i,
       firstSeq: seq,
       k: 1,

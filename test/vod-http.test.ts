@@ -17,6 +17,8 @@ import { VodChannel } from "../agent/vod.js";
 import { Pacer } from "../common/pacer.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { packetizeSegment } from "../origin/packetizer.js";
+import { TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { encodeSignedMeta } from "../protocol/segment-meta.js";
 import { VodFile } from "../origin/vod-file.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import { chunkSpan } from "../protocol/vod-chunks.js";
@@ -43,10 +45,18 @@ interface Setup {
   logger: MemoryLogger;
 }
 
-async function setup(
-  t: ExecutionContext,
-  opts: { originUp?: boolean; fetch?: typeof fetch } = {},
-): Promise<Setup> {
+interface SetupOptions {
+  originUp?: boolean;
+  fetch?: typeof fetch;
+  /** Who signs the fallback's chunk METAs (default TEST_ORIGIN); "none": no x-tiercast-meta. */
+  signer?: TestKey | "none";
+  /** ChannelInfo.originKey (default TEST_ORIGIN's); null: none (an older control). */
+  originKey?: Uint8Array | null;
+  /** VodChannelConfig.verifySegments (tests only). */
+  verifySegments?: boolean;
+}
+
+async function setup(t: ExecutionContext, opts: SetupOptions = {}): Promise<Setup> {
   const file = fileBytes();
   const dir = mkdtempSync(join(tmpdir(), "tiercast-vod-http-"));
   writeFileSync(join(dir, "movie.mp4"), file);
@@ -55,7 +65,30 @@ async function setup(
     { logger: new MemoryLogger() },
     { channel: "live", host: "127.0.0.1", port: 0 },
   );
-  origin.attachVod(vf);
+  const signer = opts.signer ?? TEST_ORIGIN;
+  // As origin/vod-node.ts does: each chunk with its META signed for the channel (id 9).
+  origin.attachVod({
+    channel: vf.channel,
+    chunks: vf.chunks,
+    chunk: (i) => vf.chunk(i),
+    signedMeta: (c) =>
+      signer === "none"
+        ? undefined
+        : encodeSignedMeta(
+            9,
+            {
+              segmentId: c.index,
+              durationMs: 0,
+              totalBytes: c.bytes.length,
+              firstSeq: 0,
+              packetCount: 1,
+              discontinuity: false,
+              publishedAt: 0,
+              sha256: c.sha256,
+            },
+            signer.privateKey,
+          ),
+  });
   const oaddr = await origin.listen();
   if (opts.originUp === false) await origin.close();
   const clock = new ManualClock();
@@ -72,6 +105,7 @@ async function setup(
     segmentMs: 262,
     fallbackUrl: `http://127.0.0.1:${oaddr.port}`,
     vod: vf.info,
+    ...(opts.originKey === null ? {} : { originKey: opts.originKey ?? TEST_ORIGIN.publicKey }),
   };
   const vod = new VodChannel(
     {
@@ -84,7 +118,12 @@ async function setup(
         return realFetch(...a);
       }) as typeof fetch,
     },
-    { info, seqWindow: 4096, formerParentGraceMs: 2000 },
+    {
+      info,
+      seqWindow: 4096,
+      formerParentGraceMs: 2000,
+      ...(opts.verifySegments === undefined ? {} : { verifySegments: opts.verifySegments }),
+    },
   );
   vod.setAssignment({
     channel: 9,
@@ -121,12 +160,19 @@ async function setup(
   };
 }
 
-/** The file's chunk `i` as peers send it: META, data packets, META (optionally with a byte flipped). */
-function feedChunk(s: Setup, i: number, seq: number, tamper = false): number {
+/**
+ * The file's chunk `i` as peers send it: META, data packets, META (optionally with a byte flipped,
+ * or a hostile peer's: other bytes under a META signed by its own key).
+ */
+function feedChunk(s: Setup, i: number, seq: number, tamper = false, hostile?: TestKey): number {
   const span = chunkSpan(s.vod.info.vod, i);
-  const bytes = Buffer.from(s.file.subarray(span.offset, span.offset + span.length));
+  const bytes =
+    hostile === undefined
+      ? Buffer.from(s.file.subarray(span.offset, span.offset + span.length))
+      : Buffer.alloc(span.length, 0x66);
   const p = packetizeSegment({
     channel: 9,
+    signingKey: (hostile ?? TEST_ORIGIN).privateKey,
     segmentId: i,
     firstSeq: seq,
     k: 1,

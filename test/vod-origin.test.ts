@@ -24,6 +24,9 @@ import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
+import { MetaVerifier } from "../agent/meta-verifier.js";
+import { encodeSignedMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 
 function tempFile(bytes: Buffer): { path: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-vod-"));
@@ -123,7 +126,12 @@ test("a VoD origin announces the file in JOIN and sends chunk i as segment i (ME
   child.onDatagram((d) => packets.push(Buffer.from(d)));
   const vod = { fileBytes: 5000, chunkBytes: 2000, fileName: "movie.mp4" };
   const origin = new Origin(
-    { clock, transport: net.bind("127.0.0.1", 5000), logger: new MemoryLogger() },
+    {
+      clock,
+      transport: net.bind("127.0.0.1", 5000),
+      logger: new MemoryLogger(),
+      signingKey: TEST_ORIGIN.privateKey,
+    },
     {
       control: control.local,
       channel: "movie",
@@ -174,15 +182,17 @@ test("a VoD origin announces the file in JOIN and sends chunk i as segment i (ME
   t.is(meta.value.durationMs, 0);
   t.is(meta.value.totalBytes, 1000);
   t.is(Buffer.from(meta.value.sha256).toString("hex"), sha(chunk));
+  t.is(verifySegmentMeta(9, metas[0]!.payload, TEST_ORIGIN.publicKey), "valid", "signed for channel 9");
   const asm = new Assembler();
+  const verifier = new MetaVerifier({ channel: 9, originKey: TEST_ORIGIN.publicKey });
   let done: Buffer | undefined;
   for (const p of decoded) {
-    const m = decodeSegmentMeta(p.payload);
+    const m = verifier.check(p.payload, "origin", p.segmentId);
     const r =
       (p.flags & FLAG_META) === 0
         ? asm.onChunk(p.segmentId, p.offset, p.payload, 0)
         : m.ok
-          ? asm.onMeta(m.value, 0)
+          ? asm.onMeta(m.meta, 0)
           : undefined;
     if (r?.kind === "complete") done = r.segment.bytes;
   }
@@ -201,7 +211,7 @@ test("fallback routes: /vod/<channel>/<index>.chunk; anything else under /vod is
   t.is((routeOf("POST", "/vod/movie/1.chunk") as { status: number }).status, 405);
 });
 
-test("the HTTP fallback serves a VoD file's chunks with x-tiercast-sha256, before any live origin is attached", async (t) => {
+test("the HTTP fallback serves a VoD file's chunks with their signed META, before any live origin is attached", async (t) => {
   const bytes = pattern(2500);
   const { path, dir } = tempFile(bytes);
   const f = VodFile.open("movie", path, 1000);
@@ -209,7 +219,27 @@ test("the HTTP fallback serves a VoD file's chunks with x-tiercast-sha256, befor
     { logger: new MemoryLogger() },
     { channel: "live", host: "127.0.0.1", port: 0 },
   );
-  http.attachVod(f);
+  // As origin/vod-node.ts does: each chunk's META signed for the VoD channel's id (here 9).
+  http.attachVod({
+    channel: f.channel,
+    chunks: f.chunks,
+    chunk: (i) => f.chunk(i),
+    signedMeta: (c) =>
+      encodeSignedMeta(
+        9,
+        {
+          segmentId: c.index,
+          durationMs: 0,
+          totalBytes: c.bytes.length,
+          firstSeq: 0,
+          packetCount: 1,
+          discontinuity: false,
+          publishedAt: 0,
+          sha256: c.sha256,
+        },
+        TEST_ORIGIN.privateKey,
+      ),
+  });
   const addr = await http.listen();
   t.teardown(async () => {
     await http.close();
@@ -222,6 +252,9 @@ test("the HTTP fallback serves a VoD file's chunks with x-tiercast-sha256, befor
   const body = Buffer.from(await res.arrayBuffer());
   t.true(body.equals(bytes.subarray(2000)));
   t.is(res.headers.get("x-tiercast-sha256"), sha(body));
+  const meta = Buffer.from(res.headers.get("x-tiercast-meta") ?? "", "base64");
+  t.is(verifySegmentMeta(9, meta, TEST_ORIGIN.publicKey), "valid");
+  t.like(decodeSegmentMeta(meta), { ok: true, value: { segmentId: 2, totalBytes: 500 } });
   const head = await fetch(`${base}/vod/movie/0.chunk`, { method: "HEAD" });
   t.is(head.status, 200);
   t.is(head.headers.get("content-length"), "1000");

@@ -13,6 +13,7 @@ import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { DataPlane } from "../agent/data-plane.js";
 import { VodSet } from "../agent/vod-set.js";
 import { packetizeSegment, type Packet } from "../origin/packetizer.js";
+import { TEST_ORIGIN } from "./helpers/origin-key.js";
 import { decodeData } from "../protocol/data-codec.js";
 import type { AssignBody, ChannelInfo } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
@@ -35,6 +36,7 @@ const vodInfo: ChannelInfo = {
   segmentMs: 655,
   fallbackUrl: "http://127.0.0.1:1",
   vod: { fileBytes: 20 * CHUNK, chunkBytes: CHUNK, fileName: "movie.mp4" },
+  originKey: TEST_ORIGIN.publicKey,
 };
 
 function bytes(n: number, seed: number): Buffer {
@@ -53,6 +55,7 @@ function source(channel: number): () => Packet {
       const chunkId = channel === VOD ? id % 20 : id;
       const p = packetizeSegment({
         channel,
+        signingKey: TEST_ORIGIN.privateKey,
         segmentId: chunkId,
         firstSeq: seq,
         k: 1,

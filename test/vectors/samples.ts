@@ -18,6 +18,11 @@ import {
   type SegmentMeta,
   TierRole,
 } from "../../protocol/messages.js";
+import { signSegmentMeta } from "../../protocol/segment-meta.js";
+import { keyFromSeed } from "../helpers/origin-key.js";
+
+/** The origin key of the samples (a fixed seed: its signatures are the same every run). */
+export const sampleOriginKey = keyFromSeed(0x5a);
 
 /** 2026-05-17T12:34:56.789Z */
 export const TS_2026 = Date.UTC(2026, 4, 17, 12, 34, 56, 789);
@@ -112,6 +117,7 @@ export const sampleJoinAck: MessageOf<MsgType.JOIN_ACK> = {
         streamKbps: 3_000,
         segmentMs: 2_000,
         fallbackUrl: "http://127.0.0.1:8080",
+        originKey: sampleOriginKey.publicKey,
       },
     ],
   },
@@ -272,16 +278,21 @@ export const sampleControl: ControlMessage[] = [
   sampleLeave,
 ];
 
-export const sampleMeta: SegmentMeta = {
-  segmentId: 1_781_234,
-  durationMs: 2_002,
-  totalBytes: 752_396,
-  firstSeq: 2 ** 31 + 5,
-  packetCount: 642,
-  discontinuity: false,
-  publishedAt: TS_2026 - 150,
-  sha256: new Uint8Array(Array.from({ length: 32 }, (_, i) => (i * 71 + 3) & 0xff)),
-};
+/** A META signed by sampleOriginKey for channel 3 (sampleDataHeader's). */
+export const sampleMeta: SegmentMeta = signSegmentMeta(
+  3,
+  {
+    segmentId: 1_781_234,
+    durationMs: 2_002,
+    totalBytes: 752_396,
+    firstSeq: 2 ** 31 + 5,
+    packetCount: 642,
+    discontinuity: false,
+    publishedAt: TS_2026 - 150,
+    sha256: new Uint8Array(Array.from({ length: 32 }, (_, i) => (i * 71 + 3) & 0xff)),
+  },
+  sampleOriginKey.privateKey,
+);
 
 export const sampleDataHeader: DataHeader = {
   channel: 3,
