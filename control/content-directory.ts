@@ -1,12 +1,14 @@
 /**
  * The content directory: which channels exist, who offers them, and which DCM serves a
  * (channel, region) pair. Channels come from the origin's JOIN: the name gets a compact u32
- * id kept in the store (stable across restarts), the stream parameters come from the JOIN.
+ * id kept in the store (stable across restarts), the stream parameters come from the JOIN, and
+ * the origin's identity key goes to the agents as the key its segment METAs are signed with.
  *
  * One Dcm per channel ("dcm:<channel>:all") computes the channel's plan; under it one cluster
  * DCM per channel x cluster (cluster-dcm.ts: "dcm:<channel>:t1", "dcm:<channel>:t<tier>:<regions>")
  * owns its nodes' ASSIGNs. Callers ask by (channel, region).
  */
+import { ORIGIN_KEY_BYTES } from "../protocol/limits.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { Dcm } from "./dcm.js";
@@ -28,6 +30,12 @@ export interface OriginOffer {
   fallbackUrl: string;
   /** A VoD channel: the file (ChannelInfo.vod). */
   vod?: VodInfo;
+  /**
+   * The origin's identity key, hex (NodeRecord.key, from its JOIN): it signs the channel's
+   * METAs, and agents get it as ChannelInfo.originKey. Only a raw Ed25519 key (32 bytes) is
+   * passed on; anything else leaves originKey out, and agents then cache nothing (fail closed).
+   */
+  key?: string;
 }
 
 export interface ContentDirectoryDeps {
@@ -68,6 +76,7 @@ export class ContentDirectory {
       segmentMs: o.segmentMs,
       fallbackUrl: o.fallbackUrl,
       ...(o.vod === undefined ? {} : { vod: { ...o.vod } }),
+      ...originKey(o.key),
     };
     let entry = this.#byName.get(name);
     if (entry === undefined) {
@@ -118,6 +127,12 @@ export class ContentDirectory {
   dcmFor(channel: string, _region: string): Dcm | undefined {
     return this.#byName.get(channel)?.dcm;
   }
+}
+
+/** ChannelInfo.originKey from the origin's hex key, when it is a raw Ed25519 key. */
+function originKey(hex: string | undefined): { originKey?: Uint8Array } {
+  if (hex === undefined || !/^[0-9a-f]+$/i.test(hex) || hex.length !== 2 * ORIGIN_KEY_BYTES) return {};
+  return { originKey: new Uint8Array(Buffer.from(hex, "hex")) };
 }
 
 export function dcmLogicalId(channel: string): string {

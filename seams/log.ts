@@ -29,7 +29,8 @@ export function jsonLogger(clock: Clock, config: JsonLoggerConfig, base: Fields 
   const emit = (level: Level, event: string, fields?: Fields): void => {
     if (ORDER[level] < min) return;
     config.write(
-      JSON.stringify({ t: clock.now(), level, proc: config.proc, event, ...base, ...fields }) + "\n",
+      JSON.stringify({ t: clock.now(), level, proc: config.proc, event, ...base, ...fields }, bytesAsHex) +
+        "\n",
     );
   };
   return {
@@ -39,6 +40,14 @@ export function jsonLogger(clock: Clock, config: JsonLoggerConfig, base: Fields 
     error: (e, f) => emit("error", e, f),
     child: (f) => jsonLogger(clock, config, { ...base, ...f }),
   };
+}
+
+/** Byte strings in a field (a key, a hash) are written as hex, not as an object of numbered bytes. */
+function bytesAsHex(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array
+    ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex")
+    : value;
 }
 
 /** A logger that keeps lines in memory (tests) or drops them. */

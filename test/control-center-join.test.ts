@@ -27,6 +27,8 @@ test("JOIN gets a JOIN_ACK with a stable id, region, heartbeat interval and chan
       streamKbps: STREAM_KBPS,
       segmentMs: 2000,
       fallbackUrl: "http://127.0.0.1:8080",
+      // The origin's JOIN key: the key its segment METAs are signed with.
+      originKey: new Uint8Array(o.key),
     },
   ]);
   // A resent JOIN (the ack was lost) gets the same id again and no second session.

@@ -117,6 +117,7 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
       segmentMs: b.segmentMs!,
       fallbackUrl: b.fallbackUrl!,
       ...(b.vod === undefined ? {} : { vod: b.vod }),
+      key: node.key,
     });
     entry.dcm.setOrigin(dcmMember(node));
     touched.add(entry.dcm);
