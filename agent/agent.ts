@@ -5,7 +5,9 @@
  * the real wiring, tests and the simulator use MemoryNetwork, ManualClock and MemoryChunkStore.
  *
  * The commit path is the one place a segment becomes playable: store.put (a transaction),
- * then the "segment_committed" log line, then the player model and the playlist.
+ * then the "segment_committed" log line, then the player model and the playlist. What reaches
+ * it matches a META signed by the channel's origin (meta-verifier.ts; the key comes with the
+ * JOIN_ACK's ChannelInfo), whichever way the bytes came: packets, parity, resends or HTTP.
  */
 import { Pacer } from "../common/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
@@ -18,7 +20,6 @@ import {
   type HeartbeatBody,
   TierRole,
 } from "../protocol/messages.js";
-import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
@@ -26,7 +27,9 @@ import { Assembler, type AssembleResult, type CompletedSegment } from "./assembl
 import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
 import { Continuity } from "./continuity.js";
-import { assignmentOf, DataPlane, type Assignment } from "./data-plane.js";
+import { assignmentOf, DataPlane } from "./data-plane.js";
+import { parentUrls, senderLabel } from "./assignment.js";
+import { MetaVerifier } from "./meta-verifier.js";
 import { AgentError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
 import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
@@ -35,7 +38,7 @@ import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js"
 import { DelayStats } from "./delay-stats.js";
 import { TokenBucket } from "../common/token-bucket.js";
 import { Session } from "./session.js";
-import { agentMetrics, type AgentStatus } from "./status.js";
+import { agentMetrics, metaReport, type AgentStatus } from "./status.js";
 import { declaredUploadKbps, pacedBytesPerSec, repairShare } from "./upload-budget.js";
 import { VodSet } from "./vod-set.js";
 import type { VodChannel } from "./vod.js";
@@ -83,6 +86,9 @@ export class Agent {
   #segmentMs: number;
   #joinMs: number | null = null;
   #metaMalformed = 0;
+  /** The live channel's METAs: nothing verifies before the JOIN_ACK gives the origin's key. */
+  readonly #metas: MetaVerifier;
+  #keyMissingLogged = false;
   #poisoned = 0;
   #internalErrors = 0;
   #stopped = false;
@@ -102,8 +108,10 @@ export class Agent {
     // Repairs served to children: share of the cap, at most 2 s of it saved up.
     this.#repairBudget = new TokenBucket(capBytes * share, 2 * capBytes * share, deps.clock.now());
     this.assembler = new Assembler(t.assembler);
+    const verify = config.verifySegments ?? true; // false: tests only (config.ts)
+    this.#metas = new MetaVerifier({ channel: 0, originKey: undefined, verify });
     this.dataPlane = new DataPlane(
-      { clock: deps.clock, logger: deps.logger, pacer: this.#pacer, sink: (p) => this.#onPacket(p) },
+      { clock: deps.clock, logger: deps.logger, pacer: this.#pacer, sink: (p, f) => this.#onPacket(p, f) },
       { seqWindow: t.seqWindow, formerParentGraceMs: t.formerParentGraceMs },
     );
     this.continuity = new Continuity({ segmentMs: this.#segmentMs, playoutDelayMs: config.playoutDelayMs });
@@ -121,7 +129,7 @@ export class Agent {
         store: deps.vodStore ?? new MemoryChunkStore(256 * 1024 * 1024),
         fetch: deps.fetch ?? globalThis.fetch,
       },
-      { seqWindow: t.seqWindow, formerParentGraceMs: t.formerParentGraceMs },
+      { seqWindow: t.seqWindow, formerParentGraceMs: t.formerParentGraceMs, verifySegments: verify },
     );
     this.session = new Session(
       {
@@ -202,7 +210,6 @@ export class Agent {
     return view.entries.length === 0 ? undefined : formatPlaylist(view);
   }
 
-  /** A cached segment (this run or an earlier one). */
   /**
    * A child asks for a segment over HTTP (repair): served only within the repair share of the
    * upload cap. Returns the rate to send it at (bytes/s), or undefined: busy, try the origin.
@@ -218,6 +225,7 @@ export class Agent {
     return b.rateBytesPerSec;
   }
 
+  /** A cached segment (this run or an earlier one). */
   segment(id: number): SegmentRecord | undefined {
     return this.#deps.store.get(this.#config.channel, id);
   }
@@ -271,6 +279,7 @@ export class Agent {
       rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
       cpuPct: last.cpuPct,
       uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
+      meta: metaReport(this.#metas.stats),
       ...(this.vod.size === 0 ? {} : { vod: this.vod.status() }),
     };
   }
@@ -292,6 +301,12 @@ export class Agent {
   }
 
   #onJoined(ch: ChannelInfo): void {
+    this.#metas.rekey(ch.id, ch.originKey);
+    // An older control sends no key: nothing of the channel can be cached (fail closed).
+    if (!this.#metas.canVerify && !this.#keyMissingLogged) {
+      this.#keyMissingLogged = true;
+      this.#deps.logger.warn("origin_key_missing", { channel: ch.name, id: ch.id });
+    }
     this.#segmentMs = ch.segmentMs > 0 ? ch.segmentMs : this.#segmentMs;
     this.continuity.setSegmentMs(this.#segmentMs);
     this.#repairer?.stop();
@@ -302,6 +317,7 @@ export class Agent {
         logger: this.#deps.logger,
         client: this.fallback,
         assembler: this.assembler,
+        verifier: this.#metas,
         commit: (seg, source) => this.commit(seg, source),
         wanted: (id) => {
           const anchor = this.continuity.anchor;
@@ -384,19 +400,23 @@ export class Agent {
     };
   }
 
-  #onPacket(p: DataPacket): void {
+  /** A packet the data plane accepted (and forwarded unchanged) from address key `from`. */
+  #onPacket(p: DataPacket, from: string): void {
     if (this.#config.idle === true) return; // an idle box relays; it plays and caches nothing
     const now = this.#deps.clock.now();
     let r: AssembleResult;
     if ((p.flags & FLAG_META) !== 0) {
-      const m = decodeSegmentMeta(p.payload);
-      if (!m.ok || m.value.segmentId !== p.segmentId) {
-        this.#metaMalformed++;
+      const source = senderLabel(this.dataPlane.assignment, from);
+      const m = this.#metas.check(p.payload, source, p.segmentId);
+      if (!m.ok) {
+        if (m.reason === "malformed" || m.reason === "wrong_segment") this.#metaMalformed++;
+        else if (this.#metas.stats.bySource.get(source) === 1)
+          this.#deps.logger.warn("meta_rejected", { from: source, why: m.reason }); // once per sender
         return;
       }
-      this.continuity.noteDuration(m.value.segmentId, m.value.durationMs);
-      this.delay.onPublished(m.value.segmentId, m.value.publishedAt);
-      r = this.assembler.onMeta(m.value, now);
+      this.continuity.noteDuration(m.meta.segmentId, m.meta.durationMs);
+      this.delay.onPublished(m.meta.segmentId, m.meta.publishedAt);
+      r = this.assembler.onMeta(m.meta, now);
     } else if ((p.flags & FLAG_PARITY) !== 0) {
       return; // parity stays in the data plane (fec-relay.ts)
     } else {
@@ -456,17 +476,6 @@ export class Agent {
     for (const id of this.#held.keys()) if (id > n) n = id;
     return n;
   }
-}
-
-/** Base URLs of the parents' LAN HTTP servers (each once, in substream order). */
-function parentUrls(a: Assignment | undefined): string[] {
-  const out = new Set<string>();
-  a?.parents.forEach((p, i) => {
-    const port = a.parentHttpPorts?.[i] ?? 0;
-    if (p === null || port === 0) return;
-    out.add(p.address.includes(":") ? `http://[${p.address}]:${port}` : `http://${p.address}:${port}`);
-  });
-  return [...out];
 }
 
 function unique(xs: number[]): number[] {

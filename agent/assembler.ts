@@ -2,10 +2,12 @@
  * Segment assembly (pure: no sockets, timers or disk; time comes in as an argument).
  *
  * Data packets carry (segmentId, offset, payload); the META packet carries what is needed
- * to finish and check a segment (totalBytes, durationMs, discontinuity, sha256). A segment
- * is complete when every byte of [0, totalBytes) is present and its SHA-256 matches the
- * META; a mismatch discards it (`poisoned`), so corrupted or poisoned bytes never leave
- * this file. Everything is bounded: segments in flight, bytes per segment, bytes buffered
+ * to finish and check a segment (totalBytes, durationMs, discontinuity, sha256). Only a
+ * VerifiedMeta gets in (meta-verifier.ts: signed by the channel's origin), so a forged META
+ * never names the bytes a segment must have, nor makes a genuine one look conflicting. A
+ * segment is complete when every byte of [0, totalBytes) is present and its SHA-256 matches
+ * the META; a mismatch discards it (`poisoned`: forged or corrupted data packets, repaired from
+ * the origin), so corrupted or poisoned bytes never leave this file. Everything is bounded: segments in flight, bytes per segment, bytes buffered
  * overall, and how far back an id may be.
  *
  * The assembler also knows which segment ids exist: ids seen in a META or data packet, and
@@ -14,7 +16,7 @@
  * those from the origin's HTTP fallback and reports back with `markDone`.
  */
 import { createHash } from "node:crypto";
-import type { SegmentMeta } from "../protocol/messages.js";
+import type { VerifiedMeta } from "./meta-verifier.js";
 
 export interface AssemblerConfig {
   /** Segments collected at once; a newer one evicts the oldest (it is then repaired over HTTP). */
@@ -73,7 +75,7 @@ export interface PendingSegment {
   firstSeenAt: number;
   /** Known only because a newer id skipped over it: no packet of its own yet. */
   gap: boolean;
-  meta: SegmentMeta | undefined;
+  meta: VerifiedMeta | undefined;
   receivedBytes: number;
   /** When the last packet (data or META) of this segment arrived; undefined for a gap. */
   lastPacketAt: number | undefined;
@@ -101,7 +103,7 @@ interface Entry {
   id: number;
   firstSeenAt: number;
   gap: boolean;
-  meta: SegmentMeta | undefined;
+  meta: VerifiedMeta | undefined;
   /** Sorted by offset, never overlapping; undefined once evicted or poisoned. */
   chunks: Chunk[] | undefined;
   receivedBytes: number;
@@ -145,11 +147,12 @@ export class Assembler {
     return this.#done.has(id);
   }
 
-  meta(id: number): SegmentMeta | undefined {
+  meta(id: number): VerifiedMeta | undefined {
     return this.#known.get(id)?.meta;
   }
 
-  onMeta(meta: SegmentMeta, now: number): AssembleResult {
+  /** A META whose signature verified (MetaVerifier.check): never one that did not. */
+  onMeta(meta: VerifiedMeta, now: number): AssembleResult {
     const c = this.#config;
     if (
       !Number.isSafeInteger(meta.totalBytes) ||
@@ -167,10 +170,11 @@ export class Assembler {
     if (e.poisoned) return { kind: "ignored", reason: "poisoned" };
     if (e.meta !== undefined) {
       if (sameMeta(e.meta, meta)) return { kind: "ignored", reason: "duplicate" };
-      // Two different METAs for one segment: one of them lies; let the origin decide.
+      // Two different METAs, both signed by the origin (it reused an id): let the origin's
+      // fallback decide. A forged META never gets here.
       return this.#poison(e, "meta_conflict");
     }
-    e.meta = { ...meta, sha256: Uint8Array.from(meta.sha256) };
+    e.meta = meta;
     if (e.chunks !== undefined && e.chunks.some((ch) => ch.offset + ch.bytes.length > meta.totalBytes)) {
       return this.#poison(e, "beyond_total");
     }
@@ -378,7 +382,7 @@ export class Assembler {
   #poison(e: Entry, why: "hash" | "meta_conflict" | "beyond_total"): AssembleResult {
     this.#dropChunks(e);
     e.poisoned = true;
-    // The META may be the lie: the repair checks the origin's own hash instead.
+    // The repair fetches the whole segment from the origin, with the META the origin signs now.
     e.meta = undefined;
     this.stats.poisoned++;
     return { kind: "poisoned", id: e.id, why };
@@ -426,7 +430,7 @@ function lowerBound(chunks: Chunk[], offset: number): number {
   return lo;
 }
 
-function sameMeta(a: SegmentMeta, b: SegmentMeta): boolean {
+function sameMeta(a: VerifiedMeta, b: VerifiedMeta): boolean {
   return (
     a.totalBytes === b.totalBytes &&
     a.durationMs === b.durationMs &&

@@ -102,3 +102,26 @@ export function sameLinks(a: Assignment | undefined, b: Assignment): boolean {
     ]);
   return coded(a) === coded(b);
 }
+
+/**
+ * Who sent a packet, for counters (pure): the node id of the parent or mesh neighbour at address
+ * key `fromKey`, "rebuilt" for a packet rebuilt from parity (""), else the address key itself (a
+ * parent replaced by the last ASSIGN, in its grace).
+ */
+export function senderLabel(a: Assignment | undefined, fromKey: string): string {
+  if (fromKey === "") return "rebuilt";
+  for (const p of [...(a?.parents ?? []), ...(a?.mesh ?? [])])
+    if (p !== null && addressKey(p) === fromKey) return String(p.node);
+  return fromKey;
+}
+
+/** Base URLs of the parents' LAN HTTP servers (each once, in substream order). */
+export function parentUrls(a: Assignment | undefined): string[] {
+  const out = new Set<string>();
+  a?.parents.forEach((p, i) => {
+    const port = a.parentHttpPorts?.[i] ?? 0;
+    if (p === null || port === 0) return;
+    out.add(p.address.includes(":") ? `http://[${p.address}]:${port}` : `http://${p.address}:${port}`);
+  });
+  return [...out];
+}

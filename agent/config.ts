@@ -28,6 +28,12 @@ export interface AgentConfig {
   nat: NatType;
   /** Startup delay of the modelled player, ms; undefined = 2 x the channel's segmentMs. */
   playoutDelayMs?: number | undefined;
+  /**
+   * TESTS ONLY (the attack suite's negative controls): false takes every META that decodes,
+   * signed by the channel's origin or not, so a forged META can poison the cache. Default true;
+   * never turn it off on a real node.
+   */
+  verifySegments?: boolean;
   tuning: AgentTuning;
 }
 

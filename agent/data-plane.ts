@@ -49,8 +49,11 @@ export interface DataPlaneDeps {
   clock: Clock;
   logger: Logger;
   pacer: Pacer;
-  /** Receives every accepted, non-duplicate packet (its payload is a view into the datagram). */
-  sink: (packet: DataPacket) => void;
+  /**
+   * Receives every accepted, non-duplicate packet (its payload is a view into the datagram) and
+   * the address key of the parent it came from ("" for a packet rebuilt from parity).
+   */
+  sink: (packet: DataPacket, from: string) => void;
 }
 
 export interface DataPlaneConfig {
@@ -282,7 +285,7 @@ export class DataPlane {
       this.#sendParity(parity, now);
       this.#deliverRebuilt(rebuilt, now);
     }
-    this.#deps.sink(p);
+    this.#deps.sink(p, fromKey);
     return asked;
   }
 

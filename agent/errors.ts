@@ -14,8 +14,10 @@ export type AgentErrorCode =
   | "E_FALLBACK_HTTP"
   /** The HTTP fallback did not answer within the timeout. */
   | "E_FALLBACK_TIMEOUT"
-  /** The fetched bytes do not match the expected SHA-256. */
+  /** The fetched bytes do not match the length and SHA-256 of the signed META (or a verified META's hash). */
   | "E_FALLBACK_HASH"
+  /** The answer has no signed META (x-tiercast-meta), or one that does not verify against the channel's origin key. */
+  | "E_FALLBACK_META"
   /** The response is larger than the segment limit. */
   | "E_FALLBACK_TOO_LARGE"
   /** The response is not what the fallback protocol promises (bad JSON, missing header, network error). */

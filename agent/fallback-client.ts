@@ -2,13 +2,18 @@
  * Client of the origin's HTTP fallback (the CDN of last resort; every byte counts as origin
  * bytes): `GET ${fallbackUrl}/live/<channel>/latest.json` and `/live/<channel>/<id>.ts`, and a
  * VoD file's chunks, `/vod/<channel>/<index>.chunk`.
- * Every request has a timeout; a body larger than the segment limit is cut off; fetched
- * bytes are checked against the origin's `x-tiercast-sha256` header and/or the hash the
- * caller expects (META or latest.json), and never returned unverified.
+ * Every request has a timeout; a body larger than the segment limit is cut off. A segment or
+ * chunk comes with its signed META (`x-tiercast-meta`, protocol/segment-meta.ts): the body is
+ * returned only when that META verifies against the channel's origin key (the caller's
+ * MetaVerifier) and the body has its length and SHA-256. `x-tiercast-sha256` and latest.json's
+ * hashes are not trusted: anyone between the agent and the origin could write them. A peer's
+ * segment is checked against the hash of a META the caller verified, and nothing else.
  */
 import { createHash } from "node:crypto";
 import { readBodyBounded, type BoundedBody } from "../common/read-body.js";
+import { META_HEADER, SEGMENT_META_BYTES_BASE64 } from "../protocol/segment-meta.js";
 import { FallbackError } from "./errors.js";
+import type { MetaCheck, VerifiedMeta } from "./meta-verifier.js";
 
 export interface FallbackClientDeps {
   /** Injected so tests can answer without a server (default: global fetch). */
@@ -36,22 +41,18 @@ export interface LatestSegment {
   bytes: number;
 }
 
+/** A segment or chunk and the signed META its bytes match. */
 export interface FetchedSegment {
   id: number;
   bytes: Buffer;
-  sha256: Uint8Array;
-  /** From x-tiercast-duration-ms, else the caller's expectation; undefined when neither says. */
-  durationMs: number | undefined;
-  discontinuity: boolean | undefined;
-  /** True when the origin's header vouched for the bytes (not only the caller's hash). */
-  headerVerified: boolean;
+  meta: VerifiedMeta;
 }
 
-export interface Expected {
-  sha256?: Uint8Array | undefined;
-  durationMs?: number | undefined;
-  discontinuity?: boolean | undefined;
-}
+/**
+ * Checks a signed META payload for the segment fetched: the channel's MetaVerifier.check with its
+ * source and segment id filled in.
+ */
+export type MetaChecker = (payload: Uint8Array) => MetaCheck;
 
 export interface FallbackStats {
   requests: number;
@@ -106,26 +107,16 @@ export class FallbackClient {
     return out.sort((a, b) => a.id - b.id);
   }
 
-  /** One segment, verified. */
+  /** One segment, with the signed META it matches (duration and discontinuity come from it). */
   async segment(
     baseUrl: string,
     channel: string,
     id: number,
-    expected: Expected = {},
+    check: MetaChecker,
     signal?: AbortSignal,
   ): Promise<FetchedSegment> {
     const url = `${trimSlash(baseUrl)}/live/${encodeURIComponent(channel)}/${id}.ts`;
-    const { body, headers, digest, headerSha } = await this.#verified(url, expected.sha256, signal);
-    const dur = Number(headers.get("x-tiercast-duration-ms") ?? NaN);
-    const disc = headers.get("x-tiercast-discontinuity");
-    return {
-      id,
-      bytes: body,
-      sha256: digest,
-      durationMs: Number.isFinite(dur) && dur > 0 ? dur : expected.durationMs,
-      discontinuity: disc === "1" ? true : disc === "0" ? false : expected.discontinuity,
-      headerVerified: headerSha !== undefined,
-    };
+    return this.#signed(url, id, check, signal);
   }
 
   /**
@@ -179,43 +170,43 @@ export class FallbackClient {
     return body;
   }
 
-  /** Chunk `index` of a VoD channel's file, verified like a segment (origin header, else `sha256`). */
+  /** Chunk `index` of a VoD channel's file, with the signed META it matches. */
   async vodChunk(
     baseUrl: string,
     channel: string,
     index: number,
-    sha256: Uint8Array | undefined,
+    check: MetaChecker,
     signal?: AbortSignal,
-  ): Promise<{ bytes: Buffer; sha256: Uint8Array }> {
+  ): Promise<FetchedSegment> {
     const url = `${trimSlash(baseUrl)}/vod/${encodeURIComponent(channel)}/${index}.chunk`;
-    const { body, digest } = await this.#verified(url, sha256, signal);
-    return { bytes: body, sha256: digest };
+    return this.#signed(url, index, check, signal);
   }
 
-  /** GET `url` and check the body against x-tiercast-sha256, or `expected` without that header. */
-  async #verified(
+  /**
+   * GET `url`; the body only if the answer's x-tiercast-meta is a META for segment `id` that
+   * `check` verifies (else E_FALLBACK_META) and the body has its length and hash (E_FALLBACK_HASH).
+   */
+  async #signed(
     url: string,
-    expected: Uint8Array | undefined,
+    id: number,
+    check: MetaChecker,
     signal: AbortSignal | undefined,
-  ): Promise<{ body: Buffer; headers: Headers; digest: Uint8Array; headerSha: Uint8Array | undefined }> {
+  ): Promise<FetchedSegment> {
     const { body, headers } = await this.#get(url, this.#config.maxSegmentBytes, signal);
-    const digest = new Uint8Array(createHash("sha256").update(body).digest());
-    const header = headers.get("x-tiercast-sha256");
-    const headerSha = header === null ? undefined : parseHex(header.trim());
-    if (header !== null && headerSha === undefined) {
-      throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: x-tiercast-sha256 is not 64 hex digits`);
-    }
-    if (headerSha !== undefined && !equal(headerSha, digest)) {
-      throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match x-tiercast-sha256`);
-    }
-    // The origin's own header outranks a META heard from peers; without it, the caller's hash decides.
-    if (headerSha === undefined) {
-      if (expected === undefined)
-        throw this.#fail("E_FALLBACK_BAD_RESPONSE", `${url}: no hash to verify against`);
-      if (!equal(expected, digest))
-        throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the expected hash`);
-    }
-    return { body, headers, digest, headerSha };
+    const header = headers.get(META_HEADER)?.trim();
+    if (header === undefined) throw this.#fail("E_FALLBACK_META", `${url}: no ${META_HEADER} (unsigned)`);
+    const payload = parseMetaHeader(header);
+    if (payload === undefined)
+      throw this.#fail("E_FALLBACK_META", `${url}: ${META_HEADER} is not a base64 META payload`);
+    const r = check(payload);
+    if (!r.ok) throw this.#fail("E_FALLBACK_META", `${url}: the META does not verify (${r.reason})`);
+    const meta = r.meta;
+    if (meta.segmentId !== id)
+      throw this.#fail("E_FALLBACK_META", `${url}: the META is for segment ${meta.segmentId}`);
+    const digest = createHash("sha256").update(body).digest();
+    if (body.length !== meta.totalBytes || !digest.equals(meta.sha256))
+      throw this.#fail("E_FALLBACK_HASH", `${url}: body does not match the signed META`);
+    return { id, bytes: body, meta };
   }
 
   async #get(
@@ -275,6 +266,12 @@ export function retryAfterMs(v: string | null): number | undefined {
 
 /** A repair asked of a parent: it answers within its repair share of the upload, or 503. */
 const PEER_HEADERS = { "x-tiercast-peer": "1" };
+
+/** The FLAG_META payload in an x-tiercast-meta header value (strict base64), or undefined. */
+export function parseMetaHeader(v: string): Buffer | undefined {
+  if (v.length !== SEGMENT_META_BYTES_BASE64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return undefined;
+  return Buffer.from(v, "base64");
+}
 
 export function parseHex(s: string): Uint8Array | undefined {
   if (!/^[0-9a-fA-F]{64}$/.test(s)) return undefined;

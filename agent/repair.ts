@@ -7,8 +7,10 @@
  *
  * A segment the assembler knows but has not completed is fetched over HTTP when it is due,
  * first from a parent's LAN HTTP server (the same /live/<channel>/<id>.ts path the origin
- * serves), checked against the segment's META hash and only that — a peer's own header is not
- * trusted — and, when no parent has it (or its META is unknown), from the origin. It is due
+ * serves), checked against the hash of the segment's verified META and only that — a peer's own
+ * header is not trusted — and, when no parent has it (or its META is unknown), from the origin,
+ * whose answer must carry a META signed by the channel's origin key (x-tiercast-meta, checked by
+ * the channel's MetaVerifier) that the bytes match: nothing is committed on a bare hash. It is due
  * repairAfterMs after its first packet or META (default half a segment) — later while its
  * packets are still flowing, up to maxWaitMs — or gapGraceMs after a newer segment revealed
  * it with no packet of its own. Fetches are bounded in number and time, retried a few times,
@@ -20,7 +22,8 @@ import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import type { Assembler, CompletedSegment, PendingSegment } from "./assembler.js";
 import { AgentError, FallbackError } from "./errors.js";
-import type { FallbackClient } from "./fallback-client.js";
+import type { FallbackClient, MetaChecker } from "./fallback-client.js";
+import type { MetaVerifier, VerifiedMeta } from "./meta-verifier.js";
 
 export interface RepairTiming {
   /** A segment with packets of its own is due this long after it became known, ms. */
@@ -78,6 +81,8 @@ export interface RepairDeps {
   logger: Logger;
   client: FallbackClient;
   assembler: Assembler;
+  /** The channel's META verifier: what the origin's fallback serves must pass it. */
+  verifier: MetaVerifier;
   /** Stores a verified segment (the caller logs segment_committed after the insert). */
   commit: (seg: CompletedSegment, source: "fallback" | "parent") => void;
   /** False for segments not worth fetching (older than the first playable one). */
@@ -199,11 +204,10 @@ export class Repairer {
       c.fallbackUrl,
       c.channel,
       newest.id,
-      { sha256: newest.sha256, durationMs: newest.durationMs, discontinuity: newest.discontinuity },
+      this.#checker(newest.id),
       this.#abort.signal,
     );
-    if (!assembler.isDone(newest.id))
-      this.#commit(seg.id, seg.bytes, seg.sha256, seg.durationMs, seg.discontinuity);
+    if (!assembler.isDone(newest.id)) this.#commit(seg.bytes, seg.meta);
     return newest.id;
   }
 
@@ -214,7 +218,7 @@ export class Repairer {
     this.stats.inFlight = this.#inFlight.size;
     const meta = p.meta;
     try {
-      if (meta !== undefined && (await this.#fromPeer(p.id, meta.sha256))) {
+      if (meta !== undefined && (await this.#fromPeer(p.id, meta))) {
         this.#attempts.delete(p.id);
         return;
       }
@@ -226,14 +230,15 @@ export class Repairer {
         c.fallbackUrl,
         c.channel,
         p.id,
-        { sha256: meta?.sha256, durationMs: meta?.durationMs, discontinuity: meta?.discontinuity },
+        this.#checker(p.id),
         this.#abort.signal,
       );
-      if (meta !== undefined && !Buffer.from(meta.sha256).equals(seg.sha256)) {
-        logger.warn("meta_mismatch", { id: p.id }); // the origin's header vouched for the bytes
+      if (meta !== undefined && !Buffer.from(meta.sha256).equals(seg.meta.sha256)) {
+        // Both signed by the origin (it reused the id): the one it serves now wins.
+        logger.warn("meta_mismatch", { id: p.id });
       }
       if (!assembler.isDone(p.id)) {
-        this.#commit(seg.id, seg.bytes, seg.sha256, seg.durationMs, seg.discontinuity);
+        this.#commit(seg.bytes, seg.meta);
         this.stats.repaired++;
         this.stats.originBytes += seg.bytes.length;
       }
@@ -316,24 +321,17 @@ export class Repairer {
    * serve them only with --peer-repair-share) is skipped until then, so a child does not spend
    * two round trips and its uplink on every repair before it asks the origin.
    */
-  async #fromPeer(id: number, sha256: Uint8Array): Promise<boolean> {
+  async #fromPeer(id: number, meta: VerifiedMeta): Promise<boolean> {
     const { client, assembler, logger, clock } = this.#deps;
     const c = this.#config;
-    const meta = assembler.meta(id);
     const now = clock.now();
     for (const [base, until] of this.#peerPausedUntil) if (until <= now) this.#peerPausedUntil.delete(base);
     const asked = (this.#deps.peers?.() ?? []).filter((b) => !this.#peerPausedUntil.has(b)).slice(0, 2);
     for (const base of asked) {
       try {
-        const bytes = await client.peerSegment(base, c.channel, id, sha256, this.#abort.signal);
+        const bytes = await client.peerSegment(base, c.channel, id, meta.sha256, this.#abort.signal);
         if (!assembler.isDone(id)) {
-          this.#commit(
-            id,
-            bytes,
-            sha256,
-            meta?.durationMs ?? this.#deps.segmentMs,
-            meta?.discontinuity ?? false,
-          );
+          this.#commit(bytes, meta, "parent");
           this.stats.repaired++;
           this.stats.fromPeers++;
           this.stats.peerBytes += bytes.length;
@@ -349,18 +347,23 @@ export class Repairer {
     return false;
   }
 
-  #commit(
-    id: number,
-    bytes: Buffer,
-    sha256: Uint8Array,
-    durationMs: number | undefined,
-    disc: boolean | undefined,
-    source: "fallback" | "parent" = "fallback",
-  ): void {
+  /** Commits `bytes`, which match `meta` (signed by the origin: verified by the caller). */
+  #commit(bytes: Buffer, meta: VerifiedMeta, source: "fallback" | "parent" = "fallback"): void {
     this.#deps.commit(
-      { id, bytes, sha256, durationMs: durationMs ?? this.#deps.segmentMs, discontinuity: disc ?? false },
+      {
+        id: meta.segmentId,
+        bytes,
+        sha256: meta.sha256,
+        durationMs: meta.durationMs,
+        discontinuity: meta.discontinuity,
+      },
       source,
     );
+  }
+
+  /** The fallback's META for segment `id` must verify (counted as from "fallback" when not). */
+  #checker(id: number): MetaChecker {
+    return (payload) => this.#deps.verifier.check(payload, "fallback", id);
   }
 }
 

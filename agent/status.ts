@@ -5,6 +5,7 @@
 import type { NackStats } from "./data-plane.js";
 import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
 import type { VodStatus } from "./vod.js";
+import type { MetaRejection, MetaVerifierStats } from "./meta-verifier.js";
 
 export interface AgentStatus {
   node: number;
@@ -57,8 +58,33 @@ export interface AgentStatus {
   rssMB: number;
   cpuPct: number;
   uptimeMs: number;
+  /**
+   * The live channel's segment METAs (agent/meta-verifier.ts): signatures verified, repeats taken
+   * on a byte compare, and METAs refused (never used), by reason and by sender (a parent's node
+   * id, "rebuilt" from parity, "fallback" for the origin's HTTP answers, or an address).
+   */
+  meta?: MetaReport;
   /** The VoD channels carried (absent when none). */
   vod?: VodStatus[];
+}
+
+export interface MetaReport {
+  verified: number;
+  repeats: number;
+  rejected: number;
+  byReason: Record<MetaRejection, number>;
+  bySource: Record<string, number>;
+}
+
+/** The /status view of a MetaVerifier's counters (a copy). */
+export function metaReport(s: MetaVerifierStats): MetaReport {
+  return {
+    verified: s.verified,
+    repeats: s.repeats,
+    rejected: s.rejected,
+    byReason: { ...s.byReason },
+    bySource: Object.fromEntries(s.bySource),
+  };
 }
 
 export interface MetricsExtra {
@@ -131,6 +157,20 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
     "counter",
     "Segments discarded because their hash did not match.",
     x.poisoned,
+  );
+  metric(
+    "meta_verified_total",
+    "counter",
+    "Segment META signatures verified (each distinct META once).",
+    s.meta?.verified ?? 0,
+  );
+  out.push(
+    metricFamily(
+      "tiercast_agent_meta_rejected_total",
+      "counter",
+      "Segment METAs refused (bad or missing origin signature, malformed), by sender.",
+      Object.entries(s.meta?.bySource ?? {}).map(([source, n]) => [{ ...labels, source }, n]),
+    ),
   );
   metric(
     "nack_asked_total",

@@ -25,6 +25,8 @@ export interface VodSetDeps {
 export interface VodSetConfig {
   seqWindow: number;
   formerParentGraceMs: number;
+  /** Tests only: false takes unsigned METAs (AgentConfig.verifySegments; default true). */
+  verifySegments?: boolean;
 }
 
 export class VodSet {
@@ -48,10 +50,17 @@ export class VodSet {
         this.#deps.logger.warn("extra_channel_not_vod", { channel: info.name });
         continue;
       }
-      if (this.#byId.has(info.id)) continue;
+      const known = this.#byId.get(info.id);
+      if (known !== undefined) {
+        known.metas.rekey(info.id, info.originKey); // a new origin (key) since the last JOIN_ACK
+        continue;
+      }
       const v = new VodChannel(this.#deps, { ...this.#config, info: info as ChannelInfo & { vod: VodInfo } });
       v.start();
       this.#byId.set(info.id, v);
+      // An older control sends no origin key: nothing of the channel can be cached (fail closed).
+      if (!v.metas.canVerify)
+        this.#deps.logger.warn("origin_key_missing", { channel: info.name, id: info.id });
       this.#deps.logger.info("vod_joined", {
         channel: info.name,
         id: info.id,

@@ -7,8 +7,9 @@
  * always goes first and VoD gets what upload is left — and an Assembler of its own, set up
  * for a carousel (ids come round again: no horizon).
  *
- * Every chunk is verified before it is stored or returned: against its META (peers) or the
- * origin's x-tiercast-sha256 (fallback), and again against the stored hash when read back.
+ * Every chunk is verified before it is stored or returned: against a META signed by the VoD
+ * channel's origin (meta-verifier.ts; from the packets, or x-tiercast-meta from the fallback),
+ * and again against the stored hash when read back.
  * Chunks live in their own ChunkStore (vod.db), so the live window never evicts them; when
  * the VoD budget (its capacity) is full, new chunks are served but not kept.
  *
@@ -27,7 +28,6 @@ import type {
   Resources,
   VodInfo,
 } from "../protocol/messages.js";
-import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import { chunkCount, chunkSpan } from "../protocol/vod-chunks.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
@@ -38,6 +38,8 @@ import type { ChunkStore } from "./chunk-store.js";
 import { assignmentOf, DataPlane } from "./data-plane.js";
 import { AgentError, FallbackError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
+import { senderLabel } from "./assignment.js";
+import { MetaVerifier, type MetaCheck } from "./meta-verifier.js";
 import { repairDue, type RepairTiming } from "./repair.js";
 
 export interface VodChannelDeps {
@@ -55,6 +57,8 @@ export interface VodChannelConfig {
   info: ChannelInfo & { vod: VodInfo };
   seqWindow: number;
   formerParentGraceMs: number;
+  /** Tests only: false takes unsigned METAs (AgentConfig.verifySegments; default true). */
+  verifySegments?: boolean;
   /** Fallback fetches started by the repair timer at once (default 2). */
   maxConcurrent?: number;
   /** Attempts per chunk before the repair timer gives up on it (default 3). */
@@ -75,6 +79,8 @@ export interface VodStats {
   poisoned: number;
   /** Packets naming a chunk beyond the file, METAs that do not decode, chunks of the wrong size. */
   rejected: number;
+  /** METAs refused because their origin signature does not verify (or the channel has no key). */
+  metaRejected: number;
   /** Chunks not kept because the VoD budget was full. */
   budgetFull: number;
   /** Stored chunks that failed their hash when read back (fetched again). */
@@ -117,11 +123,14 @@ export class VodChannel {
   readonly dataPlane: DataPlane;
   readonly assembler: Assembler;
   readonly client: FallbackClient;
+  /** The channel's METAs: signed by its origin (ChannelInfo.originKey) or refused. */
+  readonly metas: MetaVerifier;
   readonly stats: VodStats = {
     fromPeers: 0,
     fromFallback: 0,
     poisoned: 0,
     rejected: 0,
+    metaRejected: 0,
     budgetFull: 0,
     corrupt: 0,
     fallbackFailed: 0,
@@ -150,8 +159,13 @@ export class VodChannel {
       // Carousel ids come round again: nothing is ever too old.
       horizon: Number.MAX_SAFE_INTEGER,
     });
+    this.metas = new MetaVerifier({
+      channel: config.info.id,
+      originKey: config.info.originKey,
+      verify: config.verifySegments ?? true,
+    });
     this.dataPlane = new DataPlane(
-      { clock: deps.clock, logger: deps.logger, pacer: deps.pacer, sink: (p) => this.#onPacket(p) },
+      { clock: deps.clock, logger: deps.logger, pacer: deps.pacer, sink: (p, f) => this.#onPacket(p, f) },
       {
         seqWindow: config.seqWindow,
         formerParentGraceMs: config.formerParentGraceMs,
@@ -285,7 +299,7 @@ export class VodChannel {
     }
   }
 
-  #onPacket(p: DataPacket): void {
+  #onPacket(p: DataPacket, from: string): void {
     if (p.segmentId >= this.chunks) {
       this.stats.rejected++;
       return;
@@ -293,12 +307,13 @@ export class VodChannel {
     const now = this.#deps.clock.now();
     let r;
     if ((p.flags & FLAG_META) !== 0) {
-      const m = decodeSegmentMeta(p.payload);
-      if (!m.ok || m.value.segmentId !== p.segmentId) {
-        this.stats.rejected++;
+      const m = this.metas.check(p.payload, senderLabel(this.dataPlane.assignment, from), p.segmentId);
+      if (!m.ok) {
+        if (m.reason === "malformed" || m.reason === "wrong_segment") this.stats.rejected++;
+        else this.stats.metaRejected++;
         return;
       }
-      r = this.assembler.onMeta(m.value, now);
+      r = this.assembler.onMeta(m.meta, now);
     } else if ((p.flags & FLAG_PARITY) !== 0) {
       return; // FEC parity: not used for VoD chunks yet
     } else {
@@ -360,16 +375,23 @@ export class VodChannel {
     return undefined;
   }
 
+  /** The fallback's META for chunk `index` must verify like a packet's (counted when it does not). */
+  #fallbackMeta(payload: Uint8Array, index: number): MetaCheck {
+    const m = this.metas.check(payload, "fallback", index);
+    if (!m.ok) this.stats.metaRejected++;
+    return m;
+  }
+
   async #fetch(index: number): Promise<Buffer> {
     try {
       const got = await this.client.vodChunk(
         this.info.fallbackUrl,
         this.name,
         index,
-        this.assembler.meta(index)?.sha256,
+        (payload) => this.#fallbackMeta(payload, index),
         this.#abort.signal,
       );
-      if (!this.#commit(index, got.bytes, got.sha256, "fallback")) {
+      if (!this.#commit(index, got.bytes, got.meta.sha256, "fallback")) {
         throw new FallbackError("E_FALLBACK_BAD_RESPONSE", `chunk ${index}: ${got.bytes.length} bytes`);
       }
       return got.bytes;

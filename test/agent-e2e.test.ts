@@ -6,7 +6,7 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { metaHeader, randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
 import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
@@ -25,6 +25,7 @@ const CH = {
   streamKbps: 1000,
   segmentMs: 2000,
   fallbackUrl: "http://origin.test",
+  originKey: TEST_ORIGIN.publicKey,
 };
 
 function segBytes(id: number): Buffer {
@@ -36,10 +37,10 @@ function segBytes(id: number): Buffer {
 const sha = (b: Uint8Array): Buffer => createHash("sha256").update(b).digest();
 
 /** The origin's packets for one segment: META, data, META again. */
-function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
+function packetize(id: number, bytes: Buffer, firstSeq: number, key: TestKey = TEST_ORIGIN): Buffer[] {
   const seg = packetizeSegment({
     channel: CH.id,
-    signingKey: TEST_ORIGIN.privateKey,
+    signingKey: key.privateKey,
     segmentId: id,
     firstSeq,
     k: 1,
@@ -51,7 +52,32 @@ function packetize(id: number, bytes: Buffer, firstSeq: number): Buffer[] {
   return seg.packets.map((p) => p.datagram);
 }
 
-function setup() {
+/** The signed META the origin's fallback sends with segment `id` (x-tiercast-meta). */
+function fallbackMeta(id: number, bytes: Buffer, key: TestKey = TEST_ORIGIN): string {
+  return metaHeader(
+    {
+      segmentId: id,
+      durationMs: 2000,
+      totalBytes: bytes.length,
+      firstSeq: 0,
+      packetCount: Math.ceil(bytes.length / 1160),
+      discontinuity: false,
+      publishedAt: 0,
+      sha256: sha(bytes),
+    },
+    CH.id,
+    key,
+  );
+}
+
+interface SetupOptions {
+  /** The JOIN_ACK's channel (default CH, with its origin key). */
+  channel?: typeof CH | Omit<typeof CH, "originKey">;
+  /** AgentConfig.verifySegments (tests only). */
+  verifySegments?: boolean;
+}
+
+function setup(opts: SetupOptions = {}) {
   const clock = new ManualClock();
   const net = new MemoryNetwork(clock, { latencyMs: 1 });
   const control = net.bind("127.0.0.1", 7700);
@@ -63,6 +89,8 @@ function setup() {
   const published = new Map<number, Buffer>([9, 10, 11, 12, 13, 14, 15].map((id) => [id, segBytes(id)]));
   const served: string[] = [];
   const corrupt = new Set<number>();
+  /** How the fallback signs each segment's META: "none" sends no x-tiercast-meta. */
+  const fallbackSigner = new Map<number, TestKey | "none">();
   const fetchStub = (async (input: string | URL | Request) => {
     const url = String(input);
     served.push(url.replace(CH.fallbackUrl, ""));
@@ -82,11 +110,13 @@ function setup() {
     const b = m ? published.get(Number(m[1])) : undefined;
     if (b === undefined) return new Response("no", { status: 404 });
     const body = corrupt.has(Number(m![1])) ? Buffer.alloc(b.length) : b;
+    const signer = fallbackSigner.get(Number(m![1])) ?? TEST_ORIGIN;
     return new Response(body, {
       headers: {
         "x-tiercast-sha256": sha(b).toString("hex"),
         "x-tiercast-duration-ms": "2000",
         "x-tiercast-discontinuity": "0",
+        ...(signer === "none" ? {} : { "x-tiercast-meta": fallbackMeta(Number(m![1]), b, signer) }),
       },
     });
   }) as typeof fetch;
@@ -108,6 +138,7 @@ function setup() {
       httpPort: 8081,
       nat: NatType.UNKNOWN,
       tuning: ROUTER_TUNING,
+      ...(opts.verifySegments === undefined ? {} : { verifySegments: opts.verifySegments }),
     },
   );
   const childGot: number[] = [];
@@ -133,7 +164,7 @@ function setup() {
       node: 5,
       region: "region-a",
       heartbeatMs: 500,
-      channels: [CH],
+      channels: [opts.channel ?? CH],
     });
     send(MsgType.ASSIGN, {
       channel: CH.id,
@@ -154,7 +185,29 @@ function setup() {
     logger.lines
       .filter((l) => l.event === "segment_committed")
       .map((l) => [l.id as number, l.source as string]);
-  return { clock, agent, logger, store, served, corrupt, childGot, sendSegment, committed };
+  /** Sends datagrams as if from the origin's address (a spoofed parent). */
+  const sendRaw = (pkts: Buffer[]): void => {
+    for (const p of pkts) origin.send(p, self.local);
+  };
+  const nextSeq = (n: number): number => {
+    const at = seq;
+    seq += n;
+    return at;
+  };
+  return {
+    clock,
+    agent,
+    logger,
+    store,
+    served,
+    corrupt,
+    fallbackSigner,
+    childGot,
+    sendSegment,
+    sendRaw,
+    nextSeq,
+    committed,
+  };
 }
 
 /** Lets pending promises (the stub fetch) run; bounded, no timers involved. */
@@ -243,6 +296,7 @@ test("join fast path, peer delivery, repair, poisoned segment, gap, playlist and
     "rssMB",
     "cpuPct",
     "uptimeMs",
+    "meta",
   ]);
   t.like(st, {
     node: 5,
@@ -284,5 +338,122 @@ test("fetched bytes that do not match the origin's hash are never committed", as
   s.clock.advance(5);
   t.deepEqual(s.committed(), [[11, "peer"]]);
   t.not(s.agent.status().joinMs, null);
+  s.agent.stop();
+});
+
+/** Bytes of the same length as segment `id`'s that are not its bytes (an attacker's). */
+function attackerBytes(id: number): Buffer {
+  return Buffer.alloc(segBytes(id).length, 0x66);
+}
+
+test("a forged META sent first is refused and cannot make the genuine segment be discarded", async (t) => {
+  const s = setup();
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.agent.status().joinMs !== null);
+  const child = s.childGot.length;
+  // A spoofed parent (the origin's address) sends segment 11's META signed by another key first.
+  const forged = packetize(11, attackerBytes(11), s.nextSeq(7), randomKey());
+  s.sendRaw([forged[0]!]);
+  s.clock.advance(5);
+  t.is(s.childGot.length, child + 1, "forwarded unchanged: the child verifies it itself");
+  s.sendSegment(11);
+  s.clock.advance(5);
+  t.deepEqual(s.committed().at(-1), [11, "peer"]);
+  t.true(Buffer.from(s.store.get("demo", 11)!.bytes).equals(segBytes(11)));
+  t.false(s.logger.lines.some((l) => l.event === "segment_poisoned"));
+  const meta = s.agent.status().meta!;
+  t.like(meta, { rejected: 1, byReason: { bad_signature: 1 }, bySource: { "1": 1 } });
+  // Verified once each (segment 10 from the fallback, 11 by UDP); 11's trailing copy is a byte compare.
+  t.is(meta.verified, 2);
+  t.is(meta.repeats, 1);
+  t.true(s.logger.lines.some((l) => l.event === "meta_rejected" && l.from === "1"));
+  t.regex(s.agent.metrics(), /tiercast_agent_meta_rejected_total\{channel="demo",source="1"\} 1/);
+  s.agent.stop();
+});
+
+test("a hostile parent's own segment (META and data) is never cached: it costs a repair, not a byte", async (t) => {
+  const s = setup();
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.agent.status().joinMs !== null);
+  s.sendRaw(packetize(11, attackerBytes(11), s.nextSeq(7), randomKey()));
+  s.clock.advance(5);
+  t.false(s.store.has("demo", 11));
+  t.deepEqual(s.committed(), [[10, "fallback"]]);
+  // The genuine packets meet the forged data already held: the segment fails its signed hash and
+  // is fetched from the origin, whose answer carries the signed META.
+  s.sendSegment(11);
+  s.clock.advance(1500);
+  await settle(() => s.committed().length === 2);
+  t.deepEqual(s.committed().at(-1), [11, "fallback"]);
+  t.true(Buffer.from(s.store.get("demo", 11)!.bytes).equals(segBytes(11)));
+  t.is(s.agent.status().meta!.byReason.bad_signature, 2, "both copies of the forged META");
+  s.agent.stop();
+});
+
+test("negative control: with verification off (tests only) a hostile parent's segment poisons the cache", async (t) => {
+  const s = setup({ verifySegments: false });
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.agent.status().joinMs !== null);
+  s.sendRaw(packetize(11, attackerBytes(11), s.nextSeq(7), randomKey()));
+  s.clock.advance(5);
+  t.deepEqual(s.committed().at(-1), [11, "peer"]);
+  t.true(
+    Buffer.from(s.store.get("demo", 11)!.bytes).equals(attackerBytes(11)),
+    "the attacker's bytes are cached",
+  );
+  s.agent.stop();
+});
+
+test("the origin fallback's answer without a signed META, or signed by another key, is refused", async (t) => {
+  const s = setup();
+  s.fallbackSigner.set(10, "none");
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.logger.lines.some((l) => l.event === "fast_path_failed"));
+  t.like(
+    s.logger.lines.find((l) => l.event === "fast_path_failed"),
+    { code: "E_FALLBACK_META" },
+  );
+  s.fallbackSigner.set(10, randomKey());
+  s.clock.advance(500);
+  await settle(() => s.logger.lines.filter((l) => l.event === "fast_path_failed").length === 2);
+  t.like(s.logger.lines.filter((l) => l.event === "fast_path_failed")[1], { code: "E_FALLBACK_META" });
+  t.deepEqual(s.committed(), []);
+  t.deepEqual(s.agent.status().meta!.bySource, { fallback: 1 });
+  // A repair of a segment with a lost packet: the fallback's META for it is not the origin's.
+  s.fallbackSigner.set(12, randomKey());
+  s.sendSegment(12, (p) => p.filter((_, i) => i !== 2));
+  for (let i = 0; i < 20; i++) {
+    s.clock.advance(500);
+    await settle(() => false, 20);
+  }
+  t.false(s.store.has("demo", 12));
+  t.true(
+    s.logger.lines.some((l) => l.event === "repair_failed" && l.id === 12 && l.code === "E_FALLBACK_META"),
+  );
+  t.true(s.logger.lines.some((l) => l.event === "repair_abandoned" && l.id === 12));
+  s.agent.stop();
+});
+
+test("a channel without an origin key (an older control): nothing is cached, origin_key_missing once", async (t) => {
+  const { originKey: _, ...unsigned } = CH;
+  const s = setup({ channel: unsigned });
+  s.agent.start();
+  s.clock.advance(5);
+  await settle(() => s.logger.lines.some((l) => l.event === "fast_path_failed"));
+  t.like(
+    s.logger.lines.find((l) => l.event === "fast_path_failed"),
+    { code: "E_FALLBACK_META" },
+  );
+  s.sendSegment(11);
+  s.sendSegment(12);
+  s.clock.advance(5);
+  t.deepEqual(s.committed(), []);
+  t.is(s.agent.status().segmentsHeld, 0);
+  t.is(s.logger.lines.filter((l) => l.event === "origin_key_missing").length, 1);
+  t.true(s.agent.status().meta!.byReason.no_key >= 4);
   s.agent.stop();
 });

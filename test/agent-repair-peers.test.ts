@@ -3,12 +3,13 @@ import { createHash } from "node:crypto";
 import { Assembler } from "../agent/assembler.js";
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/fallback-client.js";
 import { testRepairer, until } from "./helpers/repairer.js";
-import type { SegmentMeta } from "../protocol/messages.js";
+import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
+import { metaHeader, verifiedMeta } from "./helpers/origin-key.js";
 
 const BYTES = Buffer.from("a segment of transport stream bytes".repeat(40));
 const SHA = createHash("sha256").update(BYTES).digest();
-const META: SegmentMeta = {
+const FIELDS: SegmentMetaFields = {
   segmentId: 7,
   durationMs: 2000,
   totalBytes: BYTES.length,
@@ -17,17 +18,23 @@ const META: SegmentMeta = {
   discontinuity: false,
   publishedAt: 0,
   sha256: SHA,
-  signature: new Uint8Array(64), // not checked before agents verify METAs
 };
+const META = verifiedMeta(FIELDS);
 
-function setup(answers: Record<string, () => Response>) {
+/** The origin's fallback answer for segment `id` (BYTES), with its signed META. */
+function fromOrigin(url: string): Response {
+  const segmentId = Number(/\/(\d+)\.ts$/.exec(url)?.[1]);
+  return new Response(BYTES, { headers: { "x-tiercast-meta": metaHeader({ ...FIELDS, segmentId }) } });
+}
+
+function setup(answers: Record<string, (url: string) => Response>) {
   const clock = new ManualClock();
   const asked: string[] = [];
   const fetchFake = (async (input: string | URL | Request) => {
     const url = String(input);
     asked.push(url);
     const host = new URL(url).host;
-    return (answers[host] ?? (() => new Response("no", { status: 404 })))();
+    return (answers[host] ?? (() => new Response("no", { status: 404 })))(url);
   }) as typeof fetch;
   const assembler = new Assembler();
   assembler.onMeta(META, clock.now());
@@ -68,7 +75,7 @@ test("repair takes a missing segment from a parent, checked against the META has
 
 test("when no parent has the segment it comes from the origin, and is counted so", async (t) => {
   const { clock, repairer, committed, asked, logger } = setup({
-    "origin:8000": () => new Response(BYTES, { headers: { "x-tiercast-sha256": SHA.toString("hex") } }),
+    "origin:8000": fromOrigin,
   });
   clock.advance(2000);
   repairer.tick();
@@ -81,12 +88,11 @@ test("when no parent has the segment it comes from the origin, and is counted so
 });
 
 test("a parent that says 503 with a Retry-After is not asked again before then", async (t) => {
-  const origin = () => new Response(BYTES, { headers: { "x-tiercast-sha256": SHA.toString("hex") } });
   const { clock, repairer, committed, asked, assembler } = setup({
     // Repairs off (agent/lan-http.ts PEER_REPAIR_OFF_RETRY_S): come back in 600 s.
     "10.0.0.1:8080": () =>
       new Response("no repairs here", { status: 503, headers: { "Retry-After": "600" } }),
-    "origin:8000": origin,
+    "origin:8000": fromOrigin,
   });
   const hosts = (from: number) => asked.slice(from).map((u) => new URL(u).host);
   clock.advance(2000);
@@ -95,7 +101,7 @@ test("a parent that says 503 with a Retry-After is not asked again before then",
   t.deepEqual(hosts(0), ["10.0.0.1:8080", "10.0.0.2:8080", "origin:8000"]);
 
   const next = (segmentId: number): void => {
-    assembler.onMeta({ ...META, segmentId, firstSeq: 1 + 2 * (segmentId - 7) }, clock.now());
+    assembler.onMeta(verifiedMeta({ ...FIELDS, segmentId, firstSeq: 1 + 2 * (segmentId - 7) }), clock.now());
   };
   let from = asked.length;
   next(8);

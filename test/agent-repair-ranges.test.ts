@@ -5,11 +5,23 @@ import { Assembler } from "../agent/assembler.js";
 import { coalesce } from "../agent/repair.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 import { parseRange } from "../common/http-range.js";
-import type { SegmentMeta } from "../protocol/messages.js";
+import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
+import { metaHeader, verifiedMeta } from "./helpers/origin-key.js";
 
 const BYTES = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
 const SHA = createHash("sha256").update(BYTES).digest();
+
+const FIELDS: SegmentMetaFields = {
+  segmentId: 7,
+  durationMs: 2000,
+  totalBytes: BYTES.length,
+  firstSeq: 1,
+  packetCount: 5,
+  discontinuity: false,
+  publishedAt: 0,
+  sha256: SHA,
+};
 
 /** An origin that answers Range requests from `body` (or ignores them, or lies, as told). */
 function setup(opts: { body?: Buffer; ignoreRange?: boolean } = {}) {
@@ -21,25 +33,14 @@ function setup(opts: { body?: Buffer; ignoreRange?: boolean } = {}) {
     asked.push({ range });
     const r = opts.ignoreRange === true ? undefined : parseRange(range, body.length);
     if (r === undefined || r === "unsatisfiable")
-      return new Response(BYTES, { headers: { "x-tiercast-sha256": SHA.toString("hex") } });
+      return new Response(BYTES, { headers: { "x-tiercast-meta": metaHeader(FIELDS) } });
     return new Response(body.subarray(r[0], r[1] + 1), {
       status: 206,
       headers: { "content-range": `bytes ${r[0]}-${r[1]}/${body.length}` },
     });
   }) as typeof fetch;
   const assembler = new Assembler();
-  const meta: SegmentMeta = {
-    segmentId: 7,
-    durationMs: 2000,
-    totalBytes: BYTES.length,
-    firstSeq: 1,
-    packetCount: 5,
-    discontinuity: false,
-    publishedAt: 0,
-    sha256: SHA,
-    signature: new Uint8Array(64), // not checked before agents verify METAs
-  };
-  assembler.onMeta(meta, clock.now());
+  assembler.onMeta(verifiedMeta(FIELDS), clock.now());
   // Packets of 1000 bytes; the second and the fourth were lost.
   for (const at of [0, 2000, 4000]) assembler.onChunk(7, at, BYTES.subarray(at, at + 1000), clock.now());
   const { repairer, committed } = testRepairer(clock, assembler, fetchFake);

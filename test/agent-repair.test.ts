@@ -3,9 +3,13 @@ import { createHash } from "node:crypto";
 import { Assembler, type PendingSegment } from "../agent/assembler.js";
 import { FallbackError } from "../agent/errors.js";
 import { FallbackClient } from "../agent/fallback-client.js";
+import { MetaVerifier } from "../agent/meta-verifier.js";
 import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/repair.js";
+import type { SegmentMetaFields } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
+import { metaHeader, randomKey, TEST_ORIGIN, verifiedMeta } from "./helpers/origin-key.js";
+import { testRepairer, until } from "./helpers/repairer.js";
 
 const T = repairTiming(2000); // after 1000, stall 300, tail 100, max 2000, gap 150
 
@@ -37,6 +41,18 @@ test("repairDue table", (t) => {
 
 const body = Buffer.from("segment bytes");
 const hex = createHash("sha256").update(body).digest("hex");
+const fields = (id: number, bytes: Buffer = body): SegmentMetaFields => ({
+  segmentId: id,
+  durationMs: 1960,
+  totalBytes: bytes.length,
+  firstSeq: 0,
+  packetCount: 1,
+  discontinuity: true,
+  publishedAt: 0,
+  sha256: createHash("sha256").update(bytes).digest(),
+});
+const verifier = (): MetaVerifier => new MetaVerifier({ channel: 0, originKey: TEST_ORIGIN.publicKey });
+const check = (v: MetaVerifier, id: number) => (payload: Uint8Array) => v.check(payload, "fallback", id);
 
 function client(
   respond: (url: string) => Response | Promise<Response>,
@@ -48,47 +64,52 @@ function client(
   );
 }
 
-test("segment: verified against the origin's header; duration and discontinuity from headers", async (t) => {
+test("segment: taken with the signed META it matches; duration and discontinuity from that META", async (t) => {
   const c = client(
     () =>
       new Response(body, {
         headers: {
-          "x-tiercast-sha256": hex,
-          "x-tiercast-duration-ms": "1960",
-          "x-tiercast-discontinuity": "1",
+          "x-tiercast-meta": metaHeader(fields(4)),
+          "x-tiercast-duration-ms": "9999",
+          "x-tiercast-discontinuity": "0",
         },
       }),
   );
-  const s = await c.segment("http://o/", "demo", 4);
+  const v = verifier();
+  const s = await c.segment("http://o/", "demo", 4, check(v, 4));
   t.true(s.bytes.equals(body));
-  t.is(s.durationMs, 1960);
-  t.true(s.discontinuity);
-  t.true(s.headerVerified);
+  t.is(s.meta.durationMs, 1960, "the signed META, not the bare header");
+  t.true(s.meta.discontinuity);
+  t.is(v.stats.verified, 1);
   t.is(c.stats.bytes, body.length);
 });
 
-test("segment: typed errors for a bad hash, no hash, HTTP errors, oversize and network failure", async (t) => {
-  const code = async (c: FallbackClient, expected?: Uint8Array) =>
+test("segment: typed errors for an unsigned or forged META, a bad hash, HTTP errors, oversize and network failure", async (t) => {
+  const code = async (c: FallbackClient, id = 1) =>
     (
-      await t.throwsAsync(c.segment("http://o", "demo", 1, { sha256: expected }), {
+      await t.throwsAsync(c.segment("http://o", "demo", id, check(verifier(), id)), {
         instanceOf: FallbackError,
       })
     )?.code;
+  const signed = (b: Buffer, meta: string): Response =>
+    new Response(b, { headers: { "x-tiercast-meta": meta } });
+  // No signed META: a bare x-tiercast-sha256 (anyone can write one) is not enough.
   t.is(
-    await code(client(() => new Response("other", { headers: { "x-tiercast-sha256": hex } }))),
+    await code(client(() => new Response(body, { headers: { "x-tiercast-sha256": hex } }))),
+    "E_FALLBACK_META",
+  );
+  t.is(await code(client(() => signed(body, metaHeader(fields(1), 0, randomKey())))), "E_FALLBACK_META");
+  t.is(await code(client(() => signed(body, metaHeader(fields(1), 9)))), "E_FALLBACK_META", "other channel");
+  t.is(await code(client(() => signed(body, metaHeader(fields(2))))), "E_FALLBACK_META", "other segment");
+  t.is(await code(client(() => signed(body, "not base64!"))), "E_FALLBACK_META");
+  t.is(await code(client(() => signed(body, metaHeader(fields(1)).slice(4)))), "E_FALLBACK_META");
+  t.is(
+    await code(client(() => signed(Buffer.from("other bytes!!"), metaHeader(fields(1))))),
     "E_FALLBACK_HASH",
   );
-  t.is(await code(client(() => new Response(body))), "E_FALLBACK_BAD_RESPONSE");
   t.is(
-    await code(
-      client(() => new Response(body)),
-      new Uint8Array(32),
-    ),
+    await code(client(() => signed(Buffer.concat([body, body]), metaHeader(fields(1))))),
     "E_FALLBACK_HASH",
-  );
-  t.is(
-    await code(client(() => new Response(body, { headers: { "x-tiercast-sha256": "zz" } }))),
-    "E_FALLBACK_BAD_RESPONSE",
   );
   t.is(await code(client(() => new Response("x", { status: 404 }))), "E_FALLBACK_HTTP");
   t.is(await code(client(() => new Response(Buffer.alloc(2000)), 1000)), "E_FALLBACK_TOO_LARGE");
@@ -100,13 +121,57 @@ test("segment: typed errors for a bad hash, no hash, HTTP errors, oversize and n
     ),
     "E_FALLBACK_BAD_RESPONSE",
   );
-  // Without the header, the caller's expected hash is enough.
-  const ok = await client(() => new Response(body)).segment("http://o", "demo", 1, {
-    sha256: createHash("sha256").update(body).digest(),
-    durationMs: 2000,
-  });
-  t.false(ok.headerVerified);
-  t.is(ok.durationMs, 2000);
+  // Without an origin key nothing verifies (fail closed).
+  const noKey = new MetaVerifier({ channel: 0, originKey: undefined });
+  const e = await t.throwsAsync(
+    client(() => signed(body, metaHeader(fields(1)))).segment("http://o", "demo", 1, check(noKey, 1)),
+    { instanceOf: FallbackError },
+  );
+  t.is(e?.code, "E_FALLBACK_META");
+  t.regex(e?.message ?? "", /no_key/);
+});
+
+test("the repairer never commits what the origin fallback sends with a bad or missing signature", async (t) => {
+  const clock = new ManualClock(0);
+  const assembler = new Assembler();
+  let header: string | undefined;
+  const { repairer, committed, logger } = testRepairer(
+    clock,
+    assembler,
+    (async () =>
+      new Response(
+        body,
+        header === undefined ? {} : { headers: { "x-tiercast-meta": header } },
+      )) as typeof fetch,
+  );
+  assembler.onChunk(1, 0, body.subarray(0, 3), 0); // segment 1 is known, its META lost
+  for (const h of [undefined, metaHeader(fields(1), 0, randomKey()), metaHeader(fields(1), 1)]) {
+    header = h;
+    clock.advance(REPAIR_LIMITS.retryMs + T.maxWaitMs);
+    repairer.tick();
+    await until(() => logger.lines.filter((l) => l.event === "repair_failed").length > 0);
+    t.like(logger.lines.filter((l) => l.event === "repair_failed").at(-1), {
+      id: 1,
+      code: "E_FALLBACK_META",
+    });
+    logger.lines.length = 0;
+  }
+  t.deepEqual(committed, []);
+  // The origin's own signature: committed.
+  const fresh = new Assembler();
+  const ok = testRepairer(
+    clock,
+    fresh,
+    (async () =>
+      new Response(body, { headers: { "x-tiercast-meta": metaHeader(fields(1)) } })) as typeof fetch,
+  );
+  fresh.onChunk(1, 0, body.subarray(0, 3), clock.now());
+  clock.advance(T.maxWaitMs);
+  ok.repairer.tick();
+  await until(() => ok.committed.length === 1);
+  t.like(ok.committed[0], { source: "fallback", seg: { id: 1, durationMs: 1960, discontinuity: true } });
+  repairer.stop();
+  ok.repairer.stop();
 });
 
 test("latest.json: parsed, bad entries skipped, sorted", async (t) => {
@@ -153,6 +218,7 @@ test("a quiet segment's missing packets are asked of the parents (once per quiet
         return new Response("no", { status: 503 });
       }),
       assembler,
+      verifier: verifier(),
       commit: () => {},
       wanted: () => true,
       segmentMs: 2000,
@@ -160,7 +226,7 @@ test("a quiet segment's missing packets are asked of the parents (once per quiet
     },
     { ...T, ...REPAIR_LIMITS, channel: "demo", fallbackUrl: "http://origin:8000" },
   );
-  const meta = {
+  const meta = verifiedMeta({
     segmentId: 1,
     durationMs: 2000,
     totalBytes: 30,
@@ -169,8 +235,7 @@ test("a quiet segment's missing packets are asked of the parents (once per quiet
     sha256: new Uint8Array(32),
     discontinuity: false,
     publishedAt: 0,
-    signature: new Uint8Array(64), // not checked before agents verify METAs
-  };
+  });
   assembler.onMeta(meta, 0);
   assembler.onChunk(1, 0, Buffer.alloc(10), 0);
   clock.advance(T.tailMs - 1);

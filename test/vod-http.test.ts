@@ -17,7 +17,7 @@ import { VodChannel } from "../agent/vod.js";
 import { Pacer } from "../common/pacer.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
 import { encodeSignedMeta } from "../protocol/segment-meta.js";
 import { VodFile } from "../origin/vod-file.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
@@ -320,4 +320,48 @@ test("a cached chunk whose bytes went bad on disk is fetched again, never served
   t.true(r.body.equals(s.file.subarray(0, 100)));
   t.is(s.vod.stats.corrupt, 1);
   t.is(s.fetches(), 1);
+});
+
+test("a chunk under a META that is not the VoD origin's (a hostile peer) is never stored; the player gets the origin's", async (t) => {
+  const s = await setup(t);
+  feedChunk(s, 1, 0, false, randomKey());
+  t.false(s.vod.has(1));
+  t.is(s.vod.stats.metaRejected, 2, "both META copies refused (the second without a verification)");
+  t.is(s.vod.stats.poisoned, 0);
+  const r = await get(s.lan, `bytes=${CHUNK}-${2 * CHUNK - 1}`);
+  t.is(r.res.status, 206);
+  t.true(r.body.equals(s.file.subarray(CHUNK, 2 * CHUNK)));
+  t.true(s.vod.has(1));
+});
+
+test("negative control: with verification off (tests only) a hostile peer's chunk is stored and served", async (t) => {
+  const s = await setup(t, { verifySegments: false });
+  feedChunk(s, 1, 0, false, randomKey());
+  t.true(s.vod.has(1));
+  const r = await get(s.lan, `bytes=${CHUNK}-${CHUNK + 9}`);
+  t.true(r.body.equals(Buffer.alloc(10, 0x66)), "the attacker's bytes reach the player");
+});
+
+test("a chunk from the origin fallback without its signed META, or signed by another key, is refused (503)", async (t) => {
+  for (const signer of ["none", randomKey()] as const) {
+    const s = await setup(t, { signer });
+    const r = await get(s.lan, "bytes=0-9");
+    t.is(r.res.status, 503);
+    t.is(s.vod.held(), 0);
+    t.is(s.vod.stats.fallbackFailed, 1);
+    t.true(
+      s.logger.lines.every((l) => l.event !== "chunk_committed"),
+      "nothing committed",
+    );
+    t.is(s.vod.stats.metaRejected, signer === "none" ? 0 : 1);
+  }
+});
+
+test("a VoD channel without an origin key (an older control) stores nothing (fail closed)", async (t) => {
+  const s = await setup(t, { originKey: null });
+  feedChunk(s, 0, 0);
+  t.false(s.vod.has(0));
+  t.is(s.vod.metas.stats.byReason.no_key, 2);
+  t.is((await get(s.lan, "bytes=0-9")).res.status, 503);
+  t.is(s.vod.held(), 0);
 });

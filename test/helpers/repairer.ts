@@ -1,12 +1,15 @@
 /**
  * A Repairer for tests (agent/repair.ts) on a manual clock and a fake fetch: commits go to a
- * list (and mark the segment done, as the agent does); the origin is http://origin:8000.
+ * list (and mark the segment done, as the agent does); the origin is http://origin:8000 and signs
+ * with TEST_ORIGIN for channel 0.
  */
 import type { Assembler, CompletedSegment } from "../../agent/assembler.js";
 import { FallbackClient } from "../../agent/fallback-client.js";
+import { MetaVerifier } from "../../agent/meta-verifier.js";
 import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/repair.js";
 import { MemoryLogger } from "../../seams/log.js";
 import type { ManualClock } from "../../seams/manual-clock.js";
+import { TEST_ORIGIN } from "./origin-key.js";
 
 export function testRepairer(
   clock: ManualClock,
@@ -22,6 +25,8 @@ export function testRepairer(
       logger,
       client: new FallbackClient({ fetch }),
       assembler,
+      // The channel's origin is TEST_ORIGIN (helpers/origin-key.ts), channel id 0.
+      verifier: new MetaVerifier({ channel: 0, originKey: TEST_ORIGIN.publicKey }),
       commit: (seg, source) => {
         committed.push({ seg, source });
         assembler.markDone(seg.id);
