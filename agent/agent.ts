@@ -9,6 +9,7 @@
  * it matches a META signed by the channel's origin (meta-verifier.ts; the key comes with the
  * JOIN_ACK's ChannelInfo), whichever way the bytes came: packets, parity, resends or HTTP.
  */
+import type { KeyObject } from "node:crypto";
 import { Pacer } from "../common/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
@@ -48,8 +49,10 @@ export interface AgentDeps {
   transport: Transport;
   store: ChunkStore;
   logger: Logger;
-  /** Raw Ed25519 public key (JOIN.key). */
-  publicKey: Uint8Array;
+  /** The node's Ed25519 key pair (agent/identity.ts): raw public key (JOIN.key) and private key. */
+  identity: { publicKey: Uint8Array; privateKey: KeyObject };
+  /** Control's key, trusted on first use, was confirmed: main keeps it in the data folder. */
+  onControlKeyLearnt?(key: Uint8Array): void;
   /** Process start, ms since the epoch: join time is measured from it. */
   startedAt: number;
   fetch?: typeof fetch;
@@ -146,12 +149,17 @@ export class Agent {
           },
           heartbeat: (ts) => this.#heartbeat(ts),
           extraHeartbeat: (ts, ch) => this.vod.heartbeat(ts, ch, this.#resourcesNow()),
+          controlKeyLearnt: (key) => deps.onControlKeyLearnt?.(key),
         },
       },
       {
         control: config.control,
         channel: config.channel,
-        key: deps.publicKey,
+        identity: deps.identity,
+        controlKey: config.controlKey,
+        ...(config.trustOnFirstUse === true ? { trustOnFirstUse: true } : {}),
+        ...(config.verifyControl === false ? { verifyControl: false } : {}),
+        enrolmentToken: config.enrolmentToken,
         role: config.role === "waypoint" ? Role.WAYPOINT : Role.AGENT,
         // What the topology may use: the cap less the share kept for HTTP repairs, in stream
         // payload (less the headers the pacer charges) and less room for packet resends.

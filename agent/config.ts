@@ -14,6 +14,14 @@ export type AgentRole = "agent" | "preferred" | "waypoint";
 export interface AgentConfig {
   /** The control center's UDP address. */
   control: Address;
+  /** Control's public key (raw Ed25519, 32 bytes), pinned: what a device maker pre-seeds. */
+  controlKey?: Uint8Array | undefined;
+  /** Without controlKey: trust the key control presents the first time, and keep it (demo, lab). */
+  trustOnFirstUse?: boolean;
+  /** False only in the attack suite's negative controls: nothing from control is checked. */
+  verifyControl?: boolean;
+  /** Operator-issued enrolment token (control's `token` policy; needed once, by a new key). */
+  enrolmentToken?: string | undefined;
   channel: string;
   /** An idle box: watch nothing, relay what control recruits it for (`tiercast agent --idle`). */
   idle?: boolean;

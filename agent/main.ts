@@ -10,15 +10,22 @@ import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
 import { systemClock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
-import { jsonLogger, type Level } from "../seams/log.js";
+import { jsonLogger, type Level, type Logger } from "../seams/log.js";
 import type { Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { HostAliasTransport } from "../common/host-alias-transport.js";
 import { HEADERS_TIMEOUT_MS } from "../common/http-server.js";
 import { Agent } from "./agent.js";
 import { SqliteChunkStore } from "./cache.js";
-import { ROUTER_TUNING, type AgentRole } from "./config.js";
+import { ROUTER_TUNING, type AgentConfig, type AgentRole } from "./config.js";
 import { loadOrCreateIdentity } from "./identity.js";
+import {
+  CONTROL_TRUST_OPTIONS,
+  keyText,
+  resolveControlTrust,
+  saveLearntControlKey,
+  verificationDisabled,
+} from "../common/control-key.js";
 import { corsOriginError, LanHttp } from "./lan-http.js";
 
 const NATS = ["unknown", "open", "full_cone", "restricted", "port_restricted", "symmetric"] as const;
@@ -40,6 +47,11 @@ export const agentCommand = {
       kind: "address",
       help: "control center UDP address",
       default: { host: "127.0.0.1", port: 7700 },
+    },
+    ...CONTROL_TRUST_OPTIONS,
+    enrolmentToken: {
+      kind: "string",
+      help: "enrolment token from the operator (control's token policy; needed once, by a new identity)",
     },
     host: { kind: "string", help: "bind address for UDP and the LAN HTTP server", default: "127.0.0.1" },
     port: { kind: "int", help: "UDP port (0 = pick)", default: 0, min: 0, max: 65535 },
@@ -137,6 +149,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const identity = loadOrCreateIdentity({ dataDir: o.dataDir });
   if (identity.created) logger.info("identity_created", { dataDir: o.dataDir });
+  const trust = controlTrust(o, logger);
   const vod = vodChannels(o.vod, o.channel);
   const store = SqliteChunkStore.open(
     { path: join(o.dataDir, "cache.db"), capacityBytes: o.cacheMb * 1024 * 1024 },
@@ -171,12 +184,19 @@ export async function main(argv: string[]): Promise<void> {
         transport,
         store,
         logger,
-        publicKey: identity.publicKey,
+        identity,
+        onControlKeyLearnt: (key) => {
+          saveLearntControlKey(o.dataDir, key);
+          logger.info("control_key_learnt", { key: keyText(key), dataDir: o.dataDir });
+        },
         startedAt: performance.timeOrigin,
         ...(vodStore === undefined ? {} : { vodStore }),
       },
       {
         control: { address: o.control.host, port: o.control.port },
+        ...trust,
+        // The negative controls' switch turns the segment signature checks off too.
+        ...(trust.verifyControl === false ? { verifySegments: false } : {}),
         channel: o.channel,
         ...(o.idle ? { idle: true } : {}),
         vod,
@@ -242,4 +262,28 @@ function vodChannels(list: string | undefined, live: string): string[] {
   if (names.length >= MAX_CHANNELS_PER_MESSAGE)
     throw new UsageError(`tiercast agent: vod: at most ${MAX_CHANNELS_PER_MESSAGE - 1} VoD channels`);
   return names;
+}
+
+function controlTrust(
+  o: {
+    controlKey?: string | undefined;
+    trustOnFirstUse: boolean;
+    enrolmentToken?: string | undefined;
+    dataDir: string;
+  },
+  logger: Logger,
+): Pick<AgentConfig, "controlKey" | "trustOnFirstUse" | "verifyControl" | "enrolmentToken"> {
+  if (verificationDisabled()) {
+    logger.warn("verification_off", {
+      note: "TIERCAST_INSECURE_NO_VERIFY=1: nothing from control or peers is checked",
+    });
+  }
+  try {
+    return {
+      ...resolveControlTrust(o),
+      ...(o.enrolmentToken === undefined ? {} : { enrolmentToken: o.enrolmentToken }),
+    };
+  } catch (e) {
+    throw new UsageError(`tiercast agent: ${(e as Error).message}`);
+  }
 }

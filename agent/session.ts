@@ -7,6 +7,11 @@
  *      │                            running on the last assignment meanwhile)
  *      └──JOIN_ACK UNKNOWN_CHANNEL / refused──> JOIN again every 2 s / 5 s
  *
+ * The session is authenticated (common/control-link.ts, docs/security.md): JOIN is signed and
+ * answered by a COOKIE (the address check) and then a JOIN_ACK signed by control's pinned key;
+ * HEARTBEAT and LEAVE carry the session's tag, and an ASSIGN is applied only when its tag and
+ * counter check. A JOIN_ACK REJOIN without a signature (control lost our session: it restarted)
+ * is only a hint, honoured at most once per REJOIN_HINT_MS.
  * JOIN is resent every second until a JOIN_ACK arrives. ASSIGN is applied when its version is
  * newer than the last applied in this session (a new session after REJOIN starts from 0,
  * because a restarted control center may count versions from 1 again). LEAVE on a clean stop.
@@ -14,7 +19,9 @@
  * channel, each gets its own ASSIGN versions and its own HEARTBEAT every interval.
  * Message handling is in handlers/ (one file per message type); this file holds state and timers.
  */
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import type { KeyObject } from "node:crypto";
+import { ControlLink } from "../common/control-link.js";
+import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import {
@@ -47,6 +54,8 @@ export interface SessionHooks {
   heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion">;
   /** The heartbeat of an extra (VoD) channel; none is sent while it returns undefined. */
   extraHeartbeat?(ts: number, channel: ChannelInfo): Omit<HeartbeatBody, "assignVersion"> | undefined;
+  /** Control's key, trusted on first use, was confirmed by a signed JOIN_ACK: keep it. */
+  controlKeyLearnt?(key: Uint8Array): void;
 }
 
 export interface SessionDeps {
@@ -59,8 +68,15 @@ export interface SessionDeps {
 export interface SessionConfig {
   control: Address;
   channel: string;
-  /** Raw Ed25519 public key (32 bytes). */
-  key: Uint8Array;
+  /** The node's Ed25519 key pair (raw public key: JOIN.key). */
+  identity: { publicKey: Uint8Array; privateKey: KeyObject };
+  /** Control's public key (raw Ed25519), pinned; or trustOnFirstUse. */
+  controlKey?: Uint8Array | undefined;
+  trustOnFirstUse?: boolean;
+  /** False only in the attack suite's negative controls (nothing from control is checked). */
+  verifyControl?: boolean;
+  /** Enrolment token for control's `token` policy (needed once, by a new key). */
+  enrolmentToken?: string | undefined;
   role: Role;
   uploadKbps: number;
   nat: NatType;
@@ -83,6 +99,8 @@ export interface SessionConfig {
 }
 
 export const SESSION_TIMING = { joinRetryMs: 1000, unknownChannelRetryMs: 2000, refusedRetryMs: 5000 };
+/** An unauthenticated REJOIN hint is acted on at most this often, ms (a forged one costs a handshake). */
+export const REJOIN_HINT_MS = 10_000;
 
 export interface SessionStats {
   joinsSent: number;
@@ -94,6 +112,10 @@ export interface SessionStats {
   malformed: Record<string, number>;
   /** Control datagrams from an address that is not the control center. */
   rejected: number;
+  /** Control datagrams that did not authenticate, by reason (common/control-link.ts). */
+  authFailed: Record<string, number>;
+  /** REJOIN hints ignored because one was honoured less than REJOIN_HINT_MS ago. */
+  hintsIgnored: number;
   rejoins: number;
 }
 
@@ -105,6 +127,8 @@ export class Session {
     heartbeatBytesTotal: 0,
     malformed: {},
     rejected: 0,
+    authFailed: {},
+    hintsIgnored: 0,
     rejoins: 0,
   };
   phase: SessionPhase = "idle";
@@ -122,13 +146,24 @@ export class Session {
   readonly extraParts = new Map<number, AssignParts>();
   readonly deps: SessionDeps;
   readonly config: SessionConfig;
-  #seq = 0;
+  readonly link: ControlLink;
+  #lastHint = -Infinity;
   #joinTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
 
   constructor(deps: SessionDeps, config: SessionConfig) {
     this.deps = deps;
     this.config = config;
+    this.link = new ControlLink(
+      {
+        identity: config.identity,
+        controlKey: config.controlKey,
+        ...(config.trustOnFirstUse === true ? { trustOnFirstUse: true } : {}),
+        ...(config.verifyControl === false ? { verify: false } : {}),
+      },
+      { onControlKeyLearnt: (key) => deps.hooks.controlKeyLearnt?.(key) },
+    );
+    this.stats.authFailed = this.link.stats.authFailed;
   }
 
   get heartbeatBytesMean(): number {
@@ -161,11 +196,27 @@ export class Session {
     }
     const msg = r.value;
     switch (msg.type) {
-      case MsgType.JOIN_ACK:
+      case MsgType.COOKIE:
+        if (this.phase === "joined" || this.phase === "idle") return;
+        if (this.link.onCookie(msg.body)) this.#sendJoin();
+        return;
+      case MsgType.JOIN_ACK: {
+        const verdict = this.link.onJoinAck(buf, msg.body, msg.auth !== undefined);
+        if (verdict === "forged") return;
+        if (verdict === "rejoin_hint") {
+          if (this.phase !== "joined") return;
+          const now = this.deps.clock.now();
+          if (now - this.#lastHint < REJOIN_HINT_MS) {
+            this.stats.hintsIgnored++;
+            return;
+          }
+          this.#lastHint = now;
+        }
         onJoinAck(this, msg);
         return;
+      }
       case MsgType.ASSIGN:
-        onAssign(this, msg);
+        if (this.link.open(buf, msg.seq)) onAssign(this, msg);
         return;
       default:
         this.deps.logger.debug("control_unexpected", { type: msg.type });
@@ -182,6 +233,7 @@ export class Session {
           : this.config.joinRetryMs;
     this.phase = why === "unknown_channel" ? "waiting_channel" : why === "refused" ? "refused" : "joining";
     if (why === "rejoin") this.stats.rejoins++;
+    if (why === "start" || why === "rejoin") this.link.restart();
     this.#stopHeartbeats();
     this.deps.clock.clearInterval(this.#joinTimer);
     // After a refusal the JOIN just answered need not be repeated at once.
@@ -244,31 +296,33 @@ export class Session {
   #sendJoin(): void {
     const c = this.config;
     this.stats.joinsSent++;
-    this.#send({
-      type: MsgType.JOIN,
-      body: {
-        key: c.key,
+    const buf = this.link.join(
+      {
+        key: c.identity.publicKey,
         role: c.role,
         channels: c.idle === true ? [] : [c.channel, ...(c.extraChannels ?? [])],
         uploadKbps: c.uploadKbps,
         nat: c.nat,
         httpPort: c.httpPort,
         ...(c.regionHint ? { regionHint: c.regionHint } : {}),
+        ...(c.enrolmentToken ? { token: c.enrolmentToken } : {}),
       },
-    } as ControlMessage);
+      this.deps.clock.now(),
+    );
+    this.deps.transport.send(buf, c.control);
   }
 
   #send(partial: Pick<ControlMessage, "type" | "body">, ts = this.deps.clock.now()): Buffer | undefined {
     const msg = {
       v: WIRE_VERSION,
       sender: this.nodeId,
-      seq: this.#nextSeq(),
+      seq: 0, // the link sets the session counter
       ts,
       ...partial,
     } as ControlMessage;
     let buf: Buffer;
     try {
-      buf = encodeControl(msg);
+      buf = this.link.seal(msg);
     } catch (e) {
       if (!(e instanceof EncodeError)) throw e;
       this.deps.logger.error("control_encode_failed", { type: MsgType[msg.type], message: e.message });
@@ -276,11 +330,6 @@ export class Session {
     }
     this.deps.transport.send(buf, this.config.control);
     return buf;
-  }
-
-  #nextSeq(): number {
-    this.#seq = (this.#seq + 1) >>> 0;
-    return this.#seq;
   }
 
   #stopHeartbeats(): void {

@@ -29,6 +29,8 @@ export interface IdentityFileConfig {
   now?: () => number;
   /** Who gets a new id when the file is replaced, for the error's hint (default "node"). */
   holder?: string;
+  /** The file's name in dataDir (default identity.json). */
+  fileName?: string;
 }
 
 /** identity.json exists but cannot be read or parsed as a key pair; the message names the path. */
@@ -53,7 +55,7 @@ interface IdentityFile {
 
 /** Loads <dataDir>/identity.json, or makes and stores a new key pair when there is none. */
 export function loadOrCreateKeyPair(config: IdentityFileConfig): KeyPair {
-  const path = join(config.dataDir, IDENTITY_FILE);
+  const path = join(config.dataDir, config.fileName ?? IDENTITY_FILE);
   let text: string | undefined;
   try {
     text = readFileSync(path, "utf8");

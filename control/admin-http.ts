@@ -6,6 +6,11 @@
  *   GET /api/regions    per region: loss and jitter from heartbeats, what the topology uses
  *   GET /metrics        Prometheus text
  *   GET /healthz        {"ok": true, ...}
+ *   GET  /api/enrolment-tokens   the tokens (hash, roles, uses left; never the token)
+ *   POST /api/enrolment-tokens   {"roles": ["agent"], "uses": 100, "note": "..."} -> 201 with the
+ *                                token, shown this once (docs/security.md)
+ *   POST /api/keys/revoke        {"key": "<hex|base64>", "reason": "..."}: refused from now on,
+ *                                its session ends at once
  * Every route but /healthz needs `Authorization: Bearer <token>` (control/admin-token.ts); without
  * it, or with another token, the answer is 401 with `WWW-Authenticate: Bearer` and a JSON body,
  * whatever the path, and tiercast_control_admin_auth_failed_total{reason} counts it.
@@ -19,13 +24,26 @@ import { closeHttp, createHttpServer, listenHttp } from "../common/http-server.j
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 import { bearerMatches, bearerOf } from "./admin-token.js";
+import { keyText, parseKeyText } from "../common/control-key.js";
+import type { EnrolmentTokenRow } from "./store.js";
 import { ControlMetrics, renderMetrics } from "./metrics.js";
 import { channelsView, gauges, nodesView, regionsView, topologyView, type ControlState } from "./views.js";
 
+/** What the trust routes do (the ControlCenter implements it). */
+export interface TrustAdmin {
+  revokeKey(key: Uint8Array, reason: string): boolean;
+  issueEnrolmentToken(roles: string[], uses: number, note: string): { token: string; row: EnrolmentTokenRow };
+  enrolmentTokens(): EnrolmentTokenRow[];
+}
+
 export interface AdminHttpDeps {
-  control: ControlState;
+  control: ControlState & Partial<TrustAdmin>;
   logger: Logger;
 }
+
+/** Largest admin request body (JSON), bytes. */
+const MAX_BODY_BYTES = 16 * 1024;
+const ROLES: ReadonlySet<string> = new Set(["agent", "waypoint", "origin"]);
 
 export interface AdminHttpConfig {
   host: string;
@@ -106,6 +124,7 @@ export class AdminHttp {
         head,
       );
     }
+    if (TRUST_PATHS.has(path)) return void this.#trust(path, req, res, head);
     const route = ROUTES.get(path);
     if (route === undefined) return json(res, 404, { error: "not found", path }, head);
     if (req.method !== "GET" && !head) {
@@ -123,6 +142,55 @@ export class AdminHttp {
     }
   }
 
+  /** Enrolment tokens and revocation (docs/security.md). */
+  async #trust(
+    path: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    head: boolean,
+  ): Promise<void> {
+    const c = this.#deps.control;
+    if (c.revokeKey === undefined || c.issueEnrolmentToken === undefined || c.enrolmentTokens === undefined) {
+      return json(res, 404, { error: "not found", path }, head);
+    }
+    if (path === "/api/enrolment-tokens" && (req.method === "GET" || head)) {
+      return json(res, 200, c.enrolmentTokens(), head);
+    }
+    if (req.method !== "POST") {
+      res.setHeader("allow", path === "/api/keys/revoke" ? "POST" : "GET, HEAD, POST");
+      return json(res, 405, { error: "method not allowed", method: req.method });
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = await readJson(req);
+    } catch (e) {
+      return json(res, 400, { error: (e as Error).message });
+    }
+    if (path === "/api/keys/revoke") {
+      const key = typeof body.key === "string" ? parseKeyText(body.key) : "expected a string";
+      if (typeof key === "string") return json(res, 400, { error: `key: ${key}` });
+      const reason = typeof body.reason === "string" ? body.reason.slice(0, 200) : "admin";
+      const ended = c.revokeKey(key, reason);
+      return json(res, 200, { revoked: keyText(key), sessionEnded: ended });
+    }
+    const roles = body.roles;
+    if (
+      !Array.isArray(roles) ||
+      roles.length === 0 ||
+      !roles.every((r) => typeof r === "string" && ROLES.has(r))
+    ) {
+      return json(res, 400, { error: `roles: expected a non-empty list of ${[...ROLES].join(", ")}` });
+    }
+    const uses = body.uses;
+    if (typeof uses !== "number" || !Number.isInteger(uses) || uses < 1 || uses > 1_000_000) {
+      return json(res, 400, { error: "uses: expected an integer 1..1000000" });
+    }
+    const note = typeof body.note === "string" ? body.note.slice(0, 200) : "";
+    const { token, row } = c.issueEnrolmentToken(roles as string[], uses, note);
+    this.#deps.logger.info("enrolment_token_issued", { hash: row.hash, roles: row.roles, uses, note });
+    return json(res, 201, { token, ...row });
+  }
+
   /** The admin server's own families, after control's. */
   #metrics(): string {
     const byReason = [...this.authFailed].sort((a, b) => (a[0] < b[0] ? -1 : 1));
@@ -135,6 +203,34 @@ export class AdminHttp {
       ),
     ]);
   }
+}
+
+const TRUST_PATHS: ReadonlySet<string> = new Set(["/api/enrolment-tokens", "/api/keys/revoke"]);
+
+/** A JSON object body of at most MAX_BODY_BYTES; an Error saying what is wrong otherwise. */
+function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on("data", (c: Buffer) => {
+      total += c.length;
+      if (total > MAX_BODY_BYTES) {
+        reject(new Error(`body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        if (typeof v !== "object" || v === null || Array.isArray(v))
+          throw new Error("expected a JSON object");
+        resolve(v as Record<string, unknown>);
+      } catch (e) {
+        reject(new Error(`body: ${(e as Error).message}`));
+      }
+    });
+  });
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown, head = false): void {

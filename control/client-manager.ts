@@ -44,7 +44,17 @@ export interface NodeRecord {
   sessionId: number;
   /** Preferred-eligible by history (handlers/eligibility.ts); waypoints and origins always. */
   eligible: boolean;
+  /**
+   * A key with no history (no earlier session) enters no DCM until control has heard
+   * PROBATION_HEARTBEATS authenticated heartbeats from it; meanwhile it plays from the origin's
+   * HTTP fallback. A Sybil that joins and goes quiet costs no topology work, takes no upload of
+   * established nodes and never becomes their parent (docs/security.md).
+   */
+  probation: boolean;
 }
+
+/** Authenticated heartbeats a new key sends before it may be given children. */
+export const PROBATION_HEARTBEATS = 2;
 
 export class ClientManager {
   readonly #nodes = new Map<number, NodeRecord>();

@@ -1,35 +1,51 @@
 /**
  * The control center's UDP endpoint: decodes every datagram (untrusted: count and drop,
- * never throw), dispatches to the handler of its message type, runs the liveness check on
- * a clock interval, and sends JOIN_ACK and ASSIGN. Deps are injected (clock, transport,
- * store, logger); whoever made them closes them. start() / stop() is the lifecycle.
+ * never throw), authenticates it (a JOIN through the handshake, trust/responder.ts; a
+ * HEARTBEAT or LEAVE by its session tag and counter, trust/sessions.ts: what fails is counted
+ * and never answered), dispatches to the handler of its message type, runs the liveness check
+ * on a clock interval, and sends JOIN_ACK (signed) and ASSIGN (tagged). Deps are injected
+ * (clock, transport, store, logger, control's key pair); whoever made them closes them.
+ * start() / stop() is the lifecycle.
  */
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { rawPublicKey } from "../protocol/auth.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
-import { type AssignBody, type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
+import {
+  type AssignBody,
+  type ControlMessage,
+  type JoinAckBody,
+  type MessageOf,
+  MsgType,
+} from "../protocol/messages.js";
 import { splitAssign } from "../protocol/assign-parts.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
-import { ClientManager } from "./client-manager.js";
+import { ClientManager, PROBATION_HEARTBEATS } from "./client-manager.js";
 import { ContentDirectory } from "./content-directory.js";
 import type { Dcm, OutgoingAssign } from "./dcm.js";
 import type { ControlContext, HandlerConfig } from "./handlers/context.js";
 import { checkLiveness } from "./handlers/node-lost.js";
+import { removeNodes } from "./handlers/remove-node.js";
 import { onHeartbeat } from "./handlers/on-heartbeat.js";
 import { onJoin } from "./handlers/on-join.js";
 import { onLeave } from "./handlers/on-leave.js";
 import { ControlMetrics } from "./metrics.js";
 import { defaultRegionPolicy, type RegionPolicy } from "./regions.js";
-import type { NodeStore } from "./store.js";
+import type { EnrolmentTokenRow, NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
 import { DEFAULT_POLICY, type AccessTech, type RegionInfo, type TierPolicy } from "./topology/tier-types.js";
 import { checkCongestion } from "./handlers/congestion.js";
 import { RegionQuality } from "./region-quality.js";
 import { reviewEligibility } from "./handlers/eligibility.js";
 import type { EligibilityPolicy } from "./eligibility.js";
+import { HandshakeResponder, type Handshake } from "./trust/responder.js";
+import { SessionTable } from "./trust/sessions.js";
+import { newEnrolmentToken, OPEN_POLICY, type TrustPolicy } from "./trust/enrolment.js";
+import { DEFAULT_JOIN_LIMITS, type JoinLimits } from "./trust/join-limiter.js";
 
 export interface ControlDeps {
   clock: Clock;
@@ -38,6 +54,18 @@ export interface ControlDeps {
   logger: Logger;
   /** Default: the foundation's tree. */
   topology?: TopologyEngine;
+  /** Control's long-term Ed25519 key pair (main keeps it in the data folder); default: made for this run. */
+  identity?: { publicKey: Uint8Array; privateKey: KeyObject };
+}
+
+export interface TrustConfig {
+  /** Enrolment policy and origin keys (default: open, origins bound on first use). */
+  policy?: TrustPolicy;
+  limits?: Partial<JoinLimits>;
+  /** False only for the attack suite's negative controls (every check skipped). Default true. */
+  verify?: boolean;
+  /** Authenticated heartbeats a new key sends before it may relay (default PROBATION_HEARTBEATS; 0 = none). */
+  probationHeartbeats?: number;
 }
 
 export interface ControlConfig {
@@ -60,6 +88,7 @@ export interface ControlConfig {
   eligibility?: Partial<EligibilityPolicy>;
   /** How often eligibility is re-evaluated, ms (default 60 s). */
   eligibilityCheckMs?: number;
+  trust?: TrustConfig;
 }
 
 const KNOWN_ACCESS = new Set<string>(["dsl", "cable", "fibre", "wireless"]);
@@ -76,6 +105,10 @@ export class ControlCenter implements ControlContext {
   readonly directory: ContentDirectory;
   readonly quality = new RegionQuality();
   readonly config: HandlerConfig;
+  readonly sessions = new SessionTable();
+  readonly trust: HandshakeResponder;
+  /** Control's public key (raw Ed25519), which nodes pin. */
+  readonly publicKey: Uint8Array;
   readonly #transport: Transport;
   readonly #livenessCheckMs: number;
   readonly #versionWarned = new Set<string>();
@@ -84,17 +117,39 @@ export class ControlCenter implements ControlContext {
   #eligibilityTimer: Timer | undefined;
   readonly #eligibilityCheckMs: number;
   #running = false;
+  #lastTick = 0;
 
   constructor(deps: ControlDeps, config: ControlConfig) {
     this.clock = deps.clock;
     this.store = deps.store;
     this.logger = deps.logger;
     this.#transport = deps.transport;
+    const identity = deps.identity ?? newIdentity();
+    this.publicKey = identity.publicKey;
+    this.trust = new HandshakeResponder(
+      {
+        clock: deps.clock,
+        logger: deps.logger,
+        store: deps.store,
+        metrics: this.metrics,
+        sessions: this.sessions,
+        identity,
+        send: (buf, to) => this.#transport.send(buf, to),
+      },
+      {
+        policy: config.trust?.policy ?? OPEN_POLICY,
+        limits: { ...DEFAULT_JOIN_LIMITS, ...config.trust?.limits },
+        verify: config.trust?.verify ?? true,
+      },
+    );
+    if (!this.trust.verify)
+      deps.logger.warn("verification_off", { note: "every message is accepted unchecked" });
     this.config = {
       heartbeatMs: config.heartbeatMs,
       missedHeartbeats: config.missedHeartbeats ?? 3,
       regions: config.regions ?? defaultRegionPolicy(),
       topology: config.topology ?? "tree",
+      probationHeartbeats: config.trust?.probationHeartbeats ?? PROBATION_HEARTBEATS,
       ...(config.eligibility === undefined ? {} : { eligibility: config.eligibility }),
     };
     this.#eligibilityCheckMs = config.eligibilityCheckMs ?? 60_000;
@@ -136,9 +191,11 @@ export class ControlCenter implements ControlContext {
     const stale = this.store.closeOpenSessions(this.clock.now(), "control_restart");
     if (stale > 0) this.logger.info("stale_sessions_closed", { sessions: stale });
     this.#transport.onDatagram((data, from) => this.#onDatagram(data, from));
+    this.#lastTick = this.clock.now();
     this.#timer = this.clock.setInterval(
       () =>
         this.#guard("liveness", () => {
+          this.#creditStall();
           checkLiveness(this);
           checkCongestion(this);
         }),
@@ -171,7 +228,11 @@ export class ControlCenter implements ControlContext {
     this.store.closeOpenSessions(now, "control_stop");
   }
 
-  send<T extends MsgType>(to: Address, type: T, body: MessageOf<T>["body"]): void {
+  sendJoinAck(to: Address, hs: Handshake, node: number | undefined, body: JoinAckBody): void {
+    this.#encodeAndSend(MsgType.JOIN_ACK, to, () => this.trust.sendJoinAck(to, hs, node, body));
+  }
+
+  sendToNode<T extends MsgType>(node: number, to: Address, type: T, body: MessageOf<T>["body"]): void {
     const msg = {
       v: WIRE_VERSION,
       type,
@@ -181,16 +242,22 @@ export class ControlCenter implements ControlContext {
       body,
     } as ControlMessage;
     this.#seq = (this.#seq + 1) >>> 0;
-    let buf: Buffer;
+    const session = this.sessions.get(node);
+    this.#encodeAndSend(type, to, () => {
+      // Without a session (verification off and a JOIN without epk) the message goes untagged.
+      const buf = session === undefined ? encodeControl(msg) : this.sessions.seal(session, msg);
+      this.#transport.send(buf, to);
+    });
+  }
+
+  #encodeAndSend(type: MsgType, to: Address, fn: () => void): void {
     try {
-      buf = encodeControl(msg);
+      fn();
     } catch (e) {
       if (!(e instanceof EncodeError)) throw e;
       this.metrics.encodeErrors++;
       this.logger.error("encode_failed", { type: MsgType[type], to: addressKey(to), error: e.message });
-      return;
     }
-    this.#transport.send(buf, to);
   }
 
   reconcile(dcm: Dcm): void {
@@ -218,7 +285,7 @@ export class ControlCenter implements ControlContext {
       return;
     }
     // Large assignments (the origin's children at scale) span several datagrams.
-    for (const part of parts) this.send(a.to, MsgType.ASSIGN, part);
+    for (const part of parts) this.sendToNode(a.node, a.to, MsgType.ASSIGN, part);
   }
 
   #onDatagram(data: Buffer, from: Address): void {
@@ -244,16 +311,90 @@ export class ControlCenter implements ControlContext {
     }
     const msg = r.value;
     switch (msg.type) {
-      case MsgType.JOIN:
-        return onJoin(this, msg, from);
+      case MsgType.JOIN: {
+        const hs = this.trust.onJoin(msg, data, from);
+        if (hs !== undefined) onJoin(this, msg, from, hs);
+        return;
+      }
       case MsgType.HEARTBEAT:
-        return onHeartbeat(this, msg, from, data.length);
+        if (this.#authentic(msg, data, from)) onHeartbeat(this, msg, from, data.length);
+        return;
       case MsgType.LEAVE:
-        return onLeave(this, msg, from);
+        if (this.#authentic(msg, data, from)) onLeave(this, msg, from);
+        return;
       default:
         this.metrics.unexpected++;
         this.logger.debug("unexpected_message", { from: addressKey(from), type: MsgType[msg.type] });
     }
+  }
+
+  /** A new enrolment token (admin API): the token itself is returned once, only its hash is kept. */
+  issueEnrolmentToken(
+    roles: string[],
+    uses: number,
+    note: string,
+  ): { token: string; row: EnrolmentTokenRow } {
+    const t = newEnrolmentToken(roles, uses, this.clock.now(), note);
+    this.store.addEnrolmentToken(t.row);
+    return t;
+  }
+
+  enrolmentTokens(): EnrolmentTokenRow[] {
+    return this.store.enrolmentTokens();
+  }
+
+  /**
+   * Revokes a node key (admin API): it is refused from now on, and a live node with it loses its
+   * session and its place at once (its children get other parents). True when one was live.
+   */
+  revokeKey(key: Uint8Array, reason: string): boolean {
+    this.store.revokeKey(key, this.clock.now(), reason);
+    this.metrics.revoked++;
+    const hex = Buffer.from(key).toString("hex");
+    const live = this.clients.all().filter((n) => n.key === hex);
+    this.logger.warn("key_revoked", { key: hex, reason, nodes: live.map((n) => n.id) });
+    if (live.length > 0) removeNodes(this, live, "revoked");
+    return live.length > 0;
+  }
+
+  /**
+   * Control never declares a node lost because control itself was stalled: when the liveness
+   * tick runs late (the event loop was busy: a flood, a big re-plan, the machine swapping), the
+   * time it lost is added to every node's allowance. The heartbeats that arrived meanwhile are
+   * still in the socket's buffer and are read after this tick.
+   */
+  #creditStall(): void {
+    const now = this.clock.now();
+    const lateMs = now - this.#lastTick - this.#livenessCheckMs;
+    this.#lastTick = now;
+    if (lateMs <= this.#livenessCheckMs / 2) return;
+    this.metrics.stalls++;
+    this.metrics.maxStallMs = Math.max(this.metrics.maxStallMs, lateMs);
+    this.logger.warn("control_stalled", { lateMs });
+    for (const n of this.clients.all()) n.lastHeard = Math.min(now, n.lastHeard + lateMs);
+  }
+
+  /**
+   * A node's HEARTBEAT or LEAVE: its session's tag over the exact bytes, then its counter in the
+   * replay window. An id without a session gets the REJOIN hint (no larger than what came);
+   * anything that fails is counted and dropped unanswered.
+   */
+  #authentic(msg: ControlMessage, data: Uint8Array, from: Address): boolean {
+    if (!this.trust.verify) return true;
+    const session = this.sessions.get(msg.sender);
+    if (session === undefined) {
+      this.trust.fail("no_session", from);
+      if (msg.type === MsgType.HEARTBEAT) {
+        this.metrics.unknownSender++;
+        ControlMetrics.bump(this.metrics.joinAcks, "REJOIN");
+        this.trust.sendRejoinHint(from, data.length);
+      }
+      return false;
+    }
+    const verdict = this.sessions.open(session, data, msg.seq);
+    if (verdict === "ok") return true;
+    this.trust.fail(verdict, from);
+    return false;
   }
 
   #warnVersion(from: Address, message: string): void {
@@ -275,4 +416,9 @@ export class ControlCenter implements ControlContext {
       });
     }
   }
+}
+
+function newIdentity(): { publicKey: Uint8Array; privateKey: KeyObject } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  return { privateKey, publicKey: rawPublicKey(privateKey) };
 }

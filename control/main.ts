@@ -7,8 +7,9 @@
  * SIGTERM closes everything (nodes keep streaming on their last assignment and REJOIN when
  * control is back).
  */
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
 import { systemClock, type Clock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
@@ -27,6 +28,13 @@ import { ControlCenter } from "./control-center.js";
 import { loadRegionPolicyFile } from "./regions-file.js";
 import type { RegionPolicy } from "./regions.js";
 import { SqliteNodeStore } from "./store.js";
+import { ENROLMENT_MODES, type EnrolmentMode, type TrustPolicy } from "./trust/enrolment.js";
+import { keyText, parseKeyText, verificationDisabled } from "../common/control-key.js";
+import { IdentityFileError, loadOrCreateKeyPair } from "../common/identity.js";
+import { rawPublicKey } from "../protocol/auth.js";
+
+/** Control's key pair, beside the database. */
+export const CONTROL_IDENTITY_FILE = "control-identity.json";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 const TOPOLOGIES = ["tree", "tiered"] as const;
@@ -85,6 +93,20 @@ export const controlCommand = {
       choices: TOPOLOGIES,
     },
     netDelay: { kind: "string", help: "lab only: delay datagrams to these prefixes, e.g. 10.77.2.0/24=50±5" },
+    enrolment: {
+      kind: "string",
+      help: "who may join: open (any key; demo, lab), token (new keys need an enrolment token from the admin API), allowlist (only --allow-keys-file)",
+      default: "open",
+      choices: ENROLMENT_MODES,
+    },
+    originKeys: {
+      kind: "string",
+      help: "the keys that may offer each channel: channel=key[,channel=key...] (hex or base64); a channel without one is bound to its first origin under open enrolment, refused otherwise",
+    },
+    allowKeysFile: {
+      kind: "string",
+      help: "allowlist enrolment: a file of node public keys, one per line (hex or base64; # comments)",
+    },
     logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
   },
 } as const satisfies Command<Spec>;
@@ -99,6 +121,8 @@ export interface RunningControl {
   adminToken: string;
   /** Where the token is kept; undefined with `--db :memory:` and no --admin-token-file (memory only). */
   adminTokenFile: string | undefined;
+  /** Control's public key (raw Ed25519), which nodes pin (`--control-key`). */
+  publicKey: Uint8Array;
   /** Stops the control center and closes the socket, the HTTP server and the store. */
   stop(): Promise<void>;
 }
@@ -112,8 +136,15 @@ export interface StartDeps {
 
 /** Everything main does except options and signals: the tests run this. */
 export async function startControl(
-  opts: Omit<ControlOptions, "netDelay" | "adminHost" | "adminTokenFile"> & {
+  opts: Omit<
+    ControlOptions,
+    "netDelay" | "adminHost" | "adminTokenFile" | "enrolment" | "originKeys" | "allowKeysFile"
+  > & {
     netDelay?: string | undefined;
+    /** Default open. */
+    enrolment?: string | undefined;
+    originKeys?: string | undefined;
+    allowKeysFile?: string | undefined;
     /** Default 127.0.0.1. */
     adminHost?: string | undefined;
     adminTokenFile?: string | undefined;
@@ -126,19 +157,23 @@ export async function startControl(
   const logger = deps.logger;
   if (opts.db !== ":memory:") mkdirSync(dirname(opts.db), { recursive: true });
   const admin = adminToken(opts.db, opts.adminTokenFile, logger);
+  const policy = trustPolicy(opts);
+  const identity = controlIdentity(opts.db, logger);
   const store = new SqliteNodeStore(opts.db);
   let transport: Transport | undefined;
   try {
-    const socket = await UdpTransport.bind({ host: opts.host, port: opts.port });
+    // A large receive buffer: heartbeats wait there while control is busy instead of being dropped.
+    const socket = await UdpTransport.bind({ host: opts.host, port: opts.port, recvBufferBytes: 8 << 20 });
     transport = delay?.ok
       ? new ImpairedTransport(socket, delay.rules, { clock, random: Math.random })
       : socket;
     const control = new ControlCenter(
-      { clock, transport, store, logger },
+      { clock, transport, store, logger, identity },
       {
         heartbeatMs: opts.heartbeatMs,
         topology: opts.topology as "tree" | "tiered",
         ...(deps.regions ? { regions: deps.regions } : {}),
+        trust: { policy, ...(verificationDisabled() ? { verify: false } : {}) },
       },
     );
     control.start();
@@ -156,6 +191,8 @@ export async function startControl(
     logger.info("ready", {
       udp,
       http: http.local,
+      publicKey: keyText(identity.publicKey),
+      enrolment: policy.enrolment,
       adminTokenFile: admin.path ?? null,
       db: opts.db,
       regions: opts.regions ?? null,
@@ -170,6 +207,7 @@ export async function startControl(
       control,
       adminToken: admin.token,
       adminTokenFile: admin.path,
+      publicKey: identity.publicKey,
       stop: () =>
         (stopping ??= (async () => {
           control.stop();
@@ -232,4 +270,71 @@ export async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
+}
+
+/** Control's long-term key pair: <folder of --db>/control-identity.json, made at first start (in memory for :memory:). */
+function controlIdentity(db: string, logger: Logger): { publicKey: Uint8Array; privateKey: KeyObject } {
+  if (db === ":memory:") {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    return { privateKey, publicKey: rawPublicKey(privateKey) };
+  }
+  try {
+    const pair = loadOrCreateKeyPair({
+      dataDir: dirname(db),
+      fileName: CONTROL_IDENTITY_FILE,
+      holder: "control",
+    });
+    if (pair.created) logger.info("identity_created", { file: join(dirname(db), CONTROL_IDENTITY_FILE) });
+    return pair;
+  } catch (e) {
+    if (e instanceof IdentityFileError) throw new UsageError(`tiercast control: db: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The enrolment policy and origin keys from the options; a bad value names its field. */
+function trustPolicy(opts: {
+  enrolment?: string | undefined;
+  originKeys?: string | undefined;
+  allowKeysFile?: string | undefined;
+}): TrustPolicy {
+  const enrolment = (opts.enrolment ?? "open") as EnrolmentMode;
+  if (!ENROLMENT_MODES.includes(enrolment)) {
+    throw new UsageError(`tiercast control: enrolment: expected one of ${ENROLMENT_MODES.join(", ")}`);
+  }
+  const originKeys = new Map<string, Set<string>>();
+  for (const item of (opts.originKeys ?? "").split(",").filter((s) => s.trim() !== "")) {
+    const eq = item.indexOf("=");
+    const key = eq < 0 ? "" : parseKeyText(item.slice(eq + 1));
+    const channel = item.slice(0, Math.max(0, eq)).trim();
+    if (channel === "" || typeof key === "string") {
+      throw new UsageError(
+        `tiercast control: originKeys: "${item}": expected channel=key (${typeof key === "string" && key !== "" ? key : "a channel name and a key"})`,
+      );
+    }
+    let set = originKeys.get(channel);
+    if (set === undefined) originKeys.set(channel, (set = new Set()));
+    set.add(keyText(key));
+  }
+  const allowKeys = new Set<string>();
+  if (opts.allowKeysFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.allowKeysFile, "utf8");
+    } catch (e) {
+      throw new UsageError(`tiercast control: allowKeysFile: ${(e as Error).message}`);
+    }
+    text.split("\n").forEach((line, i) => {
+      const t = line.replace(/#.*/, "").trim();
+      if (t === "") return;
+      const key = parseKeyText(t);
+      if (typeof key === "string")
+        throw new UsageError(`tiercast control: allowKeysFile: line ${i + 1}: ${key}`);
+      allowKeys.add(keyText(key));
+    });
+  }
+  if (enrolment === "allowlist" && allowKeys.size === 0 && originKeys.size === 0) {
+    throw new UsageError("tiercast control: allowKeysFile: the allowlist policy needs at least one key");
+  }
+  return { enrolment, allowKeys, originKeys };
 }

@@ -1,10 +1,20 @@
 /** A NodeStore in memory (simulator, tests): same contract as the SQLite store, nothing survives. */
-import type { NodeStore, SessionEndReason, SessionRow, SessionStart, SessionSummary } from "./store.js";
+import type {
+  EnrolmentTokenRow,
+  NodeStore,
+  SessionEndReason,
+  SessionRow,
+  SessionStart,
+  SessionSummary,
+} from "./store.js";
 
 export class MemoryNodeStore implements NodeStore {
   readonly #nodes = new Map<string, number>();
   readonly #channels = new Map<string, number>();
   readonly #sessions: SessionRow[] = [];
+  readonly #revoked = new Set<string>();
+  readonly #tokens = new Map<string, EnrolmentTokenRow>();
+  readonly #origins = new Map<string, string>();
 
   nodeIdForKey(key: Uint8Array): number {
     const hex = Buffer.from(key).toString("hex");
@@ -67,6 +77,41 @@ export class MemoryNodeStore implements NodeStore {
       .sort((a, b) => b.joinedAt - a.joinedAt || b.id - a.id)
       .slice(0, limit)
       .map((r) => ({ ...r }));
+  }
+
+  isEnrolled(key: Uint8Array): boolean {
+    return this.#nodes.has(Buffer.from(key).toString("hex"));
+  }
+
+  isRevoked(key: Uint8Array): boolean {
+    return this.#revoked.has(Buffer.from(key).toString("hex"));
+  }
+
+  revokeKey(key: Uint8Array): void {
+    this.#revoked.add(Buffer.from(key).toString("hex"));
+  }
+
+  addEnrolmentToken(t: EnrolmentTokenRow): void {
+    this.#tokens.set(t.hash, { ...t, roles: [...t.roles] });
+  }
+
+  spendEnrolmentToken(hash: string, role: string): boolean {
+    const t = this.#tokens.get(hash);
+    if (t === undefined || t.uses <= 0 || !t.roles.includes(role)) return false;
+    t.uses--;
+    return true;
+  }
+
+  enrolmentTokens(): EnrolmentTokenRow[] {
+    return [...this.#tokens.values()].map((t) => ({ ...t, roles: [...t.roles] }));
+  }
+
+  channelOrigin(name: string): string | undefined {
+    return this.#origins.get(name);
+  }
+
+  bindChannelOrigin(name: string, keyHex: string): void {
+    if (!this.#origins.has(name)) this.#origins.set(name, keyHex);
   }
 
   close(): void {}

@@ -29,6 +29,20 @@ export class ControlMetrics {
   encodeErrors = 0;
   /** Exceptions caught around a handler (a bug, logged). */
   handlerErrors = 0;
+  /** Messages dropped unanswered because they did not authenticate, by reason (docs/security.md). */
+  readonly authFailed = new Map<string, number>();
+  /** COOKIE answers sent (the address check), and JOINs dropped by the rate limits, by stage. */
+  cookiesSent = 0;
+  readonly joinsLimited = new Map<string, number>();
+  /** Bytes sent to and received from sources that never proved their address (COOKIE, REJOIN hints). */
+  unprovenBytesIn = 0;
+  unprovenBytesOut = 0;
+  /** Handshakes completed (sessions opened) and keys revoked. */
+  sessionsOpened = 0;
+  revoked = 0;
+  /** Liveness checks that found control itself stalled (event loop late), and the worst lag, ms. */
+  stalls = 0;
+  maxStallMs = 0;
 
   static bump(m: Map<string, number>, key: string, by = 1): void {
     m.set(key, (m.get(key) ?? 0) + by);
@@ -109,5 +123,39 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
   family("tiercast_control_handler_errors_total", "counter", "Exceptions caught around handlers.", [
     [{}, m.handlerErrors],
   ]);
+  family(
+    "tiercast_control_auth_failed_total",
+    "counter",
+    "Messages dropped unanswered because they did not authenticate, by reason.",
+    byKey(m.authFailed, "reason"),
+  );
+  family("tiercast_control_cookies_sent_total", "counter", "COOKIE answers sent (address checks).", [
+    [{}, m.cookiesSent],
+  ]);
+  family(
+    "tiercast_control_joins_limited_total",
+    "counter",
+    "JOINs dropped by the rate limits, by stage (unproven, proven).",
+    byKey(m.joinsLimited, "stage"),
+  );
+  family(
+    "tiercast_control_unproven_bytes_total",
+    "counter",
+    "Bytes exchanged with sources that had not proved their address, by direction.",
+    [
+      [{ direction: "in" }, m.unprovenBytesIn],
+      [{ direction: "out" }, m.unprovenBytesOut],
+    ],
+  );
+  family("tiercast_control_sessions_opened_total", "counter", "Handshakes completed.", [
+    [{}, m.sessionsOpened],
+  ]);
+  family("tiercast_control_keys_revoked_total", "counter", "Node keys revoked.", [[{}, m.revoked]]);
+  family(
+    "tiercast_control_stalls_total",
+    "counter",
+    "Liveness checks that found control's own event loop late (no node is declared lost for it).",
+    [[{}, m.stalls]],
+  );
   return exposition(out);
 }

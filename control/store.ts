@@ -6,7 +6,7 @@
  */
 import Database from "better-sqlite3";
 
-export type SessionEndReason = "left" | "lost" | "control_stop" | "control_restart";
+export type SessionEndReason = "left" | "lost" | "control_stop" | "control_restart" | "revoked";
 
 export interface SessionStart {
   node: number;
@@ -39,7 +39,7 @@ export interface SessionRow extends SessionStart {
   uploadBytes: number;
 }
 
-export interface NodeStore {
+export interface NodeStore extends TrustStore {
   /** The stable compact id (>= 1) of an identity key; a new key gets the next id. */
   nodeIdForKey(key: Uint8Array, now: number): number;
   /** The stable compact id (>= 1, u32) of a channel name; a new name gets the next id. */
@@ -53,6 +53,33 @@ export interface NodeStore {
   /** A node's sessions, newest first. */
   sessions(node: number, limit: number): SessionRow[];
   close(): void;
+}
+
+/** An operator-issued enrolment token as stored: only its SHA-256, never the token. */
+export interface EnrolmentTokenRow {
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  /** Roles it admits ("agent", "waypoint", "origin"). */
+  roles: string[];
+  /** New keys it may still enrol. */
+  uses: number;
+  createdAt: number;
+  note: string;
+}
+
+/** What the trust layer keeps (control/trust/): enrolment tokens, revoked keys, channel origins. */
+export interface TrustStore {
+  /** Whether the key was ever admitted (it has a node id). */
+  isEnrolled(key: Uint8Array): boolean;
+  isRevoked(key: Uint8Array): boolean;
+  revokeKey(key: Uint8Array, at: number, reason: string): void;
+  addEnrolmentToken(t: EnrolmentTokenRow): void;
+  /** Spends one use of the token with this hash for `role`; false when unknown, spent or not for that role. */
+  spendEnrolmentToken(hash: string, role: string): boolean;
+  enrolmentTokens(): EnrolmentTokenRow[];
+  /** The key (hex) bound to offer a channel on first use, when no origin key is configured. */
+  channelOrigin(name: string): string | undefined;
+  bindChannelOrigin(name: string, keyHex: string, at: number): void;
 }
 
 /** The database was written by a newer program (its schema version is ahead of ours). */
@@ -93,6 +120,23 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX sessions_of_node_newest_first ON sessions (node_id, joined_at DESC);
    CREATE INDEX open_sessions ON sessions (id) WHERE ended_at IS NULL;`,
+  `CREATE TABLE revoked_keys (
+     key BLOB PRIMARY KEY,
+     revoked_at INTEGER NOT NULL,
+     reason TEXT NOT NULL
+   );
+   CREATE TABLE enrolment_tokens (
+     hash TEXT PRIMARY KEY,
+     roles TEXT NOT NULL,
+     uses INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     note TEXT NOT NULL
+   );
+   CREATE TABLE channel_origins (
+     channel TEXT PRIMARY KEY,
+     key_hex TEXT NOT NULL,
+     bound_at INTEGER NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -123,6 +167,17 @@ export class SqliteNodeStore implements NodeStore {
   readonly #closeSession: Database.Statement<[Record<string, number | string>]>;
   readonly #closeOpen: Database.Statement<[{ at: number; reason: string }]>;
   readonly #sessions: Database.Statement<[number, number], SessionDbRow>;
+  readonly #enrolled: Database.Statement<[Buffer], { id: number }>;
+  readonly #revoked: Database.Statement<[Buffer], { key: Buffer }>;
+  readonly #revoke: Database.Statement<[Buffer, number, string]>;
+  readonly #addToken: Database.Statement<[string, string, number, number, string]>;
+  readonly #spendToken: Database.Statement<[string, string], { uses: number }>;
+  readonly #tokens: Database.Statement<
+    [],
+    { hash: string; roles: string; uses: number; created_at: number; note: string }
+  >;
+  readonly #channelOrigin: Database.Statement<[string], { key_hex: string }>;
+  readonly #bindOrigin: Database.Statement<[string, string, number]>;
 
   /** `path` is a file or ":memory:". */
   constructor(path: string) {
@@ -161,6 +216,62 @@ export class SqliteNodeStore implements NodeStore {
     this.#sessions = db.prepare(
       `SELECT * FROM sessions WHERE node_id = ? ORDER BY joined_at DESC, id DESC LIMIT ?`,
     );
+    this.#enrolled = db.prepare(`SELECT id FROM nodes WHERE key = ?`);
+    this.#revoked = db.prepare(`SELECT key FROM revoked_keys WHERE key = ?`);
+    this.#revoke = db.prepare(
+      `INSERT INTO revoked_keys (key, revoked_at, reason) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+    );
+    this.#addToken = db.prepare(
+      `INSERT INTO enrolment_tokens (hash, roles, uses, created_at, note) VALUES (?, ?, ?, ?, ?)`,
+    );
+    // The role test is on the comma-joined list with commas around it: ",agent,origin,".
+    this.#spendToken = db.prepare(
+      `UPDATE enrolment_tokens SET uses = uses - 1
+       WHERE hash = ? AND uses > 0 AND instr(',' || roles || ',', ',' || ? || ',') > 0 RETURNING uses`,
+    );
+    this.#tokens = db.prepare(`SELECT * FROM enrolment_tokens ORDER BY created_at, hash`);
+    this.#channelOrigin = db.prepare(`SELECT key_hex FROM channel_origins WHERE channel = ?`);
+    this.#bindOrigin = db.prepare(
+      `INSERT INTO channel_origins (channel, key_hex, bound_at) VALUES (?, ?, ?) ON CONFLICT (channel) DO NOTHING`,
+    );
+  }
+
+  isEnrolled(key: Uint8Array): boolean {
+    return this.#enrolled.get(Buffer.from(key)) !== undefined;
+  }
+
+  isRevoked(key: Uint8Array): boolean {
+    return this.#revoked.get(Buffer.from(key)) !== undefined;
+  }
+
+  revokeKey(key: Uint8Array, at: number, reason: string): void {
+    this.#revoke.run(Buffer.from(key), at, reason);
+  }
+
+  addEnrolmentToken(t: EnrolmentTokenRow): void {
+    this.#addToken.run(t.hash, t.roles.join(","), t.uses, t.createdAt, t.note);
+  }
+
+  spendEnrolmentToken(hash: string, role: string): boolean {
+    return this.#spendToken.get(hash, role) !== undefined;
+  }
+
+  enrolmentTokens(): EnrolmentTokenRow[] {
+    return this.#tokens.all().map((r) => ({
+      hash: r.hash,
+      roles: r.roles.split(","),
+      uses: r.uses,
+      createdAt: r.created_at,
+      note: r.note,
+    }));
+  }
+
+  channelOrigin(name: string): string | undefined {
+    return this.#channelOrigin.get(name)?.key_hex;
+  }
+
+  bindChannelOrigin(name: string, keyHex: string, at: number): void {
+    this.#bindOrigin.run(name, keyHex, at);
   }
 
   nodeIdForKey(key: Uint8Array, now: number): number {

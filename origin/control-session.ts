@@ -3,13 +3,17 @@
  * refusal such as UNKNOWN_CHANNEL), HEARTBEAT every heartbeatMs once joined, JOIN again on
  * JOIN_ACK error REJOIN (control restarted) while the data plane keeps its last assignment,
  * ASSIGN accepted when newer, LEAVE on stop. Control datagrams are accepted only from the
- * control address. Messages are built by the owner (the origin) through callbacks.
+ * control address, and only when they authenticate (common/control-link.ts: a signed JOIN,
+ * the COOKIE address check, a JOIN_ACK signed by control's pinned key, tagged HEARTBEAT, LEAVE
+ * and ASSIGN); an unsigned REJOIN hint is acted on at most once per REJOIN_HINT_MS.
+ * Messages are built by the owner (the origin) through callbacks.
  */
 import type { Clock, Timer } from "../seams/clock.js";
 import { SECOND } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { sameAddress, type Address, type Transport } from "../seams/transport.js";
-import { encodeControl } from "../protocol/control-codec.js";
+import type { KeyObject } from "node:crypto";
+import { ControlLink } from "../common/control-link.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import {
@@ -28,8 +32,18 @@ export const JOIN_RETRY_MS = 1 * SECOND;
 /** After a refused JOIN (UNKNOWN_CHANNEL, FULL, BAD_REQUEST) the next one waits this long. */
 export const JOIN_REFUSED_RETRY_MS = 2 * SECOND;
 
+/** An unauthenticated REJOIN hint is acted on at most this often, ms (a forged one costs a handshake). */
+export const REJOIN_HINT_MS = 10 * SECOND;
+
 export interface ControlSessionConfig {
   control: Address;
+  /** The origin's identity: raw public key (JOIN.key) and private key. */
+  identity: { publicKey: Uint8Array; privateKey: KeyObject };
+  /** Control's public key (raw Ed25519), pinned; or trustOnFirstUse. */
+  controlKey?: Uint8Array | undefined;
+  trustOnFirstUse?: boolean;
+  /** False only in the attack suite's negative controls. */
+  verify?: boolean;
 }
 
 export interface ControlSessionHandlers {
@@ -41,6 +55,8 @@ export interface ControlSessionHandlers {
   onAssign(assign: AssignBody): void;
   /** The heartbeat body, or undefined to skip this one. */
   heartbeatBody(): HeartbeatBody | undefined;
+  /** Control's key, trusted on first use, was confirmed by a signed JOIN_ACK: keep it. */
+  onControlKeyLearnt?(key: Uint8Array): void;
 }
 
 export interface ControlSessionStats {
@@ -75,7 +91,8 @@ export class ControlSession {
   #joined = false;
   #rejoining = false;
   #heartbeatMs = 0;
-  #seq = 0;
+  #lastHint = -Infinity;
+  readonly #link: ControlLink;
   #joinTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
   #stopped = false;
@@ -90,6 +107,20 @@ export class ControlSession {
     this.#logger = deps.logger;
     this.#config = config;
     this.#handlers = handlers;
+    this.#link = new ControlLink(
+      {
+        identity: config.identity,
+        controlKey: config.controlKey,
+        ...(config.trustOnFirstUse === true ? { trustOnFirstUse: true } : {}),
+        ...(config.verify === false ? { verify: false } : {}),
+      },
+      { onControlKeyLearnt: (key) => handlers.onControlKeyLearnt?.(key) },
+    );
+  }
+
+  /** Control datagrams that did not authenticate, by reason. */
+  get authFailed(): Readonly<Record<string, number>> {
+    return this.#link.stats.authFailed;
   }
 
   /** Compact node id from the last JOIN_ACK (0 before). */
@@ -102,6 +133,7 @@ export class ControlSession {
   }
 
   start(): void {
+    this.#link.restart();
     this.#joinEvery(JOIN_RETRY_MS);
   }
 
@@ -122,8 +154,8 @@ export class ControlSession {
     this.#joined = false;
   }
 
-  /** A decoded control message from `from`. */
-  onControl(msg: ControlMessage, from: Address): void {
+  /** A control datagram (`buf`, decoded as `msg`) from `from`. */
+  onControl(buf: Uint8Array, msg: ControlMessage, from: Address): void {
     if (this.#stopped) return;
     if (!sameAddress(from, this.#config.control)) {
       this.stats.rejected++;
@@ -131,11 +163,23 @@ export class ControlSession {
     }
     this.stats.received++;
     switch (msg.type) {
-      case MsgType.JOIN_ACK:
+      case MsgType.COOKIE:
+        if (!this.#joined && this.#link.onCookie(msg.body)) this.#sendJoin();
+        break;
+      case MsgType.JOIN_ACK: {
+        const verdict = this.#link.onJoinAck(buf, msg.body, msg.auth !== undefined);
+        if (verdict === "forged") break;
+        if (verdict === "rejoin_hint") {
+          if (!this.#joined) break;
+          const now = this.#clock.now();
+          if (now - this.#lastHint < REJOIN_HINT_MS) break;
+          this.#lastHint = now;
+        }
         this.#onJoinAck(msg.body);
         break;
+      }
       case MsgType.ASSIGN:
-        if (this.#node !== 0) this.#handlers.onAssign(msg.body);
+        if (this.#node !== 0 && this.#link.open(buf, msg.seq)) this.#handlers.onAssign(msg.body);
         break;
       default:
         this.#logger.debug("control_unexpected", { type: msg.type });
@@ -151,6 +195,7 @@ export class ControlSession {
       }
       this.#joined = false;
       this.#rejoining = true;
+      this.#link.restart();
       this.#clock.clearInterval(this.#heartbeatTimer);
       this.#heartbeatTimer = undefined;
       this.#joinEvery(JOIN_RETRY_MS);
@@ -196,13 +241,15 @@ export class ControlSession {
   #sendJoin(): void {
     if (this.#joined || this.#stopped) return;
     // A node sends JOIN as sender 0: control knows it by its key.
-    const sent = this.#send({
-      ...this.#envelope(),
-      sender: 0,
-      type: MsgType.JOIN,
-      body: this.#handlers.joinBody(),
-    });
-    if (sent) this.stats.joinsSent++;
+    let buf: Buffer;
+    try {
+      buf = this.#link.join(this.#handlers.joinBody(), this.#clock.now());
+    } catch (e) {
+      this.#logger.error("control_unencodable", { type: "JOIN", error: (e as Error).message });
+      return;
+    }
+    this.#emit(buf);
+    this.stats.joinsSent++;
     this.#logger.debug("join_sent", { control: this.#config.control });
   }
 
@@ -215,7 +262,7 @@ export class ControlSession {
     let children = body.children;
     for (;;) {
       try {
-        const buf = encodeControl({
+        const buf = this.#link.seal({
           ...this.#envelope(),
           type: MsgType.HEARTBEAT,
           body: { ...body, children },
@@ -233,15 +280,15 @@ export class ControlSession {
     }
   }
 
+  /** The envelope's seq is the session counter, which the link sets. */
   #envelope(): { v: number; sender: number; seq: number; ts: number } {
-    this.#seq = (this.#seq + 1) >>> 0;
-    return { v: WIRE_VERSION, sender: this.#node, seq: this.#seq, ts: this.#clock.now() };
+    return { v: WIRE_VERSION, sender: this.#node, seq: 0, ts: this.#clock.now() };
   }
 
   #send(msg: ControlMessage): boolean {
     let buf: Buffer;
     try {
-      buf = encodeControl(msg);
+      buf = this.#link.seal(msg);
     } catch (e) {
       this.#logger.error("control_unencodable", { type: MsgType[msg.type], error: (e as Error).message });
       return false;

@@ -4,6 +4,13 @@
  * fallback, joins control and publishes every segment the source produces. Logs "ready" once up
  * and stops cleanly (LEAVE) on SIGINT/SIGTERM; the returned promise settles after the stop.
  */
+import {
+  CONTROL_TRUST_OPTIONS,
+  keyText,
+  resolveControlTrust,
+  saveLearntControlKey,
+  type ControlTrust,
+} from "../common/control-key.js";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
@@ -31,6 +38,7 @@ export const originCommand = {
       help: "control center's UDP address (host:port)",
       default: { host: "127.0.0.1", port: 7700 },
     },
+    ...CONTROL_TRUST_OPTIONS,
     host: { kind: "string", help: "address to bind UDP and HTTP to", default: "127.0.0.1" },
     port: { kind: "int", help: "UDP port (0 = pick a free one)", default: 0, min: 0, max: 65535 },
     httpPort: {
@@ -116,6 +124,18 @@ export async function main(argv: string[]): Promise<void> {
   const control = await resolveAddress(opts.control.host, opts.control.port);
   const identity = loadOrCreateKey(opts.dataDir);
   if (identity.created) logger.info("identity_created", { dataDir: opts.dataDir });
+  let trust: ControlTrust;
+  try {
+    trust = resolveControlTrust(opts);
+  } catch (e) {
+    throw new UsageError(`tiercast origin: ${(e as Error).message}`);
+  }
+  if (trust.verifyControl === false)
+    logger.warn("verification_off", { note: "TIERCAST_INSECURE_NO_VERIFY=1" });
+  const onControlKeyLearnt = (key: Uint8Array): void => {
+    saveLearntControlKey(opts.dataDir, key);
+    logger.info("control_key_learnt", { key: keyText(key), dataDir: opts.dataDir });
+  };
 
   const sourceSpec = await resolveSourceSpec(opts.source, samplePlaylistPath());
   const opened = await openSource({ clock, logger }, sourceSpec);
@@ -152,6 +172,7 @@ export async function main(argv: string[]): Promise<void> {
       transport,
       logger,
       signingKey: identity.privateKey,
+      onControlKeyLearnt,
       onPublished: (_s, next) => {
         try {
           saveState(opts.dataDir, {
@@ -168,6 +189,7 @@ export async function main(argv: string[]): Promise<void> {
       control,
       channel: opts.channel,
       key: identity.publicKey,
+      ...trust,
       streamKbps,
       segmentMs,
       fallbackUrl,
@@ -179,7 +201,7 @@ export async function main(argv: string[]): Promise<void> {
   http.attach(origin);
   let vodNodes: VodNode[];
   try {
-    vodNodes = await startVodNodes(opts, { clock, logger, http }, control, fallbackUrl, httpAddr.port);
+    vodNodes = await startVodNodes(opts, { clock, logger, http }, control, fallbackUrl, httpAddr.port, trust);
   } catch (e) {
     opened.source.stop();
     await Promise.all([http.close(), transport.close()]);
@@ -232,6 +254,7 @@ async function startVodNodes(
   control: Address,
   fallbackUrl: string,
   httpPort: number,
+  trust: ControlTrust,
 ): Promise<VodNode[]> {
   if (opts.vod === undefined) return [];
   const specs = parseVodSpecs(opts.vod, opts.channel);
@@ -254,6 +277,7 @@ async function startVodNodes(
             httpPort,
             fanout: opts.fanout,
             dataDir: opts.dataDir,
+            trust,
           },
         ),
       );

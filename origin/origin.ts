@@ -43,6 +43,11 @@ export interface OriginConfig {
   channel: string;
   /** Raw Ed25519 public key (32 bytes): control maps it to a stable node id. */
   key: Uint8Array;
+  /** Control's public key (raw Ed25519), pinned; or trustOnFirstUse (docs/security.md). */
+  controlKey?: Uint8Array | undefined;
+  trustOnFirstUse?: boolean;
+  /** False only in the attack suite's negative controls: nothing from control is checked. */
+  verifyControl?: boolean;
   /** Stream rate, kbit/s (measured from the clip for the sample). */
   streamKbps: number;
   /** Target segment duration, ms. */
@@ -77,6 +82,8 @@ export interface OriginDeps {
   signingKey: KeyObject;
   /** CPU (percent of one core over the last call) and memory; defaults to this process's. */
   resources?: () => { cpuPct: number; rssMB: number };
+  /** Control's key, trusted on first use, was confirmed: main keeps it in the state folder. */
+  onControlKeyLearnt?: (key: Uint8Array) => void;
   /** Called after each segment is published (main persists the ids from it). */
   onPublished?: (segment: PublishedSegment, next: { segmentId: number; seq: number }) => void;
 }
@@ -150,8 +157,15 @@ export class Origin {
     this.#fanout = new Fanout(this.#pacer);
     this.#session = new ControlSession(
       deps,
-      { control: config.control },
       {
+        control: config.control,
+        identity: { publicKey: config.key, privateKey: deps.signingKey },
+        controlKey: config.controlKey,
+        ...(config.trustOnFirstUse === true ? { trustOnFirstUse: true } : {}),
+        ...(config.verifyControl === false ? { verify: false } : {}),
+      },
+      {
+        onControlKeyLearnt: (key) => deps.onControlKeyLearnt?.(key),
         joinBody: () => this.#joinBody(),
         onJoinAck: (ack, rejoined) => this.#onJoinAck(ack, rejoined),
         onAssign: (a) => this.#onAssign(a),
@@ -395,7 +409,7 @@ export class Origin {
       this.#logger.debug("control_malformed", { code: msg.error.code, error: msg.error.message, from });
       return;
     }
-    this.#session.onControl(msg.value, from);
+    this.#session.onControl(data, msg.value, from);
   }
 
   #joinBody(): JoinBody {

@@ -9,6 +9,7 @@
  * The next chunk and channel sequence number are saved (at most once a second) so a restarted
  * origin continues its round with new sequence numbers, not ones agents would drop as old.
  */
+import type { ControlTrust } from "../common/control-key.js";
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import { MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
@@ -64,6 +65,8 @@ export interface VodNodeConfig extends VodSpec {
   fanout: number;
   /** The origin's data dir; this node keeps its files in <dataDir>/vod-<channel>. */
   dataDir: string;
+  /** How it knows control (the origin's own: pinned key or trust on first use). */
+  trust: ControlTrust;
 }
 
 export class VodNode {
@@ -92,6 +95,7 @@ export class VodNode {
         control: config.control,
         channel: config.channel,
         key: key.publicKey,
+        ...config.trust,
         streamKbps: config.kbps,
         // One chunk's time at the bulk rate: control sizes repair and congestion checks by it.
         segmentMs: Math.max(1, Math.round((file.info.chunkBytes * 8) / config.kbps)),

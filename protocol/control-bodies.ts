@@ -8,7 +8,9 @@
  *                 4 nat u8  5 httpPort 1..65535  6? streamKbps u32  7? fallbackUrl text
  *                 8? segmentMs u32  9? regionHint text
  *                 10? kind u8  11? fileBytes uint  12? chunkBytes u32  13? fileName text (origin: VoD, below)
+ *                 14? epk bstr 32 (X25519)  15? cookie bstr<=64  16? token text<=200 (handshake: docs/security.md)
  * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
+ *                 5? epk bstr 32 (X25519)
  *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
  *                 6? kind u8  7? fileBytes uint  8? chunkBytes u32  9? fileName text
  *                 10? originKey bstr 32 (the origin's Ed25519 key: it signs every META, segment-meta.ts)
@@ -31,6 +33,7 @@
  *                 substreams: bits < k (TREE, FLOOD) or < fec.k + fec.n (FEC_TREE, needs fec)
  *                 algorithm: 0 TREE (also when absent), 1 FLOOD, 2 FEC_TREE
  * LEAVE (5)       0 channel u32  1 reason u8
+ * COOKIE (6)      0 cookie bstr<=64  1? controlKey bstr 32 (Ed25519)
  *
  * Integers above 2^32-1 (ts, cacheBytes) go out as 8-byte CBOR integers (0x1b), never floats.
  * Measurements (ageMs and resources) are rounded and clamped to their range by the encoder.
@@ -38,6 +41,8 @@
 import {
   MAX_CHANNELS_PER_MESSAGE,
   MAX_CHILDREN,
+  MAX_COOKIE_BYTES,
+  PUBLIC_KEY_BYTES,
   MAX_KEY_BYTES,
   MAX_PARENTS,
   MAX_STRING_BYTES,
@@ -48,6 +53,7 @@ import {
 import {
   type ChannelInfo,
   ChannelKind,
+  type CookieBody,
   type HeartbeatBody,
   type JoinAckBody,
   type JoinBody,
@@ -119,6 +125,9 @@ export const joinCodec: BodyCodec<JoinBody> = {
     if (b.segmentMs !== undefined) m.set(8, u32(b.segmentMs, "segmentMs"));
     if (b.regionHint !== undefined) m.set(9, text(b.regionHint, "regionHint", MAX_STRING_BYTES));
     writeVod(m, 10, b.vod);
+    if (b.epk !== undefined) m.set(14, exactBytes(b.epk, "epk", PUBLIC_KEY_BYTES));
+    if (b.cookie !== undefined) m.set(15, bytes(b.cookie, "cookie", MAX_COOKIE_BYTES));
+    if (b.token !== undefined) m.set(16, text(b.token, "token", MAX_STRING_BYTES));
     return m;
   },
   read(m) {
@@ -144,9 +153,22 @@ export const joinCodec: BodyCodec<JoinBody> = {
     if (regionHint !== undefined) body.regionHint = text(regionHint, "regionHint", MAX_STRING_BYTES);
     const vod = readVod(m, 10);
     if (vod !== undefined) body.vod = vod;
+    const epk = m.get(14);
+    if (epk !== undefined) body.epk = copy(exactBytes(epk, "epk", PUBLIC_KEY_BYTES));
+    const cookie = m.get(15);
+    if (cookie !== undefined) body.cookie = copy(bytes(cookie, "cookie", MAX_COOKIE_BYTES));
+    const token = m.get(16);
+    if (token !== undefined) body.token = text(token, "token", MAX_STRING_BYTES);
     return body;
   },
 };
+
+/** A byte string of exactly `length` bytes (keys). */
+function exactBytes(v: unknown, field: string, length: number): Uint8Array {
+  const b = bytes(v, field, length);
+  if (b.length !== length) throw badField(field, `expected ${length} bytes, got ${b.length}`);
+  return b;
+}
 
 function channelName(v: unknown): string {
   return text(v, "", MAX_STRING_BYTES);
@@ -156,16 +178,18 @@ function channelName(v: unknown): string {
 
 export const joinAckCodec: BodyCodec<JoinAckBody> = {
   write(b) {
-    return new Map<number, unknown>([
+    const m = new Map<number, unknown>([
       [0, member(b.error, "error", JOIN_ERRORS)],
       [1, u32(b.node, "node")],
       [2, text(b.region, "region", MAX_STRING_BYTES)],
       [3, u32(b.heartbeatMs, "heartbeatMs")],
       [4, eachOf(list(b.channels, "channels", MAX_CHANNELS_PER_MESSAGE), "channels", writeChannelInfo)],
     ]);
+    if (b.epk !== undefined) m.set(5, exactBytes(b.epk, "epk", PUBLIC_KEY_BYTES));
+    return m;
   },
   read(m) {
-    return {
+    const ack: JoinAckBody = {
       error: member<JoinError>(need(m, 0, "error"), "error", JOIN_ERRORS),
       node: u32(need(m, 1, "node"), "node"),
       region: text(need(m, 2, "region"), "region", MAX_STRING_BYTES),
@@ -176,6 +200,9 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
         readChannelInfo,
       ),
     };
+    const epk = m.get(5);
+    if (epk !== undefined) ack.epk = copy(exactBytes(epk, "epk", PUBLIC_KEY_BYTES));
+    return ack;
   },
 };
 
@@ -344,6 +371,23 @@ export const leaveCodec: BodyCodec<LeaveBody> = {
       channel: u32(need(m, 0, "channel"), "channel"),
       reason: member<LeaveReason>(need(m, 1, "reason"), "reason", LEAVE_REASONS),
     };
+  },
+};
+
+// ---------------------------------------------------------------- COOKIE
+
+export const cookieCodec: BodyCodec<CookieBody> = {
+  write(b) {
+    const m = new Map<number, unknown>([[0, bytes(b.cookie, "cookie", MAX_COOKIE_BYTES)]]);
+    if (b.controlKey !== undefined) m.set(1, exactBytes(b.controlKey, "controlKey", PUBLIC_KEY_BYTES));
+    return m;
+  },
+  read(m) {
+    const body: CookieBody = { cookie: copy(bytes(need(m, 0, "cookie"), "cookie", MAX_COOKIE_BYTES)) };
+    const controlKey = m.get(1);
+    if (controlKey !== undefined)
+      body.controlKey = copy(exactBytes(controlKey, "controlKey", PUBLIC_KEY_BYTES));
+    return body;
   },
 };
 

@@ -10,6 +10,8 @@ export enum MsgType {
   HEARTBEAT = 3,
   ASSIGN = 4,
   LEAVE = 5,
+  /** Control's answer to a JOIN that has no valid cookie: the address check (docs/security.md). */
+  COOKIE = 6,
 }
 
 export enum Role {
@@ -60,6 +62,8 @@ export enum JoinError {
   FULL = 3,
   /** Control does not know the sender (e.g. it restarted): send JOIN again. */
   REJOIN = 4,
+  /** The key is not enrolled (enrolment policy, token spent or wrong, key revoked) or may not take this role. */
+  UNAUTHORIZED = 5,
 }
 
 export enum LeaveReason {
@@ -77,7 +81,11 @@ export interface Envelope {
   seq: number;
   /** Sender's local timestamp, ms since the epoch (FIG. 9's "Local Timestamp"). */
   ts: number;
-  /** Reserved for an authentication tag (HMAC/signature); absent in v1 unless configured. */
+  /**
+   * Authentication (protocol/auth.ts): an Ed25519 signature on JOIN and JOIN_ACK, a 16-byte
+   * session tag on HEARTBEAT, ASSIGN and LEAVE; absent only on COOKIE and on a JOIN_ACK REJOIN
+   * hint (control has no session to tag it with). Always the envelope's last key.
+   */
   auth?: Uint8Array;
 }
 
@@ -112,6 +120,23 @@ export interface JoinBody {
   regionHint?: string;
   /** Origin only: its (single) channel is VoD, this file. */
   vod?: VodInfo;
+  /** Handshake: the node's fresh X25519 public key for this session (32 bytes). */
+  epk?: Uint8Array;
+  /** Handshake: the cookie of control's last COOKIE answer (proves the node receives at its address). */
+  cookie?: Uint8Array;
+  /** Enrolment token issued by the operator (needed by a new key under the `token` policy). */
+  token?: string;
+}
+
+/** COOKIE: what a JOIN must carry back (stateless for control: a MAC over the address, key and time). */
+export interface CookieBody {
+  cookie: Uint8Array;
+  /**
+   * Control's long-term Ed25519 public key (unauthenticated here: a node with a pinned key
+   * ignores it; one configured to trust on first use signs its JOIN for it and then checks the
+   * JOIN_ACK's signature with it).
+   */
+  controlKey?: Uint8Array;
 }
 
 /** What a channel carries (ChannelInfo key 6, JOIN key 10); absent on the wire = LIVE. */
@@ -158,6 +183,8 @@ export interface JoinAckBody {
   region: string;
   heartbeatMs: number;
   channels: ChannelInfo[];
+  /** Handshake: control's fresh X25519 public key for this session (absent on a REJOIN hint). */
+  epk?: Uint8Array;
 }
 
 /** One parent or child link in a HEARTBEAT (FIG. 9 plus the last sequence numbers). */
@@ -266,7 +293,8 @@ export type ControlMessage =
   | (Envelope & { type: MsgType.JOIN_ACK; body: JoinAckBody })
   | (Envelope & { type: MsgType.HEARTBEAT; body: HeartbeatBody })
   | (Envelope & { type: MsgType.ASSIGN; body: AssignBody })
-  | (Envelope & { type: MsgType.LEAVE; body: LeaveBody });
+  | (Envelope & { type: MsgType.LEAVE; body: LeaveBody })
+  | (Envelope & { type: MsgType.COOKIE; body: CookieBody });
 
 export type MessageOf<T extends MsgType> = Extract<ControlMessage, { type: T }>;
 

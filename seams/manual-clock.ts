@@ -58,10 +58,19 @@ export class ManualClock implements Clock {
       if (next === undefined) break;
       this.#now = Math.max(this.#now, next.at);
       if (next.every === undefined) this.#pending.delete(next.id);
-      else next.at += next.every;
+      // A late interval (after stall) fires once and runs on from now, as Node's setInterval does.
+      else next.at = next.at + next.every <= this.#now ? this.#now + next.every : next.at + next.every;
       next.fn();
     }
     this.#now = end;
+  }
+
+  /**
+   * The event loop was blocked for `ms`: time moves on and nothing fires; the next advance()
+   * runs everything that fell due, late, in time order (each interval once).
+   */
+  stall(ms: number): void {
+    this.#now += ms;
   }
 
   #add(fn: () => void, ms: number, every: number | undefined): Timer {

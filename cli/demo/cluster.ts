@@ -25,6 +25,8 @@ export interface ProcInfo {
   logFile: string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   exited: Promise<number | string>;
+  /** Control only: its public key, as its ready line prints it (the nodes pin it). */
+  publicKey?: string;
 }
 
 export interface AgentInfo extends ProcInfo {
@@ -68,6 +70,13 @@ export function agentAddress(i: number, regions: number): { region: number; addr
 
 export class Cluster {
   control!: ProcInfo;
+
+  /** Control's public key (hex), which the origin and agents are started with. */
+  get controlKey(): string {
+    const key = this.control.publicKey;
+    if (key === undefined) throw new Error("control's ready line has no publicKey");
+    return key;
+  }
   origin!: ProcInfo;
   readonly agents: AgentInfo[] = [];
   readonly #procs: ProcInfo[] = [];
@@ -103,6 +112,7 @@ export class Cluster {
     this.origin = await this.#spawn("origin", [
       "origin",
       `--control=${controlAddr}`,
+      `--control-key=${this.controlKey}`,
       "--host=127.0.0.1",
       "--port=0",
       "--http-port=0",
@@ -140,6 +150,7 @@ export class Cluster {
     const p = await this.#spawn(`agent-${i}`, [
       "agent",
       `--control=${controlAddr}`,
+      `--control-key=${this.controlKey}`,
       `--host=${address}`,
       "--port=0",
       "--http-port=0",
@@ -207,6 +218,7 @@ export class Cluster {
             child,
             udp: ev.udp as Endpoint,
             http: ev.http as Endpoint,
+            ...(typeof ev.publicKey === "string" ? { publicKey: ev.publicKey } : {}),
             logFile,
             exited,
           };

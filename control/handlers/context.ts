@@ -14,6 +14,9 @@ import type { RegionPolicy } from "../regions.js";
 import type { NodeStore } from "../store.js";
 import type { EligibilityPolicy } from "../eligibility.js";
 import type { RegionQuality } from "../region-quality.js";
+import type { JoinAckBody } from "../../protocol/messages.js";
+import type { Handshake, HandshakeResponder } from "../trust/responder.js";
+import type { SessionTable } from "../trust/sessions.js";
 
 export interface HandlerConfig {
   heartbeatMs: number;
@@ -22,6 +25,8 @@ export interface HandlerConfig {
   regions: RegionPolicy;
   topology: "tree" | "tiered";
   eligibility?: Partial<EligibilityPolicy>;
+  /** Authenticated heartbeats a new key sends before it may relay (0: no probation). */
+  probationHeartbeats: number;
 }
 
 export interface ControlContext {
@@ -34,8 +39,14 @@ export interface ControlContext {
   /** Loss and jitter per region, from heartbeats. */
   readonly quality: RegionQuality;
   readonly config: HandlerConfig;
-  /** Encodes and sends a control message from control (sender 0). */
-  send<T extends MsgType>(to: Address, type: T, body: MessageOf<T>["body"]): void;
+  /** The nodes' authenticated sessions (trust/sessions.ts). */
+  readonly sessions: SessionTable;
+  /** The handshake: enrolment policy and origin keys (trust/responder.ts). */
+  readonly trust: HandshakeResponder;
+  /** Sends a signed JOIN_ACK answering the JOIN of `hs`; with `node`, it opens (or keeps) the node's session. */
+  sendJoinAck(to: Address, hs: Handshake, node: number | undefined, body: JoinAckBody): void;
+  /** Sends an ASSIGN-like message to a node over its session (tagged). */
+  sendToNode<T extends MsgType>(node: number, to: Address, type: T, body: MessageOf<T>["body"]): void;
   /** Brings a DCM's plan up to date and sends the ASSIGNs that changed. */
   reconcile(dcm: Dcm): void;
   /** Sends one ASSIGN (`resend`: again, after a stale heartbeat). */

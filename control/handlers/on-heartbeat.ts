@@ -3,11 +3,15 @@
  * Control records it (liveness, sizes, the last body for the admin API), follows a node
  * whose source address changed (NAT rebinding: its parent and children get a new ASSIGN),
  * and resends the ASSIGN when the reported assignVersion is not the current one.
- * A heartbeat from an id control does not know gets JOIN_ACK error REJOIN.
+ * It arrives here authenticated (control-center.ts checked its session tag and counter), so
+ * only the node itself can move its address. A heartbeat from an id without a session gets
+ * JOIN_ACK error REJOIN there.
  */
-import { type HeartbeatBody, JoinError, type MessageOf, MsgType } from "../../protocol/messages.js";
+import type { MsgType } from "../../protocol/messages.js";
+import { type HeartbeatBody, JoinError, type MessageOf } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { ControlMetrics } from "../metrics.js";
+import { recruit } from "./recruit.js";
 import type { ControlContext } from "./context.js";
 import { dcmMember, type NodeRecord } from "../client-manager.js";
 
@@ -21,16 +25,11 @@ export function onHeartbeat(
   ctx.metrics.heartbeatBytes += bytes;
   const node = ctx.clients.get(msg.sender);
   if (node === undefined) {
+    // Only with verification off: otherwise a sender without a session never gets here.
     ctx.metrics.unknownSender++;
     ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[JoinError.REJOIN]);
     ctx.logger.debug("rejoin_requested", { node: msg.sender, address: from.address, port: from.port });
-    ctx.send(from, MsgType.JOIN_ACK, {
-      error: JoinError.REJOIN,
-      node: 0,
-      region: "",
-      heartbeatMs: ctx.config.heartbeatMs,
-      channels: [],
-    });
+    ctx.trust.sendRejoinHint(from, bytes);
     return;
   }
 
@@ -77,6 +76,21 @@ export function onHeartbeat(
   }
 
   channelReport(ctx, node, b);
+  // After the report: the ASSIGN that placement sends is not taken for a stale one.
+  if (node.probation && node.heartbeats >= ctx.config.probationHeartbeats) endProbation(ctx, node);
+}
+
+/** The node has a history now: it joins its channels' DCMs (or is offered as a relay). */
+function endProbation(ctx: ControlContext, node: NodeRecord): void {
+  node.probation = false;
+  ctx.logger.debug("probation_ended", { node: node.id, heartbeats: node.heartbeats });
+  if (node.recruit === true) return recruit(ctx, node);
+  for (const name of node.channels) {
+    const dcm = ctx.directory.dcmFor(name, node.region);
+    if (dcm === undefined) continue;
+    dcm.upsert(dcmMember(node));
+    ctx.reconcile(dcm);
+  }
 }
 
 /** The per-channel part: the link report and the ASSIGN version for the channel's DCM. */

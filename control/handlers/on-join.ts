@@ -13,7 +13,8 @@
  *   node is a member of each channel's DCM, gets an ASSIGN and heartbeats per channel.
  * - A VoD origin (JOIN with `vod`) offers exactly one channel: the file's.
  */
-import { type ChannelInfo, JoinError, type MessageOf, MsgType, Role } from "../../protocol/messages.js";
+import type { MsgType } from "../../protocol/messages.js";
+import { type ChannelInfo, JoinError, type MessageOf, Role } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { dcmMember, roleName, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
@@ -24,23 +25,26 @@ import type { ControlContext } from "./context.js";
 import { recruit } from "./recruit.js";
 import { removeNode } from "./remove-node.js";
 import { evaluateEligibility } from "./eligibility.js";
+import type { Handshake } from "../trust/responder.js";
+import { mayOffer } from "../trust/enrolment.js";
 
 type Join = MessageOf<MsgType.JOIN>;
 
-export function onJoin(ctx: ControlContext, msg: Join, from: Address): void {
+export function onJoin(ctx: ControlContext, msg: Join, from: Address, hs: Handshake): void {
   ctx.metrics.joins++;
   const b = msg.body;
-  if (b.key.length === 0) return reject(ctx, from, b.role, JoinError.BAD_REQUEST, "empty identity key");
-  if (b.role === Role.ORIGIN) joinOrigin(ctx, msg, from);
-  else joinAgent(ctx, msg, from);
+  if (b.key.length === 0) return reject(ctx, hs, from, b.role, JoinError.BAD_REQUEST, "empty identity key");
+  if (b.role === Role.ORIGIN) joinOrigin(ctx, msg, from, hs);
+  else joinAgent(ctx, msg, from, hs);
 }
 
-function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
+function joinAgent(ctx: ControlContext, msg: Join, from: Address, hs: Handshake): void {
   const b = msg.body;
-  if (b.channels.length === 0 && b.role === Role.AGENT) return joinIdle(ctx, msg, from);
+  if (b.channels.length === 0 && b.role === Role.AGENT) return joinIdle(ctx, msg, from, hs);
   if (b.channels.length === 0 || new Set(b.channels).size !== b.channels.length) {
     return reject(
       ctx,
+      hs,
       from,
       b.role,
       JoinError.BAD_REQUEST,
@@ -53,18 +57,26 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
   };
   const first = b.channels[0]!;
   if (offered(first).length === 0) {
-    return reject(ctx, from, b.role, JoinError.UNKNOWN_CHANNEL, `no origin offers channel "${first}"`);
+    return reject(ctx, hs, from, b.role, JoinError.UNKNOWN_CHANNEL, `no origin offers channel "${first}"`);
   }
   const entries = b.channels.flatMap(offered);
   if (entries.filter((e) => e.info.vod === undefined).length > 1) {
-    return reject(ctx, from, b.role, JoinError.BAD_REQUEST, "an agent watches one live channel at a time");
+    return reject(
+      ctx,
+      hs,
+      from,
+      b.role,
+      JoinError.BAD_REQUEST,
+      "an agent watches one live channel at a time",
+    );
   }
   const names = entries.map((e) => e.info.name);
   const node = admit(ctx, msg, from, names);
-  const dcms = entries.map((e) => ctx.directory.dcmFor(e.info.name, node.region)!);
+  // A new key on probation is acknowledged but placed only once it has heartbeated (on-heartbeat.ts).
+  const dcms = node.probation ? [] : entries.map((e) => ctx.directory.dcmFor(e.info.name, node.region)!);
   for (const dcm of dcms) dcm.upsert(dcmMember(node));
   const infos = entries.map((e) => e.info);
-  acknowledge(ctx, from, node, infos);
+  acknowledge(ctx, hs, from, node, infos);
   for (const dcm of dcms) ctx.reconcile(dcm);
 }
 
@@ -74,30 +86,47 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address): void {
  * in tier 1 where a region lacks a capable viewer or waypoint, and tells it to relay nothing
  * otherwise. A repeated JOIN keeps the channel it was recruited for.
  */
-function joinIdle(ctx: ControlContext, msg: Join, from: Address): void {
+function joinIdle(ctx: ControlContext, msg: Join, from: Address, hs: Handshake): void {
   const prev = ctx.clients.get(ctx.store.nodeIdForKey(msg.body.key, ctx.clock.now()));
   const node = admit(ctx, msg, from, prev?.recruit === true ? prev.channels : []);
   node.recruit = true;
-  acknowledge(ctx, from, node, []);
-  recruit(ctx, node);
+  acknowledge(ctx, hs, from, node, []);
+  if (!node.probation) recruit(ctx, node);
 }
 
-function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
+function joinOrigin(ctx: ControlContext, msg: Join, from: Address, hs: Handshake): void {
   const b = msg.body;
   const problem = originProblem(msg);
-  if (problem !== undefined) return reject(ctx, from, b.role, JoinError.BAD_REQUEST, problem);
+  if (problem !== undefined) return reject(ctx, hs, from, b.role, JoinError.BAD_REQUEST, problem);
+  const keyHex = Buffer.from(b.key).toString("hex");
+  const binding = new Map<string, "configured" | "bound" | "first">();
+  for (const name of new Set(b.channels)) {
+    // The ORIGIN role of a channel belongs to its origin keys (docs/security.md).
+    const may = ctx.trust.verify ? mayOffer(ctx.store, ctx.trust.policy, name, keyHex) : "bound";
+    if (may === false) {
+      ControlMetrics.bump(ctx.metrics.authFailed, "origin_key");
+      return reject(ctx, hs, from, b.role, JoinError.UNAUTHORIZED, `key may not offer channel "${name}"`);
+    }
+    binding.set(name, may);
+  }
   const id = ctx.store.nodeIdForKey(b.key, ctx.clock.now());
   for (const name of b.channels) {
     const other = ctx.directory.byName(name)?.origin;
     if (other !== undefined && other !== null && other !== id && ctx.clients.get(other) !== undefined) {
       return reject(
         ctx,
+        hs,
         from,
         b.role,
         JoinError.BAD_REQUEST,
         `channel "${name}" is offered by node ${other}`,
       );
     }
+  }
+  for (const [name, may] of binding) {
+    if (may !== "first") continue;
+    ctx.store.bindChannelOrigin(name, keyHex, ctx.clock.now());
+    ctx.logger.info("channel_origin_bound", { channel: name, key: keyHex });
   }
   const before = ctx.clients.get(id)?.channels ?? [];
   const node = admit(ctx, msg, from, [...new Set(b.channels)]);
@@ -124,7 +153,7 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address): void {
     infos.push(entry.info);
     if (fresh) ctx.logger.info("channel_offered", { ...entry.info, channel: name, origin: node.id });
   }
-  acknowledge(ctx, from, node, infos);
+  acknowledge(ctx, hs, from, node, infos);
   for (const dcm of touched) ctx.reconcile(dcm);
 }
 
@@ -202,6 +231,10 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
       joinedAt: now,
     }),
     eligible: false,
+    // A new key (no session before this one) must show a history before it relays; origins and
+    // waypoints are placed by configuration, not by their history.
+    probation:
+      ctx.config.probationHeartbeats > 0 && b.role === Role.AGENT && ctx.store.sessions(id, 2).length <= 1,
   };
   node.eligible = evaluateEligibility(ctx, node);
   ctx.clients.add(node);
@@ -218,9 +251,15 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
   return node;
 }
 
-function acknowledge(ctx: ControlContext, to: Address, node: NodeRecord, channels: ChannelInfo[]): void {
+function acknowledge(
+  ctx: ControlContext,
+  hs: Handshake,
+  to: Address,
+  node: NodeRecord,
+  channels: ChannelInfo[],
+): void {
   ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[JoinError.NONE]);
-  ctx.send(to, MsgType.JOIN_ACK, {
+  ctx.sendJoinAck(to, hs, node.id, {
     error: JoinError.NONE,
     node: node.id,
     region: node.region,
@@ -229,7 +268,14 @@ function acknowledge(ctx: ControlContext, to: Address, node: NodeRecord, channel
   });
 }
 
-function reject(ctx: ControlContext, to: Address, role: Role, error: JoinError, reason: string): void {
+function reject(
+  ctx: ControlContext,
+  hs: Handshake,
+  to: Address,
+  role: Role,
+  error: JoinError,
+  reason: string,
+): void {
   ControlMetrics.bump(ctx.metrics.joinAcks, JoinError[error]);
   // A node waiting for its channel retries every 2 s: that is routine, not a warning.
   const log = error === JoinError.UNKNOWN_CHANNEL ? ctx.logger.debug : ctx.logger.warn;
@@ -240,7 +286,7 @@ function reject(ctx: ControlContext, to: Address, role: Role, error: JoinError, 
     address: to.address,
     port: to.port,
   });
-  ctx.send(to, MsgType.JOIN_ACK, {
+  ctx.sendJoinAck(to, hs, undefined, {
     error,
     node: 0,
     region: "",

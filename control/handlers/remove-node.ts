@@ -11,6 +11,7 @@ import type { ControlContext } from "./context.js";
  */
 export function removeNode(ctx: ControlContext, node: NodeRecord, reason: SessionEndReason): Dcm[] {
   ctx.clients.remove(node.id);
+  ctx.sessions.drop(node.id);
   const touched: Dcm[] = [];
   for (const name of node.channels) {
     const entry = ctx.directory.byName(name);

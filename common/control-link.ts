@@ -1,0 +1,216 @@
+/**
+ * A node's side of the authenticated control session (docs/security.md), shared by the agent
+ * (agent/session.ts), the origin (origin/control-session.ts) and the tests' scripted nodes.
+ * It owns the keys and counters and nothing else: the caller keeps its timers and socket.
+ *
+ *   join()       the JOIN datagram: the node's ephemeral X25519 key and control's last cookie,
+ *                signed with the node's Ed25519 key for control's (pinned) public key
+ *   onCookie()   control's address check: keep the cookie, JOIN again at once
+ *   onJoinAck()  accepted only with control's signature over one of our pending JOINs; an
+ *                accepting one carries control's ephemeral: the session keys follow
+ *   seal()       HEARTBEAT and LEAVE: the next counter and the session tag
+ *   open()       ASSIGN: the session tag, then the counter in the replay window
+ *
+ * Control's key is pinned by configuration (`controlKey`, what a device maker pre-seeds) or,
+ * when the configuration says so, trusted on first use: the key a COOKIE names is used for the
+ * handshake and kept (onControlKeyLearnt) once a JOIN_ACK signed by it verifies.
+ */
+import type { KeyObject } from "node:crypto";
+import { checkSignature, checkTag, ed25519Key, encodeSigned, encodeTagged } from "../protocol/auth.js";
+import { encodeControl } from "../protocol/control-codec.js";
+import {
+  deriveSessionKeys,
+  joinAckContext,
+  joinContext,
+  newEphemeral,
+  sha256,
+  type Ephemeral,
+  type SessionKeys,
+} from "../protocol/handshake.js";
+import { PUBLIC_KEY_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import {
+  type ControlMessage,
+  type CookieBody,
+  JoinError,
+  type JoinAckBody,
+  type JoinBody,
+  MsgType,
+} from "../protocol/messages.js";
+import { ReplayWindow } from "../protocol/replay-window.js";
+
+export interface ControlLinkConfig {
+  /** The node's long-term Ed25519 key pair (common/identity.ts). */
+  identity: { publicKey: Uint8Array; privateKey: KeyObject };
+  /** Control's public key (raw Ed25519, 32 bytes), pinned. */
+  controlKey?: Uint8Array | undefined;
+  /** Without a pinned key: trust the key control names in its first COOKIE (demo, lab). */
+  trustOnFirstUse?: boolean;
+  /** False only in the attack suite's negative controls: ASSIGNs and JOIN_ACKs are not checked. */
+  verify?: boolean;
+}
+
+export interface ControlLinkHooks {
+  /** A key trusted on first use was confirmed by a signed JOIN_ACK: keep it. */
+  onControlKeyLearnt?(key: Uint8Array): void;
+}
+
+/** What a JOIN_ACK was: a new session, a signed refusal, the unsigned REJOIN hint, or not control's. */
+export type AckVerdict = "accepted" | "refused" | "rejoin_hint" | "forged";
+
+export interface ControlLinkStats {
+  /** Control datagrams dropped because they did not authenticate, by reason. */
+  authFailed: Record<string, number>;
+  cookies: number;
+  sessions: number;
+}
+
+/** JOINs of one handshake whose JOIN_ACK is still accepted (resends while an answer is under way). */
+const PENDING_JOINS = 4;
+
+export class ControlLink {
+  readonly stats: ControlLinkStats = { authFailed: {}, cookies: 0, sessions: 0 };
+  readonly #config: ControlLinkConfig;
+  readonly #hooks: ControlLinkHooks;
+  #controlKey: Uint8Array | undefined;
+  #pinned: boolean;
+  #cookie: Uint8Array | undefined;
+  #ephemeral: Ephemeral | undefined;
+  #pending: Buffer[] = [];
+  #keys: SessionKeys | undefined;
+  #window = new ReplayWindow();
+  #sent = 0;
+  #lastJoinTs = 0;
+
+  constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
+    if (config.controlKey !== undefined && ed25519Key(config.controlKey) === undefined) {
+      throw new RangeError(`controlKey: expected a raw Ed25519 public key (${PUBLIC_KEY_BYTES} bytes)`);
+    }
+    if (config.controlKey === undefined && config.trustOnFirstUse !== true && config.verify !== false) {
+      throw new RangeError("controlKey: required unless trustOnFirstUse is set");
+    }
+    this.#config = config;
+    this.#hooks = hooks;
+    this.#controlKey = config.controlKey;
+    this.#pinned = config.controlKey !== undefined;
+  }
+
+  /** A session is open (a JOIN_ACK accepted our JOIN). */
+  get established(): boolean {
+    return this.#keys !== undefined;
+  }
+
+  /** Control's public key as pinned or learnt (undefined before a TOFU node's first COOKIE). */
+  get controlKey(): Uint8Array | undefined {
+    return this.#controlKey;
+  }
+
+  /** Starts a new handshake: the next JOINs carry a fresh ephemeral; the old session stays usable until one is accepted. */
+  restart(): void {
+    this.#ephemeral = newEphemeral();
+    this.#pending = [];
+  }
+
+  /** The signed JOIN datagram for `body` (its epk and cookie are filled in). */
+  join(body: JoinBody, now: number): Buffer {
+    if (this.#ephemeral === undefined) this.restart();
+    const eph = this.#ephemeral!;
+    // Control refuses a JOIN not newer than the last it accepted from this key (a replay).
+    this.#lastJoinTs = Math.max(now, this.#lastJoinTs + 1);
+    const msg = {
+      v: WIRE_VERSION,
+      type: MsgType.JOIN,
+      sender: 0,
+      seq: 0,
+      ts: this.#lastJoinTs,
+      body: {
+        ...body,
+        epk: eph.publicKey,
+        ...(this.#cookie === undefined ? {} : { cookie: this.#cookie }),
+      },
+    } as ControlMessage;
+    const context = joinContext(this.#controlKey ?? new Uint8Array(PUBLIC_KEY_BYTES));
+    const buf = encodeSigned(msg, this.#config.identity.privateKey, context);
+    this.#pending.push(sha256(buf));
+    if (this.#pending.length > PENDING_JOINS) this.#pending.shift();
+    return buf;
+  }
+
+  /** A COOKIE: true when the JOIN should go again now, with it. */
+  onCookie(body: CookieBody): boolean {
+    if (this.#ephemeral === undefined) return false; // no handshake under way
+    this.stats.cookies++;
+    this.#cookie = body.cookie;
+    if (!this.#pinned && body.controlKey !== undefined && ed25519Key(body.controlKey) !== undefined) {
+      this.#controlKey = body.controlKey;
+    }
+    return true;
+  }
+
+  /** A JOIN_ACK datagram (decoded as `ack`). On "accepted" the session keys are in place. */
+  onJoinAck(buf: Uint8Array, ack: JoinAckBody, hasAuth: boolean): AckVerdict {
+    const verify = this.#config.verify !== false;
+    if (!hasAuth) {
+      if (ack.error === JoinError.REJOIN) return "rejoin_hint";
+      if (verify) return this.#fail("ack_unsigned");
+    }
+    if (verify) {
+      const key = this.#controlKey === undefined ? undefined : ed25519Key(this.#controlKey);
+      if (key === undefined) return this.#fail("ack_no_control_key");
+      if (!this.#pending.some((h) => checkSignature(buf, key, joinAckContext(h)))) {
+        return this.#fail("ack_signature");
+      }
+    }
+    if (ack.error !== JoinError.NONE) return "refused";
+    const eph = this.#ephemeral;
+    if (ack.epk === undefined || eph === undefined) {
+      if (verify) return this.#fail("ack_no_epk");
+      return "accepted";
+    }
+    const keys = deriveSessionKeys(eph.privateKey, ack.epk, {
+      nodeKey: this.#config.identity.publicKey,
+      nodeEpk: eph.publicKey,
+      controlEpk: ack.epk,
+    });
+    if (keys === undefined) return this.#fail("ack_bad_epk");
+    const fresh = this.#keys === undefined || !this.#keys.controlToNode.equals(keys.controlToNode);
+    if (fresh) {
+      this.#keys = keys;
+      this.#window = new ReplayWindow();
+      this.#sent = 0;
+      this.stats.sessions++;
+    }
+    if (!this.#pinned && this.#controlKey !== undefined && verify) {
+      this.#pinned = true;
+      this.#hooks.onControlKeyLearnt?.(this.#controlKey);
+    }
+    return "accepted";
+  }
+
+  /** Encodes a HEARTBEAT or LEAVE with the next counter and the session tag (untagged before a session). */
+  seal(msg: ControlMessage): Buffer {
+    this.#sent = (this.#sent + 1) >>> 0;
+    const m = { ...msg, seq: this.#sent };
+    return this.#keys === undefined ? encodeControl(m) : encodeTagged(m, this.#keys.nodeToControl);
+  }
+
+  /** True when an ASSIGN datagram carries our session's tag and a counter not seen before. */
+  open(buf: Uint8Array, counter: number): boolean {
+    if (this.#config.verify === false) return true;
+    const why =
+      this.#keys === undefined
+        ? "no_session"
+        : !checkTag(buf, this.#keys.controlToNode)
+          ? "tag"
+          : !this.#window.accept(counter)
+            ? "replay"
+            : undefined;
+    if (why === undefined) return true;
+    this.#fail(why);
+    return false;
+  }
+
+  #fail(reason: string): "forged" {
+    this.stats.authFailed[reason] = (this.stats.authFailed[reason] ?? 0) + 1;
+    return "forged";
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * JOIN admission rates (pure; time comes in as an argument). Two stages, so that spoofed
+ * sources cannot starve real ones:
+ *
+ * - `unproven`: JOINs without a valid cookie (answered with a COOKIE, no state): one bucket for
+ *   all of them, generous, so that a flood cannot turn control into a packet generator;
+ * - `proven`: JOINs whose cookie proves the source address: a bucket per source prefix (/24 for
+ *   IPv4, /48 for IPv6) and one in total, before any signature is checked or any row written.
+ *
+ * Prefix buckets are kept in a bounded map (the oldest is forgotten first); a forgotten prefix
+ * starts again with a full bucket, which a flood of many prefixes cannot turn into more than
+ * the total bucket allows.
+ */
+import { TokenBucket } from "../../common/token-bucket.js";
+
+export interface JoinLimits {
+  /** Proven JOINs per second from one prefix, and the burst. */
+  perPrefixPerSec: number;
+  perPrefixBurst: number;
+  /** Proven JOINs per second in all, and the burst. */
+  totalPerSec: number;
+  totalBurst: number;
+  /** COOKIE answers per second in all, and the burst. */
+  unprovenPerSec: number;
+  unprovenBurst: number;
+}
+
+export const DEFAULT_JOIN_LIMITS: JoinLimits = {
+  perPrefixPerSec: 20,
+  perPrefixBurst: 100,
+  totalPerSec: 100,
+  totalBurst: 300,
+  unprovenPerSec: 2000,
+  unprovenBurst: 4000,
+};
+
+const MAX_PREFIXES = 65_536;
+
+export class JoinLimiter {
+  readonly #limits: JoinLimits;
+  readonly #prefixes = new Map<string, TokenBucket>();
+  readonly #total: TokenBucket;
+  readonly #unproven: TokenBucket;
+
+  constructor(limits: JoinLimits, nowMs: number) {
+    this.#limits = limits;
+    this.#total = new TokenBucket(limits.totalPerSec, limits.totalBurst, nowMs);
+    this.#unproven = new TokenBucket(limits.unprovenPerSec, limits.unprovenBurst, nowMs);
+  }
+
+  /** A JOIN with no valid cookie: may it get a COOKIE answer? */
+  unproven(nowMs: number): boolean {
+    return this.#unproven.take(1, nowMs);
+  }
+
+  /** A JOIN from a proven address: may control look at it? */
+  proven(address: string, nowMs: number): boolean {
+    const prefix = prefixOf(address);
+    let bucket = this.#prefixes.get(prefix);
+    if (bucket === undefined) {
+      if (this.#prefixes.size >= MAX_PREFIXES) {
+        const oldest = this.#prefixes.keys().next().value;
+        if (oldest !== undefined) this.#prefixes.delete(oldest);
+      }
+      bucket = new TokenBucket(this.#limits.perPrefixPerSec, this.#limits.perPrefixBurst, nowMs);
+      this.#prefixes.set(prefix, bucket);
+    }
+    if (bucket.available(nowMs) < 1) return false;
+    if (!this.#total.take(1, nowMs)) return false;
+    return bucket.take(1, nowMs);
+  }
+}
+
+/** The /24 of an IPv4 address, the /48 of an IPv6 one (as text, for a map key). */
+export function prefixOf(address: string): string {
+  if (!address.includes(":")) return address.split(".").slice(0, 3).join(".") + ".0/24";
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (v4mapped !== null) return prefixOf(v4mapped[1]!);
+  const [head = "", tail = ""] = address.split("::");
+  const h = head === "" ? [] : head.split(":");
+  const t = tail === "" ? [] : tail.split(":");
+  const groups = address.includes("::")
+    ? [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t]
+    : h;
+  return groups
+    .slice(0, 3)
+    .map((g) => parseInt(g || "0", 16).toString(16))
+    .join(":")
+    .concat("::/48");
+}

@@ -1,0 +1,83 @@
+/**
+ * The session handshake's cryptography (docs/security.md has the whole exchange):
+ *
+ *   node -> control   JOIN      key (Ed25519), epk (fresh X25519), cookie, ...; signed by the
+ *                               node's key over JOIN_CONTEXT || control's public key || bytes
+ *   control -> node   JOIN_ACK  epk (fresh X25519), ...; signed by control's key over
+ *                               JOIN_ACK_CONTEXT || SHA-256(the JOIN datagram) || bytes
+ *
+ * Both sides then hold shared = X25519(own ephemeral, peer's ephemeral) and derive
+ *   HKDF-SHA256(ikm = shared, salt = SHA-256(node key || node epk || control epk), info = SESSION_INFO)
+ * = 64 bytes: the node-to-control tag key, then the control-to-node tag key. A signed-ephemeral
+ * Diffie-Hellman in which each signature covers both identities and both ephemerals (SIGMA's
+ * "sign the transcript" as in TLS 1.3 and IKEv2), fresh keys per session (forward secrecy), and
+ * before it a stateless address check (QUIC's Retry token; control/trust/cookie.ts).
+ * A node resends its JOIN with the same ephemeral until answered, and control answers a JOIN
+ * whose epk is the current session's with that session's own ephemeral: every JOIN_ACK of one
+ * handshake gives the same keys, whichever of them the node takes.
+ * Pure functions over node:crypto; nothing here keeps state or throws on peer input.
+ */
+import { createHash, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
+import { rawPublicKey, SESSION_KEY_BYTES, x25519Key } from "./auth.js";
+
+export const JOIN_CONTEXT = Buffer.from("tiercast join v1\0", "latin1");
+export const JOIN_ACK_CONTEXT = Buffer.from("tiercast join-ack v1\0", "latin1");
+const SESSION_INFO = Buffer.from("tiercast session v1", "latin1");
+
+export interface Ephemeral {
+  privateKey: KeyObject;
+  /** Raw X25519 public key, 32 bytes (JOIN.epk / JOIN_ACK.epk). */
+  publicKey: Uint8Array;
+}
+
+export interface SessionKeys {
+  /** Tags HEARTBEAT and LEAVE (node to control). */
+  nodeToControl: Buffer;
+  /** Tags ASSIGN (control to node). */
+  controlToNode: Buffer;
+}
+
+export function newEphemeral(): Ephemeral {
+  const { privateKey } = generateKeyPairSync("x25519");
+  return { privateKey, publicKey: rawPublicKey(privateKey) };
+}
+
+/** What a JOIN's signature covers before its bytes: the context and control's public key. */
+export function joinContext(controlKey: Uint8Array): Buffer {
+  return Buffer.concat([JOIN_CONTEXT, controlKey]);
+}
+
+/** What a JOIN_ACK's signature covers before its bytes: the context and the JOIN's hash. */
+export function joinAckContext(joinHash: Uint8Array): Buffer {
+  return Buffer.concat([JOIN_ACK_CONTEXT, joinHash]);
+}
+
+export function sha256(data: Uint8Array): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+/**
+ * The session keys from our ephemeral and the peer's raw X25519 public key; undefined when the
+ * peer's key is not a usable X25519 key (including one that gives the all-zero shared secret).
+ */
+export function deriveSessionKeys(
+  own: KeyObject,
+  peerEpk: Uint8Array,
+  transcript: { nodeKey: Uint8Array; nodeEpk: Uint8Array; controlEpk: Uint8Array },
+): SessionKeys | undefined {
+  const peer = x25519Key(peerEpk);
+  if (peer === undefined) return undefined;
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: own, publicKey: peer });
+  } catch {
+    return undefined;
+  }
+  if (shared.every((b) => b === 0)) return undefined;
+  const salt = sha256(Buffer.concat([transcript.nodeKey, transcript.nodeEpk, transcript.controlEpk]));
+  const okm = Buffer.from(hkdfSync("sha256", shared, salt, SESSION_INFO, 2 * SESSION_KEY_BYTES));
+  return {
+    nodeToControl: okm.subarray(0, SESSION_KEY_BYTES),
+    controlToNode: okm.subarray(SESSION_KEY_BYTES),
+  };
+}
