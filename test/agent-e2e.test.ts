@@ -11,9 +11,9 @@ import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
-import { WIRE_VERSION } from "../protocol/limits.js";
-import { JoinError, MsgType, NatType, type ControlMessage } from "../protocol/messages.js";
+import { JoinError, MsgType, NatType } from "../protocol/messages.js";
+import { newIdentity } from "./helpers/control-harness.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
@@ -120,18 +120,20 @@ function setup(opts: SetupOptions = {}) {
       },
     });
   }) as typeof fetch;
+  const sc = new ScriptedControl();
   const agent = new Agent(
     {
       clock,
       transport: self,
       store,
       logger,
-      publicKey: new Uint8Array(32).fill(1),
+      identity: newIdentity(),
       startedAt: clock.now(),
       fetch: fetchStub,
     },
     {
       control: control.local,
+      controlKey: sc.publicKey,
       channel: "demo",
       role: "agent",
       uploadKbps: 8000,
@@ -143,29 +145,18 @@ function setup(opts: SetupOptions = {}) {
   );
   const childGot: number[] = [];
   child.onDatagram((b) => childGot.push(b.length));
-  let cseq = 0;
   control.onDatagram((b) => {
-    const r = decodeControl(b);
-    if (!r.ok || r.value.type !== MsgType.JOIN) return;
-    const send = (type: MsgType, body: unknown): void =>
-      control.send(
-        encodeControl({
-          v: WIRE_VERSION,
-          type,
-          sender: 0,
-          seq: ++cseq,
-          ts: clock.now(),
-          body,
-        } as ControlMessage),
-        self.local,
-      );
-    send(MsgType.JOIN_ACK, {
+    const m = sc.saw(b);
+    if (m?.type !== MsgType.JOIN) return;
+    const ack = sc.ack({
       error: JoinError.NONE,
       node: 5,
       region: "region-a",
       heartbeatMs: 500,
       channels: [opts.channel ?? CH],
     });
+    control.send(ack, self.local);
+    const send = (type: MsgType, body: unknown): void => control.send(sc.seal(type, body), self.local);
     send(MsgType.ASSIGN, {
       channel: CH.id,
       version: 1,

@@ -15,9 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
-import { WIRE_VERSION } from "../protocol/limits.js";
-import { JoinError, MsgType, type ControlMessage } from "../protocol/messages.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
+import { JoinError, MsgType, type ControlMessage, type JoinAckBody } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 
@@ -165,30 +164,22 @@ test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP,
   });
 
   const inbox = new Events();
-  const msgs: Array<{ msg: ControlMessage; from: Address }> = [];
+  const msgs: Array<{ msg: ControlMessage; from: Address; bytes: Buffer }> = [];
+  const sc = new ScriptedControl();
   control.onDatagram((b, from) => {
-    const r = decodeControl(b);
-    if (r.ok) {
-      msgs.push({ msg: r.value, from });
+    const m = sc.saw(b);
+    if (m !== undefined) {
+      msgs.push({ msg: m, from, bytes: b });
       inbox.push({});
     }
   });
-  let cseq = 0;
+  // Control's answers: the JOIN_ACK signed over the JOIN it saw last, the rest with the session's tag.
   const reply = (to: Address, type: MsgType, body: unknown): void =>
-    control.send(
-      encodeControl({
-        v: WIRE_VERSION,
-        type,
-        sender: 0,
-        seq: ++cseq,
-        ts: Date.now(),
-        body,
-      } as ControlMessage),
-      to,
-    );
+    control.send(type === MsgType.JOIN_ACK ? sc.ack(body as JoinAckBody) : sc.seal(type, body), to);
   const fallbackUrl = `http://127.0.0.1:${(fallback.address() as AddressInfo).port}`;
   const args = [
     `--control=127.0.0.1:${control.local.port}`,
+    `--control-key=${Buffer.from(sc.publicKey).toString("hex")}`,
     "--host=127.0.1.7",
     "--http-port=0",
     `--data-dir=${join(dir, "agent")}`,
@@ -254,6 +245,7 @@ test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP,
     ),
   );
   t.like(hb.msg, { sender: 17, body: { channel: 3, parents: [{ node: 1 }, { node: 1 }], children: [] } });
+  t.true(sc.tagged(hb.bytes), "the heartbeat carries the session's tag");
 
   const status = (await (await lan("/status")).json()) as Record<string, unknown>;
   t.like(status, {

@@ -1,7 +1,6 @@
 import test from "ava";
-import { Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
-import { HEARTBEAT_BUDGET_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { REJOIN_HINT_MS, Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
+import { HEARTBEAT_BUDGET_BYTES } from "../protocol/limits.js";
 import {
   JoinError,
   MsgType,
@@ -15,6 +14,10 @@ import {
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
+import { newIdentity } from "./helpers/control-harness.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
+
+const NODE = newIdentity();
 
 const CHANNEL = {
   name: "demo",
@@ -32,9 +35,13 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">,
   const self = net.bind("127.0.1.1", 5000);
   const stranger = net.bind("127.0.0.9", 7700);
   const inbox: ControlMessage[] = [];
+  const sc = new ScriptedControl();
+  const raw = new Map<ControlMessage, Buffer>();
   control.onDatagram((b) => {
-    const r = decodeControl(b);
-    if (r.ok) inbox.push(r.value);
+    const m = sc.saw(b);
+    if (m === undefined) return;
+    inbox.push(m);
+    raw.set(m, b);
   });
   const assigned: AssignBody[] = [];
   const joined: JoinAckBody[] = [];
@@ -58,7 +65,8 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">,
     {
       control: control.local,
       channel: "demo",
-      key: new Uint8Array(32).fill(7),
+      identity: NODE,
+      controlKey: sc.publicKey,
       role: Role.AGENT,
       uploadKbps: 4000,
       nat: NatType.UNKNOWN,
@@ -68,19 +76,17 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">,
     },
   );
   self.onDatagram((b, from) => session.onControl(b, from));
-  let seq = 0;
+  // What control sends: a JOIN_ACK signed over the last JOIN, the REJOIN hint unsigned, the rest tagged.
   const reply = (type: MsgType, body: unknown, from = control): void => {
-    from.send(
-      encodeControl({
-        v: WIRE_VERSION,
-        type,
-        sender: 0,
-        seq: ++seq,
-        ts: clock.now(),
-        body,
-      } as ControlMessage),
-      self.local,
-    );
+    const b = body as JoinAckBody;
+    if (type === MsgType.JOIN_ACK && !sc.hasJoin) clock.advance(1); // let the first JOIN arrive
+    const buf =
+      type === MsgType.JOIN_ACK
+        ? b.error === JoinError.REJOIN
+          ? sc.plain(type, body)
+          : sc.ack(b)
+        : sc.seal(type, body);
+    from.send(buf, self.local);
   };
   const ack = (over: Partial<JoinAckBody> = {}): void =>
     reply(MsgType.JOIN_ACK, {
@@ -99,7 +105,12 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">,
     );
   const of = <T extends MsgType>(type: T) =>
     inbox.filter((m): m is Extract<ControlMessage, { type: T }> => m.type === type);
-  return { clock, session, inbox, assigned, joined, logger, ack, assign, of, reply, stranger };
+  /** The bytes of the last message of `type` control received. */
+  const lastBytes = (type: MsgType): Buffer => raw.get(inbox.filter((m) => m.type === type).at(-1)!)!;
+  return {
+    ...{ clock, session, inbox, assigned, joined, logger, ack, assign, of, reply, stranger },
+    ...{ sc, self, control, lastBytes },
+  };
 }
 
 test("JOIN at once and every second until JOIN_ACK; then heartbeats every heartbeatMs", (t) => {
@@ -112,8 +123,8 @@ test("JOIN at once and every second until JOIN_ACK; then heartbeats every heartb
     sender: 0,
     body: { role: Role.AGENT, channels: ["demo"], uploadKbps: 4000, httpPort: 8081 },
   });
-  t.deepEqual([...joins[0]!.body.key], new Array(32).fill(7));
-  t.true(joins[1]!.seq > joins[0]!.seq);
+  t.deepEqual([...joins[0]!.body.key], [...NODE.publicKey]);
+  t.true(joins[1]!.ts > joins[0]!.ts, "each JOIN is newer than the last (control refuses replays)");
   s.ack();
   s.clock.advance(2);
   t.is(s.session.phase, "joined");
@@ -177,7 +188,7 @@ test("REJOIN: JOIN again; the new session takes ASSIGN versions from 0", (t) => 
   const joins = s.of(MsgType.JOIN).length;
   s.clock.advance(1000);
   t.is(s.of(MsgType.JOIN).length, joins + 1);
-  t.like(s.of(MsgType.JOIN).at(-1), { sender: 42 });
+  t.like(s.of(MsgType.JOIN).at(-1), { sender: 0 }); // a JOIN names its key, not an id
   const hbs = s.of(MsgType.HEARTBEAT).length;
   s.clock.advance(1000);
   t.is(s.of(MsgType.HEARTBEAT).length, hbs, "no heartbeat while joining");
@@ -247,4 +258,96 @@ test("an idle box JOINs with no channel, accepts an ack without one, and applies
     s.assigned.map((a) => a.channel),
     [77],
   );
+});
+
+test("ASSIGN must carry the session's tag and a fresh counter: forged, replayed and pre-session ones are dropped", (t) => {
+  const s = setup();
+  s.session.start();
+  s.ack();
+  s.clock.advance(2);
+  const body = { channel: 9, k: 1, tier: 0, parents: [null], children: [] };
+  // Forged: right shape, no tag (an attacker spoofing control's address) or another key's tag.
+  s.control.send(s.sc.plain(MsgType.ASSIGN, { ...body, version: 0xffffffff }), s.self.local);
+  const other = new ScriptedControl();
+  other.saw(s.lastBytes(MsgType.JOIN));
+  other.ack({ error: JoinError.NONE, node: 42, region: "", heartbeatMs: 500, channels: [] });
+  s.control.send(other.seal(MsgType.ASSIGN, { ...body, version: 0xfffffffe }), s.self.local);
+  s.clock.advance(2);
+  t.deepEqual(s.assigned, [], "an ASSIGN without our session's tag is not applied");
+  t.is(s.session.stats.authFailed.tag, 2);
+  // Genuine, then the same bytes again (a replay), then an older counter than the window allows.
+  const genuine = s.sc.seal(MsgType.ASSIGN, { ...body, version: 5 });
+  s.control.send(genuine, s.self.local);
+  s.clock.advance(2);
+  s.control.send(genuine, s.self.local);
+  s.clock.advance(2);
+  t.deepEqual(
+    s.assigned.map((a) => a.version),
+    [5],
+  );
+  t.is(s.session.stats.authFailed.replay, 1);
+  // The content of one genuine ASSIGN under the tag of another (same counter): altered bytes.
+  const a6 = s.sc.seal(MsgType.ASSIGN, { ...body, version: 6 }, 100);
+  const a7 = s.sc.seal(MsgType.ASSIGN, { ...body, version: 7 }, 100);
+  t.is(a6.length, a7.length);
+  s.control.send(Buffer.concat([a7.subarray(0, a7.length - 16), a6.subarray(a6.length - 16)]), s.self.local);
+  s.clock.advance(2);
+  t.is(s.assigned.length, 1);
+  t.is(s.session.stats.authFailed.tag, 3);
+});
+
+test("a JOIN_ACK must be signed by the pinned control key over one of our JOINs", (t) => {
+  const s = setup();
+  s.session.start();
+  s.clock.advance(1);
+  // An impostor with its own key answers the same JOIN: ignored.
+  const impostor = new ScriptedControl();
+  impostor.saw(s.lastBytes(MsgType.JOIN));
+  s.control.send(
+    impostor.ack({ error: JoinError.NONE, node: 7, region: "x", heartbeatMs: 500, channels: [CHANNEL] }),
+    s.self.local,
+  );
+  // An unsigned JOIN_ACK that accepts: ignored.
+  s.control.send(
+    s.sc.plain(MsgType.JOIN_ACK, {
+      error: JoinError.NONE,
+      node: 7,
+      region: "x",
+      heartbeatMs: 500,
+      channels: [CHANNEL],
+    }),
+    s.self.local,
+  );
+  s.clock.advance(2);
+  t.is(s.session.phase, "joining");
+  t.is(s.session.stats.authFailed.ack_signature, 1);
+  t.is(s.session.stats.authFailed.ack_unsigned, 1);
+  s.ack();
+  s.clock.advance(2);
+  t.is(s.session.phase, "joined");
+  // Heartbeats carry the session's tag now.
+  s.clock.advance(500);
+  t.true(s.sc.tagged(s.lastBytes(MsgType.HEARTBEAT)));
+});
+
+test("an unsigned REJOIN hint is honoured at most once per REJOIN_HINT_MS", (t) => {
+  const s = setup();
+  s.session.start();
+  s.ack();
+  s.clock.advance(2);
+  const hint = { error: JoinError.REJOIN, node: 0, region: "", heartbeatMs: 0, channels: [] };
+  s.reply(MsgType.JOIN_ACK, hint);
+  s.clock.advance(2);
+  t.is(s.session.stats.rejoins, 1);
+  s.ack();
+  s.clock.advance(2);
+  t.is(s.session.phase, "joined");
+  s.reply(MsgType.JOIN_ACK, hint);
+  s.clock.advance(2);
+  t.is(s.session.phase, "joined", "a second hint soon after is ignored");
+  t.is(s.session.stats.hintsIgnored, 1);
+  s.clock.advance(REJOIN_HINT_MS);
+  s.reply(MsgType.JOIN_ACK, hint);
+  s.clock.advance(2);
+  t.is(s.session.stats.rejoins, 2);
 });

@@ -8,7 +8,7 @@ import { SqliteNodeStore } from "../control/store.js";
 import { treeCapacity } from "../control/topology/tree.js";
 import { JoinError, Role } from "../protocol/messages.js";
 
-import { HB, Harness, STREAM_KBPS } from "./helpers/control-harness.js";
+import { HB, Harness, newIdentity, STREAM_KBPS } from "./helpers/control-harness.js";
 
 test("JOIN gets a JOIN_ACK with a stable id, region, heartbeat interval and channel info", (t) => {
   const h = new Harness();
@@ -42,8 +42,8 @@ test("the id of an identity key survives a control restart (store reopened)", (t
   const dir = mkdtempSync(join(tmpdir(), "tiercast-control-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, "control.db");
-  const keyA = new Uint8Array(32).fill(0xaa);
-  const keyB = new Uint8Array(32).fill(0xbb);
+  const keyA = newIdentity();
+  const keyB = newIdentity();
 
   const first = new Harness(new SqliteNodeStore(file));
   first.origin();
@@ -88,7 +88,7 @@ test("bad JOINs get BAD_REQUEST", (t) => {
   t.is(h.node().join({ channels: ["news", "news"] }).error, JoinError.BAD_REQUEST);
   // (an agent with no channel is an idle box: control-recruit.test.ts)
   t.is(h.node().join({ channels: [], role: Role.WAYPOINT }).error, JoinError.BAD_REQUEST);
-  // A second origin may not take a channel a live origin offers.
+  // A second origin key may not take a channel another key offers (docs/security.md).
   const rival = h.node(9).join({
     role: Role.ORIGIN,
     channels: ["news"],
@@ -97,7 +97,7 @@ test("bad JOINs get BAD_REQUEST", (t) => {
     segmentMs: 2000,
     fallbackUrl: "http://127.0.0.1:9090",
   });
-  t.is(rival.error, JoinError.BAD_REQUEST);
+  t.is(rival.error, JoinError.UNAUTHORIZED);
 });
 
 test("an origin and 5 agents: every agent is placed, capacities hold, the tree is shallow", (t) => {

@@ -1,7 +1,6 @@
 /** The control center on a ManualClock and a MemoryNetwork (harness in helpers/control-harness.ts). */
 import test from "ava";
 
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import { JoinError, LeaveReason, MsgType, Role } from "../protocol/messages.js";
 
@@ -98,21 +97,22 @@ test("heartbeats are recorded: sizes, last body, acked version; a moved node's n
   t.is(rec.heartbeat?.resources.rssMB, 40);
   t.is(Math.round(rec.uploadBytes), (800 * HB) / 8);
 
-  // NAT rebinding: the same id heartbeats from a new port; the origin gets the new address.
+  // NAT rebinding: the same node (its session's tag) heartbeats from a new port; the origin
+  // gets the new address. The same bytes again from a third address are a replay: ignored.
   const moved = h.net.bind("127.0.1.99");
-  const hb = decodeControl(
-    encodeControl({
-      v: WIRE_VERSION,
-      type: MsgType.HEARTBEAT,
-      sender: a.id,
-      seq: 9,
-      ts: h.clock.now(),
-      body: { ...rec.heartbeat!, assignVersion: 1 },
-    }),
-  );
-  if (!hb.ok) throw hb.error;
-  moved.send(encodeControl(hb.value), CONTROL);
+  const hb = a.link.seal({
+    v: WIRE_VERSION,
+    type: MsgType.HEARTBEAT,
+    sender: a.id,
+    seq: 0,
+    ts: h.clock.now(),
+    body: { ...rec.heartbeat!, assignVersion: 1 },
+  });
+  moved.send(hb, CONTROL);
   h.settle();
+  h.net.bind("127.0.1.98").send(hb, CONTROL);
+  h.settle();
+  t.is(h.control.metrics.authFailed.get("replay"), 1);
   t.deepEqual(o.lastAssign()!.children[0], {
     node: a.id,
     address: "127.0.1.99",

@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_META, WIRE_VERSION } from "../protocol/limits.js";
-import { JoinError, MsgType, Role, type ControlMessage } from "../protocol/messages.js";
+import { FLAG_META } from "../protocol/limits.js";
+import { JoinError, MsgType, Role, type ControlMessage, type JoinAckBody } from "../protocol/messages.js";
 import { waitFor } from "./helpers/cli.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -34,18 +34,19 @@ test("runs the sample: ready, JOIN, data to the assigned child, fallback over HT
     child.close();
   });
   const controlMsgs: ControlMessage[] = [];
-  let seq = 0;
+  const sc = new ScriptedControl();
   const childPort = child.address().port;
   control.on("message", (buf, rinfo) => {
-    const r = decodeControl(buf);
-    if (!r.ok) return;
-    controlMsgs.push(r.value);
-    const reply = (m: Omit<ControlMessage, "v" | "sender" | "seq" | "ts">): void => {
-      const env = { v: WIRE_VERSION, sender: 0, seq: ++seq, ts: Date.now() };
-      control.send(encodeControl({ ...env, ...m } as ControlMessage), rinfo.port, rinfo.address);
+    const m = sc.saw(buf);
+    if (m === undefined) return;
+    controlMsgs.push(m);
+    // The JOIN_ACK signed over the JOIN, the ASSIGN with the session's tag.
+    const reply = (r: Omit<ControlMessage, "v" | "sender" | "seq" | "ts">): void => {
+      const out = r.type === MsgType.JOIN_ACK ? sc.ack(r.body as JoinAckBody) : sc.seal(r.type, r.body);
+      control.send(out, rinfo.port, rinfo.address);
     };
-    if (r.value.type === MsgType.JOIN) {
-      const j = r.value.body;
+    if (m.type === MsgType.JOIN) {
+      const j = m.body;
       reply({
         type: MsgType.JOIN_ACK,
         body: {
@@ -93,6 +94,7 @@ test("runs the sample: ready, JOIN, data to the assigned child, fallback over HT
     [
       ...["--import", "tsx", "-e", script, "--"],
       ...["--control", `127.0.0.1:${control.address().port}`, "--http-port", "0", "--data-dir", dataDir],
+      ...["--control-key", Buffer.from(sc.publicKey).toString("hex")],
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -9,9 +9,9 @@ import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryLogger } from "../seams/log.js";
 import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.js";
 import type { Address } from "../seams/transport.js";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_END, FLAG_META, MAX_CODED_PAYLOAD_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { FLAG_END, FLAG_META, MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
 import {
   JoinError,
   MsgType,
@@ -31,15 +31,16 @@ const CHANNEL_ID = 7;
 
 class FakeControl {
   readonly got: Array<{ msg: ControlMessage; at: number }> = [];
-  seq = 0;
+  /** Signs JOIN_ACKs over the JOIN it saw last and tags ASSIGNs (the real handshake, by hand). */
+  readonly sc = new ScriptedControl();
   constructor(
     readonly t: MemoryTransport,
     readonly clock: ManualClock,
   ) {
     t.onDatagram((data) => {
-      const r = decodeControl(data);
-      if (!r.ok) throw new Error(`control got an undecodable datagram: ${r.error.message}`);
-      this.got.push({ msg: r.value, at: clock.now() });
+      const m = this.sc.saw(data);
+      if (m === undefined) throw new Error("control got an undecodable datagram");
+      this.got.push({ msg: m, at: clock.now() });
     });
   }
   of<T extends MsgType>(type: T): Array<MessageOf<T>> {
@@ -52,8 +53,8 @@ class FakeControl {
     to: Address,
     msg: { type: MsgType.JOIN_ACK; body: JoinAckBody } | { type: MsgType.ASSIGN; body: AssignBody },
   ): void {
-    const env = { v: WIRE_VERSION, sender: 0, seq: ++this.seq, ts: this.clock.now() };
-    this.t.send(encodeControl({ ...env, ...msg } as ControlMessage), to);
+    const buf = msg.type === MsgType.JOIN_ACK ? this.sc.ack(msg.body) : this.sc.seal(msg.type, msg.body);
+    this.t.send(buf, to);
   }
   ack(to: Address, error = JoinError.NONE, node = 1): void {
     this.send(to, {
@@ -131,7 +132,8 @@ function setup(over: Partial<OriginConfig> = {}) {
     {
       control: CONTROL,
       channel: "demo",
-      key: new Uint8Array(32).fill(9),
+      key: TEST_ORIGIN.publicKey,
+      controlKey: control.sc.publicKey,
       streamKbps: 700,
       segmentMs: 1000,
       fallbackUrl: "http://127.0.0.1:8080",
@@ -348,14 +350,7 @@ test("drops control messages from strangers and undecodable datagrams; LEAVE on 
   clock.advance(1);
   // A JOIN_ACK from an address that is not control's is not believed.
   stranger.send(
-    encodeControl({
-      v: WIRE_VERSION,
-      sender: 0,
-      seq: 1,
-      ts: clock.now(),
-      type: MsgType.JOIN_ACK,
-      body: { error: JoinError.NONE, node: 66, region: "X", heartbeatMs: 100, channels: [] },
-    }),
+    control.sc.ack({ error: JoinError.NONE, node: 66, region: "X", heartbeatMs: 100, channels: [] }),
     at,
   );
   stranger.send(Buffer.from([0xa1, 0xff, 0x00]), at);

@@ -9,14 +9,15 @@ import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { ScriptedControl } from "./helpers/scripted-control.js";
+import { newIdentity } from "./helpers/control-harness.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { WIRE_VERSION } from "../protocol/limits.js";
 import {
   type ChannelInfo,
   type ControlMessage,
   type HeartbeatBody,
+  type JoinAckBody,
   type JoinBody,
   JoinError,
   MsgType,
@@ -57,6 +58,7 @@ test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEA
   const self = net.bind("127.0.1.1", 5000);
   const logger = new MemoryLogger();
   const vodStore = new MemoryChunkStore(1 << 20);
+  const sc = new ScriptedControl();
   const agent = new Agent(
     {
       clock,
@@ -64,13 +66,14 @@ test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEA
       store: new MemoryChunkStore(1 << 20),
       vodStore,
       logger,
-      publicKey: new Uint8Array(32).fill(1),
+      identity: newIdentity(),
       startedAt: clock.now(),
       // No HTTP fallback in this test: everything must come over UDP.
       fetch: (async () => new Response("no", { status: 404 })) as typeof fetch,
     },
     {
       control: control.local,
+      controlKey: sc.publicKey,
       channel: "demo",
       vod: ["movie"],
       role: "agent",
@@ -81,24 +84,13 @@ test("an agent carrying live + VoD: both joined, per-channel ASSIGN and HEARTBEA
     },
   );
   const got: ControlMessage[] = [];
-  let cseq = 0;
   const send = (type: MsgType, body: unknown): void =>
-    control.send(
-      encodeControl({
-        v: WIRE_VERSION,
-        type,
-        sender: 0,
-        seq: ++cseq,
-        ts: clock.now(),
-        body,
-      } as ControlMessage),
-      self.local,
-    );
+    control.send(type === MsgType.JOIN_ACK ? sc.ack(body as JoinAckBody) : sc.seal(type, body), self.local);
   control.onDatagram((b) => {
-    const r = decodeControl(b);
-    if (!r.ok) return;
-    got.push(r.value);
-    if (r.value.type !== MsgType.JOIN || got.filter((m) => m.type === MsgType.JOIN).length > 1) return;
+    const m = sc.saw(b);
+    if (m === undefined) return;
+    got.push(m);
+    if (m.type !== MsgType.JOIN || got.filter((x) => x.type === MsgType.JOIN).length > 1) return;
     send(MsgType.JOIN_ACK, {
       error: JoinError.NONE,
       node: 5,

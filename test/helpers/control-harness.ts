@@ -2,11 +2,13 @@
  * The control center on a ManualClock and a MemoryNetwork: nodes are scripted endpoints
  * that speak the real codec. Shared by the control-center-*.test.ts files.
  */
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { ControlLink } from "../../common/control-link.js";
+import { rawPublicKey } from "../../protocol/auth.js";
 import { ControlCenter, type ControlConfig } from "../../control/control-center.js";
 import { parseRegionPolicy } from "../../control/regions.js";
 import { SqliteNodeStore, type NodeStore } from "../../control/store.js";
-import { decodeControl, encodeControl } from "../../protocol/control-codec.js";
+import { decodeControl } from "../../protocol/control-codec.js";
 import { WIRE_VERSION } from "../../protocol/limits.js";
 import {
   type AssignBody,
@@ -36,36 +38,96 @@ export const policy = parseRegionPolicy({
   ],
 });
 
+export interface NodeIdentity {
+  publicKey: Uint8Array;
+  privateKey: KeyObject;
+}
+
+/** A fresh Ed25519 identity, as a node makes at first start. */
+export function newIdentity(): NodeIdentity {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  return { privateKey, publicKey: rawPublicKey(privateKey) };
+}
+
+/** The scripted origin's identity (Harness.origin). */
+export const ORIGIN_IDENTITY = newIdentity();
+
+/**
+ * A scripted node: it speaks the real codec and the real handshake (common/control-link.ts),
+ * tags what it sends, and records only what authenticates (ASSIGNs that fail their tag are
+ * counted in `link.stats.authFailed`, not recorded).
+ */
 export class FakeNode {
   readonly received: ControlMessage[] = [];
   readonly transport: MemoryTransport;
+  readonly link: ControlLink;
   id = 0;
-  #seq = 0;
+  #joinBody: JoinBody | undefined;
 
   constructor(
     readonly h: Harness,
     address: string,
-    readonly key: Uint8Array = randomBytes(32),
+    readonly identity: NodeIdentity = newIdentity(),
   ) {
     this.transport = h.net.bind(address);
-    this.transport.onDatagram((buf) => {
-      const r = decodeControl(buf);
-      if (r.ok) this.received.push(r.value);
-    });
+    this.link = new ControlLink({ identity, controlKey: h.control.publicKey });
+    this.transport.onDatagram((buf) => this.onDatagram(buf));
   }
 
+  get key(): Uint8Array {
+    return this.identity.publicKey;
+  }
+
+  /** What the node does with a datagram from control (a test may call it with captured bytes). */
+  onDatagram(buf: Uint8Array): void {
+    const r = decodeControl(buf);
+    if (!r.ok) return;
+    const msg = r.value;
+    if (msg.type === MsgType.COOKIE) {
+      if (this.#joinBody !== undefined && this.link.onCookie(msg.body)) this.sendJoin(this.#joinBody);
+      return;
+    }
+    if (msg.type === MsgType.JOIN_ACK) {
+      if (this.link.onJoinAck(buf, msg.body, msg.auth !== undefined) === "forged") return;
+      if (msg.body.error === JoinError.NONE) this.#joinBody = undefined;
+    }
+    if (msg.type === MsgType.ASSIGN && !this.link.open(buf, msg.seq)) return;
+    this.received.push(msg);
+  }
+
+  /** A session message (HEARTBEAT, LEAVE) with the session's counter and tag. */
   send(msg: Omit<ControlMessage, "v" | "seq" | "ts" | "sender"> & { sender?: number }): void {
-    const full = { v: WIRE_VERSION, sender: this.id, seq: this.#seq++, ts: this.h.clock.now(), ...msg };
-    this.transport.send(encodeControl(full as ControlMessage), CONTROL);
+    const full = { v: WIRE_VERSION, sender: this.id, seq: 0, ts: this.h.clock.now(), ...msg };
+    this.transport.send(this.link.seal(full as ControlMessage), CONTROL);
   }
 
+  /** One signed JOIN datagram (the COOKIE answer to it is followed by the next, with the cookie). */
+  sendJoin(body: JoinBody): void {
+    this.#joinBody = body;
+    this.transport.send(this.link.join(body, this.h.clock.now()), CONTROL);
+  }
+
+  /** JOIN through the handshake; its JOIN_ACK (throws when none came). */
   join(body: Partial<JoinBody> & { channels: string[] }): JoinAckBody {
-    this.send({
-      type: MsgType.JOIN,
-      sender: 0,
-      body: { key: this.key, role: Role.AGENT, uploadKbps: 0, nat: NatType.OPEN, httpPort: 8080, ...body },
+    const ack = this.tryJoin(body);
+    if (ack === undefined) throw new Error("no JOIN_ACK");
+    return ack;
+  }
+
+  /** JOIN through the handshake; its JOIN_ACK, or undefined when control did not answer. */
+  tryJoin(body: Partial<JoinBody> & { channels: string[] }): JoinAckBody | undefined {
+    const before = this.acks().length;
+    this.link.restart();
+    this.sendJoin({
+      key: this.key,
+      role: Role.AGENT,
+      uploadKbps: 0,
+      nat: NatType.OPEN,
+      httpPort: 8080,
+      ...body,
     });
     this.h.settle();
+    if (this.acks().length === before) return undefined;
     const ack = this.acks().at(-1)!;
     if (ack.error === JoinError.NONE) this.id = ack.node;
     return ack;
@@ -128,22 +190,24 @@ export class Harness {
     this.transport = this.net.bind(CONTROL.address, CONTROL.port);
     this.control = new ControlCenter(
       { clock: this.clock, transport: this.transport, store: this.store, logger: this.logger },
-      { heartbeatMs: HB, regions: policy, ...config },
+      // No probation unless a test asks for it: the scripted nodes heartbeat only when told to.
+      { heartbeatMs: HB, regions: policy, ...config, trust: { probationHeartbeats: 0, ...config.trust } },
     );
     this.control.start();
   }
 
-  /** Lets every datagram in flight arrive (and the answers to them). */
+  /** Lets every datagram in flight arrive (and the answers to them: JOIN, COOKIE, JOIN, JOIN_ACK). */
   settle(): void {
     this.clock.advance(5);
   }
 
-  node(subnet = 1, key?: Uint8Array): FakeNode {
-    return new FakeNode(this, `127.0.${subnet}.${++this.#hosts}`, key);
+  node(subnet = 1, identity?: NodeIdentity): FakeNode {
+    return new FakeNode(this, `127.0.${subnet}.${++this.#hosts}`, identity);
   }
 
+  /** The origin: one identity for every harness, so a channel stays bound to it across restarts. */
   origin(children = 2, channels = ["news"]): FakeNode {
-    const o = this.node(9);
+    const o = this.node(9, ORIGIN_IDENTITY);
     const ack = o.join({
       role: Role.ORIGIN,
       channels,

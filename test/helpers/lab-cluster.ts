@@ -205,6 +205,9 @@ export class LabCluster {
     return c;
   }
 
+  /** Control's public key (hex) from its ready line; the origin and agents pin it. */
+  controlKey = "";
+
   get controlAddress(): string {
     return `${this.lab.addressOf("control")}:${CONTROL_PORT}`;
   }
@@ -344,10 +347,13 @@ export class LabCluster {
       `--heartbeat-ms=${config.heartbeatMs ?? 500}`,
       ...(config.topology === undefined ? [] : [`--topology=${config.topology}`]),
     ]).proc;
-    await ready(this.control, "control");
+    const controlReady = (await ready(this.control, "control")) as { publicKey?: unknown };
+    if (typeof controlReady.publicKey !== "string") throw new Error("control's ready line has no publicKey");
+    this.controlKey = controlReady.publicKey;
     this.origin = this.#spawn("origin", [
       "origin",
       `--control=${this.controlAddress}`,
+      `--control-key=${this.controlKey}`,
       `--host=${lab.addressOf("origin")}`,
       `--port=${ORIGIN_PORT}`,
       `--http-port=${ORIGIN_HTTP_PORT}`,
@@ -376,6 +382,7 @@ export class LabCluster {
     const { proc, logFile } = this.#spawn(host, [
       "agent",
       `--control=${this.controlAddress}`,
+      `--control-key=${this.controlKey}`,
       `--host=${address}`,
       `--port=${AGENT_PORT}`,
       `--http-port=${AGENT_HTTP_PORT}`,
