@@ -1,17 +1,17 @@
 /**
  * Boots the armv7 firmware image under qemu-system-arm (virt,highmem=off, cortex-a15, 512 MB)
  * once — this file boots QEMU one time. The host runs control and origin on 127.0.0.1; the
- * guest reaches them at 10.0.2.2. Checks: the supervisor starts the agent on Node 20.11.0,
- * the agent makes its identity on the persistent partition, joins, receives the live channel
- * to a playable segment, and serves it through the forwarded port byte for byte as the origin
- * published it. (Power cut and bad config are covered by the arm64 boot test: same /init,
+ * guest reaches them at 10.0.2.2 and pins control's key (controlKey). Checks: the supervisor
+ * starts the agent on Node 20.11.0, the agent makes its identity on the persistent partition,
+ * joins, receives the live channel to a playable segment, and serves it through the
+ * forwarded port byte for byte as the origin published it. (Power cut and bad config are covered by the arm64 boot test: same /init,
  * supervisor and agent.)
  */
 import test from "ava";
 import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { makeDataDisk } from "../firmware/lib/data-disk.js";
+import { makeDataDisk, type GuestConfig } from "../firmware/lib/data-disk.js";
 import { qemuCommand } from "../firmware/lib/qemu.js";
 import { ffmpegDecode, freePort, inspectDisk, Proc, ROOT, useBootFixture } from "./firmware-harness.js";
 
@@ -28,15 +28,16 @@ test.serial("the armv7 guest boots, joins and serves a playable segment", async 
   t.timeout(10 * 60_000);
   const disk = join(fx.dir, "data.img");
   // Under QEMU's user-mode net the host's loopback is 10.0.2.2 (common/host-alias-transport.ts).
-  const config = {
+  const config: GuestConfig = {
     control: `127.0.0.1:${fx.host.controlPort}`,
+    controlKey: fx.host.controlKey,
     hostAlias: "10.0.2.2",
     channel: "demo",
     role: "preferred",
     cacheMb: 32,
     httpPort: GUEST_HTTP,
   };
-  makeDataDisk(disk, { files: { "tiercast.json": JSON.stringify(config) } });
+  makeDataDisk(disk, { config });
   const httpPort = await freePort();
   const q = qemuCommand({
     arch: "armv7",

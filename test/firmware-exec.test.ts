@@ -1,9 +1,10 @@
 /**
  * The armv7 and x64 single executables, copied alone into an empty folder (no node_modules
  * beside them): `--version` names the shipped runtime, and an agent joins a control center
- * on 127.0.0.1 and commits a segment (so the embedded SQLite addon works). x64 runs natively
- * and also serves as control and origin (the origin loops the sample clip embedded in the
- * executable); armv7 runs under qemu-arm-static against the host's compiled CLI.
+ * on 127.0.0.1 (pinning its key, --control-key) and commits a segment (so the embedded SQLite
+ * addon works). x64 runs natively and also serves as control and origin (the origin loops
+ * the sample clip embedded in the executable); armv7 runs under qemu-arm-static against the
+ * host's compiled CLI.
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
@@ -45,6 +46,8 @@ for (const c of CASES) {
         ...[
           "--control",
           `127.0.0.1:${host.controlPort}`,
+          "--control-key",
+          host.controlKey,
           "--http-port",
           "0",
           "--data-dir",

@@ -197,6 +197,8 @@ export function inspectDisk(
 
 export interface HostServers {
   controlPort: number;
+  /** control's public key (hex, from its ready line): agents and the origin pin it (--control-key). */
+  controlKey: string;
   originHttpPort: number;
   control: Proc;
   origin: Proc;
@@ -206,7 +208,8 @@ export interface HostServers {
 /**
  * `tiercast control` and `tiercast origin` on 127.0.0.1 (the compiled CLI, or `command` for
  * an executable under test). The origin's fallback URL uses `fallbackHost` (10.0.2.2 for a
- * QEMU guest, whose 10.0.2.2 is this host's loopback).
+ * QEMU guest, whose 10.0.2.2 is this host's loopback). The origin pins control's key, read
+ * from control's ready line, as every agent of the test must (`controlKey`).
  */
 export async function startHostServers(
   dir: string,
@@ -227,11 +230,17 @@ export async function startHostServers(
   ]);
   const ready = await control.waitForEvent("ready", 60_000);
   const controlPort = (ready.udp as { port: number }).port;
+  const controlKey = ready.publicKey;
+  if (typeof controlKey !== "string" || !/^[0-9a-f]{64}$/.test(controlKey)) {
+    await control.stop();
+    throw new Error(`control's ready line has no publicKey (64 hex digits): ${JSON.stringify(ready)}`);
+  }
   const originHttpPort = await freePort();
   const origin = new Proc(cmd, [
     ...pre,
     "origin",
-    ...["--control", `127.0.0.1:${controlPort}`, "--http-port", String(originHttpPort)],
+    ...["--control", `127.0.0.1:${controlPort}`, "--control-key", controlKey],
+    ...["--http-port", String(originHttpPort)],
     ...["--fallback-url", `http://${fallbackHost}:${originHttpPort}`, "--data-dir", join(dir, "origin")],
   ]);
   try {
@@ -243,6 +252,7 @@ export async function startHostServers(
   }
   return {
     controlPort,
+    controlKey,
     originHttpPort,
     control,
     origin,
