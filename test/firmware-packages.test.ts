@@ -1,19 +1,22 @@
 /**
  * The .deb and .ipk packages (firmware/lib/deb.ts, firmware/lib/ipk.ts), built with
  * `firmware/build.ts --deb --ipk`:
- *   - x64 .deb: dpkg-deb --info/--contents, unpacked (dpkg -x) its executable runs and the
- *     unit's ExecStart starts an agent on the shipped config, systemd-analyze verify, the
- *     maintainer scripts run twice against stub commands (idempotent), and a fresh build
- *     gives the same bytes;
+ *   - x64 .deb: dpkg-deb --info/--contents, unpacked (dpkg -x) its executable runs, the unit's
+ *     ExecStart on the shipped config exits 2 naming controlKey, and starts an agent once
+ *     control's key is set where README.Debian says (with the enrolment token from agent.env),
+ *     systemd-analyze verify, the maintainer scripts run twice against stub commands
+ *     (idempotent), and a fresh build gives the same bytes;
  *   - arm64 and armv7 .ipk: its files alone plus a static busybox in a chroot (no host C
  *     library), under qemu-aarch64-static / qemu-arm-static: the wrapper runs the
  *     executable through the shipped glibc
  *     loader (--version, agent --help), the procd init script parses, and its UCI-to-flags
- *     translation (run with stub procd/UCI functions) starts an agent that writes its
- *     identity where keep.d says; a fresh build gives the same bytes. Needs root (chroot).
+ *     translation (run with stub procd/UCI functions; control_key a flag, enrolment_token in
+ *     the environment) starts an agent that writes its identity where keep.d says; a fresh
+ *     build gives the same bytes. Needs root (chroot).
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
@@ -82,6 +85,19 @@ function sh(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.
   return r.stdout;
 }
 
+/** A control public key as `tiercast control` prints it (hex); no control runs in these tests. */
+function someControlKey(): string {
+  const der = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" });
+  return der.subarray(der.length - 32).toString("hex");
+}
+
+/** Whether firmware/deps.txt lists this Debian package (then the test may count on it). */
+function listedDep(pkg: string): boolean {
+  return readFileSync(join(ROOT, "firmware", "deps.txt"), "utf8")
+    .split("\n")
+    .some((l) => l.split(/\s+/)[0] === pkg);
+}
+
 /** The addon the executable was built with (the build cached it). */
 function addonOf(arch: Arch): string {
   const t = TARGETS[arch];
@@ -108,17 +124,24 @@ test.serial(
     t.regex(info, /^ Package: tiercast$/m);
     t.regex(info, /^ Architecture: amd64$/m);
     t.regex(info, /^ Depends: libc6 \(>= 2\.\d+\), libstdc\+\+6.*, libgcc-s1, adduser$/m);
-    t.is(sh("dpkg-deb", ["--info", deb, "conffiles"]), "/etc/tiercast/agent.json\n");
+    t.is(sh("dpkg-deb", ["--info", deb, "conffiles"]), "/etc/tiercast/agent.json\n/etc/tiercast/agent.env\n");
     const contents = sh("dpkg-deb", ["--contents", deb]).trim().split("\n");
     const paths = contents.map((l) => l.split(/\s+/).pop());
     for (const p of [
       "./usr/bin/tiercast",
       "./lib/systemd/system/tiercast.service",
       "./etc/tiercast/agent.json",
+      "./etc/tiercast/agent.env",
       "./usr/share/doc/tiercast/copyright",
+      "./usr/share/doc/tiercast/README.Debian",
     ]) {
       t.true(paths.includes(p), `${p} in the package`);
     }
+    t.regex(
+      contents.find((l) => l.endsWith(" ./etc/tiercast/agent.env")) ?? "",
+      /^-rw------- /,
+      "agent.env (it may hold the enrolment token) is mode 0600",
+    );
     t.true(
       contents.every((l) => / root\/root /.test(l) && / 2026-01-01 00:00 /.test(l)),
       "fixed owners and mtimes",
@@ -136,27 +159,57 @@ test.serial(
       "Restart=on-failure",
       "User=tiercast",
       "StateDirectory=tiercast",
+      "EnvironmentFile=-/etc/tiercast/agent.env",
       "ExecStart=/usr/bin/tiercast agent --config /etc/tiercast/agent.json --data-dir /var/lib/tiercast",
     ]) {
       t.true(unit.split("\n").includes(line), line);
     }
     // ExecStart as the unit has it (paths moved into the scratch root; loopback and any HTTP
-    // port for the test): the shipped config is accepted and the agent comes up.
+    // port for the test). The shipped config names no control key: exit 2 (the unit's
+    // RestartPreventExitStatus), the line naming controlKey.
     const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.split(" ") ?? [];
     const args = exec.slice(1).map((a) => (a.startsWith("/") ? join(root, a) : a));
-    const agent = new Proc(join(root, "usr/bin/tiercast"), [
-      ...args,
-      "--host",
-      "127.0.0.1",
-      "--http-port",
-      "0",
-    ]);
+    const execStart = ["--host", "127.0.0.1", "--http-port", "0"];
+    const noKey = { ...process.env };
+    for (const k of Object.keys(noKey)) if (k.startsWith("TIERCAST_")) delete noKey[k];
+    const unset = new Proc(join(root, "usr/bin/tiercast"), [...args, ...execStart], { env: noKey });
+    t.teardown(() => unset.stop("SIGKILL"));
+    await unset.waitForLine("controlKey named", (l) => l.includes("controlKey: required"), 60_000);
+    t.is(await unset.exited, 2, "no control key: exit 2, the unit fails instead of looping");
+
+    // As README.Debian says: controlKey in agent.json, the enrolment token in agent.env (every
+    // variable there, commented out, names an agent option).
+    const readme = readFileSync(join(root, "usr/share/doc/tiercast/README.Debian"), "utf8");
+    t.regex(readme, /"controlKey": /);
+    t.regex(readme, /TIERCAST_ENROLMENT_TOKEN=/);
+    const help = sh(join(root, "usr/bin/tiercast"), ["agent", "--help"]);
+    const envFile = readFileSync(join(root, "etc/tiercast/agent.env"), "utf8");
+    const vars = [...envFile.matchAll(/^#(TIERCAST_[A-Z_]+)=/gm)].map((m) => m[1] as string);
+    t.deepEqual(vars, ["TIERCAST_CONTROL_KEY", "TIERCAST_ENROLMENT_TOKEN", "TIERCAST_TRUST_ON_FIRST_USE"]);
+    for (const v of vars) {
+      const flag = "--" + v.slice("TIERCAST_".length).toLowerCase().replace(/_/g, "-");
+      t.true(help.includes(flag), `${v}: tiercast agent has ${flag}`);
+    }
+    t.is(
+      envFile.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#")).length,
+      0,
+      "agent.env sets nothing as shipped",
+    );
+    const agentJson = join(root, "etc/tiercast/agent.json");
+    const shipped = JSON.parse(readFileSync(agentJson, "utf8")) as Record<string, unknown>;
+    t.false("controlKey" in shipped, "the shipped config cannot know the operator's key");
+    writeFileSync(agentJson, JSON.stringify({ ...shipped, controlKey: someControlKey() }));
+    const agent = new Proc(join(root, "usr/bin/tiercast"), [...args, ...execStart], {
+      env: { ...noKey, TIERCAST_ENROLMENT_TOKEN: "tce_test" },
+    });
     t.teardown(() => agent.stop("SIGKILL"));
     await agent.waitForEvent("ready", 60_000);
     await agent.stop();
     t.true(existsSync(join(root, "var/lib/tiercast/identity.json")));
 
-    if (spawnSync("systemd-analyze", ["--version"]).status === 0) {
+    if (spawnSync("systemd-analyze", ["--version"]).status !== 0 && listedDep("systemd")) {
+      t.fail("systemd-analyze is missing although firmware/deps.txt lists systemd: unit not verified");
+    } else if (spawnSync("systemd-analyze", ["--version"]).status === 0) {
       // verify checks that ExecStart's program exists: point it at the unpacked one.
       mkdirSync(join(dir, "unit"));
       writeFileSync(
@@ -169,7 +222,7 @@ test.serial(
       t.is(v.status, 0, v.stderr);
       t.is(v.stderr.trim(), "", "no warnings");
     } else {
-      t.log("systemd-analyze not available: unit not verified");
+      t.log("systemd-analyze not available (systemd not in firmware/deps.txt): unit not verified");
     }
 
     // Maintainer scripts against stubs that record their calls: configure twice (install, then
@@ -190,11 +243,20 @@ test.serial(
     const state = join(dir, "dpkgroot");
     mkdirSync(join(state, "var/lib/tiercast"), { recursive: true });
     const env = { PATH: `${stubs}:/usr/bin:/bin`, DPKG_ROOT: state };
-    const runScript = (name: string, ...a: string[]): void => {
-      sh("sh", [join(control, name), ...a], { env });
+    const runScript = (name: string, ...a: string[]): string => {
+      const r = spawnSync("sh", [join(control, name), ...a], { env, encoding: "utf8" });
+      if (r.status !== 0)
+        throw new Error(`${name} ${a.join(" ")}: exit ${r.status ?? r.signal}\n${r.stderr}`);
+      return r.stderr;
     };
-    runScript("postinst", "configure", "");
-    runScript("postinst", "configure", "0.1.0");
+    t.regex(
+      runScript("postinst", "configure", ""),
+      /set control's public key \(controlKey in \/etc\/tiercast\/agent\.json\)/,
+      "a fresh install says what to set",
+    );
+    mkdirSync(join(state, "etc/tiercast"), { recursive: true });
+    writeFileSync(join(state, "etc/tiercast/agent.json"), JSON.stringify({ controlKey: someControlKey() }));
+    t.is(runScript("postinst", "configure", "0.1.0"), "", "with the key set, nothing to say");
     const log = readFileSync(calls, "utf8");
     t.is(log.match(/^adduser /gm)?.length, 1, `one user made:\n${log}`);
     t.regex(log, /^adduser --system --group --home \/var\/lib\/tiercast .* tiercast$/m);
@@ -315,8 +377,8 @@ for (const c of IPK_CASES) {
     const root = join(dir, "root");
     mkdirSync(root);
     sh("tar", ["-xzf", join(outer, "data.tar.gz"), "-C", root]);
-    const keep = readFileSync(join(root, "lib/upgrade/keep.d/tiercast"), "utf8").trim();
-    t.is(keep, "/etc/tiercast/identity.json");
+    const keep = readFileSync(join(root, "lib/upgrade/keep.d/tiercast"), "utf8").trim().split("\n");
+    t.deepEqual(keep, ["/etc/tiercast/identity.json", "/etc/tiercast/control-key"]);
     const libc = sh("find", [root, "-name", "libc.so*"]).trim().split("\n");
     t.deepEqual(libc, [join(root, "usr/lib/tiercast/lib/libc.so.6")], "the only C library is the package's");
     const busybox = new DebianArch(CACHE, "arm64").unpacked("busybox-static");
@@ -359,14 +421,21 @@ for (const c of IPK_CASES) {
     sh("chroot", busyboxSh("-n", "/etc/init.d/tiercast"), { env });
     sh("chroot", busyboxSh("-n", "/usr/bin/tiercast"), { env });
 
-    // UCI -> flags, with the test's loopback bind and any HTTP port.
+    // UCI -> flags, with the test's loopback bind and any HTTP port, and control's key and an
+    // enrolment token where the shipped file's comments say.
     const uci = join(root, "etc/config/tiercast");
+    const key = someControlKey();
+    const shippedUci = readFileSync(uci, "utf8");
+    t.regex(shippedUci, /^\t#option control_key /m);
+    t.regex(shippedUci, /^\t#option enrolment_token /m);
     writeFileSync(
       uci,
-      readFileSync(uci, "utf8")
+      shippedUci
         .replace("option host '0.0.0.0'", "option host '127.0.0.1'")
         .replace("option http_port '8081'", "option http_port '0'")
-        .replace("#option region_hint 'A'", "option region_hint 'B'"),
+        .replace("#option region_hint 'A'", "option region_hint 'B'")
+        .replace(/#option control_key '[^']*'/, `option control_key '${key}'`)
+        .replace(/#option enrolment_token '[^']*'/, "option enrolment_token 'tce_test'"),
     );
     writeFileSync(join(root, "tmp", "procd-stubs.sh"), PROCD_STUBS);
     sh("chroot", busyboxSh("/tmp/procd-stubs.sh"), { env });
@@ -381,6 +450,8 @@ for (const c of IPK_CASES) {
         "/etc/tiercast",
         "--control",
         "127.0.0.1:7700",
+        "--control-key",
+        key,
         "--channel",
         "demo",
         "--role",
@@ -391,6 +462,7 @@ for (const c of IPK_CASES) {
     ]);
     const params = readFileSync(join(root, "tmp", "params"), "utf8");
     t.regex(params, /^respawn 3600 5 0$/m);
+    t.regex(params, /^env TIERCAST_ENROLMENT_TOKEN=tce_test$/m, "the token in the environment");
     t.regex(params, /^stdout 1$/m);
     t.regex(params, /^stderr 1$/m);
 
@@ -400,7 +472,7 @@ for (const c of IPK_CASES) {
     t.teardown(() => agent.stop("SIGKILL"));
     await agent.waitForEvent("ready", 120_000);
     await agent.stop();
-    t.true(existsSync(join(root, keep.slice(1))), "identity at the keep.d path");
+    t.true(existsSync(join(root, (keep[0] ?? "").slice(1))), "identity at the keep.d path");
     t.true(existsSync(join(root, "etc/tiercast/cache.db")));
 
     const again = buildIpk(TARGETS[c.arch], {

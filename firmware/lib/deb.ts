@@ -5,7 +5,10 @@
  *   /lib/systemd/system/tiercast.service   Type=simple, Restart=on-failure, user tiercast,
  *                                          StateDirectory=tiercast (/var/lib/tiercast)
  *   /etc/tiercast/agent.json               the agent's config (a conffile)
- *   /usr/share/doc/tiercast/copyright
+ *   /etc/tiercast/agent.env                its environment, mode 0600 (a conffile, all
+ *                                          commented: where control's key and the
+ *                                          enrolment token go)
+ *   /usr/share/doc/tiercast/copyright, README.Debian (what to set before it can start)
  * with idempotent maintainer scripts (firmware/packaging/deb/). Built by dpkg-deb with
  * --root-owner-group, SOURCE_DATE_EPOCH and every mtime fixed: the same inputs give the
  * same bytes. Depends are read from the executable's and the addon's symbol versions.
@@ -79,7 +82,7 @@ export function buildDeb(t: Target, i: DebInputs): BuiltPackage {
   const debArch = DEB_ARCH[t.arch];
   const src = join(i.root, "firmware", "packaging", "deb");
   const scripts = ["postinst", "prerm", "postrm"];
-  const payload = ["tiercast.service", "agent.json", "copyright"];
+  const payload = ["tiercast.service", "agent.json", "agent.env", "copyright", "README.Debian"];
   const epoch = sourceDateEpoch();
   const key = inputKey(
     [i.exe, i.addon, ...[...scripts, ...payload].map((f) => join(src, f)), fileURLToPath(import.meta.url)],
@@ -91,9 +94,11 @@ export function buildDeb(t: Target, i: DebInputs): BuiltPackage {
     s.copy(i.exe, "usr/bin/tiercast", 0o755);
     s.copy(join(src, "tiercast.service"), "lib/systemd/system/tiercast.service", 0o644);
     s.copy(join(src, "agent.json"), "etc/tiercast/agent.json", 0o644);
+    s.copy(join(src, "agent.env"), "etc/tiercast/agent.env", 0o600);
     s.copy(join(src, "copyright"), "usr/share/doc/tiercast/copyright", 0o644);
+    s.copy(join(src, "README.Debian"), "usr/share/doc/tiercast/README.Debian", 0o644);
     for (const f of scripts) s.copy(join(src, f), `DEBIAN/${f}`, 0o755);
-    s.write("DEBIAN/conffiles", "/etc/tiercast/agent.json\n", 0o644);
+    s.write("DEBIAN/conffiles", "/etc/tiercast/agent.json\n/etc/tiercast/agent.env\n", 0o644);
     const control = [
       "Package: tiercast",
       `Version: ${version}`,
@@ -108,6 +113,8 @@ export function buildDeb(t: Target, i: DebInputs): BuiltPackage {
       " tiercast control center, relays the live stream to its children, caches it and",
       " serves LAN players over HLS. Runs as the systemd service tiercast.service",
       " (config /etc/tiercast/agent.json, identity key and cache in /var/lib/tiercast).",
+      " Set control's public key (controlKey) before it can start: see",
+      " /usr/share/doc/tiercast/README.Debian.",
       "",
     ].join("\n");
     s.write("DEBIAN/control", control, 0o644);

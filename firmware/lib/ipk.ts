@@ -7,7 +7,8 @@
  *   /usr/lib/tiercast/lib/            glibc's loader, libc, libm, libstdc++, libgcc_s, ...
  *   /etc/init.d/tiercast              procd script: respawn, output to logd, options from UCI
  *   /etc/config/tiercast              UCI config (a conffile)
- *   /lib/upgrade/keep.d/tiercast      names the identity key, so sysupgrade keeps it
+ *   /lib/upgrade/keep.d/tiercast      names the identity key and the learnt control key,
+ *                                     so sysupgrade keeps them
  * Format as OpenWrt's ipkg-build writes it: a gzip'd tar of ./debian-binary, ./data.tar.gz
  * and ./control.tar.gz (opkg also reads the older ar form). Every tar is sorted with fixed
  * owners and mtimes and gzip -n: the same inputs give the same bytes.

@@ -1,1 +1,2 @@
 /etc/tiercast/identity.json
+/etc/tiercast/control-key
