@@ -110,7 +110,7 @@ export class CongestionMonitor {
       const np = plan.nodes.get(s.child);
       // Only links of the plan in force (both ends reported on it).
       if (recv === undefined || np === undefined || !np.parents.includes(s.parent)) continue;
-      current.push({ ...s, recvSeq: recv.seq });
+      current.push({ ...s, recvSeq: recv.seq, ...(recv.ageMs >= this.#freshMs ? { stale: true } : {}) });
     }
     const found = congestedLinks(this.#last, current, { lagPackets });
     this.#last = current;

@@ -18,10 +18,13 @@
  *                 with VOD: fileBytes >= 1 and chunkBytes 1..MAX_VOD_CHUNK_BYTES are required,
  *                 ceil(fileBytes / chunkBytes) <= 2^32 (chunk index = segment id, u32)
  * HEARTBEAT (3)   0 channel u32  1 assignVersion u32  2 parents [LinkState|null]<=16
- *                 3 children [LinkState]<=64  4 buffers [u32]<=16  5 resources map  6 newestSegment u32
- *   LinkState     [node u32, ageMs u32, lastSeq u32]
- *   resources     map: 0 uploadKbps u32  1 nat u8  2 cacheBytes uint  3 cpuPct u32  4 rssMB u32
- *                 5? loss u8 (loss fraction x 255, rounded)  6? shed u8 (children shed over the cap)
+ *                 3 children [LinkState]<=64  4 buffers [u16]<=16  5 resources  6 newestSegment u32
+ *   LinkState     [node u32, ageMs u16, lastSeq u16]  (ageMs saturates at 65535; lastSeq is the
+ *                 low 16 bits of the sequence number: the DCM compares them across one interval)
+ *   resources     compact array: [uploadKbps u32, nat u8, cacheBytes uint, cpuPct u16, rssMB u16,
+ *                 loss? u8|null (loss fraction x 255, rounded), shed? u8 (children shed over the cap)]
+ *   A worst-case HEARTBEAT (4 parents, 8 children, every field at its largest) is 254 bytes with
+ *   its 16-byte session tag: the 256-byte budget (test/protocol-limits.test.ts).
  * ASSIGN (4)      0 channel u32  1 version u32  2 k 1..16  3 tier u8
  *                 4 parents [Peer|null]<=slots  5 children [ChildLink]<=64
  *                 6? role u8 (TierRole)  7? cluster u32  8? fec [k 1..15, n 0..15] (k+n <= 16)
@@ -68,6 +71,7 @@ import {
 } from "./messages.js";
 import {
   type CborMap,
+  U16_MAX,
   U32_MAX,
   asMap,
   badField,
@@ -80,6 +84,7 @@ import {
   need,
   port,
   text,
+  u16,
   u32,
   u8,
   uSafe,
@@ -286,7 +291,7 @@ export const heartbeatCodec: BodyCodec<HeartbeatBody> = {
       [1, u32(b.assignVersion, "assignVersion")],
       [2, eachOf(list(b.parents, "parents", MAX_PARENTS), "parents", writeLinkStateOrNull)],
       [3, eachOf(list(b.children, "children", MAX_CHILDREN), "children", writeLinkState)],
-      [4, eachOf(list(b.buffers, "buffers", MAX_SUBSTREAMS), "buffers", bufferSize)],
+      [4, eachOf(list(b.buffers, "buffers", MAX_SUBSTREAMS), "buffers", writeBufferSize)],
       [5, within("resources", () => writeResources(b.resources))],
       [6, u32(b.newestSegment, "newestSegment")],
     ]);
@@ -305,12 +310,17 @@ export const heartbeatCodec: BodyCodec<HeartbeatBody> = {
 };
 
 function bufferSize(v: unknown): number {
-  return u32(v, "");
+  return u16(v, "");
+}
+
+/** Buffer sizes are measurements: clamped to u16 (65535 packets is ~78 MB of stream). */
+function writeBufferSize(v: unknown): number {
+  return measure(v as number, "", U16_MAX);
 }
 
 function writeLinkState(v: unknown): unknown[] {
   const l = record<LinkState>(v, "link state");
-  return [u32(l.node, "node"), measure(l.ageMs, "ageMs", U32_MAX), u32(l.lastSeq, "lastSeq")];
+  return [u32(l.node, "node"), measure(l.ageMs, "ageMs", U16_MAX), u32(l.lastSeq, "lastSeq") & U16_MAX];
 }
 
 function writeLinkStateOrNull(v: unknown): unknown[] | null {
@@ -319,39 +329,41 @@ function writeLinkStateOrNull(v: unknown): unknown[] | null {
 
 function readLinkState(v: unknown): LinkState {
   const a = compact(v, 3);
-  return { node: u32(a[0], "node"), ageMs: u32(a[1], "ageMs"), lastSeq: u32(a[2], "lastSeq") };
+  return { node: u32(a[0], "node"), ageMs: u16(a[1], "ageMs"), lastSeq: u16(a[2], "lastSeq") };
 }
 
 function readLinkStateOrNull(v: unknown): LinkState | null {
   return v === null ? null : readLinkState(v);
 }
 
-function writeResources(r: Resources): Map<number, unknown> {
+function writeResources(r: Resources): unknown[] {
   record<Resources>(r, "resources");
-  return new Map<number, unknown>([
-    [0, measure(r.uploadKbps, "uploadKbps", U32_MAX)],
-    [1, member(r.nat, "nat", NATS)],
-    [2, wireUint(measure(r.cacheBytes, "cacheBytes", Number.MAX_SAFE_INTEGER))],
-    [3, measure(r.cpuPct, "cpuPct", U32_MAX)],
-    [4, measure(r.rssMB, "rssMB", U32_MAX)],
-    ...(r.loss === undefined ? [] : ([[5, measure(r.loss * 255, "loss", 255)]] as const)),
-    ...(r.shed === undefined ? [] : ([[6, measure(r.shed, "shed", 255)]] as const)),
-  ]);
+  const out: unknown[] = [
+    measure(r.uploadKbps, "uploadKbps", U32_MAX),
+    member(r.nat, "nat", NATS),
+    wireUint(measure(r.cacheBytes, "cacheBytes", Number.MAX_SAFE_INTEGER)),
+    measure(r.cpuPct, "cpuPct", U16_MAX),
+    measure(r.rssMB, "rssMB", U16_MAX),
+  ];
+  if (r.loss !== undefined || r.shed !== undefined)
+    out.push(r.loss === undefined ? null : measure(r.loss * 255, "loss", 255));
+  if (r.shed !== undefined) out.push(measure(r.shed, "shed", 255));
+  return out;
 }
 
 function readResources(v: unknown): Resources {
   return within("resources", () => {
-    const m = asMap(v, "");
+    const a = compact(v, 5);
     const r: Resources = {
-      uploadKbps: u32(need(m, 0, "uploadKbps"), "uploadKbps"),
-      nat: member<NatType>(need(m, 1, "nat"), "nat", NATS),
-      cacheBytes: uSafe(need(m, 2, "cacheBytes"), "cacheBytes"),
-      cpuPct: u32(need(m, 3, "cpuPct"), "cpuPct"),
-      rssMB: u32(need(m, 4, "rssMB"), "rssMB"),
+      uploadKbps: u32(a[0], "uploadKbps"),
+      nat: member<NatType>(a[1], "nat", NATS),
+      cacheBytes: uSafe(a[2], "cacheBytes"),
+      cpuPct: u16(a[3], "cpuPct"),
+      rssMB: u16(a[4], "rssMB"),
     };
-    const loss = m.get(5);
-    if (loss !== undefined) r.loss = u8(loss, "loss") / 255;
-    const shed = m.get(6);
+    const loss = a[5];
+    if (loss !== undefined && loss !== null) r.loss = u8(loss, "loss") / 255;
+    const shed = a[6];
     if (shed !== undefined) r.shed = u8(shed, "shed");
     return r;
   });

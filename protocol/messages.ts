@@ -195,7 +195,10 @@ export interface LinkState {
    * A measurement: u32 on the wire, the encoder rounds and clamps it.
    */
   ageMs: number;
-  /** Sequence number of the last data packet received from the parent / sent to the child. */
+  /**
+   * Sequence number of the last data packet received from the parent / sent to the child. The
+   * wire carries its low 16 bits (the DCM compares two ends across one interval, mod 2^16).
+   */
   lastSeq: number;
 }
 

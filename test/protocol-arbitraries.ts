@@ -116,15 +116,15 @@ export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record({
   channels: fc.array(channelInfo, { maxLength: 8 }),
 });
 
-export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u32, lastSeq: u32 });
+export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u16, lastSeq: u16 });
 
 const resources: fc.Arbitrary<Resources> = fc.record(
   {
     uploadKbps: u32,
     nat: enumOf<NatType>(NatType),
     cacheBytes: uSafe,
-    cpuPct: u32,
-    rssMB: u32,
+    cpuPct: u16,
+    rssMB: u16,
     loss: fc.integer({ min: 0, max: 255 }).map((q) => q / 255),
     shed: fc.integer({ min: 0, max: 255 }),
   },
@@ -136,7 +136,7 @@ export const heartbeatBody: fc.Arbitrary<HeartbeatBody> = fc.record({
   assignVersion: u32,
   parents: fc.array(fc.option(linkState, { nil: null }), { maxLength: MAX_SUBSTREAMS }),
   children: fc.array(linkState, { maxLength: 40 }),
-  buffers: fc.array(u32, { maxLength: MAX_SUBSTREAMS }),
+  buffers: fc.array(u16, { maxLength: MAX_SUBSTREAMS }),
   resources,
   newestSegment: u32,
 });

@@ -15,8 +15,15 @@ import {
   MAX_STRING_BYTES,
   MAX_SUBSTREAMS,
 } from "../protocol/limits.js";
-import { type ControlMessage, LinkAlgorithm, type MessageOf, MsgType } from "../protocol/messages.js";
+import {
+  type ControlMessage,
+  LinkAlgorithm,
+  type MessageOf,
+  MsgType,
+  NatType,
+} from "../protocol/messages.js";
 import { encodeSegmentMeta } from "../protocol/segment-meta.js";
+import { encodeTagged } from "../protocol/auth.js";
 import {
   maxAssign,
   sampleAssign,
@@ -68,11 +75,46 @@ function rejects(
 
 const heartbeatBytes = encodeControl(sampleHeartbeat(4, 8)).length;
 
+/** Every field of a 4-parent, 8-child HEARTBEAT at its largest on the wire. */
+function worstHeartbeat(): ControlMessage {
+  const M = 0xffffffff;
+  const link = { node: M, ageMs: M, lastSeq: M };
+  return {
+    ...sampleHeartbeat(4, 8),
+    sender: M,
+    seq: M,
+    ts: Number.MAX_SAFE_INTEGER,
+    body: {
+      channel: M,
+      assignVersion: M,
+      parents: [link, link, link, link],
+      children: Array.from({ length: 8 }, () => link),
+      buffers: [M, M, M, M],
+      resources: {
+        uploadKbps: M,
+        nat: NatType.SYMMETRIC,
+        cacheBytes: Number.MAX_SAFE_INTEGER,
+        cpuPct: M,
+        rssMB: M,
+        loss: 1,
+        shed: 255,
+      },
+      newestSegment: M,
+    },
+  } as ControlMessage;
+}
+
+test(`a worst-case HEARTBEAT (4 parents, 8 children, every field at its largest) with its session tag fits ${HEARTBEAT_BUDGET_BYTES} bytes`, (t) => {
+  const bytes = encodeTagged(worstHeartbeat(), new Uint8Array(32)).length;
+  t.log(`worst-case heartbeat with tag: ${bytes} bytes`);
+  t.true(bytes <= HEARTBEAT_BUDGET_BYTES, `${bytes} bytes`);
+});
+
 test(`HEARTBEAT with 4 parents and 8 children is ${heartbeatBytes} bytes (budget ${HEARTBEAT_BUDGET_BYTES})`, (t) => {
   const hb = sampleHeartbeat(4, 8);
   t.is(hb.body.parents.length, 4);
   t.is(hb.body.children.length, 8);
-  t.true(hb.body.children.every((c) => c.lastSeq >= 2 ** 31 && c.ageMs <= 60_000));
+  t.true(hb.body.children.every((c) => c.lastSeq > 0xff && c.lastSeq <= 0xffff && c.ageMs <= 60_000));
   t.true(hb.ts > Date.UTC(2026, 0, 1));
   t.log(`heartbeat: ${heartbeatBytes} bytes`);
   t.true(heartbeatBytes <= HEARTBEAT_BUDGET_BYTES);
@@ -193,8 +235,10 @@ test("out-of-range and mistyped fields are E_BAD_FIELD naming the field", (t) =>
     [sampleAssign, (m) => ((body(m).get(4) as unknown[][])[0]![2] = 65_536), "body.parents[0].port"],
     [sampleAssign, (m) => ((body(m).get(5) as unknown[][])[1] = [1, 2]), "body.children[1]"],
     [sampleAssign, (m) => ((body(m).get(5) as unknown[][])[0]![1] = "127.0.0.1"), "body.children[0].address"],
-    [sampleHeartbeat(), (m) => (body(m).get(5) as Tree).set(2, 2 ** 53), "body.resources.cacheBytes"],
-    [sampleHeartbeat(), (m) => (body(m).get(5) as Tree).set(1, 6), "body.resources.nat"],
+    [sampleHeartbeat(), (m) => ((body(m).get(5) as unknown[])[2] = 2 ** 53), "body.resources.cacheBytes"],
+    [sampleHeartbeat(), (m) => ((body(m).get(5) as unknown[])[1] = 6), "body.resources.nat"],
+    [sampleHeartbeat(), (m) => ((body(m).get(5) as unknown[])[3] = 65536), "body.resources.cpuPct"],
+    [sampleHeartbeat(), (m) => ((body(m).get(3) as unknown[][])[0]![2] = 65536), "body.children[0].lastSeq"],
     [sampleHeartbeat(), (m) => ((body(m).get(2) as unknown[])[1] = 7), "body.parents[1]"],
     [sampleHeartbeat(), (m) => ((body(m).get(4) as unknown[])[2] = -3), "body.buffers[2]"],
     [
@@ -241,7 +285,7 @@ test("every required key, when missing, is E_BAD_FIELD", (t) => {
 });
 
 test("unknown message type is E_BAD_TYPE", (t) => {
-  for (const type of [0, 6, 200, "JOIN"]) {
+  for (const type of [0, 7, 200, "JOIN"]) {
     const tr = tree(sampleLeave);
     tr.set(1, type);
     rejects(t, raw(tr), "E_BAD_TYPE", "type");
@@ -366,9 +410,9 @@ test("measurements are rounded and clamped by the encoder, NaN is refused", (t) 
   const body = (r.value as MessageOf<MsgType.HEARTBEAT>).body;
   t.deepEqual(
     body.children.map((c) => c.ageMs),
-    [13, 0, 2 ** 32 - 1],
+    [13, 0, 2 ** 16 - 1],
   );
-  t.deepEqual(body.resources, { uploadKbps: 1234, nat: 0, cacheBytes: 2, cpuPct: 251, rssMB: 2 ** 32 - 1 });
+  t.deepEqual(body.resources, { uploadKbps: 1234, nat: 0, cacheBytes: 2, cpuPct: 251, rssMB: 2 ** 16 - 1 });
   t.throws(
     () => encodeControl({ ...msg, body: { ...msg.body, children: [{ node: 1, ageMs: NaN, lastSeq: 0 }] } }),
     {

@@ -13,11 +13,11 @@ const sample = (parent: number, child: number, sentSeq: number, recvSeq: number)
   recvSeq,
 });
 
-test("seqDiff is u32 sequence arithmetic", (t) => {
+test("seqDiff is 16-bit sequence arithmetic (the heartbeat carries the low 16 bits)", (t) => {
   t.is(seqDiff(5, 3), 2);
   t.is(seqDiff(3, 5), -2);
-  t.is(seqDiff(2, 0xfffffffe), 4);
-  t.is(seqDiff(0xfffffffe, 2), -4);
+  t.is(seqDiff(2, 0xfffe), 4);
+  t.is(seqDiff(0xfffe, 2), -4);
 });
 
 test("a link whose lag passes the threshold and keeps growing is congested", (t) => {
@@ -58,4 +58,19 @@ test("moving a congested child's substreams keeps the plan sound and drops the l
   t.true(r.changed.includes(child) && r.changed.includes(parent));
   t.false(r.plan.nodes.get(child)!.parents.includes(parent));
   t.deepEqual(checkPlan(r.plan, s), []);
+});
+
+test("a link the child has heard nothing on lately stays congested when the 16-bit numbers wrap", (t) => {
+  // The parent sent 40,000 packets since the child's last one: mod 2^16 that looks like the child is ahead.
+  const at = (sent: number, recv: number, stale: boolean): LinkSample => ({
+    parent: 1,
+    child: 2,
+    sentSeq: sent & 0xffff,
+    recvSeq: recv & 0xffff,
+    ...(stale ? { stale: true } : {}),
+  });
+  t.deepEqual(congestedLinks([at(39_000, 0, false)], [at(40_000, 0, false)]), [], "wrapped: looks healthy");
+  const found = congestedLinks([at(39_000, 0, true)], [at(40_000, 0, true)]);
+  t.is(found.length, 1);
+  t.true(found[0]!.lag >= 0x7fff);
 });

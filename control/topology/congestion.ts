@@ -6,7 +6,8 @@
  * the samples and decides which verdicts to act on now (move backoff, spare coded links); planMove
  * in repair.ts moves the child's substreams on that link to another parent.
  *
- * Rule: lag = sent - received (u32 sequence arithmetic; a child ahead counts as 0). A link is
+ * Rule: lag = sent - received (16-bit sequence arithmetic: the heartbeat carries the low 16 bits of
+ * each sequence number; a child ahead counts as 0). A link is
  * congested when the lag is at least `lagPackets` now, it did not shrink since the previous
  * interval, and the parent did send something in the interval (an idle link is not
  * congested, it is a dead parent, which the heartbeat timeout handles).
@@ -19,7 +20,16 @@ export interface LinkSample {
   sentSeq: number;
   /** The child's last sequence number received from the parent (child's heartbeat). */
   recvSeq: number;
+  /**
+   * The child heard nothing on this link for longer than the monitor's freshness window: its
+   * lag is then at least STALE_LAG, whatever the 16-bit numbers say (a link dead for more than
+   * 2^15 packets would otherwise wrap around and look healthy).
+   */
+  stale?: boolean;
 }
+
+/** The lag of a link on which the child has heard nothing lately: the most 16 bits can tell. */
+export const STALE_LAG = 0x7fff;
 
 export interface CongestionPolicy {
   /** Packets behind at which a link counts as congested. */
@@ -36,16 +46,18 @@ export interface CongestedLink {
   growth: number;
 }
 
-const U32 = 0x1_0000_0000;
+/** The heartbeat's lastSeq is the low 16 bits (protocol/control-bodies.ts): compared mod 2^16. */
+const SEQ_SPACE = 0x1_0000;
 
-/** a - b on u32 sequence numbers, as a signed distance (RFC 1982 style). */
+/** a - b on 16-bit sequence numbers (the heartbeat's), as a signed distance (RFC 1982 style). */
 export function seqDiff(a: number, b: number): number {
-  const d = (((a - b) % U32) + U32) % U32;
-  return d >= U32 / 2 ? d - U32 : d;
+  const d = (((a - b) % SEQ_SPACE) + SEQ_SPACE) % SEQ_SPACE;
+  return d >= SEQ_SPACE / 2 ? d - SEQ_SPACE : d;
 }
 
 function lagOf(s: LinkSample): number {
-  return Math.max(0, seqDiff(s.sentSeq, s.recvSeq));
+  const lag = Math.max(0, seqDiff(s.sentSeq, s.recvSeq));
+  return s.stale === true ? Math.max(lag, STALE_LAG) : lag;
 }
 
 /** Links congested over the interval between two rounds of samples, worst first. */

@@ -29,7 +29,12 @@ export const TS_2026 = Date.UTC(2026, 4, 17, 12, 34, 56, 789);
 
 /** A link with realistic values: ids above 2^16, ages up to 60 s, sequence numbers around 2^31. */
 export function sampleLink(i: number): LinkState {
-  return { node: 100_003 + i * 7_919, ageMs: 60_000 - i * 4_321, lastSeq: 2 ** 31 + i * 1_000_003 };
+  // lastSeq: the low 16 bits of a sequence number past 2^31 (the wire carries 16 bits).
+  return {
+    node: 100_003 + i * 7_919,
+    ageMs: 60_000 - i * 4_321,
+    lastSeq: (2 ** 31 + i * 1_000_003) & 0xffff,
+  };
 }
 
 /** FIG. 9 heartbeat with 4 parents and 8 children: the 256-byte budget case. */
