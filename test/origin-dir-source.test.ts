@@ -29,6 +29,7 @@ test("follows a folder ffmpeg writes live and publishes its segments in order", 
       control: { address: "127.0.0.1", port: 7700 },
       channel: "live",
       key: new Uint8Array(32),
+      trustOnFirstUse: true, // no control in this test
       streamKbps: 300,
       segmentMs: 1000,
       fallbackUrl: "http://127.0.0.1:1",

@@ -69,6 +69,7 @@ async function setup(t: ExecutionContext): Promise<{ port: number; http: Fallbac
       control: { address: "127.0.0.1", port: 7700 },
       channel: "demo",
       key: new Uint8Array(32),
+      trustOnFirstUse: true, // no control in this test
       streamKbps: 700,
       segmentMs: 1000,
       fallbackUrl: "http://127.0.0.1:0",

@@ -5,6 +5,7 @@
  * loopback).
  */
 import test from "ava";
+import { ScriptedControl } from "./helpers/scripted-control.js";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,10 +17,15 @@ import { parseVodSpecs } from "../origin/vod-node.js";
 import { VodFile, VodFileError } from "../origin/vod-file.js";
 import { VodCarousel } from "../origin/vod-source.js";
 import { Assembler } from "../agent/assembler.js";
-import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { decodeData } from "../protocol/data-codec.js";
-import { FLAG_META, WIRE_VERSION } from "../protocol/limits.js";
-import { type ControlMessage, JoinError, MsgType, type JoinBody } from "../protocol/messages.js";
+import { FLAG_META } from "../protocol/limits.js";
+import {
+  type ControlMessage,
+  JoinError,
+  type JoinAckBody,
+  MsgType,
+  type JoinBody,
+} from "../protocol/messages.js";
 import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
@@ -118,9 +124,10 @@ test("a VoD origin announces the file in JOIN and sends chunk i as segment i (ME
   const control = net.bind("127.0.0.1", 7700);
   const child = net.bind("127.0.0.2", 6000);
   const got: ControlMessage[] = [];
+  const sc = new ScriptedControl();
   control.onDatagram((d) => {
-    const r = decodeControl(d);
-    if (r.ok) got.push(r.value);
+    const m = sc.saw(d);
+    if (m !== undefined) got.push(m);
   });
   const packets: Buffer[] = [];
   child.onDatagram((d) => packets.push(Buffer.from(d)));
@@ -136,6 +143,7 @@ test("a VoD origin announces the file in JOIN and sends chunk i as segment i (ME
       control: control.local,
       channel: "movie",
       key: new Uint8Array(32).fill(3),
+      controlKey: sc.publicKey,
       streamKbps: 2000,
       segmentMs: 8,
       fallbackUrl: "http://127.0.0.1:8080",
@@ -149,10 +157,10 @@ test("a VoD origin announces the file in JOIN and sends chunk i as segment i (ME
   t.deepEqual(join.vod, vod);
   t.deepEqual(join.channels, ["movie"]);
   const send = (type: MsgType, body: unknown): void =>
-    control.send(
-      encodeControl({ v: WIRE_VERSION, sender: 0, seq: 1, ts: clock.now(), type, body } as ControlMessage),
-      { address: "127.0.0.1", port: 5000 },
-    );
+    control.send(type === MsgType.JOIN_ACK ? sc.ack(body as JoinAckBody) : sc.seal(type, body), {
+      address: "127.0.0.1",
+      port: 5000,
+    });
   send(MsgType.JOIN_ACK, {
     error: JoinError.NONE,
     node: 4,
