@@ -11,6 +11,7 @@ import {
   type ChannelInfo,
   type ChildLink,
   type ControlMessage,
+  type CookieBody,
   type DataHeader,
   type HeartbeatBody,
   type JoinAckBody,
@@ -78,6 +79,9 @@ export const vodInfo = (nameChars: number): fc.Arbitrary<VodInfo> =>
     ),
   );
 
+/** A raw Ed25519 or X25519 public key (JOIN.epk, JOIN_ACK.epk, COOKIE.controlKey, originKey): 32 bytes. */
+export const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+
 export const joinBody: fc.Arbitrary<JoinBody> = fc.record(
   {
     key: fc.uint8Array({ maxLength: 64 }),
@@ -87,10 +91,13 @@ export const joinBody: fc.Arbitrary<JoinBody> = fc.record(
     nat: enumOf<NatType>(NatType),
     httpPort: port,
     streamKbps: u32,
-    fallbackUrl: textOf(50),
+    fallbackUrl: textOf(30),
     segmentMs: u32,
-    regionHint: textOf(50),
+    regionHint: textOf(30),
     vod: vodInfo(40),
+    epk: key32,
+    cookie: fc.uint8Array({ maxLength: 64 }),
+    token: textOf(20),
   },
   { requiredKeys: ["key", "role", "channels", "uploadKbps", "nat", "httpPort"] },
 );
@@ -104,17 +111,27 @@ const channelInfo: fc.Arbitrary<ChannelInfo> = fc.record(
     segmentMs: u32,
     fallbackUrl: textOf(12),
     vod: vodInfo(1),
+    originKey: key32,
   },
   { requiredKeys: ["name", "id", "k", "streamKbps", "segmentMs", "fallbackUrl"] },
 );
 
-export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record({
-  error: enumOf<JoinError>(JoinError),
-  node: u32,
-  region: textOf(20),
-  heartbeatMs: u32,
-  channels: fc.array(channelInfo, { maxLength: 8 }),
-});
+export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record(
+  {
+    error: enumOf<JoinError>(JoinError),
+    node: u32,
+    region: textOf(20),
+    heartbeatMs: u32,
+    channels: fc.array(channelInfo, { maxLength: 4 }),
+    epk: key32,
+  },
+  { requiredKeys: ["error", "node", "region", "heartbeatMs", "channels"] },
+);
+
+export const cookieBody: fc.Arbitrary<CookieBody> = fc.record(
+  { cookie: fc.uint8Array({ maxLength: 64 }), controlKey: key32 },
+  { requiredKeys: ["cookie"] },
+);
 
 export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u16, lastSeq: u16 });
 
@@ -206,6 +223,7 @@ export const controlByType = {
   HEARTBEAT: message(MsgType.HEARTBEAT, heartbeatBody),
   ASSIGN: message(MsgType.ASSIGN, assignBody),
   LEAVE: message(MsgType.LEAVE, leaveBody),
+  COOKIE: message(MsgType.COOKIE, cookieBody),
 };
 
 export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(...Object.values(controlByType));

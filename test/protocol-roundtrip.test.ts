@@ -2,7 +2,16 @@
 // message type, data packets and segment meta; plus the address and demux rules.
 import test from "ava";
 import fc from "fast-check";
+import { generateKeyPairSync } from "node:crypto";
 import { SocketAddress } from "node:net";
+import {
+  SIGNATURE_BYTES,
+  TAG_BYTES,
+  checkSignature,
+  checkTag,
+  encodeSigned,
+  encodeTagged,
+} from "../protocol/auth.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
 import { bytesToIp, ipToBytes } from "../protocol/ip-bytes.js";
@@ -33,6 +42,35 @@ for (const [name, arb] of Object.entries(controlByType)) {
     );
   });
 }
+
+test("tagged and signed messages decode to the message with its tag or signature, the last entry, and check", (t) => {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  fc.assert(
+    fc.property(
+      controlMessage,
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ maxLength: 40 }),
+      (msg, key, context) => {
+        const tagged = encodeTagged(msg, key);
+        const r = decodeControl(tagged);
+        if (!r.ok) throw r.error;
+        t.deepEqual(r.value, { ...msg, auth: new Uint8Array(tagged.subarray(-TAG_BYTES)) });
+        t.deepEqual([...tagged.subarray(-TAG_BYTES - 2, -TAG_BYTES)], [0x06, 0x50]);
+        t.true(checkTag(tagged, key));
+        t.true(encodeControl(r.value).equals(tagged), "the decoded message encodes to the same bytes");
+        const signed = encodeSigned(msg, privateKey, context);
+        const s = decodeControl(signed);
+        if (!s.ok) throw s.error;
+        t.deepEqual(s.value, { ...msg, auth: new Uint8Array(signed.subarray(-SIGNATURE_BYTES)) });
+        t.deepEqual([...signed.subarray(-SIGNATURE_BYTES - 3, -SIGNATURE_BYTES)], [0x06, 0x58, 0x40]);
+        t.true(checkSignature(signed, publicKey, context));
+        t.false(checkTag(signed, key));
+        t.false(checkSignature(tagged, publicKey, context));
+      },
+    ),
+    { seed: SEED, numRuns: 200 },
+  );
+});
 
 test("control decoding also accepts a Uint8Array that is not a Buffer, at an offset", (t) => {
   fc.assert(
