@@ -15,22 +15,43 @@ import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js"
 import { encodeNack } from "../protocol/nack-codec.js";
 import {
   sampleAssign,
+  sampleAssignTagged,
+  sampleAssignTaggedBytes,
   sampleAssignTier2,
   sampleAssignTiered,
+  sampleControlKey,
+  sampleCookieBare,
+  sampleCookieMsg,
   sampleDataHeader,
   sampleEndHeader,
   sampleHeartbeat,
+  sampleHeartbeatTagged,
+  sampleHeartbeatTaggedBytes,
   sampleJoinAck,
+  sampleJoinAckContext,
   sampleJoinAckRejoin,
+  sampleJoinAckSigned,
+  sampleJoinAckSignedBytes,
   sampleJoinAgent,
+  sampleJoinHandshake,
+  sampleJoinHandshakeBytes,
   sampleJoinOrigin,
   sampleLeave,
   sampleMeta,
   sampleMetaHeader,
+  sampleNodeKey,
   sampleOriginKey,
   samplePayload,
+  sampleSessionKeys,
 } from "../test/vectors/samples.js";
-import { type InvalidCase, type ValidCase, type VectorFile, toJson } from "../test/vectors/vector-json.js";
+import {
+  type AuthCheck,
+  type InvalidCase,
+  type ValidCase,
+  type VectorFile,
+  toJson,
+} from "../test/vectors/vector-json.js";
+import { joinContext } from "../protocol/handshake.js";
 
 const dir = join(import.meta.dirname, "..", "test", "vectors");
 type Tree = Map<unknown, unknown>;
@@ -58,6 +79,21 @@ const body = (t: Tree): Tree => t.get(5) as Tree;
 function control(name: string, msg: ControlMessage): ValidCase {
   return { name, hex: hex(encodeControl(msg)), value: toJson(msg) };
 }
+
+/** An authenticated case: the bytes as sealed (they must equal encodeControl of the value). */
+function sealed(name: string, msg: ControlMessage, bytes: Buffer, auth: AuthCheck): ValidCase {
+  if (!encodeControl(msg).equals(bytes))
+    throw new Error(`${name}: the sealed bytes are not the value's encoding`);
+  return { name, hex: hex(bytes), value: toJson(msg), auth };
+}
+
+const sessionTag = (key: Uint8Array, note: string): AuthCheck => ({ scheme: "tag", key: hex(key), note });
+const signedBy = (publicKey: Uint8Array, context: Uint8Array, note: string): AuthCheck => ({
+  scheme: "signature",
+  publicKey: hex(publicKey),
+  context: hex(context),
+  note,
+});
 
 function broken(
   name: string,
@@ -90,6 +126,15 @@ await write("heartbeat.json", {
       ...hb,
       body: { ...hb.body, parents: [hb.body.parents[0] ?? null, null], children: [], buffers: [3, 0] },
     }),
+    sealed(
+      "tagged with the sample session's node-to-control key, counter 17",
+      sampleHeartbeatTagged,
+      sampleHeartbeatTaggedBytes,
+      sessionTag(
+        sampleSessionKeys.nodeToControl,
+        "HKDF-SHA256 of X25519(sample ephemerals 0x11, 0x22), salt SHA-256(node key || node epk || control epk): first 32 bytes",
+      ),
+    ),
   ],
   invalid: [
     broken("version 2", hb, "E_BAD_VERSION", "v", (t) => t.set(0, 2)),
@@ -110,13 +155,30 @@ await write("heartbeat.json", {
     { name: "array length 2^64-1", hex: "a1009bffffffffffffffff", code: "E_TRUNCATED" },
     { name: "tagged timestamp (tag 1)", hex: "a104c11a6a1b2c3d", code: "E_BAD_CBOR" },
     { name: "not a map", hex: "8100", code: "E_BAD_FIELD", field: "envelope" },
+    broken("65-byte tag", sampleHeartbeatTagged, "E_LIMIT", "auth", (t) => t.set(6, new Uint8Array(65))),
+    broken("tag as a text string", sampleHeartbeatTagged, "E_BAD_FIELD", "auth", (t) =>
+      t.set(6, "x".repeat(16)),
+    ),
   ],
 });
 
 await write("join.json", {
   kind: "JOIN",
   decoder: "control",
-  valid: [control("agent", sampleJoinAgent), control("origin", sampleJoinOrigin)],
+  valid: [
+    control("agent", sampleJoinAgent),
+    control("origin", sampleJoinOrigin),
+    sealed(
+      "handshake: epk, cookie, token; signed by the node for control's key",
+      sampleJoinHandshake,
+      sampleJoinHandshakeBytes,
+      signedBy(
+        sampleNodeKey.publicKey,
+        joinContext(sampleControlKey.publicKey),
+        '"tiercast join v1\\0" || control\'s public key',
+      ),
+    ),
+  ],
   invalid: [
     broken("65-byte key", sampleJoinAgent, "E_LIMIT", "body.key", (t) => body(t).set(0, new Uint8Array(65))),
     broken("201-byte channel name", sampleJoinAgent, "E_LIMIT", "body.channels[0]", (t) =>
@@ -124,13 +186,42 @@ await write("join.json", {
     ),
     broken("httpPort 0", sampleJoinAgent, "E_BAD_FIELD", "body.httpPort", (t) => body(t).set(5, 0)),
     broken("unknown role", sampleJoinAgent, "E_BAD_FIELD", "body.role", (t) => body(t).set(1, 9)),
+    broken("31-byte epk", sampleJoinHandshake, "E_BAD_FIELD", "body.epk", (t) =>
+      body(t).set(14, new Uint8Array(31)),
+    ),
+    broken("33-byte epk", sampleJoinHandshake, "E_LIMIT", "body.epk", (t) =>
+      body(t).set(14, new Uint8Array(33)),
+    ),
+    broken("65-byte cookie", sampleJoinHandshake, "E_LIMIT", "body.cookie", (t) =>
+      body(t).set(15, new Uint8Array(65)),
+    ),
+    broken("cookie as a text string", sampleJoinHandshake, "E_BAD_FIELD", "body.cookie", (t) =>
+      body(t).set(15, "cookie"),
+    ),
+    broken("201-byte token", sampleJoinHandshake, "E_LIMIT", "body.token", (t) =>
+      body(t).set(16, "t".repeat(201)),
+    ),
+    broken("65-byte signature", sampleJoinHandshake, "E_LIMIT", "auth", (t) => t.set(6, new Uint8Array(65))),
   ],
 });
 
 await write("join-ack.json", {
   kind: "JOIN_ACK",
   decoder: "control",
-  valid: [control("accepted", sampleJoinAck), control("rejoin", sampleJoinAckRejoin)],
+  valid: [
+    control("accepted", sampleJoinAck),
+    control("rejoin", sampleJoinAckRejoin),
+    sealed(
+      "accepted with control's epk, signed over the sample JOIN's hash",
+      sampleJoinAckSigned,
+      sampleJoinAckSignedBytes,
+      signedBy(
+        sampleControlKey.publicKey,
+        sampleJoinAckContext,
+        '"tiercast join-ack v1\\0" || SHA-256(the join.json handshake vector\'s bytes)',
+      ),
+    ),
+  ],
   invalid: [
     broken("k = 17", sampleJoinAck, "E_BAD_FIELD", "body.channels[0].k", (t) => {
       ((body(t).get(4) as Tree[])[0] as Tree).set(2, 17);
@@ -143,6 +234,32 @@ await write("join-ack.json", {
       );
     }),
     broken("unknown error code", sampleJoinAck, "E_BAD_FIELD", "body.error", (t) => body(t).set(0, 99)),
+    broken("16-byte epk", sampleJoinAckSigned, "E_BAD_FIELD", "body.epk", (t) =>
+      body(t).set(5, new Uint8Array(16)),
+    ),
+    broken("epk as an integer", sampleJoinAckSigned, "E_BAD_FIELD", "body.epk", (t) => body(t).set(5, 7)),
+  ],
+});
+
+await write("cookie.json", {
+  kind: "COOKIE",
+  decoder: "control",
+  valid: [control("with control's key", sampleCookieMsg), control("cookie only", sampleCookieBare)],
+  invalid: [
+    broken("cookie missing", sampleCookieMsg, "E_BAD_FIELD", "body.cookie", (t) => body(t).delete(0)),
+    broken("65-byte cookie", sampleCookieMsg, "E_LIMIT", "body.cookie", (t) =>
+      body(t).set(0, new Uint8Array(65)),
+    ),
+    broken("cookie as a text string", sampleCookieMsg, "E_BAD_FIELD", "body.cookie", (t) =>
+      body(t).set(0, "c"),
+    ),
+    broken("31-byte control key", sampleCookieMsg, "E_BAD_FIELD", "body.controlKey", (t) =>
+      body(t).set(1, new Uint8Array(31)),
+    ),
+    broken("33-byte control key", sampleCookieMsg, "E_LIMIT", "body.controlKey", (t) =>
+      body(t).set(1, new Uint8Array(33)),
+    ),
+    broken("type 7", sampleCookieMsg, "E_BAD_TYPE", "type", (t) => t.set(1, 7)),
   ],
 });
 
@@ -153,6 +270,15 @@ await write("assign.json", {
     control("k = 4, IPv4 and IPv6 peers", sampleAssign),
     control("tier 1: flood parents, mesh, a coded child, part 0 of 2", sampleAssignTiered),
     control("tier 2: 12 + 2 coded parents, cluster", sampleAssignTier2),
+    sealed(
+      "k = 4, tagged with the sample session's control-to-node key, counter 1",
+      sampleAssignTagged,
+      sampleAssignTaggedBytes,
+      sessionTag(
+        sampleSessionKeys.controlToNode,
+        "the same HKDF output as the heartbeat vector's key: its last 32 bytes",
+      ),
+    ),
   ],
   invalid: [
     broken("5-byte address", sampleAssign, "E_BAD_FIELD", "body.parents[0].address", (t) => {

@@ -3,9 +3,19 @@
  * (scripts/gen-wire-vectors.ts), the protocol tests and bench/wire.ts.
  * Changing one changes the golden vectors: regenerate them and review the diff.
  */
+import { createPrivateKey } from "node:crypto";
+import { encodeSigned, encodeTagged, rawPublicKey } from "../../protocol/auth.js";
+import {
+  deriveSessionKeys,
+  type Ephemeral,
+  joinAckContext,
+  joinContext,
+  sha256,
+} from "../../protocol/handshake.js";
 import { FLAG_END, FLAG_META, WIRE_VERSION } from "../../protocol/limits.js";
 import {
   type ControlMessage,
+  type CookieBody,
   type DataHeader,
   JoinError,
   LeaveReason,
@@ -23,6 +33,30 @@ import { keyFromSeed } from "../helpers/origin-key.js";
 
 /** The origin key of the samples (a fixed seed: its signatures are the same every run). */
 export const sampleOriginKey = keyFromSeed(0x5a);
+
+/** Control's long-term key of the samples (fixed seed): it signs sampleJoinAckSigned. */
+export const sampleControlKey = keyFromSeed(0xc0);
+
+/** The joining node's identity key of the samples (fixed seed): it signs sampleJoinHandshake. */
+export const sampleNodeKey = keyFromSeed(0x4e);
+
+/** PKCS#8 DER of an X25519 private key, before its 32 bytes (RFC 8410). */
+const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+
+/** An X25519 key pair whose private key is 32 bytes of `seedByte` (an ephemeral that is the same every run). */
+export function x25519FromSeed(seedByte: number): Ephemeral {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([X25519_PKCS8_PREFIX, Buffer.alloc(32, seedByte)]),
+    format: "der",
+    type: "pkcs8",
+  });
+  return { privateKey, publicKey: rawPublicKey(privateKey) };
+}
+
+/** The node's ephemeral of the sample handshake (JOIN.epk). */
+export const sampleNodeEphemeral = x25519FromSeed(0x11);
+/** Control's ephemeral of the sample handshake (JOIN_ACK.epk). */
+export const sampleControlEphemeral = x25519FromSeed(0x22);
 
 /** 2026-05-17T12:34:56.789Z */
 export const TS_2026 = Date.UTC(2026, 4, 17, 12, 34, 56, 789);
@@ -270,6 +304,120 @@ export const sampleLeave: MessageOf<MsgType.LEAVE> = {
   body: { channel: 3, reason: LeaveReason.SHUTDOWN },
   auth: new Uint8Array(16).fill(0xab),
 };
+
+// ---------------------------------------------------------------- the handshake (docs/security.md)
+
+/** A cookie as control makes it: u32 seconds || 16 MAC bytes (here fixed bytes: opaque to nodes). */
+export const sampleCookie = new Uint8Array([
+  ...[0, 0, 0, 0].map((_, i) => (Math.floor(TS_2026 / 1000) >>> (24 - 8 * i)) & 0xff),
+  ...Array.from({ length: 16 }, (_, i) => (i * 29 + 101) & 0xff),
+]);
+
+/** The signature (or tag) of an authenticated sample: the bytes after the envelope's `06 58 40` (or `06 50`). */
+function withAuth<T extends ControlMessage>(msg: T, datagram: Buffer, length: number): T {
+  return { ...msg, auth: new Uint8Array(datagram.subarray(datagram.length - length)) };
+}
+
+const joinHandshakeUnsigned: MessageOf<MsgType.JOIN> = {
+  v: WIRE_VERSION,
+  type: MsgType.JOIN,
+  sender: 0,
+  seq: 0,
+  ts: TS_2026 + 20,
+  body: {
+    key: sampleNodeKey.publicKey,
+    role: Role.AGENT,
+    channels: ["news"],
+    uploadKbps: 20_000,
+    nat: NatType.PORT_RESTRICTED,
+    httpPort: 8_123,
+    regionHint: "region-a",
+    epk: sampleNodeEphemeral.publicKey,
+    cookie: sampleCookie,
+    token: "tce_4q9Lw2mZ8xVb7nKp3sR6tY1uHc0dJf5e",
+  },
+};
+
+/** The JOIN datagram of the sample handshake: epk, cookie, token; signed by sampleNodeKey for sampleControlKey. */
+export const sampleJoinHandshakeBytes: Buffer = encodeSigned(
+  joinHandshakeUnsigned,
+  sampleNodeKey.privateKey,
+  joinContext(sampleControlKey.publicKey),
+);
+/** sampleJoinHandshakeBytes decoded (its `auth` is the 64-byte signature). */
+export const sampleJoinHandshake = withAuth(joinHandshakeUnsigned, sampleJoinHandshakeBytes, 64);
+
+/** Control's COOKIE answer to a JOIN without a cookie (control's key: for nodes that trust on first use). */
+export const sampleCookieMsg: MessageOf<MsgType.COOKIE> = {
+  v: WIRE_VERSION,
+  type: MsgType.COOKIE,
+  sender: 0,
+  seq: 41,
+  ts: TS_2026 + 10,
+  body: { cookie: sampleCookie, controlKey: sampleControlKey.publicKey } satisfies CookieBody,
+};
+
+/** A COOKIE without control's key. */
+export const sampleCookieBare: MessageOf<MsgType.COOKIE> = {
+  ...sampleCookieMsg,
+  seq: 42,
+  body: { cookie: sampleCookie },
+};
+
+const joinAckHandshakeUnsigned: MessageOf<MsgType.JOIN_ACK> = {
+  ...sampleJoinAck,
+  seq: 43,
+  ts: TS_2026 + 21,
+  body: { ...sampleJoinAck.body, epk: sampleControlEphemeral.publicKey },
+};
+
+/** What control signs its JOIN_ACK over: the context and SHA-256 of sampleJoinHandshakeBytes. */
+export const sampleJoinAckContext: Buffer = joinAckContext(sha256(sampleJoinHandshakeBytes));
+
+/** Control's JOIN_ACK to sampleJoinHandshake: its epk, signed by sampleControlKey over the JOIN's hash. */
+export const sampleJoinAckSignedBytes: Buffer = encodeSigned(
+  joinAckHandshakeUnsigned,
+  sampleControlKey.privateKey,
+  sampleJoinAckContext,
+);
+export const sampleJoinAckSigned = withAuth(joinAckHandshakeUnsigned, sampleJoinAckSignedBytes, 64);
+
+/** The sample session's keys: what both ends of the sample handshake derive. */
+export const sampleSessionKeys = (() => {
+  const keys = deriveSessionKeys(sampleNodeEphemeral.privateKey, sampleControlEphemeral.publicKey, {
+    nodeKey: sampleNodeKey.publicKey,
+    nodeEpk: sampleNodeEphemeral.publicKey,
+    controlEpk: sampleControlEphemeral.publicKey,
+  });
+  if (keys === undefined) throw new Error("the sample ephemerals give no session keys");
+  return keys;
+})();
+
+const heartbeatSession: MessageOf<MsgType.HEARTBEAT> = { ...sampleHeartbeat(), seq: 17 };
+
+/** The 4-parent, 8-child HEARTBEAT as a node sends it in the sample session: counter 17, tagged. */
+export const sampleHeartbeatTaggedBytes: Buffer = encodeTagged(
+  heartbeatSession,
+  sampleSessionKeys.nodeToControl,
+);
+export const sampleHeartbeatTagged = withAuth(heartbeatSession, sampleHeartbeatTaggedBytes, 16);
+
+/** sampleAssign as control sends it in the sample session: its counter 1, tagged with the control-to-node key. */
+export const sampleAssignTaggedBytes: Buffer = encodeTagged(
+  { ...sampleAssign, seq: 1 },
+  sampleSessionKeys.controlToNode,
+);
+export const sampleAssignTagged = withAuth({ ...sampleAssign, seq: 1 }, sampleAssignTaggedBytes, 16);
+
+/** The authenticated and handshake samples (not in sampleControl: other tests treat those as the v1 base set). */
+export const sampleHandshake: ControlMessage[] = [
+  sampleJoinHandshake,
+  sampleCookieMsg,
+  sampleCookieBare,
+  sampleJoinAckSigned,
+  sampleHeartbeatTagged,
+  sampleAssignTagged,
+];
 
 export const sampleControl: ControlMessage[] = [
   sampleJoinAgent,

@@ -8,7 +8,17 @@ export interface ValidCase {
   name: string;
   hex: string;
   value: unknown;
+  /** An authenticated datagram: what its tag or signature verifies with (protocol/auth.ts). */
+  auth?: AuthCheck;
 }
+
+/**
+ * `tag`: checkTag(bytes, key) with the 32-byte session key; `signature`: checkSignature(bytes,
+ * publicKey, context) with a raw Ed25519 public key and the context the signer used (hex).
+ */
+export type AuthCheck =
+  | { scheme: "tag"; key: string; note: string }
+  | { scheme: "signature"; publicKey: string; context: string; note: string };
 
 export interface InvalidCase {
   name: string;
@@ -48,6 +58,7 @@ export function fromJson(value: unknown): unknown {
 export const VECTOR_FILES = [
   "join.json",
   "join-ack.json",
+  "cookie.json",
   "heartbeat.json",
   "assign.json",
   "leave.json",
