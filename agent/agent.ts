@@ -19,6 +19,7 @@ import {
   type ChannelInfo,
   type DataPacket,
   type HeartbeatBody,
+  type LinkState,
   TierRole,
 } from "../protocol/messages.js";
 import type { Clock } from "../seams/clock.js";
@@ -90,6 +91,8 @@ export class Agent {
   #joinMs: number | null = null;
   #metaMalformed = 0;
   /** The live channel's METAs: nothing verifies before the JOIN_ACK gives the origin's key. */
+  /** The verifier's rejections per sender at the last heartbeat (what is new since is reported). */
+  #rejectedAtHeartbeat = new Map<string, number>();
   readonly #metas: MetaVerifier;
   #keyMissingLogged = false;
   #poisoned = 0;
@@ -385,6 +388,25 @@ export class Agent {
     };
   }
 
+  /**
+   * The parent that sent the most METAs failing the origin's signature since the last heartbeat
+   * is flagged `suspect` (one per heartbeat: the 256-byte budget); control moves us away from it.
+   */
+  #flagSuspect(parents: Array<LinkState | null>): Array<LinkState | null> {
+    let worst: { node: number; n: number } | undefined;
+    for (const p of parents) {
+      if (p === null) continue;
+      const label = String(p.node);
+      const now = this.#metas.stats.bySource.get(label) ?? 0;
+      const n = now - (this.#rejectedAtHeartbeat.get(label) ?? 0);
+      if (n > 0 && (worst === undefined || n > worst.n)) worst = { node: p.node, n };
+    }
+    this.#rejectedAtHeartbeat = new Map(this.#metas.stats.bySource);
+    if (worst === undefined) return parents;
+    const w = worst.node;
+    return parents.map((p) => (p !== null && p.node === w ? { ...p, suspect: true } : p));
+  }
+
   #heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion"> {
     const sample = this.#meter.sample(ts, this.dataPlane.peerBytesSent);
     const loss = this.dataPlane.lossSample();
@@ -392,7 +414,7 @@ export class Agent {
     const shed = this.dataPlane.shedCount;
     return {
       channel: this.session.channel?.id ?? this.dataPlane.assignment?.channel ?? 0,
-      parents: this.dataPlane.parentStates(ts),
+      parents: this.#flagSuspect(this.dataPlane.parentStates(ts)),
       children: this.dataPlane.childStates(ts),
       buffers: this.dataPlane.buffers(this.continuity.playing(ts)),
       resources: {

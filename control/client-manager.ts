@@ -51,7 +51,16 @@ export interface NodeRecord {
    * established nodes and never becomes their parent (docs/security.md).
    */
   probation: boolean;
+  /**
+   * Children that reported this node for a META that failed verification (this session). From
+   * MARK_AFTER_REPORTS distinct children on it is marked: it relays nothing any more.
+   */
+  suspectBy?: Set<number>;
+  marked?: boolean;
 }
+
+/** Distinct children whose reports mark a parent (one child alone could be fooled by a spoofer). */
+export const MARK_AFTER_REPORTS = 2;
 
 /** Authenticated heartbeats a new key sends before it may be given children. */
 export const PROBATION_HEARTBEATS = 2;
@@ -98,11 +107,11 @@ export function dcmMember(n: NodeRecord): DcmMember {
     address: n.address,
     port: n.port,
     region: n.region,
-    uploadKbps: n.uploadKbps,
+    uploadKbps: n.marked === true ? 0 : n.uploadKbps,
     joinedAt: n.joinedAt,
     nat: n.nat,
     waypoint: n.role === Role.WAYPOINT,
-    eligible: n.eligible,
+    eligible: n.eligible && n.marked !== true,
     httpPort: n.httpPort,
     ...(n.recruit === true ? { watching: false } : {}),
   };

@@ -281,6 +281,18 @@ export class Dcm {
   }
 
   /**
+   * Tiered: a child reported its parent for a META that failed verification: the child's
+   * substreams from that parent move to another parent at the next reconcile. False when the
+   * link is not in the plan (or the engine is the tree, which has no moves).
+   */
+  moveAway(parent: number, child: number): boolean {
+    if (!this.#tiered || !(this.#plan.nodes.get(child)?.parents.includes(parent) ?? false)) return false;
+    this.#changes.push({ kind: "move", parent, child });
+    this.#topologyDirty = true;
+    return true;
+  }
+
+  /**
    * Tiered, once per heartbeat interval (`now` from the injected Clock): links whose child lags
    * `lagPackets` behind its parent and did not catch up since the last interval get their
    * substreams moved (planMove) at the next reconcile, unless the move backoff or the spare

@@ -37,6 +37,9 @@ export class ControlMetrics {
   /** Bytes sent to and received from sources that never proved their address (COOKIE, REJOIN hints). */
   unprovenBytesIn = 0;
   unprovenBytesOut = 0;
+  /** Children's reports of a parent whose META failed verification, and the parents marked for them. */
+  suspectReports = 0;
+  parentsMarked = 0;
   /** Handshakes completed (sessions opened) and keys revoked. */
   sessionsOpened = 0;
   revoked = 0;
@@ -151,6 +154,18 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     [{}, m.sessionsOpened],
   ]);
   family("tiercast_control_keys_revoked_total", "counter", "Node keys revoked.", [[{}, m.revoked]]);
+  family(
+    "tiercast_control_suspect_reports_total",
+    "counter",
+    "Children's reports of a parent whose META failed verification.",
+    [[{}, m.suspectReports]],
+  );
+  family(
+    "tiercast_control_parents_marked_total",
+    "counter",
+    "Parents marked after reports from several children.",
+    [[{}, m.parentsMarked]],
+  );
   family(
     "tiercast_control_stalls_total",
     "counter",

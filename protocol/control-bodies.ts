@@ -19,8 +19,9 @@
  *                 ceil(fileBytes / chunkBytes) <= 2^32 (chunk index = segment id, u32)
  * HEARTBEAT (3)   0 channel u32  1 assignVersion u32  2 parents [LinkState|null]<=16
  *                 3 children [LinkState]<=64  4 buffers [u16]<=16  5 resources  6 newestSegment u32
- *   LinkState     [node u32, ageMs u16, lastSeq u16]  (ageMs saturates at 65535; lastSeq is the
- *                 low 16 bits of the sequence number: the DCM compares them across one interval)
+ *   LinkState     [node u32, ageMs u16, lastSeq u16, suspect? 1]  (ageMs saturates at 65535; lastSeq
+ *                 is the low 16 bits of the sequence number: the DCM compares them across one
+ *                 interval; suspect, parents only: its META failed verification; agents flag one)
  *   resources     compact array: [uploadKbps u32, nat u8, cacheBytes uint, cpuPct u16, rssMB u16,
  *                 loss? u8|null (loss fraction x 255, rounded), shed? u8 (children shed over the cap)]
  *   A worst-case HEARTBEAT (4 parents, 8 children, every field at its largest) is 254 bytes with
@@ -320,7 +321,13 @@ function writeBufferSize(v: unknown): number {
 
 function writeLinkState(v: unknown): unknown[] {
   const l = record<LinkState>(v, "link state");
-  return [u32(l.node, "node"), measure(l.ageMs, "ageMs", U16_MAX), u32(l.lastSeq, "lastSeq") & U16_MAX];
+  const out: unknown[] = [
+    u32(l.node, "node"),
+    measure(l.ageMs, "ageMs", U16_MAX),
+    u32(l.lastSeq, "lastSeq") & U16_MAX,
+  ];
+  if (l.suspect === true) out.push(1);
+  return out;
 }
 
 function writeLinkStateOrNull(v: unknown): unknown[] | null {
@@ -329,7 +336,9 @@ function writeLinkStateOrNull(v: unknown): unknown[] | null {
 
 function readLinkState(v: unknown): LinkState {
   const a = compact(v, 3);
-  return { node: u32(a[0], "node"), ageMs: u16(a[1], "ageMs"), lastSeq: u16(a[2], "lastSeq") };
+  const l: LinkState = { node: u32(a[0], "node"), ageMs: u16(a[1], "ageMs"), lastSeq: u16(a[2], "lastSeq") };
+  if (a[3] !== undefined && int(a[3], "suspect", 0, 1) === 1) l.suspect = true;
+  return l;
 }
 
 function readLinkStateOrNull(v: unknown): LinkState | null {

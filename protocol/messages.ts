@@ -200,6 +200,11 @@ export interface LinkState {
    * wire carries its low 16 bits (the DCM compares two ends across one interval, mod 2^16).
    */
   lastSeq: number;
+  /**
+   * Parents only: this parent sent a META that failed its origin signature since the last
+   * heartbeat (control moves the child away; two children's reports mark the parent).
+   */
+  suspect?: boolean;
 }
 
 /** Measurements: integers on the wire, the encoder rounds each and clamps it (cacheBytes to 2^53-1, the rest to u32). */

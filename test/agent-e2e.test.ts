@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
-import { JoinError, MsgType, NatType } from "../protocol/messages.js";
+import { type HeartbeatBody, JoinError, MsgType, NatType } from "../protocol/messages.js";
 import { newIdentity } from "./helpers/control-harness.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
 import { MemoryLogger } from "../seams/log.js";
@@ -145,8 +145,10 @@ function setup(opts: SetupOptions = {}) {
   );
   const childGot: number[] = [];
   child.onDatagram((b) => childGot.push(b.length));
+  const heartbeats: HeartbeatBody[] = [];
   control.onDatagram((b) => {
     const m = sc.saw(b);
+    if (m?.type === MsgType.HEARTBEAT) heartbeats.push(m.body);
     if (m?.type !== MsgType.JOIN) return;
     const ack = sc.ack({
       error: JoinError.NONE,
@@ -198,6 +200,7 @@ function setup(opts: SetupOptions = {}) {
     sendRaw,
     nextSeq,
     committed,
+    heartbeats,
   };
 }
 
@@ -360,6 +363,11 @@ test("a forged META sent first is refused and cannot make the genuine segment be
   t.is(meta.repeats, 1);
   t.true(s.logger.lines.some((l) => l.event === "meta_rejected" && l.from === "1"));
   t.regex(s.agent.metrics(), /tiercast_agent_meta_rejected_total\{channel="demo",source="1"\} 1/);
+  // The next heartbeat reports the parent whose META failed (control moves us away); the one after does not.
+  s.clock.advance(500);
+  t.true(s.heartbeats.at(-1)!.parents[0]!.suspect === true, "the parent is reported");
+  s.clock.advance(500);
+  t.is(s.heartbeats.at(-1)!.parents[0]!.suspect, undefined, "only what is new since the last heartbeat");
   s.agent.stop();
 });
 

@@ -314,3 +314,43 @@ test("JOIN rate limits per source prefix: /24 for IPv4, /48 for IPv6", (t) => {
   t.is(h.control.metrics.joinsLimited.get("proven"), 3);
   t.is(h.node(2).join({ channels: ["news"] }).error, JoinError.NONE, "another prefix is not held back");
 });
+
+test("a child that reports its parent for a forged META is moved away; two children's reports mark the parent", (t) => {
+  const h = new Harness(undefined, { topology: "tiered" });
+  const o = h.origin(1);
+  const nodes = Array.from({ length: 6 }, (_, i) => h.agent(i < 2 ? 8 : 1, 1 + (i % 2)));
+  h.interval([o, ...nodes]);
+  const parentOf = (n: (typeof nodes)[number]): Array<number | undefined> =>
+    n.lastAssign()?.parents.map((p) => p?.node) ?? [];
+  const relay = nodes.find((n) => nodes.filter((c) => parentOf(c).includes(n.id)).length >= 2)!;
+  const [c1, c2] = nodes.filter((c) => parentOf(c).includes(relay.id));
+  const report = (child: NonNullable<typeof c1>): void =>
+    child.send({
+      type: MsgType.HEARTBEAT,
+      body: {
+        channel: 1,
+        assignVersion: child.lastAssign()!.version,
+        parents: [{ node: relay.id, ageMs: 0, lastSeq: 0, suspect: true }],
+        children: [],
+        buffers: [0],
+        resources: { uploadKbps: 0, nat: NatType.OPEN, cacheBytes: 0, cpuPct: 0, rssMB: 1 },
+        newestSegment: 0,
+      },
+    });
+  report(c1!);
+  h.settle();
+  t.false(parentOf(c1!).includes(relay.id), "the reporting child has another parent");
+  t.true(parentOf(c2!).includes(relay.id), "one report does not mark the parent");
+  t.is(h.events("parent_marked").length, 0);
+  report(c2!);
+  h.settle();
+  t.deepEqual(
+    h.events("parent_marked").map((e) => e.node),
+    [relay.id],
+  );
+  t.true(
+    nodes.every((n) => !parentOf(n).includes(relay.id)),
+    "a marked parent relays nothing",
+  );
+  t.is(h.control.metrics.suspectReports, 2);
+});

@@ -87,7 +87,8 @@ function worstHeartbeat(): ControlMessage {
     body: {
       channel: M,
       assignVersion: M,
-      parents: [link, link, link, link],
+      // An agent flags at most one parent per heartbeat as suspect.
+      parents: [{ ...link, suspect: true }, link, link, link],
       children: Array.from({ length: 8 }, () => link),
       buffers: [M, M, M, M],
       resources: {
@@ -302,8 +303,10 @@ test("unknown keys and extra compact-array elements are ignored (forward compati
       if (!Array.isArray(v)) continue;
       for (const e of v) {
         if (!Array.isArray(e)) continue;
-        // ASSIGN's Peer and ChildLink arrays end with a link algorithm: extras come after it.
+        // ASSIGN's Peer and ChildLink arrays end with a link algorithm, a heartbeat's LinkState
+        // with its suspect flag: extras come after them.
         if (msg === sampleAssign) e.push(LinkAlgorithm.TREE);
+        if (msg.type === MsgType.HEARTBEAT && e.length === 3) e.push(0);
         e.push(99, "later");
       }
     }

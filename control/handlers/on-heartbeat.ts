@@ -8,12 +8,13 @@
  * JOIN_ACK error REJOIN there.
  */
 import type { MsgType } from "../../protocol/messages.js";
-import { type HeartbeatBody, JoinError, type MessageOf } from "../../protocol/messages.js";
+import { type HeartbeatBody, JoinError, type MessageOf, Role } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { ControlMetrics } from "../metrics.js";
 import { recruit } from "./recruit.js";
 import type { ControlContext } from "./context.js";
-import { dcmMember, type NodeRecord } from "../client-manager.js";
+import { dcmMember, MARK_AFTER_REPORTS, type NodeRecord } from "../client-manager.js";
+import type { Dcm } from "../dcm.js";
 
 export function onHeartbeat(
   ctx: ControlContext,
@@ -80,6 +81,31 @@ export function onHeartbeat(
   if (node.probation && node.heartbeats >= ctx.config.probationHeartbeats) endProbation(ctx, node);
 }
 
+/**
+ * A child says its parent sent a META that failed the origin's signature: the child moves to
+ * another parent at once, and a parent reported by MARK_AFTER_REPORTS distinct children is
+ * marked: it relays nothing for the rest of its session (docs/security.md).
+ */
+function suspectParent(ctx: ControlContext, dcm: Dcm, child: NodeRecord, parentId: number): void {
+  const parent = ctx.clients.get(parentId);
+  if (parent === undefined || parent.role === Role.ORIGIN) return;
+  (parent.suspectBy ??= new Set()).add(child.id);
+  ctx.metrics.suspectReports++;
+  ctx.logger.warn("parent_suspect", { parent: parentId, child: child.id, reports: parent.suspectBy.size });
+  if (dcm.moveAway(parentId, child.id)) ctx.reconcile(dcm);
+  if (parent.marked === true || parent.suspectBy.size < MARK_AFTER_REPORTS) return;
+  parent.marked = true;
+  ctx.metrics.parentsMarked++;
+  ctx.logger.warn("parent_marked", { node: parentId, reportedBy: [...parent.suspectBy] });
+  for (const name of parent.channels) {
+    const d = ctx.directory.dcmFor(name, parent.region);
+    if (d === undefined || !d.has(parentId)) continue;
+    d.upsert(dcmMember(parent));
+    d.requestRebuild();
+    ctx.reconcile(d);
+  }
+}
+
 /** The node has a history now: it joins its channels' DCMs (or is offered as a relay). */
 function endProbation(ctx: ControlContext, node: NodeRecord): void {
   node.probation = false;
@@ -97,6 +123,7 @@ function endProbation(ctx: ControlContext, node: NodeRecord): void {
 function channelReport(ctx: ControlContext, node: NodeRecord, b: HeartbeatBody): void {
   const entry = ctx.directory.byId(b.channel);
   if (entry === undefined || !node.channels.includes(entry.info.name)) return;
+  for (const p of b.parents) if (p?.suspect === true) suspectParent(ctx, entry.dcm, node, p.node);
   if (entry.dcm.onLinkReport(node.id, b)) {
     ctx.logger.info("shed_children_moved", {
       node: node.id,
