@@ -308,6 +308,7 @@ export class Agent {
         ...this.dataPlane.stats.malformed,
         ...prefixed(this.session.stats.malformed, "control_"),
       },
+      controlAuthFailed: this.session.stats.authFailed,
     });
   }
 

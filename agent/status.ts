@@ -96,6 +96,8 @@ export interface MetricsExtra {
   pacerDropped: number;
   heartbeatsSent: number;
   malformedByCode: Record<string, number>;
+  /** Control datagrams dropped because they did not authenticate, by reason (docs/security.md). */
+  controlAuthFailed: Record<string, number>;
 }
 
 export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
@@ -143,6 +145,14 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
     "counter",
     "Datagrams from addresses that are not assigned parents.",
     s.packets.rejected,
+  );
+  out.push(
+    metricFamily(
+      "tiercast_agent_control_auth_failed_total",
+      "counter",
+      "Control datagrams dropped because they did not authenticate (forged, replayed, not control's key), by reason.",
+      Object.entries(x.controlAuthFailed).map(([reason, n]) => [{ ...labels, reason }, n]),
+    ),
   );
   out.push(
     metricFamily(
