@@ -214,6 +214,8 @@ export async function main(argv: string[]): Promise<void> {
     udp: transport.local,
     http: httpAddr,
     channel: opts.channel,
+    // The key an operator configures with control's --origin-keys (docs/security.md).
+    publicKey: keyText(identity.publicKey),
     source: opened.source.description,
     control,
     fallbackUrl,

@@ -9,7 +9,7 @@
  */
 import { encodeControl } from "./control-codec.js";
 import { EncodeError } from "./errors.js";
-import { MAX_ASSIGN_PARTS, MAX_CHILDREN, MAX_CONTROL_BYTES, WIRE_VERSION } from "./limits.js";
+import { MAX_ASSIGN_PARTS, MAX_CHILDREN, MAX_CONTROL_BYTES, SESSION_TAG_BYTES, WIRE_VERSION } from "./limits.js";
 import { type AssignBody, type ChildLink, MsgType, type Peer } from "./messages.js";
 
 /** Envelope values that encode to the largest size (so a part fits whatever seq and ts it gets). */
@@ -18,7 +18,9 @@ const WORST_ENVELOPE = { v: WIRE_VERSION, sender: 0, seq: 0xffffffff, ts: Number
 /** Encoded size of an ASSIGN with `body` (worst-case envelope); Infinity when the encoder refuses it. */
 export function assignBytes(body: AssignBody): number {
   try {
-    return encodeControl({ ...WORST_ENVELOPE, type: MsgType.ASSIGN, body }).length;
+    // With the session tag every ASSIGN carries (protocol/auth.ts).
+    const auth = new Uint8Array(SESSION_TAG_BYTES);
+    return encodeControl({ ...WORST_ENVELOPE, type: MsgType.ASSIGN, body, auth }).length;
   } catch (e) {
     if (e instanceof EncodeError) return Infinity;
     throw e;

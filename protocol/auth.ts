@@ -18,13 +18,13 @@
  */
 import { createHmac, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from "node:crypto";
 import { encodeControl } from "./control-codec.js";
-import { PUBLIC_KEY_BYTES } from "./limits.js";
+import { PUBLIC_KEY_BYTES, SESSION_TAG_BYTES } from "./limits.js";
 import type { ControlMessage } from "./messages.js";
 
 export { PUBLIC_KEY_BYTES };
 
 /** Session tag: HMAC-SHA256 truncated to 128 bits. */
-export const TAG_BYTES = 16;
+export const TAG_BYTES = SESSION_TAG_BYTES;
 export const SIGNATURE_BYTES = 64;
 /** Session keys (HMAC keys), bytes. */
 export const SESSION_KEY_BYTES = 32;

@@ -34,6 +34,8 @@ export const MAX_KEY_BYTES = 64;
 /** Largest VoD chunk (ChannelInfo/JOIN chunkBytes): a chunk travels as one segment. */
 export const MAX_VOD_CHUNK_BYTES = 16 * 1024 * 1024;
 export const MAX_AUTH_BYTES = 64;
+/** The session tag every ASSIGN, HEARTBEAT and LEAVE carries (protocol/auth.ts): HMAC-SHA256 truncated. */
+export const SESSION_TAG_BYTES = 16;
 /** COOKIE and JOIN.cookie: a control-made token, opaque to nodes. */
 export const MAX_COOKIE_BYTES = 64;
 /** Raw Ed25519 and X25519 public keys (JOIN.epk, JOIN_ACK.epk and controlKey). */

@@ -354,3 +354,25 @@ test("a child that reports its parent for a forged META is moved away; two child
   );
   t.is(h.control.metrics.suspectReports, 2);
 });
+
+test("probation cannot be skipped: not by JOIN, LEAVE, JOIN, nor by claiming to be a waypoint", (t) => {
+  const h = new Harness(undefined, { trust: { probationHeartbeats: 2 } });
+  const o = h.origin(1);
+  const dcm = h.control.directory.byName("news")!.dcm;
+  const a = h.agent(4);
+  a.send({ type: MsgType.LEAVE, body: { channel: 1, reason: LeaveReason.SHUTDOWN } });
+  h.settle();
+  t.is(a.join({ channels: ["news"], uploadKbps: 4000 }).error, JoinError.NONE);
+  t.false(dcm.has(a.id), "a closed session without heartbeats is no history");
+  const w = h.node(2);
+  t.is(w.join({ channels: ["news"], role: Role.WAYPOINT, uploadKbps: 100_000 }).error, JoinError.NONE);
+  t.false(dcm.has(w.id), "a waypoint claim is on probation too");
+  // A node that heartbeated in an earlier session has a history: placed at once next time.
+  h.interval([o, a]);
+  h.interval([o, a]);
+  t.true(dcm.has(a.id));
+  a.send({ type: MsgType.LEAVE, body: { channel: 1, reason: LeaveReason.SHUTDOWN } });
+  h.settle();
+  a.join({ channels: ["news"], uploadKbps: 4000 });
+  t.true(dcm.has(a.id));
+});

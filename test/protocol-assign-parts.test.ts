@@ -2,6 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { AssignParts, assignBytes, join, splitAssign } from "../protocol/assign-parts.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
+import { encodeTagged } from "../protocol/auth.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type AssignBody,
@@ -139,4 +140,36 @@ test("parentHttpPorts ride with the parents in part 0, and must match them one t
       }),
     { message: /parentHttpPorts.*1 ports for 2 parents/ },
   );
+});
+
+test("parts are sized with the session tag: every part still fits 1200 bytes once tagged", (t) => {
+  const peer = (i: number) => ({
+    node: 0xfffff000 + i,
+    address: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i.toString(16)}`,
+    port: 65535,
+  });
+  for (let n = 30; n <= 64; n++) {
+    const body = {
+      channel: 1,
+      version: 7,
+      k: 1,
+      tier: 1,
+      parents: [peer(0)],
+      children: Array.from({ length: n }, (_, i) => ({ ...peer(100 + i), substreams: 1 })),
+    };
+    for (const part of splitAssign(body)) {
+      const bytes = encodeTagged(
+        {
+          v: WIRE_VERSION,
+          type: MsgType.ASSIGN,
+          sender: 0,
+          seq: 0xffffffff,
+          ts: Number.MAX_SAFE_INTEGER,
+          body: part,
+        },
+        new Uint8Array(32),
+      ).length;
+      t.true(bytes <= MAX_CONTROL_BYTES, `${n} children: a part of ${bytes} bytes`);
+    }
+  }
 });

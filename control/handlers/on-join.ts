@@ -231,10 +231,10 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
       joinedAt: now,
     }),
     eligible: false,
-    // A new key (no session before this one) must show a history before it relays; origins and
-    // waypoints are placed by configuration, not by their history.
-    probation:
-      ctx.config.probationHeartbeats > 0 && b.role === Role.AGENT && ctx.store.sessions(id, 2).length <= 1,
+    // A key without a history (no earlier session in which it heartbeated) must show one before
+    // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
+    // it under open enrolment) does not skip it. Origins are bound by their keys instead.
+    probation: b.role !== Role.ORIGIN && !hasHistory(ctx, id),
   };
   node.eligible = evaluateEligibility(ctx, node);
   ctx.clients.add(node);
@@ -249,6 +249,13 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     uploadKbps: b.uploadKbps,
   });
   return node;
+}
+
+/** Whether the node heartbeated enough in an earlier, closed session to skip probation. */
+function hasHistory(ctx: ControlContext, id: number): boolean {
+  const need = ctx.config.probationHeartbeats;
+  if (need <= 0) return true;
+  return ctx.store.sessions(id, 20).some((s) => s.endedAt !== null && s.heartbeats >= need);
 }
 
 function acknowledge(

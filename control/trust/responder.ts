@@ -20,6 +20,8 @@ import {
   joinContext,
   newEphemeral,
   sha256,
+  type Ephemeral,
+  type SessionKeys,
 } from "../../protocol/handshake.js";
 import { WIRE_VERSION } from "../../protocol/limits.js";
 import {
@@ -49,6 +51,8 @@ export interface Handshake {
   /** The node's identity key (raw) and its ephemeral; epk undefined only with verification off. */
   key: Uint8Array;
   epk: Uint8Array | undefined;
+  /** Control's ephemeral and the keys it gives with epk (checked before the JOIN handler runs). */
+  prepared?: { own: Ephemeral; keys: SessionKeys };
 }
 
 export interface ResponderDeps {
@@ -115,6 +119,15 @@ export class HandshakeResponder {
     if (!checkSignature(data, key, this.#joinContext)) return this.#fail("join_signature", from);
     const keyHex = Buffer.from(b.key).toString("hex");
     if (!this.#deps.sessions.freshJoin(keyHex, msg.ts, now)) return this.#fail("join_replay", from);
+    // The key agreement before any state: an epk that gives no usable secret is refused here.
+    const own = newEphemeral();
+    const keys = deriveSessionKeys(own.privateKey, b.epk, {
+      nodeKey: b.key,
+      nodeEpk: b.epk,
+      controlEpk: own.publicKey,
+    });
+    if (keys === undefined) return this.#fail("join_bad_epk", from);
+    handshake.prepared = { own, keys };
     const admission = admitKey(this.#deps.store, this.#config.policy, b.key, roleName(b.role), b.token);
     if (!admission.ok) {
       this.#fail(`enrolment_${admission.reason}`, from);
@@ -150,17 +163,19 @@ export class HandshakeResponder {
       const keyHex = Buffer.from(hs.key).toString("hex");
       let s = sessions.get(node);
       if (s === undefined || s.keyHex !== keyHex || !Buffer.from(s.nodeEpk).equals(hs.epk)) {
-        const own = newEphemeral();
-        const keys = deriveSessionKeys(own.privateKey, hs.epk, {
-          nodeKey: hs.key,
-          nodeEpk: hs.epk,
-          controlEpk: own.publicKey,
-        });
-        if (keys === undefined) {
-          this.#fail("join_bad_epk", to);
-          return;
+        let prepared = hs.prepared;
+        if (prepared === undefined) {
+          // Verification off: the JOIN skipped the checks, the keys are made here.
+          const own = newEphemeral();
+          const keys = deriveSessionKeys(own.privateKey, hs.epk, {
+            nodeKey: hs.key,
+            nodeEpk: hs.epk,
+            controlEpk: own.publicKey,
+          });
+          if (keys === undefined) return void this.#fail("join_bad_epk", to);
+          prepared = { own, keys };
         }
-        s = sessions.set({ node, keyHex, nodeEpk: hs.epk, own, keys, openedAt: clock.now() });
+        s = sessions.set({ node, keyHex, nodeEpk: hs.epk, ...prepared, openedAt: clock.now() });
         this.#deps.metrics.sessionsOpened++;
       }
       ack = { ...body, epk: s.own.publicKey };
