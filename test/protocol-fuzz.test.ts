@@ -1,24 +1,63 @@
-// Mutation fuzzing of the three wire v1 decoders: at least 100,000 corrupted datagrams each
+// Mutation fuzzing of the wire v1 decoders: at least 100,000 corrupted datagrams each
 // (bit flips, truncations, extensions, random bytes, valid prefix + garbage, huge CBOR length
 // prefixes, splices), seeded and deterministic. No exception may escape, every failure must
 // be a DecodeError with a known code, and whatever decodes must re-encode consistently.
+// The handshake's codecs (signed JOIN with epk, cookie and token; COOKIE; signed JOIN_ACK with
+// epk) and the tagged envelope (HEARTBEAT) get 100,000 mutants each of their own, and the
+// checks of protocol/auth.ts get 100,000 mutated datagrams with genuine and random keys and
+// contexts: checkTag and checkSignature never throw, and never accept bytes that are not
+// byte for byte what the key's holder sealed.
 import test, { type ExecutionContext } from "ava";
 import fc from "fast-check";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  checkSignature,
+  checkTag,
+  ed25519Key,
+  encodeSigned,
+  encodeTagged,
+  rawPublicKey,
+  x25519Key,
+} from "../protocol/auth.js";
 import { decodeCbor, encodeCbor } from "../protocol/cbor.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { decodeData, encodeData } from "../protocol/data-codec.js";
 import { DecodeError, type DecodeErrorCode, type DecodeResult, EncodeError } from "../protocol/errors.js";
-import { MAX_CONTROL_BYTES } from "../protocol/limits.js";
+import { joinAckContext, joinContext, sha256 } from "../protocol/handshake.js";
+import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { type ControlMessage, type MessageOf, MsgType } from "../protocol/messages.js";
 import { decodeSegmentMeta, encodeSegmentMeta } from "../protocol/segment-meta.js";
-import { controlMessage, dataHeader, segmentMeta } from "./protocol-arbitraries.js";
+import {
+  assignBody,
+  controlMessage,
+  cookieBody,
+  dataHeader,
+  heartbeatBody,
+  joinAckBody,
+  joinBody,
+  key32,
+  leaveBody,
+  segmentMeta,
+} from "./protocol-arbitraries.js";
 import {
   maxAssign,
+  sampleAssignTaggedBytes,
   sampleControl,
+  sampleControlKey,
+  sampleCookieBare,
+  sampleCookieMsg,
   sampleDataHeader,
   sampleEndHeader,
+  sampleHeartbeat,
+  sampleHeartbeatTaggedBytes,
+  sampleJoinAckContext,
+  sampleJoinAckSignedBytes,
+  sampleJoinHandshakeBytes,
   sampleMeta,
   sampleMetaHeader,
+  sampleNodeKey,
   samplePayload,
+  sampleSessionKeys,
 } from "./vectors/samples.js";
 
 const ITERATIONS = 100_000;
@@ -288,6 +327,21 @@ function fuzz<T>(
   return tally;
 }
 
+/** Whatever decodes re-encodes canonically, and that encoding is stable. */
+function recheckControl(value: ControlMessage, input: Buffer): void {
+  let once: Buffer;
+  try {
+    once = encodeControl(value);
+  } catch (e) {
+    // float32 integers can grow by 4 bytes as 8-byte integers: tolerated only at the very edge
+    if (e instanceof EncodeError && input.length > MAX_CONTROL_BYTES - 8) return;
+    throw e;
+  }
+  const again = decodeControl(once);
+  if (!again.ok) throw again.error;
+  if (!encodeControl(again.value).equals(once)) throw new Error("encoding not stable");
+}
+
 test("decodeControl: 100,000 mutants, no exception escapes, every failure is a DecodeError", (t) => {
   const corpus = [
     ...sampleControl.map((m) => encodeControl(m)),
@@ -296,32 +350,299 @@ test("decodeControl: 100,000 mutants, no exception escapes, every failure is a D
   const big = maxAssign();
   big.body.parents = big.body.parents.slice(0, 1);
   corpus.push(encodeControl({ ...big, body: { ...big.body, k: 16 } }));
-  const tally = fuzz(
-    t,
-    0xc0ffee,
-    corpus,
-    decodeControl,
-    (value, input) => {
-      // whatever decodes re-encodes canonically, and that encoding is stable
-      let once: Buffer;
-      try {
-        once = encodeControl(value);
-      } catch (e) {
-        // float32 integers can grow by 4 bytes as 8-byte integers: tolerated only at the very edge
-        if (e instanceof EncodeError && input.length > MAX_CONTROL_BYTES - 8) return;
-        throw e;
-      }
-      const again = decodeControl(once);
-      if (!again.ok) throw again.error;
-      if (!encodeControl(again.value).equals(once)) throw new Error("encoding not stable");
-    },
-    true,
-  );
+  const tally = fuzz(t, 0xc0ffee, corpus, decodeControl, recheckControl, true);
   t.true(
     (tally.codes.E_BAD_CBOR ?? 0) > 0 &&
       (tally.codes.E_TRUNCATED ?? 0) > 0 &&
       (tally.codes.E_BAD_FIELD ?? 0) > 0,
   );
+});
+
+// ---------------------------------------------------------------- the handshake and the tagged envelope
+
+/** A fixed signer for the generated corpora (the samples' keys sign the sample datagrams). */
+const corpusSigner = sampleNodeKey;
+
+function envelopeOf<T extends MsgType>(type: T, body: MessageOf<T>["body"], i: number): ControlMessage {
+  return {
+    v: WIRE_VERSION,
+    type,
+    sender: i * 7_919,
+    seq: i,
+    ts: 1_779_021_296_789 + i,
+    body,
+  } as ControlMessage;
+}
+
+/** Sealed datagrams of generated messages; those that do not fit one datagram are left out. */
+function sealAll(msgs: ControlMessage[], seal: (m: ControlMessage) => Buffer): Buffer[] {
+  return msgs.flatMap((m) => {
+    try {
+      return [seal(m)];
+    } catch (e) {
+      if (e instanceof EncodeError) return [];
+      throw e;
+    }
+  });
+}
+
+/** JOINs as a node sends them in a handshake: epk, a cookie (20 bytes, as control makes them), maybe a token; signed. */
+function handshakeJoins(seed: number, n: number): Buffer[] {
+  const bodies = fc.sample(fc.tuple(joinBody, key32, fc.uint8Array({ minLength: 20, maxLength: 20 })), {
+    seed,
+    numRuns: n,
+  });
+  const msgs = bodies.map(([b, epk, cookie], i) =>
+    envelopeOf(MsgType.JOIN, { ...b, key: corpusSigner.publicKey, epk, cookie }, i),
+  );
+  const context = joinContext(sampleControlKey.publicKey);
+  return sealAll(msgs, (m) => encodeSigned(m, corpusSigner.privateKey, context));
+}
+
+function signedJoinAcks(seed: number, n: number): Buffer[] {
+  const bodies = fc.sample(fc.tuple(joinAckBody, key32, key32), { seed, numRuns: n });
+  return sealAll(
+    bodies.map(([b, epk], i) => envelopeOf(MsgType.JOIN_ACK, { ...b, epk }, i)),
+    (m) => encodeSigned(m, sampleControlKey.privateKey, joinAckContext(sha256(Buffer.of(m.seq & 0xff)))),
+  );
+}
+
+function cookies(seed: number, n: number): Buffer[] {
+  return fc
+    .sample(cookieBody, { seed, numRuns: n })
+    .map((b, i) => encodeControl(envelopeOf(MsgType.COOKIE, b, i)));
+}
+
+/** Session messages (HEARTBEAT, LEAVE, ASSIGN) tagged with `key`. */
+function taggedSession(seed: number, n: number, key: Uint8Array, types = [MsgType.HEARTBEAT]): Buffer[] {
+  const arbs = {
+    [MsgType.HEARTBEAT]: heartbeatBody,
+    [MsgType.LEAVE]: leaveBody,
+    [MsgType.ASSIGN]: assignBody,
+  } as Record<number, fc.Arbitrary<unknown>>;
+  const msgs = types.flatMap((type) =>
+    fc
+      .sample(arbs[type]!, { seed: seed + type, numRuns: n })
+      .map((b, i) => envelopeOf(type, b as MessageOf<MsgType.HEARTBEAT>["body"], i)),
+  );
+  return sealAll(msgs, (m) => encodeTagged(m, key));
+}
+
+test("decodeControl, handshake JOIN (epk, cookie, token, signed): 100,000 mutants, typed errors, no throw", (t) => {
+  const corpus = [sampleJoinHandshakeBytes, ...handshakeJoins(21, 60)];
+  const tally = fuzz(t, 0x101a, corpus, decodeControl, recheckControl, true);
+  t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0 && (tally.codes.E_LIMIT ?? 0) > 0);
+});
+
+test("decodeControl, COOKIE: 100,000 mutants, typed errors, no throw", (t) => {
+  const corpus = [encodeControl(sampleCookieMsg), encodeControl(sampleCookieBare), ...cookies(22, 60)];
+  const tally = fuzz(t, 0xc00c1e, corpus, decodeControl, recheckControl, true);
+  t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0 && (tally.codes.E_TRUNCATED ?? 0) > 0);
+});
+
+test("decodeControl, signed JOIN_ACK with epk: 100,000 mutants, typed errors, no throw", (t) => {
+  const corpus = [sampleJoinAckSignedBytes, ...signedJoinAcks(23, 60)];
+  const tally = fuzz(t, 0xac4, corpus, decodeControl, recheckControl, true);
+  t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0);
+});
+
+test("decodeControl, tagged HEARTBEAT (the tagged envelope): 100,000 mutants, typed errors, no throw", (t) => {
+  const key = sampleSessionKeys.nodeToControl;
+  const corpus = [
+    sampleHeartbeatTaggedBytes,
+    encodeTagged(sampleHeartbeat(16, 40), key),
+    ...taggedSession(24, 60, key),
+  ];
+  const tally = fuzz(t, 0x7a6, corpus, decodeControl, recheckControl, true);
+  t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0 && (tally.codes.E_LIMIT ?? 0) > 0);
+});
+
+// ---------------------------------------------------------------- checkTag and checkSignature
+
+interface CheckTally {
+  accepted: number;
+  /** Mutants that came out byte for byte equal to a genuine datagram (and the key was its own). */
+  genuineAccepted: number;
+  keys: Record<string, number>;
+}
+
+/**
+ * Feeds ITERATIONS mutants of `genuine` (datagram hex -> the credentials that sealed it) to
+ * `check` with credentials from `credentials`; fails the test when a check throws or accepts a
+ * mutant that is not genuine for the credentials it was given.
+ */
+function fuzzCheck<C extends { id: string }>(
+  t: ExecutionContext,
+  seed: number,
+  genuine: Map<string, Set<string>>,
+  credentials: (r: () => number) => { kind: string; cred: C },
+  check: (bytes: Buffer, cred: C) => boolean,
+): CheckTally {
+  const r = rng(seed);
+  const corpus = [...genuine.keys()].map((h) => Buffer.from(h, "hex"));
+  const mutator = new Mutator(rng(seed ^ 0x5eed), corpus, true);
+  const tally: CheckTally = { accepted: 0, genuineAccepted: 0, keys: {} };
+  let threw = 0;
+  let forged = 0;
+  let firstProblem = "";
+  for (let i = 0; i < ITERATIONS; i++) {
+    const { kind, bytes } = mutator.next();
+    const { kind: keyKind, cred } = credentials(r);
+    tally.keys[keyKind] = (tally.keys[keyKind] ?? 0) + 1;
+    let ok: boolean;
+    try {
+      ok = check(bytes, cred);
+    } catch (e) {
+      threw++;
+      firstProblem ||= `${kind} with ${keyKind} ${bytes.toString("hex")}: threw ${String(e)}`;
+      continue;
+    }
+    if (!ok) continue;
+    tally.accepted++;
+    if (genuine.get(bytes.toString("hex"))?.has(cred.id) === true) tally.genuineAccepted++;
+    else {
+      forged++;
+      firstProblem ||= `${kind} with ${keyKind} accepted: ${bytes.toString("hex")}`;
+    }
+  }
+  t.is(threw, 0, firstProblem);
+  t.is(forged, 0, firstProblem);
+  t.log(
+    `${ITERATIONS} mutants: ${tally.accepted} accepted (all byte-identical to genuine datagrams, with their own key), ` +
+      `keys ${JSON.stringify(tally.keys)}`,
+  );
+  return tally;
+}
+
+/** Bytes `b` with one random bit flipped. */
+function flipOne(b: Uint8Array, r: () => number): Buffer {
+  const out = Buffer.from(b);
+  if (out.length > 0) out[Math.floor(r() * out.length)]! ^= 1 << Math.floor(r() * 8);
+  return out;
+}
+
+function randomBytesOf(n: number, r: () => number): Buffer {
+  return Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+test("checkTag: 100,000 mutated tagged datagrams and random keys: never throws, accepts only genuine bytes with their own key", (t) => {
+  const sessionKeys = [
+    sampleSessionKeys.nodeToControl,
+    sampleSessionKeys.controlToNode,
+    new Uint8Array(32).fill(0x33),
+  ];
+  const genuine = new Map<string, Set<string>>();
+  const add = (bytes: Buffer, key: Uint8Array): void => {
+    const h = hex(bytes);
+    genuine.set(h, (genuine.get(h) ?? new Set()).add(hex(key)));
+  };
+  add(sampleHeartbeatTaggedBytes, sampleSessionKeys.nodeToControl);
+  add(sampleAssignTaggedBytes, sampleSessionKeys.controlToNode);
+  for (const [i, key] of sessionKeys.entries())
+    for (const b of taggedSession(30 + i, 12, key, [MsgType.HEARTBEAT, MsgType.LEAVE, MsgType.ASSIGN]))
+      add(b, key);
+  for (const [h, keys] of genuine)
+    for (const k of keys)
+      t.true(checkTag(Buffer.from(h, "hex"), Buffer.from(k, "hex")), "a genuine datagram checks");
+  const tally = fuzzCheck(
+    t,
+    0x7a9,
+    genuine,
+    (r) => {
+      const genuineKey = sessionKeys[Math.floor(r() * sessionKeys.length)]!;
+      const roll = r();
+      const [kind, key] =
+        roll < 0.6
+          ? ["genuine key", genuineKey]
+          : roll < 0.75
+            ? ["genuine key, one bit flipped", flipOne(genuineKey, r)]
+            : roll < 0.8
+              ? ["empty key", new Uint8Array(0)]
+              : ["random key", randomBytesOf([1, 16, 31, 32, 33, 64, 100][Math.floor(r() * 7)]!, r)];
+      return { kind, cred: { id: hex(key), key } };
+    },
+    (bytes, c) => checkTag(bytes, c.key),
+  );
+  t.true(tally.genuineAccepted > 0, "some mutants are byte-identical to a genuine datagram and are accepted");
+});
+
+test("checkSignature: 100,000 mutated signed datagrams, random keys and contexts: never throws, accepts only genuine bytes", (t) => {
+  interface Signer {
+    raw: Uint8Array;
+    key: KeyObject;
+  }
+  const signerOf = (raw: Uint8Array): Signer => ({ raw, key: ed25519Key(raw)! });
+  const node = signerOf(sampleNodeKey.publicKey);
+  const control = signerOf(sampleControlKey.publicKey);
+  const joinCtx = joinContext(sampleControlKey.publicKey);
+  const genuine = new Map<string, Set<string>>();
+  const contexts: Uint8Array[] = [joinCtx, sampleJoinAckContext];
+  const id = (s: Signer, context: Uint8Array): string => `${hex(s.raw)}/${hex(context)}`;
+  const add = (bytes: Buffer, s: Signer, context: Uint8Array): void => {
+    const h = hex(bytes);
+    genuine.set(h, (genuine.get(h) ?? new Set()).add(id(s, context)));
+  };
+  add(sampleJoinHandshakeBytes, node, joinCtx);
+  add(sampleJoinAckSignedBytes, control, sampleJoinAckContext);
+  for (const b of handshakeJoins(40, 20)) add(b, node, joinCtx);
+  for (const [i, b] of signedJoinAcks(41, 20).entries()) {
+    // signedJoinAcks signs over joinAckContext(sha256(seq & 0xff)), seq = i
+    const context = joinAckContext(sha256(Buffer.of(i & 0xff)));
+    contexts.push(context);
+    add(b, control, context);
+  }
+  for (const [h, ids] of genuine)
+    for (const i of ids) {
+      const [k, c] = i.split("/") as [string, string];
+      t.true(
+        checkSignature(Buffer.from(h, "hex"), ed25519Key(Buffer.from(k, "hex"))!, Buffer.from(c, "hex")),
+        "a genuine datagram checks",
+      );
+    }
+  const strangers = Array.from({ length: 4 }, () => {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    return signerOf(rawPublicKey(privateKey));
+  });
+  const x25519 = x25519Key(sampleNodeKey.publicKey)!;
+  const randomSigner = (r: () => number): Signer => {
+    const raw = randomBytesOf(32, r);
+    const key = ed25519Key(raw);
+    return key === undefined ? { raw: new Uint8Array(2), key: x25519 } : { raw, key };
+  };
+  const tally = fuzzCheck(
+    t,
+    0x5167,
+    genuine,
+    (r) => {
+      const roll = r();
+      // genuine signers; other Ed25519 keys; 32 random bytes (node:crypto imports any 32 bytes as
+      // an Ed25519 key, valid point or not); an X25519 key (verify throws inside: must be false)
+      const [keyKind, signer]: [string, Signer] =
+        roll < 0.6
+          ? ["genuine key", r() < 0.5 ? node : control]
+          : roll < 0.75
+            ? ["stranger", strangers[Math.floor(r() * strangers.length)]!]
+            : roll < 0.9
+              ? ["random 32 bytes", randomSigner(r)]
+              : ["X25519 key", { raw: new Uint8Array(1), key: x25519 }];
+      const ctxRoll = r();
+      const genuineCtx = contexts[Math.floor(r() * contexts.length)]!;
+      const context =
+        ctxRoll < 0.7
+          ? genuineCtx
+          : ctxRoll < 0.85
+            ? flipOne(genuineCtx, r)
+            : ctxRoll < 0.9
+              ? new Uint8Array(0)
+              : randomBytesOf(Math.floor(r() * 80), r);
+      const kind = keyKind + (ctxRoll < 0.7 ? ", a genuine context" : ", another context");
+      return { kind, cred: { id: id(signer, context), key: signer.key, context } };
+    },
+    (bytes, c) => checkSignature(bytes, c.key, c.context),
+  );
+  t.true(tally.genuineAccepted > 0, "some mutants are byte-identical to a genuine datagram and are accepted");
 });
 
 test("decodeData: 100,000 mutants, no exception escapes, every failure is a DecodeError", (t) => {
