@@ -266,6 +266,8 @@ test("a new key gets no place in the topology until it has heartbeated (probatio
   h.interval([o, a, b]);
   h.settle();
   t.is(b.parent(), a.id, "and now it may relay");
+  h.interval([o, a, b]);
+  h.interval([o, a, b]);
   t.is(sybil.lastAssign(), undefined);
   t.false(dcm.has(sybil.id));
   t.true(

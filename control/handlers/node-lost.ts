@@ -1,6 +1,6 @@
 /**
  * Liveness (run on a clock interval): a node not heard from for missedHeartbeats x
- * heartbeatMs is gone. It is removed and the DCMs it was in re-plan, so its children get
+ * heartbeatMs is gone (one interval more before its first heartbeat). It is removed and the DCMs it was in re-plan, so its children get
  * new parents (and an origin's channel loses its root until the origin comes back).
  */
 import type { ControlContext } from "./context.js";
@@ -9,7 +9,12 @@ import { removeNodes } from "./remove-node.js";
 
 export function checkLiveness(ctx: ControlContext): void {
   const now = ctx.clock.now();
-  const lost = ctx.clients.silent(now, ctx.config.missedHeartbeats * ctx.config.heartbeatMs);
+  const timeout = ctx.config.missedHeartbeats * ctx.config.heartbeatMs;
+  // A node that has not heartbeated yet gets one interval more: its silence is counted from its
+  // JOIN, and its JOIN_ACK (signed, after the cookie round trip) has to reach it first.
+  const lost = ctx.clients
+    .silent(now, timeout)
+    .filter((n) => n.lastHeartbeat !== null || now - n.lastHeard > timeout + ctx.config.heartbeatMs);
   if (lost.length === 0) return;
   for (const node of lost) {
     ctx.metrics.lost++;
