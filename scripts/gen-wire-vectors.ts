@@ -126,6 +126,13 @@ await write("heartbeat.json", {
       ...hb,
       body: { ...hb.body, parents: [hb.body.parents[0] ?? null, null], children: [], buffers: [3, 0] },
     }),
+    control("a suspect parent (its META failed the origin's signature)", {
+      ...hb,
+      body: {
+        ...hb.body,
+        parents: hb.body.parents.map((p, i) => (i === 1 && p !== null ? { ...p, suspect: true } : p)),
+      },
+    }),
     sealed(
       "tagged with the sample session's node-to-control key, counter 17",
       sampleHeartbeatTagged,
@@ -150,6 +157,9 @@ await write("heartbeat.json", {
       ((body(t).get(3) as unknown[][])[0] as unknown[])[1] = 2 ** 32;
     }),
     broken("sender negative", hb, "E_BAD_FIELD", "sender", (t) => t.set(2, -1)),
+    broken("suspect 2", hb, "E_BAD_FIELD", "body.parents[0].suspect", (t) => {
+      ((body(t).get(2) as unknown[][])[0] as unknown[])[3] = 2;
+    }),
     { name: "truncated by one byte", hex: hbHex.slice(0, -2), code: "E_TRUNCATED" },
     { name: "one byte after the map", hex: hbHex + "00", code: "E_BAD_CBOR" },
     { name: "array length 2^64-1", hex: "a1009bffffffffffffffff", code: "E_TRUNCATED" },

@@ -133,7 +133,11 @@ export const cookieBody: fc.Arbitrary<CookieBody> = fc.record(
   { requiredKeys: ["cookie"] },
 );
 
-export const linkState: fc.Arbitrary<LinkState> = fc.record({ node: u32, ageMs: u16, lastSeq: u16 });
+/** `suspect` is written only when true (decoded: true or absent). */
+export const linkState: fc.Arbitrary<LinkState> = fc.record(
+  { node: u32, ageMs: u16, lastSeq: u16, suspect: fc.constant(true) },
+  { requiredKeys: ["node", "ageMs", "lastSeq"] },
+);
 
 const resources: fc.Arbitrary<Resources> = fc.record(
   {
