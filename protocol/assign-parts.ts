@@ -9,7 +9,13 @@
  */
 import { encodeControl } from "./control-codec.js";
 import { EncodeError } from "./errors.js";
-import { MAX_ASSIGN_PARTS, MAX_CHILDREN, MAX_CONTROL_BYTES, SESSION_TAG_BYTES, WIRE_VERSION } from "./limits.js";
+import {
+  MAX_ASSIGN_PARTS,
+  MAX_CHILDREN,
+  MAX_CONTROL_BYTES,
+  SESSION_TAG_BYTES,
+  WIRE_VERSION,
+} from "./limits.js";
 import { type AssignBody, type ChildLink, MsgType, type Peer } from "./messages.js";
 
 /** Envelope values that encode to the largest size (so a part fits whatever seq and ts it gets). */
