@@ -49,6 +49,8 @@ function nodeView(s: ControlState, n: NodeRecord, now: number): object {
   const assign = dcm?.assignment(n.id);
   return {
     id: n.id,
+    /** The node's identity key (hex): what POST /api/keys/revoke takes. */
+    key: n.key,
     role: roleName(n.role),
     region: n.region,
     regionSource: n.regionSource,

@@ -381,7 +381,7 @@ export class Origin {
       },
       datagrams: { rejected: c.datagramsRejected, malformed: c.datagramsMalformed },
       nacks: { ...this.#fanout.nacks.stats },
-      control: { ...this.#session.stats },
+      control: { ...this.#session.stats, authFailed: { ...this.#session.authFailed } },
       ...(this.#config.vod === undefined
         ? {}
         : { vod: { ...this.#config.vod, chunksPublished: this.#chunksPublished } }),

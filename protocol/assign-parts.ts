@@ -69,12 +69,10 @@ export function splitAssign(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): Ass
       added++;
       continue;
     }
-    if (added === 0 && parts.length > 0)
-      throw new EncodeError(`ASSIGN part with one element exceeds ${maxBytes} bytes`);
+    if (added === 0 && parts.length > 0) tooLarge(next, maxBytes);
     close();
     const alone = withItem(current, item);
-    if (assignBytes({ ...alone, part: 0, parts: MAX_ASSIGN_PARTS }) > maxBytes)
-      throw new EncodeError(`ASSIGN part with one element exceeds ${maxBytes} bytes`);
+    if (assignBytes({ ...alone, part: 0, parts: MAX_ASSIGN_PARTS }) > maxBytes) tooLarge(alone, maxBytes);
     current = alone;
     added = 1;
   }
@@ -147,4 +145,17 @@ export function join(parts: readonly AssignBody[]): AssignBody {
   delete out.part;
   delete out.parts;
   return out;
+}
+
+/**
+ * Why a one-element part does not fit: the encoder's own error when it refuses a field (a bad
+ * address, say), else the size.
+ */
+function tooLarge(part: AssignBody, maxBytes: number): never {
+  encodeControl({
+    ...WORST_ENVELOPE,
+    type: MsgType.ASSIGN,
+    body: { ...part, part: 0, parts: MAX_ASSIGN_PARTS },
+  });
+  throw new EncodeError(`ASSIGN part with one element exceeds ${maxBytes} bytes (session tag included)`);
 }

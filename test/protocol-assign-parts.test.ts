@@ -173,3 +173,15 @@ test("parts are sized with the session tag: every part still fits 1200 bytes onc
     }
   }
 });
+
+test("a part that cannot be encoded says why (the field), not that it is too large", (t) => {
+  const children = Array.from({ length: 70 }, (_, i) => ({
+    node: i + 2,
+    address: i === 66 ? "not-an-address" : "127.0.0.1",
+    port: 5000,
+    substreams: 1,
+  }));
+  const e = t.throws(() => splitAssign({ channel: 1, version: 1, k: 1, tier: 1, parents: [null], children }));
+  t.regex(e?.message ?? "", /address/);
+  t.notRegex(e?.message ?? "", /exceeds/);
+});
