@@ -7,10 +7,11 @@
  * (each program maps it to its own error code); it is never silently replaced, because that
  * would change the node's identity.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
+import { rawPublicKey } from "../protocol/auth.js";
 
 export const IDENTITY_FILE = "identity.json";
 const FORMAT = "tiercast-identity-v1";
@@ -111,9 +112,4 @@ function parseKeyPair(text: string, path: string, holder: string): Omit<KeyPair,
   }
   if (privateKey.asymmetricKeyType !== "ed25519") return bad("privateKey is not an Ed25519 key");
   return { publicKey: rawPublicKey(privateKey), privateKey };
-}
-
-function rawPublicKey(privateKey: KeyObject): Uint8Array {
-  const jwk = createPublicKey(privateKey).export({ format: "jwk" });
-  return new Uint8Array(Buffer.from(jwk.x ?? "", "base64url"));
 }

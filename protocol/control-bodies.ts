@@ -246,10 +246,7 @@ function readChannelInfo(v: unknown): ChannelInfo {
 
 /** ChannelInfo.originKey: exactly ORIGIN_KEY_BYTES (a raw Ed25519 public key). */
 function originKey(v: unknown): Uint8Array {
-  const b = bytes(v, "originKey", ORIGIN_KEY_BYTES);
-  if (b.length !== ORIGIN_KEY_BYTES)
-    throw badField("originKey", `expected ${ORIGIN_KEY_BYTES} bytes, got ${b.length}`);
-  return b;
+  return exactBytes(v, "originKey", ORIGIN_KEY_BYTES);
 }
 
 /** The VoD keys from `base` on (kind, fileBytes, chunkBytes, fileName): ChannelInfo 6.., JOIN 10... */

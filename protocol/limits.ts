@@ -63,7 +63,7 @@ export const META_SIGNATURE_BYTES = 64;
 /** FLAG_META payload size: the fields, then the signature (see segment-meta.ts for the layout). */
 export const SEGMENT_META_BYTES = SEGMENT_META_FIELDS_BYTES + META_SIGNATURE_BYTES;
 /** ChannelInfo.originKey: the origin's raw Ed25519 public key. */
-export const ORIGIN_KEY_BYTES = 32;
+export const ORIGIN_KEY_BYTES = PUBLIC_KEY_BYTES;
 
 /** What a link adds to each datagram on the wire: Ethernet header (14) + IPv4 (20) + UDP (8). */
 export const WIRE_OVERHEAD_BYTES = 42;

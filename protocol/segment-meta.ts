@@ -24,7 +24,8 @@
  * and signature it returns are copies, not views. verifySegmentMeta never throws on any bytes or
  * key, and builds a key's KeyObject once (a small cache), not per call.
  */
-import { createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { sign, verify, type KeyObject } from "node:crypto";
+import { ed25519Key } from "./auth.js";
 import { type DecodeResult, fail, ok } from "./errors.js";
 import { FieldError, u16, u32, uSafe } from "./fields.js";
 import { readU32 } from "./data-codec.js";
@@ -50,8 +51,6 @@ export const META_HEADER = "x-tiercast-meta";
 /** Length of that header's value: base64 of SEGMENT_META_BYTES, padded. */
 export const SEGMENT_META_BYTES_BASE64 = Math.ceil(SEGMENT_META_BYTES / 3) * 4;
 /** SubjectPublicKeyInfo DER of an Ed25519 key, before its 32 raw bytes (RFC 8410). */
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-
 /** The 60 signed bytes of a META. Throws EncodeError for a field out of range. */
 export function encodeMetaFields(m: SegmentMetaFields): Buffer {
   try {
@@ -208,16 +207,7 @@ export function publicKeyObject(raw: Uint8Array): KeyObject | undefined {
   const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex");
   const hit = keyCache.get(id);
   if (hit !== undefined) return hit ?? undefined;
-  let key: KeyObject | null;
-  try {
-    key = createPublicKey({
-      key: Buffer.concat([ED25519_SPKI_PREFIX, raw]),
-      format: "der",
-      type: "spki",
-    });
-  } catch {
-    key = null;
-  }
+  const key = ed25519Key(raw) ?? null;
   if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value as string);
   keyCache.set(id, key);
   return key ?? undefined;
