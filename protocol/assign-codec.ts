@@ -18,7 +18,9 @@ import {
   U16_MAX,
   u32,
   u8,
+  uSafe,
   within,
+  wireUint,
 } from "./fields.js";
 import { bytesToIp, ipToBytes } from "./ip-bytes.js";
 import { MAX_ASSIGN_PARTS, MAX_CHILDREN, MAX_PARENTS, MAX_SUBSTREAMS } from "./limits.js";
@@ -54,6 +56,7 @@ export const assignCodec: BodyCodec<AssignBody> = {
     if (fec !== undefined) m.set(8, [fec.k, fec.n]);
     if (b.mesh !== undefined) m.set(9, eachOf(list(b.mesh, "mesh", MAX_CHILDREN), "mesh", writePeer));
     if (b.parentHttpPorts !== undefined) m.set(12, httpPorts(b.parentHttpPorts, b.parents.length));
+    if (b.epoch !== undefined) m.set(13, wireUint(uSafe(b.epoch, "epoch")));
     if (b.part !== undefined || b.parts !== undefined) {
       const parts = int(b.parts ?? 1, "parts", 1, MAX_ASSIGN_PARTS);
       m.set(10, int(b.part ?? 0, "part", 0, parts - 1));
@@ -85,6 +88,8 @@ export const assignCodec: BodyCodec<AssignBody> = {
     if (mesh !== undefined) body.mesh = eachOf(list(mesh, "mesh", MAX_CHILDREN), "mesh", readPeer);
     const ports = m.get(12);
     if (ports !== undefined) body.parentHttpPorts = httpPorts(ports, body.parents.length);
+    const epoch = m.get(13);
+    if (epoch !== undefined) body.epoch = uSafe(epoch, "epoch");
     const part = m.get(10);
     const parts = m.get(11);
     if (part !== undefined || parts !== undefined) {
@@ -109,12 +114,12 @@ function slotsOf(k: number, fec: FecParams | undefined): number {
   return fec === undefined ? k : Math.max(k, fec.k + fec.n);
 }
 
-function fecParams(v: unknown): FecParams {
+export function fecParams(v: unknown): FecParams {
   const f = record<FecParams>(v, "fec");
   return checkFec(f.k, f.n);
 }
 
-function readFec(v: unknown): FecParams {
+export function readFec(v: unknown): FecParams {
   const a = compact(v, 2);
   return checkFec(a[0], a[1]);
 }

@@ -10,7 +10,7 @@
  *                 10? kind u8  11? fileBytes uint  12? chunkBytes u32  13? fileName text (origin: VoD, below)
  *                 14? epk bstr 32 (X25519)  15? cookie bstr<=64  16? token text<=200 (handshake: docs/security.md)
  * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
- *                 5? epk bstr 32 (X25519)
+ *                 5? epk bstr 32 (X25519)  6? ticket bstr<=MAX_TICKET_BYTES (failover: resume-codec.ts)
  *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
  *                 6? kind u8  7? fileBytes uint  8? chunkBytes u32  9? fileName text
  *                 10? originKey bstr 32 (the origin's Ed25519 key: it signs every META, segment-meta.ts)
@@ -30,7 +30,7 @@
  *                 4 parents [Peer|null]<=slots  5 children [ChildLink]<=64
  *                 6? role u8 (TierRole)  7? cluster u32  8? fec [k 1..15, n 0..15] (k+n <= 16)
  *                 9? mesh [Peer]<=64  10? part u8 < parts  11? parts 1..256
- *                 12? parentHttpPorts [0..65535] (one per parents entry; 0 = unknown)
+ *                 12? parentHttpPorts [0..65535] (one per parents entry; 0 = unknown)  13? epoch uint (fencing)
  *                 slots = max(k, fec.k + fec.n) when fec is present, else k
  *   Peer          [node u32, ip bstr(4|16), port 1..65535, algorithm? u8]
  *   ChildLink     [node u32, ip bstr(4|16), port 1..65535, substreams u16, algorithm? u8]
@@ -46,6 +46,7 @@ import {
   MAX_CHANNELS_PER_MESSAGE,
   MAX_CHILDREN,
   MAX_COOKIE_BYTES,
+  MAX_TICKET_BYTES,
   PUBLIC_KEY_BYTES,
   MAX_KEY_BYTES,
   MAX_PARENTS,
@@ -90,6 +91,7 @@ import {
   u8,
   uSafe,
   within,
+  wireUint,
 } from "./fields.js";
 import { compact, record, type BodyCodec } from "./body-helpers.js";
 
@@ -99,10 +101,7 @@ const JOIN_ERRORS = enumValues(JoinError);
 const LEAVE_REASONS = enumValues(LeaveReason);
 const CHANNEL_KINDS = enumValues(ChannelKind);
 
-/** Integers above 32 bits as bigint, so cbor-x writes an 8-byte integer instead of a float64. */
-export function wireUint(n: number): number | bigint {
-  return n > U32_MAX ? BigInt(n) : n;
-}
+export { wireUint };
 
 /** Round and clamp a measurement into [0, max]; NaN is a caller bug. */
 function measure(v: number, field: string, max: number): number {
@@ -192,6 +191,7 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
       [4, eachOf(list(b.channels, "channels", MAX_CHANNELS_PER_MESSAGE), "channels", writeChannelInfo)],
     ]);
     if (b.epk !== undefined) m.set(5, exactBytes(b.epk, "epk", PUBLIC_KEY_BYTES));
+    if (b.ticket !== undefined) m.set(6, bytes(b.ticket, "ticket", MAX_TICKET_BYTES));
     return m;
   },
   read(m) {
@@ -208,6 +208,8 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
     };
     const epk = m.get(5);
     if (epk !== undefined) ack.epk = copy(exactBytes(epk, "epk", PUBLIC_KEY_BYTES));
+    const ticket = m.get(6);
+    if (ticket !== undefined) ack.ticket = copy(bytes(ticket, "ticket", MAX_TICKET_BYTES));
     return ack;
   },
 };

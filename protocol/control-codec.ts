@@ -3,13 +3,15 @@
  * which is how classifyDatagram tells them from data packets), at most 1200 bytes.
  *
  *   envelope map   0 v     u8    wire version, 1 (anything else: E_BAD_VERSION)
- *                  1 type  u8    MsgType: 1 JOIN, 2 JOIN_ACK, 3 HEARTBEAT, 4 ASSIGN, 5 LEAVE, 6 COOKIE
+ *                  1 type  u8    MsgType: 1 JOIN, 2 JOIN_ACK, 3 HEARTBEAT, 4 ASSIGN, 5 LEAVE, 6 COOKIE,
+ *                                7 RESUME, 8 RESUME_ACK, 9 HEARTBEAT_ACK, 10 REDIRECT (resume-codec.ts)
  *                  2 sender u32  node id, 0 = control (and a node before its JOIN_ACK)
  *                  3 seq   u32   per-sender sequence (HEARTBEAT: FIG. 9 Heartbeat Seq)
  *                  4 ts    uint  sender's clock, ms since the epoch (<= 2^53-1; 8-byte int when > 2^32-1)
  *                  5 body  map   per type, see control-bodies.ts
  *                  6? auth bstr  the last key: 64-byte Ed25519 signature (JOIN, JOIN_ACK) or 16-byte
- *                                session tag (HEARTBEAT, ASSIGN, LEAVE); see auth.ts
+ *                                session tag (HEARTBEAT, ASSIGN, LEAVE, RESUME, RESUME_ACK,
+ *                                HEARTBEAT_ACK); see auth.ts
  *
  * e.g. LEAVE (channel 3, SHUTDOWN) from node 123457, seq 2^31+99, ts 1779021356789 (33 bytes):
  *   a6 00 01  01 05  02 1a 0001e241  03 1a 80000063  04 1b 0000019e35ef9ef5  05 a2 00 03 01 00
@@ -31,6 +33,7 @@ import {
   wireUint,
   type BodyCodec,
 } from "./control-bodies.js";
+import { heartbeatAckCodec, redirectCodec, resumeAckCodec, resumeCodec } from "./resume-codec.js";
 import { type DecodeResult, EncodeError, fail, ok } from "./errors.js";
 import { FieldError, asMap, bytes, describe, need, u32, uSafe, within } from "./fields.js";
 import { MAX_AUTH_BYTES, MAX_CONTROL_BYTES, WIRE_VERSION } from "./limits.js";
@@ -43,6 +46,10 @@ const BODY_CODECS: ReadonlyMap<number, BodyCodec<unknown>> = new Map<number, Bod
   [MsgType.ASSIGN, assignCodec as BodyCodec<never>],
   [MsgType.LEAVE, leaveCodec as BodyCodec<never>],
   [MsgType.COOKIE, cookieCodec as BodyCodec<never>],
+  [MsgType.RESUME, resumeCodec as BodyCodec<never>],
+  [MsgType.RESUME_ACK, resumeAckCodec as BodyCodec<never>],
+  [MsgType.HEARTBEAT_ACK, heartbeatAckCodec as BodyCodec<never>],
+  [MsgType.REDIRECT, redirectCodec as BodyCodec<never>],
 ]) as ReadonlyMap<number, BodyCodec<unknown>>;
 
 /** CBOR bytes of a control message; throws EncodeError if a field breaks a limit or the result exceeds 1200 bytes. */

@@ -89,6 +89,11 @@ export function uSafe(v: unknown, field: string): number {
   return int(v, field, 0, Number.MAX_SAFE_INTEGER);
 }
 
+/** Integers above 32 bits as bigint, so cbor-x writes an 8-byte integer instead of a float64. */
+export function wireUint(n: number): number | bigint {
+  return n > U32_MAX ? BigInt(n) : n;
+}
+
 export function port(v: unknown, field: string): number {
   return int(v, field, 1, U16_MAX);
 }

@@ -8,7 +8,8 @@
  *
  * Both sides then hold shared = X25519(own ephemeral, peer's ephemeral) and derive
  *   HKDF-SHA256(ikm = shared, salt = SHA-256(node key || node epk || control epk), info = SESSION_INFO)
- * = 64 bytes: the node-to-control tag key, then the control-to-node tag key. A signed-ephemeral
+ * = 96 bytes: the node-to-control tag key, the control-to-node tag key, then the resumption
+ * secret (sealed into the session ticket; resumedSessionKeys derives a failover's keys from it). A signed-ephemeral
  * Diffie-Hellman in which each signature covers both identities and both ephemerals (SIGMA's
  * "sign the transcript" as in TLS 1.3 and IKEv2), fresh keys per session (forward secrecy), and
  * before it a stateless address check (QUIC's Retry token; control/trust/cookie.ts).
@@ -23,6 +24,8 @@ import { rawPublicKey, SESSION_KEY_BYTES, x25519Key } from "./auth.js";
 export const JOIN_CONTEXT = Buffer.from("tiercast join v1\0", "latin1");
 export const JOIN_ACK_CONTEXT = Buffer.from("tiercast join-ack v1\0", "latin1");
 const SESSION_INFO = Buffer.from("tiercast session v1", "latin1");
+const RESUMED_INFO = Buffer.from("tiercast resumed session v1", "latin1");
+const RESUME_TAG_INFO = Buffer.from("tiercast resume tag v1", "latin1");
 
 export interface Ephemeral {
   privateKey: KeyObject;
@@ -35,6 +38,12 @@ export interface SessionKeys {
   nodeToControl: Buffer;
   /** Tags ASSIGN (control to node). */
   controlToNode: Buffer;
+  /**
+   * The resumption secret (docs/resilience.md): sealed into the session ticket, it lets any
+   * control server of the deployment resume this session after a failover in one round trip.
+   * Its use is limited to resumeTagKey and resumedSessionKeys.
+   */
+  resumption: Buffer;
 }
 
 export function newEphemeral(): Ephemeral {
@@ -75,9 +84,34 @@ export function deriveSessionKeys(
   }
   if (shared.every((b) => b === 0)) return undefined;
   const salt = sha256(Buffer.concat([transcript.nodeKey, transcript.nodeEpk, transcript.controlEpk]));
-  const okm = Buffer.from(hkdfSync("sha256", shared, salt, SESSION_INFO, 2 * SESSION_KEY_BYTES));
+  return split(Buffer.from(hkdfSync("sha256", shared, salt, SESSION_INFO, 3 * SESSION_KEY_BYTES)));
+}
+
+/** HKDF output -> the three keys (the first two are the same bytes as a 64-byte expansion gives). */
+function split(okm: Buffer): SessionKeys {
   return {
     nodeToControl: okm.subarray(0, SESSION_KEY_BYTES),
-    controlToNode: okm.subarray(SESSION_KEY_BYTES),
+    controlToNode: okm.subarray(SESSION_KEY_BYTES, 2 * SESSION_KEY_BYTES),
+    resumption: okm.subarray(2 * SESSION_KEY_BYTES),
   };
+}
+
+/** The key a RESUME's session tag is made with (from the ticket's resumption secret). */
+export function resumeTagKey(resumption: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync("sha256", resumption, Buffer.alloc(0), RESUME_TAG_INFO, SESSION_KEY_BYTES));
+}
+
+/**
+ * A resumed session's keys: HKDF over the resumption secret with both nonces (the node's from
+ * RESUME, control's from RESUME_ACK) as salt. Fresh keys and fresh counters on both sides, so
+ * nothing of the old session's replay state has to move between servers, and a replayed
+ * RESUME gives its replayer a session whose keys it cannot know.
+ */
+export function resumedSessionKeys(
+  resumption: Uint8Array,
+  nodeNonce: Uint8Array,
+  controlNonce: Uint8Array,
+): SessionKeys {
+  const salt = Buffer.concat([nodeNonce, controlNonce]);
+  return split(Buffer.from(hkdfSync("sha256", resumption, salt, RESUMED_INFO, 3 * SESSION_KEY_BYTES)));
 }

@@ -38,6 +38,15 @@ export const MAX_AUTH_BYTES = 64;
 export const SESSION_TAG_BYTES = 16;
 /** COOKIE and JOIN.cookie: a control-made token, opaque to nodes. */
 export const MAX_COOKIE_BYTES = 64;
+/**
+ * A session ticket (JOIN_ACK, RESUME, RESUME_ACK): opaque to nodes, sealed by control
+ * (control/trust/ticket.ts) — the JOIN's facts, the resumption secret, nonce and GCM tag.
+ */
+export const MAX_TICKET_BYTES = 640;
+/** RESUME and RESUME_ACK nonces: with the resumption secret they give the resumed session's keys. */
+export const RESUME_NONCE_BYTES = 16;
+/** Control servers one REDIRECT may name. */
+export const MAX_REDIRECT_ENDPOINTS = 8;
 /** Raw Ed25519 and X25519 public keys (JOIN.epk, JOIN_ACK.epk and controlKey). */
 export const PUBLIC_KEY_BYTES = 32;
 

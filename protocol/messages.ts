@@ -12,6 +12,20 @@ export enum MsgType {
   LEAVE = 5,
   /** Control's answer to a JOIN that has no valid cookie: the address check (docs/security.md). */
   COOKIE = 6,
+  /**
+   * A node's session moved to another control server (failover, docs/resilience.md): its ticket
+   * and a fresh nonce, tagged with the session's resumption key. One round trip, no handshake.
+   */
+  RESUME = 7,
+  /** Control's answer to RESUME: its nonce (the resumed session's keys), tagged with the new keys. */
+  RESUME_ACK = 8,
+  /** Control's answer to every HEARTBEAT (tagged): the node knows its DCM's server is alive. */
+  HEARTBEAT_ACK = 9,
+  /**
+   * Unauthenticated hint from a control server that does not serve the node's channel: the
+   * servers that may (a node tries only endpoints it was configured with). No larger than the request.
+   */
+  REDIRECT = 10,
 }
 
 export enum Role {
@@ -185,6 +199,11 @@ export interface JoinAckBody {
   channels: ChannelInfo[];
   /** Handshake: control's fresh X25519 public key for this session (absent on a REJOIN hint). */
   epk?: Uint8Array;
+  /**
+   * Session ticket (opaque to the node, sealed by control): what any control server of the
+   * deployment needs to resume this session after a failover (RESUME). Absent on a REJOIN hint.
+   */
+  ticket?: Uint8Array;
 }
 
 /** One parent or child link in a HEARTBEAT (FIG. 9 plus the last sequence numbers). */
@@ -289,8 +308,57 @@ export interface AssignBody {
    * a missing segment is fetched from a parent before the origin's fallback.
    */
   parentHttpPorts?: number[];
+  /**
+   * Fencing epoch of the DCM that computed this assignment (the RSL ownership's revision): a node
+   * drops an ASSIGN whose epoch is below one it has already seen for the channel, so a deposed
+   * server's late ASSIGN cannot undo its successor's. Absent: 0.
+   */
+  epoch?: number;
 }
 
+/**
+ * Where a node sits, as its last applied ASSIGN said (RESUME): a replacement DCM adopts it rather
+ * than reshuffle a working tree. Links come from the heartbeats; this is what they do not carry.
+ */
+export interface Placement {
+  tier: number;
+  role?: TierRole;
+  cluster?: number;
+  fec?: FecParams;
+  /** Tier-1 mesh neighbours' ids. */
+  mesh?: number[];
+}
+export interface ResumeBody {
+  /** JOIN_ACK.ticket / RESUME_ACK.ticket, as received. */
+  ticket: Uint8Array;
+  /** 16 fresh random bytes: with control's nonce, the resumed session's keys. */
+  nonce: Uint8Array;
+  /** The node's live channel id (which DCM it belongs to: routing). */
+  channel: number;
+  /** The version of the last ASSIGN the node applied for that channel. */
+  assignVersion: number;
+  placement?: Placement;
+}
+export interface ResumeAckBody {
+  error: JoinError;
+  /** Control's 16 fresh random bytes. */
+  nonce: Uint8Array;
+  heartbeatMs: number;
+  /** A fresh ticket for the next failover (the resumed session's resumption secret). */
+  ticket?: Uint8Array;
+  /** The fencing epoch of the DCM now serving the node's channel. */
+  epoch?: number;
+}
+export interface HeartbeatAckBody {
+  /** The fencing epoch of the DCM serving the channel (absent: not known yet). */
+  epoch?: number;
+}
+export interface RedirectBody {
+  /** Channel the hint is about. */
+  channel: number;
+  /** Control servers to try, most likely first (IPv4/IPv6 literal and port). */
+  endpoints: Array<{ address: string; port: number }>;
+}
 export interface LeaveBody {
   channel: number;
   reason: LeaveReason;
@@ -302,7 +370,11 @@ export type ControlMessage =
   | (Envelope & { type: MsgType.HEARTBEAT; body: HeartbeatBody })
   | (Envelope & { type: MsgType.ASSIGN; body: AssignBody })
   | (Envelope & { type: MsgType.LEAVE; body: LeaveBody })
-  | (Envelope & { type: MsgType.COOKIE; body: CookieBody });
+  | (Envelope & { type: MsgType.COOKIE; body: CookieBody })
+  | (Envelope & { type: MsgType.RESUME; body: ResumeBody })
+  | (Envelope & { type: MsgType.RESUME_ACK; body: ResumeAckBody })
+  | (Envelope & { type: MsgType.HEARTBEAT_ACK; body: HeartbeatAckBody })
+  | (Envelope & { type: MsgType.REDIRECT; body: RedirectBody });
 
 export type MessageOf<T extends MsgType> = Extract<ControlMessage, { type: T }>;
 

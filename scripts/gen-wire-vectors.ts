@@ -269,7 +269,7 @@ await write("cookie.json", {
     broken("33-byte control key", sampleCookieMsg, "E_LIMIT", "body.controlKey", (t) =>
       body(t).set(1, new Uint8Array(33)),
     ),
-    broken("type 7", sampleCookieMsg, "E_BAD_TYPE", "type", (t) => t.set(1, 7)),
+    broken("type 11", sampleCookieMsg, "E_BAD_TYPE", "type", (t) => t.set(1, 11)),
   ],
 });
 
@@ -336,7 +336,7 @@ await write("leave.json", {
   decoder: "control",
   valid: [control("shutdown, with an auth tag", sampleLeave), control("no auth", withoutAuth(sampleLeave))],
   invalid: [
-    broken("unknown type", sampleLeave, "E_BAD_TYPE", "type", (t) => t.set(1, 9)),
+    broken("unknown type", sampleLeave, "E_BAD_TYPE", "type", (t) => t.set(1, 11)),
     broken("unknown reason", sampleLeave, "E_BAD_FIELD", "body.reason", (t) => body(t).set(1, 7)),
     broken("65-byte auth", sampleLeave, "E_LIMIT", "auth", (t) => t.set(6, new Uint8Array(65))),
     broken("unknown keys are ignored, but body is required", sampleLeave, "E_BAD_FIELD", "body", (t) => {

@@ -13,6 +13,7 @@ import {
   type ControlMessage,
   type CookieBody,
   type DataHeader,
+  type HeartbeatAckBody,
   type HeartbeatBody,
   type JoinAckBody,
   type JoinBody,
@@ -24,7 +25,11 @@ import {
   MsgType,
   NatType,
   type Peer,
+  type Placement,
+  type RedirectBody,
   type Resources,
+  type ResumeAckBody,
+  type ResumeBody,
   Role,
   type SegmentMeta,
   TierRole,
@@ -124,6 +129,7 @@ export const joinAckBody: fc.Arbitrary<JoinAckBody> = fc.record(
     heartbeatMs: u32,
     channels: fc.array(channelInfo, { maxLength: 4 }),
     epk: key32,
+    ticket: fc.uint8Array({ maxLength: 64 }),
   },
   { requiredKeys: ["error", "node", "region", "heartbeatMs", "channels"] },
 );
@@ -196,6 +202,7 @@ export const assignBody: fc.Arbitrary<AssignBody> = fc
       mesh: fc.array(linkPeer(undefined), { maxLength: 6 }),
       parts: fc.integer({ min: 1, max: 256 }),
       parentHttpPorts: fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 16, maxLength: 16 }),
+      epoch: uSafe,
     },
     { requiredKeys: ["channel", "version", "k", "tier", "parents", "children"] },
   )
@@ -221,6 +228,54 @@ export const leaveBody: fc.Arbitrary<LeaveBody> = fc.record({
   reason: enumOf<LeaveReason>(LeaveReason),
 });
 
+const nonce16 = fc.uint8Array({ minLength: 16, maxLength: 16 });
+const fecArb = fc
+  .integer({ min: 1, max: MAX_SUBSTREAMS - 1 })
+  .chain((fk) => fc.record({ k: fc.constant(fk), n: fc.integer({ min: 0, max: MAX_SUBSTREAMS - fk }) }));
+
+export const placement: fc.Arbitrary<Placement> = fc.record(
+  {
+    tier: u8,
+    role: enumOf<TierRole>(TierRole),
+    cluster: u32,
+    fec: fecArb,
+    mesh: fc.array(u32, { maxLength: 8 }),
+  },
+  { requiredKeys: ["tier"] },
+);
+
+export const resumeBody: fc.Arbitrary<ResumeBody> = fc.record(
+  {
+    ticket: fc.uint8Array({ maxLength: 400 }),
+    nonce: nonce16,
+    channel: u32,
+    assignVersion: u32,
+    placement,
+  },
+  { requiredKeys: ["ticket", "nonce", "channel", "assignVersion"] },
+);
+
+export const resumeAckBody: fc.Arbitrary<ResumeAckBody> = fc.record(
+  {
+    error: enumOf<JoinError>(JoinError),
+    nonce: nonce16,
+    heartbeatMs: u32,
+    ticket: fc.uint8Array({ maxLength: 400 }),
+    epoch: uSafe,
+  },
+  { requiredKeys: ["error", "nonce", "heartbeatMs"] },
+);
+
+export const heartbeatAckBody: fc.Arbitrary<HeartbeatAckBody> = fc.record(
+  { epoch: uSafe },
+  { requiredKeys: [] },
+);
+
+export const redirectBody: fc.Arbitrary<RedirectBody> = fc.record({
+  channel: u32,
+  endpoints: fc.array(fc.record({ address, port }), { maxLength: 8 }),
+});
+
 export const controlByType = {
   JOIN: message(MsgType.JOIN, joinBody),
   JOIN_ACK: message(MsgType.JOIN_ACK, joinAckBody),
@@ -228,6 +283,10 @@ export const controlByType = {
   ASSIGN: message(MsgType.ASSIGN, assignBody),
   LEAVE: message(MsgType.LEAVE, leaveBody),
   COOKIE: message(MsgType.COOKIE, cookieBody),
+  RESUME: message(MsgType.RESUME, resumeBody),
+  RESUME_ACK: message(MsgType.RESUME_ACK, resumeAckBody),
+  HEARTBEAT_ACK: message(MsgType.HEARTBEAT_ACK, heartbeatAckBody),
+  REDIRECT: message(MsgType.REDIRECT, redirectBody),
 };
 
 export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(...Object.values(controlByType));

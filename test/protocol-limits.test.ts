@@ -286,7 +286,7 @@ test("every required key, when missing, is E_BAD_FIELD", (t) => {
 });
 
 test("unknown message type is E_BAD_TYPE", (t) => {
-  for (const type of [0, 7, 200, "JOIN"]) {
+  for (const type of [0, 11, 200, "JOIN"]) {
     const tr = tree(sampleLeave);
     tr.set(1, type);
     rejects(t, raw(tr), "E_BAD_TYPE", "type");
@@ -350,7 +350,7 @@ test("the control encoder refuses out-of-range fields with EncodeError naming th
     ["seq", { ...sampleLeave, seq: 2 ** 32 }],
     ["ts", { ...sampleLeave, ts: 1.5 }],
     ["v", { ...sampleLeave, v: 2 }],
-    ["type", { ...sampleLeave, type: 9 } as unknown as ControlMessage],
+    ["type", { ...sampleLeave, type: 11 } as unknown as ControlMessage],
     ["auth", { ...sampleLeave, auth: new Uint8Array(65) }],
     ["body.k", { ...sampleAssign, body: { ...sampleAssign.body, k: 17 } }],
     ["body.parents", { ...sampleAssign, body: { ...sampleAssign.body, k: 2 } }],
