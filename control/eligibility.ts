@@ -14,6 +14,14 @@
  *   session has been up for stableUptimeMs).
  * Between the two thresholds the node keeps its previous verdict (hysteresis, so it does not
  * flap in and out of tier 1); a first verdict there is "not eligible".
+ *
+ * Sessions that control ended ("control_restart": closed at the next start after a crash or a
+ * kill; "control_stop": closed by a clean shutdown) say nothing about the node: control went
+ * away, the node did not. They never count against it — such a session is left out of the
+ * window unless it lasted minUptimeMs, in which case it counts as the good session it was. (A
+ * node is never declared lost while control itself is stalled: the liveness tick's stall guard,
+ * control-center.ts.) Without this rule every agent of a short run had a short session at a
+ * restart, lost its eligibility, and a region left with no tier-1 node went dark (issue 12).
  */
 import type { SessionRow } from "./store.js";
 
@@ -41,11 +49,18 @@ export function eligibleFromHistory(
   policy: EligibilityPolicy = DEFAULT_ELIGIBILITY,
 ): boolean {
   if (currentUptimeMs >= policy.stableUptimeMs) return true;
-  const recent = closed.slice(0, policy.window);
+  const recent = closed
+    .filter((s) => !endedByControl(s.reason) || (s.uptimeMs ?? 0) >= policy.minUptimeMs)
+    .slice(0, policy.window);
   if (recent.length === 0) return true;
   const failures = recent.filter((s) => s.reason === "lost").length / recent.length;
   const uptime = recent.reduce((a, s) => a + (s.uptimeMs ?? 0), 0) / recent.length;
   if (failures >= policy.leaveFailureRatio || uptime < policy.minUptimeMs / 2) return false;
   if (failures <= policy.enterFailureRatio && uptime >= policy.minUptimeMs) return true;
   return previous ?? false;
+}
+
+/** A session that control ended (restart after a crash, clean stop): not the node's doing. */
+export function endedByControl(reason: SessionRow["reason"]): boolean {
+  return reason === "control_restart" || reason === "control_stop";
 }

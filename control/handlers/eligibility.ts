@@ -16,7 +16,8 @@ import { recruitIdle } from "./recruit.js";
 export function evaluateEligibility(ctx: ControlContext, node: NodeRecord): boolean {
   if (node.role !== Role.AGENT) return true;
   const policy = { ...DEFAULT_ELIGIBILITY, ...ctx.config.eligibility };
-  const closed = ctx.store.sessions(node.id, policy.window + 1).filter((s) => s.endedAt !== null);
+  // Sessions control ended are skipped by the rule (eligibility.ts): read past a few of them.
+  const closed = ctx.store.sessions(node.id, 4 * policy.window + 1).filter((s) => s.endedAt !== null);
   return eligibleFromHistory(closed, ctx.clock.now() - node.joinedAt, node.eligible, policy);
 }
 

@@ -27,16 +27,36 @@ export { addRec, canonical };
 export function buildTieredPlan(s: TierSnapshot): Plan {
   const policy = resolvePolicy(s.policy);
   checkChannel(s);
+  // An erasure-coded node the tiers above cannot feed (tier 1 is the origin alone, say, when no
+  // agent is eligible) would stay unplaced beside fed tier-2 nodes with upload to spare: it is
+  // relegated to the bottom tier, which they may feed, and the plan is built again (a few rounds
+  // at most: each round relegates at least one node; only starved plans take a second one).
+  const relegated = new Set<number>();
+  for (let round = 0; ; round++) {
+    const { plan, unfedCoded } = buildOnce(s, policy, relegated);
+    if (unfedCoded.length === 0 || round >= MAX_RELEGATION_ROUNDS) return plan;
+    for (const id of unfedCoded) relegated.add(id);
+  }
+}
+
+/** Builds after relegating more unfed erasure-coded nodes (buildTieredPlan) at most this often. */
+const MAX_RELEGATION_ROUNDS = 3;
+
+function buildOnce(
+  s: TierSnapshot,
+  policy: TierPolicy,
+  relegated: ReadonlySet<number>,
+): { plan: Plan; unfedCoded: number[] } {
   const st = new State(s.channel.k, s.channel.streamKbps, policy);
   const nodes = canonical(s.nodes, s.origin?.id);
   if (s.origin === null) {
     for (const n of nodes) addRec(st, n, 3, -1);
-    return attachState(finishPlan(st, s, true), st, s);
+    return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded: [] };
   }
   const rng = mulberry32(s.seed);
   const key = new Map(nodes.map((n) => [n.id, rng()]));
   const origin = addOrigin(st, s);
-  const { tier1, groups } = assignTiers(nodes, policy, s.channel.streamKbps, key);
+  const { tier1, groups } = assignTiers(nodes, policy, s.channel.streamKbps, key, relegated);
   const t1 = tier1.map((n) => addRec(st, n, 1, -1));
   st.tier1Algorithm = buildTier1(st, origin, t1);
   const regionT1 = new Map<string, Rec[]>();
@@ -108,7 +128,10 @@ export function buildTieredPlan(s: TierSnapshot): Plan {
     if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
   }
   relieveOrigin(st, origin);
-  return attachState(finishPlan(st, s, true), st, s);
+  const unfedCoded: number[] = [];
+  for (const r of st.recs.values())
+    if (r.tier >= 2 && r.np.fec !== undefined && fedCount(r) < needed(r)) unfedCoded.push(r.id);
+  return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded };
 }
 
 /**

@@ -35,7 +35,11 @@ export interface RepairResult {
   rebuilt: boolean;
 }
 
-/** A node joins: it becomes a tier-2 or tier-3 member of a cluster of its region. */
+/**
+ * A node joins: it becomes a tier-2 or tier-3 member of a cluster of its region. A
+ * high-capacity node that the tier above cannot feed in its region's erasure-coded cluster is
+ * relegated to the bottom tier instead (as a full build does, engine.ts).
+ */
 export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairResult {
   const t = trackedState(plan);
   if (t === undefined || t.rebuildDue || t.st.originId === null || t.st.recs.has(node.id))
@@ -47,12 +51,29 @@ export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairRes
     return covered ? { plan, changed: [], rebuilt: false } : rebuild(plan, s);
   }
   const high = st.policy.levels >= 3 && node.uploadKbps >= st.policy.highCapacity * st.streamKbps;
-  const cl = (high ? pickCluster(st, node.region, true) : undefined) ?? pickCluster(st, node.region, false);
+  const ctx = context(t);
+  const coded = high ? pickCluster(st, node.region, true) : undefined;
+  if (coded !== undefined) {
+    const joined = joinCluster(t, ctx, node, coded);
+    if (fedCount(joined.r) >= needed(joined.r)) return finishJoin(plan, t, s, ctx, joined);
+    undoJoin(t, joined.r);
+  }
+  const cl = pickCluster(st, node.region, false);
   if (cl === undefined) return rebuild(plan, s);
-  const tier = st.clusters[cl]!.plan.tier;
-  const m = st.clusters[cl]!.m;
-  const r = addRec(st, node, tier, cl, m);
+  return finishJoin(plan, t, s, ctx, joinCluster(t, ctx, node, cl));
+}
+
+/** Adds the node to cluster `cl` with a home sub-tree and one parent per sub-tree where one can. */
+function joinCluster(
+  t: Tracked,
+  ctx: AttachContext,
+  node: TierNode,
+  cl: number,
+): { r: Rec; changed: Set<number> } {
+  const st = t.st;
   const cs = st.clusters[cl]!;
+  const m = cs.m;
+  const r = addRec(st, node, cs.plan.tier, cl, m);
   if (cs.plan.fec !== undefined) r.np.fec = cs.plan.fec;
   cs.plan.members.push(r.id);
   const alg = cs.alg === "fec-tree" ? "fec-tree" : "tree";
@@ -66,11 +87,37 @@ export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairRes
     cs.free[home]! += r.fan;
   }
   const changed = new Set<number>([r.id]);
-  const ctx = context(t);
   for (let j = 0; j < m; j++) {
     if (attach(ctx, r, j)) changed.add(r.np.parents[j]!);
   }
   st.refreshDepth(r);
+  return { r, changed };
+}
+
+/** Takes back a joinCluster whose node got no feed (it has no children yet). */
+function undoJoin(t: Tracked, r: Rec): void {
+  const st = t.st;
+  r.np.parents.forEach((p, j) => {
+    if (p !== null) st.unlink(st.get(p), r, j);
+  });
+  const cs = st.clusters[r.cluster]!;
+  remove(cs.plan.members, r.id);
+  if (r.home >= 0) {
+    remove(cs.homes[r.home]!, r.id);
+    cs.free[r.home]! -= r.fan;
+  }
+  st.recs.delete(r.id);
+}
+
+function finishJoin(
+  plan: Plan,
+  t: Tracked,
+  s: TierSnapshot,
+  ctx: AttachContext,
+  joined: { r: Rec; changed: Set<number> },
+): RepairResult {
+  const { r, changed } = joined;
+  const cs = t.st.clusters[r.cluster]!;
   (plan.nodes as Map<number, NodePlan>).set(r.id, r.np);
   if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.upperOf(r.region).push(r);
   cs.plan.depthBound = Math.max(cs.plan.depthBound, clusterBound(cs.plan.members.length));

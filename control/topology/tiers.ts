@@ -8,7 +8,10 @@
  *   neither gets recruits (claim: a high-capacity node "recruited" to relay a channel it does
  *   not watch: `watching: false`, eligible, same upload rule). A recruit that is not needed in
  *   tier 1 stays out of the plan: it does not want the stream.
- * - Tier 2 (levels >= 3), per region: every other node with upload >= highCapacity * R.
+ * - Tier 2 (levels >= 3), per region: every other node with upload >= highCapacity * R, except
+ *   the `relegated` ones: nodes a first build could not feed from the tier above (engine.ts).
+ *   They join the bottom tier as its best interior nodes (the patent's "relegated" variant),
+ *   where any fed erasure-coded node of any region may feed them.
  * - Tier 3: everyone else, per region. Levels = 4 splits the high-capacity nodes: the upper
  *   half (by upload) stays tier 2, the rest form an erasure-coded tier 3 fed by tier 2, and
  *   the common nodes become tier 4. Levels = 2 collapses tier 2 into the bottom level
@@ -47,6 +50,7 @@ export function assignTiers(
   policy: TierPolicy,
   streamKbps: number,
   key: ReadonlyMap<number, number>,
+  relegated: ReadonlySet<number> = new Set(),
 ): TierAssignment {
   const order = byCapacity(key);
   const byRegion = new Map<string, TierNode[]>();
@@ -76,7 +80,7 @@ export function assignTiers(
       if (chosen.has(n.id)) tier1.push(n);
       else if (!viewer(n))
         continue; // a recruit the region does not need stays out of the plan
-      else if (policy.levels >= 3 && n.uploadKbps >= highMin) t2.push(n);
+      else if (policy.levels >= 3 && n.uploadKbps >= highMin && !relegated.has(n.id)) t2.push(n);
       else t3.push(n);
     }
     if (t2.length > 0) tier2.set(r, t2);
