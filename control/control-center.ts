@@ -33,6 +33,7 @@ import { removeNodes } from "./handlers/remove-node.js";
 import { onHeartbeat } from "./handlers/on-heartbeat.js";
 import { onJoin } from "./handlers/on-join.js";
 import { onLeave } from "./handlers/on-leave.js";
+import { onResume } from "./handlers/on-resume.js";
 import { ControlMetrics } from "./metrics.js";
 import { defaultRegionPolicy, type RegionPolicy } from "./regions.js";
 import type { EnrolmentTokenRow, NodeStore } from "./store.js";
@@ -56,6 +57,17 @@ export interface ControlDeps {
   topology?: TopologyEngine;
   /** Control's long-term Ed25519 key pair (main keeps it in the data folder); default: made for this run. */
   identity?: { publicKey: Uint8Array; privateKey: KeyObject };
+  /** The RSL's view for this server (control/rsl/); absent: one server, every channel, epoch 0. */
+  routing?: ChannelRouting;
+}
+
+/** What a control server asks the RSL (docs/resilience.md). */
+export interface ChannelRouting {
+  /**
+   * The fencing epoch of this server's ownership of the channel's DCM (the RSL map's revision):
+   * it goes out in every ASSIGN and HEARTBEAT_ACK; undefined while unknown.
+   */
+  epochOf(channel: string): number | undefined;
 }
 
 export interface TrustConfig {
@@ -110,6 +122,7 @@ export class ControlCenter implements ControlContext {
   /** Control's public key (raw Ed25519), which nodes pin. */
   readonly publicKey: Uint8Array;
   readonly #transport: Transport;
+  readonly #routing: ChannelRouting | undefined;
   readonly #livenessCheckMs: number;
   readonly #versionWarned = new Set<string>();
   #seq = 0;
@@ -124,6 +137,7 @@ export class ControlCenter implements ControlContext {
     this.store = deps.store;
     this.logger = deps.logger;
     this.#transport = deps.transport;
+    this.#routing = deps.routing;
     const identity = deps.identity ?? newIdentity();
     this.publicKey = identity.publicKey;
     this.trust = new HandshakeResponder(
@@ -284,8 +298,15 @@ export class ControlCenter implements ControlContext {
       this.logger.error("encode_failed", { type: "ASSIGN", to: addressKey(a.to), error: e.message });
       return;
     }
+    const epoch = this.#epochOf(a.body.channel);
     // Large assignments (the origin's children at scale) span several datagrams.
-    for (const part of parts) this.sendToNode(a.node, a.to, MsgType.ASSIGN, part);
+    for (const part of parts)
+      this.sendToNode(a.node, a.to, MsgType.ASSIGN, epoch === undefined ? part : { ...part, epoch });
+  }
+
+  #epochOf(channelId: number): number | undefined {
+    const entry = this.#routing === undefined ? undefined : this.directory.byId(channelId);
+    return entry === undefined ? undefined : this.#routing!.epochOf(entry.info.name);
   }
 
   #onDatagram(data: Buffer, from: Address): void {
@@ -317,8 +338,15 @@ export class ControlCenter implements ControlContext {
         return;
       }
       case MsgType.HEARTBEAT:
-        if (this.#authentic(msg, data, from)) onHeartbeat(this, msg, from, data.length);
+        if (!this.#authentic(msg, data, from)) return;
+        onHeartbeat(this, msg, from, data.length);
+        this.#ackHeartbeat(msg.sender, msg.body.channel, from);
         return;
+      case MsgType.RESUME: {
+        const hs = this.trust.onResume(msg, data, from);
+        if (hs !== undefined) onResume(this, msg, from, hs);
+        return;
+      }
       case MsgType.LEAVE:
         if (this.#authentic(msg, data, from)) onLeave(this, msg, from);
         return;
@@ -326,6 +354,17 @@ export class ControlCenter implements ControlContext {
         this.metrics.unexpected++;
         this.logger.debug("unexpected_message", { from: addressKey(from), type: MsgType[msg.type] });
     }
+  }
+
+  /**
+   * Every authenticated heartbeat is answered (tagged, a few dozen bytes): a node whose
+   * heartbeats go unanswered knows its server is gone and resumes elsewhere (docs/resilience.md).
+   */
+  #ackHeartbeat(node: number, channel: number, to: Address): void {
+    if (this.clients.get(node) === undefined) return;
+    const epoch = this.#epochOf(channel);
+    this.metrics.heartbeatAcks++;
+    this.sendToNode(node, to, MsgType.HEARTBEAT_ACK, epoch === undefined ? {} : { epoch });
   }
 
   /** A new enrolment token (admin API): the token itself is returned once, only its hash is kept. */

@@ -19,8 +19,17 @@ export class MemoryNodeStore implements NodeStore {
   nodeIdForKey(key: Uint8Array): number {
     const hex = Buffer.from(key).toString("hex");
     let id = this.#nodes.get(hex);
-    if (id === undefined) this.#nodes.set(hex, (id = this.#nodes.size + 1));
+    if (id === undefined) this.#nodes.set(hex, (id = Math.max(0, ...this.#nodes.values()) + 1));
     return id;
+  }
+
+  adoptNodeId(id: number, key: Uint8Array): boolean {
+    const hex = Buffer.from(key).toString("hex");
+    const has = this.#nodes.get(hex);
+    if (has !== undefined) return has === id;
+    if ([...this.#nodes.values()].includes(id)) return false;
+    this.#nodes.set(hex, id);
+    return true;
   }
 
   channelIdForName(name: string): number {

@@ -43,6 +43,12 @@ export class ControlMetrics {
   /** Handshakes completed (sessions opened) and keys revoked. */
   sessionsOpened = 0;
   revoked = 0;
+  /** RESUMEs that passed the checks (failovers: docs/resilience.md), HEARTBEAT_ACKs and REDIRECTs sent. */
+  resumes = 0;
+  /** RESUMEs left unanswered because no origin offers their channel here yet (the node resends). */
+  resumesHeld = 0;
+  heartbeatAcks = 0;
+  redirects = 0;
   /** Liveness checks that found control itself stalled (event loop late), and the worst lag, ms. */
   stalls = 0;
   maxStallMs = 0;
@@ -154,6 +160,24 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     [{}, m.sessionsOpened],
   ]);
   family("tiercast_control_keys_revoked_total", "counter", "Node keys revoked.", [[{}, m.revoked]]);
+  family(
+    "tiercast_control_resumes_total",
+    "counter",
+    "Sessions resumed from a ticket (a node's DCM moved here: failover).",
+    [[{}, m.resumes]],
+  );
+  family(
+    "tiercast_control_resumes_held_total",
+    "counter",
+    "RESUMEs held unanswered until an origin offers their channel here.",
+    [[{}, m.resumesHeld]],
+  );
+  family(
+    "tiercast_control_redirects_total",
+    "counter",
+    "REDIRECT hints sent to nodes of channels served elsewhere.",
+    [[{}, m.redirects]],
+  );
   family(
     "tiercast_control_suspect_reports_total",
     "counter",

@@ -42,6 +42,12 @@ export interface SessionRow extends SessionStart {
 export interface NodeStore extends TrustStore {
   /** The stable compact id (>= 1) of an identity key; a new key gets the next id. */
   nodeIdForKey(key: Uint8Array, now: number): number;
+  /**
+   * Records that `key` has id `id` (a session resumed from a ticket another server issued:
+   * docs/resilience.md). True when the store now maps the key to that id; false when the id or
+   * the key is already taken otherwise (the node must then JOIN afresh and get this store's id).
+   */
+  adoptNodeId(id: number, key: Uint8Array, now: number): boolean;
   /** The stable compact id (>= 1, u32) of a channel name; a new name gets the next id. */
   channelIdForName(name: string): number;
   channels(): Array<{ id: number; name: string }>;
@@ -161,6 +167,8 @@ interface SessionDbRow {
 export class SqliteNodeStore implements NodeStore {
   readonly #db: Database.Database;
   readonly #nodeId: Database.Statement<[Buffer, number, number], { id: number }>;
+  readonly #adoptId: Database.Statement<[number, Buffer, number, number]>;
+  readonly #idOfKey: Database.Statement<[Buffer], { id: number }>;
   readonly #channelId: Database.Statement<[string], { id: number }>;
   readonly #channels: Database.Statement<[], { id: number; name: string }>;
   readonly #openSession: Database.Statement<[SessionStart], { id: number }>;
@@ -196,6 +204,10 @@ export class SqliteNodeStore implements NodeStore {
       `INSERT INTO nodes (key, first_seen, last_seen) VALUES (?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`,
     );
+    this.#adoptId = db.prepare(
+      `INSERT INTO nodes (id, key, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    this.#idOfKey = db.prepare(`SELECT id FROM nodes WHERE key = ?`);
     this.#channelId = db.prepare(
       `INSERT INTO channels (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
     );
@@ -276,6 +288,12 @@ export class SqliteNodeStore implements NodeStore {
 
   nodeIdForKey(key: Uint8Array, now: number): number {
     return this.#nodeId.get(Buffer.from(key), now, now)!.id;
+  }
+
+  adoptNodeId(id: number, key: Uint8Array, now: number): boolean {
+    const k = Buffer.from(key);
+    this.#adoptId.run(id, k, now, now);
+    return this.#idOfKey.get(k)?.id === id;
   }
 
   channelIdForName(name: string): number {

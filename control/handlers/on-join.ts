@@ -71,7 +71,7 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address, hs: Handshake)
     );
   }
   const names = entries.map((e) => e.info.name);
-  const node = admit(ctx, msg, from, names);
+  const node = admit(ctx, msg, from, names, hs);
   // A new key on probation is acknowledged but placed only once it has heartbeated (on-heartbeat.ts).
   const dcms = node.probation ? [] : entries.map((e) => ctx.directory.dcmFor(e.info.name, node.region)!);
   for (const dcm of dcms) dcm.upsert(dcmMember(node));
@@ -87,8 +87,8 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address, hs: Handshake)
  * otherwise. A repeated JOIN keeps the channel it was recruited for.
  */
 function joinIdle(ctx: ControlContext, msg: Join, from: Address, hs: Handshake): void {
-  const prev = ctx.clients.get(ctx.store.nodeIdForKey(msg.body.key, ctx.clock.now()));
-  const node = admit(ctx, msg, from, prev?.recruit === true ? prev.channels : []);
+  const prev = ctx.clients.get(nodeId(ctx, msg, hs));
+  const node = admit(ctx, msg, from, prev?.recruit === true ? prev.channels : [], hs);
   node.recruit = true;
   acknowledge(ctx, hs, from, node, []);
   if (!node.probation) recruit(ctx, node);
@@ -109,7 +109,7 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address, hs: Handshake
     }
     binding.set(name, may);
   }
-  const id = ctx.store.nodeIdForKey(b.key, ctx.clock.now());
+  const id = nodeId(ctx, msg, hs);
   for (const name of b.channels) {
     const other = ctx.directory.byName(name)?.origin;
     if (other !== undefined && other !== null && other !== id && ctx.clients.get(other) !== undefined) {
@@ -129,7 +129,7 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address, hs: Handshake
     ctx.logger.info("channel_origin_bound", { channel: name, key: keyHex });
   }
   const before = ctx.clients.get(id)?.channels ?? [];
-  const node = admit(ctx, msg, from, [...new Set(b.channels)]);
+  const node = admit(ctx, msg, from, [...new Set(b.channels)], hs);
   const touched = new Set<Dcm>();
   for (const name of before) {
     if (node.channels.includes(name)) continue;
@@ -170,10 +170,18 @@ function originProblem(msg: Join): string | undefined {
 }
 
 /** Registers the node (or updates the record of a repeated JOIN); returns its record. */
-function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]): NodeRecord {
+/**
+ * The node's compact id: the store's for its key, or, for a RESUME, the id its ticket carries
+ * (the session moved here from another server, whose store may have given it: docs/resilience.md).
+ */
+function nodeId(ctx: ControlContext, msg: Join, hs: Handshake): number {
+  return hs.resume?.node ?? ctx.store.nodeIdForKey(msg.body.key, ctx.clock.now());
+}
+
+function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[], hs: Handshake): NodeRecord {
   const b = msg.body;
   const now = ctx.clock.now();
-  const id = ctx.store.nodeIdForKey(b.key, now);
+  const id = nodeId(ctx, msg, hs);
   const match = regionFor(ctx.config.regions, from.address, b.regionHint);
   let node = ctx.clients.get(id);
   if (node !== undefined && (node.role !== b.role || node.channels.join("\n") !== channels.join("\n"))) {
@@ -234,7 +242,7 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     // A key without a history (no earlier session in which it heartbeated) must show one before
     // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
     // it under open enrolment) does not skip it. Origins are bound by their keys instead.
-    probation: b.role !== Role.ORIGIN && !hasHistory(ctx, id),
+    probation: b.role !== Role.ORIGIN && !hasHistory(ctx, id) && !provenByTicket(ctx, hs),
   };
   node.eligible = evaluateEligibility(ctx, node);
   ctx.clients.add(node);
@@ -256,6 +264,15 @@ function hasHistory(ctx: ControlContext, id: number): boolean {
   const need = ctx.config.probationHeartbeats;
   if (need <= 0) return true;
   return ctx.store.sessions(id, 20).some((s) => s.endedAt !== null && s.heartbeats >= need);
+}
+
+/**
+ * A resumed session old enough to have sent the probation's heartbeats at its first server:
+ * the failover does not put it on probation again (its history may be in that server's store).
+ */
+function provenByTicket(ctx: ControlContext, hs: Handshake): boolean {
+  const need = ctx.config.probationHeartbeats * ctx.config.heartbeatMs;
+  return hs.resume !== undefined && hs.resume.ticketAgeMs >= need;
 }
 
 function acknowledge(

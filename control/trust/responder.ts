@@ -10,24 +10,36 @@
  * Only then does the JOIN handler run (and a store row exist). Its JOIN_ACK opens the session:
  * control's ephemeral, the derived keys, a signature over the JOIN's hash.
  * Every drop is counted in auth_failed_total{reason} (or joins_limited_total) and not answered.
+ *
+ * RESUME (a failover, docs/resilience.md) skips steps 1-5: its ticket (trust/ticket.ts) proves a
+ * control server of this deployment admitted the key, and its tag proves the sender holds the
+ * session's resumption secret. Checked here: the ticket opens and is fresh, the tag, the sender
+ * is the ticket's node, the key is not revoked, the RESUME is newer than the last one from that
+ * key. The JOIN handler then runs on the ticket's JOIN, and its answer goes out as a RESUME_ACK
+ * tagged with the resumed session's keys.
  */
 import type { KeyObject } from "node:crypto";
-import { checkSignature, ed25519Key, encodeSigned } from "../../protocol/auth.js";
+import { randomBytes } from "node:crypto";
+import { checkSignature, checkTag, ed25519Key, encodeSigned } from "../../protocol/auth.js";
 import { encodeControl } from "../../protocol/control-codec.js";
 import {
   deriveSessionKeys,
   joinAckContext,
   joinContext,
   newEphemeral,
+  resumedSessionKeys,
+  resumeTagKey,
   sha256,
   type Ephemeral,
   type SessionKeys,
 } from "../../protocol/handshake.js";
-import { WIRE_VERSION } from "../../protocol/limits.js";
+import { RESUME_NONCE_BYTES, WIRE_VERSION } from "../../protocol/limits.js";
 import {
   type ControlMessage,
   type JoinAckBody,
+  type JoinBody,
   JoinError,
+  type Placement,
   type MessageOf,
   MsgType,
 } from "../../protocol/messages.js";
@@ -40,9 +52,25 @@ import type { NodeStore } from "../store.js";
 import { CookieJar } from "./cookie.js";
 import { admitKey, type TrustPolicy } from "./enrolment.js";
 import { JoinLimiter, type JoinLimits } from "./join-limiter.js";
-import type { SessionTable } from "./sessions.js";
+import type { NodeSession, SessionTable } from "./sessions.js";
+import { TicketSealer } from "./ticket.js";
 
 type Join = MessageOf<MsgType.JOIN>;
+type Resume = MessageOf<MsgType.RESUME>;
+
+/** A RESUME that passed the checks: the resumed session and what the node reported. */
+export interface Resumption {
+  node: number;
+  /** The node's RESUME nonce and control's: the resumed keys come from both. */
+  nodeNonce: Uint8Array;
+  controlNonce: Uint8Array;
+  keys: SessionKeys;
+  channel: number;
+  assignVersion: number;
+  placement?: Placement;
+  /** ms since the ticket was issued (how long the session has existed, at least). */
+  ticketAgeMs: number;
+}
 
 /** A JOIN that passed the checks: what its JOIN_ACK needs. */
 export interface Handshake {
@@ -53,6 +81,10 @@ export interface Handshake {
   epk: Uint8Array | undefined;
   /** Control's ephemeral and the keys it gives with epk (checked before the JOIN handler runs). */
   prepared?: { own: Ephemeral; keys: SessionKeys };
+  /** The JOIN's facts (sealed into the session's ticket). */
+  join: JoinBody;
+  /** Present when this "JOIN" is a RESUME's ticket: the answer is a RESUME_ACK. */
+  resume?: Resumption;
 }
 
 export interface ResponderDeps {
@@ -82,6 +114,7 @@ export class HandshakeResponder {
   readonly #cookies = new CookieJar();
   readonly #limiter: JoinLimiter;
   readonly #joinContext: Buffer;
+  readonly #tickets: TicketSealer;
   #seq = 0;
 
   constructor(deps: ResponderDeps, config: ResponderConfig) {
@@ -89,6 +122,7 @@ export class HandshakeResponder {
     this.#config = config;
     this.#limiter = new JoinLimiter(config.limits, deps.clock.now());
     this.#joinContext = joinContext(deps.identity.publicKey);
+    this.#tickets = new TicketSealer(deps.identity.privateKey);
   }
 
   get verify(): boolean {
@@ -104,7 +138,7 @@ export class HandshakeResponder {
     const { clock, metrics } = this.#deps;
     const b = msg.body;
     const now = clock.now();
-    const handshake: Handshake = { joinHash: sha256(data), key: b.key, epk: b.epk };
+    const handshake: Handshake = { joinHash: sha256(data), key: b.key, epk: b.epk, join: b };
     if (!this.#config.verify) return handshake;
     if (!this.#cookies.check(b.cookie, from, b.key, now)) {
       metrics.unprovenBytesIn += data.length;
@@ -157,6 +191,7 @@ export class HandshakeResponder {
    * node's session, or keeps the current one when the JOIN is a resend with the same epk.
    */
   sendJoinAck(to: Address, hs: Handshake, node: number | undefined, body: JoinAckBody): void {
+    if (hs.resume !== undefined) return this.#sendResumeAck(to, hs, hs.resume, node, body);
     const { sessions, identity, clock } = this.#deps;
     let ack = body;
     if (node !== undefined && hs.epk !== undefined) {
@@ -178,10 +213,113 @@ export class HandshakeResponder {
         s = sessions.set({ node, keyHex, nodeEpk: hs.epk, ...prepared, openedAt: clock.now() });
         this.#deps.metrics.sessionsOpened++;
       }
-      ack = { ...body, epk: s.own.publicKey };
+      ack = { ...body, epk: s.own!.publicKey, ticket: this.#ticket(node, hs.join, s) };
     }
     const msg = this.#envelope(MsgType.JOIN_ACK, ack);
     this.#deps.send(encodeSigned(msg, identity.privateKey, joinAckContext(hs.joinHash)), to);
+  }
+
+  /**
+   * A RESUME: the ticket, its tag, sender, revocation and freshness (see the header). Returns
+   * the handshake the JOIN handler runs with (its JOIN is the ticket's), or undefined (dropped,
+   * counted in auth_failed_total{reason}; a refused ticket gets the REJOIN hint: JOIN afresh).
+   */
+  onResume(msg: Resume, data: Uint8Array, from: Address): Handshake | undefined {
+    const { clock, store, sessions } = this.#deps;
+    const now = clock.now();
+    const b = msg.body;
+    const t = this.#tickets.open(b.ticket, now);
+    if (!t.ok) {
+      this.#fail(t.reason, from);
+      this.sendRejoinHint(from, data.length);
+      return undefined;
+    }
+    const ticket = t.value;
+    const verify = this.#config.verify;
+    if (verify && !checkTag(data, resumeTagKey(ticket.resumption))) return this.#fail("resume_tag", from);
+    if (verify && msg.sender !== ticket.node) return this.#fail("resume_sender", from);
+    const key = ticket.join.key;
+    if (verify && store.isRevoked(key)) return this.#fail("resume_revoked", from);
+    if (!store.adoptNodeId(ticket.node, key, now)) {
+      // Another node has this id in this server's store: JOIN afresh, for an id of this store's.
+      this.#fail("resume_id_taken", from);
+      this.sendRejoinHint(from, data.length);
+      return undefined;
+    }
+    const keyHex = Buffer.from(key).toString("hex");
+    const current = sessions.get(ticket.node);
+    // A resend of the RESUME this session came from: the same answer, so whichever RESUME_ACK
+    // the node takes, its keys are the session's.
+    const resend =
+      current?.resumeNonce !== undefined &&
+      current.keyHex === keyHex &&
+      Buffer.from(current.nodeEpk).equals(b.nonce);
+    if (verify && !resend && !sessions.freshJoin(`${keyHex}/resume`, msg.ts, now))
+      return this.#fail("resume_replay", from);
+    const controlNonce = resend ? current!.resumeNonce! : randomBytes(RESUME_NONCE_BYTES);
+    this.#deps.metrics.resumes++;
+    return {
+      joinHash: sha256(data),
+      key,
+      epk: undefined,
+      join: ticket.join,
+      resume: {
+        node: ticket.node,
+        nodeNonce: b.nonce,
+        controlNonce,
+        keys: resend ? current!.keys : resumedSessionKeys(ticket.resumption, b.nonce, controlNonce),
+        channel: b.channel,
+        assignVersion: b.assignVersion,
+        ...(b.placement === undefined ? {} : { placement: b.placement }),
+        ticketAgeMs: Math.max(0, now - ticket.issuedAt),
+      },
+    };
+  }
+
+  /**
+   * A RESUME's answer: RESUME_ACK with control's nonce and a fresh ticket, tagged with the
+   * resumed keys (installed as the node's session when the JOIN handler accepted it).
+   */
+  #sendResumeAck(
+    to: Address,
+    hs: Handshake,
+    r: Resumption,
+    node: number | undefined,
+    body: JoinAckBody,
+  ): void {
+    const { sessions, clock } = this.#deps;
+    const keyHex = Buffer.from(hs.key).toString("hex");
+    let s = sessions.get(r.node);
+    if (s === undefined || s.resumeNonce === undefined || !Buffer.from(s.nodeEpk).equals(r.nodeNonce)) {
+      s = sessions.set({
+        node: r.node,
+        keyHex,
+        nodeEpk: r.nodeNonce,
+        resumeNonce: r.controlNonce,
+        keys: r.keys,
+        openedAt: clock.now(),
+      });
+      this.#deps.metrics.sessionsOpened++;
+    }
+    const ok = node !== undefined && body.error === JoinError.NONE;
+    const msg = this.#envelope(MsgType.RESUME_ACK, {
+      error: body.error,
+      nonce: r.controlNonce,
+      heartbeatMs: body.heartbeatMs,
+      ...(ok ? { ticket: this.#ticket(r.node, hs.join, s) } : {}),
+    });
+    this.#deps.send(sessions.seal(s, msg), to);
+    // A refused RESUME leaves no session behind.
+    if (!ok) sessions.drop(r.node);
+  }
+
+  #ticket(node: number, join: JoinBody, s: NodeSession): Uint8Array {
+    return this.#tickets.seal({
+      node,
+      join,
+      resumption: s.keys.resumption,
+      issuedAt: this.#deps.clock.now(),
+    });
   }
 
   /**

@@ -16,10 +16,15 @@ export interface NodeSession {
   node: number;
   /** The node's identity key, hex. */
   keyHex: string;
-  /** The node's ephemeral of this session (a resent JOIN with it gets the same session). */
+  /**
+   * The node's ephemeral of this session (a resent JOIN with it gets the same session); for a
+   * resumed session, the node's RESUME nonce (a resent RESUME with it gets the same answer).
+   */
   nodeEpk: Uint8Array;
-  /** Control's ephemeral of this session. */
-  own: Ephemeral;
+  /** Control's ephemeral of this session (a JOIN's); absent for a resumed one. */
+  own?: Ephemeral;
+  /** Control's RESUME_ACK nonce of a resumed session. */
+  resumeNonce?: Uint8Array;
   keys: SessionKeys;
   readonly window: ReplayWindow;
   /** Control's counter towards the node (the envelope seq of ASSIGN). */

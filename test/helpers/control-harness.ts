@@ -63,6 +63,7 @@ export class FakeNode {
   readonly link: ControlLink;
   id = 0;
   #joinBody: JoinBody | undefined;
+  readonly #raw: Array<{ buf: Buffer; from: string }> = [];
 
   constructor(
     readonly h: Harness,
@@ -71,7 +72,16 @@ export class FakeNode {
   ) {
     this.transport = h.net.bind(address);
     this.link = new ControlLink({ identity, controlKey: h.control.publicKey });
-    this.transport.onDatagram((buf) => this.onDatagram(buf));
+    this.transport.onDatagram((buf, from) => {
+      this.#raw.push({ buf: Buffer.from(buf), from: `${from.address}:${from.port}` });
+      this.onDatagram(buf);
+    });
+  }
+
+  /** Every datagram that came from `from`, raw (a test checks tags it holds the keys for). */
+  rawFrom(from: { address: string; port: number }): Buffer[] {
+    const key = `${from.address}:${from.port}`;
+    return this.#raw.filter((r) => r.from === key).map((r) => r.buf);
   }
 
   get key(): Uint8Array {
@@ -186,10 +196,18 @@ export class Harness {
   constructor(
     readonly store: NodeStore = new SqliteNodeStore(":memory:"),
     config: Partial<ControlConfig> = {},
+    /** Control's identity (default: one made for this run); servers of one deployment share it. */
+    identity?: NodeIdentity,
   ) {
     this.transport = this.net.bind(CONTROL.address, CONTROL.port);
     this.control = new ControlCenter(
-      { clock: this.clock, transport: this.transport, store: this.store, logger: this.logger },
+      {
+        clock: this.clock,
+        transport: this.transport,
+        store: this.store,
+        logger: this.logger,
+        ...(identity === undefined ? {} : { identity }),
+      },
       // No probation unless a test asks for it: the scripted nodes heartbeat only when told to.
       { heartbeatMs: HB, regions: policy, ...config, trust: { probationHeartbeats: 0, ...config.trust } },
     );
