@@ -30,7 +30,10 @@ export interface Ownership {
   /**
    * Fencing token: strictly greater for every new owner of this logical id (etcd: the mod
    * revision of the ownership key). Control puts it in every ASSIGN; agents drop an ASSIGN whose
-   * epoch is lower than one they have seen for the channel.
+   * epoch is lower than one they have seen for the channel. Because agents compare per channel,
+   * across the channel's logical ids, epochs come from ONE counter for all ids (etcd's revision;
+   * LocalCoordinator's own counter), not one counter per id: a later assign of any id has a
+   * higher epoch than every earlier one.
    */
   epoch: number;
 }
@@ -39,6 +42,8 @@ export interface Coordinator {
   /**
    * Registers this server with liveness: while the process lives its entry stays; when it dies
    * (or loses the store for longer than the lease) its entry and its ownerships disappear.
+   * Resolves once this coordinator's caches list the server. An EtcdCoordinator registers one
+   * server (its process); LocalCoordinator takes one call per DCM worker (and `unregister`).
    */
   register(self: ServerInfo): Promise<void>;
   /** Live servers, kept current by a watch (a cached read: no store round trip). */
@@ -49,25 +54,38 @@ export interface Coordinator {
   /**
    * Maps a logical id to a server, compare-and-set: succeeds when the id has no owner
    * (`expectedEpoch` null) or its owner still has `expectedEpoch`. The ownership lives as long
-   * as the named server's registration. Resolves to the new ownership, or undefined when the
-   * comparison failed (someone else moved it first).
+   * as the named server's registration. Resolves to the new ownership (also in this
+   * coordinator's cache by then), or undefined when the comparison failed (someone else moved it
+   * first, or `server` is not registered). Rejects when the store cannot be reached.
    */
   assign(logicalId: string, server: string, expectedEpoch: number | null): Promise<Ownership | undefined>;
-  /** Called after any change of servers or ownership (after the caches are updated). Returns an unsubscribe. */
+  /**
+   * Called after any change of servers or ownership (after the caches are updated), asynchronously
+   * and at most once per burst of changes (never inside the call that made the change). Returns an
+   * unsubscribe.
+   */
   onChange(cb: () => void): () => void;
   /**
-   * Campaigns to be the primary service manager; `onLeader(true)` when elected, `onLeader(false)`
-   * when leadership is lost (store unreachable past the lease, or resigned). Others are backups.
+   * Campaigns to be the primary service manager (once per coordinator); `onLeader(true)` when
+   * elected, `onLeader(false)` when leadership is lost (store unreachable past the lease, or
+   * close()). Others are backups. Never called inside campaign() itself. The etcd leader steps
+   * down once lastContact() is a lease TTL old, before etcd can expire its election key and
+   * elect a backup.
    */
   campaign(onLeader: (leader: boolean) => void): void;
   /** Whether this server is the primary service manager now. */
   readonly leader: boolean;
-  /** The compact id (>= 1, u32) of a channel name, the same on every server; allocated once. */
+  /**
+   * The compact id (>= 1, u32) of a channel name, the same on every server; allocated once.
+   * Rejects when the store cannot be reached.
+   */
   channelId(name: string): Promise<number>;
   /**
    * When this server last confirmed its registration with the store (ms, injected clock), or
    * -Infinity before the first. A server whose last contact is older than its lease must assume
-   * its ownerships were given away and stop acting on them.
+   * its ownerships were given away and stop acting on them. etcd: when the last keep-alive etcd
+   * answered was SENT (etcd renewed the lease after that instant); LocalCoordinator: now, once
+   * a server is registered (memory is the authority).
    */
   lastContact(): number;
   /** Revokes the registration (ownerships go with it) and closes the connection. */
