@@ -24,7 +24,7 @@ import {
 } from "../protocol/messages.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
-import type { Transport } from "../seams/transport.js";
+import { addressKey, type Transport } from "../seams/transport.js";
 import { Assembler, type AssembleResult, type CompletedSegment } from "./assembler.js";
 import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
@@ -287,6 +287,12 @@ export class Agent {
         failed: this.#repairer?.stats.failed ?? 0,
       },
       heartbeatBytes: { max: s.stats.heartbeatBytesMax, mean: Math.round(s.heartbeatBytesMean * 10) / 10 },
+      control: {
+        endpoint: addressKey(s.endpoint),
+        phase: s.phase,
+        epoch: s.assignEpoch,
+        failovers: s.stats.failover.failovers,
+      },
       rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
       cpuPct: last.cpuPct,
       uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
@@ -309,6 +315,9 @@ export class Agent {
         ...prefixed(this.session.stats.malformed, "control_"),
       },
       controlAuthFailed: this.session.stats.authFailed,
+      controlFailovers: this.session.stats.failover.failovers,
+      controlResumes: { ...this.session.stats.failover.resumes },
+      assignFenced: this.session.stats.fenced.assign,
     });
   }
 

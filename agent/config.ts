@@ -12,8 +12,11 @@ import { SESSION_TIMING } from "./session.js";
 export type AgentRole = "agent" | "preferred" | "waypoint";
 
 export interface AgentConfig {
-  /** The control center's UDP address. */
-  control: Address;
+  /**
+   * The control center's UDP endpoints: one, or several servers of one deployment (failover:
+   * the session moves between them, docs/agent.md "Failover"). The JOIN tries the first first.
+   */
+  control: Address | readonly Address[];
   /** Control's public key (raw Ed25519, 32 bytes), pinned: what a device maker pre-seeds. */
   controlKey?: Uint8Array | undefined;
   /** Without controlKey: trust the key control presents the first time, and keep it (demo, lab). */

@@ -1,26 +1,42 @@
 /**
  * The agent's control session with the control center, over the shared UDP socket.
  *
- *   joining ──JOIN_ACK ok──> joined ──(HEARTBEAT every heartbeatMs)
- *      │  ^                    │
- *      │  └──JOIN_ACK REJOIN───┘   (control forgot us: JOIN again; the data plane keeps
- *      │                            running on the last assignment meanwhile)
+ *   joining ──JOIN_ACK ok──> joined ──(HEARTBEAT every heartbeatMs, each answered by control)
+ *      │  ^                    │  ^
+ *      │  │                    │  └──RESUME_ACK ok── resuming <── heartbeats unanswered, a REJOIN
+ *      │  │                    │                        │          hint (with a ticket), a REDIRECT
+ *      │  └──JOIN_ACK REJOIN───┘ (no ticket)            │
+ *      │  └─────────────────────── RESUME refused / unanswered
  *      └──JOIN_ACK UNKNOWN_CHANNEL / refused──> JOIN again every 2 s / 5 s
  *
  * The session is authenticated (common/control-link.ts, docs/security.md): JOIN is signed and
  * answered by a COOKIE (the address check) and then a JOIN_ACK signed by control's pinned key;
- * HEARTBEAT and LEAVE carry the session's tag, and an ASSIGN is applied only when its tag and
- * counter check. A JOIN_ACK REJOIN without a signature (control lost our session: it restarted)
- * is only a hint, honoured at most once per REJOIN_HINT_MS.
- * JOIN is resent every second until a JOIN_ACK arrives. ASSIGN is applied when its version is
- * newer than the last applied in this session (a new session after REJOIN starts from 0,
- * because a restarted control center may count versions from 1 again). LEAVE on a clean stop.
+ * HEARTBEAT and LEAVE carry the session's tag, and an ASSIGN (or HEARTBEAT_ACK) is believed only
+ * when its tag and counter check. A JOIN_ACK REJOIN without a signature (control lost our
+ * session) is only a hint: with a session ticket it starts a RESUME at that endpoint (at most
+ * once per RESUME_HINT_MS), without one a full JOIN (at most once per REJOIN_HINT_MS).
+ * Failover (docs/agent.md "Failover", ControlFailover): control answers every heartbeat; two
+ * unanswered in a row (the second an early re-send) and the session moves to another configured
+ * endpoint with one RESUME round trip, keeping node id, assignment and data plane. Control
+ * datagrams are taken from any configured endpoint; heartbeats go to the one the session is on.
+ * JOIN is resent every second until a JOIN_ACK arrives (to the next endpoint when unanswered).
+ * ASSIGN is applied when it is newer than the last applied: a higher DCM epoch, or the same
+ * epoch and a higher version; a lower epoch is a deposed server's (fenced: dropped). A new
+ * session after a full JOIN starts versions and epochs from 0 (a restarted control center may
+ * count from the start again); a resumed one keeps them. LEAVE on a clean stop.
  * VoD downloads (`extraChannels`) ride the same session: JOIN lists them after the live
  * channel, each gets its own ASSIGN versions and its own HEARTBEAT every interval.
  * Message handling is in handlers/ (one file per message type); this file holds state and timers.
  */
 import type { KeyObject } from "node:crypto";
-import { ControlLink } from "../common/control-link.js";
+import {
+  ControlFailover,
+  ControlLink,
+  EpochFence,
+  type FailoverStats,
+  type FailoverTrigger,
+  type FallbackReason,
+} from "../common/control-link.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
@@ -33,16 +49,21 @@ import {
   type HeartbeatBody,
   type JoinAckBody,
   type NatType,
+  type Placement,
   type Role,
 } from "../protocol/messages.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
-import { sameAddress, type Address, type Transport } from "../seams/transport.js";
+import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import { onAssign } from "./handlers/on-assign.js";
 import { AssignParts } from "../protocol/assign-parts.js";
+import { onHeartbeatAck } from "./handlers/on-heartbeat-ack.js";
 import { onJoinAck } from "./handlers/on-join-ack.js";
+import { onRedirect } from "./handlers/on-redirect.js";
+import { onResumeAck } from "./handlers/on-resume-ack.js";
 
-export type SessionPhase = "idle" | "joining" | "waiting_channel" | "refused" | "joined" | "stopped";
+export type SessionPhase =
+  "idle" | "joining" | "waiting_channel" | "refused" | "joined" | "resuming" | "stopped";
 
 export interface SessionHooks {
   /** JOIN_ACK accepted: the node's id, region and the channel's parameters. */
@@ -66,7 +87,8 @@ export interface SessionDeps {
 }
 
 export interface SessionConfig {
-  control: Address;
+  /** The control endpoints (one, or several: failover); the first is JOINed first. */
+  control: Address | readonly Address[];
   channel: string;
   /** The node's Ed25519 key pair (raw public key: JOIN.key). */
   identity: { publicKey: Uint8Array; privateKey: KeyObject };
@@ -117,6 +139,10 @@ export interface SessionStats {
   /** REJOIN hints ignored because one was honoured less than REJOIN_HINT_MS ago. */
   hintsIgnored: number;
   rejoins: number;
+  /** Control datagrams dropped for a DCM epoch below one already seen (a deposed server), by type. */
+  fenced: { assign: number; heartbeatAck: number; resumeAck: number };
+  /** Reassociation (ControlFailover): failovers started, RESUME outcomes, early re-sends, REDIRECTs ignored. */
+  failover: FailoverStats;
 }
 
 export class Session {
@@ -130,6 +156,8 @@ export class Session {
     authFailed: {},
     hintsIgnored: 0,
     rejoins: 0,
+    fenced: { assign: 0, heartbeatAck: 0, resumeAck: 0 },
+    failover: { failovers: 0, resumes: { ok: 0, refused: 0, unanswered: 0 }, probes: 0, redirectsIgnored: 0 },
   };
   phase: SessionPhase = "idle";
   nodeId = 0;
@@ -138,8 +166,18 @@ export class Session {
   channel: ChannelInfo | undefined;
   /** Version of the last ASSIGN applied in this session (0: none yet). */
   assignVersion = 0;
+  /** DCM epoch of the last ASSIGN applied (absent: 0): a higher epoch starts a new version count. */
+  assignEpoch = 0;
+  /** Channel of the last ASSIGN applied for the live channel (an idle box learns it so). */
+  assignChannel = 0;
+  /** Where the last applied ASSIGN placed us (sent in a RESUME). */
+  placement: Placement | undefined;
   /** Reassembles ASSIGNs sent in several parts. */
-  readonly assignParts = new AssignParts();
+  assignParts = new AssignParts();
+  /** The highest DCM epoch seen per channel. */
+  readonly fence = new EpochFence();
+  /** The control endpoints, the failure detector and the RESUME schedule. */
+  readonly failover: ControlFailover;
   /** The extra (VoD) channels control acknowledged, their last applied ASSIGN versions and parts. */
   extras: ChannelInfo[] = [];
   readonly extraVersions = new Map<number, number>();
@@ -164,6 +202,30 @@ export class Session {
       { onControlKeyLearnt: (key) => deps.hooks.controlKeyLearnt?.(key) },
     );
     this.stats.authFailed = this.link.stats.authFailed;
+    const endpoints = Array.isArray(config.control) ? config.control : [config.control as Address];
+    this.failover = new ControlFailover(
+      {
+        clock: deps.clock,
+        hooks: {
+          probe: () => this.sendHeartbeat(),
+          canResume: () => this.link.canResume,
+          sendResume: (to, fresh) => this.#sendResume(to, fresh),
+          fallBack: (why, trigger) => this.#fallBack(why, trigger),
+        },
+      },
+      { endpoints },
+    );
+    this.stats.failover = this.failover.stats;
+  }
+
+  /** The endpoint the session is on (heartbeats go there). */
+  get endpoint(): Address {
+    return this.failover.current;
+  }
+
+  /** The live channel's id as control knows it (an idle box: the channel it was recruited for). */
+  get liveChannelId(): number {
+    return this.channel?.id ?? this.assignChannel;
   }
 
   get heartbeatBytesMean(): number {
@@ -180,10 +242,10 @@ export class Session {
     this.rejoin("start");
   }
 
-  /** A datagram classified as control. Only the control center's address is listened to. */
+  /** A datagram classified as control. Only the configured control endpoints are listened to. */
   onControl(buf: Uint8Array, from: Address): void {
     if (this.phase === "stopped") return;
-    if (!sameAddress(from, this.config.control)) {
+    if (!this.failover.isEndpoint(from)) {
       this.stats.rejected++;
       return;
     }
@@ -197,30 +259,59 @@ export class Session {
     const msg = r.value;
     switch (msg.type) {
       case MsgType.COOKIE:
-        if (this.phase === "joined" || this.phase === "idle") return;
-        if (this.link.onCookie(msg.body)) this.#sendJoin();
+        if (this.phase === "joined" || this.phase === "resuming" || this.phase === "idle") return;
+        if (this.link.onCookie(msg.body)) {
+          this.failover.joinAnswered(from);
+          this.#sendJoin();
+        }
         return;
       case MsgType.JOIN_ACK: {
         const verdict = this.link.onJoinAck(buf, msg.body, msg.auth !== undefined);
         if (verdict === "forged") return;
         if (verdict === "rejoin_hint") {
           if (this.phase !== "joined") return;
-          const now = this.deps.clock.now();
-          if (now - this.#lastHint < REJOIN_HINT_MS) {
-            this.stats.hintsIgnored++;
+          // With a ticket the hint costs one RESUME (rate-limited in ControlFailover).
+          if (this.link.canResume) {
+            if (!this.failover.hint(from)) this.stats.hintsIgnored++;
             return;
           }
-          this.#lastHint = now;
-        }
-        onJoinAck(this, msg);
+          if (!this.#hintJoinAllowed()) return;
+        } else this.failover.joinAnswered(from);
+        onJoinAck(this, msg, from);
         return;
       }
       case MsgType.ASSIGN:
         if (this.link.open(buf, msg.seq)) onAssign(this, msg);
         return;
+      case MsgType.HEARTBEAT_ACK:
+        if (this.link.open(buf, msg.seq)) onHeartbeatAck(this, msg);
+        return;
+      case MsgType.RESUME_ACK:
+        onResumeAck(this, buf, msg, from);
+        return;
+      case MsgType.REDIRECT:
+        onRedirect(this, msg);
+        return;
       default:
         this.deps.logger.debug("control_unexpected", { type: msg.type });
     }
+  }
+
+  /** An unsigned signal to JOIN from scratch is acted on at most once per REJOIN_HINT_MS. */
+  #hintJoinAllowed(): boolean {
+    const now = this.deps.clock.now();
+    if (now - this.#lastHint < REJOIN_HINT_MS) {
+      this.stats.hintsIgnored++;
+      return false;
+    }
+    this.#lastHint = now;
+    return true;
+  }
+
+  /** An unauthenticated RESUME refusal (a server that could not open our ticket): a hint to JOIN. */
+  refusalHint(from: Address): void {
+    if (this.phase !== "resuming" || !this.#hintJoinAllowed()) return;
+    this.failover.refused(from);
   }
 
   /** Starts (again) to JOIN: at once, then every `everyMs` until a JOIN_ACK. */
@@ -234,6 +325,7 @@ export class Session {
     this.phase = why === "unknown_channel" ? "waiting_channel" : why === "refused" ? "refused" : "joining";
     if (why === "rejoin") this.stats.rejoins++;
     if (why === "start" || why === "rejoin") this.link.restart();
+    this.failover.reset();
     this.#stopHeartbeats();
     this.deps.clock.clearInterval(this.#joinTimer);
     // After a refusal the JOIN just answered need not be repeated at once.
@@ -241,14 +333,33 @@ export class Session {
     this.#joinTimer = this.deps.clock.setInterval(() => this.#sendJoin(), every);
   }
 
-  /** JOIN_ACK accepted: heartbeats from now on. */
-  enterJoined(): void {
+  /** JOIN_ACK accepted from `from`: heartbeats from now on. */
+  enterJoined(from: Address): void {
+    this.failover.established(from, this.heartbeatMs);
+    // A control that gives tickets answers every heartbeat: the failure detector can run.
+    if (this.link.ticket !== undefined) this.failover.arm();
+    this.#heartbeating();
+  }
+
+  /** RESUME_ACK accepted: the session runs at the endpoint that answered; heartbeats at once. */
+  enterResumed(from: Address, heartbeatMs: number): void {
+    if (heartbeatMs > 0) this.heartbeatMs = heartbeatMs;
+    this.failover.resumed(from, this.heartbeatMs);
+    this.#heartbeating();
+  }
+
+  #heartbeating(): void {
     this.phase = "joined";
     this.deps.clock.clearInterval(this.#joinTimer);
     this.#joinTimer = undefined;
     this.#stopHeartbeats();
     this.#heartbeatTimer = this.deps.clock.setInterval(() => this.sendHeartbeat(), this.heartbeatMs);
     this.sendHeartbeat();
+  }
+
+  /** A REDIRECT for our channel: `named` (only configured endpoints count) are tried next. */
+  redirect(named: readonly Address[]): boolean {
+    return this.failover.redirect(named, this.phase === "joined");
   }
 
   sendHeartbeat(): void {
@@ -259,6 +370,7 @@ export class Session {
     const buf = this.#send({ type: MsgType.HEARTBEAT, body } as ControlMessage, ts);
     if (buf === undefined) return;
     this.#countHeartbeat(buf);
+    this.failover.heartbeatSent();
     for (const extra of this.extras) {
       const part = this.deps.hooks.extraHeartbeat?.(ts, extra);
       if (part === undefined) continue;
@@ -291,6 +403,52 @@ export class Session {
     this.deps.clock.clearInterval(this.#joinTimer);
     this.#joinTimer = undefined;
     this.#stopHeartbeats();
+    this.failover.stop();
+  }
+
+  /** ControlFailover's hook: the RESUME datagram to `to` (see ControlLink.resume). */
+  #sendResume(to: Address, fresh: boolean): boolean {
+    if (this.phase === "joined") {
+      // The session starts to move: no heartbeats until a RESUME_ACK or a new session.
+      this.phase = "resuming";
+      this.#stopHeartbeats();
+      this.deps.logger.warn("control_failover", {
+        trigger: this.failover.trigger ?? "silence",
+        from: addressKey(this.endpoint),
+        to: addressKey(to),
+      });
+    }
+    if (this.phase !== "resuming") return false;
+    const ts = this.deps.clock.now();
+    let buf: Buffer | undefined;
+    try {
+      buf = this.link.resume(
+        this.nodeId,
+        ts,
+        {
+          channel: this.liveChannelId,
+          assignVersion: this.assignVersion,
+          ...(this.placement === undefined ? {} : { placement: this.placement }),
+        },
+        fresh,
+      );
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+      this.deps.logger.error("control_encode_failed", { type: "RESUME", message: e.message });
+      return false;
+    }
+    if (buf === undefined) return false;
+    this.deps.logger.debug("resume_sent", { to: addressKey(to), fresh });
+    this.deps.transport.send(buf, to);
+    return true;
+  }
+
+  /** ControlFailover's hook: the session cannot be resumed; JOIN from scratch. */
+  #fallBack(why: FallbackReason, trigger: FailoverTrigger): void {
+    if (this.phase === "stopped") return;
+    this.link.abandonResume();
+    this.deps.logger.warn("rejoin", { node: this.nodeId, why, trigger });
+    this.rejoin("rejoin");
   }
 
   #sendJoin(): void {
@@ -309,7 +467,7 @@ export class Session {
       },
       this.deps.clock.now(),
     );
-    this.deps.transport.send(buf, c.control);
+    this.deps.transport.send(buf, this.failover.joinTarget());
   }
 
   #send(partial: Pick<ControlMessage, "type" | "body">, ts = this.deps.clock.now()): Buffer | undefined {
@@ -328,7 +486,7 @@ export class Session {
       this.deps.logger.error("control_encode_failed", { type: MsgType[msg.type], message: e.message });
       return undefined;
     }
-    this.deps.transport.send(buf, this.config.control);
+    this.deps.transport.send(buf, this.failover.current);
     return buf;
   }
 

@@ -55,6 +55,11 @@ export interface AgentStatus {
   /** Origin publish to held here, over the newest segments, ms (agent/delay-stats.ts). */
   delayMs?: { p50: number | null; p95: number | null; samples: number };
   heartbeatBytes: { max: number; mean: number };
+  /**
+   * The control session: the endpoint it is on (`host:port`), its phase (`joining`, `joined`,
+   * `resuming`, ...), the DCM epoch of the last ASSIGN applied, failovers started.
+   */
+  control?: { endpoint: string; phase: string; epoch: number; failovers: number };
   rssMB: number;
   cpuPct: number;
   uptimeMs: number;
@@ -98,6 +103,12 @@ export interface MetricsExtra {
   malformedByCode: Record<string, number>;
   /** Control datagrams dropped because they did not authenticate, by reason (docs/security.md). */
   controlAuthFailed: Record<string, number>;
+  /** Times the session started to move to another control server (docs/agent.md "Failover"). */
+  controlFailovers: number;
+  /** RESUME attempts by result: ok, refused, unanswered. */
+  controlResumes: Record<string, number>;
+  /** ASSIGNs dropped because their DCM epoch was below one already seen (a deposed server). */
+  assignFenced: number;
 }
 
 export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
@@ -153,6 +164,26 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
       "Control datagrams dropped because they did not authenticate (forged, replayed, not control's key), by reason.",
       Object.entries(x.controlAuthFailed).map(([reason, n]) => [{ ...labels, reason }, n]),
     ),
+  );
+  metric(
+    "control_failovers_total",
+    "counter",
+    "Times the control session started to move to another server (unanswered heartbeats, a REJOIN hint with a ticket, a REDIRECT).",
+    x.controlFailovers,
+  );
+  out.push(
+    metricFamily(
+      "tiercast_agent_control_resumes_total",
+      "counter",
+      "RESUME attempts (failover without a new handshake), by result: ok, refused (full JOIN), unanswered (full JOIN).",
+      Object.entries(x.controlResumes).map(([result, n]) => [{ ...labels, result }, n]),
+    ),
+  );
+  metric(
+    "assign_fenced_total",
+    "counter",
+    "ASSIGNs dropped because their DCM epoch was below one already seen (a deposed control server).",
+    x.assignFenced,
   );
   out.push(
     metricFamily(

@@ -1,21 +1,34 @@
 /**
  * A node's side of the authenticated control session (docs/security.md), shared by the agent
  * (agent/session.ts), the origin (origin/control-session.ts) and the tests' scripted nodes.
- * It owns the keys and counters and nothing else: the caller keeps its timers and socket.
  *
- *   join()       the JOIN datagram: the node's ephemeral X25519 key and control's last cookie,
- *                signed with the node's Ed25519 key for control's (pinned) public key
- *   onCookie()   control's address check: keep the cookie, JOIN again at once
- *   onJoinAck()  accepted only with control's signature over one of our pending JOINs; an
- *                accepting one carries control's ephemeral: the session keys follow
- *   seal()       HEARTBEAT and LEAVE: the next counter and the session tag
- *   open()       ASSIGN: the session tag, then the counter in the replay window
+ * ControlLink owns the keys, counters and the session ticket, and nothing else: the caller
+ * keeps its timers and socket.
+ *
+ *   join()         the JOIN datagram: the node's ephemeral X25519 key and control's last cookie,
+ *                  signed with the node's Ed25519 key for control's (pinned) public key
+ *   onCookie()     control's address check: keep the cookie, JOIN again at once
+ *   onJoinAck()    accepted only with control's signature over one of our pending JOINs; an
+ *                  accepting one carries control's ephemeral (the session keys follow) and the
+ *                  session ticket, kept with the session's resumption secret
+ *   seal()         HEARTBEAT and LEAVE: the next counter and the session tag
+ *   open()         ASSIGN and HEARTBEAT_ACK: the session tag, then the counter in the replay window
+ *   resume()       RESUME (failover, docs/agent.md "Failover"): the ticket and a fresh nonce, tagged
+ *                  with resumeTagKey(resumption); resends of one attempt keep the nonce
+ *   onResumeAck()  RESUME_ACK: tag checked with the resumed keys (resumption secret, both nonces)
+ *                  before anything is believed; then the session runs on them (new receive window)
+ *
+ * ControlFailover owns the node's control endpoints and its reassociation, on the injected clock:
+ * which endpoint the JOIN and the session use, the failure detector (every heartbeat must be
+ * answered: two unanswered in a row, the second an early re-send, and the server is gone) and
+ * the RESUME schedule (endpoints in turn, back-off with jitter). EpochFence remembers the
+ * highest DCM epoch seen per channel (ASSIGNs of a deposed server are dropped).
  *
  * Control's key is pinned by configuration (`controlKey`, what a device maker pre-seeds) or,
  * when the configuration says so, trusted on first use: the key a COOKIE names is used for the
  * handshake and kept (onControlKeyLearnt) once a JOIN_ACK signed by it verifies.
  */
-import type { KeyObject } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { checkSignature, checkTag, ed25519Key, encodeSigned, encodeTagged } from "../protocol/auth.js";
 import { encodeControl } from "../protocol/control-codec.js";
 import {
@@ -23,11 +36,13 @@ import {
   joinAckContext,
   joinContext,
   newEphemeral,
+  resumedSessionKeys,
+  resumeTagKey,
   sha256,
   type Ephemeral,
   type SessionKeys,
 } from "../protocol/handshake.js";
-import { PUBLIC_KEY_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { PUBLIC_KEY_BYTES, RESUME_NONCE_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type ControlMessage,
   type CookieBody,
@@ -35,8 +50,12 @@ import {
   type JoinAckBody,
   type JoinBody,
   MsgType,
+  type ResumeAckBody,
+  type ResumeBody,
 } from "../protocol/messages.js";
 import { ReplayWindow } from "../protocol/replay-window.js";
+import type { Clock, Timer } from "../seams/clock.js";
+import { sameAddress, type Address } from "../seams/transport.js";
 
 export interface ControlLinkConfig {
   /** The node's long-term Ed25519 key pair (common/identity.ts). */
@@ -57,18 +76,31 @@ export interface ControlLinkHooks {
 /** What a JOIN_ACK was: a new session, a signed refusal, the unsigned REJOIN hint, or not control's. */
 export type AckVerdict = "accepted" | "refused" | "rejoin_hint" | "forged";
 
+/**
+ * What a RESUME_ACK was: the session resumed on new keys; a refusal that authenticates (the
+ * ticket will not be resumed: JOIN); an unauthenticated refusal (a server that could not open
+ * the ticket, or a forgery: a hint, like REJOIN); an answer to no RESUME we wait for (a late
+ * duplicate); or one that does not authenticate (counted in authFailed).
+ */
+export type ResumeVerdict = "resumed" | "refused" | "refusal_hint" | "stale" | "forged";
+
 export interface ControlLinkStats {
   /** Control datagrams dropped because they did not authenticate, by reason. */
   authFailed: Record<string, number>;
   cookies: number;
   sessions: number;
+  /** Sessions moved to resumed keys by a RESUME_ACK. */
+  resumed: number;
 }
+
+/** What a RESUME says besides its ticket and nonce (the link adds those). */
+export type ResumeFields = Omit<ResumeBody, "ticket" | "nonce">;
 
 /** JOINs of one handshake whose JOIN_ACK is still accepted (resends while an answer is under way). */
 const PENDING_JOINS = 4;
 
 export class ControlLink {
-  readonly stats: ControlLinkStats = { authFailed: {}, cookies: 0, sessions: 0 };
+  readonly stats: ControlLinkStats = { authFailed: {}, cookies: 0, sessions: 0, resumed: 0 };
   readonly #config: ControlLinkConfig;
   readonly #hooks: ControlLinkHooks;
   #controlKey: Uint8Array | undefined;
@@ -80,6 +112,11 @@ export class ControlLink {
   #window = new ReplayWindow();
   #sent = 0;
   #lastJoinTs = 0;
+  /** The session ticket (opaque) and the resumption secret sealed in it. */
+  #ticket: Uint8Array | undefined;
+  #resumption: Uint8Array | undefined;
+  /** The RESUME under way: its nonce and the secret it was tagged with. */
+  #resume: { nonce: Buffer; resumption: Uint8Array } | undefined;
 
   constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
     if (config.controlKey !== undefined && ed25519Key(config.controlKey) === undefined) {
@@ -104,10 +141,26 @@ export class ControlLink {
     return this.#controlKey;
   }
 
+  /** The session ticket control gave (JOIN_ACK or RESUME_ACK); undefined from a control without. */
+  get ticket(): Uint8Array | undefined {
+    return this.#ticket;
+  }
+
+  /** A RESUME can be made: a session with a ticket and its resumption secret. */
+  get canResume(): boolean {
+    return this.#keys !== undefined && this.#ticket !== undefined && this.#resumption !== undefined;
+  }
+
+  /** A RESUME is waiting for its RESUME_ACK. */
+  get resuming(): boolean {
+    return this.#resume !== undefined;
+  }
+
   /** Starts a new handshake: the next JOINs carry a fresh ephemeral; the old session stays usable until one is accepted. */
   restart(): void {
     this.#ephemeral = newEphemeral();
     this.#pending = [];
+    this.#resume = undefined;
   }
 
   /** The signed JOIN datagram for `body` (its epk and cookie are filled in). */
@@ -177,7 +230,14 @@ export class ControlLink {
       this.#keys = keys;
       this.#window = new ReplayWindow();
       this.#sent = 0;
+      this.#ticket = ack.ticket;
+      this.#resumption = ack.ticket === undefined ? undefined : keys.resumption;
+      this.#resume = undefined;
       this.stats.sessions++;
+    } else if (ack.ticket !== undefined) {
+      // Another answer to the same JOIN: the same session, perhaps a newer ticket for it.
+      this.#ticket = ack.ticket;
+      this.#resumption = this.#keys!.resumption;
     }
     if (!this.#pinned && this.#controlKey !== undefined && verify) {
       this.#pinned = true;
@@ -193,7 +253,7 @@ export class ControlLink {
     return this.#keys === undefined ? encodeControl(m) : encodeTagged(m, this.#keys.nodeToControl);
   }
 
-  /** True when an ASSIGN datagram carries our session's tag and a counter not seen before. */
+  /** True when an ASSIGN or HEARTBEAT_ACK datagram carries our session's tag and a counter not seen before. */
   open(buf: Uint8Array, counter: number): boolean {
     if (this.#config.verify === false) return true;
     const why =
@@ -209,8 +269,475 @@ export class ControlLink {
     return false;
   }
 
+  /**
+   * The RESUME datagram (sender = our node id): ticket, nonce and `fields`, tagged with the
+   * resumption key. `fresh` starts a new attempt (a new nonce); otherwise a resend keeps the
+   * nonce, so whichever RESUME_ACK comes back, both sides derive the same keys. Undefined when
+   * the session has no ticket. Throws EncodeError like encodeControl (a bad placement).
+   */
+  resume(sender: number, ts: number, fields: ResumeFields, fresh: boolean): Buffer | undefined {
+    const ticket = this.#ticket;
+    const resumption = this.#resumption;
+    if (!this.canResume || ticket === undefined || resumption === undefined) return undefined;
+    if (fresh || this.#resume === undefined) {
+      this.#resume = { nonce: randomBytes(RESUME_NONCE_BYTES), resumption };
+    }
+    const r = this.#resume;
+    this.#sent = (this.#sent + 1) >>> 0;
+    const msg = {
+      v: WIRE_VERSION,
+      type: MsgType.RESUME,
+      sender,
+      seq: this.#sent,
+      ts,
+      body: { ...fields, ticket, nonce: r.nonce },
+    } as ControlMessage;
+    return encodeTagged(msg, resumeTagKey(r.resumption));
+  }
+
+  /** No RESUME_ACK is awaited any more (the attempt gave up: a JOIN follows). */
+  abandonResume(): void {
+    this.#resume = undefined;
+  }
+
+  /**
+   * A RESUME_ACK datagram (decoded as `ack`, envelope counter `counter`). The tag must verify with
+   * the keys the resumption secret, our nonce and control's give; on "resumed" the session runs
+   * on them: fresh receive window, the new ticket (when control sent one) with its secret.
+   */
+  onResumeAck(buf: Uint8Array, ack: ResumeAckBody, counter: number, hasAuth: boolean): ResumeVerdict {
+    const r = this.#resume;
+    if (r === undefined || this.#keys === undefined) return "stale";
+    const verify = this.#config.verify !== false;
+    if (!hasAuth && verify) {
+      if (ack.error !== JoinError.NONE) return "refusal_hint";
+      this.#fail("resume_unsigned");
+      return "forged";
+    }
+    const keys = resumedSessionKeys(r.resumption, r.nonce, ack.nonce);
+    const window = new ReplayWindow();
+    if (verify && !checkTag(buf, keys.controlToNode)) {
+      // A refusal from a server that cannot derive the keys (it could not open the ticket) is
+      // still a hint; anything else that does not verify is not control's.
+      if (ack.error !== JoinError.NONE) return "refusal_hint";
+      this.#fail("resume_tag");
+      return "forged";
+    }
+    if (verify && !window.accept(counter)) {
+      this.#fail("replay");
+      return "forged";
+    }
+    this.#resume = undefined;
+    if (ack.error !== JoinError.NONE) return "refused";
+    // Without a new ticket the old one (and the secret sealed in it) stays good for the next failover.
+    if (ack.ticket !== undefined) {
+      this.#ticket = ack.ticket;
+      this.#resumption = keys.resumption;
+    }
+    this.#keys = keys;
+    this.#window = window;
+    this.stats.resumed++;
+    return "resumed";
+  }
+
   #fail(reason: string): "forged" {
     this.stats.authFailed[reason] = (this.stats.authFailed[reason] ?? 0) + 1;
     return "forged";
+  }
+}
+
+/** Why a node started to move its session: its server went silent, a REJOIN hint, a REDIRECT. */
+export type FailoverTrigger = "silence" | "hint" | "redirect";
+/** How a RESUME attempt ended. */
+export type ResumeResult = "ok" | "refused" | "unanswered";
+/** Why the node JOINs from scratch after all. */
+export type FallbackReason = "refused" | "unanswered" | "no_ticket";
+
+/** A REJOIN hint or a REDIRECT starts a RESUME at most this often, ms (unauthenticated: each costs one datagram). */
+export const RESUME_HINT_MS = 1000;
+/** A hint's RESUME goes to the hinting endpoint this many times before the node JOINs instead. */
+export const HINT_RESUME_TRIES = 3;
+/** A RESUME attempt unanswered this long (or 4 heartbeat intervals, if longer) gives up: full JOIN, ms. */
+export const RESUME_GIVE_UP_MS = 30_000;
+
+/**
+ * How long a heartbeat waits for its answer (HEARTBEAT_ACK, ASSIGN or RESUME_ACK), ms: a quarter
+ * of the interval, 10..500 ms. The first deadline missed sends a heartbeat again at once (the
+ * early re-send); the second declares the server gone. Detection therefore comes at most
+ * heartbeatMs + 2 x ackTimeoutMs <= 1.5 heartbeat intervals after a server dies.
+ */
+export function ackTimeoutMs(heartbeatMs: number): number {
+  return Math.min(500, Math.max(10, Math.round(heartbeatMs / 4)));
+}
+
+/** The first RESUME resend waits this long, ms: min(250, heartbeatMs / 4); it doubles up to heartbeatMs. */
+export function resumeBackoffMs(heartbeatMs: number): number {
+  return Math.min(250, Math.max(10, Math.round(heartbeatMs / 4)));
+}
+
+export interface FailoverHooks {
+  /** The early re-send: a heartbeat again now (the last one went unanswered). */
+  probe(): void;
+  /** Whether the session holds a ticket (a RESUME can be made). */
+  canResume(): boolean;
+  /** Send the RESUME to `to`: a new nonce when `fresh`, else the attempt's. False when it could not be made. */
+  sendResume(to: Address, fresh: boolean): boolean;
+  /** The session cannot be resumed: JOIN from scratch (the data plane keeps its last assignment). */
+  fallBack(why: FallbackReason, trigger: FailoverTrigger): void;
+}
+
+export interface FailoverDeps {
+  clock: Clock;
+  hooks: FailoverHooks;
+  /** Jitter source, [0, 1) (default Math.random). */
+  random?: () => number;
+}
+
+export interface FailoverConfig {
+  /** The control endpoints the node was configured with (at least one); the JOIN tries them in order. */
+  endpoints: readonly Address[];
+}
+
+export interface FailoverStats {
+  /** Times the node started to move its session (any trigger). */
+  failovers: number;
+  /** RESUME attempts by how they ended. */
+  resumes: Record<ResumeResult, number>;
+  /** Early re-sends after an unanswered heartbeat. */
+  probes: number;
+  /** REDIRECTs that named no configured endpoint, or came while nothing could be done with them. */
+  redirectsIgnored: number;
+}
+
+interface Attempt {
+  trigger: FailoverTrigger;
+  /** Endpoint indexes, tried in turn (round and round). */
+  order: number[];
+  next: number;
+  tries: number;
+  startedAt: number;
+  lastAt: number;
+  delay: number;
+  timer: Timer | undefined;
+}
+
+/**
+ * The node's control endpoints and its reassociation (module header). Pure logic on the
+ * injected clock: the session sends what the hooks ask for and reports what it receives.
+ */
+export class ControlFailover {
+  readonly stats: FailoverStats = {
+    failovers: 0,
+    resumes: { ok: 0, refused: 0, unanswered: 0 },
+    probes: 0,
+    redirectsIgnored: 0,
+  };
+  readonly endpoints: readonly Address[];
+  readonly #clock: Clock;
+  readonly #hooks: FailoverHooks;
+  readonly #random: () => number;
+  /** The endpoint the session runs on (heartbeats, LEAVE). */
+  #current = 0;
+  /** The endpoint the next JOIN goes to, and whether anything answered the last one sent there. */
+  #join = 0;
+  #joinAnswered = true;
+  #heartbeatMs = 1000;
+  /** The detector runs once control showed it answers heartbeats (an ack, or a ticket). */
+  #armed = false;
+  #missed = 0;
+  #ackTimer: Timer | undefined;
+  #attempt: Attempt | undefined;
+  #lastUnsolicited = -Infinity;
+
+  constructor(deps: FailoverDeps, config: FailoverConfig) {
+    if (config.endpoints.length === 0) throw new RangeError("control: at least one endpoint");
+    this.endpoints = [...config.endpoints];
+    this.#clock = deps.clock;
+    this.#hooks = deps.hooks;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  /** The endpoint the session runs on. */
+  get current(): Address {
+    return this.endpoints[this.#current]!;
+  }
+
+  /** A RESUME attempt is under way. */
+  get resuming(): boolean {
+    return this.#attempt !== undefined;
+  }
+
+  get trigger(): FailoverTrigger | undefined {
+    return this.#attempt?.trigger;
+  }
+
+  get armed(): boolean {
+    return this.#armed;
+  }
+
+  /** Control datagrams are taken from any configured endpoint (their authenticity is the tag). */
+  isEndpoint(a: Address): boolean {
+    return this.#indexOf(a) >= 0;
+  }
+
+  /** Where the next JOIN goes: the same endpoint while it answers, the next one when it did not. */
+  joinTarget(): Address {
+    if (!this.#joinAnswered) this.#join = (this.#join + 1) % this.endpoints.length;
+    this.#joinAnswered = false;
+    return this.endpoints[this.#join]!;
+  }
+
+  /** A COOKIE or a JOIN_ACK came from `from`: JOINs stay there. */
+  joinAnswered(from: Address): void {
+    const i = this.#indexOf(from);
+    if (i < 0) return;
+    this.#join = i;
+    this.#joinAnswered = true;
+  }
+
+  /** A JOIN_ACK from `from` opened a session: heartbeats go there. */
+  established(from: Address, heartbeatMs: number): void {
+    this.#cancel();
+    const i = this.#indexOf(from);
+    this.#current = i >= 0 ? i : this.#join;
+    this.#join = this.#current;
+    this.#joinAnswered = true;
+    this.#heartbeatMs = heartbeatMs;
+    this.#armed = false;
+  }
+
+  /** Control proved it answers heartbeats (a HEARTBEAT_ACK, or a session ticket): detection on. */
+  arm(): void {
+    this.#armed = true;
+  }
+
+  /** A heartbeat went out: its answer is due within ackTimeoutMs (the earliest unanswered one counts). */
+  heartbeatSent(): void {
+    if (!this.#armed || this.#attempt !== undefined || this.#ackTimer !== undefined) return;
+    this.#ackTimer = this.#clock.setTimeout(() => this.#deadline(), ackTimeoutMs(this.#heartbeatMs));
+  }
+
+  /** An authenticated message from control (HEARTBEAT_ACK, ASSIGN, RESUME_ACK) that is not fenced. */
+  answered(): void {
+    this.#clock.clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#missed = 0;
+  }
+
+  /**
+   * Starts moving the session (one attempt at a time). "silence": every endpoint in turn, the
+   * current one last (or only); "redirect": the named endpoints first; "hint": only the hinting
+   * endpoint, HINT_RESUME_TRIES times. A hint or a REDIRECT is unauthenticated: it starts an
+   * attempt at most once per RESUME_HINT_MS and only when the session holds a ticket. False when
+   * nothing was started.
+   */
+  start(trigger: FailoverTrigger, preferred: readonly Address[] = []): boolean {
+    if (this.#attempt !== undefined) return false;
+    const now = this.#clock.now();
+    const ticket = this.#hooks.canResume();
+    if (trigger !== "silence") {
+      if (!ticket || now - this.#lastUnsolicited < RESUME_HINT_MS) return false;
+      this.#lastUnsolicited = now;
+    }
+    this.answered();
+    this.stats.failovers++;
+    if (!ticket) {
+      this.#joinElsewhere();
+      this.#hooks.fallBack("no_ticket", trigger);
+      return true;
+    }
+    const wanted = this.#indexes(preferred);
+    this.#attempt = {
+      trigger,
+      order: trigger === "hint" ? wanted.slice(0, 1) : this.#ring(wanted),
+      next: 0,
+      tries: 0,
+      startedAt: now,
+      lastAt: -Infinity,
+      delay: resumeBackoffMs(this.#heartbeatMs),
+      timer: undefined,
+    };
+    if (this.#attempt.order.length === 0) this.#attempt.order = [this.#current];
+    this.#try();
+    return true;
+  }
+
+  /** A REJOIN hint from `from` (control there has no session for us): RESUME there. */
+  hint(from: Address): boolean {
+    return this.isEndpoint(from) && this.start("hint", [from]);
+  }
+
+  /**
+   * A REDIRECT naming `named` (only configured endpoints count). While resuming they are tried
+   * next (at once, unless a RESUME left less than one back-off ago); while `joined` the session
+   * moves there (a RESUME, rate-limited like a hint); before that the next JOIN goes there.
+   */
+  redirect(named: readonly Address[], joined: boolean): boolean {
+    const wanted = this.#indexes(named);
+    const a = this.#attempt;
+    let followed = false;
+    if (wanted.length === 0) followed = false;
+    else if (a !== undefined) {
+      a.order = [...wanted, ...a.order.filter((i) => !wanted.includes(i))];
+      a.next = 0;
+      if (this.#clock.now() - a.lastAt >= resumeBackoffMs(this.#heartbeatMs)) {
+        this.#clock.clearTimeout(a.timer);
+        this.#try();
+      }
+      followed = true;
+    } else if (joined) {
+      followed = !(wanted.length === 1 && wanted[0] === this.#current) && this.start("redirect", named);
+    } else {
+      this.#join = wanted[0]!;
+      this.#joinAnswered = true;
+      followed = true;
+    }
+    if (!followed) this.stats.redirectsIgnored++;
+    return followed;
+  }
+
+  /** A RESUME_ACK from `from` resumed the session: it runs there now. */
+  resumed(from: Address, heartbeatMs: number): void {
+    const i = this.#indexOf(from);
+    if (i >= 0) this.#current = i;
+    this.#join = this.#current;
+    this.#joinAnswered = true;
+    if (heartbeatMs > 0) this.#heartbeatMs = heartbeatMs;
+    if (this.#attempt !== undefined) this.stats.resumes.ok++;
+    this.#cancel();
+    this.#armed = true;
+  }
+
+  /** Control refused to resume (a RESUME_ACK with an error): JOIN, starting at `from`. */
+  refused(from: Address): void {
+    if (this.#attempt === undefined) return;
+    const i = this.#indexOf(from);
+    if (i >= 0) {
+      this.#join = i;
+      this.#joinAnswered = true;
+    }
+    this.#finish("refused");
+  }
+
+  /** A full JOIN starts (whatever the cause): no detector, no attempt until the next session. */
+  reset(): void {
+    this.#cancel();
+    this.#armed = false;
+  }
+
+  stop(): void {
+    this.reset();
+  }
+
+  #deadline(): void {
+    this.#ackTimer = undefined;
+    this.#missed++;
+    if (this.#missed < 2) {
+      this.stats.probes++;
+      this.#hooks.probe();
+      if (this.#ackTimer === undefined && this.#attempt === undefined) {
+        this.#ackTimer = this.#clock.setTimeout(() => this.#deadline(), ackTimeoutMs(this.#heartbeatMs));
+      }
+      return;
+    }
+    this.start("silence");
+  }
+
+  #try(): void {
+    const a = this.#attempt;
+    if (a === undefined) return;
+    a.timer = undefined;
+    const now = this.#clock.now();
+    const spent =
+      a.trigger === "hint"
+        ? a.tries >= HINT_RESUME_TRIES
+        : now - a.startedAt >= Math.max(RESUME_GIVE_UP_MS, 4 * this.#heartbeatMs);
+    if (spent) return this.#finish("unanswered");
+    const i = a.order[a.next % a.order.length]!;
+    a.next++;
+    const fresh = a.tries === 0;
+    a.tries++;
+    a.lastAt = now;
+    if (!this.#hooks.sendResume(this.endpoints[i]!, fresh)) return this.#finish("unanswered");
+    if (this.#attempt !== a) return; // the hook ended it
+    const wait = Math.max(1, Math.round(a.delay * (1 - 0.25 * this.#random())));
+    a.delay = Math.min(2 * a.delay, Math.max(this.#heartbeatMs, resumeBackoffMs(this.#heartbeatMs)));
+    a.timer = this.#clock.setTimeout(() => this.#try(), wait);
+  }
+
+  #finish(result: Exclude<ResumeResult, "ok">): void {
+    const a = this.#attempt;
+    if (a === undefined) return;
+    this.#cancel();
+    this.stats.resumes[result]++;
+    if (result === "unanswered") {
+      // A hinting server is alive: JOIN there; after silence, the next endpoint first.
+      if (a.trigger === "hint" && a.order[0] !== undefined) {
+        this.#join = a.order[0];
+        this.#joinAnswered = true;
+      } else this.#joinElsewhere();
+    }
+    this.#hooks.fallBack(result, a.trigger);
+  }
+
+  /** The JOIN that follows starts at the endpoint after the current one (which went silent). */
+  #joinElsewhere(): void {
+    this.#join = this.#current;
+    this.#joinAnswered = this.endpoints.length === 1;
+  }
+
+  #cancel(): void {
+    this.#clock.clearTimeout(this.#attempt?.timer);
+    this.#attempt = undefined;
+    this.#clock.clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#missed = 0;
+  }
+
+  /** Every endpoint once: `first`, then those after the current one in ring order, the current one last. */
+  #ring(first: number[]): number[] {
+    const n = this.endpoints.length;
+    const ring = Array.from({ length: n }, (_, k) => (this.#current + 1 + k) % n);
+    return [...first, ...ring.filter((i) => !first.includes(i))];
+  }
+
+  #indexes(list: readonly Address[]): number[] {
+    const out: number[] = [];
+    for (const a of list) {
+      const i = this.#indexOf(a);
+      if (i >= 0 && !out.includes(i)) out.push(i);
+    }
+    return out;
+  }
+
+  #indexOf(a: Address): number {
+    return this.endpoints.findIndex((e) => sameAddress(e, a));
+  }
+}
+
+/**
+ * Fencing (issue 12): the highest DCM epoch seen per channel, from authenticated ASSIGNs,
+ * RESUME_ACKs and HEARTBEAT_ACKs (absent = 0). A message with a lower epoch comes from a server
+ * that has been deposed: the caller drops it.
+ */
+export class EpochFence {
+  readonly #highest = new Map<number, number>();
+
+  /** Whether `epoch` (absent: 0) may be believed for `channel`; a higher one is remembered. */
+  admit(channel: number, epoch: number | undefined): boolean {
+    const e = epoch ?? 0;
+    const h = this.#highest.get(channel) ?? 0;
+    if (e < h) return false;
+    if (e > h) this.#highest.set(channel, e);
+    return true;
+  }
+
+  highest(channel: number): number {
+    return this.#highest.get(channel) ?? 0;
+  }
+
+  /** A new session from a full JOIN: a restarted control may count epochs from the start again. */
+  clear(): void {
+    this.#highest.clear();
   }
 }

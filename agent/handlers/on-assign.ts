@@ -1,33 +1,67 @@
 /**
- * ASSIGN from the control center: applied when it is for our channel (or one of the extra VoD
- * channels, each with its own versions) and newer than the last applied; an assignment in
- * several parts is applied once all of them arrived.
+ * ASSIGN from the control center (its tag and counter already checked): applied when it is for
+ * our channel (or one of the extra VoD channels, each with its own versions) and newer than the
+ * last applied; an assignment in several parts is applied once all of them arrived.
+ *
+ * Newer means a higher DCM epoch (a replacement DCM numbers its versions as it likes), or the
+ * same epoch and a higher version. An ASSIGN whose epoch is below the highest seen for its
+ * channel comes from a deposed server: dropped, logged and counted (fencing, issue 12).
  */
 import { AssignParts } from "../../protocol/assign-parts.js";
-import type { AssignBody, MessageOf, MsgType } from "../../protocol/messages.js";
+import type { AssignBody, MessageOf, MsgType, Placement } from "../../protocol/messages.js";
 import type { Session } from "../session.js";
 
 export function onAssign(s: Session, msg: MessageOf<MsgType.ASSIGN>): void {
   if (s.phase === "stopped") return;
-  if (s.extras.some((c) => c.id === msg.body.channel)) return onExtraAssign(s, msg.body);
-  if (msg.body.version <= s.assignVersion) return;
-  const a = s.assignParts.accept(msg.body);
+  const body = msg.body;
+  const epoch = body.epoch ?? 0;
+  if (!s.fence.admit(body.channel, epoch)) {
+    s.stats.fenced.assign++;
+    s.deps.logger.warn("assign_fenced", {
+      channel: body.channel,
+      version: body.version,
+      epoch,
+      highest: s.fence.highest(body.channel),
+    });
+    return;
+  }
+  s.failover.answered();
+  if (s.extras.some((c) => c.id === body.channel)) return onExtraAssign(s, body);
+  if (epoch < s.assignEpoch || (epoch === s.assignEpoch && body.version <= s.assignVersion)) return;
+  // A new epoch starts the parts over: its versions need not continue the old DCM's.
+  if (epoch > s.assignEpoch && (body.parts ?? 1) > 1) s.assignParts = new AssignParts();
+  const a = s.assignParts.accept(body);
   if (a === undefined) return; // more parts to come
   if (s.channel !== undefined && a.channel !== s.channel.id) {
     s.deps.logger.debug("assign_other_channel", { channel: a.channel });
     return;
   }
-  if (a.version <= s.assignVersion) return;
+  if (epoch === s.assignEpoch && a.version <= s.assignVersion) return;
   s.assignVersion = a.version;
+  s.assignEpoch = epoch;
+  s.assignChannel = a.channel;
+  s.placement = placementOf(a);
   s.deps.logger.info("assigned", {
     version: a.version,
     k: a.k,
     tier: a.tier,
     role: a.role ?? null,
+    ...(epoch === 0 ? {} : { epoch }),
     parents: a.parents.map((p) => p?.node ?? null),
     children: a.children.map((c) => c.node),
   });
   s.deps.hooks.assigned(a);
+}
+
+/** What a RESUME tells a replacement DCM about where this assignment put the node. */
+export function placementOf(a: AssignBody): Placement {
+  return {
+    tier: a.tier,
+    ...(a.role === undefined ? {} : { role: a.role }),
+    ...(a.cluster === undefined ? {} : { cluster: a.cluster }),
+    ...(a.fec === undefined ? {} : { fec: a.fec }),
+    ...(a.mesh === undefined ? {} : { mesh: a.mesh.map((m) => m.node) }),
+  };
 }
 
 function onExtraAssign(s: Session, body: AssignBody): void {

@@ -1,31 +1,33 @@
 /**
- * JOIN_ACK from the control center: the answer to JOIN, or (error REJOIN) to a HEARTBEAT
- * from a node id control does not know, e.g. after control restarted.
+ * JOIN_ACK from the control center (endpoint `from`): the answer to JOIN, or (error REJOIN) to a
+ * HEARTBEAT from a node id control does not know, e.g. after control restarted. A REJOIN hint
+ * reaches this handler only when the session holds no ticket (with one, session.ts RESUMEs).
  */
 import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
+import type { Address } from "../../seams/transport.js";
 import type { Session } from "../session.js";
 
-export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
+export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>, from: Address): void {
   const ack = msg.body;
   const log = s.deps.logger;
   switch (ack.error) {
     case JoinError.NONE:
       break;
     case JoinError.REJOIN:
-      // Control forgot us. JOIN again; the data plane keeps running on its last assignment.
+      // Control forgot us and we hold no ticket. JOIN again; the data plane keeps running on its last assignment.
       if (s.phase === "joined") {
         log.warn("rejoin", { node: s.nodeId });
         s.rejoin("rejoin");
       }
       return;
     case JoinError.UNKNOWN_CHANNEL:
-      if (s.phase !== "waiting_channel" && s.phase !== "joined") {
+      if (s.phase !== "waiting_channel" && s.phase !== "joined" && s.phase !== "resuming") {
         log.info("join_unknown_channel", { channel: s.config.channel });
         s.rejoin("unknown_channel");
       }
       return;
     default:
-      if (s.phase !== "refused" && s.phase !== "joined") {
+      if (s.phase !== "refused" && s.phase !== "joined" && s.phase !== "resuming") {
         log.warn("join_refused", { error: ack.error, errorName: JoinError[ack.error] ?? "unknown" });
         s.rejoin("refused");
       }
@@ -37,10 +39,11 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
     log.warn("join_ack_unusable", { node: ack.node, channels: ack.channels.map((c) => c.name) });
     return;
   }
-  if (s.phase === "joined") {
+  if (s.phase === "joined" || s.phase === "resuming") {
     // A second answer to a resent JOIN: nothing changes unless control says otherwise.
     if (ack.node !== s.nodeId) log.warn("node_id_changed", { from: s.nodeId, to: ack.node });
     s.nodeId = ack.node;
+    if (s.link.ticket !== undefined) s.failover.arm();
     return;
   }
   if (s.phase === "stopped") return;
@@ -48,7 +51,10 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
   s.region = ack.region;
   s.heartbeatMs = ack.heartbeatMs;
   s.channel = channel;
-  s.assignVersion = 0; // a new session: a restarted control center may count versions from 1 again
+  // A new session: a restarted control center may count versions (and epochs) from the start again.
+  s.assignVersion = 0;
+  s.assignEpoch = 0;
+  s.fence.clear();
   s.extras = (s.config.extraChannels ?? []).flatMap((name) => ack.channels.filter((c) => c.name === name));
   // Control leaves out a download no origin offers (live goes on); a later JOIN may bring it.
   const missing = (s.config.extraChannels ?? []).filter((n) => !s.extras.some((c) => c.name === n));
@@ -62,5 +68,5 @@ export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>): void {
     channelId: channel?.id ?? null,
   });
   s.deps.hooks.joined(ack, channel);
-  s.enterJoined();
+  s.enterJoined(from);
 }
