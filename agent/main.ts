@@ -5,13 +5,15 @@
  */
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseOptions, UsageError, type Command, type Spec } from "../cli/options.js";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../cli/options.js";
 import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
 import { systemClock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level, type Logger } from "../seams/log.js";
-import type { Transport } from "../seams/transport.js";
+import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { HostAliasTransport } from "../common/host-alias-transport.js";
 import { HEADERS_TIMEOUT_MS } from "../common/http-server.js";
@@ -44,9 +46,9 @@ export const agentCommand = {
     "Run an agent: join the control center, relay the live stream to children, cache it in SQLite and serve LAN players over HLS.",
   spec: {
     control: {
-      kind: "address",
-      help: "control center UDP address",
-      default: { host: "127.0.0.1", port: 7700 },
+      kind: "addresses",
+      help: "control center UDP endpoints, host:port[,host:port...] (several servers: failover); a name is resolved once at start",
+      default: [{ host: "127.0.0.1", port: 7700 }],
     },
     ...CONTROL_TRUST_OPTIONS,
     enrolmentToken: {
@@ -150,6 +152,7 @@ export async function main(argv: string[]): Promise<void> {
   const identity = loadOrCreateIdentity({ dataDir: o.dataDir });
   if (identity.created) logger.info("identity_created", { dataDir: o.dataDir });
   const trust = controlTrust(o, logger);
+  const control = await resolveEndpoints(o.control);
   const vod = vodChannels(o.vod, o.channel);
   const store = SqliteChunkStore.open(
     { path: join(o.dataDir, "cache.db"), capacityBytes: o.cacheMb * 1024 * 1024 },
@@ -193,7 +196,7 @@ export async function main(argv: string[]): Promise<void> {
         ...(vodStore === undefined ? {} : { vodStore }),
       },
       {
-        control: { address: o.control.host, port: o.control.port },
+        control,
         ...trust,
         // The negative controls' switch turns the segment signature checks off too.
         ...(trust.verifyControl === false ? { verifySegments: false } : {}),
@@ -213,6 +216,7 @@ export async function main(argv: string[]): Promise<void> {
     logger.info("ready", {
       udp: transport.local,
       http,
+      control: control.map(addressKey),
       channel: o.channel,
       cacheMb: o.cacheMb,
       dataDir: o.dataDir,
@@ -248,6 +252,23 @@ export async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
   });
+}
+
+/** The control endpoints as IP addresses (control datagrams are matched against them). */
+async function resolveEndpoints(list: readonly HostPort[]): Promise<Address[]> {
+  const out: Address[] = [];
+  for (const { host, port } of list) {
+    if (isIP(host) !== 0) {
+      out.push({ address: host, port });
+      continue;
+    }
+    try {
+      out.push({ address: (await lookup(host)).address, port });
+    } catch (e) {
+      throw new UsageError(`tiercast agent: control: cannot resolve "${host}": ${(e as Error).message}`);
+    }
+  }
+  return out;
 }
 
 /** --vod "a,b": the VoD channel names, each once and none the live channel. */

@@ -269,6 +269,8 @@ export class Session {
         const verdict = this.link.onJoinAck(buf, msg.body, msg.auth !== undefined);
         if (verdict === "forged") return;
         if (verdict === "rejoin_hint") {
+          // While resuming it is control's refusal of our ticket: JOIN afresh (a hint: rate-limited).
+          if (this.phase === "resuming") return this.refusalHint(from);
           if (this.phase !== "joined") return;
           // With a ticket the hint costs one RESUME (rate-limited in ControlFailover).
           if (this.link.canResume) {

@@ -3,7 +3,8 @@
  * environment (TIERCAST_<NAME>) < command-line flags. Every error names the field and where
  * the bad value came from, and the program exits non-zero (UsageError -> exit code 2).
  * Built on node:util parseArgs; the typed validation on top is ours because parseArgs only
- * knows strings and booleans.
+ * knows strings and booleans. Kinds: string, int, number, boolean, address (host:port) and
+ * addresses (a comma-separated list of host:port, or a JSON array of them: parseHostPortList).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -13,7 +14,7 @@ export class UsageError extends Error {
   readonly code = "E_USAGE";
 }
 
-type Kind = "string" | "int" | "number" | "boolean" | "address";
+type Kind = "string" | "int" | "number" | "boolean" | "address" | "addresses";
 
 export interface OptionSpec<K extends Kind = Kind> {
   kind: K;
@@ -40,7 +41,9 @@ type ValueOf<K extends Kind> = K extends "string"
     ? number
     : K extends "boolean"
       ? boolean
-      : HostPort;
+      : K extends "addresses"
+        ? HostPort[]
+        : HostPort;
 
 export type Spec = Record<string, OptionSpec>;
 export type Options<S extends Spec> = {
@@ -84,9 +87,10 @@ export function helpText<S extends Spec>(cmd: Command<S>): string {
 }
 
 function formatValue(v: unknown): string {
+  if (Array.isArray(v)) return v.map(formatValue).join(",");
   if (typeof v === "object" && v !== null && "host" in v) {
     const hp = v as HostPort;
-    return `${hp.host}:${hp.port}`;
+    return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
   }
   return String(v);
 }
@@ -209,7 +213,34 @@ function coerce(cmdName: string, key: string, o: OptionSpec, raw: unknown, from:
       if (hp === undefined) return bad("host:port (e.g. 127.0.0.1:7700)");
       return hp;
     }
+    case "addresses": {
+      const r = parseHostPortList(raw);
+      if (typeof r === "string") {
+        throw new UsageError(`tiercast ${cmdName}: ${key} (${from}): ${r}, got ${JSON.stringify(raw)}`);
+      }
+      return r;
+    }
   }
+}
+
+/**
+ * A list of endpoints: `host:port,host:port` (a flag, the environment, or a JSON string) or a
+ * JSON array of `host:port` strings. At least one, each once. Returns what is wrong as text.
+ */
+export function parseHostPortList(raw: unknown): HostPort[] | string {
+  const items =
+    typeof raw === "string" ? raw.split(",").map((s) => s.trim()) : Array.isArray(raw) ? raw : undefined;
+  const expected = "expected host:port[,host:port...] (e.g. 10.0.0.1:7700,10.0.0.2:7700)";
+  if (items === undefined || items.length === 0) return expected;
+  const out: HostPort[] = [];
+  for (const [i, item] of items.entries()) {
+    const hp = typeof item === "string" ? parseHostPort(item) : undefined;
+    if (hp === undefined) return `entry ${i + 1} (${JSON.stringify(item)}): ${expected}`;
+    if (out.some((o) => o.host === hp.host && o.port === hp.port))
+      return `entry ${i + 1} (${JSON.stringify(item)}) is named twice`;
+    out.push(hp);
+  }
+  return out;
 }
 
 export function parseHostPort(s: string): HostPort | undefined {

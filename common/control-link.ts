@@ -50,6 +50,8 @@ import {
   type JoinAckBody,
   type JoinBody,
   MsgType,
+  type AssignBody,
+  type Placement,
   type ResumeAckBody,
   type ResumeBody,
 } from "../protocol/messages.js";
@@ -117,6 +119,7 @@ export class ControlLink {
   #resumption: Uint8Array | undefined;
   /** The RESUME under way: its nonce and the secret it was tagged with. */
   #resume: { nonce: Buffer; resumption: Uint8Array } | undefined;
+  #lastResumeTs = 0;
 
   constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
     if (config.controlKey !== undefined && ed25519Key(config.controlKey) === undefined) {
@@ -284,12 +287,14 @@ export class ControlLink {
     }
     const r = this.#resume;
     this.#sent = (this.#sent + 1) >>> 0;
+    // Control refuses a RESUME not newer than the last it took from this key (a replay), as a JOIN.
+    this.#lastResumeTs = Math.max(ts, this.#lastResumeTs + 1);
     const msg = {
       v: WIRE_VERSION,
       type: MsgType.RESUME,
       sender,
       seq: this.#sent,
-      ts,
+      ts: this.#lastResumeTs,
       body: { ...fields, ticket, nonce: r.nonce },
     } as ControlMessage;
     return encodeTagged(msg, resumeTagKey(r.resumption));
@@ -740,4 +745,15 @@ export class EpochFence {
   clear(): void {
     this.#highest.clear();
   }
+}
+
+/** Where an assignment put the node, as a RESUME tells a replacement DCM (it adopts it). */
+export function placementOf(a: AssignBody): Placement {
+  return {
+    tier: a.tier,
+    ...(a.role === undefined ? {} : { role: a.role }),
+    ...(a.cluster === undefined ? {} : { cluster: a.cluster }),
+    ...(a.fec === undefined ? {} : { fec: a.fec }),
+    ...(a.mesh === undefined ? {} : { mesh: a.mesh.map((m) => m.node) }),
+  };
 }

@@ -2,18 +2,36 @@
  * The origin's side of the control protocol: JOIN until JOIN_ACK (every 1 s; every 2 s after a
  * refusal such as UNKNOWN_CHANNEL), HEARTBEAT every heartbeatMs once joined, JOIN again on
  * JOIN_ACK error REJOIN (control restarted) while the data plane keeps its last assignment,
- * ASSIGN accepted when newer, LEAVE on stop. Control datagrams are accepted only from the
- * control address, and only when they authenticate (common/control-link.ts: a signed JOIN,
- * the COOKIE address check, a JOIN_ACK signed by control's pinned key, tagged HEARTBEAT, LEAVE
- * and ASSIGN); an unsigned REJOIN hint is acted on at most once per REJOIN_HINT_MS.
+ * ASSIGN passed on (version checks are the owner's), LEAVE on stop. Control datagrams are
+ * accepted only from the configured control endpoints, and only when they authenticate
+ * (common/control-link.ts: a signed JOIN, the COOKIE address check, a JOIN_ACK signed by
+ * control's pinned key, tagged HEARTBEAT, LEAVE, ASSIGN and HEARTBEAT_ACK); an unsigned REJOIN
+ * hint is acted on at most once per REJOIN_HINT_MS.
+ *
+ * Failover (docs/origin.md "Failover"), as the agent's: control answers every heartbeat; when two
+ * go unanswered in a row (the second an early re-send) the session moves to another configured
+ * endpoint with one RESUME round trip (ControlFailover: endpoints in turn, back-off), keeping its
+ * node id and assignment while the data plane keeps sending. A REJOIN hint with a ticket in hand
+ * starts a RESUME at that endpoint; a REDIRECT names configured endpoints to try next; a refused
+ * or long-unanswered RESUME falls back to a full JOIN. An ASSIGN whose DCM epoch is below one
+ * already seen for the channel (a deposed server's) is dropped (EpochFence).
  * Messages are built by the owner (the origin) through callbacks.
  */
 import type { Clock, Timer } from "../seams/clock.js";
 import { SECOND } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
-import { sameAddress, type Address, type Transport } from "../seams/transport.js";
+import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import type { KeyObject } from "node:crypto";
-import { ControlLink } from "../common/control-link.js";
+import {
+  ControlFailover,
+  ControlLink,
+  EpochFence,
+  placementOf,
+  type FailoverStats,
+  type FailoverTrigger,
+  type FallbackReason,
+} from "../common/control-link.js";
+import { AssignParts } from "../protocol/assign-parts.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import {
@@ -25,6 +43,8 @@ import {
   type HeartbeatBody,
   type JoinAckBody,
   type JoinBody,
+  type Placement,
+  type ResumeAckBody,
 } from "../protocol/messages.js";
 
 /** JOIN is resent this often until JOIN_ACK. */
@@ -36,7 +56,8 @@ export const JOIN_REFUSED_RETRY_MS = 2 * SECOND;
 export const REJOIN_HINT_MS = 10 * SECOND;
 
 export interface ControlSessionConfig {
-  control: Address;
+  /** The control endpoints (one, or several servers of one deployment: failover); the first is JOINed first. */
+  control: Address | readonly Address[];
   /** The origin's identity: raw public key (JOIN.key) and private key. */
   identity: { publicKey: Uint8Array; privateKey: KeyObject };
   /** Control's public key (raw Ed25519), pinned; or trustOnFirstUse. */
@@ -51,7 +72,7 @@ export interface ControlSessionHandlers {
   joinBody(): JoinBody;
   /** A JOIN_ACK without error. `rejoined` is true when it follows a REJOIN. */
   onJoinAck(ack: JoinAckBody, rejoined: boolean): void;
-  /** An ASSIGN from control (version checks are the owner's). */
+  /** An ASSIGN from control (version checks are the owner's; fenced ones never get here). */
   onAssign(assign: AssignBody): void;
   /** The heartbeat body, or undefined to skip this one. */
   heartbeatBody(): HeartbeatBody | undefined;
@@ -63,12 +84,16 @@ export interface ControlSessionStats {
   sentMessages: number;
   sentBytes: number;
   received: number;
-  /** Control messages from an address that is not control's. */
+  /** Control messages from an address that is not one of the control endpoints. */
   rejected: number;
   joinsSent: number;
   heartbeatsSent: number;
   refusals: number;
   rejoins: number;
+  /** ASSIGNs dropped for a DCM epoch below one already seen (a deposed server). */
+  assignsFenced: number;
+  /** RESUME datagrams sent. */
+  resumesSent: number;
 }
 
 export class ControlSession {
@@ -81,18 +106,27 @@ export class ControlSession {
     heartbeatsSent: 0,
     refusals: 0,
     rejoins: 0,
+    assignsFenced: 0,
+    resumesSent: 0,
   };
   readonly #clock: Clock;
   readonly #transport: Transport;
   readonly #logger: Logger;
-  readonly #config: ControlSessionConfig;
   readonly #handlers: ControlSessionHandlers;
   #node = 0;
   #joined = false;
   #rejoining = false;
+  #resuming = false;
   #heartbeatMs = 0;
   #lastHint = -Infinity;
   readonly #link: ControlLink;
+  readonly #failover: ControlFailover;
+  readonly #fence = new EpochFence();
+  /** The channel's id (JOIN_ACK), what the last heartbeat reported, where the last ASSIGN placed us. */
+  #channel = 0;
+  #reportedVersion = 0;
+  #placement: Placement | undefined;
+  readonly #parts = new AssignParts();
   #joinTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
   #stopped = false;
@@ -105,7 +139,6 @@ export class ControlSession {
     this.#clock = deps.clock;
     this.#transport = deps.transport;
     this.#logger = deps.logger;
-    this.#config = config;
     this.#handlers = handlers;
     this.#link = new ControlLink(
       {
@@ -116,6 +149,19 @@ export class ControlSession {
       },
       { onControlKeyLearnt: (key) => handlers.onControlKeyLearnt?.(key) },
     );
+    const endpoints = Array.isArray(config.control) ? config.control : [config.control as Address];
+    this.#failover = new ControlFailover(
+      {
+        clock: deps.clock,
+        hooks: {
+          probe: () => this.#sendHeartbeat(),
+          canResume: () => this.#link.canResume,
+          sendResume: (to, fresh) => this.#sendResume(to, fresh),
+          fallBack: (why, trigger) => this.#fallBack(why, trigger),
+        },
+      },
+      { endpoints },
+    );
   }
 
   /** Control datagrams that did not authenticate, by reason. */
@@ -123,13 +169,29 @@ export class ControlSession {
     return this.#link.stats.authFailed;
   }
 
+  /** Failovers started, RESUME outcomes, early re-sends, REDIRECTs ignored. */
+  get failover(): Readonly<FailoverStats> {
+    return this.#failover.stats;
+  }
+
+  /** The control endpoint the session is on (heartbeats go there). */
+  get endpoint(): Address {
+    return this.#failover.current;
+  }
+
   /** Compact node id from the last JOIN_ACK (0 before). */
   get node(): number {
     return this.#node;
   }
 
+  /** A session is open (or being resumed: the data plane goes on either way). */
   get joined(): boolean {
     return this.#joined;
+  }
+
+  /** The session is moving to another control server (a RESUME is under way). */
+  get resuming(): boolean {
+    return this.#resuming;
   }
 
   start(): void {
@@ -143,6 +205,7 @@ export class ControlSession {
     this.#stopped = true;
     this.#clock.clearInterval(this.#joinTimer);
     this.#clock.clearInterval(this.#heartbeatTimer);
+    this.#failover.stop();
     if (this.#joined && channel !== undefined) {
       this.#send({
         ...this.#envelope(),
@@ -157,48 +220,77 @@ export class ControlSession {
   /** A control datagram (`buf`, decoded as `msg`) from `from`. */
   onControl(buf: Uint8Array, msg: ControlMessage, from: Address): void {
     if (this.#stopped) return;
-    if (!sameAddress(from, this.#config.control)) {
+    if (!this.#failover.isEndpoint(from)) {
       this.stats.rejected++;
       return;
     }
     this.stats.received++;
     switch (msg.type) {
       case MsgType.COOKIE:
-        if (!this.#joined && this.#link.onCookie(msg.body)) this.#sendJoin();
+        if (!this.#joined && this.#link.onCookie(msg.body)) {
+          this.#failover.joinAnswered(from);
+          this.#sendJoin();
+        }
         break;
       case MsgType.JOIN_ACK: {
         const verdict = this.#link.onJoinAck(buf, msg.body, msg.auth !== undefined);
         if (verdict === "forged") break;
         if (verdict === "rejoin_hint") {
           if (!this.#joined) break;
-          const now = this.#clock.now();
-          if (now - this.#lastHint < REJOIN_HINT_MS) break;
-          this.#lastHint = now;
-        }
-        this.#onJoinAck(msg.body);
+          // While resuming, the hint is control's refusal of our ticket: JOIN afresh.
+          if (this.#resuming) {
+            if (this.#hintJoinAllowed()) this.#failover.refused(from);
+            break;
+          }
+          // With a ticket a hint costs one RESUME (rate-limited in ControlFailover).
+          if (this.#link.canResume) {
+            this.#failover.hint(from);
+            break;
+          }
+          if (!this.#hintJoinAllowed()) break;
+        } else this.#failover.joinAnswered(from);
+        this.#onJoinAck(msg.body, from);
         break;
       }
       case MsgType.ASSIGN:
-        if (this.#node !== 0 && this.#link.open(buf, msg.seq)) this.#handlers.onAssign(msg.body);
+        if (this.#node !== 0 && this.#link.open(buf, msg.seq)) this.#onAssign(msg.body);
+        break;
+      case MsgType.HEARTBEAT_ACK:
+        if (this.#node !== 0 && this.#link.open(buf, msg.seq)) {
+          if (this.#fence.admit(this.#channel, msg.body.epoch)) {
+            this.#failover.arm();
+            this.#failover.answered();
+          } else this.#logger.debug("heartbeat_ack_fenced", { epoch: msg.body.epoch });
+        }
+        break;
+      case MsgType.RESUME_ACK:
+        this.#onResumeAck(buf, msg.seq, msg.auth !== undefined, msg.body, from);
+        break;
+      case MsgType.REDIRECT:
+        if (this.#channel === 0 || msg.body.channel === this.#channel) {
+          this.#failover.redirect(msg.body.endpoints, this.#joined && !this.#resuming);
+        } else this.#failover.stats.redirectsIgnored++;
         break;
       default:
         this.#logger.debug("control_unexpected", { type: msg.type });
     }
   }
 
-  #onJoinAck(ack: JoinAckBody): void {
+  #hintJoinAllowed(): boolean {
+    const now = this.#clock.now();
+    if (now - this.#lastHint < REJOIN_HINT_MS) return false;
+    this.#lastHint = now;
+    return true;
+  }
+
+  #onJoinAck(ack: JoinAckBody, from: Address): void {
     if (ack.error === JoinError.REJOIN) {
-      // Control does not know us (it restarted): join again; the data plane keeps running.
+      // Control does not know us (it restarted) and we hold no ticket: join again; the data plane keeps running.
       if (this.#joined || !this.#rejoining) {
         this.stats.rejoins++;
         this.#logger.warn("rejoin", { node: this.#node });
       }
-      this.#joined = false;
-      this.#rejoining = true;
-      this.#link.restart();
-      this.#clock.clearInterval(this.#heartbeatTimer);
-      this.#heartbeatTimer = undefined;
-      this.#joinEvery(JOIN_RETRY_MS);
+      this.#toJoin();
       return;
     }
     if (ack.error !== JoinError.NONE) {
@@ -207,29 +299,148 @@ export class ControlSession {
       if (!this.#joined) this.#joinEvery(JOIN_REFUSED_RETRY_MS);
       return;
     }
-    if (this.#joined && ack.node === this.#node && ack.heartbeatMs === this.#heartbeatMs) return; // a duplicate
+    if (this.#joined && ack.node === this.#node && ack.heartbeatMs === this.#heartbeatMs) {
+      if (this.#link.ticket !== undefined) this.#failover.arm();
+      return; // a duplicate
+    }
+    if (this.#resuming) return; // a late answer to the old handshake's JOIN: the resume decides
     const rejoined = this.#rejoining || (this.#node !== 0 && ack.node !== this.#node);
     this.#clock.clearInterval(this.#joinTimer);
     this.#joinTimer = undefined;
     this.#node = ack.node;
     this.#joined = true;
     this.#rejoining = false;
+    const name = this.#handlers.joinBody().channels[0];
+    this.#channel = ack.channels.find((c) => c.name === name)?.id ?? 0;
+    // A new session: a restarted control may count epochs from the start again.
+    this.#fence.clear();
+    this.#failover.established(from, Math.max(100, ack.heartbeatMs));
+    if (this.#link.ticket !== undefined) this.#failover.arm();
     this.#logger.info("joined", {
       node: ack.node,
       region: ack.region,
       heartbeatMs: ack.heartbeatMs,
       rejoined,
+      control: addressKey(from),
     });
     this.#handlers.onJoinAck(ack, rejoined);
-    if (ack.heartbeatMs !== this.#heartbeatMs || this.#heartbeatTimer === undefined) {
-      this.#heartbeatMs = ack.heartbeatMs;
-      this.#clock.clearInterval(this.#heartbeatTimer);
-      this.#heartbeatTimer = this.#clock.setInterval(
-        () => this.#sendHeartbeat(),
-        Math.max(100, ack.heartbeatMs),
-      );
+    this.#heartbeatEvery(ack.heartbeatMs);
+  }
+
+  #onAssign(part: AssignBody): void {
+    if (!this.#fence.admit(part.channel, part.epoch)) {
+      this.stats.assignsFenced++;
+      this.#logger.warn("assign_fenced", {
+        channel: part.channel,
+        version: part.version,
+        epoch: part.epoch ?? 0,
+        highest: this.#fence.highest(part.channel),
+      });
+      return;
     }
+    this.#failover.answered();
+    const whole = this.#parts.accept(part);
+    if (whole !== undefined && whole.channel === this.#channel) this.#placement = placementOf(whole);
+    this.#handlers.onAssign(part);
+  }
+
+  #onResumeAck(buf: Uint8Array, counter: number, hasAuth: boolean, ack: ResumeAckBody, from: Address): void {
+    if (!this.#resuming) return;
+    if (ack.error === JoinError.NONE && (ack.epoch ?? 0) < this.#fence.highest(this.#channel)) {
+      this.#logger.warn("resume_ack_fenced", { from: addressKey(from), epoch: ack.epoch ?? 0 });
+      return;
+    }
+    const verdict = this.#link.onResumeAck(buf, ack, counter, hasAuth);
+    if (verdict === "forged" || verdict === "stale") return;
+    if (verdict === "refusal_hint") {
+      if (this.#hintJoinAllowed()) this.#failover.refused(from);
+      return;
+    }
+    if (verdict === "refused") {
+      this.#logger.warn("resume_refused", {
+        from: addressKey(from),
+        error: JoinError[ack.error] ?? ack.error,
+      });
+      this.#failover.refused(from);
+      return;
+    }
+    this.#fence.admit(this.#channel, ack.epoch);
+    this.#resuming = false;
+    const heartbeatMs = ack.heartbeatMs > 0 ? Math.max(100, ack.heartbeatMs) : this.#heartbeatMs;
+    this.#failover.resumed(from, heartbeatMs);
+    this.#logger.info("resumed", {
+      node: this.#node,
+      control: addressKey(from),
+      heartbeatMs: ack.heartbeatMs,
+      epoch: ack.epoch ?? null,
+    });
+    this.#heartbeatEvery(heartbeatMs);
+  }
+
+  /** Heartbeats every `ms` from now on, the first at once. */
+  #heartbeatEvery(ms: number): void {
+    this.#heartbeatMs = ms;
+    this.#clock.clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = this.#clock.setInterval(() => this.#sendHeartbeat(), Math.max(100, ms));
     this.#sendHeartbeat();
+  }
+
+  /** JOIN afresh (the data plane keeps its last assignment meanwhile). */
+  #toJoin(): void {
+    this.#joined = false;
+    this.#rejoining = true;
+    this.#resuming = false;
+    this.#link.restart();
+    this.#failover.reset();
+    this.#clock.clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    this.#joinEvery(JOIN_RETRY_MS);
+  }
+
+  /** ControlFailover's hook: the RESUME datagram to `to`. */
+  #sendResume(to: Address, fresh: boolean): boolean {
+    if (this.#stopped || !this.#joined) return false;
+    if (!this.#resuming) {
+      // The session starts to move: no heartbeats until a RESUME_ACK or a new session.
+      this.#resuming = true;
+      this.#clock.clearInterval(this.#heartbeatTimer);
+      this.#heartbeatTimer = undefined;
+      this.#logger.warn("control_failover", {
+        trigger: this.#failover.trigger ?? "silence",
+        from: addressKey(this.#failover.current),
+        to: addressKey(to),
+      });
+    }
+    let buf: Buffer | undefined;
+    try {
+      buf = this.#link.resume(
+        this.#node,
+        this.#clock.now(),
+        {
+          channel: this.#channel,
+          assignVersion: this.#reportedVersion,
+          ...(this.#placement === undefined ? {} : { placement: this.#placement }),
+        },
+        fresh,
+      );
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+      this.#logger.error("control_unencodable", { type: "RESUME", error: e.message });
+      return false;
+    }
+    if (buf === undefined) return false;
+    this.#emit(buf, to);
+    this.stats.resumesSent++;
+    return true;
+  }
+
+  /** ControlFailover's hook: the session cannot be resumed; JOIN from scratch. */
+  #fallBack(why: FallbackReason, trigger: FailoverTrigger): void {
+    if (this.#stopped) return;
+    this.#link.abandonResume();
+    this.stats.rejoins++;
+    this.#logger.warn("rejoin", { node: this.#node, why, trigger });
+    this.#toJoin();
   }
 
   #joinEvery(ms: number): void {
@@ -248,15 +459,17 @@ export class ControlSession {
       this.#logger.error("control_unencodable", { type: "JOIN", error: (e as Error).message });
       return;
     }
-    this.#emit(buf);
+    const to = this.#failover.joinTarget();
+    this.#emit(buf, to);
     this.stats.joinsSent++;
-    this.#logger.debug("join_sent", { control: this.#config.control });
+    this.#logger.debug("join_sent", { control: to });
   }
 
   #sendHeartbeat(): void {
-    if (!this.#joined || this.#stopped) return;
+    if (!this.#joined || this.#resuming || this.#stopped) return;
     const body = this.#handlers.heartbeatBody();
     if (body === undefined) return;
+    this.#reportedVersion = body.assignVersion;
     // A heartbeat too large for one datagram (more children than fit) is sent with fewer
     // children rather than not at all: control drops a node after 3 missed heartbeats.
     let children = body.children;
@@ -269,6 +482,7 @@ export class ControlSession {
         });
         this.#emit(buf);
         this.stats.heartbeatsSent++;
+        this.#failover.heartbeatSent();
         return;
       } catch (e) {
         if (!(e instanceof EncodeError) || children.length === 0) {
@@ -297,8 +511,8 @@ export class ControlSession {
     return true;
   }
 
-  #emit(buf: Buffer): void {
-    this.#transport.send(buf, this.#config.control);
+  #emit(buf: Buffer, to: Address = this.#failover.current): void {
+    this.#transport.send(buf, to);
     this.stats.sentMessages++;
     this.stats.sentBytes += buf.length;
   }

@@ -17,7 +17,7 @@ import { parseOptions, UsageError, type Command, type Options, type Spec } from 
 import { systemClock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
+import { addressKey, type Address } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { FallbackHttp } from "./fallback-http.js";
 import { openSource, resolveSourceSpec } from "./ingest/open-source.js";
@@ -34,9 +34,9 @@ export const originCommand = {
     "Ingest a live HLS source (or loop the bundled sample), feed it to the top of the tree, serve the HTTP fallback.",
   spec: {
     control: {
-      kind: "address",
-      help: "control center's UDP address (host:port)",
-      default: { host: "127.0.0.1", port: 7700 },
+      kind: "addresses",
+      help: "control center's UDP endpoints, host:port[,host:port...] (several servers: failover); a name is resolved once at start",
+      default: [{ host: "127.0.0.1", port: 7700 }],
     },
     ...CONTROL_TRUST_OPTIONS,
     host: { kind: "string", help: "address to bind UDP and HTTP to", default: "127.0.0.1" },
@@ -121,7 +121,8 @@ export async function main(argv: string[]): Promise<void> {
     write: (line) => process.stdout.write(line),
   });
 
-  const control = await resolveAddress(opts.control.host, opts.control.port);
+  const control: Address[] = [];
+  for (const c of opts.control) control.push(await resolveAddress(c.host, c.port));
   const identity = loadOrCreateKey(opts.dataDir);
   if (identity.created) logger.info("identity_created", { dataDir: opts.dataDir });
   let trust: ControlTrust;
@@ -201,7 +202,15 @@ export async function main(argv: string[]): Promise<void> {
   http.attach(origin);
   let vodNodes: VodNode[];
   try {
-    vodNodes = await startVodNodes(opts, { clock, logger, http }, control, fallbackUrl, httpAddr.port, trust);
+    // A VoD node (origin/vod-node.ts) takes one endpoint: the first.
+    vodNodes = await startVodNodes(
+      opts,
+      { clock, logger, http },
+      control[0]!,
+      fallbackUrl,
+      httpAddr.port,
+      trust,
+    );
   } catch (e) {
     opened.source.stop();
     await Promise.all([http.close(), transport.close()]);
@@ -217,7 +226,7 @@ export async function main(argv: string[]): Promise<void> {
     // The key an operator configures with control's --origin-keys (docs/security.md).
     publicKey: keyText(identity.publicKey),
     source: opened.source.description,
-    control,
+    control: control.map(addressKey),
     fallbackUrl,
     streamKbps,
     segmentMs,

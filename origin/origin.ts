@@ -11,7 +11,7 @@ import type { KeyObject } from "node:crypto";
 import { Pacer } from "../common/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
-import type { Address, Transport } from "../seams/transport.js";
+import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import { classifyDatagram, decodeData } from "../protocol/data-codec.js";
 import { PAYLOAD_SHARE_OF_WIRE } from "../protocol/limits.js";
 import { decodeNack } from "../protocol/nack-codec.js";
@@ -37,8 +37,11 @@ import { processResources } from "./resources.js";
 import { DEFAULT_WINDOW_SEGMENTS, SegmentWindow, type PublishedSegment } from "./segment-window.js";
 
 export interface OriginConfig {
-  /** Control's UDP address (an IP literal: replies are matched against it). */
-  control: Address;
+  /**
+   * Control's UDP endpoints (IP literals: replies are matched against them): one, or several
+   * servers of one deployment (failover, docs/origin.md). The JOIN tries the first first.
+   */
+  control: Address | readonly Address[];
   /** The channel this origin offers. */
   channel: string;
   /** Raw Ed25519 public key (32 bytes): control maps it to a stable node id. */
@@ -381,7 +384,13 @@ export class Origin {
       },
       datagrams: { rejected: c.datagramsRejected, malformed: c.datagramsMalformed },
       nacks: { ...this.#fanout.nacks.stats },
-      control: { ...this.#session.stats, authFailed: { ...this.#session.authFailed } },
+      control: {
+        ...this.#session.stats,
+        authFailed: { ...this.#session.authFailed },
+        endpoint: addressKey(this.#session.endpoint),
+        resuming: this.#session.resuming,
+        failover: { ...this.#session.failover, resumes: { ...this.#session.failover.resumes } },
+      },
       ...(this.#config.vod === undefined
         ? {}
         : { vod: { ...this.#config.vod, chunksPublished: this.#chunksPublished } }),

@@ -8,7 +8,8 @@
  * channel comes from a deposed server: dropped, logged and counted (fencing, issue 12).
  */
 import { AssignParts } from "../../protocol/assign-parts.js";
-import type { AssignBody, MessageOf, MsgType, Placement } from "../../protocol/messages.js";
+import { placementOf } from "../../common/control-link.js";
+import type { AssignBody, MessageOf, MsgType } from "../../protocol/messages.js";
 import type { Session } from "../session.js";
 
 export function onAssign(s: Session, msg: MessageOf<MsgType.ASSIGN>): void {
@@ -51,17 +52,6 @@ export function onAssign(s: Session, msg: MessageOf<MsgType.ASSIGN>): void {
     children: a.children.map((c) => c.node),
   });
   s.deps.hooks.assigned(a);
-}
-
-/** What a RESUME tells a replacement DCM about where this assignment put the node. */
-export function placementOf(a: AssignBody): Placement {
-  return {
-    tier: a.tier,
-    ...(a.role === undefined ? {} : { role: a.role }),
-    ...(a.cluster === undefined ? {} : { cluster: a.cluster }),
-    ...(a.fec === undefined ? {} : { fec: a.fec }),
-    ...(a.mesh === undefined ? {} : { mesh: a.mesh.map((m) => m.node) }),
-  };
 }
 
 function onExtraAssign(s: Session, body: AssignBody): void {
