@@ -1,7 +1,9 @@
 /**
  * The delivery coordinator of one channel x cluster (multi-scale decomposition): it owns the
  * ASSIGN state of that cluster's nodes — the version each was sent, the body, whether a
- * heartbeat shows the node lagging — and nothing else. The channel's Dcm computes the plan
+ * heartbeat shows the node lagging — and nothing else. After a failover the replacement DCM
+ * hands it what each node reported it applied (`carried`): numbering continues from there, and
+ * a node whose adopted assignment is what it holds gets no ASSIGN. The channel's Dcm computes the plan
  * (tier 1 and the cluster boundaries) and hands every node's new assignment to the cluster DCM
  * that owns the node; a node that changes cluster takes its version with it, so versions stay
  * monotonic per node.
@@ -21,18 +23,28 @@ export interface OutgoingAssign {
   body: AssignBody;
 }
 
-interface Sent {
+/** What a node was last sent (or, adopted after a failover, what it reported it applied). */
+export interface AssignState {
   version: number;
-  /** Canonical form of the assignment without its version, to see whether it changed. */
+  /** Canonical form of the assignment without its version, to see whether it changed ("": unknown). */
   key: string;
   body: AssignBody;
+}
+
+/**
+ * The canonical form of an assignment without its version: children in id order, so that a plan
+ * that lists the same links in another order (a repair that unlinks and links again, a plan
+ * adopted from heartbeats) sends no ASSIGN.
+ */
+export function assignStateKey(body: AssignBody): string {
+  return assignKey({ ...body, children: [...body.children].sort((a, b) => a.node - b.node) });
 }
 
 const U32_MAX = 0xffffffff;
 
 export class ClusterDcm {
   readonly logicalId: string;
-  readonly #sent = new Map<number, Sent>();
+  readonly #sent = new Map<number, AssignState>();
 
   constructor(logicalId: string) {
     this.logicalId = logicalId;
@@ -58,8 +70,8 @@ export class ClusterDcm {
    * The node's assignment as the plan has it now: an ASSIGN with version + 1 when it differs
    * from the last one sent (or `carried`, the state the node had in its previous cluster).
    */
-  issue(id: number, body: AssignBody, to: Address, carried?: Sent): OutgoingAssign | undefined {
-    const key = assignKey(body);
+  issue(id: number, body: AssignBody, to: Address, carried?: AssignState): OutgoingAssign | undefined {
+    const key = assignStateKey(body);
     const before = this.#sent.get(id) ?? carried;
     if (before !== undefined && !this.#sent.has(id)) this.#sent.set(id, before);
     if (before?.key === key) return undefined;
@@ -69,7 +81,7 @@ export class ClusterDcm {
   }
 
   /** Hands a node's state over (it moved to another cluster). */
-  release(id: number): Sent | undefined {
+  release(id: number): AssignState | undefined {
     const s = this.#sent.get(id);
     this.#sent.delete(id);
     return s;

@@ -9,17 +9,32 @@
  * heartbeat reporting an older version gets the current ASSIGN again (UDP may have lost it);
  * one reporting a newer version means this control center restarted and forgot, so the
  * version jumps past the node's and the ASSIGN goes out again.
+ *
+ * Failover (issue 12): a replacement DCM made with `adopting: true` starts empty and rebuilds
+ * its plan from what the nodes report — adopt() (their RESUME: member facts, placement, ASSIGN
+ * version) and their heartbeats (links) — then finishAdoption() adopts that topology
+ * (control/topology/adopt.ts) and repairs only what is incomplete; numbering continues from each
+ * node's version, and a node whose adopted assignment is what it holds gets no ASSIGN.
+ * watchdog(), on the liveness tick, checks that every member has a complete feed (the plan's
+ * side, and the links its heartbeats say are dead) and repairs the plan where one has not.
  */
 import {
   type AssignBody,
   type ChannelInfo,
   type HeartbeatBody,
+  type LinkState,
   NatType,
   type Peer,
 } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { assignBodyFor } from "./assign-body.js";
-import { ClusterDcm, clusterNames, type OutgoingAssign } from "./cluster-dcm.js";
+import {
+  type AssignState,
+  assignStateKey,
+  ClusterDcm,
+  clusterNames,
+  type OutgoingAssign,
+} from "./cluster-dcm.js";
 
 export type { OutgoingAssign };
 import {
@@ -27,9 +42,24 @@ import {
   type CongestionMonitorPolicy,
   type CongestionVerdict,
 } from "./congestion-monitor.js";
+import {
+  adoptPlan,
+  matchesReport,
+  type NodeReport,
+  planAdoptNode,
+  type ReportedPlacement,
+  settleAdoption,
+} from "./topology/adopt.js";
 import { buildTieredPlan } from "./topology/engine.js";
-import type { Plan, TopologyEngine } from "./topology/plan.js";
-import { planJoin, planLeave, planMove, planRebuild, type RepairResult } from "./topology/repair.js";
+import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
+import {
+  planFill,
+  planJoin,
+  planLeave,
+  planMove,
+  planRebuild,
+  type RepairResult,
+} from "./topology/repair.js";
 import {
   fecNFor,
   resolvePolicy,
@@ -82,9 +112,84 @@ export interface DcmConfig {
   seed?: number;
   /** Tiered: congestion move backoff and what counts as a received coded substream (congestion-monitor.ts). */
   congestion?: Partial<CongestionMonitorPolicy>;
+  /**
+   * A replacement DCM (failover): it starts empty, takes what resumed nodes report (adopt(),
+   * onLinkReport, onAssignVersion) and computes and sends nothing until finishAdoption().
+   */
+  adopting?: boolean;
+  /** The feed watchdog (watchdog()). */
+  watchdog?: Partial<WatchdogPolicy>;
 }
 
-type Change = { kind: "join" | "leave"; id: number } | { kind: "move"; parent: number; child: number };
+export interface WatchdogPolicy {
+  /**
+   * A planned parent link whose child got no packet on it for this long, and whose parent says
+   * it sent the child nothing for as long, is dead, ms (moved after two heartbeats in a row).
+   */
+  staleMs: number;
+  /** Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not complete). */
+  rebuildTicks: number;
+}
+
+export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30 };
+
+/** What a node says of itself when it resumes its session with a replacement DCM (RESUME). */
+export interface ResumeReport {
+  /** Where its last applied ASSIGN put it (protocol Placement). */
+  placement?: ReportedPlacement;
+  /** The version of the last ASSIGN it applied for the channel. */
+  assignVersion: number;
+}
+
+/** What finishAdoption() did. */
+export interface AdoptionSummary {
+  /** False: no origin yet, still adopting (call again). */
+  done: boolean;
+  members: number;
+  /** Members placed where they reported. */
+  adopted: number;
+  /** Members that were placed afresh (no placement, or one that no longer fits). */
+  joined: number;
+  /** Reported links left out (parent gone, no room, cycle, ...). */
+  droppedLinks: number;
+  /** Nodes the repairs changed (they get an ASSIGN at the next reconcile). */
+  changed: number;
+  /** The adopted plan could not be repaired locally: it was built afresh. */
+  rebuilt: boolean;
+  /** checkPlan codes still violated after the repairs (e.g. `unfed` for a node no upload can feed). */
+  violations: string[];
+}
+
+/**
+ * The topology in a canonical, JSON-able form, for equality checks (the view before a failure
+ * equals the one adopted after it).
+ */
+export interface DcmView {
+  /** Member ids (the origin is not a member), ascending. */
+  members: number[];
+  /**
+   * Every planned link per slot: `substream` is the index in the child's parents, a channel
+   * substream (seq mod k), or on an erasure-coded tier a coded substream (0..fec.k + fec.n - 1);
+   * coded slots are included, and tier-1 nodes list their BFS parent in every slot. Sorted by
+   * child, then substream.
+   */
+  links: Array<{ parent: number; child: number; substream: number }>;
+}
+
+type Change =
+  | { kind: "join" | "leave"; id: number }
+  | { kind: "move"; parent: number; child: number }
+  /** Watchdog and adoption: fill a node's empty slots; place a member the plan lacks; adopt a late resumer. */
+  | { kind: "fill" | "place" | "adopt"; id: number };
+
+/** A node's reports: its placement (RESUME) and its last heartbeat. */
+interface Reported {
+  placement?: ReportedPlacement;
+  hb?: HeartbeatBody;
+  /** Heartbeats seen, and how many the stale-link check has judged. */
+  seq: number;
+  judged: number;
+}
 
 /** A shed child's link is this idle before it is moved, ms. */
 const SHED_IDLE_MS = 2000;
@@ -111,6 +216,21 @@ export class Dcm {
   /** Tiered congestion (FIG. 9): the link reports and the move backoff. */
   readonly #links: CongestionMonitor;
   #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
+  /** Failover: adopting what the nodes report (until finishAdoption). */
+  #adopting: boolean;
+  /** Per node: its placement and its last heartbeat (adoption, the watchdog). */
+  readonly #reports = new Map<number, Reported>();
+  /** ASSIGN versions nodes reported before this DCM sent them one: numbering continues from them. */
+  readonly #carried = new Map<number, number>();
+  /** Members that resumed after the adoption, by watchdog ticks waited for their first heartbeat. */
+  readonly #pending = new Map<number, number>();
+  readonly #watchdog: WatchdogPolicy;
+  #ticks = 0;
+  #lastWatchdogRebuild = -Infinity;
+  /** Incomplete feeds the watchdog repaired ("filled") or asked a rebuild for ("rebuilt"). */
+  readonly #incomplete = new Map<number, "filled" | "rebuilt">();
+  /** Planned links (`parent>child`) whose last heartbeats said they were dead, and how many in a row. */
+  #stale = new Map<string, number>();
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -121,7 +241,14 @@ export class Dcm {
     this.#config = config;
     this.#tiered = config.topology === "tiered";
     this.#links = new CongestionMonitor(config.congestion);
+    this.#adopting = config.adopting === true;
+    this.#watchdog = { ...DEFAULT_WATCHDOG, ...config.watchdog };
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
+  }
+
+  /** True until finishAdoption() (a replacement DCM: see DcmConfig.adopting). */
+  get adopting(): boolean {
+    return this.#adopting;
   }
 
   /** "tree" or "tiered". */
@@ -190,6 +317,10 @@ export class Dcm {
 
   /** Removes a member or the origin; returns false when it was neither. */
   remove(id: number): boolean {
+    this.#reports.delete(id);
+    this.#carried.delete(id);
+    this.#pending.delete(id);
+    this.#incomplete.delete(id);
     if (this.#origin?.id === id) {
       this.setOrigin(null);
       return true;
@@ -206,7 +337,7 @@ export class Dcm {
    * node whose assignment changed. Nothing changed: nothing to send.
    */
   reconcile(): OutgoingAssign[] {
-    if (!this.#topologyDirty && !this.#peersDirty) return [];
+    if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty)) return [];
     let only: Iterable<number> | undefined;
     if (this.#topologyDirty) {
       if (this.#tiered) {
@@ -230,7 +361,8 @@ export class Dcm {
       if (ports.some((x) => x > 0)) body.parentHttpPorts = ports;
       const owner = this.#clusterFor(names(np));
       const was = this.#owner.get(id);
-      const carried = was !== undefined && was !== owner ? was.release(id) : undefined;
+      const carried =
+        was === undefined ? this.#carriedFor(id, body) : was !== owner ? was.release(id) : undefined;
       this.#owner.set(id, owner);
       const a = owner.issue(id, body, { address: to.address, port: to.port }, carried);
       if (a !== undefined) out.push(a);
@@ -255,13 +387,322 @@ export class Dcm {
   }
 
   /**
-   * Tiered: a heartbeat's link report (FIG. 9). Children give the last seq this node sent,
-   * parents the last seq it received; congestion() joins both ends.
+   * The ASSIGN state a node brings from before this DCM (adoption): its reported version, and
+   * whether `body` is what it holds (then it gets no ASSIGN: same key).
+   */
+  #carriedFor(id: number, body: AssignBody): AssignState | undefined {
+    const version = this.#carried.get(id);
+    if (version === undefined) return undefined;
+    this.#carried.delete(id);
+    const same = matchesReport(body, this.#nodeReport(id));
+    return { version, key: same ? assignStateKey(body) : "", body: { ...body, version } };
+  }
+
+  /**
+   * A heartbeat's link report (FIG. 9). Tiered: children give the last seq this node sent,
+   * parents the last seq it received; congestion() joins both ends. Both engines keep the last
+   * report for adoption and the watchdog. Returns true when shed children were moved (reconcile).
    */
   onLinkReport(id: number, hb: HeartbeatBody): boolean {
-    if (!this.#tiered) return false;
+    if (this.#adopting || this.has(id)) {
+      const r = this.#reportOf(id);
+      r.hb = hb;
+      r.seq++;
+    }
+    if (!this.#tiered || this.#adopting) return false;
     this.#links.report(id, hb);
     return this.#onShed(id, hb);
+  }
+
+  /**
+   * A node resumed its session with this DCM (failover): `m` its member facts (as for upsert),
+   * `report` its placement and the ASSIGN version it applied. While adopting, the node is
+   * registered and nothing is computed; its heartbeats (onLinkReport) give its links. After
+   * finishAdoption(), a node the DCM does not know yet is adopted where it says once its first
+   * heartbeat shows its links and they fit the plan, else placed as a join (at the watchdog's
+   * next tick, which returns true then). The origin: setOrigin(m) first, then adopt(m, report).
+   */
+  adopt(m: DcmMember, report: ResumeReport): void {
+    const r = this.#reportOf(m.id);
+    if (report.placement !== undefined) r.placement = report.placement;
+    const placed = this.#owner.get(m.id)?.assignment(m.id) !== undefined;
+    if (!placed) this.#carried.set(m.id, Math.max(this.#carried.get(m.id) ?? 0, report.assignVersion));
+    if (this.#origin?.id === m.id) {
+      this.setOrigin(m);
+      return;
+    }
+    if (this.#adopting || this.#members.has(m.id)) {
+      if (this.#adopting) this.#members.set(m.id, { ...m });
+      else this.upsert(m);
+      return;
+    }
+    this.#members.set(m.id, { ...m });
+    if (this.#tiered) this.#pending.set(m.id, 0);
+    else {
+      this.#changes.push({ kind: "join", id: m.id });
+      this.#topologyDirty = true;
+    }
+  }
+
+  /**
+   * Ends adoption (call it one heartbeat interval, plus a margin, after the DCM started, so every
+   * live node resumed and heartbeated): the plan is what the nodes reported (links per slot,
+   * tiers, roles, clusters from their placements), then completed — empty slots filled, members
+   * with no usable report placed as joins, a rebuild only when the adopted plan cannot be
+   * repaired. The next reconcile() sends an ASSIGN (version: the node's + 1) only to nodes whose
+   * assignment differs from what they reported. Without an origin nothing can be placed: it
+   * returns done: false and stays adopting, unless `force`.
+   */
+  finishAdoption(options: { force?: boolean } = {}): AdoptionSummary {
+    const summary: AdoptionSummary = {
+      done: true,
+      members: this.#members.size,
+      adopted: 0,
+      joined: 0,
+      droppedLinks: 0,
+      changed: 0,
+      rebuilt: false,
+      violations: [],
+    };
+    if (!this.#adopting) return summary;
+    if (this.#origin === null && options.force !== true) return { ...summary, done: false };
+    this.#adopting = false;
+    for (const id of [...this.#reports.keys()]) if (!this.has(id)) this.#reports.delete(id);
+    for (const id of [...this.#carried.keys()]) if (!this.has(id)) this.#carried.delete(id);
+    const s = this.#snapshot();
+    const before = this.#plan;
+    if (this.#tiered) {
+      const reports = new Map([...this.#reports.keys()].map((id) => [id, this.#nodeReport(id)!]));
+      const a = adoptPlan(s, reports);
+      const settled = settleAdoption(a, s);
+      this.#plan = settled.plan;
+      Object.assign(summary, {
+        adopted: a.adopted.length,
+        joined: a.fresh.length,
+        droppedLinks: a.dropped,
+        changed: settled.changed.length,
+        rebuilt: settled.rebuilt,
+        violations: [...new Set(settled.violations.map((v) => v.code))].sort(),
+      });
+    } else {
+      this.#plan = this.#compute(this.#reportedTree());
+      summary.adopted = [...this.#members.keys()].filter((id) => this.#plan.nodes.has(id)).length;
+    }
+    this.#changes = [];
+    this.#rebuild = false;
+    this.#topologyDirty = false;
+    // Every node is compared with what it reported at the next reconcile.
+    this.#peersDirty = true;
+    const { done: _done, ...fields } = summary;
+    this.#logger.info("plan_adopted", { channel: this.#channel.name, ...fields });
+    this.#logPlan(before, this.#plan, summary.changed);
+    return summary;
+  }
+
+  /** The foundation's tree as the nodes report it: each member under its slot-0 parent. */
+  #reportedTree(): Plan | undefined {
+    const o = this.#origin;
+    if (o === null) return undefined;
+    const nodes = new Map<number, NodePlan>();
+    const at = (id: number): NodePlan => {
+      let np = nodes.get(id);
+      if (np === undefined) nodes.set(id, (np = { parents: [], children: [], depth: null, tier: 0 }));
+      return np;
+    };
+    const all = 2 ** this.#channel.k - 1;
+    const parentOf = new Map<number, number>();
+    for (const id of this.#members.keys()) {
+      const p = this.#reports.get(id)?.hb?.parents[0]?.node;
+      if (p !== undefined && p !== id && this.has(p)) parentOf.set(id, p);
+    }
+    // Each parent's children in the order its own heartbeat lists them, the others after.
+    for (const p of [o.id, ...this.#members.keys()]) {
+      const listed = (this.#reports.get(p)?.hb?.children ?? []).map((c) => c.node);
+      const mine = [...parentOf].filter(([, q]) => q === p).map(([c]) => c);
+      const order = [...listed.filter((c) => mine.includes(c)), ...mine.filter((c) => !listed.includes(c))];
+      for (const c of order) at(p).children.push({ node: c, substreams: all });
+    }
+    return { k: this.#channel.k, root: o.id, nodes, unplaced: [], depth: 0, rebuilt: false };
+  }
+
+  /** A canonical view of the plan: members and every link per slot (DcmView). */
+  view(): DcmView {
+    const links: DcmView["links"] = [];
+    for (const [child, np] of this.#plan.nodes)
+      np.parents.forEach((parent, substream) => {
+        if (parent !== null) links.push({ parent, child, substream });
+      });
+    links.sort((a, b) => a.child - b.child || a.substream - b.substream || a.parent - b.parent);
+    return { members: [...this.#members.keys()].sort((a, b) => a - b), links };
+  }
+
+  /**
+   * The feed watchdog, once per liveness tick. Plan side: every member has a complete feed —
+   * every slot's parent a member or the origin, at least fec.k of its k + n coded slots on an
+   * erasure-coded tier, tier 1 reached by the mesh — else its empty slots are filled (or it is
+   * placed) at once, and when a repair could not, a rebuild is asked for (at most once per
+   * `rebuildTicks`); logs `feed_incomplete`. Reported side (tiered): a planned link that the
+   * child's last two heartbeats say brought nothing for `staleMs`, while its other links (or
+   * its parent's inbound ones) are fine, and that the parent says it sends nothing on either
+   * (both ends applied their current ASSIGN; a parent that shed children is the shed rule's;
+   * a parent that says it sends is the congestion monitor's), is moved; logs `feed_stale`.
+   * Also places late resumers (adopt()). True when the plan must be reconciled.
+   */
+  watchdog(): boolean {
+    if (this.#adopting) return false;
+    this.#ticks++;
+    let acted = false;
+    for (const [id, waited] of this.#pending) {
+      if (this.#plan.nodes.has(id) || !this.#members.has(id)) {
+        this.#pending.delete(id);
+        continue;
+      }
+      if (this.#reports.get(id)?.hb === undefined && waited < 2) {
+        this.#pending.set(id, waited + 1);
+        continue;
+      }
+      this.#pending.delete(id);
+      this.#changes.push({ kind: "adopt", id });
+      acted = true;
+    }
+    if (this.#checkFeeds()) acted = true;
+    if (this.#tiered && this.#checkStale()) acted = true;
+    if (acted) this.#topologyDirty = true;
+    return acted;
+  }
+
+  /** The plan side of the watchdog (watchdog()). */
+  #checkFeeds(): boolean {
+    if (this.#origin === null) return false;
+    const incomplete: number[] = [];
+    for (const m of this.#members.values()) {
+      if (this.#pending.has(m.id)) continue;
+      const np = this.#plan.nodes.get(m.id);
+      if (np === undefined ? m.watching !== false : !this.#fed(np)) incomplete.push(m.id);
+    }
+    if (!this.#tiered) {
+      // The tree is recomputed on every change: a hole is a change that was missed.
+      const holes = incomplete.filter((id) => {
+        const np = this.#plan.nodes.get(id);
+        return np === undefined || np.parents.some((p) => p !== null && !this.has(p));
+      });
+      if (holes.length === 0) return false;
+      this.#logger.warn("feed_incomplete", { channel: this.#channel.name, ids: holes.slice(0, 20) });
+      return true;
+    }
+    const now = new Set(incomplete);
+    for (const id of [...this.#incomplete.keys()]) if (!now.has(id)) this.#incomplete.delete(id);
+    const fresh: number[] = [];
+    let stuck = false;
+    for (const id of incomplete) {
+      const stage = this.#incomplete.get(id);
+      if (stage === undefined) {
+        fresh.push(id);
+        this.#incomplete.set(id, "filled");
+        this.#changes.push({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
+      } else if (stage === "filled") stuck = true;
+    }
+    let rebuild = false;
+    if (stuck && this.#ticks - this.#lastWatchdogRebuild >= this.#watchdog.rebuildTicks) {
+      rebuild = true;
+      this.#lastWatchdogRebuild = this.#ticks;
+      this.#rebuild = true;
+      for (const [id, stage] of this.#incomplete) if (stage === "filled") this.#incomplete.set(id, "rebuilt");
+    }
+    if (fresh.length > 0 || rebuild)
+      this.#logger.warn("feed_incomplete", {
+        channel: this.#channel.name,
+        ids: (fresh.length > 0 ? fresh : [...this.#incomplete.keys()]).slice(0, 20),
+        incomplete: incomplete.length,
+        rebuild,
+      });
+    return fresh.length > 0 || rebuild;
+  }
+
+  /** A complete feed in the plan (watchdog()). */
+  #fed(np: NodePlan): boolean {
+    const ok = (p: number | null): boolean => p !== null && this.has(p) && this.#plan.nodes.has(p);
+    if (np.tier <= 1) return np.depth !== null && np.parents.every(ok);
+    let n = 0;
+    for (const p of np.parents) if (ok(p)) n++;
+    return n >= (np.fec?.k ?? np.parents.length);
+  }
+
+  /** The reported side of the watchdog (watchdog()): dead planned links, moved after two reports. */
+  #checkStale(): boolean {
+    const staleMs = this.#watchdog.staleMs;
+    const seen = new Map<string, number>();
+    const moves: Array<{ parent: number; child: number; ageMs: number }> = [];
+    const live = (l: LinkState | null | undefined): boolean =>
+      l !== null && l !== undefined && l.ageMs < staleMs;
+    for (const [child, rep] of this.#reports) {
+      const np = this.#plan.nodes.get(child);
+      const hb = rep.hb;
+      if (np === undefined || np.tier < 2 || hb === undefined || !this.#applied(child, hb)) continue;
+      const judged = rep.seq === rep.judged;
+      rep.judged = rep.seq;
+      for (const parent of new Set(np.parents)) {
+        if (parent === null) continue;
+        const key = `${parent}>${child}`;
+        if (judged) {
+          // No new heartbeat from the child since the last tick: nothing new to judge.
+          if (this.#stale.has(key)) seen.set(key, this.#stale.get(key)!);
+          continue;
+        }
+        const slots = np.parents.flatMap((p, j) => (p === parent ? [j] : []));
+        const mine = slots.map((j) => hb.parents[j]);
+        if (mine.some((l) => l !== null && l !== undefined && (l.node !== parent || l.ageMs < staleMs)))
+          continue;
+        const up = this.#reports.get(parent)?.hb;
+        if (up === undefined || !this.#applied(parent, up) || (up.resources.shed ?? 0) > 0) continue;
+        // The parent says it sends: the congestion monitor's case, not this one.
+        if (up.children.some((c) => c.node === child && c.ageMs < staleMs)) continue;
+        // The stream flows around this link — the child hears on its other slots, the parent
+        // sends to other children or (below tier 1) hears from its own parents — so this is no
+        // stalled stream: the parent is not serving this child.
+        const flows =
+          hb.parents.some((l, j) => !slots.includes(j) && live(l)) ||
+          up.children.some((c) => c.node !== child && c.ageMs < staleMs) ||
+          ((this.#plan.nodes.get(parent)?.tier ?? 0) > 1 && up.parents.some(live));
+        if (!flows) continue;
+        const count = (this.#stale.get(key) ?? 0) + 1;
+        if (count < 2) {
+          seen.set(key, count);
+          continue;
+        }
+        moves.push({ parent, child, ageMs: Math.min(...mine.map((l) => l?.ageMs ?? Infinity)) });
+      }
+    }
+    this.#stale = seen;
+    if (moves.length === 0) return false;
+    for (const m of moves) this.#changes.push({ kind: "move", parent: m.parent, child: m.child });
+    this.#logger.warn("feed_stale", { channel: this.#channel.name, links: moves.slice(0, 20) });
+    return true;
+  }
+
+  /** The node applied the ASSIGN this DCM holds for it (its heartbeat says so). */
+  #applied(id: number, hb: HeartbeatBody): boolean {
+    const v = this.#owner.get(id)?.assignment(id)?.version;
+    return v !== undefined && v === hb.assignVersion;
+  }
+
+  #reportOf(id: number): Reported {
+    let r = this.#reports.get(id);
+    if (r === undefined) this.#reports.set(id, (r = { seq: 0, judged: 0 }));
+    return r;
+  }
+
+  /** What adoption reads of a node's reports (topology/adopt.ts). */
+  #nodeReport(id: number): NodeReport | undefined {
+    const r = this.#reports.get(id);
+    if (r === undefined) return undefined;
+    const out: NodeReport = {};
+    if (r.placement !== undefined) out.placement = r.placement;
+    if (r.hb !== undefined) {
+      out.parents = r.hb.parents.map((l) => l?.node ?? null);
+      out.children = r.hb.children.map((l) => l.node);
+    }
+    return out;
   }
 
   /**
@@ -286,7 +727,8 @@ export class Dcm {
    * link is not in the plan (or the engine is the tree, which has no moves).
    */
   moveAway(parent: number, child: number): boolean {
-    if (!this.#tiered || !(this.#plan.nodes.get(child)?.parents.includes(parent) ?? false)) return false;
+    if (!this.#tiered || this.#adopting || !(this.#plan.nodes.get(child)?.parents.includes(parent) ?? false))
+      return false;
     this.#changes.push({ kind: "move", parent, child });
     this.#topologyDirty = true;
     return true;
@@ -299,7 +741,7 @@ export class Dcm {
    * coded link rule (congestion-monitor.ts) holds them. Returns the links moved and held.
    */
   congestion(lagPackets: number, now: number): CongestionVerdict {
-    if (!this.#tiered) return { moved: [], held: [] };
+    if (!this.#tiered || this.#adopting) return { moved: [], held: [] };
     const v = this.#links.tick(this.#plan, lagPackets, now);
     for (const l of v.moved) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
     if (v.moved.length > 0) this.#topologyDirty = true;
@@ -315,6 +757,7 @@ export class Dcm {
     const before = this.#regions();
     this.#quality = q;
     const after = this.#regions();
+    if (this.#adopting) return false;
     const fec = resolvePolicy(this.#config.tierPolicy).fec;
     const regions = new Set([...this.#members.values()].map((m) => m.region));
     for (const r of regions) {
@@ -335,7 +778,8 @@ export class Dcm {
 
   /** Tiered: a full rebuild at the next reconcile (policy or eligibility changed, schedule). */
   requestRebuild(): void {
-    if (!this.#tiered) return;
+    // While adopting, a rebuild would undo what adoption is for: the request is dropped.
+    if (!this.#tiered || this.#adopting) return;
     this.#rebuild = this.#topologyDirty = true;
   }
 
@@ -358,7 +802,22 @@ export class Dcm {
         let rebuilt: boolean;
         if (c.kind === "move") rebuilt = take(planMove(this.#plan, c.parent, c.child, s));
         else if (c.kind === "leave") rebuilt = take(planLeave(this.#plan, c.id, s));
-        else {
+        else if (c.kind === "fill") rebuilt = take(planFill(this.#plan, c.id, s));
+        else if (c.kind === "place" || c.kind === "adopt") {
+          const node = s.nodes.find((n) => n.id === c.id);
+          if (node === undefined || this.#plan.nodes.has(c.id)) continue;
+          if (c.kind === "place") rebuilt = take(planJoin(this.#plan, node, s));
+          else {
+            const report = this.#nodeReport(c.id) ?? {};
+            const r = planAdoptNode(this.#plan, node, report, s);
+            this.#logger.info("node_adopted", {
+              channel: this.#channel.name,
+              node: c.id,
+              asReported: r.adopted,
+            });
+            rebuilt = take(r.result);
+          }
+        } else {
           const node = s.nodes.find((n) => n.id === c.id);
           if (node === undefined) continue; // joined and left again before this reconcile
           rebuilt = take(planJoin(this.#plan, node, s));
@@ -417,7 +876,13 @@ export class Dcm {
   onAssignVersion(id: number, reported: number): OutgoingAssign | undefined {
     const to = this.#member(id);
     if (to === undefined) return undefined;
-    return this.#owner.get(id)?.onAssignVersion(id, reported, { address: to.address, port: to.port });
+    const owner = this.#owner.get(id);
+    // Adopting, or resumed and not placed yet: numbering will continue from the latest version.
+    if (this.#adopting || (owner === undefined && this.#carried.has(id))) {
+      this.#carried.set(id, Math.max(this.#carried.get(id) ?? 0, reported));
+      return undefined;
+    }
+    return owner?.onAssignVersion(id, reported, { address: to.address, port: to.port });
   }
 
   #clusterFor(logicalId: string): ClusterDcm {

@@ -13,7 +13,9 @@
  *   region that has no cluster yet;
  * - drift: incremental changes since the last full build exceed rebuildChurn x the nodes
  *   present then, or the origin's upload grew by more than rebuildOriginGrowth (+ one
- *   stream) since then, or a cluster left [minClusterSize / 2, maxClusterSize] (split/merge);
+ *   stream) since then, or a cluster grew above maxClusterSize (split), or a bottom-tier
+ *   cluster fell below minClusterSize / 2 while another small or merged bottom-tier group
+ *   exists to merge it with;
  * Drift is measured after every repair; when it is seen, the next change rebuilds (before
  * touching the plan, so `changed` is always relative to the plan the DCM holds). `planRebuild`
  * does it on demand (e.g. on a schedule). `plan.depth` after a repair is an upper bound.
@@ -164,6 +166,43 @@ export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult
     if (attach(ctx, c, j, undefined, moved, r.tier < c.tier)) changed.add(c.np.parents[j]!);
   }
   for (const [c] of orphans) st.refreshDepth(c);
+  return finish(plan, t, s, changed, moved, ctx);
+}
+
+/**
+ * A node already in the plan gets a parent for each of its empty slots where one can
+ * (adoption after a failover, the DCM's feed watchdog). `touched`: nodes whose assignment the
+ * caller already changed (adopt.ts linked them); with none and no slot filled, nothing changed
+ * and nothing is counted as churn. A tier-1 node the mesh does not reach rebuilds.
+ */
+export function planFill(
+  plan: Plan,
+  id: number,
+  s: TierSnapshot,
+  touched: Iterable<number> = [],
+): RepairResult {
+  const t = trackedState(plan);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  const st = t.st;
+  const r = st.recs.get(id);
+  if (r === undefined || r.tier === 0) return { plan, changed: [], rebuilt: false };
+  if (r.tier === 1) return r.np.depth === null ? rebuild(plan, s) : { plan, changed: [], rebuilt: false };
+  const ctx = context(t);
+  const changed = new Set<number>(touched);
+  const moved = new Set<number>();
+  const wasFed = fedCount(r) >= needed(r);
+  for (let j = 0; j < r.np.parents.length; j++) {
+    if (r.np.parents[j] !== null) continue;
+    if (attach(ctx, r, j, undefined, moved)) changed.add(r.np.parents[j]!);
+  }
+  if (changed.size === 0) return { plan, changed: [], rebuilt: false };
+  changed.add(id);
+  st.refreshDepth(r);
+  // A coded node fed now can feed the tier below: the repair caches list it.
+  if (r.np.fec !== undefined && !wasFed && fedCount(r) >= needed(r)) {
+    const list = ctx.upperOf(r.region);
+    if (!list.includes(r)) list.push(r);
+  }
   return finish(plan, t, s, changed, moved, ctx);
 }
 
@@ -320,9 +359,17 @@ export function drifted(t: Tracked): boolean {
   const origin = st.originId === null ? undefined : st.recs.get(st.originId);
   if (origin !== undefined && origin.used > t.originUnitsAtBuild * (1 + p.rebuildOriginGrowth) + st.U)
     return true;
+  // A cluster above the maximum is split by a rebuild; one below half the minimum is merged, but
+  // only a bottom-tier one, and only with another small or merged bottom-tier group (tiers.ts):
+  // erasure-coded clusters and a lone small region are built the same way again, so they are no
+  // drift (they made every other repair of a small deployment, or of an adopted plan, a rebuild).
+  const small = (cs: (typeof st.clusters)[number]): boolean =>
+    cs.plan.fec === undefined && cs.plan.members.length > 0 && cs.plan.members.length < p.minClusterSize;
   for (const cs of st.clusters) {
     const n = cs.plan.members.length;
-    if (n > p.maxClusterSize || (n > 0 && n < Math.floor(p.minClusterSize / 2) && !cs.plan.merged))
+    if (n > p.maxClusterSize) return true;
+    if (!small(cs) || cs.plan.merged || n >= Math.floor(p.minClusterSize / 2)) continue;
+    if (st.clusters.some((o) => o !== cs && (small(o) || (o.plan.merged && o.plan.fec === undefined))))
       return true;
   }
   return false;

@@ -1,0 +1,382 @@
+/**
+ * DCM failover (issue 12): a replacement DCM starts empty and adopts the topology its nodes
+ * report — each node's placement (RESUME) and links (HEARTBEAT), built here from the ASSIGN the
+ * first DCM sent it — and must end with the same view and send no ASSIGN; what is incomplete
+ * (a node that did not heartbeat, a parent that is gone) is repaired. Also the feed watchdog.
+ */
+import test from "ava";
+import fc from "fast-check";
+import { Dcm, type DcmConfig, type DcmMember, type DcmView, type ResumeReport } from "../control/dcm.js";
+import { checkPlan } from "../control/topology/check.js";
+import type { TierSnapshot } from "../control/topology/tier-types.js";
+import { type AssignBody, type HeartbeatBody, NatType } from "../protocol/messages.js";
+import { MemoryLogger } from "../seams/log.js";
+
+fc.configureGlobal({ includeErrorInReport: true });
+
+const R = 1000;
+const CHANNEL = { name: "live", id: 7, k: 4, streamKbps: R, segmentMs: 2000, fallbackUrl: "http://o" };
+const ORIGIN: DcmMember = {
+  id: 1,
+  address: "10.0.0.1",
+  port: 9000,
+  region: "r0",
+  uploadKbps: 30 * R,
+  joinedAt: 0,
+};
+
+interface Spec {
+  region: number;
+  upload: number;
+  nat: NatType;
+  eligible: boolean;
+  waypoint: boolean;
+}
+
+function member(id: number, x: Spec): DcmMember {
+  return {
+    id,
+    address: `10.${x.region}.${id >> 8}.${id & 255}`,
+    port: 40_000 + id,
+    region: `r${x.region}`,
+    uploadKbps: x.upload,
+    joinedAt: id,
+    nat: x.nat,
+    waypoint: x.waypoint,
+    eligible: x.eligible,
+    httpPort: 8000 + id,
+  };
+}
+
+/** A mix with every tier: some uploads for tier 1, 2R+ for tier 2, the rest below R (leaves: 0.1R). */
+function standardMembers(n: number, regions: number): DcmMember[] {
+  const uploads = [6 * R, 2.5 * R, 1.2 * R, 0.8 * R, 0.5 * R, 3 * R, 0.1 * R, R];
+  const nats = [NatType.OPEN, NatType.PORT_RESTRICTED, NatType.FULL_CONE, NatType.SYMMETRIC];
+  return Array.from({ length: n }, (_, i) =>
+    member(i + 2, {
+      region: i % regions,
+      upload: uploads[i % uploads.length]!,
+      nat: nats[(i >> 1) % nats.length]!,
+      eligible: i % 5 !== 3,
+      waypoint: false,
+    }),
+  );
+}
+
+function dcm(config: Partial<DcmConfig> = {}): Dcm {
+  return new Dcm(
+    { logger: new MemoryLogger() },
+    {
+      logicalId: "dcm:live:all",
+      channel: CHANNEL,
+      topology: "tiered",
+      regions: { r1: { access: "cable" }, r2: { access: "wireless" } },
+      ...config,
+    },
+  );
+}
+
+/** A DCM built as today: the origin, the members, one reconcile. */
+function original(members: DcmMember[]): { d: Dcm; assigns: Map<number, AssignBody> } {
+  const d = dcm();
+  d.setOrigin(ORIGIN);
+  for (const m of members) d.upsert(m);
+  const assigns = new Map(d.reconcile().map((a) => [a.node, a.body]));
+  return { d, assigns };
+}
+
+/** What a node that applied `b` says when it resumes: its placement and its ASSIGN version. */
+function resumeOf(b: AssignBody): ResumeReport {
+  return {
+    placement: {
+      tier: b.tier,
+      ...(b.role === undefined ? {} : { role: b.role }),
+      ...(b.cluster === undefined ? {} : { cluster: b.cluster }),
+      ...(b.fec === undefined ? {} : { fec: { ...b.fec } }),
+      ...(b.mesh === undefined ? {} : { mesh: b.mesh.map((p) => p.node) }),
+    },
+    assignVersion: b.version,
+  };
+}
+
+/** The heartbeat a node that applied `b` sends: its parents per slot, its children, all flowing. */
+function heartbeatOf(b: AssignBody): HeartbeatBody {
+  return {
+    channel: b.channel,
+    assignVersion: b.version,
+    parents: b.parents.map((p) => (p === null ? null : { node: p.node, ageMs: 20, lastSeq: 100 })),
+    children: b.children.map((c) => ({ node: c.node, ageMs: 20, lastSeq: 100 })),
+    buffers: [],
+    resources: { uploadKbps: 0, nat: NatType.OPEN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+    newestSegment: 0,
+  };
+}
+
+/** A replacement DCM fed what every node reports (but `silent`: no heartbeat; `gone`: not there). */
+function replacement(
+  members: DcmMember[],
+  assigns: Map<number, AssignBody>,
+  opts: { silent?: ReadonlySet<number>; gone?: ReadonlySet<number> } = {},
+): Dcm {
+  const d = dcm({ adopting: true });
+  t0(d.adopting);
+  d.setOrigin(ORIGIN);
+  d.adopt(ORIGIN, resumeOf(assigns.get(ORIGIN.id)!));
+  for (const m of members) {
+    if (opts.gone?.has(m.id) === true) continue;
+    d.adopt(m, resumeOf(assigns.get(m.id)!));
+  }
+  for (const id of [ORIGIN.id, ...members.map((m) => m.id)]) {
+    if (opts.gone?.has(id) === true || opts.silent?.has(id) === true) continue;
+    const b = assigns.get(id)!;
+    d.onLinkReport(id, heartbeatOf(b));
+    t0(d.onAssignVersion(id, b.version) === undefined);
+  }
+  // Adopting: nothing is computed or sent.
+  t0(d.reconcile().length === 0);
+  return d;
+}
+
+function t0(ok: boolean): void {
+  if (!ok) throw new Error("precondition");
+}
+
+function snapshotOf(d: Dcm): TierSnapshot {
+  return {
+    channel: { k: CHANNEL.k, streamKbps: R },
+    origin: { id: ORIGIN.id, uploadKbps: ORIGIN.uploadKbps, region: ORIGIN.region },
+    nodes: d.members().map((m) => ({
+      id: m.id,
+      region: m.region,
+      uploadKbps: m.uploadKbps,
+      nat: m.nat ?? NatType.UNKNOWN,
+      role: m.waypoint === true ? ("waypoint" as const) : ("agent" as const),
+      eligible: m.waypoint === true || m.eligible === true,
+      joinedAt: m.joinedAt,
+      watching: m.watching !== false,
+    })),
+    regions: { r1: { access: "cable" }, r2: { access: "wireless" } },
+    seed: 1,
+  };
+}
+
+/** Parents of a node in a view, per slot. */
+function feedOf(v: DcmView, id: number): number[] {
+  return v.links.filter((l) => l.child === id).map((l) => l.substream);
+}
+
+test("a replacement DCM adopts the reported topology: same view, no ASSIGN, versions continue", (t) => {
+  const members = standardMembers(120, 3);
+  const { d: d1, assigns } = original(members);
+  t.deepEqual(checkPlan(d1.plan, snapshotOf(d1)), []);
+  const roles = new Set([...d1.plan.nodes.values()].map((np) => np.role));
+  t.true(roles.has("tier1") && roles.has("tier2") && roles.has("tier3"), [...roles].join());
+  t.true(
+    [...d1.plan.nodes.values()].some((np) => np.fec !== undefined),
+    "an erasure-coded tier 2",
+  );
+  const d2 = replacement(members, assigns);
+  const summary = d2.finishAdoption();
+  t.like(summary, { done: true, members: 120, adopted: 120, joined: 0, droppedLinks: 0, rebuilt: false });
+  t.deepEqual(summary.violations, []);
+  t.deepEqual(d2.reconcile(), [], "no ASSIGN");
+  t.deepEqual(d2.view(), d1.view());
+  t.deepEqual(checkPlan(d2.plan, snapshotOf(d2)), []);
+  for (const [id, b] of assigns) t.is(d2.assignment(id)?.version, b.version, `node ${id}`);
+  t.deepEqual(d2.clusterDcms(), d1.clusterDcms());
+  // Heartbeats with the same versions: nothing to resend.
+  for (const [id, b] of assigns) t.is(d2.onAssignVersion(id, b.version), undefined);
+
+  // The adopted plan is repaired incrementally afterwards, as a built one is.
+  const leaf = [...d2.plan.nodes].find(([, np]) => np.role === "tier3" && np.children.length === 0)![0];
+  d2.remove(leaf);
+  const out = d2.reconcile();
+  t.false(d2.plan.rebuilt);
+  t.true(out.length > 0 && out.length < 10, `${out.length} ASSIGNs`);
+  for (const a of out) t.is(a.body.version, (assigns.get(a.node)?.version ?? 0) + 1);
+  t.deepEqual(checkPlan(d2.plan, snapshotOf(d2)), []);
+});
+
+test("adoption repairs what is incomplete: a node that sent no heartbeat, and the children of a parent that is gone", (t) => {
+  const members = standardMembers(90, 3);
+  const { d: d1, assigns } = original(members);
+  const v1 = d1.view();
+  // A tier-3 node whose heartbeat did not arrive, and a tier-3 node with children that died.
+  const tier3 = [...d1.plan.nodes].filter(([, np]) => np.role === "tier3");
+  const [silent, silentNp] = tier3.find(([, np]) => np.children.length > 0)!;
+  const [gone, goneNp] = tier3.find(
+    ([id, np]) => id !== silent && np.children.length > 0 && !silentNp.parents.includes(id),
+  )!;
+  const orphans = goneNp.children.map((c) => c.node);
+  const d2 = replacement(members, assigns, { silent: new Set([silent]), gone: new Set([gone]) });
+  const summary = d2.finishAdoption();
+  t.like(summary, { done: true, rebuilt: false, joined: 0 });
+  const v2 = d2.view();
+  const s = snapshotOf(d2);
+  t.deepEqual(checkPlan(d2.plan, s), []);
+  t.false(v2.members.includes(gone));
+  // Every one of them has a complete feed again.
+  for (const id of [silent, ...orphans]) {
+    t.deepEqual(feedOf(v2, id), [0, 1, 2, 3], `node ${id}`);
+    t.false(d2.plan.unplaced.includes(id));
+  }
+  // The silent node keeps its children (they reported it as their parent)...
+  t.deepEqual(
+    v2.links.filter((l) => l.parent === silent),
+    v1.links.filter((l) => l.parent === silent),
+  );
+  // ...and gets its assignment again with a version past its own: control cannot know it holds it.
+  const out = d2.reconcile();
+  const sent = new Map(out.map((a) => [a.node, a.body]));
+  t.is(sent.get(silent)?.version, assigns.get(silent)!.version + 1);
+  for (const id of orphans) t.is(sent.get(id)?.version, assigns.get(id)!.version + 1, `orphan ${id}`);
+  // Nodes the repair did not touch get nothing.
+  const untouched = v1.members.filter(
+    (id) =>
+      id !== gone &&
+      JSON.stringify(v1.links.filter((l) => l.child === id || l.parent === id)) ===
+        JSON.stringify(v2.links.filter((l) => l.child === id || l.parent === id)) &&
+      id !== silent,
+  );
+  t.true(untouched.length > 60);
+  for (const id of untouched) t.false(sent.has(id), `node ${id} untouched`);
+  // Links unaffected by the death and the silence stay as they were.
+  const keep = (l: DcmView["links"][number]): boolean =>
+    l.parent !== gone && l.child !== gone && l.child !== silent && !orphans.includes(l.child);
+  const kept = v1.links.filter(keep);
+  const now = new Set(v2.links.map((l) => JSON.stringify(l)));
+  const moved = kept.filter((l) => !now.has(JSON.stringify(l)));
+  t.true(moved.length <= 4, `${moved.length} links moved: ${JSON.stringify(moved)}`);
+});
+
+test("a member with no placement (it joined meanwhile) is placed as a join", (t) => {
+  const members = standardMembers(60, 2);
+  const { assigns } = original(members);
+  const d2 = replacement(members, assigns);
+  const newcomer = member(500, {
+    region: 1,
+    upload: 0.5 * R,
+    nat: NatType.OPEN,
+    eligible: false,
+    waypoint: false,
+  });
+  d2.upsert(newcomer);
+  t.deepEqual(d2.reconcile(), []);
+  const summary = d2.finishAdoption();
+  t.like(summary, { joined: 1, rebuilt: false });
+  const out = d2.reconcile();
+  t.true(out.some((a) => a.node === 500 && a.body.version === 1));
+  t.true(out.length < 12, `${out.length} ASSIGNs`);
+  t.deepEqual(feedOf(d2.view(), 500), [0, 1, 2, 3]);
+  t.deepEqual(checkPlan(d2.plan, snapshotOf(d2)), []);
+});
+
+test("a node that resumes after the adoption is adopted where it says when that still fits, else joins", (t) => {
+  const members = standardMembers(80, 2);
+  const { d: d1, assigns } = original(members);
+  const tier3 = [...d1.plan.nodes].filter(([, np]) => np.role === "tier3" && np.children.length === 0);
+  const late = tier3[0]![0];
+  const lost = tier3[1]![0];
+  const d2 = replacement(members, assigns, { gone: new Set([late, lost]) });
+  d2.finishAdoption();
+  d2.reconcile();
+  // It resumes, heartbeats, and the watchdog's next tick places it: where it was.
+  const m = members.find((x) => x.id === late)!;
+  d2.adopt(m, resumeOf(assigns.get(late)!));
+  t.true(d2.has(late));
+  d2.onLinkReport(late, heartbeatOf(assigns.get(late)!));
+  t.true(d2.watchdog());
+  const out = d2.reconcile();
+  t.deepEqual(
+    d2.view().links.filter((l) => l.child === late),
+    d1.view().links.filter((l) => l.child === late),
+  );
+  t.false(
+    out.some((a) => a.node === late),
+    "it holds that assignment already",
+  );
+  t.deepEqual(checkPlan(d2.plan, snapshotOf(d2)), []);
+  // One whose parent is gone meanwhile joins instead (version: its own + 1).
+  const parent = assigns.get(lost)!.parents[0]!.node;
+  d2.remove(parent);
+  d2.reconcile();
+  d2.adopt(
+    members.find((x) => x.id === lost)!,
+    resumeOf(assigns.get(lost)!),
+  );
+  d2.onLinkReport(lost, heartbeatOf(assigns.get(lost)!));
+  t.true(d2.watchdog());
+  const again = d2.reconcile();
+  t.is(again.find((a) => a.node === lost)?.body.version, assigns.get(lost)!.version + 1);
+  t.deepEqual(feedOf(d2.view(), lost), [0, 1, 2, 3]);
+  t.false(d2.view().links.some((l) => l.parent === parent));
+});
+
+test("adoption of random memberships: the view is the original's and nobody gets an ASSIGN", (t) => {
+  const spec = fc.record({
+    region: fc.integer({ min: 0, max: 3 }),
+    upload: fc.oneof(
+      fc.integer({ min: 0, max: R }),
+      fc.integer({ min: 2 * R, max: 3 * R }),
+      fc.integer({ min: 4 * R, max: 8 * R }),
+    ),
+    nat: fc.constantFrom(NatType.OPEN, NatType.PORT_RESTRICTED, NatType.SYMMETRIC, NatType.UNKNOWN),
+    eligible: fc.boolean(),
+    waypoint: fc.constantFrom(false, false, false, false, true),
+  });
+  fc.assert(
+    fc.property(fc.array(spec, { minLength: 30, maxLength: 200 }), (specs) => {
+      const members = specs.map((x, i) => member(i + 2, x));
+      const { d: d1, assigns } = original(members);
+      const d2 = replacement(members, assigns);
+      const summary = d2.finishAdoption();
+      if (summary.rebuilt || summary.droppedLinks > 0 || summary.joined > 0)
+        throw new Error(`not adopted as is: ${JSON.stringify(summary)}`);
+      const out = d2.reconcile();
+      if (out.length > 0) throw new Error(`ASSIGN to ${out.map((a) => a.node).join(",")}`);
+      t.deepEqual(d2.view(), d1.view());
+      const v = checkPlan(d2.plan, snapshotOf(d2));
+      const before = new Set(checkPlan(d1.plan, snapshotOf(d1)).map((x) => x.code));
+      // Nothing the original did not have (a starved origin may leave nodes fragile in both).
+      if (v.some((x) => !before.has(x.code))) throw new Error(JSON.stringify(v.slice(0, 3)));
+    }),
+    { numRuns: 25, seed: 12 },
+  );
+  t.pass();
+});
+
+test("the foundation's tree: a replacement adopts the reported tree", (t) => {
+  const tree = (adopting: boolean): Dcm =>
+    new Dcm(
+      { logger: new MemoryLogger() },
+      { logicalId: "dcm:live:all", channel: { ...CHANNEL, k: 1 }, adopting },
+    );
+  const members = standardMembers(40, 2);
+  const d1 = tree(false);
+  d1.setOrigin(ORIGIN);
+  for (const m of members) d1.upsert(m);
+  const assigns = new Map(d1.reconcile().map((a) => [a.node, a.body]));
+  const d2 = tree(true);
+  d2.setOrigin(ORIGIN);
+  d2.adopt(ORIGIN, { assignVersion: assigns.get(ORIGIN.id)!.version, placement: { tier: 0 } });
+  for (const m of members) d2.adopt(m, { assignVersion: assigns.get(m.id)!.version, placement: { tier: 0 } });
+  for (const [id, b] of assigns) {
+    d2.onLinkReport(id, heartbeatOf(b));
+    d2.onAssignVersion(id, b.version);
+  }
+  t.like(d2.finishAdoption(), { done: true, adopted: 40 });
+  t.deepEqual(d2.view(), d1.view());
+  t.deepEqual(d2.reconcile(), []);
+});
+
+test("no origin yet: adoption waits (unless forced)", (t) => {
+  const d = dcm({ adopting: true });
+  d.adopt(member(2, { region: 0, upload: R, nat: NatType.OPEN, eligible: true, waypoint: false }), {
+    assignVersion: 3,
+  });
+  t.like(d.finishAdoption(), { done: false });
+  t.true(d.adopting);
+  t.deepEqual(d.reconcile(), []);
+  t.like(d.finishAdoption({ force: true }), { done: true });
+  t.false(d.adopting);
+});
