@@ -424,6 +424,8 @@ interface Attempt {
   lastAt: number;
   delay: number;
   timer: Timer | undefined;
+  /** A REDIRECT may still send the next RESUME at once (one per RESUME the schedule sent). */
+  redirectFree: boolean;
 }
 
 /**
@@ -561,6 +563,7 @@ export class ControlFailover {
       lastAt: -Infinity,
       delay: resumeBackoffMs(this.#heartbeatMs),
       timer: undefined,
+      redirectFree: false,
     };
     if (this.#attempt.order.length === 0) this.#attempt.order = [this.#current];
     this.#try();
@@ -574,8 +577,9 @@ export class ControlFailover {
 
   /**
    * A REDIRECT naming `named` (only configured endpoints count). While resuming they are tried
-   * next (at once, unless a RESUME left less than one back-off ago); while `joined` the session
-   * moves there (a RESUME, rate-limited like a hint); before that the next JOIN goes there.
+   * next, at once the first time after each RESUME the schedule sent (so spoofed REDIRECTs can at
+   * most double the RESUMEs); while `joined` the session moves there (a RESUME, rate-limited like
+   * a hint); before that the next JOIN goes there.
    */
   redirect(named: readonly Address[], joined: boolean): boolean {
     const wanted = this.#indexes(named);
@@ -585,9 +589,10 @@ export class ControlFailover {
     else if (a !== undefined) {
       a.order = [...wanted, ...a.order.filter((i) => !wanted.includes(i))];
       a.next = 0;
-      if (this.#clock.now() - a.lastAt >= resumeBackoffMs(this.#heartbeatMs)) {
+      if (a.redirectFree) {
+        a.redirectFree = false;
         this.#clock.clearTimeout(a.timer);
-        this.#try();
+        this.#try(false);
       }
       followed = true;
     } else if (joined) {
@@ -648,10 +653,12 @@ export class ControlFailover {
     this.start("silence");
   }
 
-  #try(): void {
+  /** The next RESUME of the attempt; `scheduled` unless a REDIRECT asked for it. */
+  #try(scheduled = true): void {
     const a = this.#attempt;
     if (a === undefined) return;
     a.timer = undefined;
+    if (scheduled) a.redirectFree = true;
     const now = this.#clock.now();
     const spent =
       a.trigger === "hint"
