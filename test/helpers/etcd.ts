@@ -1,6 +1,7 @@
 /**
  * A real etcd for tests: Debian's etcd-server (3.4) started on free loopback ports (never
- * 2379/2380: a system etcd may hold them) with its data in a temporary directory, short raft
+ * 2379/2380: a system etcd may hold them) with its data in a temporary directory (on tmpfs
+ * when there is one), short raft
  * timings (heartbeat 50 ms, election 250 ms: fast start, and 1 s leases are legal), a health
  * wait with a deadline, stop (SIGTERM, then SIGKILL after a deadline), and a restart on the same
  * data directory and ports, which is how a test says "etcd was down for a while".
@@ -46,6 +47,20 @@ export function etcdSkipReason(): string | undefined {
   if (etcdBinary() !== undefined) return undefined;
   if (process.getuid?.() === 0) return undefined;
   return "etcd is not installed (Debian package etcd-server; `sudo bash scripts/test-deps.sh` installs it): etcd tests skipped";
+}
+
+/**
+ * Where etcd's data goes: /dev/shm when it is a writable directory (tmpfs: etcd's fsyncs cost
+ * nothing, so a busy disk on a loaded test machine cannot stall raft and expire leases), else
+ * the system's temporary directory.
+ */
+function scratchDir(): string {
+  try {
+    accessSync("/dev/shm", constants.W_OK | constants.X_OK);
+    return "/dev/shm";
+  } catch {
+    return tmpdir();
+  }
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released: the caller binds it right after). */
@@ -97,7 +112,7 @@ export class EtcdServer {
       throw new Error("etcd not found (install Debian's etcd-server: scripts/test-deps.sh)");
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const dataDir = mkdtempSync(join(tmpdir(), "tiercast-etcd-"));
+      const dataDir = mkdtempSync(join(scratchDir(), "tiercast-etcd-"));
       const server = new EtcdServer(bin, await freePort(), await freePort(), join(dataDir, "data"), options);
       try {
         await server.resume();
