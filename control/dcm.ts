@@ -180,7 +180,9 @@ type Change =
   | { kind: "join" | "leave"; id: number }
   | { kind: "move"; parent: number; child: number }
   /** Watchdog and adoption: fill a node's empty slots; place a member the plan lacks; adopt a late resumer. */
-  | { kind: "fill" | "place" | "adopt"; id: number };
+  | { kind: "fill" | "place" | "adopt"; id: number }
+  /** Watchdog: a full rebuild, taken only when it leaves fewer members without a complete feed. */
+  | { kind: "rebuild-if-better" };
 
 /** A node's reports: its placement (RESUME) and its last heartbeat. */
 interface Reported {
@@ -227,8 +229,10 @@ export class Dcm {
   readonly #watchdog: WatchdogPolicy;
   #ticks = 0;
   #lastWatchdogRebuild = -Infinity;
-  /** Incomplete feeds the watchdog repaired ("filled") or asked a rebuild for ("rebuilt"). */
-  readonly #incomplete = new Map<number, "filled" | "rebuilt">();
+  /** Incomplete feeds the watchdog repaired ("filled") or asked a rebuild for ("rebuilt"), and at which tick. */
+  readonly #incomplete = new Map<number, { stage: "filled" | "rebuilt"; tick: number; epoch: number }>();
+  /** Counts membership and capacity changes: a feed a rebuild could not complete is retried after one. */
+  #epoch = 0;
   /** Planned links (`parent>child`) whose last heartbeats said they were dead, and how many in a row. */
   #stale = new Map<string, number>();
 
@@ -326,6 +330,7 @@ export class Dcm {
       return true;
     }
     if (!this.#members.delete(id)) return false;
+    this.#epoch++;
     this.#forget(id);
     this.#topologyDirty = true;
     this.#changes.push({ kind: "leave", id });
@@ -540,13 +545,16 @@ export class Dcm {
    * The feed watchdog, once per liveness tick. Plan side: every member has a complete feed —
    * every slot's parent a member or the origin, at least fec.k of its k + n coded slots on an
    * erasure-coded tier, tier 1 reached by the mesh — else its empty slots are filled (or it is
-   * placed) at once, and when a repair could not, a rebuild is asked for (at most once per
-   * `rebuildTicks`); logs `feed_incomplete`. Reported side (tiered): a planned link that the
-   * child's last two heartbeats say brought nothing for `staleMs`, while its other links (or
-   * its parent's inbound ones) are fine, and that the parent says it sends nothing on either
-   * (both ends applied their current ASSIGN; a parent that shed children is the shed rule's;
-   * a parent that says it sends is the congestion monitor's), is moved; logs `feed_stale`.
-   * Also places late resumers (adopt()). True when the plan must be reconciled.
+   * placed) at once; when that could not complete it, a rebuild is tried at the next tick (at
+   * most once per `rebuildTicks`, kept only when it leaves fewer members unfed, and not tried
+   * again for the same members until membership or capacities change); logs `feed_incomplete`.
+   * Reported side (tiered, live channels): a planned link that the child's last two heartbeats
+   * say brought nothing for `staleMs`, and on which the parent says it sent nothing either, while
+   * the stream flows around it (the child hears on its other slots, or the parent sends to
+   * other children or hears from its own parents), is moved (planMove); logs `feed_stale`. Both
+   * ends must have applied their current ASSIGN; a parent that shed children is the shed rule's
+   * and a parent that says it sends is the congestion monitor's. Also places late resumers
+   * (adopt()). Returns true when the plan must be reconciled (the caller calls reconcile()).
    */
   watchdog(): boolean {
     if (this.#adopting) return false;
@@ -566,7 +574,8 @@ export class Dcm {
       acted = true;
     }
     if (this.#checkFeeds()) acted = true;
-    if (this.#tiered && this.#checkStale()) acted = true;
+    // A VoD channel's links go quiet once a file is through: silence there is no fault.
+    if (this.#tiered && this.#channel.vod === undefined && this.#checkStale()) acted = true;
     if (acted) this.#topologyDirty = true;
     return acted;
   }
@@ -594,20 +603,28 @@ export class Dcm {
     for (const id of [...this.#incomplete.keys()]) if (!now.has(id)) this.#incomplete.delete(id);
     const fresh: number[] = [];
     let stuck = false;
+    const every = this.#watchdog.rebuildTicks;
     for (const id of incomplete) {
-      const stage = this.#incomplete.get(id);
-      if (stage === undefined) {
+      const seen = this.#incomplete.get(id);
+      // Still incomplete after a rebuild (no upload anywhere then): tried afresh once members or
+      // capacities changed, and not before `every` ticks.
+      const retry =
+        seen?.stage === "rebuilt" && seen.epoch !== this.#epoch && this.#ticks - seen.tick >= every;
+      if (seen === undefined || retry) {
         fresh.push(id);
-        this.#incomplete.set(id, "filled");
+        this.#incomplete.set(id, { stage: "filled", tick: this.#ticks, epoch: this.#epoch });
         this.#changes.push({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
-      } else if (stage === "filled") stuck = true;
+      } else if (seen.stage === "filled") stuck = true;
     }
+    // A repair could not complete a feed: one rebuild (relieve.ts, relegation) at most every `every` ticks.
     let rebuild = false;
-    if (stuck && this.#ticks - this.#lastWatchdogRebuild >= this.#watchdog.rebuildTicks) {
+    if (stuck && this.#ticks - this.#lastWatchdogRebuild >= every) {
       rebuild = true;
       this.#lastWatchdogRebuild = this.#ticks;
-      this.#rebuild = true;
-      for (const [id, stage] of this.#incomplete) if (stage === "filled") this.#incomplete.set(id, "rebuilt");
+      this.#changes.push({ kind: "rebuild-if-better" });
+      for (const seen of this.#incomplete.values())
+        if (seen.stage === "filled")
+          Object.assign(seen, { stage: "rebuilt", tick: this.#ticks, epoch: this.#epoch });
     }
     if (fresh.length > 0 || rebuild)
       this.#logger.warn("feed_incomplete", {
@@ -626,6 +643,17 @@ export class Dcm {
     let n = 0;
     for (const p of np.parents) if (ok(p)) n++;
     return n >= (np.fec?.k ?? np.parents.length);
+  }
+
+  /** Watching members without a complete feed in `plan` (the origin's upload ran out, ...). */
+  #starved(plan: Plan): number {
+    const unplaced = new Set(plan.unplaced);
+    let n = 0;
+    for (const m of this.#members.values()) {
+      const np = plan.nodes.get(m.id);
+      if (np === undefined ? m.watching !== false : unplaced.has(m.id)) n++;
+    }
+    return n;
   }
 
   /** The reported side of the watchdog (watchdog()): dead planned links, moved after two reports. */
@@ -650,8 +678,10 @@ export class Dcm {
           continue;
         }
         const slots = np.parents.flatMap((p, j) => (p === parent ? [j] : []));
+        // The child names this parent in each of its slots and heard nothing on any for staleMs.
+        // (A null slot after applying the ASSIGN in force is a null in the plan: the plan side's.)
         const mine = slots.map((j) => hb.parents[j]);
-        if (mine.some((l) => l !== null && l !== undefined && (l.node !== parent || l.ageMs < staleMs)))
+        if (!mine.every((l) => l !== null && l !== undefined && l.node === parent && l.ageMs >= staleMs))
           continue;
         const up = this.#reports.get(parent)?.hb;
         if (up === undefined || !this.#applied(parent, up) || (up.resources.shed ?? 0) > 0) continue;
@@ -670,7 +700,7 @@ export class Dcm {
           seen.set(key, count);
           continue;
         }
-        moves.push({ parent, child, ageMs: Math.min(...mine.map((l) => l?.ageMs ?? Infinity)) });
+        moves.push({ parent, child, ageMs: Math.min(...mine.map((l) => l!.ageMs)) });
       }
     }
     this.#stale = seen;
@@ -803,7 +833,12 @@ export class Dcm {
         if (c.kind === "move") rebuilt = take(planMove(this.#plan, c.parent, c.child, s));
         else if (c.kind === "leave") rebuilt = take(planLeave(this.#plan, c.id, s));
         else if (c.kind === "fill") rebuilt = take(planFill(this.#plan, c.id, s));
-        else if (c.kind === "place" || c.kind === "adopt") {
+        else if (c.kind === "rebuild-if-better") {
+          // A rebuild leaves the plan in force untouched: it is kept when the new one is no better.
+          const r = planRebuild(this.#plan, s);
+          rebuilt = this.#starved(r.plan) < this.#starved(this.#plan) && take(r);
+          if (!rebuilt) this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
+        } else if (c.kind === "place" || c.kind === "adopt") {
           const node = s.nodes.find((n) => n.id === c.id);
           if (node === undefined || this.#plan.nodes.has(c.id)) continue;
           if (c.kind === "place") rebuilt = take(planJoin(this.#plan, node, s));
@@ -958,6 +993,7 @@ export class Dcm {
     ) {
       if (before !== null || after !== null) {
         this.#topologyDirty = true;
+        this.#epoch++;
         return true;
       }
     } else if (before.address !== after.address || before.port !== after.port) {

@@ -380,3 +380,129 @@ test("no origin yet: adoption waits (unless forced)", (t) => {
   t.like(d.finishAdoption({ force: true }), { done: true });
   t.false(d.adopting);
 });
+
+test("watchdog, plan side: members a repair left without a complete feed are placed within two ticks", (t) => {
+  const logger = new MemoryLogger();
+  const d = new Dcm(
+    { logger },
+    { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered", watchdog: { rebuildTicks: 5 } },
+  );
+  d.setOrigin({ ...ORIGIN, uploadKbps: 3 * R });
+  const uploads = [1.3, 0.2, 1.2, 0.8, 1.5, 2.1, 0.1, 1];
+  for (let i = 0; i < 40; i++) {
+    d.upsert(
+      member(i + 2, {
+        region: i % 2,
+        upload: uploads[i % 8]! * R,
+        nat: NatType.OPEN,
+        eligible: false,
+        waypoint: false,
+      }),
+    );
+    d.reconcile();
+  }
+  // Incremental joins ran out of room near the origin; a full build has room for everyone.
+  const starved = [...d.plan.unplaced];
+  t.true(starved.length > 0);
+  t.true(d.watchdog(), "tick 1: the empty slots are filled where possible");
+  d.reconcile();
+  t.deepEqual(
+    logger.lines.filter((l) => l.event === "feed_incomplete").map((l) => l.ids),
+    [starved],
+  );
+  t.true(d.watchdog(), "tick 2: what a repair could not complete asks for a rebuild");
+  const out = d.reconcile();
+  t.true(out.length > 0);
+  t.deepEqual(d.plan.unplaced, []);
+  for (const m of d.members()) {
+    const np = d.plan.nodes.get(m.id)!;
+    t.true(feedOf(d.view(), m.id).length >= (np.fec?.k ?? CHANNEL.k), `node ${m.id}`);
+  }
+  t.false(d.watchdog(), "tick 3: nothing left to do");
+  t.deepEqual(d.reconcile(), []);
+});
+
+test("watchdog, plan side: a rebuild that would leave more nodes unfed is not taken", (t) => {
+  const logger = new MemoryLogger();
+  const d = new Dcm(
+    { logger },
+    { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered", watchdog: { rebuildTicks: 5 } },
+  );
+  d.setOrigin({ ...ORIGIN, uploadKbps: 2 * R });
+  const uploads = [1.3, 0.2, 1.2, 0.8, 1.5, 2.1, 0.1, 1];
+  for (let i = 0; i < 40; i++) {
+    d.upsert(
+      member(i + 2, {
+        region: (i + 1) % 2,
+        upload: uploads[(i * 2) % 8]! * R,
+        nat: NatType.OPEN,
+        eligible: false,
+        waypoint: false,
+      }),
+    );
+    d.reconcile();
+  }
+  const before = d.view();
+  const starved = [...d.plan.unplaced];
+  t.true(starved.length > 0 && starved.length < 10, `${starved.length} unplaced`);
+  for (let i = 0; i < 8; i++) if (d.watchdog()) d.reconcile();
+  // The origin has no room for them: the plan in force stays (no rebuild for nothing, no churn).
+  t.deepEqual(d.view(), before);
+  t.deepEqual(d.plan.unplaced, starved);
+  t.is(logger.lines.filter((l) => l.event === "watchdog_rebuild_discarded").length, 1);
+});
+
+test("watchdog, reported side: a planned parent that sends a child nothing is replaced after two heartbeats", (t) => {
+  const logger = new MemoryLogger();
+  const d = new Dcm({ logger }, { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered" });
+  d.setOrigin(ORIGIN);
+  const members = standardMembers(60, 2);
+  for (const m of members) d.upsert(m);
+  const assigns = new Map(d.reconcile().map((a) => [a.node, a.body]));
+  // A tier-3 child and a tier-3 parent of it (same cluster, the parent's home sub-tree).
+  const [child, np] = [...d.plan.nodes].find(
+    ([, n]) => n.role === "tier3" && n.parents.some((p) => d.plan.nodes.get(p!)?.role === "tier3"),
+  )!;
+  const parent = np.parents.find((p) => d.plan.nodes.get(p!)?.role === "tier3")!;
+  /** Every node heartbeats its assignment; the parent -> child link as the case says. */
+  const beat = (link: "dead" | "parent sends" | "stalled"): void => {
+    for (const [id, b] of assigns) {
+      const hb = heartbeatOf(b);
+      if (link === "stalled" && (id === child || id === parent)) {
+        hb.parents = hb.parents.map((l) => (l === null ? null : { ...l, ageMs: 9000 }));
+        hb.children = hb.children.map((l) => ({ ...l, ageMs: 9000 }));
+      } else if (id === child)
+        hb.parents = hb.parents.map((l) => (l?.node === parent ? { ...l, ageMs: 6000 } : l));
+      else if (id === parent && link === "dead")
+        hb.children = hb.children.map((l) => (l.node === child ? { ...l, ageMs: 6000 } : l));
+      d.onLinkReport(id, hb);
+    }
+  };
+  // The parent says it sends (the path loses it): the congestion monitor's case, left alone.
+  for (let i = 0; i < 3; i++) {
+    beat("parent sends");
+    t.false(d.watchdog());
+  }
+  // Both ends dead but so is everything around them: a stalled stream, not this link.
+  for (let i = 0; i < 3; i++) {
+    beat("stalled");
+    t.false(d.watchdog());
+  }
+  // The parent sends the child nothing while the rest flows: one report is not enough...
+  beat("dead");
+  t.false(d.watchdog());
+  // ... nor the same report judged twice ...
+  t.false(d.watchdog());
+  // ... a second heartbeat saying so moves the link.
+  beat("dead");
+  t.true(d.watchdog());
+  t.deepEqual(
+    logger.lines.filter((l) => l.event === "feed_stale").map((l) => l.links),
+    [[{ parent, child, ageMs: 6000 }]],
+  );
+  const out = d.reconcile();
+  t.true(out.some((a) => a.node === child));
+  t.false(d.plan.nodes.get(child)!.parents.includes(parent));
+  t.deepEqual(feedOf(d.view(), child), [0, 1, 2, 3]);
+  t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
+});
