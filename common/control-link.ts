@@ -375,9 +375,23 @@ export function ackTimeoutMs(heartbeatMs: number): number {
   return Math.min(500, Math.max(10, Math.round(heartbeatMs / 4)));
 }
 
-/** The first RESUME resend waits this long, ms: min(250, heartbeatMs / 4); it doubles up to heartbeatMs. */
+/**
+ * How long a RESUME attempt waits before it asks each endpoint again, at first, ms: min(250,
+ * heartbeatMs / 4). It doubles with each round of the endpoints up to resumeRetryCapMs; the
+ * RESUMEs of one round are spread evenly over it, each wait shortened by up to 25 % (jitter).
+ */
 export function resumeBackoffMs(heartbeatMs: number): number {
   return Math.min(250, Math.max(10, Math.round(heartbeatMs / 4)));
+}
+
+/**
+ * The longest wait before an endpoint is asked again, ms: a quarter of the heartbeat interval. A
+ * server holds the RESUME of a node whose channel's origin has not resumed there yet (the node
+ * resends); the origin, itself resumed within 1.5 intervals of a failure, is then followed by its
+ * agents within another quarter of an interval: every node within 2 intervals.
+ */
+export function resumeRetryCapMs(heartbeatMs: number): number {
+  return Math.max(resumeBackoffMs(heartbeatMs), Math.round(heartbeatMs / 4));
 }
 
 export interface FailoverHooks {
@@ -672,8 +686,10 @@ export class ControlFailover {
     a.lastAt = now;
     if (!this.#hooks.sendResume(this.endpoints[i]!, fresh)) return this.#finish("unanswered");
     if (this.#attempt !== a) return; // the hook ended it
-    const wait = Math.max(1, Math.round(a.delay * (1 - 0.25 * this.#random())));
-    a.delay = Math.min(2 * a.delay, Math.max(this.#heartbeatMs, resumeBackoffMs(this.#heartbeatMs)));
+    // A round asks every endpoint once: its RESUMEs are spread over the round's delay.
+    const n = a.order.length;
+    const wait = Math.max(1, Math.round((a.delay / n) * (1 - 0.25 * this.#random())));
+    if (a.next % n === 0) a.delay = Math.min(2 * a.delay, resumeRetryCapMs(this.#heartbeatMs));
     a.timer = this.#clock.setTimeout(() => this.#try(), wait);
   }
 
