@@ -11,6 +11,10 @@
  *                                token, shown this once (docs/security.md)
  *   POST /api/keys/revoke        {"key": "<hex|base64>", "reason": "..."}: refused from now on,
  *                                its session ends at once
+ *   GET  /api/servers            the RSL: control servers (DCM workers), the channels each serves
+ *                                and the epochs (docs/resilience.md); 404 with one in-process server
+ *   POST /api/servers/kill       {"server": "<id>"}: ends that server as a crash would (a failover
+ *                                drill: its channels move to another)
  * Every route but /healthz needs `Authorization: Bearer <token>` (control/admin-token.ts); without
  * it, or with another token, the answer is 401 with `WWW-Authenticate: Bearer` and a JSON body,
  * whatever the path, and tiercast_control_admin_auth_failed_total{reason} counts it.
@@ -29,16 +33,48 @@ import type { EnrolmentTokenRow } from "./store.js";
 import { ControlMetrics, renderMetrics } from "./metrics.js";
 import { channelsView, gauges, nodesView, regionsView, topologyView, type ControlState } from "./views.js";
 
-/** What the trust routes do (the ControlCenter implements it). */
+/** What the trust routes do (the ControlCenter implements it; the RSL's main process fans it out). */
 export interface TrustAdmin {
-  revokeKey(key: Uint8Array, reason: string): boolean;
+  revokeKey(key: Uint8Array, reason: string): boolean | Promise<boolean>;
   issueEnrolmentToken(roles: string[], uses: number, note: string): { token: string; row: EnrolmentTokenRow };
   enrolmentTokens(): EnrolmentTokenRow[];
 }
 
+export type RouteResult = { type: "json"; body: unknown } | { type: "text"; body: string };
+
+/**
+ * Where the admin API reads from: one ControlCenter (localAdminSource), or the servers behind a
+ * front, asked one by one and merged (control/rsl/merge-admin.ts).
+ */
+export interface AdminSource extends Partial<TrustAdmin> {
+  /** A GET route's answer; undefined for a path that is no route. */
+  view(path: string): Promise<RouteResult | undefined>;
+  /** The RSL's servers and what they serve (absent: one server in process). */
+  servers?(): unknown;
+  /** Ends a server as a crash would; false when there is none with that id. */
+  killServer?(id: string): Promise<boolean>;
+}
+
 export interface AdminHttpDeps {
-  control: ControlState & Partial<TrustAdmin>;
+  control: AdminSource;
   logger: Logger;
+}
+
+/** The admin source of one ControlCenter in this process. */
+export function localAdminSource(control: ControlState & Partial<TrustAdmin>): AdminSource {
+  return {
+    view: (path) => Promise.resolve(adminRoute(control, path)),
+    ...(control.revokeKey === undefined ? {} : { revokeKey: (k, r) => control.revokeKey!(k, r) }),
+    ...(control.issueEnrolmentToken === undefined
+      ? {}
+      : { issueEnrolmentToken: (ro, u, n) => control.issueEnrolmentToken!(ro, u, n) }),
+    ...(control.enrolmentTokens === undefined ? {} : { enrolmentTokens: () => control.enrolmentTokens!() }),
+  };
+}
+
+/** The JSON or text of a GET route for one control server's state; undefined for another path. */
+export function adminRoute(s: ControlState, path: string): RouteResult | undefined {
+  return ROUTES.get(path)?.(s);
 }
 
 /** Largest admin request body (JSON), bytes. */
@@ -57,7 +93,7 @@ export interface AdminHttpConfig {
 const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz"]);
 const REALM = 'Bearer realm="tiercast-admin"';
 
-type Route = (s: ControlState) => { type: "json"; body: unknown } | { type: "text"; body: string };
+type Route = (s: ControlState) => RouteResult;
 
 const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ["/api/channels", (s) => ({ type: "json", body: channelsView(s) })],
@@ -125,21 +161,25 @@ export class AdminHttp {
       );
     }
     if (TRUST_PATHS.has(path)) return void this.#trust(path, req, res, head);
-    const route = ROUTES.get(path);
-    if (route === undefined) return json(res, 404, { error: "not found", path }, head);
+    if (path === "/api/servers" || path === "/api/servers/kill")
+      return void this.#servers(path, req, res, head);
+    if (!ROUTES.has(path)) return json(res, 404, { error: "not found", path }, head);
     if (req.method !== "GET" && !head) {
       res.setHeader("allow", "GET, HEAD");
       return json(res, 405, { error: "method not allowed", method: req.method });
     }
-    try {
-      const out = route(this.#deps.control);
-      if (out.type === "json") return json(res, 200, out.body, head);
-      const body = out.body + this.#metrics();
-      send(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, head);
-    } catch (e) {
-      this.#deps.logger.error("admin_failed", { path, error: e instanceof Error ? e.message : String(e) });
-      json(res, 500, { error: "internal error" }, head);
-    }
+    this.#deps.control.view(path).then(
+      (out) => {
+        if (out === undefined) return json(res, 404, { error: "not found", path }, head);
+        if (out.type === "json") return json(res, 200, out.body, head);
+        const body = out.body + this.#metrics();
+        send(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, head);
+      },
+      (e: unknown) => {
+        this.#deps.logger.error("admin_failed", { path, error: e instanceof Error ? e.message : String(e) });
+        json(res, 500, { error: "internal error" }, head);
+      },
+    );
   }
 
   /** Enrolment tokens and revocation (docs/security.md). */
@@ -170,7 +210,7 @@ export class AdminHttp {
       const key = typeof body.key === "string" ? parseKeyText(body.key) : "expected a string";
       if (typeof key === "string") return json(res, 400, { error: `key: ${key}` });
       const reason = typeof body.reason === "string" ? body.reason.slice(0, 200) : "admin";
-      const ended = c.revokeKey(key, reason);
+      const ended = await c.revokeKey(key, reason);
       return json(res, 200, { revoked: keyText(key), sessionEnded: ended });
     }
     const roles = body.roles;
@@ -189,6 +229,41 @@ export class AdminHttp {
     const { token, row } = c.issueEnrolmentToken(roles as string[], uses, note);
     this.#deps.logger.info("enrolment_token_issued", { hash: row.hash, roles: row.roles, uses, note });
     return json(res, 201, { token, ...row });
+  }
+
+  /** The RSL's servers, and the failover drill (docs/resilience.md). */
+  async #servers(
+    path: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    head: boolean,
+  ): Promise<void> {
+    const c = this.#deps.control;
+    if (c.servers === undefined || c.killServer === undefined)
+      return json(res, 404, { error: "not found", path, hint: "one control server in this process" }, head);
+    if (path === "/api/servers") {
+      if (req.method !== "GET" && !head) {
+        res.setHeader("allow", "GET, HEAD");
+        return json(res, 405, { error: "method not allowed", method: req.method });
+      }
+      return json(res, 200, c.servers(), head);
+    }
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST");
+      return json(res, 405, { error: "method not allowed", method: req.method });
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = await readJson(req);
+    } catch (e) {
+      return json(res, 400, { error: (e as Error).message });
+    }
+    if (typeof body.server !== "string") return json(res, 400, { error: "server: expected a server id" });
+    const killed = await c.killServer(body.server);
+    this.#deps.logger.warn("server_killed_by_admin", { server: body.server, killed });
+    return killed
+      ? json(res, 200, { killed: body.server })
+      : json(res, 404, { error: "no such server", server: body.server });
   }
 
   /** The admin server's own families, after control's. */

@@ -389,6 +389,14 @@ export class ControlCenter implements ControlContext {
   revokeKey(key: Uint8Array, reason: string): boolean {
     this.store.revokeKey(key, this.clock.now(), reason);
     this.metrics.revoked++;
+    return this.endSessionsOf(key, reason);
+  }
+
+  /**
+   * Ends the sessions of a key revoked in the store (revokeKey, or the RSL's main process for the
+   * servers behind its front): its nodes lose their place at once. True when one was live.
+   */
+  endSessionsOf(key: Uint8Array, reason: string): boolean {
     const hex = Buffer.from(key).toString("hex");
     const live = this.clients.all().filter((n) => n.key === hex);
     this.logger.warn("key_revoked", { key: hex, reason, nodes: live.map((n) => n.id) });

@@ -16,7 +16,9 @@ import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.
 import { jsonLogger, type Level, type Logger } from "../seams/log.js";
 import type { Address, Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
-import { AdminHttp } from "./admin-http.js";
+import { AdminHttp, localAdminSource, type AdminSource } from "./admin-http.js";
+import { LocalControl } from "./rsl/local-control.js";
+import { exportIdentity } from "./rsl/server-spec.js";
 import {
   AdminTokenError,
   adminTokenPath,
@@ -27,7 +29,7 @@ import {
 import { ControlCenter } from "./control-center.js";
 import { loadRegionPolicyFile } from "./regions-file.js";
 import type { RegionPolicy } from "./regions.js";
-import { SqliteNodeStore } from "./store.js";
+import { SqliteNodeStore, type NodeStore } from "./store.js";
 import { ENROLMENT_MODES, type EnrolmentMode, type TrustPolicy } from "./trust/enrolment.js";
 import { keyText, parseKeyText, verificationDisabled } from "../common/control-key.js";
 import { IdentityFileError, loadOrCreateKeyPair } from "../common/identity.js";
@@ -107,6 +109,13 @@ export const controlCommand = {
       kind: "string",
       help: "allowlist enrolment: a file of node public keys, one per line (hex or base64; # comments)",
     },
+    workers: {
+      kind: "int",
+      help: "DCM workers behind the UDP front (one machine: a crashed worker's channels move to a fresh one; docs/resilience.md); 0 = one server in this process",
+      default: 1,
+      min: 0,
+      max: 64,
+    },
     logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
   },
 } as const satisfies Command<Spec>;
@@ -116,7 +125,12 @@ export type ControlOptions = Options<(typeof controlCommand)["spec"]>;
 export interface RunningControl {
   udp: Address;
   http: Address;
-  control: ControlCenter;
+  /** The control server, when it runs in this process (`--workers 0`, or a `:memory:` database). */
+  control: ControlCenter | undefined;
+  /** The front, RSL and DCM workers (`--workers` >= 1). */
+  rsl: LocalControl | undefined;
+  /** This process's connection to the store. */
+  store: NodeStore;
   /** The admin API's bearer token (in-process callers; others read adminTokenFile). */
   adminToken: string;
   /** Where the token is kept; undefined with `--db :memory:` and no --admin-token-file (memory only). */
@@ -138,8 +152,10 @@ export interface StartDeps {
 export async function startControl(
   opts: Omit<
     ControlOptions,
-    "netDelay" | "adminHost" | "adminTokenFile" | "enrolment" | "originKeys" | "allowKeysFile"
+    "netDelay" | "adminHost" | "adminTokenFile" | "enrolment" | "originKeys" | "allowKeysFile" | "workers"
   > & {
+    /** Default 1; `:memory:` databases always run one server in process (workers cannot share one). */
+    workers?: number | undefined;
     netDelay?: string | undefined;
     /** Default open. */
     enrolment?: string | undefined;
@@ -167,24 +183,52 @@ export async function startControl(
     transport = delay?.ok
       ? new ImpairedTransport(socket, delay.rules, { clock, random: Math.random })
       : socket;
-    const control = new ControlCenter(
-      { clock, transport, store, logger, identity },
-      {
-        heartbeatMs: opts.heartbeatMs,
-        topology: opts.topology as "tree" | "tiered",
-        ...(deps.regions ? { regions: deps.regions } : {}),
-        trust: { policy, ...(verificationDisabled() ? { verify: false } : {}) },
-      },
-    );
-    control.start();
+    const workers = opts.db === ":memory:" ? 0 : (opts.workers ?? 1);
+    if (workers === 0 && (opts.workers ?? 1) > 0)
+      logger.info("workers_in_process", { why: "--db :memory: cannot be shared with DCM workers" });
+    const verify = !verificationDisabled();
+    let control: ControlCenter | undefined;
+    let rsl: LocalControl | undefined;
+    let source: AdminSource;
+    if (workers === 0) {
+      control = new ControlCenter(
+        { clock, transport, store, logger, identity },
+        {
+          heartbeatMs: opts.heartbeatMs,
+          topology: opts.topology as "tree" | "tiered",
+          ...(deps.regions ? { regions: deps.regions } : {}),
+          trust: { policy, ...(verify ? {} : { verify: false }) },
+        },
+      );
+      control.start();
+      source = localAdminSource(control);
+    } else {
+      rsl = await LocalControl.start(
+        { clock, logger, store, transport },
+        {
+          workers,
+          logLevel: (opts.logLevel ?? "info") as Level,
+          server: {
+            db: opts.db,
+            identityPkcs8: exportIdentity(identity.privateKey),
+            heartbeatMs: opts.heartbeatMs,
+            topology: opts.topology as "tree" | "tiered",
+            ...(deps.regions ? { regions: deps.regions } : {}),
+            trust: { policy, verify },
+          },
+        },
+      );
+      source = rsl.admin;
+    }
     let http: AdminHttp;
     try {
       http = await AdminHttp.listen(
-        { control, logger },
+        { control: source, logger },
         { host: opts.adminHost ?? "127.0.0.1", port: opts.adminPort, token: admin.token },
       );
     } catch (e) {
-      control.stop();
+      control?.stop();
+      await rsl?.stop();
       throw e;
     }
     const udp = transport.local;
@@ -198,6 +242,7 @@ export async function startControl(
       regions: opts.regions ?? null,
       heartbeatMs: opts.heartbeatMs,
       topology: opts.topology,
+      workers,
     });
     let stopping: Promise<void> | undefined;
     const t = transport;
@@ -205,12 +250,15 @@ export async function startControl(
       udp,
       http: http.local,
       control,
+      rsl,
+      store,
       adminToken: admin.token,
       adminTokenFile: admin.path,
       publicKey: identity.publicKey,
       stop: () =>
         (stopping ??= (async () => {
-          control.stop();
+          control?.stop();
+          await rsl?.stop();
           await Promise.all([http.close(), t.close()]);
           store.close();
           logger.info("stopped", {});

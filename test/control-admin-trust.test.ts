@@ -46,6 +46,6 @@ test("enrolment tokens are shown once and stored hashed; keys are revoked with t
   const revoked = await post("/api/keys/revoke", { key, reason: "stolen" });
   t.is(revoked.status, 200);
   t.like(await revoked.json(), { revoked: key, sessionEnded: false });
-  t.true(running.control.store.isRevoked(Buffer.from(key, "hex")));
+  t.true(running.store.isRevoked(Buffer.from(key, "hex")));
   t.is((await fetch(`${base}/api/keys/revoke`, { headers: auth })).status, 405);
 });

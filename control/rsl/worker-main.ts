@@ -1,0 +1,86 @@
+/**
+ * A DCM worker (one-machine mode, docs/resilience.md): a worker thread running one control
+ * server — a ControlCenter behind the main process's front. It opens its own connection to the
+ * machine's SQLite store, takes control's identity from the main process, and talks to the main
+ * process over its parent port only:
+ *
+ *   main -> worker   dgram {data, from}      a datagram the front routed here
+ *                    epochs {epochs}         this server's channels and their fencing epochs
+ *                    view {id, path}         an admin GET route (answered with reply)
+ *                    revoke {id, key, reason} a revoked key: end its sessions here
+ *                    stop {}                 stop the server, close the store, exit
+ *   worker -> main   ready {}                the server is started
+ *                    send {data, to}         a datagram for the front's socket
+ *                    reply {id, result}      an admin answer
+ *
+ * It holds nothing the main process needs back: if it dies, the RSL gives its channels to a
+ * fresh worker, which rebuilds from the nodes' RESUMEs and heartbeats.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { systemClock } from "../../seams/clock.js";
+import { jsonLogger, type Level } from "../../seams/log.js";
+import type { Address } from "../../seams/transport.js";
+import { adminRoute } from "../admin-http.js";
+import { SqliteNodeStore } from "../store.js";
+import { buildServer, type ServerSpec } from "./server-spec.js";
+
+export interface WorkerData {
+  spec: ServerSpec;
+  logLevel: Level;
+}
+
+export type ToWorker =
+  | { t: "dgram"; data: Uint8Array; from: Address }
+  | { t: "epochs"; epochs: Record<string, number> }
+  | { t: "view"; id: number; path: string }
+  | { t: "revoke"; id: number; key: Uint8Array; reason: string }
+  | { t: "stop" };
+
+export type FromWorker =
+  { t: "ready" } | { t: "send"; data: Uint8Array; to: Address } | { t: "reply"; id: number; result: unknown };
+
+function run(): void {
+  const port = parentPort;
+  if (port === null) throw new Error("worker-main runs in a worker thread");
+  const { spec, logLevel } = workerData as WorkerData;
+  const logger = jsonLogger(systemClock, {
+    proc: "control",
+    level: logLevel,
+    write: (line) => process.stdout.write(line),
+  }).child({ server: spec.id });
+  const store = new SqliteNodeStore(spec.db);
+  let epochs: Record<string, number> = {};
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const { control, transport } = buildServer(spec, {
+    clock: systemClock,
+    store,
+    logger,
+    routing: { epochOf: (channel) => epochs[channel] },
+    send: (data, to) => post({ t: "send", data, to }),
+  });
+  control.start();
+  port.on("message", (m: ToWorker) => {
+    switch (m.t) {
+      case "dgram":
+        transport.deliver(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), m.from);
+        return;
+      case "epochs":
+        epochs = m.epochs;
+        return;
+      case "view":
+        post({ t: "reply", id: m.id, result: adminRoute(control, m.path) });
+        return;
+      case "revoke":
+        post({ t: "reply", id: m.id, result: control.endSessionsOf(m.key, m.reason) });
+        return;
+      case "stop":
+        control.stop();
+        store.close();
+        port.close();
+        return;
+    }
+  });
+  post({ t: "ready" });
+}
+
+run();
