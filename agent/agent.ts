@@ -287,16 +287,16 @@ export class Agent {
         failed: this.#repairer?.stats.failed ?? 0,
       },
       heartbeatBytes: { max: s.stats.heartbeatBytesMax, mean: Math.round(s.heartbeatBytesMean * 10) / 10 },
+      rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
+      cpuPct: last.cpuPct,
+      uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
+      meta: metaReport(this.#metas.stats),
       control: {
         endpoint: addressKey(s.endpoint),
         phase: s.phase,
         epoch: s.assignEpoch,
         failovers: s.stats.failover.failovers,
       },
-      rssMB: Math.round((this.#probe.rssBytes() / (1024 * 1024)) * 10) / 10,
-      cpuPct: last.cpuPct,
-      uptimeMs: Math.max(0, Math.round(now - this.#deps.startedAt)),
-      meta: metaReport(this.#metas.stats),
       ...(this.vod.size === 0 ? {} : { vod: this.vod.status() }),
     };
   }

@@ -365,8 +365,8 @@ export class Session {
   }
 
   sendHeartbeat(): void {
-    const ch = this.channel;
-    if (this.phase !== "joined" || ch === undefined) return;
+    // An idle box heartbeats too (its channel: 0 until recruited), or control would lose it.
+    if (this.phase !== "joined" || (this.channel === undefined && this.config.idle !== true)) return;
     const ts = this.deps.clock.now();
     const body: HeartbeatBody = { ...this.deps.hooks.heartbeat(ts), assignVersion: this.assignVersion };
     const buf = this.#send({ type: MsgType.HEARTBEAT, body } as ControlMessage, ts);

@@ -55,11 +55,6 @@ export interface AgentStatus {
   /** Origin publish to held here, over the newest segments, ms (agent/delay-stats.ts). */
   delayMs?: { p50: number | null; p95: number | null; samples: number };
   heartbeatBytes: { max: number; mean: number };
-  /**
-   * The control session: the endpoint it is on (`host:port`), its phase (`joining`, `joined`,
-   * `resuming`, ...), the DCM epoch of the last ASSIGN applied, failovers started.
-   */
-  control?: { endpoint: string; phase: string; epoch: number; failovers: number };
   rssMB: number;
   cpuPct: number;
   uptimeMs: number;
@@ -69,6 +64,11 @@ export interface AgentStatus {
    * id, "rebuilt" from parity, "fallback" for the origin's HTTP answers, or an address).
    */
   meta?: MetaReport;
+  /**
+   * The control session: the endpoint it is on (`host:port`), its phase (`joining`, `joined`,
+   * `resuming`, ...), the DCM epoch of the last ASSIGN applied, failovers started.
+   */
+  control?: { endpoint: string; phase: string; epoch: number; failovers: number };
   /** The VoD channels carried (absent when none). */
   vod?: VodStatus[];
 }

@@ -379,6 +379,55 @@ test("fencing: an ASSIGN with a lower epoch is dropped, a higher one applied wha
   t.is(s.joinsSent(), 1);
 });
 
+test("an idle box heartbeats (channel 0 until recruited) and fails over like any agent", (t) => {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock, { latencyMs: 1 });
+  const group = new ScriptedServers(clock, { channels: [] });
+  const a = group.add(net.bind("127.0.0.1", 7700));
+  const b = group.add(net.bind("127.0.0.2", 7700));
+  const self = net.bind("127.0.1.1", 5000);
+  let channel = 0;
+  const session = new Session(
+    {
+      clock,
+      transport: self,
+      logger: new MemoryLogger(),
+      hooks: {
+        joined: () => {},
+        assigned: (x) => (channel = x.channel),
+        heartbeat: () => ({ ...HEARTBEAT, channel }),
+      },
+    },
+    {
+      control: [a.address, b.address],
+      channel: "demo",
+      idle: true,
+      identity: NODE,
+      controlKey: group.publicKey,
+      role: Role.AGENT,
+      uploadKbps: 4000,
+      nat: NatType.UNKNOWN,
+      httpPort: 8081,
+      ...SESSION_TIMING,
+    },
+  );
+  self.onDatagram((buf, from) => session.onControl(buf, from));
+  session.start();
+  clock.advance(5);
+  t.is(session.phase, "joined");
+  t.like(a.of(MsgType.HEARTBEAT)[0], { sender: 42, body: { channel: 0 } });
+  a.send(
+    a.seal(42, MsgType.ASSIGN, { channel: 77, version: 1, k: 1, tier: 1, parents: [null], children: [] }),
+    self.local,
+  );
+  clock.advance(HB + 5);
+  t.is(a.of(MsgType.HEARTBEAT).at(-1)!.body.channel, 77, "the channel it was recruited for");
+  a.kill();
+  clock.advance(2 * HB);
+  t.true(on(session, b));
+  t.like(b.of(MsgType.RESUME)[0], { body: { channel: 77, assignVersion: 1 } });
+});
+
 test("a full JOIN rotates through the endpoints while unanswered; control datagrams from any configured endpoint count", (t) => {
   const clock = new ManualClock();
   const net = new MemoryNetwork(clock, { latencyMs: 1 });
