@@ -7,10 +7,14 @@
 import test from "ava";
 import fc from "fast-check";
 import { Dcm, type DcmConfig, type DcmMember, type DcmView, type ResumeReport } from "../control/dcm.js";
+import { adoptPlan, type NodeReport, settleAdoption } from "../control/topology/adopt.js";
 import { checkPlan } from "../control/topology/check.js";
+import { buildTieredPlan } from "../control/topology/engine.js";
+import type { Plan } from "../control/topology/plan.js";
 import type { TierSnapshot } from "../control/topology/tier-types.js";
 import { type AssignBody, type HeartbeatBody, NatType } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
+import { snapshotArb } from "./topology-arbitraries.js";
 
 fc.configureGlobal({ includeErrorInReport: true });
 
@@ -505,4 +509,63 @@ test("watchdog, reported side: a planned parent that sends a child nothing is re
   t.false(d.plan.nodes.get(child)!.parents.includes(parent));
   t.deepEqual(feedOf(d.view(), child), [0, 1, 2, 3]);
   t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
+});
+
+test("adoptPlan over random snapshots (levels 2-4, tier-1 mesh or tree, recruits, waypoints): the plan as built", (t) => {
+  /** Everything the ASSIGN bodies come from, per node. */
+  const shape = (p: Plan): string =>
+    [...p.nodes]
+      .map(([id, np]) =>
+        JSON.stringify([
+          id,
+          np.tier,
+          np.role,
+          np.cluster ?? null,
+          np.fec ?? null,
+          np.mesh ?? null,
+          np.parents,
+          np.children
+            .map((e) => [e.node, e.substreams, e.algorithm])
+            .sort((a, b) => Number(a[0]) - Number(b[0])),
+        ]),
+      )
+      .sort()
+      .join("\n");
+  fc.assert(
+    fc.property(snapshotArb({ maxNodes: 100 }), (s) => {
+      const plan = buildTieredPlan(s);
+      // A tier-1 node the origin cannot reach (no upload for it) is joined afresh, not adopted.
+      if ([...plan.nodes.values()].some((np) => np.role !== "origin" && np.tier === 1 && np.depth === null))
+        return;
+      const reports = new Map<number, NodeReport>();
+      for (const [id, np] of plan.nodes)
+        reports.set(id, {
+          placement: {
+            tier: np.tier,
+            ...(np.cluster === undefined ? {} : { cluster: np.cluster }),
+            ...(np.fec === undefined ? {} : { fec: np.fec }),
+            ...(np.mesh === undefined ? {} : { mesh: np.mesh }),
+          },
+          parents: [...np.parents],
+          children: np.children.map((e) => e.node),
+        });
+      // A recruit the plan does not use holds an idle assignment (tier 0).
+      for (const n of s.nodes) if (!plan.nodes.has(n.id)) reports.set(n.id, { placement: { tier: 0 } });
+      const a = adoptPlan(s, reports);
+      if (a.fresh.length > 0 || a.dropped > 0)
+        throw new Error(`fresh ${a.fresh.join()} dropped ${a.dropped}`);
+      if (shape(a.plan) !== shape(plan)) throw new Error("the adopted plan differs");
+      const settled = settleAdoption(a, s);
+      const before = new Set(checkPlan(plan, s).map((v) => v.code));
+      const added = settled.violations.filter((v) => !before.has(v.code) && v.code !== "feeders");
+      if (added.length > 0) throw new Error(JSON.stringify(added.slice(0, 3)));
+      // Nothing to repair when every slot was fed.
+      const holes = [...plan.nodes].some(
+        ([id, np]) => id !== plan.root && np.parents.some((p) => p === null),
+      );
+      if (!holes && settled.changed.length > 0) throw new Error(`changed ${settled.changed.join()}`);
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
 });
