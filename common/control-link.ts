@@ -435,7 +435,6 @@ interface Attempt {
   next: number;
   tries: number;
   startedAt: number;
-  lastAt: number;
   delay: number;
   timer: Timer | undefined;
   /** A REDIRECT may still send the next RESUME at once (one per RESUME the schedule sent). */
@@ -574,7 +573,6 @@ export class ControlFailover {
       next: 0,
       tries: 0,
       startedAt: now,
-      lastAt: -Infinity,
       delay: resumeBackoffMs(this.#heartbeatMs),
       timer: undefined,
       redirectFree: false,
@@ -683,7 +681,6 @@ export class ControlFailover {
     a.next++;
     const fresh = a.tries === 0;
     a.tries++;
-    a.lastAt = now;
     if (!this.#hooks.sendResume(this.endpoints[i]!, fresh)) return this.#finish("unanswered");
     if (this.#attempt !== a) return; // the hook ended it
     // A round asks every endpoint once: its RESUMEs are spread over the round's delay.
