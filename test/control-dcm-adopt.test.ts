@@ -12,7 +12,7 @@ import { checkPlan } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Plan } from "../control/topology/plan.js";
 import type { TierSnapshot } from "../control/topology/tier-types.js";
-import { type AssignBody, type HeartbeatBody, NatType } from "../protocol/messages.js";
+import { type AssignBody, type HeartbeatBody, NatType, TierRole } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { snapshotArb } from "./topology-arbitraries.js";
 
@@ -103,12 +103,18 @@ function resumeOf(b: AssignBody): ResumeReport {
   };
 }
 
-/** The heartbeat a node that applied `b` sends: its parents per slot, its children, all flowing. */
+/**
+ * The heartbeat a node that applied `b` sends: its parents per slot, its children, all flowing.
+ * The origin lists no parent slot (origin/origin.ts).
+ */
 function heartbeatOf(b: AssignBody): HeartbeatBody {
   return {
     channel: b.channel,
     assignVersion: b.version,
-    parents: b.parents.map((p) => (p === null ? null : { node: p.node, ageMs: 20, lastSeq: 100 })),
+    parents:
+      b.parents.every((p) => p === null) && b.role === TierRole.ORIGIN
+        ? []
+        : b.parents.map((p) => (p === null ? null : { node: p.node, ageMs: 20, lastSeq: 100 })),
     children: b.children.map((c) => ({ node: c.node, ageMs: 20, lastSeq: 100 })),
     buffers: [],
     resources: { uploadKbps: 0, nat: NatType.OPEN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },

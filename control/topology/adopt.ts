@@ -304,9 +304,10 @@ export function matchesReport(body: AssignBody, report: NodeReport | undefined):
   const mesh = (body.mesh ?? []).map((p) => p.node).sort((a, b) => a - b);
   const theirs = [...(pl.mesh ?? [])].sort((a, b) => a - b);
   if (mesh.join() !== theirs.join()) return false;
-  const parents = body.parents.map((p) => p?.node ?? null);
-  if (parents.length !== report.parents.length || parents.some((p, j) => p !== report.parents![j]))
-    return false;
+  // Slots past the end of a report are empty (the origin reports no parent slot at all).
+  const reported = report.parents;
+  const slots = Math.max(body.parents.length, reported.length);
+  for (let j = 0; j < slots; j++) if ((body.parents[j]?.node ?? null) !== (reported[j] ?? null)) return false;
   const kids = body.children.map((c) => c.node).sort((a, b) => a - b);
   // A heartbeat lists at most MAX_CHILDREN children (the origin may have thousands): those must be planned.
   if (report.children.length >= MAX_CHILDREN && kids.length > report.children.length) {
