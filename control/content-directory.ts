@@ -21,6 +21,11 @@ export interface ChannelEntry {
   /** Node id of the origin offering the channel; null while none does. */
   origin: number | null;
   dcm: Dcm;
+  /**
+   * When the DCM was made to adopt what resumed nodes report (a failover: its origin's first
+   * message here was a RESUME), control's clock; undefined for a DCM that planned from scratch.
+   */
+  adoptingSince?: number;
 }
 
 export interface OriginOffer {
@@ -30,6 +35,11 @@ export interface OriginOffer {
   fallbackUrl: string;
   /** A VoD channel: the file (ChannelInfo.vod). */
   vod?: VodInfo;
+  /**
+   * The offer came with a RESUME (the channel's DCM failed over to this server): a new DCM
+   * adopts the topology the nodes report (dcm.ts adopting), from this time (control's clock).
+   */
+  adoptFrom?: number;
   /**
    * The origin's identity key, hex (NodeRecord.key, from its JOIN): it signs the channel's
    * METAs, and agents get it as ChannelInfo.originKey. Only a raw Ed25519 key (32 bytes) is
@@ -85,13 +95,19 @@ export class ContentDirectory {
         {
           logicalId: dcmLogicalId(name),
           channel: info,
+          ...(o.adoptFrom === undefined ? {} : { adopting: true }),
           ...(this.#config.maxChildren === undefined ? {} : { maxChildren: this.#config.maxChildren }),
           ...(this.#config.topology === undefined ? {} : { topology: this.#config.topology }),
           ...(this.#config.tierPolicy === undefined ? {} : { tierPolicy: this.#config.tierPolicy }),
           ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
         },
       );
-      entry = { info, origin: o.id, dcm };
+      entry = {
+        info,
+        origin: o.id,
+        dcm,
+        ...(o.adoptFrom === undefined ? {} : { adoptingSince: o.adoptFrom }),
+      };
       this.#byName.set(name, entry);
       this.#byId.set(info.id, entry);
     } else {

@@ -62,5 +62,5 @@ export function eligibleFromHistory(
 
 /** A session that control ended (restart after a crash, clean stop): not the node's doing. */
 export function endedByControl(reason: SessionRow["reason"]): boolean {
-  return reason === "control_restart" || reason === "control_stop";
+  return reason === "control_restart" || reason === "control_stop" || reason === "control_failover";
 }

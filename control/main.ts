@@ -191,8 +191,11 @@ export async function startControl(
     let rsl: LocalControl | undefined;
     let source: AdminSource;
     if (workers === 0) {
+      // Fencing epoch of this run (docs/resilience.md): above any an earlier run gave, as agents
+      // remember the highest epoch they saw and drop an ASSIGN below it.
+      const epoch = clock.now();
       control = new ControlCenter(
-        { clock, transport, store, logger, identity },
+        { clock, transport, store, logger, identity, routing: { epochOf: () => epoch } },
         {
           heartbeatMs: opts.heartbeatMs,
           topology: opts.topology as "tree" | "tiered",

@@ -80,6 +80,16 @@ export class MemoryNodeStore implements NodeStore {
     return n;
   }
 
+  closeNodeSessions(node: number, at: number, reason: SessionEndReason): number {
+    let n = 0;
+    for (const row of this.#sessions) {
+      if (row.endedAt !== null || row.node !== node) continue;
+      Object.assign(row, { endedAt: at, reason, uptimeMs: at - row.joinedAt });
+      n++;
+    }
+    return n;
+  }
+
   sessions(node: number, limit: number): SessionRow[] {
     return this.#sessions
       .filter((r) => r.node === node)

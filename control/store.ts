@@ -6,7 +6,14 @@
  */
 import Database from "better-sqlite3";
 
-export type SessionEndReason = "left" | "lost" | "control_stop" | "control_restart" | "revoked";
+export type SessionEndReason =
+  | "left"
+  | "lost"
+  | "control_stop"
+  | "control_restart"
+  /** The node's DCM failed over: it resumed at another server, which opened a new session. */
+  | "control_failover"
+  | "revoked";
 
 export interface SessionStart {
   node: number;
@@ -56,6 +63,8 @@ export interface NodeStore extends TrustStore {
   closeSession(id: number, summary: SessionSummary): void;
   /** Closes sessions left open by a previous run (it stopped without closing them); returns how many. */
   closeOpenSessions(at: number, reason: SessionEndReason): number;
+  /** Closes one node's open sessions (it resumed elsewhere: control_failover); returns how many. */
+  closeNodeSessions(node: number, at: number, reason: SessionEndReason): number;
   /** A node's sessions, newest first. */
   sessions(node: number, limit: number): SessionRow[];
   close(): void;
@@ -174,6 +183,7 @@ export class SqliteNodeStore implements NodeStore {
   readonly #openSession: Database.Statement<[SessionStart], { id: number }>;
   readonly #closeSession: Database.Statement<[Record<string, number | string>]>;
   readonly #closeOpen: Database.Statement<[{ at: number; reason: string }]>;
+  readonly #closeNode: Database.Statement<[{ node: number; at: number; reason: string }]>;
   readonly #sessions: Database.Statement<[number, number], SessionDbRow>;
   readonly #enrolled: Database.Statement<[Buffer], { id: number }>;
   readonly #revoked: Database.Statement<[Buffer], { key: Buffer }>;
@@ -224,6 +234,10 @@ export class SqliteNodeStore implements NodeStore {
     this.#closeOpen = db.prepare(
       `UPDATE sessions SET ended_at = @at, end_reason = @reason, uptime_ms = @at - joined_at
        WHERE ended_at IS NULL`,
+    );
+    this.#closeNode = db.prepare(
+      `UPDATE sessions SET ended_at = @at, end_reason = @reason, uptime_ms = @at - joined_at
+       WHERE node_id = @node AND ended_at IS NULL`,
     );
     this.#sessions = db.prepare(
       `SELECT * FROM sessions WHERE node_id = ? ORDER BY joined_at DESC, id DESC LIMIT ?`,
@@ -321,6 +335,10 @@ export class SqliteNodeStore implements NodeStore {
 
   closeOpenSessions(at: number, reason: SessionEndReason): number {
     return this.#closeOpen.run({ at, reason }).changes;
+  }
+
+  closeNodeSessions(node: number, at: number, reason: SessionEndReason): number {
+    return this.#closeNode.run({ node, at, reason }).changes;
   }
 
   sessions(node: number, limit: number): SessionRow[] {

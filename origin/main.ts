@@ -202,15 +202,7 @@ export async function main(argv: string[]): Promise<void> {
   http.attach(origin);
   let vodNodes: VodNode[];
   try {
-    // A VoD node (origin/vod-node.ts) takes one endpoint: the first.
-    vodNodes = await startVodNodes(
-      opts,
-      { clock, logger, http },
-      control[0]!,
-      fallbackUrl,
-      httpAddr.port,
-      trust,
-    );
+    vodNodes = await startVodNodes(opts, { clock, logger, http }, control, fallbackUrl, httpAddr.port, trust);
   } catch (e) {
     opened.source.stop();
     await Promise.all([http.close(), transport.close()]);
@@ -262,7 +254,7 @@ export async function main(argv: string[]): Promise<void> {
 async function startVodNodes(
   opts: OriginOptions,
   deps: { clock: typeof systemClock; logger: ReturnType<typeof jsonLogger>; http: FallbackHttp },
-  control: Address,
+  control: readonly Address[],
   fallbackUrl: string,
   httpPort: number,
   trust: ControlTrust,

@@ -59,7 +59,7 @@ export interface VodNodeConfig extends VodSpec {
   chunkBytes: number;
   /** Bulk rate of the carousel (the channel's streamKbps), kbit/s. */
   kbps: number;
-  control: Address;
+  control: Address | readonly Address[];
   fallbackUrl: string;
   httpPort: number;
   fanout: number;

@@ -291,6 +291,7 @@ test("join fast path, peer delivery, repair, poisoned segment, gap, playlist and
     "cpuPct",
     "uptimeMs",
     "meta",
+    "control",
   ]);
   t.like(st, {
     node: 5,

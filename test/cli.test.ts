@@ -49,5 +49,5 @@ test("an unknown flag exits non-zero naming it", async (t) => {
 test("a bad control address exits non-zero naming the field", async (t) => {
   const r = await runCli(["agent", "--control", "nowhere"]);
   t.is(r.code, 2);
-  t.regex(r.stderr, /control \(flag --control\): expected host:port/);
+  t.regex(r.stderr, /control \(flag --control\): entry 1 \("nowhere"\): expected host:port/);
 });

@@ -8,6 +8,9 @@ import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
 import { removeNodes } from "./remove-node.js";
 
+/** Heartbeat intervals a replacement DCM waits for the nodes' reports before it completes the plan. */
+export const ADOPTION_WAIT_INTERVALS = 1.5;
+
 export function checkLiveness(ctx: ControlContext): void {
   const now = ctx.clock.now();
   const timeout = ctx.config.missedHeartbeats * ctx.config.heartbeatMs;
@@ -17,8 +20,25 @@ export function checkLiveness(ctx: ControlContext): void {
     .silent(now, timeout)
     .filter((n) => n.lastHeartbeat !== null || now - n.lastHeard > timeout + ctx.config.heartbeatMs);
   if (lost.length > 0) removeLost(ctx, lost, now);
+  finishAdoptions(ctx, now);
   // The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts).
   for (const e of ctx.directory.all()) if (e.dcm.watchdog()) ctx.reconcile(e.dcm);
+}
+
+/**
+ * A DCM that took over a channel (failover) adopts what the nodes report: once every live node
+ * had one heartbeat interval and a half to RESUME and heartbeat, the adopted plan is completed
+ * and only the nodes whose assignment must change get an ASSIGN (docs/resilience.md).
+ */
+function finishAdoptions(ctx: ControlContext, now: number): void {
+  for (const e of ctx.directory.all()) {
+    if (!e.dcm.adopting || e.adoptingSince === undefined) continue;
+    if (now - e.adoptingSince < ADOPTION_WAIT_INTERVALS * ctx.config.heartbeatMs) continue;
+    const summary = e.dcm.finishAdoption();
+    if (!summary.done) continue;
+    ctx.logger.info("dcm_adopted", { dcm: e.dcm.logicalId, ...summary });
+    ctx.reconcile(e.dcm);
+  }
 }
 
 function removeLost(ctx: ControlContext, lost: NodeRecord[], now: number): void {

@@ -17,7 +17,7 @@ import type { MsgType } from "../../protocol/messages.js";
 import { type ChannelInfo, JoinError, type MessageOf, Role } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { dcmMember, roleName, type NodeRecord } from "../client-manager.js";
-import type { Dcm } from "../dcm.js";
+import type { Dcm, ResumeReport } from "../dcm.js";
 import type { ChannelEntry } from "../content-directory.js";
 import { ControlMetrics } from "../metrics.js";
 import { regionFor } from "../regions.js";
@@ -74,7 +74,12 @@ function joinAgent(ctx: ControlContext, msg: Join, from: Address, hs: Handshake)
   const node = admit(ctx, msg, from, names, hs);
   // A new key on probation is acknowledged but placed only once it has heartbeated (on-heartbeat.ts).
   const dcms = node.probation ? [] : entries.map((e) => ctx.directory.dcmFor(e.info.name, node.region)!);
-  for (const dcm of dcms) dcm.upsert(dcmMember(node));
+  for (const dcm of dcms) {
+    // A resumed node (failover): the DCM adopts where it says it is instead of placing it anew.
+    const report = resumeReport(hs, dcm);
+    if (report === undefined) dcm.upsert(dcmMember(node));
+    else dcm.adopt(dcmMember(node), report);
+  }
   const infos = entries.map((e) => e.info);
   acknowledge(ctx, hs, from, node, infos);
   for (const dcm of dcms) ctx.reconcile(dcm);
@@ -147,8 +152,11 @@ function joinOrigin(ctx: ControlContext, msg: Join, from: Address, hs: Handshake
       fallbackUrl: b.fallbackUrl!,
       ...(b.vod === undefined ? {} : { vod: b.vod }),
       key: node.key,
+      ...(hs.resume === undefined ? {} : { adoptFrom: ctx.clock.now() }),
     });
     entry.dcm.setOrigin(dcmMember(node));
+    const report = resumeReport(hs, entry.dcm);
+    if (report !== undefined) entry.dcm.adopt(dcmMember(node), report);
     touched.add(entry.dcm);
     infos.push(entry.info);
     if (fresh) ctx.logger.info("channel_offered", { ...entry.info, channel: name, origin: node.id });
@@ -229,7 +237,9 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     heartbeatBytesTotal: 0,
     uploadBytes: 0,
     assignVersionAcked: 0,
-    sessionId: ctx.store.openSession({
+    // A resumed node's session at the server it left is still open in a shared store: it ended
+    // because control failed over, which never counts against the node (eligibility.ts).
+    sessionId: openSession(ctx, hs, id, {
       node: id,
       role,
       region: match.region,
@@ -264,6 +274,27 @@ function hasHistory(ctx: ControlContext, id: number): boolean {
   const need = ctx.config.probationHeartbeats;
   if (need <= 0) return true;
   return ctx.store.sessions(id, 20).some((s) => s.endedAt !== null && s.heartbeats >= need);
+}
+
+function openSession(
+  ctx: ControlContext,
+  hs: Handshake,
+  id: number,
+  start: Parameters<ControlContext["store"]["openSession"]>[0],
+): number {
+  if (hs.resume !== undefined) ctx.store.closeNodeSessions(id, ctx.clock.now(), "control_failover");
+  return ctx.store.openSession(start);
+}
+
+/**
+ * What a RESUME reported for the DCM of its channel (its placement and ASSIGN version); only the
+ * channel the RESUME names gets the placement. Undefined for a JOIN.
+ */
+function resumeReport(hs: Handshake, dcm: Dcm): ResumeReport | undefined {
+  const r = hs.resume;
+  if (r === undefined) return undefined;
+  if (dcm.channel.id !== r.channel) return { assignVersion: 0 };
+  return { assignVersion: r.assignVersion, ...(r.placement === undefined ? {} : { placement: r.placement }) };
 }
 
 /**
