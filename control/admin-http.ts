@@ -239,8 +239,8 @@ export class AdminHttp {
     head: boolean,
   ): Promise<void> {
     const c = this.#deps.control;
-    if (c.servers === undefined || c.killServer === undefined)
-      return json(res, 404, { error: "not found", path, hint: "one control server in this process" }, head);
+    if (c.servers === undefined || (path === "/api/servers/kill" && c.killServer === undefined))
+      return json(res, 404, { error: "not found", path, hint: "no DCM workers in this process" }, head);
     if (path === "/api/servers") {
       if (req.method !== "GET" && !head) {
         res.setHeader("allow", "GET, HEAD");
@@ -259,7 +259,7 @@ export class AdminHttp {
       return json(res, 400, { error: (e as Error).message });
     }
     if (typeof body.server !== "string") return json(res, 400, { error: "server: expected a server id" });
-    const killed = await c.killServer(body.server);
+    const killed = await c.killServer!(body.server);
     this.#deps.logger.warn("server_killed_by_admin", { server: body.server, killed });
     return killed
       ? json(res, 200, { killed: body.server })

@@ -131,6 +131,8 @@ export class ControlCenter implements ControlContext {
   readonly #eligibilityCheckMs: number;
   #running = false;
   #lastTick = 0;
+  /** Since when this server is fenced (setFenced), control's clock; undefined when serving. */
+  #fencedAt: number | undefined;
 
   constructor(deps: ControlDeps, config: ControlConfig) {
     this.clock = deps.clock;
@@ -209,6 +211,7 @@ export class ControlCenter implements ControlContext {
     this.#timer = this.clock.setInterval(
       () =>
         this.#guard("liveness", () => {
+          if (this.#fencedAt !== undefined) return void (this.#lastTick = this.clock.now());
           this.#creditStall();
           checkLiveness(this);
           checkCongestion(this);
@@ -309,7 +312,35 @@ export class ControlCenter implements ControlContext {
     return entry === undefined ? undefined : this.#routing!.epochOf(entry.info.name);
   }
 
+  /**
+   * Fenced (docs/resilience.md): the server cannot confirm with the RSL that its DCMs are still
+   * its own (the store unreachable for longer than its lease: another server may hold them now),
+   * so it drops what arrives and sends nothing until unfenced; its liveness clock stops meanwhile,
+   * so no node is lost for the time control could not act.
+   */
+  setFenced(fenced: boolean): void {
+    const now = this.clock.now();
+    if (fenced && this.#fencedAt === undefined) {
+      this.#fencedAt = now;
+      this.logger.warn("fenced", {});
+    } else if (!fenced && this.#fencedAt !== undefined) {
+      const ms = now - this.#fencedAt;
+      for (const n of this.clients.all()) n.lastHeard = Math.min(now, n.lastHeard + ms);
+      this.#fencedAt = undefined;
+      this.#lastTick = now;
+      this.logger.info("unfenced", { fencedMs: ms });
+    }
+  }
+
+  get fenced(): boolean {
+    return this.#fencedAt !== undefined;
+  }
+
   #onDatagram(data: Buffer, from: Address): void {
+    if (this.#fencedAt !== undefined) {
+      this.metrics.fencedDrops++;
+      return;
+    }
     this.#guard("datagram", () => this.#receive(data, from));
   }
 

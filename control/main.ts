@@ -18,6 +18,7 @@ import type { Address, Transport } from "../seams/transport.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import { AdminHttp, localAdminSource, type AdminSource } from "./admin-http.js";
 import { LocalControl } from "./rsl/local-control.js";
+import { EtcdControl, type EtcdControlConfig } from "./rsl/etcd-control.js";
 import { exportIdentity } from "./rsl/server-spec.js";
 import {
   AdminTokenError,
@@ -109,6 +110,21 @@ export const controlCommand = {
       kind: "string",
       help: "allowlist enrolment: a file of node public keys, one per line (hex or base64; # comments)",
     },
+    etcd: {
+      kind: "string",
+      help: "several machines: etcd endpoints, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379 (docs/resilience.md); this process is then one control server of the deployment",
+    },
+    advertise: {
+      kind: "string",
+      help: "with --etcd: the host:port other control servers send nodes to in a REDIRECT (default: --host and the bound port)",
+    },
+    leaseTtlS: {
+      kind: "int",
+      help: "with --etcd: this server's lease, s; a server silent this long loses its DCMs to the others",
+      default: 2,
+      min: 1,
+      max: 60,
+    },
     workers: {
       kind: "int",
       help: "DCM workers behind the UDP front (one machine: a crashed worker's channels move to a fresh one; docs/resilience.md); 0 = one server in this process",
@@ -152,8 +168,21 @@ export interface StartDeps {
 export async function startControl(
   opts: Omit<
     ControlOptions,
-    "netDelay" | "adminHost" | "adminTokenFile" | "enrolment" | "originKeys" | "allowKeysFile" | "workers"
+    | "netDelay"
+    | "adminHost"
+    | "adminTokenFile"
+    | "enrolment"
+    | "originKeys"
+    | "allowKeysFile"
+    | "workers"
+    | "etcd"
+    | "advertise"
+    | "leaseTtlS"
   > & {
+    /** Several machines: etcd endpoints (comma-separated). */
+    etcd?: string | undefined;
+    advertise?: string | undefined;
+    leaseTtlS?: number | undefined;
     /** Default 1; `:memory:` databases always run one server in process (workers cannot share one). */
     workers?: number | undefined;
     netDelay?: string | undefined;
@@ -189,8 +218,21 @@ export async function startControl(
     const verify = !verificationDisabled();
     let control: ControlCenter | undefined;
     let rsl: LocalControl | undefined;
+    let cluster: EtcdControl | undefined;
     let source: AdminSource;
-    if (workers === 0) {
+    const server = {
+      db: opts.db,
+      identityPkcs8: exportIdentity(identity.privateKey),
+      heartbeatMs: opts.heartbeatMs,
+      topology: opts.topology as "tree" | "tiered",
+      ...(deps.regions ? { regions: deps.regions } : {}),
+      trust: { policy, verify },
+    };
+    if (opts.etcd !== undefined) {
+      cluster = await startEtcdControl(opts, { clock, logger, store, transport }, server);
+      control = cluster.control;
+      source = cluster.admin;
+    } else if (workers === 0) {
       // Fencing epoch of this run (docs/resilience.md): above any an earlier run gave, as agents
       // remember the highest epoch they saw and drop an ASSIGN below it.
       const epoch = clock.now();
@@ -211,14 +253,7 @@ export async function startControl(
         {
           workers,
           logLevel: (opts.logLevel ?? "info") as Level,
-          server: {
-            db: opts.db,
-            identityPkcs8: exportIdentity(identity.privateKey),
-            heartbeatMs: opts.heartbeatMs,
-            topology: opts.topology as "tree" | "tiered",
-            ...(deps.regions ? { regions: deps.regions } : {}),
-            trust: { policy, verify },
-          },
+          server,
         },
       );
       source = rsl.admin;
@@ -230,8 +265,9 @@ export async function startControl(
         { host: opts.adminHost ?? "127.0.0.1", port: opts.adminPort, token: admin.token },
       );
     } catch (e) {
-      control?.stop();
+      if (cluster === undefined) control?.stop();
       await rsl?.stop();
+      await cluster?.stop();
       throw e;
     }
     const udp = transport.local;
@@ -245,7 +281,9 @@ export async function startControl(
       regions: opts.regions ?? null,
       heartbeatMs: opts.heartbeatMs,
       topology: opts.topology,
-      workers,
+      workers: opts.etcd === undefined ? workers : 0,
+      etcd: opts.etcd ?? null,
+      server: cluster?.id ?? null,
     });
     let stopping: Promise<void> | undefined;
     const t = transport;
@@ -260,8 +298,9 @@ export async function startControl(
       publicKey: identity.publicKey,
       stop: () =>
         (stopping ??= (async () => {
-          control?.stop();
+          if (cluster === undefined) control?.stop();
           await rsl?.stop();
+          await cluster?.stop();
           await Promise.all([http.close(), t.close()]);
           store.close();
           logger.info("stopped", {});
@@ -270,6 +309,48 @@ export async function startControl(
   } catch (e) {
     await transport?.close();
     store.close();
+    throw e;
+  }
+}
+
+/**
+ * This process as one control server of a deployment on etcd (control/rsl/etcd-control.ts). The
+ * etcd client is loaded only here: the single executable (firmware/) does not carry it.
+ */
+async function startEtcdControl(
+  opts: { etcd?: string | undefined; advertise?: string | undefined; leaseTtlS?: number | undefined },
+  deps: { clock: Clock; logger: Logger; store: NodeStore; transport: Transport },
+  server: EtcdControlConfig["server"],
+): Promise<EtcdControl> {
+  const endpoints = (opts.etcd ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  if (endpoints.length === 0 || endpoints.some((e) => !/^(https?:\/\/)?[^/\s]+:\d+$/.test(e)))
+    throw new UsageError(
+      `tiercast control: etcd: expected [http://]host:port[,[http://]host:port...], got "${opts.etcd}"`,
+    );
+  let advertise: Address | undefined;
+  if (opts.advertise !== undefined) {
+    const m = /^(.+):(\d+)$/.exec(opts.advertise);
+    const port = m === null ? NaN : Number(m[2]);
+    if (m === null || !(port >= 1 && port <= 65535))
+      throw new UsageError(`tiercast control: advertise: expected host:port, got "${opts.advertise}"`);
+    advertise = { address: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+  }
+  const leaseTtlSeconds = opts.leaseTtlS ?? 2;
+  const { EtcdCoordinator } = await import("./rsl/etcd-coordinator.js");
+  const coordinator = new EtcdCoordinator(
+    { clock: deps.clock, logger: deps.logger },
+    { endpoints, leaseTtlSeconds },
+  );
+  try {
+    return await EtcdControl.start(
+      { ...deps, coordinator },
+      { server, leaseTtlSeconds, ...(advertise === undefined ? {} : { advertise }) },
+    );
+  } catch (e) {
+    await coordinator.close();
     throw e;
   }
 }

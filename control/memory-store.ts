@@ -32,6 +32,18 @@ export class MemoryNodeStore implements NodeStore {
     return true;
   }
 
+  useIdBlock(): void {
+    // One process, one store: ids never collide.
+  }
+
+  adoptChannelId(name: string, id: number): boolean {
+    const has = this.#channels.get(name);
+    if (has !== undefined) return has === id;
+    if ([...this.#channels.values()].includes(id)) return false;
+    this.#channels.set(name, id);
+    return true;
+  }
+
   channelIdForName(name: string): number {
     let id = this.#channels.get(name);
     if (id === undefined) this.#channels.set(name, (id = this.#channels.size + 1));

@@ -49,6 +49,8 @@ export class ControlMetrics {
   resumesHeld = 0;
   heartbeatAcks = 0;
   redirects = 0;
+  /** Datagrams dropped while this server was fenced (it could not confirm its DCMs with the RSL). */
+  fencedDrops = 0;
   /** Liveness checks that found control itself stalled (event loop late), and the worst lag, ms. */
   stalls = 0;
   maxStallMs = 0;
@@ -165,6 +167,12 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "counter",
     "Sessions resumed from a ticket (a node's DCM moved here: failover).",
     [[{}, m.resumes]],
+  );
+  family(
+    "tiercast_control_fenced_drops_total",
+    "counter",
+    "Datagrams dropped while the server was fenced (the RSL unreachable past its lease).",
+    [[{}, m.fencedDrops]],
   );
   family(
     "tiercast_control_resumes_held_total",

@@ -55,6 +55,16 @@ export interface NodeStore extends TrustStore {
    * the key is already taken otherwise (the node must then JOIN afresh and get this store's id).
    */
   adoptNodeId(id: number, key: Uint8Array, now: number): boolean;
+  /**
+   * New keys get ids from block `block` from now on ([block x 2^20 + 1, (block + 1) x 2^20]): the
+   * servers of several machines, each with its own store, then never give one id to two keys.
+   */
+  useIdBlock(block: number): void;
+  /**
+   * Records a channel's id from the deployment's content directory (etcd); false when this
+   * store already has the name or the id otherwise.
+   */
+  adoptChannelId(name: string, id: number): boolean;
   /** The stable compact id (>= 1, u32) of a channel name; a new name gets the next id. */
   channelIdForName(name: string): number;
   channels(): Array<{ id: number; name: string }>;
@@ -177,6 +187,13 @@ export class SqliteNodeStore implements NodeStore {
   readonly #db: Database.Database;
   readonly #nodeId: Database.Statement<[Buffer, number, number], { id: number }>;
   readonly #adoptId: Database.Statement<[number, Buffer, number, number]>;
+  readonly #nodeIdInBlock: Database.Statement<
+    [{ key: Buffer; now: number; lo: number; hi: number }],
+    { id: number }
+  >;
+  #block: { lo: number; hi: number } | undefined;
+  readonly #adoptChannel: Database.Statement<[number, string]>;
+  readonly #channelIdOf: Database.Statement<[string], { id: number }>;
   readonly #idOfKey: Database.Statement<[Buffer], { id: number }>;
   readonly #channelId: Database.Statement<[string], { id: number }>;
   readonly #channels: Database.Statement<[], { id: number; name: string }>;
@@ -218,6 +235,13 @@ export class SqliteNodeStore implements NodeStore {
       `INSERT INTO nodes (id, key, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.#idOfKey = db.prepare(`SELECT id FROM nodes WHERE key = ?`);
+    this.#nodeIdInBlock = db.prepare(
+      `INSERT INTO nodes (id, key, first_seen, last_seen) VALUES (
+         (SELECT COALESCE(MAX(id), @lo) + 1 FROM nodes WHERE id > @lo AND id <= @hi), @key, @now, @now)
+       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`,
+    );
+    this.#adoptChannel = db.prepare(`INSERT INTO channels (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`);
+    this.#channelIdOf = db.prepare(`SELECT id FROM channels WHERE name = ?`);
     this.#channelId = db.prepare(
       `INSERT INTO channels (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
     );
@@ -301,7 +325,19 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   nodeIdForKey(key: Uint8Array, now: number): number {
+    const b = this.#block;
+    if (b !== undefined) return this.#nodeIdInBlock.get({ key: Buffer.from(key), now, ...b })!.id;
     return this.#nodeId.get(Buffer.from(key), now, now)!.id;
+  }
+
+  useIdBlock(block: number): void {
+    if (!Number.isInteger(block) || block < 0 || block >= 2 ** 12) throw new RangeError(`id block ${block}`);
+    this.#block = { lo: block * 2 ** 20, hi: (block + 1) * 2 ** 20 };
+  }
+
+  adoptChannelId(name: string, id: number): boolean {
+    this.#adoptChannel.run(id, name);
+    return this.#channelIdOf.get(name)?.id === id;
   }
 
   adoptNodeId(id: number, key: Uint8Array, now: number): boolean {

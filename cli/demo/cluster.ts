@@ -6,10 +6,11 @@
  * log file under the run directory.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ADMIN_TOKEN_FILE, readAdminToken } from "../../control/admin-token.js";
+import { CONTROL_IDENTITY_FILE } from "../../control/main.js";
 import { selfCommand } from "../self.js";
 
 export interface Endpoint {
@@ -54,6 +55,12 @@ export interface ClusterConfig {
   vod?: { channel: string; path: string; kbps?: number; chunkKb?: number };
   /** Called for every log line of every process (after JSON.parse); for live event displays. */
   onEvent?: (proc: string, event: Record<string, unknown>) => void;
+  /**
+   * Several control processes coordinated through etcd (docs/resilience.md): how many, and the
+   * etcd endpoints. They share one identity (the first one's, copied beside the others' databases)
+   * and the origin and agents get every one of their endpoints.
+   */
+  controls?: { count: number; etcd: string; leaseTtlS?: number };
 }
 
 export const CHANNEL = "demo";
@@ -70,6 +77,8 @@ export function agentAddress(i: number, regions: number): { region: number; addr
 
 export class Cluster {
   control!: ProcInfo;
+  /** Every control process (one unless `controls`); `control` is the first. */
+  controls: ProcInfo[] = [];
 
   /** Control's public key (hex), which the origin and agents are started with. */
   get controlKey(): string {
@@ -98,17 +107,34 @@ export class Cluster {
     const policyFile = join(c.dir, "regions.json");
     writeFileSync(policyFile, JSON.stringify(policy, null, 2));
 
-    this.control = await this.#spawn("control", [
-      "control",
-      "--host=127.0.0.1",
-      "--port=0",
-      "--admin-port=0",
-      `--db=${join(c.dir, "control.db")}`,
-      `--regions=${policyFile}`,
-      `--heartbeat-ms=${c.heartbeatMs}`,
-      ...(c.topology === undefined ? [] : [`--topology=${c.topology}`]),
-    ]);
-    const controlAddr = `${this.control.udp.address}:${this.control.udp.port}`;
+    const multi = c.controls;
+    const count = multi?.count ?? 1;
+    for (let n = 0; n < count; n++) {
+      const dbDir = multi === undefined ? c.dir : join(c.dir, `control-${n + 1}`);
+      mkdirSync(dbDir, { recursive: true });
+      // The servers of one deployment hold one identity: the nodes pin its key.
+      if (n > 0)
+        copyFileSync(join(c.dir, "control-1", CONTROL_IDENTITY_FILE), join(dbDir, CONTROL_IDENTITY_FILE));
+      const p = await this.#spawn(multi === undefined ? "control" : `control-${n + 1}`, [
+        "control",
+        "--host=127.0.0.1",
+        "--port=0",
+        "--admin-port=0",
+        `--db=${join(dbDir, "control.db")}`,
+        `--regions=${policyFile}`,
+        `--heartbeat-ms=${c.heartbeatMs}`,
+        ...(c.topology === undefined ? [] : [`--topology=${c.topology}`]),
+        ...(multi === undefined
+          ? []
+          : [
+              `--etcd=${multi.etcd}`,
+              ...(multi.leaseTtlS === undefined ? [] : [`--lease-ttl-s=${multi.leaseTtlS}`]),
+            ]),
+      ]);
+      this.controls.push(p);
+    }
+    this.control = this.controls[0]!;
+    const controlAddr = this.controlEndpoints;
     this.origin = await this.#spawn("origin", [
       "origin",
       `--control=${controlAddr}`,
@@ -139,11 +165,28 @@ export class Cluster {
     }
   }
 
+  /** Another origin, offering `channel` (the sample clip again), with its own data folder. */
+  startOrigin(channel: string): Promise<ProcInfo> {
+    return this.#spawn(`origin-${channel}`, [
+      "origin",
+      `--control=${this.controlEndpoints}`,
+      `--control-key=${this.controlKey}`,
+      "--host=127.0.0.1",
+      "--port=0",
+      "--http-port=0",
+      `--channel=${channel}`,
+      `--fanout=${this.config.originFanout}`,
+      `--data-dir=${join(this.config.dir, `origin-${channel}`)}`,
+    ]);
+  }
+
+  /** Every control process's UDP endpoint, as --control takes them. */
+  get controlEndpoints(): string {
+    return this.controls.map((p) => `${p.udp.address}:${p.udp.port}`).join(",");
+  }
+
   /** Starts (or restarts) agent i; its data directory is kept across restarts. */
-  async startAgent(
-    i: number,
-    controlAddr = `${this.control.udp.address}:${this.control.udp.port}`,
-  ): Promise<AgentInfo> {
+  async startAgent(i: number, controlAddr = this.controlEndpoints, channel = CHANNEL): Promise<AgentInfo> {
     const { region, address } = agentAddress(i, this.config.regions);
     const dataDir = join(this.config.dir, `agent-${i}`);
     const uploadKbps = this.config.uploadKbps(i);
@@ -154,7 +197,7 @@ export class Cluster {
       `--host=${address}`,
       "--port=0",
       "--http-port=0",
-      `--channel=${CHANNEL}`,
+      `--channel=${channel}`,
       `--upload-kbps=${uploadKbps}`,
       `--data-dir=${dataDir}`,
       ...(this.config.vod === undefined ? [] : [`--vod=${this.config.vod.channel}`]),
@@ -166,13 +209,20 @@ export class Cluster {
 
   /** Control's admin token file (control makes it next to its database at first start). */
   get adminTokenFile(): string {
-    return join(this.config.dir, ADMIN_TOKEN_FILE);
+    return this.adminTokenFileOf(0);
+  }
+
+  /** The admin token file of control process n (0-based). */
+  adminTokenFileOf(n: number): string {
+    const dir =
+      this.config.controls === undefined ? this.config.dir : join(this.config.dir, `control-${n + 1}`);
+    return join(dir, ADMIN_TOKEN_FILE);
   }
 
   /** A document of control's admin API (`/api/nodes`, ...), with the bearer token; undefined on failure. */
-  adminJson<T>(path: string, timeoutMs = 2000): Promise<T | undefined> {
-    const token = readAdminToken(this.adminTokenFile);
-    return getJson<T>(urlOf(this.control.http, path), timeoutMs, { authorization: `Bearer ${token}` });
+  adminJson<T>(path: string, timeoutMs = 2000, n = 0): Promise<T | undefined> {
+    const token = readAdminToken(this.adminTokenFileOf(n));
+    return getJson<T>(urlOf(this.controls[n]!.http, path), timeoutMs, { authorization: `Bearer ${token}` });
   }
 
   /** Stops every process: SIGTERM, then SIGKILL for any still running after `graceMs`. */

@@ -80,6 +80,13 @@ export interface Coordinator {
    * Rejects when the store cannot be reached.
    */
   channelId(name: string): Promise<number>;
+  /** Every channel id allocated so far, by name (cached, watched): the content directory. */
+  channels(): ReadonlyMap<string, number>;
+  /**
+   * A block of node ids for this server's store, the same for no two servers (ids
+   * [block x 2^20 + 1, (block + 1) x 2^20]); 0 on one machine, where the servers share a store.
+   */
+  idBlock(): Promise<number>;
   /**
    * When this server last confirmed its registration with the store (ms, injected clock), or
    * -Infinity before the first. A server whose last contact is older than its lease must assume

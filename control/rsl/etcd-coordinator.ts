@@ -81,6 +81,9 @@ type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>[
 
 const MAX_CHANNEL_ID = 0xffff_ffff;
 
+/** Node ids are u32: blocks of 2^20 (coordinator.ts idBlock). */
+const MAX_ID_BLOCKS = 2 ** 12;
+
 export class EtcdCoordinator implements Coordinator {
   readonly #deps: EtcdCoordinatorDeps;
   readonly #prefix: string;
@@ -272,6 +275,28 @@ export class EtcdCoordinator implements Coordinator {
       // another channel took the counter first: read it again
     }
     throw new Error(`channel id for ${name}: too much contention on ${seqKey}`);
+  }
+
+  channels(): ReadonlyMap<string, number> {
+    return new Map(this.#channels);
+  }
+
+  /** The next block of node ids from the counter `id-block-seq` (compare-and-set, retried). */
+  async idBlock(): Promise<number> {
+    this.#open();
+    const key = `${this.#prefix}id-block-seq`;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const kv = (await this.#client.get(key).exec()).kvs[0];
+      const next = (kv === undefined ? 0 : Number(kv.value.toString())) + 1;
+      if (!Number.isInteger(next) || next >= MAX_ID_BLOCKS)
+        throw new Error(`node id blocks exhausted (${key})`);
+      const write = await this.#client
+        .if(key, "Mod", "==", kv?.mod_revision ?? 0)
+        .then(this.#client.put(key).value(String(next)))
+        .commit();
+      if (write.succeeded) return next;
+    }
+    throw new Error(`node id block: too much contention on ${key}`);
   }
 
   lastContact(): number {

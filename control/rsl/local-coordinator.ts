@@ -31,6 +31,7 @@ export class LocalCoordinator implements Coordinator {
   readonly #servers = new Map<string, ServerInfo>();
   readonly #owners = new Map<string, Ownership>();
   readonly #listeners = new Set<() => void>();
+  readonly #channels = new Map<string, number>();
   #epoch: number;
   #leader = false;
   #onLeader: ((leader: boolean) => void) | undefined;
@@ -110,7 +111,18 @@ export class LocalCoordinator implements Coordinator {
 
   async channelId(name: string): Promise<number> {
     this.#open();
-    return this.#deps.channelIdForName(name);
+    const id = this.#deps.channelIdForName(name);
+    this.#channels.set(name, id);
+    return id;
+  }
+
+  channels(): ReadonlyMap<string, number> {
+    return new Map(this.#channels);
+  }
+
+  /** One machine: every server shares the store, whose ids never collide. */
+  idBlock(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   /** Memory is the authority: contact is always current once a server is registered. */
