@@ -102,6 +102,9 @@ export function topologyView(s: ControlState): object[] {
       depth: plan.depth,
       rebuilt: plan.rebuilt,
       edges: planEdges(plan),
+      /** Members and parent/child links per substream slot: what a failover's adoption must rebuild. */
+      view: e.dcm.view(),
+      adopting: e.dcm.adopting,
       unplaced: plan.unplaced,
       tier1Algorithm: plan.tier1Algorithm ?? null,
       clusters: (plan.clusters ?? []).map((c) => ({

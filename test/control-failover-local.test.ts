@@ -6,7 +6,9 @@
  * - every agent (and the origin) is back in the control's view — its session resumed, not
  *   rejoined — within 2 heartbeat intervals of the kill;
  * - no viewer loses a segment: every agent's count of segments played late or never does not
- *   grow across the failover.
+ *   grow across the failover;
+ * - the new DCM's view (members, parent/child links per substream) equals the old one's once it
+ *   has adopted what the nodes reported.
  */
 import test from "ava";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,6 +22,11 @@ import { waitFor } from "./helpers/cli.js";
 
 const AGENTS = 12;
 const HEARTBEAT_MS = 1000;
+
+interface TopologyRow {
+  adopting: boolean;
+  view: { members: number[]; links: Array<{ parent: number; child: number; substream: number }> };
+}
 
 interface ServerRow {
   id: string;
@@ -58,6 +65,7 @@ test("kill the DCM worker while 12 agents stream: every node resumes within 2 he
   t.truthy(owner, "a worker serves the channel");
   const epochBefore = owner.dcms[0]!.epoch;
   const ids = new Set((await all()).map((s) => s!.node));
+  const viewBefore = (await cluster.adminJson<TopologyRow[]>("/api/topology"))![0]!.view;
   const before = await all();
 
   const token = readAdminToken(cluster.adminTokenFile);
@@ -86,6 +94,18 @@ test("kill the DCM worker while 12 agents stream: every node resumes within 2 he
   const failoverMs = backAt - killedAt;
   t.log(`failover: every agent reassociated ${failoverMs} ms after the kill`);
   t.true(failoverMs <= 2 * HEARTBEAT_MS, `reassociated within 2 heartbeat intervals (${failoverMs} ms)`);
+
+  // Once every node has heartbeated to the new DCM and it finished adopting: the same view.
+  const viewAfter = await waitFor(
+    "the new DCM to finish adopting",
+    async () => {
+      const row = (await cluster.adminJson<TopologyRow[]>("/api/topology", 500))?.[0];
+      return row !== undefined && !row.adopting ? row.view : undefined;
+    },
+    10_000,
+    100,
+  );
+  t.deepEqual(viewAfter, viewBefore, "the rebuilt view (members, links per substream) is the view before");
 
   const after = (await cluster.adminJson<ServerRow[]>("/api/servers"))!;
   const newOwner = after.find((s) => s.dcms.length > 0)!;
