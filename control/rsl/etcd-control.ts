@@ -160,10 +160,20 @@ export class EtcdControl {
     return undefined;
   }
 
+  /**
+   * The DCMs this server owns and their epochs, from the RSL map; `dcm_owned` and `dcm_released`
+   * say when (with `fenced` / `unfenced`, what the no-two-owners check reads from the logs).
+   */
   #onRslChange(): void {
     const epochs = new Map<string, number>();
     for (const o of this.#deps.coordinator.allOwnership())
       if (o.server === this.id) epochs.set(o.logicalId.replace(/^dcm:(.*):all$/, "$1"), o.epoch);
+    for (const [channel, epoch] of epochs)
+      if (this.#epochs.get(channel) !== epoch)
+        this.#deps.logger.info("dcm_owned", { server: this.id, dcm: dcmLogicalId(channel), epoch });
+    for (const [channel, epoch] of this.#epochs)
+      if (epochs.get(channel) !== epoch)
+        this.#deps.logger.info("dcm_released", { server: this.id, dcm: dcmLogicalId(channel), epoch });
     this.#epochs = epochs;
     void this.services.reconcile();
   }
