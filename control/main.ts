@@ -35,6 +35,8 @@ import { ENROLMENT_MODES, type EnrolmentMode, type TrustPolicy } from "./trust/e
 import { keyText, parseKeyText, verificationDisabled } from "../common/control-key.js";
 import { IdentityFileError, loadOrCreateKeyPair } from "../common/identity.js";
 import { rawPublicKey } from "../protocol/auth.js";
+import { embeddedRuntime } from "../common/embedded.js";
+import type { EtcdCoordinator as EtcdCoordinatorClass } from "./rsl/etcd-coordinator.js";
 
 /** Control's key pair, beside the database. */
 export const CONTROL_IDENTITY_FILE = "control-identity.json";
@@ -212,9 +214,17 @@ export async function startControl(
     transport = delay?.ok
       ? new ImpairedTransport(socket, delay.rules, { clock, random: Math.random })
       : socket;
-    const workers = opts.db === ":memory:" ? 0 : (opts.workers ?? 1);
-    if (workers === 0 && (opts.workers ?? 1) > 0)
-      logger.info("workers_in_process", { why: "--db :memory: cannot be shared with DCM workers" });
+    // DCM workers share the store (a file) and load their code from a file (dist/): neither a
+    // :memory: database nor the single executable (firmware/) can give them that.
+    const inProcess =
+      opts.db === ":memory:"
+        ? "--db :memory: cannot be shared with DCM workers"
+        : embeddedRuntime() !== undefined
+          ? "the single executable runs control's server in process"
+          : undefined;
+    const workers = inProcess === undefined ? (opts.workers ?? 1) : 0;
+    if (inProcess !== undefined && (opts.workers ?? 1) > 0)
+      logger.info("workers_in_process", { why: inProcess });
     const verify = !verificationDisabled();
     let control: ControlCenter | undefined;
     let rsl: LocalControl | undefined;
@@ -339,7 +349,15 @@ async function startEtcdControl(
     advertise = { address: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
   }
   const leaseTtlSeconds = opts.leaseTtlS ?? 2;
-  const { EtcdCoordinator } = await import("./rsl/etcd-coordinator.js");
+  // Loaded only here: the single executable (firmware/) does not carry the etcd client.
+  let EtcdCoordinator: typeof EtcdCoordinatorClass;
+  try {
+    ({ EtcdCoordinator } = await import("./rsl/etcd-coordinator.js"));
+  } catch (e) {
+    throw new UsageError(
+      `tiercast control: etcd: the etcd client cannot be loaded (${(e as Error).message}); run control from the npm package`,
+    );
+  }
   const coordinator = new EtcdCoordinator(
     { clock: deps.clock, logger: deps.logger },
     { endpoints, leaseTtlSeconds },

@@ -4,6 +4,8 @@
  * - "better-sqlite3" resolves to firmware/runtime/better-sqlite3.ts (nativeBinding = the
  *   embedded addon), so the app's `new Database(path)` works unchanged;
  * - cbor-extract stays out: cbor-x then takes its pure-JS path;
+ * - etcd3 stays out: the multi-machine control (`--etcd`) runs from the npm package, not from
+ *   firmware (control/main.ts says so when asked);
  * - "tiercast:build" is generated here: target facts, and on armv7 the embedded files' bytes;
  * - import.meta.url (empty in CommonJS) becomes the executable's file URL.
  */
@@ -91,7 +93,7 @@ export async function bundleCli(t: Target, root: string, addon: string): Promise
     format: "cjs",
     // The same code runs on armv7's Node 20.11: nothing newer may slip in.
     target: "node20.11",
-    external: ["cbor-extract"],
+    external: ["cbor-extract", "etcd3"],
     define: { "import.meta.url": "__tiercast_import_meta_url" },
     banner: { js: 'var __tiercast_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     legalComments: "eof",
