@@ -44,6 +44,13 @@
  * between the two. When the watch stream breaks (etcd restarted, connection lost) the caches are
  * read again and a new watch starts from the new read: nothing is trusted from before the break.
  * The process's own writes (register, assign) go into the caches as soon as etcd confirms them.
+ *
+ * Counted (`storeOps`, `storeOpsByMethod`): every etcd RPC this coordinator issues. Unary calls
+ * (range, put, txn, lease grant and revoke) and stream opens (Watch, LeaseKeepAlive) are counted
+ * where etcd3 asks for each attempt's call options, the one place every call passes through, as
+ * `<Service>.<method>`; the messages sent on the streams are counted where they are sent:
+ * `Lease.keepAlive` (one per keep-alive, TTL/3 apart) and `Watch.create` / `Watch.cancel`.
+ * Nothing on the heartbeat path calls etcd: the caches answer it (bench/failover.ts checks).
  */
 import { Etcd3, isRecoverableError } from "etcd3";
 import type { IKeyValue, IOptions, Lease, Watcher } from "etcd3";
@@ -113,6 +120,9 @@ export class EtcdCoordinator implements Coordinator {
   #syncGen = 0;
   #syncing: Promise<void> | undefined;
 
+  /** etcd RPCs issued, by `<Service>.<method>` (see the header). */
+  readonly #ops = new Map<string, number>();
+
   #onLeader: ((leader: boolean) => void) | undefined;
   #leader = false;
   #leaderTimer: Timer | undefined;
@@ -133,7 +143,11 @@ export class EtcdCoordinator implements Coordinator {
     this.#client = new Etcd3({
       hosts: config.endpoints,
       // unary calls get a deadline; streams (watch, keep-alive) must not
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      // called once per attempt of every call, unary or stream: the one place that counts them
+      defaultCallOptions: (ctx) => {
+        this.#countOp(`${ctx.service}.${ctx.method}`);
+        return ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs };
+      },
       faultHandling: { host: () => endpointBreaker(pauseMs) },
       grpcOptions: {
         // reconnect soon after etcd comes back (gRPC's default back-off grows to 120 s)
@@ -303,6 +317,18 @@ export class EtcdCoordinator implements Coordinator {
     return this.#lastContact;
   }
 
+  /** etcd RPCs this coordinator has issued (unary calls, stream opens, keep-alives, watch creates and cancels). */
+  get storeOps(): number {
+    let total = 0;
+    for (const n of this.#ops.values()) total += n;
+    return total;
+  }
+
+  /** `storeOps` by `<Service>.<method>` (`KV.range`, `KV.txn`, `Lease.keepAlive`, `Watch.create`, ...). */
+  get storeOpsByMethod(): Record<string, number> {
+    return Object.fromEntries([...this.#ops].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -312,7 +338,10 @@ export class EtcdCoordinator implements Coordinator {
     this.#setLeader(false);
     const watcher = this.#watcher;
     this.#watcher = undefined;
-    if (watcher !== undefined) void watcher.cancel().catch(() => undefined);
+    if (watcher !== undefined) {
+      this.#countOp("Watch.cancel");
+      void watcher.cancel().catch(() => undefined);
+    }
     try {
       await this.#lease?.revoke();
     } catch (e) {
@@ -342,7 +371,10 @@ export class EtcdCoordinator implements Coordinator {
     // contact from when the keep-alive was sent (answers come in order on one stream)
     const sent: number[] = [];
     lease.on("keepaliveEstablished", () => sent.splice(0));
-    lease.on("keepaliveFired", () => sent.push(this.#deps.clock.now()));
+    lease.on("keepaliveFired", () => {
+      this.#countOp("Lease.keepAlive");
+      sent.push(this.#deps.clock.now());
+    });
     lease.on("keepaliveSucceeded", () => {
       const at = sent.shift() ?? this.#deps.clock.now();
       if (!alive || gen !== this.#leaseGen) return;
@@ -447,7 +479,10 @@ export class EtcdCoordinator implements Coordinator {
     const gen = ++this.#syncGen;
     const old = this.#watcher;
     this.#watcher = undefined;
-    if (old !== undefined) void old.cancel().catch(() => undefined);
+    if (old !== undefined) {
+      this.#countOp("Watch.cancel");
+      void old.cancel().catch(() => undefined);
+    }
     this.#syncing = this.#sync(gen);
   }
 
@@ -470,6 +505,7 @@ export class EtcdCoordinator implements Coordinator {
   }
 
   #watch(gen: number, from: number): void {
+    this.#countOp("Watch.create");
     const watcher = this.#client.watch().prefix(this.#prefix).startRevision(String(from)).watcher();
     this.#watcher = watcher;
     watcher.on("put", (kv) => {
@@ -609,6 +645,10 @@ export class EtcdCoordinator implements Coordinator {
       if (rest.startsWith(kind)) return [kind, rest.slice(kind.length)];
     }
     return ["", rest];
+  }
+
+  #countOp(op: string): void {
+    this.#ops.set(op, (this.#ops.get(op) ?? 0) + 1);
   }
 
   #open(): void {
