@@ -89,6 +89,8 @@ export class Cluster {
   origin!: ProcInfo;
   readonly agents: AgentInfo[] = [];
   readonly #procs: ProcInfo[] = [];
+  /** Each control process's command line as first started (restartControl reuses it). */
+  readonly #controlArgs: string[][] = [];
   #sawSegment: () => void = () => {};
   readonly #firstSegment = new Promise<void>((resolve) => (this.#sawSegment = resolve));
 
@@ -115,7 +117,7 @@ export class Cluster {
       // The servers of one deployment hold one identity: the nodes pin its key.
       if (n > 0)
         copyFileSync(join(c.dir, "control-1", CONTROL_IDENTITY_FILE), join(dbDir, CONTROL_IDENTITY_FILE));
-      const p = await this.#spawn(multi === undefined ? "control" : `control-${n + 1}`, [
+      const args = [
         "control",
         "--host=127.0.0.1",
         "--port=0",
@@ -130,7 +132,9 @@ export class Cluster {
               `--etcd=${multi.etcd}`,
               ...(multi.leaseTtlS === undefined ? [] : [`--lease-ttl-s=${multi.leaseTtlS}`]),
             ]),
-      ]);
+      ];
+      this.#controlArgs[n] = args;
+      const p = await this.#spawn(multi === undefined ? "control" : `control-${n + 1}`, args);
       this.controls.push(p);
     }
     this.control = this.controls[0]!;
@@ -205,6 +209,31 @@ export class Cluster {
     const info: AgentInfo = { ...p, index: i, region: regionName(region), uploadKbps, dataDir };
     this.agents[i] = info;
     return info;
+  }
+
+  /**
+   * Starts control process n (0-based) again after it ended (killed, crashed): the same database
+   * folder and identity, and the same UDP and admin ports, since the nodes were given its endpoint.
+   * Resolves once it is ready; throws if it is running and nobody sent it a signal.
+   */
+  async restartControl(n: number): Promise<ProcInfo> {
+    const old = this.controls[n];
+    const args = this.#controlArgs[n];
+    if (old === undefined || args === undefined) throw new Error(`no control process ${n}`);
+    if (!old.child.killed && old.child.exitCode === null && old.child.signalCode === null)
+      throw new Error(`control process ${n} is still running`);
+    await old.exited;
+    const again = args.map((a) =>
+      a === "--port=0"
+        ? `--port=${old.udp.port}`
+        : a === "--admin-port=0"
+          ? `--admin-port=${old.http.port}`
+          : a,
+    );
+    const p = await this.#spawn(old.name, again);
+    this.controls[n] = p;
+    if (n === 0) this.control = p;
+    return p;
   }
 
   /** Control's admin token file (control makes it next to its database at first start). */
