@@ -18,6 +18,7 @@
  * watchdog(), on the liveness tick, checks that every member has a complete feed (the plan's
  * side, and the links its heartbeats say are dead) and repairs the plan where one has not.
  */
+import { createHash } from "node:crypto";
 import {
   type AssignBody,
   type ChannelInfo,
@@ -195,6 +196,11 @@ interface Reported {
 
 /** A shed child's link is this idle before it is moved, ms. */
 const SHED_IDLE_MS = 2000;
+
+/** SHA-256 (first 16 hex digits) of a view's canonical JSON (view() sorts it): two DCMs compare views by it. */
+export function viewDigest(view: DcmView): string {
+  return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 16);
+}
 
 export class Dcm {
   readonly logicalId: string;
@@ -447,6 +453,22 @@ export class Dcm {
       this.#changes.push({ kind: "join", id: m.id });
       this.#topologyDirty = true;
     }
+  }
+
+  /**
+   * While adopting: the nodes the reports name (parents, children, mesh neighbours) that have
+   * not resumed here yet. The control center waits for them a little longer before it ends the
+   * adoption, as completing a plan around a missing tier-1 node can take a rebuild.
+   */
+  awaitedNodes(): number[] {
+    if (!this.#adopting) return [];
+    const named = new Set<number>();
+    for (const r of this.#reports.values()) {
+      for (const p of r.hb?.parents ?? []) if (p !== null) named.add(p.node);
+      for (const c of r.hb?.children ?? []) named.add(c.node);
+      for (const m of r.placement?.mesh ?? []) named.add(m);
+    }
+    return [...named].filter((id) => !this.#members.has(id) && this.#origin?.id !== id).sort((a, b) => a - b);
   }
 
   /**
@@ -790,8 +812,16 @@ export class Dcm {
     if (this.#adopting) return false;
     const fec = resolvePolicy(this.#config.tierPolicy).fec;
     const regions = new Set([...this.#members.values()].map((m) => m.region));
+    // Against the redundancy the plan has in force: after a failover that is what the nodes
+    // reported (the adopted clusters' fec), not what this DCM's first, empty quality would give,
+    // so the new DCM's first measurement does not reshuffle a tree that already fits it.
+    const inForce = new Map<string, number>();
+    for (const c of this.#plan.clusters ?? [])
+      if (c.fec !== undefined) for (const r of c.region.split("+")) inForce.set(r, c.fec.n);
     for (const r of regions) {
-      if (fecNFor(before[r], fec) === fecNFor(after[r], fec)) continue;
+      // A region with no measurement yet (a new DCM's first ticks) changes nothing.
+      if (q[r] === undefined && before[r]?.loss === undefined) continue;
+      if ((inForce.get(r) ?? fecNFor(before[r], fec)) === fecNFor(after[r], fec)) continue;
       this.requestRebuild();
       return true;
     }

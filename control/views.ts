@@ -8,6 +8,7 @@ import { heartbeatBytesMean, roleName, type ClientManager, type NodeRecord } fro
 import type { ContentDirectory } from "./content-directory.js";
 import type { ControlMetrics, Gauges } from "./metrics.js";
 import { planEdges } from "./topology/plan.js";
+import { viewDigest } from "./dcm.js";
 import type { RegionQuality } from "./region-quality.js";
 
 /** The read-only part of the ControlCenter the views (and the admin HTTP server) use. */
@@ -104,6 +105,7 @@ export function topologyView(s: ControlState): object[] {
       edges: planEdges(plan),
       /** Members and parent/child links per substream slot: what a failover's adoption must rebuild. */
       view: e.dcm.view(),
+      viewDigest: viewDigest(e.dcm.view()),
       adopting: e.dcm.adopting,
       unplaced: plan.unplaced,
       tier1Algorithm: plan.tier1Algorithm ?? null,

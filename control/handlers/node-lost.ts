@@ -7,9 +7,12 @@
 import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
 import { removeNodes } from "./remove-node.js";
+import { viewDigest } from "../dcm.js";
 
 /** Heartbeat intervals a replacement DCM waits for the nodes' reports before it completes the plan. */
 export const ADOPTION_WAIT_INTERVALS = 1.5;
+/** ... and at most this many while nodes the reports name have not resumed (they may be gone). */
+export const ADOPTION_MAX_WAIT_INTERVALS = 4;
 
 export function checkLiveness(ctx: ControlContext): void {
   const now = ctx.clock.now();
@@ -33,10 +36,19 @@ export function checkLiveness(ctx: ControlContext): void {
 function finishAdoptions(ctx: ControlContext, now: number): void {
   for (const e of ctx.directory.all()) {
     if (!e.dcm.adopting || e.adoptingSince === undefined) continue;
-    if (now - e.adoptingSince < ADOPTION_WAIT_INTERVALS * ctx.config.heartbeatMs) continue;
+    const waited = (now - e.adoptingSince) / ctx.config.heartbeatMs;
+    if (waited < ADOPTION_WAIT_INTERVALS) continue;
+    // Nodes the others name that have not resumed yet: wait for them, up to a limit.
+    const awaited = e.dcm.awaitedNodes();
+    if (awaited.length > 0 && waited < ADOPTION_MAX_WAIT_INTERVALS) continue;
     const summary = e.dcm.finishAdoption();
     if (!summary.done) continue;
-    ctx.logger.info("dcm_adopted", { dcm: e.dcm.logicalId, ...summary });
+    // The view's digest: an operator (or a test) compares it with the old DCM's (GET /api/topology).
+    ctx.logger.info("dcm_adopted", {
+      dcm: e.dcm.logicalId,
+      ...summary,
+      viewDigest: viewDigest(e.dcm.view()),
+    });
     ctx.reconcile(e.dcm);
   }
 }

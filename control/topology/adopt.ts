@@ -168,7 +168,11 @@ export function adoptPlan(s: TierSnapshot, reports: ReadonlyMap<number, NodeRepo
   const mesh = [origin, ...t1].some((r) => (meshOf(r.id)?.length ?? 0) > 0);
   st.tier1Algorithm = mesh || (t1.length === 0 && policy.tier1Algorithm === "mesh") ? "mesh" : "tree";
   let dropped = 0;
-  if (st.tier1Algorithm === "mesh") adoptMesh(st, origin, t1, meshOf);
+  if (st.tier1Algorithm === "mesh")
+    adoptMesh(st, origin, t1, meshOf, (id) => {
+      const p = reports.get(id)?.parents?.find((x) => x !== null);
+      return p ?? undefined;
+    });
   else dropped += adoptTier1Tree(st, origin, t1, reports);
   for (const r of t1) {
     if (r.np.depth !== null) continue;
@@ -326,12 +330,18 @@ function fits(pl: ReportedPlacement, policy: TierPolicy, bottom: number): boolea
   return pl.fec === undefined || (pl.fec.k === policy.fec.k && pl.fec.n >= 0 && pl.fec.k + pl.fec.n <= 16);
 }
 
-/** Tier 1 as a mesh (tier1.ts): the reported neighbour lists, flooding costs, the BFS tree. */
+/**
+ * Tier 1 as a mesh (tier1.ts): the reported neighbour lists, flooding costs, the BFS tree. A node
+ * floods to and from every neighbour; its tree parent is a label (the plan's depth and the view):
+ * the one it reports keeps it when that neighbour is one hop nearer the origin, as any BFS
+ * parent is, so the adopted tree is the one the engine built, whatever order it searched in.
+ */
 function adoptMesh(
   st: State,
   origin: Rec,
   t1: Rec[],
   meshOf: (id: number) => readonly number[] | undefined,
+  reportedParent: (id: number) => number | undefined,
 ): void {
   const all = (1 << st.k) - 1;
   const order = [origin, ...t1];
@@ -353,7 +363,12 @@ function adoptMesh(
     if (r === origin) continue;
     r.np.depth = depth.get(r.id) ?? null;
     r.np.sources = [origin.id];
-    const p = parent.get(r.id);
+    const reported = reportedParent(r.id);
+    const d = depth.get(r.id);
+    const p =
+      reported !== undefined && d !== undefined && nb.includes(reported) && depth.get(reported) === d - 1
+        ? reported
+        : parent.get(r.id);
     if (p === undefined || p === null) continue;
     r.np.parents.fill(p);
     st.get(p).np.children.push({ node: r.id, substreams: all, algorithm: "flood" });
