@@ -151,6 +151,7 @@ export class ControlCenter implements ControlContext {
         sessions: this.sessions,
         identity,
         send: (buf, to) => this.#transport.send(buf, to),
+        epochOf: (channel) => this.#epochOf(channel),
       },
       {
         policy: config.trust?.policy ?? OPEN_POLICY,

@@ -17,7 +17,7 @@ import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
 import { waitFor } from "./helpers/cli.js";
-import { lossSince, reassociated } from "./helpers/failover.js";
+import { lossSince, reassociated, resumedAll } from "./helpers/failover.js";
 import { EtcdServer, etcdSkipReason } from "./helpers/etcd.js";
 
 const AGENTS = 24;
@@ -92,7 +92,9 @@ etcdTest(
     const killedAt = Date.now();
     cluster.controls[victim]!.child.kill("SIGKILL");
     const alive = [0, 1, 2].filter((n) => n !== victim);
-    const backAt = await reassociated(ids, () => seenBy(cluster, alive), 20_000);
+    const listedAt = await reassociated(ids, () => seenBy(cluster, alive), 20_000);
+    const backAt = await resumedAll(all, before, 20_000);
+    t.log(`listed by a live server ${listedAt - killedAt} ms after kill -9`);
     const failoverMs = backAt - killedAt;
     t.log(`failover: every agent reassociated ${failoverMs} ms after kill -9 (lease ${LEASE_S} s)`);
     t.true(
@@ -240,16 +242,16 @@ etcdTest(
 
     await etcd.pause(10_000);
 
-    // Control recovers: one server owns the channel again and every agent's session is with it:
-    // its heartbeats are answered (phase joined) and it has seen the owner's epoch.
+    // Control recovers: one server owns the channel again and every agent's session is with it
+    // (its heartbeats answered there: phase joined, on that server's endpoint).
     await waitFor(
-      "every agent's heartbeats answered by the channel's owner after etcd returned",
+      "every agent's session with the channel's owner after etcd returned",
       async () => {
         const rows = (await cluster.adminJson<ServerRow[]>("/api/servers", 1000, 0)) ?? [];
-        const epoch = rows.flatMap((r) => r.dcms).find((d) => d.logicalId === "dcm:demo:all")?.epoch;
-        if (epoch === undefined) return undefined;
+        const owner = rows.find((r) => r.dcms.some((d) => d.logicalId === "dcm:demo:all"))?.endpoint;
+        if (owner === undefined) return undefined;
         const st = await all();
-        return st.every((x) => x?.control?.phase === "joined" && x.control.epoch === epoch)
+        return st.every((x) => x?.control?.phase === "joined" && x.control.endpoint === owner)
           ? true
           : undefined;
       },

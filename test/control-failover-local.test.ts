@@ -19,7 +19,7 @@ import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
 import { readAdminToken } from "../control/admin-token.js";
 import { waitFor } from "./helpers/cli.js";
-import { lossSince, reassociated } from "./helpers/failover.js";
+import { lossSince, reassociated, resumedAll } from "./helpers/failover.js";
 
 const AGENTS = 12;
 const HEARTBEAT_MS = 1000;
@@ -110,11 +110,15 @@ test("kill the DCM worker while 12 agents stream: every node resumes within 2 he
   t.is(r.status, 200);
 
   // Back in the view: the new worker lists every agent (its session resumed there).
-  const backAt = await reassociated(
+  // Back: the fresh worker lists every agent (its RESUME passed), and every agent's own session
+  // is joined again there, at the new owner's epoch (the node side).
+  const listedAt = await reassociated(
     ids,
     async () => new Set(((await cluster.adminJson<ControlNode[]>("/api/nodes", 500)) ?? []).map((n) => n.id)),
     15_000,
   );
+  const backAt = await resumedAll(all, before, 15_000);
+  t.log(`listed by the new worker ${listedAt - killedAt} ms after the kill`);
   const failoverMs = backAt - killedAt;
   t.log(`failover: every agent reassociated ${failoverMs} ms after the kill`);
   t.true(failoverMs <= 2 * HEARTBEAT_MS, `reassociated within 2 heartbeat intervals (${failoverMs} ms)`);

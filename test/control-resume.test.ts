@@ -28,6 +28,7 @@ import type { MemoryTransport } from "../seams/memory-transport.js";
 import { type FakeNode, Harness, HB, newIdentity, policy } from "./helpers/control-harness.js";
 
 const B = { address: "127.0.0.1", port: 7701 };
+const B_EPOCH = 42;
 
 interface Pair {
   h: Harness;
@@ -42,7 +43,15 @@ function pair(config: Partial<ControlConfig> = {}): Pair {
   const h = new Harness(undefined, config, identity);
   const bStore = new SqliteNodeStore(":memory:");
   const b = new ControlCenter(
-    { clock: h.clock, transport: h.net.bind(B.address, B.port), store: bStore, logger: h.logger, identity },
+    {
+      clock: h.clock,
+      transport: h.net.bind(B.address, B.port),
+      store: bStore,
+      logger: h.logger,
+      identity,
+      // B holds the channel's DCM at this fencing epoch (the RSL's).
+      routing: { epochOf: () => B_EPOCH },
+    },
     { heartbeatMs: HB, regions: policy, ...config, trust: { probationHeartbeats: 0, ...config.trust } },
   );
   b.start();
@@ -145,6 +154,8 @@ test("a node resumes its session at another server in one round trip; heartbeats
   const ack = resumeAcks(agent).at(-1)!;
   t.is(ack.body.error, JoinError.NONE);
   t.truthy(ack.body.ticket, "a fresh ticket for the next failover");
+  // Without it a node that saw the old owner's epoch would drop the answer as a deposed server's.
+  t.is(ack.body.epoch, B_EPOCH, "RESUME_ACK carries the new owner's epoch");
   const keys = resumedSessionKeys(sent.resumption, sent.nonce, ack.body.nonce);
   t.true(checkTag(ack.bytes, keys.controlToNode), "RESUME_ACK is tagged with the resumed keys");
   t.false(checkTag(ack.bytes, resumedSessionKeys(o.resumption, sent.nonce, ack.body.nonce).controlToNode));

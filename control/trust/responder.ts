@@ -96,6 +96,11 @@ export interface ResponderDeps {
   /** Control's long-term Ed25519 key pair. */
   identity: { publicKey: Uint8Array; privateKey: KeyObject };
   send(buf: Uint8Array, to: Address): void;
+  /**
+   * The fencing epoch of this server's DCM for a channel id (the RSL's), which a RESUME_ACK must
+   * carry: a node drops an answer below the epoch it has seen. Absent: no RSL (epoch 0).
+   */
+  epochOf?(channel: number): number | undefined;
 }
 
 export interface ResponderConfig {
@@ -302,11 +307,13 @@ export class HandshakeResponder {
       this.#deps.metrics.sessionsOpened++;
     }
     const ok = node !== undefined && body.error === JoinError.NONE;
+    const epoch = ok ? this.#deps.epochOf?.(r.channel) : undefined;
     const msg = this.#envelope(MsgType.RESUME_ACK, {
       error: body.error,
       nonce: r.controlNonce,
       heartbeatMs: body.heartbeatMs,
       ...(ok ? { ticket: this.#ticket(r.node, hs.join, s) } : {}),
+      ...(epoch === undefined ? {} : { epoch }),
     });
     this.#deps.send(sessions.seal(s, msg), to);
     // A refused RESUME leaves no session behind.

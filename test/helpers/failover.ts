@@ -66,3 +66,31 @@ export async function lossSince(
     };
   });
 }
+
+/**
+ * Waits until every agent says (its /status) that its control session is joined again after a
+ * failover: one more failover than in `before`, and back in phase `joined` (its RESUME was
+ * answered by a RESUME_ACK it accepted). Resolves with the time it happened (Date.now()). This
+ * is the node side of "reassociated": a server listing a node only says its RESUME passed the
+ * server's checks. (`control.epoch` is the epoch of the last ASSIGN applied, which a healthy
+ * adopted tree does not change.)
+ */
+export async function resumedAll(
+  all: () => Promise<Array<AgentStatus | undefined>>,
+  before: Array<AgentStatus | undefined>,
+  timeoutMs: number,
+): Promise<number> {
+  return waitFor(
+    "every agent's session joined again after the failover",
+    async () => {
+      const now = await all();
+      const back = now.every((s, i) => {
+        const c = s?.control;
+        return c !== undefined && c.phase === "joined" && c.failovers > (before[i]?.control?.failovers ?? 0);
+      });
+      return back ? Date.now() : undefined;
+    },
+    timeoutMs,
+    50,
+  );
+}
