@@ -29,14 +29,14 @@
  * Message handling is in handlers/ (one file per message type); this file holds state and timers.
  */
 import type { KeyObject } from "node:crypto";
+import { ControlLink } from "../common/control-link.js";
 import {
   ControlFailover,
-  ControlLink,
   EpochFence,
   type FailoverStats,
   type FailoverTrigger,
   type FallbackReason,
-} from "../common/control-link.js";
+} from "../common/control-failover.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";

@@ -22,15 +22,15 @@ import { SECOND } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import type { KeyObject } from "node:crypto";
+import { ControlLink } from "../common/control-link.js";
 import {
   ControlFailover,
-  ControlLink,
   EpochFence,
   placementOf,
   type FailoverStats,
   type FailoverTrigger,
   type FallbackReason,
-} from "../common/control-link.js";
+} from "../common/control-failover.js";
 import { AssignParts } from "../protocol/assign-parts.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";

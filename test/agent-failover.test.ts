@@ -15,7 +15,7 @@ import { ROUTER_TUNING } from "../agent/config.js";
 import { agentCommand } from "../agent/main.js";
 import { Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
 import { parseOptions, UsageError } from "../cli/options.js";
-import { ackTimeoutMs, HINT_RESUME_TRIES, RESUME_HINT_MS } from "../common/control-link.js";
+import { ackTimeoutMs, HINT_RESUME_TRIES, RESUME_HINT_MS } from "../common/control-failover.js";
 import { originCommand } from "../origin/main.js";
 import { encodeTagged } from "../protocol/auth.js";
 import { WIRE_VERSION } from "../protocol/limits.js";

@@ -8,7 +8,7 @@
  * channel comes from a deposed server: dropped, logged and counted (fencing, issue 12).
  */
 import { AssignParts } from "../../protocol/assign-parts.js";
-import { placementOf } from "../../common/control-link.js";
+import { placementOf } from "../../common/control-failover.js";
 import type { AssignBody, MessageOf, MsgType } from "../../protocol/messages.js";
 import type { Session } from "../session.js";
 
