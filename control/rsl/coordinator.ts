@@ -95,6 +95,8 @@ export interface Coordinator {
    * a server is registered (memory is the authority).
    */
   lastContact(): number;
+  /** Requests this coordinator made of its store so far, by method (etcd RPCs; none in memory). */
+  readonly storeOpsByMethod: Record<string, number>;
   /** Revokes the registration (ownerships go with it) and closes the connection. */
   close(): Promise<void>;
 }

@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import type { Clock, Timer } from "../../seams/clock.js";
 import type { Logger } from "../../seams/log.js";
 import type { Address, Transport } from "../../seams/transport.js";
+import { exposition, metricFamily } from "../../common/prometheus.js";
 import { localAdminSource, type AdminSource } from "../admin-http.js";
 import { dcmLogicalId } from "../content-directory.js";
 import type { ControlCenter } from "../control-center.js";
@@ -94,7 +95,30 @@ export class EtcdControl {
         endpointOf: (id) => endpointOf(coordinator.servers().find((s) => s.id === id)?.endpoint),
       },
     });
-    this.admin = { ...localAdminSource(this.control), servers: () => this.servers() };
+    const local = localAdminSource(this.control);
+    this.admin = {
+      ...local,
+      servers: () => this.servers(),
+      // /metrics also says what this server asked of etcd (bench:failover: none per heartbeat).
+      view: async (path) => {
+        const out = await local.view(path);
+        if (path !== "/metrics" || out?.type !== "text") return out;
+        const ops = Object.entries(coordinator.storeOpsByMethod).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        return {
+          type: "text",
+          body:
+            out.body +
+            exposition([
+              metricFamily(
+                "tiercast_control_rsl_store_ops_total",
+                "counter",
+                "Requests this server made of etcd, by method (lease keep-alives, watches, the RSL map).",
+                ops.map(([method, n]) => [{ method }, n]),
+              ),
+            ]),
+        };
+      },
+    };
     coordinator.onChange(() => this.#onRslChange());
   }
 

@@ -116,6 +116,11 @@ export class LocalCoordinator implements Coordinator {
     return id;
   }
 
+  /** Memory: no store requests. */
+  get storeOpsByMethod(): Record<string, number> {
+    return {};
+  }
+
   channels(): ReadonlyMap<string, number> {
     return new Map(this.#channels);
   }
