@@ -4,6 +4,8 @@ export default {
   extensions: { ts: "module" },
   nodeArguments: ["--import=tsx"],
   timeout: "3m",
-  concurrency: 2,
+  // One test file at a time: the process tests (lab, failover, QEMU boots) each load this 2-core
+  // machine on their own, and two at once measure the machine rather than tiercast.
+  concurrency: 1,
   workerThreads: false,
 };
