@@ -191,12 +191,14 @@ export async function attack(plan: AttackPlan): Promise<AttackReport> {
     await pause(500);
     await own.close();
   }
-  // 2. Forged ASSIGN from control's address to every agent: version 2^32-1, parents = the attacker.
+  // 2. Forged ASSIGN from control's address to every agent: version 2^32-1, parents = the attacker,
+  //    and the largest fencing epoch (an epoch is no secret: only the session tag protects an ASSIGN).
   for (const a of plan.agents) {
     for (const auth of [undefined, randomBytes(16)]) {
       const body = {
         channel: status.channelId,
         version: M32,
+        epoch: Number.MAX_SAFE_INTEGER,
         k: 1,
         tier: 1,
         parents: [{ node: 999, ...sock.local }],
