@@ -1,6 +1,9 @@
 /**
  * A simulated Clock: time moves only when `advance` is called, and due timers fire in
- * time order (ties in creation order). Used by unit tests and, later, the simulator.
+ * time order (ties in creation order). Used by unit tests and by the simulator (sim/), where a
+ * million viewers and their datagrams keep hundreds of thousands of timers pending: the timers
+ * sit in a binary heap ordered by (due time, creation id), so each one costs O(log n), and a
+ * cleared timer is only forgotten (its heap entry is skipped when it comes up).
  */
 import type { Clock, Timer } from "./clock.js";
 
@@ -14,7 +17,9 @@ interface Pending {
 export class ManualClock implements Clock {
   #now: number;
   #nextId = 1;
+  /** The live timers by id; the heap may still hold entries of cleared ones. */
   #pending = new Map<number, Pending>();
+  #heap: Pending[] = [];
 
   constructor(startMs = 1_700_000_000_000) {
     this.#now = startMs;
@@ -45,24 +50,31 @@ export class ManualClock implements Clock {
     return this.#pending.size;
   }
 
+  /** When the next live timer falls due (undefined: none). */
+  get nextDue(): number | undefined {
+    this.#dropCleared();
+    return this.#heap[0]?.at;
+  }
+
   /** Moves time forward by `ms`, firing every timer that falls due on the way. */
   advance(ms: number): void {
     const end = this.#now + ms;
     for (;;) {
-      let next: Pending | undefined;
-      for (const p of this.#pending.values()) {
-        if (p.at <= end && (next === undefined || p.at < next.at || (p.at === next.at && p.id < next.id))) {
-          next = p;
-        }
-      }
-      if (next === undefined) break;
+      this.#dropCleared();
+      const next = this.#heap[0];
+      if (next === undefined || next.at > end) break;
+      this.#pop();
       this.#now = Math.max(this.#now, next.at);
       if (next.every === undefined) this.#pending.delete(next.id);
-      // A late interval (after stall) fires once and runs on from now, as Node's setInterval does.
-      else next.at = next.at + next.every <= this.#now ? this.#now + next.every : next.at + next.every;
+      else {
+        // A late interval (after stall) fires once and runs on from now, as Node's setInterval does.
+        next.at = next.at + next.every <= this.#now ? this.#now + next.every : next.at + next.every;
+        this.#push(next);
+      }
       next.fn();
     }
-    this.#now = end;
+    // A callback may have stalled the clock past `end`: time never goes back.
+    this.#now = Math.max(this.#now, end);
   }
 
   /**
@@ -75,7 +87,50 @@ export class ManualClock implements Clock {
 
   #add(fn: () => void, ms: number, every: number | undefined): Timer {
     const id = this.#nextId++;
-    this.#pending.set(id, { id, at: this.#now + Math.max(0, ms), every, fn });
+    const p: Pending = { id, at: this.#now + Math.max(0, ms), every, fn };
+    this.#pending.set(id, p);
+    this.#push(p);
     return id as unknown as Timer;
   }
+
+  /** Pops heap tops that were cleared. */
+  #dropCleared(): void {
+    const h = this.#heap;
+    while (h.length > 0 && this.#pending.get(h[0]!.id) !== h[0]) this.#pop();
+  }
+
+  #push(p: Pending): void {
+    const h = this.#heap;
+    let i = h.length;
+    h.push(p);
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!before(p, h[up]!)) break;
+      h[i] = h[up]!;
+      i = up;
+    }
+    h[i] = p;
+  }
+
+  #pop(): void {
+    const h = this.#heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && before(h[r]!, h[l]!) ? r : l;
+      if (!before(h[c]!, last)) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+  }
+}
+
+function before(a: Pending, b: Pending): boolean {
+  return a.at < b.at || (a.at === b.at && a.id < b.id);
 }

@@ -1,7 +1,9 @@
 /**
  * A simulated datagram network on an injected Clock: each datagram is delivered after a
  * latency, may be lost at random (seeded), and is dropped across a partition. It implements
- * the same Transport as UDP so the same contract tests run against both.
+ * the same Transport as UDP so the same contract tests run against both. A host can also be
+ * taken down whole (`down`/`up`: a box or a region losing power or its uplink), which the
+ * simulator (sim/) uses for region outages.
  */
 import { mulberry32 } from "../common/prng.js";
 import type { Clock } from "./clock.js";
@@ -25,10 +27,13 @@ export class MemoryNetwork {
   readonly #config: Required<MemoryNetworkConfig>;
   readonly #endpoints = new Map<string, MemoryTransport>();
   readonly #cut = new Set<string>();
+  readonly #down = new Set<string>();
   #rng: () => number;
   #nextPort = 40000;
   delivered = 0;
   dropped = 0;
+  /** Bytes of the datagrams delivered. */
+  deliveredBytes = 0;
 
   constructor(clock: Clock, config: MemoryNetworkConfig = {}) {
     this.#clock = clock;
@@ -61,12 +66,26 @@ export class MemoryNetwork {
     this.#cut.delete(pairKey(a, b));
   }
 
+  /** Host `address` is down: every datagram from or to it is dropped (sent or in flight) until `up`. */
+  down(address: string): void {
+    this.#down.add(address);
+  }
+
+  up(address: string): void {
+    this.#down.delete(address);
+  }
+
+  isDown(address: string): boolean {
+    return this.#down.has(address);
+  }
+
   /** @internal */
   deliver(from: Address, to: Address, data: Uint8Array): void {
     const c = this.#config;
     if (
       data.length > c.maxDatagram ||
-      this.#cut.has(pairKey(from.address, to.address)) ||
+      (this.#cut.size > 0 && this.#cut.has(pairKey(from.address, to.address))) ||
+      (this.#down.size > 0 && (this.#down.has(from.address) || this.#down.has(to.address))) ||
       (c.loss > 0 && this.#rng() < c.loss)
     ) {
       this.dropped++;
@@ -76,11 +95,12 @@ export class MemoryNetwork {
     const delay = c.latencyMs + (c.jitterMs > 0 ? this.#rng() * c.jitterMs : 0);
     this.#clock.setTimeout(() => {
       const dest = this.#endpoints.get(addressKey(to));
-      if (dest === undefined) {
+      if (dest === undefined || (this.#down.size > 0 && this.#down.has(to.address))) {
         this.dropped++;
         return;
       }
       this.delivered++;
+      this.deliveredBytes += copy.length;
       dest.receive(copy, from);
     }, delay);
   }

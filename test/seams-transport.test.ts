@@ -10,7 +10,7 @@ import { UdpTransport } from "../seams/udp-transport.js";
 
 interface Harness {
   name: string;
-  bind(host: string): Promise<Transport>;
+  bind(host: string, port?: number): Promise<Transport>;
   /** Lets the network run until `cond` holds; throws past a bound. */
   until(cond: () => boolean): Promise<void>;
 }
@@ -18,7 +18,7 @@ interface Harness {
 function udpHarness(): Harness {
   return {
     name: "udp",
-    bind: (host) => UdpTransport.bind({ host, port: 0 }),
+    bind: (host, port = 0) => UdpTransport.bind({ host, port }),
     async until(cond) {
       const deadline = Date.now() + 5000;
       while (!cond()) {
@@ -34,7 +34,7 @@ function memoryHarness(): Harness {
   const net = new MemoryNetwork(clock, { latencyMs: 2 });
   return {
     name: "memory",
-    bind: (host) => Promise.resolve(net.bind(host)),
+    bind: (host, port = 0) => Promise.resolve(net.bind(host, port)),
     async until(cond) {
       for (let i = 0; i < 1000 && !cond(); i++) clock.advance(1);
       if (!cond()) throw new Error("condition not met within 1000 simulated ms");
@@ -103,7 +103,49 @@ for (const make of [udpHarness, memoryHarness]) {
     await h.until(() => probe === 1);
     t.is(got, 1);
   });
+
+  test(`${h.name}: a closed address can be bound again and receives (a restarted server)`, async (t) => {
+    const a = await h.bind("127.0.0.1");
+    const first = await h.bind("127.0.0.1");
+    const port = first.local.port;
+    await first.close();
+    const again = await h.bind("127.0.0.1", port);
+    t.teardown(() => Promise.all([a.close(), again.close()]));
+    t.is(again.local.port, port);
+    let got = 0;
+    again.onDatagram(() => got++);
+    a.send(Buffer.from([1]), { address: "127.0.0.1", port });
+    await h.until(() => got === 1);
+    t.is(got, 1);
+  });
 }
+
+test("memory: a host that is down neither sends nor receives, in flight included, until up", (t) => {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock, { latencyMs: 5 });
+  const a = net.bind("10.0.0.1");
+  const b = net.bind("10.0.0.2");
+  const c = net.bind("10.0.0.3");
+  const at = { a: 0, b: 0, c: 0 };
+  a.onDatagram(() => at.a++);
+  b.onDatagram(() => at.b++);
+  c.onDatagram(() => at.c++);
+  a.send(Buffer.from([1]), b.local); // in flight when b goes down
+  net.down("10.0.0.2");
+  t.true(net.isDown("10.0.0.2"));
+  b.send(Buffer.from([2]), a.local);
+  a.send(Buffer.from([3]), b.local);
+  a.send(Buffer.from([4]), c.local); // others are not affected
+  clock.advance(10);
+  t.deepEqual(at, { a: 0, b: 0, c: 1 });
+  t.is(net.dropped, 3);
+  net.up("10.0.0.2");
+  b.send(Buffer.from([5]), a.local);
+  a.send(Buffer.from([6]), b.local);
+  clock.advance(10);
+  t.deepEqual(at, { a: 1, b: 1, c: 1 });
+  t.is(net.deliveredBytes, 3);
+});
 
 test("memory: loss and partitions drop datagrams, deterministically per seed", (t) => {
   const run = (seed: number): number => {
