@@ -32,8 +32,8 @@
  * The child's report is per parent, not per coded substream: a parent feeding a child two coded
  * substreams of which one is cut still looks fresh (its other substream arrives).
  */
-import type { HeartbeatBody } from "../protocol/messages.js";
-import { congestedLinks, type LinkSample } from "./topology/congestion.js";
+import type { HeartbeatBody, LinkState } from "../protocol/messages.js";
+import { byLag, type CongestedLink, isCongested, linkLag } from "./topology/congestion.js";
 import { MoveBackoff, type MoveBackoffPolicy } from "./topology/move-backoff.js";
 import type { NodePlan, Plan } from "./topology/plan.js";
 
@@ -72,13 +72,45 @@ export interface CongestionVerdict {
   held: HeldLink[];
 }
 
+/**
+ * One node's link reports. A heartbeat is kept as it came (report() is O(1) and allocates
+ * nothing: the DCM keeps the same body as the node's last report); tick() reads both ends of
+ * each link from the heartbeats of the interval, the last report of a link winning (a node that
+ * heartbeats twice in an interval: `earlier` holds the first, and its links count where the
+ * second does not name them).
+ */
+interface NodeLinks {
+  /** The interval (tick number) `hb` belongs to. */
+  interval: number;
+  /** The node's last heartbeat of that interval; undefined once its tick ran. */
+  hb: HeartbeatBody | undefined;
+  /** Earlier heartbeats of the same interval, oldest first. */
+  earlier: HeartbeatBody[] | undefined;
+  /** The tick whose samples `prev` holds. */
+  prevTick: number;
+  /**
+   * The samples of that tick of the links of which this node is the child, three numbers each:
+   * parent, the parent's last seq sent, the lag (the next tick compares against them).
+   */
+  prev: number[];
+}
+
+/** Fields of a sample in NodeLinks.prev. */
+const PARENT = 0;
+const SENT = 1;
+const LAG = 2;
+const SAMPLE = 3;
+
 export class CongestionMonitor {
   readonly #backoff: MoveBackoff;
   readonly #freshMs: number;
-  /** This interval's reports: parent's last seq sent, child's last seq received and its age. */
-  readonly #sent = new Map<string, LinkSample>();
-  readonly #recv = new Map<string, { seq: number; ageMs: number }>();
-  #last: LinkSample[] = [];
+  /** Nodes that reported in this interval or the last, by id. */
+  readonly #nodes = new Map<number, NodeLinks>();
+  /** Ticks so far: the interval the reports arriving now belong to. */
+  #interval = 0;
+  /** Scratch of tick(): a child's samples, and the parents it named (reused, never shrunk). */
+  readonly #samples: number[] = [];
+  readonly #named: number[] = [];
 
   constructor(policy: Partial<CongestionMonitorPolicy> = {}) {
     this.#backoff = new MoveBackoff(policy);
@@ -90,37 +122,104 @@ export class CongestionMonitor {
     return this.#backoff.size;
   }
 
-  /** A heartbeat's links: children give what this node sent, parents what it received. */
+  /** Nodes whose reports the monitor holds (this interval's and the last tick's samples). */
+  get nodes(): number {
+    return this.#nodes.size;
+  }
+
+  /** A heartbeat's links: children give what this node sent, parents what it received. O(1). */
   report(id: number, hb: HeartbeatBody): void {
-    for (const c of hb.children)
-      this.#sent.set(`${id}>${c.node}`, { parent: id, child: c.node, sentSeq: c.lastSeq, recvSeq: 0 });
-    for (const p of hb.parents)
-      if (p !== null) this.#recv.set(`${p.node}>${id}`, { seq: p.lastSeq, ageMs: p.ageMs });
+    const n = this.#nodes.get(id);
+    if (n === undefined) {
+      this.#nodes.set(id, { interval: this.#interval, hb, earlier: undefined, prevTick: -1, prev: [] });
+    } else if (n.interval !== this.#interval || n.hb === undefined) {
+      n.interval = this.#interval;
+      n.hb = hb;
+      n.earlier = undefined;
+    } else {
+      (n.earlier ??= []).push(n.hb);
+      n.hb = hb;
+    }
   }
 
   /**
    * Once per heartbeat interval: joins both ends of every link of the plan in force, finds the
    * congested ones (lag >= lagPackets, not shrinking since the last interval) and splits them
-   * into links to move now and links to hold (backoff, spare coded links).
+   * into links to move now and links to hold (backoff, spare coded links). O(links reported):
+   * each reported parent link of a child is joined with its parent's report of that child.
    */
   tick(plan: Plan, lagPackets: number, now: number): CongestionVerdict {
-    const current: LinkSample[] = [];
-    for (const [key, s] of this.#sent) {
-      const recv = this.#recv.get(key);
-      const np = plan.nodes.get(s.child);
-      // Only links of the plan in force (both ends reported on it).
-      if (recv === undefined || np === undefined || !np.parents.includes(s.parent)) continue;
-      current.push({ ...s, recvSeq: recv.seq, ...(recv.ageMs >= this.#freshMs ? { stale: true } : {}) });
+    const t = this.#interval;
+    const policy = { lagPackets };
+    const found: CongestedLink[] = [];
+    const samples = this.#samples;
+    const named = this.#named;
+    for (const [child, c] of this.#nodes) {
+      if (c.interval !== t || c.hb === undefined) continue;
+      const np = plan.nodes.get(child);
+      const prev = c.prevTick === t - 1 ? c.prev : undefined;
+      samples.length = 0;
+      named.length = 0;
+      // The child's parent links, the last report of each (latest heartbeat, last entry first).
+      for (let h = c.earlier?.length ?? 0; h >= 0; h--) {
+        const hb = h === (c.earlier?.length ?? 0) ? c.hb : c.earlier![h]!;
+        for (let i = hb.parents.length - 1; i >= 0; i--) {
+          const recv = hb.parents[i];
+          if (recv === null || recv === undefined || named.includes(recv.node)) continue;
+          const parent = recv.node;
+          named.push(parent);
+          // Only links of the plan in force (both ends reported on it).
+          if (np === undefined || !np.parents.includes(parent)) continue;
+          const p = this.#nodes.get(parent);
+          const sentSeq = p === undefined || p.interval !== t ? undefined : lastSent(p, child);
+          if (sentSeq === undefined) continue;
+          const lag = linkLag(sentSeq, recv.lastSeq, recv.ageMs >= this.#freshMs);
+          samples.push(parent, sentSeq, lag);
+          if (prev === undefined) continue;
+          for (let j = 0; j < prev.length; j += SAMPLE) {
+            if (prev[j + PARENT] !== parent) continue;
+            const prevLag = prev[j + LAG]!;
+            if (isCongested(prevLag, prev[j + SENT]!, lag, sentSeq, policy))
+              found.push({ parent, child, lag, growth: lag - prevLag });
+            break;
+          }
+        }
+      }
+      c.prev.length = 0;
+      for (const x of samples) c.prev.push(x);
+      c.prevTick = t;
     }
-    const found = congestedLinks(this.#last, current, { lagPackets });
-    this.#last = current;
-    const lagging = new Set(found.map((l) => `${l.parent}>${l.child}`));
+    found.sort(byLag);
+    const out = this.#verdicts(found, plan, now);
+    // The interval is over: its heartbeats are let go, and nodes that did not report are forgotten.
+    for (const [id, n] of this.#nodes) {
+      if (n.interval !== t) this.#nodes.delete(id);
+      else {
+        n.hb = undefined;
+        n.earlier = undefined;
+      }
+    }
+    this.#interval = t + 1;
+    this.#backoff.sweep(now);
+    return out;
+  }
+
+  /** Moves and holds for the congested links, worst first (backoff, spare coded links). */
+  #verdicts(found: readonly CongestedLink[], plan: Plan, now: number): CongestionVerdict {
     const out: CongestionVerdict = { moved: [], held: [] };
+    if (found.length === 0) return out;
+    /** Lagging parents by child. */
+    const lagging = new Map<number, number[]>();
+    for (const l of found) {
+      const ps = lagging.get(l.child);
+      if (ps === undefined) lagging.set(l.child, [l.parent]);
+      else ps.push(l.parent);
+    }
     for (const { parent, child, lag } of found) {
       const np = plan.nodes.get(child);
       if (np === undefined) continue;
       const coded = np.fec !== undefined && codedLink(plan, parent, child);
-      const spare = coded && this.#received(np, child, lagging) >= np.fec!.k;
+      const spare = coded && this.#received(np, child, lagging.get(child) ?? []) >= np.fec!.k;
       const keys = substreamKeys(np, parent, child, coded);
       for (const k of keys) this.#backoff.lagging(k, now);
       const waitMs = Math.max(...keys.map((k) => this.#backoff.waitMs(k, now, !spare)));
@@ -134,22 +233,47 @@ export class CongestionMonitor {
       const moves = Math.max(...keys.map((k) => this.#backoff.moves(k)));
       out.moved.push({ parent, child, lag, spare, moves, backoffMs });
     }
-    this.#sent.clear();
-    this.#recv.clear();
-    this.#backoff.sweep(now);
     return out;
   }
 
   /** Coded substreams the child receives: a parent that is not lagging and sent lately. */
-  #received(np: NodePlan, child: number, lagging: ReadonlySet<string>): number {
+  #received(np: NodePlan, child: number, lagging: readonly number[]): number {
+    const c = this.#nodes.get(child);
     let n = 0;
     for (const p of np.parents) {
-      if (p === null || lagging.has(`${p}>${child}`)) continue;
-      const r = this.#recv.get(`${p}>${child}`);
+      if (p === null || lagging.includes(p) || c === undefined) continue;
+      const r = lastReceived(c, p);
       if (r !== undefined && r.ageMs < this.#freshMs) n++;
     }
     return n;
   }
+}
+
+/** The last seq the node said it sent `child` this interval (its last report naming it). */
+function lastSent(n: NodeLinks, child: number): number | undefined {
+  const e = n.earlier;
+  for (let h = e?.length ?? 0; h >= 0; h--) {
+    const hb = h === (e?.length ?? 0) ? n.hb : e![h];
+    if (hb === undefined) continue;
+    const cs = hb.children;
+    for (let i = cs.length - 1; i >= 0; i--) if (cs[i]!.node === child) return cs[i]!.lastSeq;
+  }
+  return undefined;
+}
+
+/** What the node said it received from `parent` this interval (its last report naming it). */
+function lastReceived(n: NodeLinks, parent: number): LinkState | undefined {
+  const e = n.earlier;
+  for (let h = e?.length ?? 0; h >= 0; h--) {
+    const hb = h === (e?.length ?? 0) ? n.hb : e![h];
+    if (hb === undefined) continue;
+    const ps = hb.parents;
+    for (let i = ps.length - 1; i >= 0; i--) {
+      const l = ps[i];
+      if (l !== null && l !== undefined && l.node === parent) return l;
+    }
+  }
+  return undefined;
 }
 
 function codedLink(plan: Plan, parent: number, child: number): boolean {

@@ -56,8 +56,32 @@ export function seqDiff(a: number, b: number): number {
 }
 
 function lagOf(s: LinkSample): number {
-  const lag = Math.max(0, seqDiff(s.sentSeq, s.recvSeq));
-  return s.stale === true ? Math.max(lag, STALE_LAG) : lag;
+  return linkLag(s.sentSeq, s.recvSeq, s.stale === true);
+}
+
+/** How far a link's child is behind its parent: sent - received (>= 0), at least STALE_LAG when stale. */
+export function linkLag(sentSeq: number, recvSeq: number, stale: boolean): number {
+  const lag = Math.max(0, seqDiff(sentSeq, recvSeq));
+  return stale ? Math.max(lag, STALE_LAG) : lag;
+}
+
+/**
+ * The rule on one link over one interval, from the previous sample's lag and sent seq and the
+ * current ones: congested when the lag reached lagPackets, did not shrink, and the parent sent.
+ */
+export function isCongested(
+  prevLag: number,
+  prevSentSeq: number,
+  lag: number,
+  sentSeq: number,
+  policy: CongestionPolicy,
+): boolean {
+  return lag >= policy.lagPackets && lag - prevLag >= 0 && seqDiff(sentSeq, prevSentSeq) > 0;
+}
+
+/** congestedLinks' order: worst lag first, then child, then parent. */
+export function byLag(a: CongestedLink, b: CongestedLink): number {
+  return b.lag - a.lag || a.child - b.child || a.parent - b.parent;
 }
 
 /** Links congested over the interval between two rounds of samples, worst first. */
@@ -72,10 +96,9 @@ export function congestedLinks(
     const p = before.get(`${s.parent}>${s.child}`);
     if (p === undefined) continue;
     const lag = lagOf(s);
-    const growth = lag - lagOf(p);
-    const sent = seqDiff(s.sentSeq, p.sentSeq);
-    if (lag >= policy.lagPackets && growth >= 0 && sent > 0)
-      out.push({ parent: s.parent, child: s.child, lag, growth });
+    const prevLag = lagOf(p);
+    if (isCongested(prevLag, p.sentSeq, lag, s.sentSeq, policy))
+      out.push({ parent: s.parent, child: s.child, lag, growth: lag - prevLag });
   }
-  return out.sort((a, b) => b.lag - a.lag || a.child - b.child || a.parent - b.parent);
+  return out.sort(byLag);
 }
