@@ -133,6 +133,7 @@ export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult
   const st = t.st;
   const r = st.recs.get(id);
   if (r === undefined) return { plan, changed: [], rebuilt: false };
+  if (st.originId === null) return leaveUnrooted(plan, t, r, s);
   if (r.tier <= 1) return rebuild(plan, s);
   const ctx = context(t);
   if (r.np.fec !== undefined) remove(ctx.upperOf(r.region), r);
@@ -170,6 +171,27 @@ export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult
 }
 
 /**
+ * A leave from a plan with no origin (lost, or not joined yet): nobody has links, every node is
+ * unplaced ("no origin"); the node just goes. (Repairing would look the origin up: it has none.)
+ */
+function leaveUnrooted(plan: Plan, t: Tracked, r: Rec, s: TierSnapshot): RepairResult {
+  const st = t.st;
+  const cs = st.clusters[r.cluster];
+  if (cs !== undefined) remove(cs.plan.members, r.id);
+  st.recs.delete(r.id);
+  (plan.nodes as Map<number, NodePlan>).delete(r.id);
+  t.unplaced.delete(r.id);
+  const next: Plan = {
+    ...plan,
+    unplaced: plan.unplaced.filter((x) => x !== r.id),
+    unplacedReasons: new Map([...(plan.unplacedReasons ?? [])].filter(([x]) => x !== r.id)),
+    rebuilt: false,
+  };
+  attachState(next, st, s, t);
+  return { plan: next, changed: [], rebuilt: false };
+}
+
+/**
  * A node already in the plan gets a parent for each of its empty slots where one can
  * (adoption after a failover, the DCM's feed watchdog). `touched`: nodes whose assignment the
  * caller already changed (adopt.ts linked them); with none and no slot filled, nothing changed
@@ -185,7 +207,7 @@ export function planFill(
   if (t === undefined || t.rebuildDue) return rebuild(plan, s);
   const st = t.st;
   const r = st.recs.get(id);
-  if (r === undefined || r.tier === 0) return { plan, changed: [], rebuilt: false };
+  if (r === undefined || r.tier === 0 || st.originId === null) return { plan, changed: [], rebuilt: false };
   if (r.tier === 1) return r.np.depth === null ? rebuild(plan, s) : { plan, changed: [], rebuilt: false };
   const ctx = context(t);
   const changed = new Set<number>(touched);
@@ -217,7 +239,7 @@ export function planMove(plan: Plan, parent: number, child: number, s: TierSnaps
   const p = st.recs.get(parent);
   const c = st.recs.get(child);
   const e = p === undefined || c === undefined ? undefined : st.edge(p, child);
-  if (p === undefined || c === undefined || e === undefined || c.tier <= 1)
+  if (p === undefined || c === undefined || e === undefined || c.tier <= 1 || st.originId === null)
     return { plan, changed: [], rebuilt: false };
   const changed = new Set<number>([parent, child]);
   const ctx = context(t);
