@@ -198,6 +198,19 @@ interface Reported {
 const SHED_IDLE_MS = 2000;
 
 /** SHA-256 (first 16 hex digits) of a view's canonical JSON (view() sorts it): two DCMs compare views by it. */
+function toTierNode(m: DcmMember): TierNode {
+  return {
+    id: m.id,
+    region: m.region,
+    uploadKbps: m.uploadKbps,
+    nat: m.nat ?? NatType.UNKNOWN,
+    role: m.waypoint === true ? "waypoint" : "agent",
+    eligible: m.waypoint === true || m.eligible === true,
+    joinedAt: m.joinedAt,
+    watching: m.watching !== false,
+  };
+}
+
 export function viewDigest(view: DcmView): string {
   return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 16);
 }
@@ -241,6 +254,9 @@ export class Dcm {
   #epoch = 0;
   /** Planned links (`parent>child`) whose last heartbeats said they were dead, and how many in a row. */
   #stale = new Map<string, number>();
+  #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
+  /** Members per region (setRegionQuality looks at the regions present). */
+  readonly #regionCount = new Map<string, number>();
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -322,7 +338,7 @@ export class Dcm {
       if (before !== null) this.#changes.push({ kind: "leave", id: m.id });
       this.#changes.push({ kind: "join", id: m.id });
     }
-    this.#members.set(m.id, { ...m });
+    this.#putMember(m);
   }
 
   /** Removes a member or the origin; returns false when it was neither. */
@@ -335,7 +351,7 @@ export class Dcm {
       this.setOrigin(null);
       return true;
     }
-    if (!this.#members.delete(id)) return false;
+    if (!this.#dropMember(id)) return false;
     this.#epoch++;
     this.#forget(id);
     this.#topologyDirty = true;
@@ -349,17 +365,18 @@ export class Dcm {
    */
   reconcile(): OutgoingAssign[] {
     if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty)) return [];
+    // Incremental: only the nodes the repairs changed are compared (O(changed), not O(N)).
     let only: Iterable<number> | undefined;
     if (this.#topologyDirty) {
       if (this.#tiered) {
-        const changed = this.#repair();
-        if (!this.#peersDirty) only = changed;
+        const { changed, rebuilt } = this.#repair();
+        if (!this.#peersDirty && !rebuilt) only = changed;
       } else this.#plan = this.#compute(this.#plan);
     }
     this.#topologyDirty = this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
-    const names = clusterNames(this.logicalId, this.#plan, this.#tiered);
+    const names = this.#names();
     for (const id of only ?? this.#plan.nodes.keys()) {
       const np = this.#plan.nodes.get(id);
       const to = this.#member(id);
@@ -378,8 +395,11 @@ export class Dcm {
       const a = owner.issue(id, body, { address: to.address, port: to.port }, carried);
       if (a !== undefined) out.push(a);
     }
-    for (const [id, owner] of [...this.#owner]) {
-      if (this.#plan.nodes.has(id)) continue;
+    // Members the plan dropped: after an incremental repair only a changed node can be one.
+    const dropped = only === undefined ? [...this.#owner.keys()] : only;
+    for (const id of dropped) {
+      const owner = this.#owner.get(id);
+      if (owner === undefined || this.#plan.nodes.has(id)) continue;
       // A member the plan no longer uses (a recruit not needed now) is told to relay nothing.
       const to = this.#members.get(id);
       const idle: AssignBody = {
@@ -443,11 +463,11 @@ export class Dcm {
       return;
     }
     if (this.#adopting || this.#members.has(m.id)) {
-      if (this.#adopting) this.#members.set(m.id, { ...m });
+      if (this.#adopting) this.#putMember(m);
       else this.upsert(m);
       return;
     }
-    this.#members.set(m.id, { ...m });
+    this.#putMember(m);
     if (this.#tiered) this.#pending.set(m.id, 0);
     else {
       this.#changes.push({ kind: "join", id: m.id });
@@ -811,7 +831,7 @@ export class Dcm {
     const after = this.#regions();
     if (this.#adopting) return false;
     const fec = resolvePolicy(this.#config.tierPolicy).fec;
-    const regions = new Set([...this.#members.values()].map((m) => m.region));
+    const regions = this.#regionCount.keys();
     // Against the redundancy the plan has in force: after a failover that is what the nodes
     // reported (the adopted clusters' fec), not what this DCM's first, empty quality would give,
     // so the new DCM's first measurement does not reshuffle a tree that already fits it.
@@ -843,8 +863,11 @@ export class Dcm {
     this.#rebuild = this.#topologyDirty = true;
   }
 
-  /** Tiered: applies the pending changes; returns the nodes whose assignment may have changed. */
-  #repair(): Set<number> {
+  /**
+   * Tiered: applies the pending changes; returns the nodes whose assignment may have changed
+   * (every node after a rebuild: role, cluster or fec may change alone).
+   */
+  #repair(): { changed: Set<number>; rebuilt: boolean } {
     const s = this.#snapshot();
     const changed = new Set<number>();
     let rebuiltAny = false;
@@ -869,7 +892,7 @@ export class Dcm {
           rebuilt = this.#starved(r.plan) < this.#starved(this.#plan) && take(r);
           if (!rebuilt) this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
         } else if (c.kind === "place" || c.kind === "adopt") {
-          const node = s.nodes.find((n) => n.id === c.id);
+          const node = this.#tierNode(c.id);
           if (node === undefined || this.#plan.nodes.has(c.id)) continue;
           if (c.kind === "place") rebuilt = take(planJoin(this.#plan, node, s));
           else {
@@ -883,7 +906,7 @@ export class Dcm {
             rebuilt = take(r.result);
           }
         } else {
-          const node = s.nodes.find((n) => n.id === c.id);
+          const node = this.#tierNode(c.id);
           if (node === undefined) continue; // joined and left again before this reconcile
           rebuilt = take(planJoin(this.#plan, node, s));
         }
@@ -894,25 +917,24 @@ export class Dcm {
     this.#changes = [];
     this.#rebuild = false;
     this.#logPlan(before, this.#plan, changed.size);
-    // After a rebuild every node is compared (role, cluster or fec may change alone).
-    return rebuiltAny ? new Set(this.#plan.nodes.keys()) : changed;
+    return { changed, rebuilt: rebuiltAny };
   }
 
+  /**
+   * The engine's input. `nodes` (O(N)) is built only when read — a full build or an adoption;
+   * incremental repairs never read it — and once per snapshot.
+   */
   #snapshot(): TierSnapshot {
     const o = this.#origin;
+    let nodes: TierNode[] | undefined;
+    const members = this.#members;
     return {
       channel: { k: this.#channel.k, streamKbps: this.#channel.streamKbps },
       origin: o === null ? null : { id: o.id, uploadKbps: o.uploadKbps, region: o.region },
-      nodes: [...this.#members.values()].map((m): TierNode => ({
-        id: m.id,
-        region: m.region,
-        uploadKbps: m.uploadKbps,
-        nat: m.nat ?? NatType.UNKNOWN,
-        role: m.waypoint === true ? "waypoint" : "agent",
-        eligible: m.waypoint === true || m.eligible === true,
-        joinedAt: m.joinedAt,
-        watching: m.watching !== false,
-      })),
+      get nodes(): TierNode[] {
+        nodes ??= [...members.values()].map(toTierNode);
+        return nodes;
+      },
       regions: this.#regions(),
       policy: {
         ...(this.#maxChildren === undefined ? {} : { maxChildren: this.#maxChildren }),
@@ -920,6 +942,44 @@ export class Dcm {
       },
       seed: this.#config.seed ?? 1,
     };
+  }
+
+  #putMember(m: DcmMember): void {
+    const before = this.#members.get(m.id);
+    if (before !== undefined) this.#countRegion(before.region, -1);
+    this.#countRegion(m.region, 1);
+    this.#members.set(m.id, { ...m });
+  }
+
+  #dropMember(id: number): boolean {
+    const m = this.#members.get(id);
+    if (m === undefined) return false;
+    this.#countRegion(m.region, -1);
+    return this.#members.delete(id);
+  }
+
+  #countRegion(region: string, by: number): void {
+    const n = (this.#regionCount.get(region) ?? 0) + by;
+    if (n > 0) this.#regionCount.set(region, n);
+    else this.#regionCount.delete(region);
+  }
+
+  /** A member as the engine sees it, by id (O(1)). */
+  #tierNode(id: number): TierNode | undefined {
+    const m = this.#members.get(id);
+    return m === undefined ? undefined : toTierNode(m);
+  }
+
+  /** Cluster DCM names for the plan in force, kept while its clusters stay the same. */
+  #names(): (np: NodePlan) => string {
+    const clusters = this.#plan.clusters;
+    // Repairs only ever add clusters to a plan's list (a rebuild makes a new list).
+    const key = clusters?.length ?? 0;
+    const cached = this.#namesCache;
+    if (cached !== undefined && cached.clusters === clusters && cached.key === key) return cached.names;
+    const names = clusterNames(this.logicalId, this.#plan, this.#tiered);
+    this.#namesCache = { clusters, key, names };
+    return names;
   }
 
   #logPlan(before: Plan, plan: Plan, changed: number): void {
