@@ -38,7 +38,13 @@ export class ManualClock implements Clock {
   }
 
   clearTimeout(timer: Timer | undefined): void {
-    if (timer !== undefined) this.#pending.delete(timer as unknown as number);
+    if (timer === undefined) return;
+    const id = timer as unknown as number;
+    const p = this.#pending.get(id);
+    if (p === undefined) return;
+    // Its heap entry stays until it comes up: let go of what the callback holds now.
+    p.fn = noop;
+    this.#pending.delete(id);
   }
 
   clearInterval(timer: Timer | undefined): void {
@@ -130,6 +136,8 @@ export class ManualClock implements Clock {
     h[i] = last;
   }
 }
+
+function noop(): void {}
 
 function before(a: Pending, b: Pending): boolean {
   return a.at < b.at || (a.at === b.at && a.id < b.id);

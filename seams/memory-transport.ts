@@ -92,7 +92,8 @@ export class MemoryNetwork {
       return;
     }
     const copy = Buffer.from(data);
-    const delay = c.latencyMs + (c.jitterMs > 0 ? this.#rng() * c.jitterMs : 0);
+    // Whole milliseconds, as a real clock reads (wire timestamps are integers).
+    const delay = Math.round(c.latencyMs + (c.jitterMs > 0 ? this.#rng() * c.jitterMs : 0));
     this.#clock.setTimeout(() => {
       const dest = this.#endpoints.get(addressKey(to));
       if (dest === undefined || (this.#down.size > 0 && this.#down.has(to.address))) {

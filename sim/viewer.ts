@@ -149,6 +149,8 @@ export interface ViewerStats {
   rejoins: number;
   /** Datagrams that did not decode or authenticate. */
   dropped: number;
+  /** ASSIGNs that changed the set of parents (moves, repairs). */
+  parentChanges: number;
 }
 
 export class Viewer {
@@ -162,6 +164,7 @@ export class Viewer {
     resumes: 0,
     rejoins: 0,
     dropped: 0,
+    parentChanges: 0,
   };
   phase: ViewerPhase = "idle";
   nodeId = 0;
@@ -175,7 +178,7 @@ export class Viewer {
   parents: number[] = [];
   children: number[] = [];
   placement: Placement | undefined;
-  /** Control's time of the first ASSIGN of this session (simulated ms; 0: none yet). */
+  /** When the first ASSIGN of this session that names a parent arrived (clock ms; 0: none yet). */
   placedAt = 0;
   /** Simulated time of the JOIN_ACK that opened the session (0: none yet). */
   joinedAt = 0;
@@ -403,11 +406,13 @@ export class Viewer {
     this.assignVersion = whole.version;
     this.assignEpoch = epoch;
     this.tier = whole.tier;
-    this.parents = whole.parents.map((p) => p?.node ?? 0);
+    const parents = whole.parents.map((p) => p?.node ?? 0);
+    if (this.parents.length > 0 && parents.join() !== this.parents.join()) this.stats.parentChanges++;
+    this.parents = parents;
     this.children = whole.children.map((c) => c.node);
     this.placement = placementOf(whole);
     this.stats.assigns++;
-    if (this.placedAt === 0) this.placedAt = now;
+    if (this.placedAt === 0 && parents.some((p) => p !== 0)) this.placedAt = now;
   }
 
   /** A heartbeat (or ASSIGN) was answered: the failure detector starts over. */

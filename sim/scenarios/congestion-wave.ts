@@ -1,0 +1,77 @@
+/**
+ * congestion-wave: after the N viewers are placed, 10 % of the placed viewers report lag on their
+ * parent links for `waveMs` (default 30 s), 6,000 packets behind (FIG. 9: far past control's
+ * threshold). Half of them lag on the parents they have when the wave starts (a bad path: a move
+ * cures it), half on whatever parent they have (the fault follows the child: a move cannot cure
+ * it, the move backoff must bound the moves). Checks: moves happen, every path-lagging viewer is
+ * moved off its lagging parents, the child-lagging ones are moved at most as often as the backoff
+ * allows, and the moves stop once the wave is over.
+ */
+import { warmUp, type Scenario } from "./common.js";
+import type { Viewer } from "../viewer.js";
+
+const LAG_PACKETS = 6000;
+/** Base of control's move backoff (control/topology/move-backoff.ts): moves at 0, 4, 12, 28, 60 s... */
+const BACKOFF_BASE_MS = 4000;
+
+export function congestionWave(waveMs = 30_000): Scenario {
+  return {
+    name: "congestion-wave",
+    describe: `10 % report lag for ${waveMs / 1000} s; moved off bad paths, backoff bounds the rest, moves stop`,
+    run(ctx) {
+      const w = ctx.world;
+      const hb = w.options.heartbeatMs;
+      const up = warmUp(ctx, ctx.nodes);
+      ctx.mark("joined");
+      w.run(2 * hb);
+      const placed = up.viewers.filter((v) => v.placed && v.parents.some((p) => p !== 0));
+      const wave: Viewer[] = [];
+      for (const v of placed) if (w.rng() < 0.1) wave.push(v);
+      const path = wave.filter((_, i) => i % 2 === 0);
+      const follow = wave.filter((_, i) => i % 2 === 1);
+      const changes0 = new Map(wave.map((v) => [v, v.stats.parentChanges]));
+      const moves0 = w.control.metrics.congestedLinks;
+      for (const v of path) v.reportLag(LAG_PACKETS);
+      const t0 = w.elapsed;
+      // The fault follows the child: every heartbeat lags on whatever parents it has now.
+      const refollow = (): void => {
+        for (const v of follow) v.reportLag(LAG_PACKETS);
+      };
+      refollow();
+      while (w.elapsed - t0 < waveMs) {
+        w.run(500, 500);
+        refollow();
+      }
+      const movesInWave = w.control.metrics.congestedLinks - moves0;
+      const stillLagging = path.filter((v) => v.lagging).length;
+      for (const v of wave) v.clearLag();
+      // An interval's grace for reports already made, then no more moves.
+      w.run(2 * hb);
+      const moves1 = w.control.metrics.congestedLinks;
+      w.run(4 * hb);
+      const movesAfter = w.control.metrics.congestedLinks - moves1;
+      let maxFollowChanges = 0;
+      for (const v of follow)
+        maxFollowChanges = Math.max(maxFollowChanges, v.stats.parentChanges - changes0.get(v)!);
+      // Moves under the backoff within the wave: at 0, base, 3 base, 7 base, ... (plus the grace interval).
+      let allowed = 0;
+      for (let at = 0, gap = BACKOFF_BASE_MS; at <= waveMs + 2 * hb; at += gap, gap *= 2) allowed++;
+      return {
+        checks: {
+          movesHappened: movesInWave > 0,
+          badPathsLeft: path.length > 0 && stillLagging === 0,
+          backoffBounds: maxFollowChanges <= allowed + 1,
+          movesStop: movesAfter === 0,
+        },
+        figures: {
+          wave: wave.length,
+          movesInWave,
+          pathStillLagging: stillLagging,
+          maxMovesOfAFollowedChild: maxFollowChanges,
+          backoffAllows: allowed,
+          movesAfterWave: movesAfter,
+        },
+      };
+    },
+  };
+}
