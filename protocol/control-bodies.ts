@@ -11,6 +11,8 @@
  *                 14? epk bstr 32 (X25519)  15? cookie bstr<=64  16? token text<=200 (handshake: docs/security.md)
  * JOIN_ACK (2)    0 error u8  1 node u32  2 region text  3 heartbeatMs u32  4 channels [ChannelInfo]<=8
  *                 5? epk bstr 32 (X25519)  6? ticket bstr<=MAX_TICKET_BYTES (failover: resume-codec.ts)
+ *                 7? retryAfterMs u32  8? echo bstr 8 (error BUSY: when to JOIN again, and the first
+ *                 JOIN_ECHO_BYTES of SHA-256 of the JOIN answered; a node clamps to MAX_RETRY_AFTER_MS)
  *   ChannelInfo   map: 0 name text  1 id u32  2 k 1..16  3 streamKbps u32  4 segmentMs u32  5 fallbackUrl text
  *                 6? kind u8  7? fileBytes uint  8? chunkBytes u32  9? fileName text
  *                 10? originKey bstr 32 (the origin's Ed25519 key: it signs every META, segment-meta.ts)
@@ -43,6 +45,7 @@
  * Measurements (ageMs and resources) are rounded and clamped to their range by the encoder.
  */
 import {
+  JOIN_ECHO_BYTES,
   MAX_CHANNELS_PER_MESSAGE,
   MAX_CHILDREN,
   MAX_COOKIE_BYTES,
@@ -192,6 +195,8 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
     ]);
     if (b.epk !== undefined) m.set(5, exactBytes(b.epk, "epk", PUBLIC_KEY_BYTES));
     if (b.ticket !== undefined) m.set(6, bytes(b.ticket, "ticket", MAX_TICKET_BYTES));
+    if (b.retryAfterMs !== undefined) m.set(7, u32(b.retryAfterMs, "retryAfterMs"));
+    if (b.echo !== undefined) m.set(8, exactBytes(b.echo, "echo", JOIN_ECHO_BYTES));
     return m;
   },
   read(m) {
@@ -210,6 +215,10 @@ export const joinAckCodec: BodyCodec<JoinAckBody> = {
     if (epk !== undefined) ack.epk = copy(exactBytes(epk, "epk", PUBLIC_KEY_BYTES));
     const ticket = m.get(6);
     if (ticket !== undefined) ack.ticket = copy(bytes(ticket, "ticket", MAX_TICKET_BYTES));
+    const retryAfterMs = m.get(7);
+    if (retryAfterMs !== undefined) ack.retryAfterMs = u32(retryAfterMs, "retryAfterMs");
+    const echo = m.get(8);
+    if (echo !== undefined) ack.echo = copy(exactBytes(echo, "echo", JOIN_ECHO_BYTES));
     return ack;
   },
 };

@@ -45,6 +45,13 @@ export const MAX_COOKIE_BYTES = 64;
 export const MAX_TICKET_BYTES = 640;
 /** RESUME and RESUME_ACK nonces: with the resumption secret they give the resumed session's keys. */
 export const RESUME_NONCE_BYTES = 16;
+/** JOIN_ACK BUSY `echo`: this many leading bytes of SHA-256 of the JOIN it answers. */
+export const JOIN_ECHO_BYTES = 8;
+/**
+ * The longest wait a BUSY's `retryAfterMs` may ask for, ms: a node clamps to it, so a forged BUSY
+ * (it is unsigned) delays a JOIN or RESUME by at most this much.
+ */
+export const MAX_RETRY_AFTER_MS = 30_000;
 /** Control servers one REDIRECT may name. */
 export const MAX_REDIRECT_ENDPOINTS = 8;
 /** Raw Ed25519 and X25519 public keys (JOIN.epk, JOIN_ACK.epk and controlKey). */

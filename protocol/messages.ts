@@ -78,6 +78,13 @@ export enum JoinError {
   REJOIN = 4,
   /** The key is not enrolled (enrolment policy, token spent or wrong, key revoked) or may not take this role. */
   UNAUTHORIZED = 5,
+  /**
+   * Control cannot take this JOIN (or RESUME) now (its admission queue is full, or the proven-JOIN
+   * rate is spent): send it again after `retryAfterMs` plus jitter. Unsigned (a signature would
+   * cost what the JOIN does); bound to the request by `echo` (JOIN_ACK) or the node's `nonce`
+   * (RESUME_ACK), so only who saw the request can forge one (docs/security.md).
+   */
+  BUSY = 6,
 }
 
 export enum LeaveReason {
@@ -204,6 +211,10 @@ export interface JoinAckBody {
    * deployment needs to resume this session after a failover (RESUME). Absent on a REJOIN hint.
    */
   ticket?: Uint8Array;
+  /** BUSY: how long the node waits before its next JOIN, ms (it adds jitter; capped at MAX_RETRY_AFTER_MS). */
+  retryAfterMs?: number;
+  /** BUSY: the first JOIN_ECHO_BYTES of SHA-256 of the JOIN datagram it answers. */
+  echo?: Uint8Array;
 }
 
 /** One parent or child link in a HEARTBEAT (FIG. 9 plus the last sequence numbers). */
@@ -341,13 +352,15 @@ export interface ResumeBody {
 }
 export interface ResumeAckBody {
   error: JoinError;
-  /** Control's 16 fresh random bytes. */
+  /** Control's 16 fresh random bytes; on a BUSY, the node's RESUME nonce echoed (it is not tagged). */
   nonce: Uint8Array;
   heartbeatMs: number;
   /** A fresh ticket for the next failover (the resumed session's resumption secret). */
   ticket?: Uint8Array;
   /** The fencing epoch of the DCM now serving the node's channel. */
   epoch?: number;
+  /** BUSY: how long the node waits before it sends this RESUME again, ms (plus jitter; capped). */
+  retryAfterMs?: number;
 }
 export interface HeartbeatAckBody {
   /** The fencing epoch of the DCM serving the channel (absent: not known yet). */

@@ -8,6 +8,7 @@
  *   placement        compact array: [tier u8, role u8|null, cluster u32|null, fec [k, n]|null,
  *                    mesh [u32]<=64|null]
  * RESUME_ACK (8)     0 error u8  1 nonce bstr 16  2 heartbeatMs u32  3? ticket bstr  4? epoch uint
+ *                    5? retryAfterMs u32 (error BUSY: untagged, nonce = the RESUME's nonce echoed)
  * HEARTBEAT_ACK (9)  0? epoch uint
  * REDIRECT (10)      0 channel u32  1 endpoints [[ip bstr(4|16), port]]<=MAX_REDIRECT_ENDPOINTS
  * ASSIGN (4)         13? epoch uint (assign-codec.ts)
@@ -85,6 +86,7 @@ export const resumeAckCodec: BodyCodec<ResumeAckBody> = {
     ]);
     if (b.ticket !== undefined) m.set(3, bytes(b.ticket, "ticket", MAX_TICKET_BYTES));
     if (b.epoch !== undefined) m.set(4, wireUint(uSafe(b.epoch, "epoch")));
+    if (b.retryAfterMs !== undefined) m.set(5, u32(b.retryAfterMs, "retryAfterMs"));
     return m;
   },
   read(m) {
@@ -97,6 +99,8 @@ export const resumeAckCodec: BodyCodec<ResumeAckBody> = {
     if (ticket !== undefined) body.ticket = new Uint8Array(bytes(ticket, "ticket", MAX_TICKET_BYTES));
     const epoch = m.get(4);
     if (epoch !== undefined) body.epoch = uSafe(epoch, "epoch");
+    const retryAfterMs = m.get(5);
+    if (retryAfterMs !== undefined) body.retryAfterMs = u32(retryAfterMs, "retryAfterMs");
     return body;
   },
 };
