@@ -6,6 +6,15 @@
  * on a clock interval, and sends JOIN_ACK (signed) and ASSIGN (tagged). Deps are injected
  * (clock, transport, store, logger, control's key pair); whoever made them closes them.
  * start() / stop() is the lifecycle.
+ *
+ * Admission (issue 13, control/admission.ts, docs/control.md "Admission"): a HEARTBEAT or LEAVE
+ * of an established session is handled as soon as it is read. A JOIN passes the cheap checks at
+ * once (cookie, rate limits: trust/responder.ts checkAddress) and a RESUME its ticket and tag
+ * (resumeAuthentic); then both wait in the bounded admission queue (RESUMEs first), handled in
+ * slices on the injected clock with the socket read between slices. One that finds the queue
+ * full, or a proven JOIN over the rate limits, is answered BUSY with a retry-after at once.
+ * ASSIGNs go out through a pacer: a burst (a rebuild) is sent in slices of bounded bytes, a
+ * node's newer ASSIGN replacing its queued older one, so that heartbeats are read in between.
  */
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { rawPublicKey } from "../protocol/auth.js";
@@ -47,6 +56,15 @@ import { HandshakeResponder, type Handshake } from "./trust/responder.js";
 import { SessionTable } from "./trust/sessions.js";
 import { newEnrolmentToken, OPEN_POLICY, type TrustPolicy } from "./trust/enrolment.js";
 import { DEFAULT_JOIN_LIMITS, type JoinLimits } from "./trust/join-limiter.js";
+import {
+  AdmissionQueue,
+  DEFAULT_ADMISSION,
+  DEFAULT_SLICER,
+  Slicer,
+  type AdmissionConfig,
+  type SlicerConfig,
+} from "./admission.js";
+import { systemClock } from "../seams/clock.js";
 
 export interface ControlDeps {
   clock: Clock;
@@ -59,6 +77,12 @@ export interface ControlDeps {
   identity?: { publicKey: Uint8Array; privateKey: KeyObject };
   /** The RSL's view for this server (control/rsl/); absent: one server, every channel, epoch 0. */
   routing?: ChannelRouting;
+  /**
+   * CPU time for the admission and ASSIGN slices' budgets, ms (monotonic). Default: performance.now
+   * on the system clock; on any other clock none (slices bounded by count and bytes alone: a
+   * simulation stays deterministic). A simulator may inject its own.
+   */
+  cpuNow?: () => number;
 }
 
 /** What a control server asks the RSL (docs/resilience.md). */
@@ -101,7 +125,19 @@ export interface ControlConfig {
   /** How often eligibility is re-evaluated, ms (default 60 s). */
   eligibilityCheckMs?: number;
   trust?: TrustConfig;
+  /** Admission queue and slices (control/admission.ts; defaults there). */
+  admission?: Partial<AdmissionConfig> & { slice?: Partial<SlicerConfig> };
+  /** ASSIGN pacing: bytes per slice (default 48 KiB), and the slice's budget and gap (the admission's). */
+  assignPacing?: Partial<SlicerConfig>;
 }
+
+/** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
+const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
+
+/** A JOIN or RESUME waiting for its turn. */
+type Pending =
+  | { kind: "join"; msg: MessageOf<MsgType.JOIN>; data: Buffer; from: Address }
+  | { kind: "resume"; msg: MessageOf<MsgType.RESUME>; data: Buffer; from: Address };
 
 const KNOWN_ACCESS = new Set<string>(["dsl", "cable", "fibre", "wireless"]);
 
@@ -133,6 +169,16 @@ export class ControlCenter implements ControlContext {
   #lastTick = 0;
   /** Since when this server is fenced (setFenced), control's clock; undefined when serving. */
   #fencedAt: number | undefined;
+  readonly #admission: AdmissionQueue<Pending>;
+  readonly #admitter: Slicer;
+  /** ASSIGNs waiting for the pacer, by node and channel (a newer one replaces the older in place). */
+  readonly #assigns = new Map<string, { a: OutgoingAssign; resend: boolean }>();
+  readonly #pacer: Slicer;
+  readonly #assignBytesPerSlice: number;
+  /** Bytes of ASSIGN sent outside the pacer in the current window of one gap. */
+  #assignWindowAt = -Infinity;
+  #assignWindowBytes = 0;
+  readonly #assignGapMs: number;
 
   constructor(deps: ControlDeps, config: ControlConfig) {
     this.clock = deps.clock;
@@ -185,6 +231,21 @@ export class ControlCenter implements ControlContext {
       ...(fecK === undefined ? {} : { fec: { ...DEFAULT_POLICY.fec, ...config.tierPolicy?.fec, k: fecK } }),
     };
     this.#livenessCheckMs = config.livenessCheckMs ?? config.heartbeatMs;
+    const cpuNow = deps.cpuNow ?? (deps.clock === systemClock ? () => performance.now() : undefined);
+    const { slice, ...queue } = config.admission ?? {};
+    this.#admission = new AdmissionQueue<Pending>({ ...DEFAULT_ADMISSION, ...queue }, deps.clock.now());
+    this.#admitter = new Slicer({ clock: deps.clock, cpuNow }, { ...DEFAULT_SLICER, ...slice }, () =>
+      this.#admitOne(),
+    );
+    const pacing: SlicerConfig = {
+      ...DEFAULT_SLICER,
+      ...slice,
+      perSlice: ASSIGN_BYTES_PER_SLICE,
+      ...config.assignPacing,
+    };
+    this.#assignBytesPerSlice = pacing.perSlice;
+    this.#assignGapMs = pacing.gapMs;
+    this.#pacer = new Slicer({ clock: deps.clock, cpuNow }, pacing, () => this.#paceOne());
     this.directory = new ContentDirectory(
       { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
       {
@@ -233,6 +294,12 @@ export class ControlCenter implements ControlContext {
     this.clock.clearInterval(this.#timer);
     if (this.#eligibilityTimer !== undefined) this.clock.clearInterval(this.#eligibilityTimer);
     this.#transport.onDatagram(() => {});
+    this.#admitter.stop();
+    this.#pacer.stop();
+    while (this.#admission.take(this.clock.now()) !== undefined);
+    this.#assigns.clear();
+    this.metrics.admissionDepth = 0;
+    this.metrics.assignDepth = 0;
     const now = this.clock.now();
     for (const n of this.clients.all()) {
       this.store.closeSession(n.sessionId, {
@@ -250,7 +317,8 @@ export class ControlCenter implements ControlContext {
     this.#encodeAndSend(MsgType.JOIN_ACK, to, () => this.trust.sendJoinAck(to, hs, node, body));
   }
 
-  sendToNode<T extends MsgType>(node: number, to: Address, type: T, body: MessageOf<T>["body"]): void {
+  /** Encodes (tagged with the node's session) and sends; the bytes sent (0 when the encoder refused). */
+  sendToNode<T extends MsgType>(node: number, to: Address, type: T, body: MessageOf<T>["body"]): number {
     const msg = {
       v: WIRE_VERSION,
       type,
@@ -261,11 +329,14 @@ export class ControlCenter implements ControlContext {
     } as ControlMessage;
     this.#seq = (this.#seq + 1) >>> 0;
     const session = this.sessions.get(node);
+    let bytes = 0;
     this.#encodeAndSend(type, to, () => {
       // Without a session (verification off and a JOIN without epk) the message goes untagged.
       const buf = session === undefined ? encodeControl(msg) : this.sessions.seal(session, msg);
       this.#transport.send(buf, to);
+      bytes = buf.length;
     });
+    return bytes;
   }
 
   #encodeAndSend(type: MsgType, to: Address, fn: () => void): void {
@@ -282,7 +353,52 @@ export class ControlCenter implements ControlContext {
     for (const a of dcm.reconcile()) this.sendAssign(a, false);
   }
 
+  /**
+   * An ASSIGN for a node: sent at once while the pacer is idle and this window's bytes allow,
+   * queued otherwise (a newer one for the same node and channel replaces the queued one).
+   */
   sendAssign(a: OutgoingAssign, resend: boolean): void {
+    const key = `${a.node}/${a.body.channel}`;
+    const queued = this.#assigns.get(key);
+    if (queued !== undefined) {
+      queued.a = a;
+      queued.resend ||= resend;
+      this.metrics.assignsReplaced++;
+      return;
+    }
+    const now = this.clock.now();
+    if (now - this.#assignWindowAt >= this.#assignGapMs) {
+      this.#assignWindowAt = now;
+      this.#assignWindowBytes = 0;
+    }
+    if (this.#assigns.size === 0 && this.#assignWindowBytes < this.#assignBytesPerSlice) {
+      this.#assignWindowBytes += this.#sendAssignNow(a, resend);
+      return;
+    }
+    this.#assigns.set(key, { a, resend });
+    this.metrics.assignsPaced++;
+    this.metrics.assignDepth = this.#assigns.size;
+    this.#pacer.kick();
+  }
+
+  /** The pacer's step: the oldest queued ASSIGN; its bytes (0: none left). */
+  #paceOne(): number {
+    const next = this.#assigns.entries().next();
+    if (next.done === true) return 0;
+    const [key, { a, resend }] = next.value;
+    this.#assigns.delete(key);
+    this.metrics.assignDepth = this.#assigns.size;
+    // A node gone meanwhile (lost, left) gets nothing; a fenced server sends nothing.
+    if (this.#fencedAt !== undefined || this.clients.get(a.node) === undefined) return 1;
+    let bytes = 1;
+    this.#guard("assign", () => (bytes = Math.max(1, this.#sendAssignNow(a, resend))));
+    // A slice starts a new window: what is sent outside the pacer counts from here.
+    this.#assignWindowAt = this.clock.now();
+    this.#assignWindowBytes = this.#assignBytesPerSlice;
+    return bytes;
+  }
+
+  #sendAssignNow(a: OutgoingAssign, resend: boolean): number {
     this.metrics.assignsSent++;
     if (resend) this.metrics.assignsResent++;
     this.logger.debug("assign_sent", {
@@ -300,12 +416,14 @@ export class ControlCenter implements ControlContext {
       if (!(e instanceof EncodeError)) throw e;
       this.metrics.encodeErrors++;
       this.logger.error("encode_failed", { type: "ASSIGN", to: addressKey(a.to), error: e.message });
-      return;
+      return 0;
     }
     const epoch = this.#epochOf(a.body.channel);
+    let bytes = 0;
     // Large assignments (the origin's children at scale) span several datagrams.
     for (const part of parts)
-      this.sendToNode(a.node, a.to, MsgType.ASSIGN, epoch === undefined ? part : { ...part, epoch });
+      bytes += this.sendToNode(a.node, a.to, MsgType.ASSIGN, epoch === undefined ? part : { ...part, epoch });
+    return bytes;
   }
 
   #epochOf(channelId: number): number | undefined {
@@ -342,6 +460,8 @@ export class ControlCenter implements ControlContext {
       this.metrics.fencedDrops++;
       return;
     }
+    this.#admitter.inbound();
+    this.#pacer.inbound();
     this.#guard("datagram", () => this.#receive(data, from));
   }
 
@@ -365,8 +485,10 @@ export class ControlCenter implements ControlContext {
     const msg = r.value;
     switch (msg.type) {
       case MsgType.JOIN: {
-        const hs = this.trust.onJoin(msg, data, from);
-        if (hs !== undefined) onJoin(this, msg, from, hs);
+        const gate = this.trust.checkAddress(msg, data, from);
+        if (gate === "busy")
+          return this.#busy("join", "limited", from, data, msg, this.trust.limiterWaitMs(from));
+        if (gate === "proceed") this.#defer({ kind: "join", msg, data, from });
         return;
       }
       case MsgType.HEARTBEAT:
@@ -374,11 +496,9 @@ export class ControlCenter implements ControlContext {
         onHeartbeat(this, msg, from, data.length);
         this.#ackHeartbeat(msg.sender, msg.body.channel, from);
         return;
-      case MsgType.RESUME: {
-        const hs = this.trust.onResume(msg, data, from);
-        if (hs !== undefined) onResume(this, msg, from, hs);
+      case MsgType.RESUME:
+        if (this.trust.resumeAuthentic(msg, data, from)) this.#defer({ kind: "resume", msg, data, from });
         return;
-      }
       case MsgType.LEAVE:
         if (this.#authentic(msg, data, from)) onLeave(this, msg, from);
         return;
@@ -386,6 +506,70 @@ export class ControlCenter implements ControlContext {
         this.metrics.unexpected++;
         this.logger.debug("unexpected_message", { from: addressKey(from), type: MsgType[msg.type] });
     }
+  }
+
+  /**
+   * A JOIN or RESUME past its cheap checks waits for its turn (one entry per requester: a JOIN's
+   * source and key, a RESUME's node); BUSY when the queue is full.
+   */
+  #defer(p: Pending): void {
+    const now = this.clock.now();
+    const key =
+      p.kind === "join"
+        ? `${addressKey(p.from)}/${Buffer.from(p.msg.body.key).toString("hex")}`
+        : String(p.msg.sender);
+    const offer = this.#admission.offer(p.kind, key, p, now);
+    if (offer === "full") return this.#busy(p.kind, "full", p.from, p.data, p.msg, 0);
+    ControlMetrics.bump(this.metrics.deferred, p.kind);
+    this.metrics.admissionDepth = this.#admission.depth;
+    this.#admitter.kick();
+  }
+
+  /** The admission slicer's step: the next JOIN or RESUME handled; 0 when none is waiting. */
+  #admitOne(): number {
+    const now = this.clock.now();
+    const expiredBefore = this.#admission.expired;
+    const p = this.#admission.take(now);
+    this.metrics.admissionExpired += this.#admission.expired - expiredBefore;
+    this.metrics.admissionDepth = this.#admission.depth;
+    this.metrics.admittedPerSec = Math.round(this.#admission.ratePerSec(now));
+    this.metrics.admissionSlicesDeferred = this.#admitter.deferred;
+    if (p === undefined) return 0;
+    // Fenced meanwhile: dropped, as what arrives while fenced is (the node resends).
+    if (this.#fencedAt !== undefined) return 1;
+    ControlMetrics.bump(this.metrics.admitted, p.kind);
+    this.#guard(p.kind, () => {
+      if (p.kind === "join") {
+        const hs = this.trust.verifyJoin(p.msg, p.data, p.from);
+        if (hs !== undefined) onJoin(this, p.msg, p.from, hs);
+      } else {
+        const hs = this.trust.onResume(p.msg, p.data, p.from);
+        if (hs !== undefined) onResume(this, p.msg, p.from, hs);
+      }
+    });
+    return 1;
+  }
+
+  /**
+   * BUSY: not now, again after the retry-after (the queue's backlog at its recent rate, at least
+   * `waitMs`). Unsigned and no larger than the request (trust/responder.ts; docs/security.md).
+   */
+  #busy(
+    kind: "join" | "resume",
+    reason: "full" | "limited",
+    to: Address,
+    data: Buffer,
+    msg: ControlMessage,
+    waitMs: number,
+  ): void {
+    const retryAfterMs = Math.max(waitMs, this.#admission.retryAfterMs(this.clock.now()));
+    const sent =
+      kind === "join"
+        ? this.trust.sendJoinBusy(to, data, retryAfterMs)
+        : msg.type === MsgType.RESUME && this.trust.sendResumeBusy(to, msg, data.length, retryAfterMs);
+    ControlMetrics.bump(this.metrics.busy, `${kind}/${reason}`);
+    if (sent && kind === "join") ControlMetrics.bump(this.metrics.joinAcks, "BUSY");
+    this.logger.debug("admission_busy", { kind, reason, to: addressKey(to), retryAfterMs, sent });
   }
 
   /**

@@ -54,6 +54,23 @@ export class ControlMetrics {
   /** Liveness checks that found control itself stalled (event loop late), and the worst lag, ms. */
   stalls = 0;
   maxStallMs = 0;
+  /**
+   * Admission (control/admission.ts): requests waiting now (gauge), queued (deferred) and
+   * handled (admitted) by kind (join, resume), answered BUSY by kind and why (full, limited),
+   * dropped after waiting too long, and the recent admission rate per second (gauge).
+   */
+  admissionDepth = 0;
+  readonly deferred = new Map<string, number>();
+  readonly admitted = new Map<string, number>();
+  readonly busy = new Map<string, number>();
+  admissionExpired = 0;
+  admittedPerSec = 0;
+  /** Slices of admission work put off because the socket was busy (heartbeats first). */
+  admissionSlicesDeferred = 0;
+  /** ASSIGN pacing: ASSIGNs waiting now (gauge), ASSIGNs that waited, and queued ones replaced by a newer one. */
+  assignDepth = 0;
+  assignsPaced = 0;
+  assignsReplaced = 0;
 
   static bump(m: Map<string, number>, key: string, by = 1): void {
     m.set(key, (m.get(key) ?? 0) + by);
@@ -203,6 +220,68 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "counter",
     "Liveness checks that found control's own event loop late (no node is declared lost for it).",
     [[{}, m.stalls]],
+  );
+  family(
+    "tiercast_control_admission_queue_depth",
+    "gauge",
+    "JOINs and RESUMEs waiting for their turn in the admission queue.",
+    [[{}, m.admissionDepth]],
+  );
+  family(
+    "tiercast_control_admission_deferred_total",
+    "counter",
+    "JOINs and RESUMEs put in the admission queue, by kind (a resend replacing a queued one included).",
+    byKey(m.deferred, "kind"),
+  );
+  family(
+    "tiercast_control_admission_admitted_total",
+    "counter",
+    "JOINs and RESUMEs taken from the admission queue and handled, by kind.",
+    byKey(m.admitted, "kind"),
+  );
+  family(
+    "tiercast_control_admission_admitted_per_second",
+    "gauge",
+    "Requests admitted per second over the last full second (what retry-after is computed from).",
+    [[{}, m.admittedPerSec]],
+  );
+  family(
+    "tiercast_control_admission_busy_total",
+    "counter",
+    "JOINs and RESUMEs answered BUSY with a retry-after, by kind and reason (full: the queue; limited: the proven-JOIN rate).",
+    [...m.busy]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([k, v]) => {
+        const [kind = "", reason = ""] = k.split("/");
+        return [{ kind, reason }, v] as Sample;
+      }),
+  );
+  family(
+    "tiercast_control_admission_expired_total",
+    "counter",
+    "Queued requests dropped unanswered after waiting longer than the queue's limit.",
+    [[{}, m.admissionExpired]],
+  );
+  family(
+    "tiercast_control_admission_slices_deferred_total",
+    "counter",
+    "Admission slices put off because the socket was busy (heartbeats first).",
+    [[{}, m.admissionSlicesDeferred]],
+  );
+  family("tiercast_control_assign_queue_depth", "gauge", "ASSIGNs waiting in the pacer.", [
+    [{}, m.assignDepth],
+  ]);
+  family(
+    "tiercast_control_assigns_paced_total",
+    "counter",
+    "ASSIGNs that waited in the pacer (a burst larger than a slice's bytes).",
+    [[{}, m.assignsPaced]],
+  );
+  family(
+    "tiercast_control_assigns_replaced_total",
+    "counter",
+    "Queued ASSIGNs replaced by a newer one for the same node and channel before they went out.",
+    [[{}, m.assignsReplaced]],
   );
   return exposition(out);
 }

@@ -10,6 +10,14 @@
  * Prefix buckets are kept in a bounded map (the oldest is forgotten first); a forgotten prefix
  * starts again with a full bucket, which a flood of many prefixes cannot turn into more than
  * the total bucket allows.
+ *
+ * A proven JOIN over a limit is answered BUSY with a retry-after (control-center.ts), no longer
+ * dropped in silence: its source proved its address, so the answer (no larger than the JOIN)
+ * reflects nothing. The defaults are therefore sized for a flash crowd, not for silence: the
+ * admission queue (control/admission.ts) bounds what control takes on; these buckets bound what
+ * one prefix (CGNAT puts thousands of boxes behind one /24) and everything together may put
+ * into it, above the 2,000 joins/s issue 13 asks of one control. The unproven stage (the COOKIE
+ * answers: the spoofing defence) is unchanged.
  */
 import { TokenBucket } from "../../common/token-bucket.js";
 
@@ -26,10 +34,10 @@ export interface JoinLimits {
 }
 
 export const DEFAULT_JOIN_LIMITS: JoinLimits = {
-  perPrefixPerSec: 20,
-  perPrefixBurst: 100,
-  totalPerSec: 100,
-  totalBurst: 300,
+  perPrefixPerSec: 2500,
+  perPrefixBurst: 5000,
+  totalPerSec: 5000,
+  totalBurst: 10000,
   unprovenPerSec: 2000,
   unprovenBurst: 4000,
 };
@@ -68,6 +76,12 @@ export class JoinLimiter {
     if (bucket.available(nowMs) < 1) return false;
     if (!this.#total.take(1, nowMs)) return false;
     return bucket.take(1, nowMs);
+  }
+
+  /** ms until `proven(address)` would say yes (0: now); nothing is taken. */
+  provenWaitMs(address: string, nowMs: number): number {
+    const bucket = this.#prefixes.get(prefixOf(address));
+    return Math.max(this.#total.waitMs(1, nowMs), bucket?.waitMs(1, nowMs) ?? 0);
   }
 }
 

@@ -3,12 +3,15 @@
  * JOIN handler sees it, and how its JOIN_ACK is made.
  *
  *   1. no valid cookie for (source address, key)   -> COOKIE, no larger than the JOIN; no state
- *   2. rate limits per source prefix and in total  -> dropped
+ *   2. rate limits per source prefix and in total  -> JOIN_ACK BUSY with a retry-after (unsigned,
+ *                                                     echoing the JOIN's hash: control-center.ts)
  *   3. Ed25519 signature over the exact bytes, for control's key, and an epk -> else dropped
  *   4. timestamp newer than the key's last JOIN    -> else dropped (a replay)
  *   5. enrolment policy, revocation                -> signed JOIN_ACK UNAUTHORIZED
  * Only then does the JOIN handler run (and a store row exist). Its JOIN_ACK opens the session:
  * control's ephemeral, the derived keys, a signature over the JOIN's hash.
+ * Steps 1-2 run as soon as the JOIN is read (checkAddress: cheap, no state); steps 3-5 when its
+ * turn in the admission queue comes (verifyJoin; control/admission.ts).
  * Every drop is counted in auth_failed_total{reason} (or joins_limited_total) and not answered.
  *
  * RESUME (a failover, docs/resilience.md) skips steps 1-5: its ticket (trust/ticket.ts) proves a
@@ -33,7 +36,7 @@ import {
   type Ephemeral,
   type SessionKeys,
 } from "../../protocol/handshake.js";
-import { RESUME_NONCE_BYTES, WIRE_VERSION } from "../../protocol/limits.js";
+import { JOIN_ECHO_BYTES, RESUME_NONCE_BYTES, WIRE_VERSION } from "../../protocol/limits.js";
 import {
   type ControlMessage,
   type JoinAckBody,
@@ -140,18 +143,49 @@ export class HandshakeResponder {
 
   /** Steps 1-5 above; a Handshake when the JOIN handler may run, undefined when the JOIN was dealt with. */
   onJoin(msg: Join, data: Uint8Array, from: Address): Handshake | undefined {
+    const gate = this.checkAddress(msg, data, from);
+    if (gate === "busy") return this.#limited("proven");
+    return gate === "proceed" ? this.verifyJoin(msg, data, from) : undefined;
+  }
+
+  /**
+   * Steps 1-2, cheap and stateless: what control does with a JOIN as soon as it reads it.
+   * "proceed": the source is proven and within the limits (steps 3-5 may run, verifyJoin);
+   * "busy": proven but over a rate limit (the caller answers BUSY, counted here);
+   * undefined: answered with a COOKIE, or dropped.
+   */
+  checkAddress(msg: Join, data: Uint8Array, from: Address): "proceed" | "busy" | undefined {
+    if (!this.#config.verify) return "proceed";
     const { clock, metrics } = this.#deps;
     const b = msg.body;
     const now = clock.now();
-    const handshake: Handshake = { joinHash: sha256(data), key: b.key, epk: b.epk, join: b };
-    if (!this.#config.verify) return handshake;
     if (!this.#cookies.check(b.cookie, from, b.key, now)) {
       metrics.unprovenBytesIn += data.length;
       if (!this.#limiter.unproven(now)) return this.#limited("unproven");
       this.#sendCookie(from, b.key, data.length);
       return undefined;
     }
-    if (!this.#limiter.proven(from.address, now)) return this.#limited("proven");
+    if (!this.#limiter.proven(from.address, now)) {
+      ControlMetrics.bump(metrics.joinsLimited, "proven");
+      return "busy";
+    }
+    return "proceed";
+  }
+
+  /** How long until the proven-JOIN limits would take one more from `from`, ms. */
+  limiterWaitMs(from: Address): number {
+    return this.#limiter.provenWaitMs(from.address, this.#deps.clock.now());
+  }
+
+  /**
+   * Steps 3-5, the expensive ones (signature, key agreement, enrolment): run when the JOIN's turn
+   * in the admission queue comes. A Handshake when the JOIN handler may run.
+   */
+  verifyJoin(msg: Join, data: Uint8Array, from: Address): Handshake | undefined {
+    const b = msg.body;
+    const now = this.#deps.clock.now();
+    const handshake: Handshake = { joinHash: sha256(data), key: b.key, epk: b.epk, join: b };
+    if (!this.#config.verify) return handshake;
     const key = ed25519Key(b.key);
     if (key === undefined) return this.#fail("join_bad_key", from);
     if (b.epk === undefined) return this.#fail("join_no_epk", from);
@@ -351,6 +385,64 @@ export class HandshakeResponder {
 
   fail(reason: string, from: Address): undefined {
     return this.#fail(reason, from);
+  }
+
+  /**
+   * JOIN_ACK BUSY to a proven source (its cookie checked): not now, again after `retryAfterMs`.
+   * Unsigned (a signature costs what admitting the JOIN would), bound to the JOIN by `echo`
+   * (the first bytes of its hash) and never larger than the JOIN (docs/security.md).
+   */
+  sendJoinBusy(to: Address, data: Uint8Array, retryAfterMs: number): boolean {
+    const buf = encodeControl(
+      this.#envelope(MsgType.JOIN_ACK, {
+        error: JoinError.BUSY,
+        node: 0,
+        region: "",
+        heartbeatMs: 0,
+        channels: [],
+        retryAfterMs,
+        echo: sha256(data).subarray(0, JOIN_ECHO_BYTES),
+      }),
+    );
+    if (buf.length > data.length) return false;
+    this.#deps.send(buf, to);
+    return true;
+  }
+
+  /**
+   * RESUME_ACK BUSY: untagged, the RESUME's own nonce echoed (what binds it to the RESUME), never
+   * larger than the RESUME.
+   */
+  sendResumeBusy(to: Address, msg: Resume, inBytes: number, retryAfterMs: number): boolean {
+    const buf = encodeControl(
+      this.#envelope(MsgType.RESUME_ACK, {
+        error: JoinError.BUSY,
+        nonce: msg.body.nonce,
+        heartbeatMs: 0,
+        retryAfterMs,
+      }),
+    );
+    if (buf.length > inBytes) return false;
+    this.#deps.send(buf, to);
+    return true;
+  }
+
+  /**
+   * The cheap checks of a RESUME (AES-GCM and an HMAC, no store, no signature), run as soon as
+   * it is read so that only authentic RESUMEs wait in the admission queue: the ticket opens and
+   * is fresh, its tag, the sender is the ticket's node. What fails is handled as onResume does.
+   */
+  resumeAuthentic(msg: Resume, data: Uint8Array, from: Address): boolean {
+    const t = this.#tickets.open(msg.body.ticket, this.#deps.clock.now());
+    if (!t.ok) {
+      this.#fail(t.reason, from);
+      this.sendRejoinHint(from, data.length);
+      return false;
+    }
+    if (!this.#config.verify) return true;
+    if (!checkTag(data, resumeTagKey(t.value.resumption))) return this.#fail("resume_tag", from) ?? false;
+    if (msg.sender !== t.value.node) return this.#fail("resume_sender", from) ?? false;
+    return true;
   }
 
   #sendCookie(to: Address, key: Uint8Array, inBytes: number): void {
