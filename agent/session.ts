@@ -19,7 +19,11 @@
  * unanswered in a row (the second an early re-send) and the session moves to another configured
  * endpoint with one RESUME round trip, keeping node id, assignment and data plane. Control
  * datagrams are taken from any configured endpoint; heartbeats go to the one the session is on.
- * JOIN is resent every second until a JOIN_ACK arrives (to the next endpoint when unanswered).
+ * JOIN is resent until a JOIN_ACK arrives (to the next endpoint when unanswered) with exponential
+ * back-off and jitter (JoinBackoff: the first resend after 0.5-1 x joinRetryMs, the ceiling
+ * doubling up to joinRetryCapMs, reset once joined); a BUSY answer (control's admission queue
+ * is full, docs/agent.md) puts the next JOIN at least its retry-after out, plus jitter, and a
+ * BUSY answer to a RESUME does the same for the next RESUME (ControlFailover.busy).
  * ASSIGN is applied when it is newer than the last applied: a higher DCM epoch, or the same
  * epoch and a higher version; a lower epoch is a deposed server's (fenced: dropped). A new
  * session after a full JOIN starts versions and epochs from 0 (a restarted control center may
@@ -33,6 +37,8 @@ import { ControlLink } from "../common/control-link.js";
 import {
   ControlFailover,
   EpochFence,
+  JOIN_BACKOFF,
+  JoinBackoff,
   type FailoverStats,
   type FailoverTrigger,
   type FallbackReason,
@@ -41,6 +47,7 @@ import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import {
+  JoinError,
   LeaveReason,
   MsgType,
   type AssignBody,
@@ -84,6 +91,8 @@ export interface SessionDeps {
   transport: Transport;
   logger: Logger;
   hooks: SessionHooks;
+  /** Jitter of the JOIN back-off and the RESUME schedule, [0, 1) (default Math.random). */
+  random?: () => number;
 }
 
 export interface SessionConfig {
@@ -112,15 +121,22 @@ export interface SessionConfig {
    * (`channel` is then not watched; ASSIGNs for any channel are applied).
    */
   idle?: boolean;
-  /** JOIN resend interval until JOIN_ACK, ms. */
+  /** JOIN back-off base until JOIN_ACK, ms: the first resend after 0.5-1 x this (JoinBackoff). */
   joinRetryMs: number;
+  /** The back-off's ceiling, ms (default JOIN_BACKOFF.capMs, 30 s). */
+  joinRetryCapMs?: number;
   /** JOIN interval after JOIN_ACK UNKNOWN_CHANNEL (the origin may not have joined yet), ms. */
   unknownChannelRetryMs: number;
   /** JOIN interval after any other refusal (BAD_REQUEST, FULL), ms. */
   refusedRetryMs: number;
 }
 
-export const SESSION_TIMING = { joinRetryMs: 1000, unknownChannelRetryMs: 2000, refusedRetryMs: 5000 };
+export const SESSION_TIMING = {
+  joinRetryMs: JOIN_BACKOFF.baseMs,
+  joinRetryCapMs: JOIN_BACKOFF.capMs,
+  unknownChannelRetryMs: 2000,
+  refusedRetryMs: 5000,
+};
 /** An unauthenticated REJOIN hint is acted on at most this often, ms (a forged one costs a handshake). */
 export const REJOIN_HINT_MS = 10_000;
 
@@ -138,6 +154,9 @@ export interface SessionStats {
   authFailed: Record<string, number>;
   /** REJOIN hints ignored because one was honoured less than REJOIN_HINT_MS ago. */
   hintsIgnored: number;
+  /** JOIN_ACK BUSY answers honoured (the next JOIN waited for their retry-after), and ignored (one per JOIN). */
+  busy: number;
+  busyIgnored: number;
   rejoins: number;
   /** Control datagrams dropped for a DCM epoch below one already seen (a deposed server), by type. */
   fenced: { assign: number; heartbeatAck: number; resumeAck: number };
@@ -155,9 +174,17 @@ export class Session {
     rejected: 0,
     authFailed: {},
     hintsIgnored: 0,
+    busy: 0,
+    busyIgnored: 0,
     rejoins: 0,
     fenced: { assign: 0, heartbeatAck: 0, resumeAck: 0 },
-    failover: { failovers: 0, resumes: { ok: 0, refused: 0, unanswered: 0 }, probes: 0, redirectsIgnored: 0 },
+    failover: {
+      failovers: 0,
+      resumes: { ok: 0, refused: 0, unanswered: 0 },
+      probes: 0,
+      redirectsIgnored: 0,
+      busy: 0,
+    },
   };
   phase: SessionPhase = "idle";
   nodeId = 0;
@@ -186,6 +213,7 @@ export class Session {
   readonly config: SessionConfig;
   readonly link: ControlLink;
   #lastHint = -Infinity;
+  readonly #backoff: JoinBackoff;
   #joinTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
 
@@ -202,10 +230,15 @@ export class Session {
       { onControlKeyLearnt: (key) => deps.hooks.controlKeyLearnt?.(key) },
     );
     this.stats.authFailed = this.link.stats.authFailed;
+    this.#backoff = new JoinBackoff(deps.random ?? Math.random, {
+      baseMs: config.joinRetryMs,
+      capMs: Math.max(config.joinRetryMs, config.joinRetryCapMs ?? JOIN_BACKOFF.capMs),
+    });
     const endpoints = Array.isArray(config.control) ? config.control : [config.control as Address];
     this.failover = new ControlFailover(
       {
         clock: deps.clock,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
         hooks: {
           probe: () => this.sendHeartbeat(),
           canResume: () => this.link.canResume,
@@ -268,6 +301,7 @@ export class Session {
       case MsgType.JOIN_ACK: {
         const verdict = this.link.onJoinAck(buf, msg.body, msg.auth !== undefined);
         if (verdict === "forged") return;
+        if (verdict === "busy") return this.#onBusy(msg.body.retryAfterMs ?? 0, from);
         if (verdict === "rejoin_hint") {
           // While resuming it is control's refusal of our ticket: JOIN afresh (a hint: rate-limited).
           if (this.phase === "resuming") return this.refusalHint(from);
@@ -289,6 +323,17 @@ export class Session {
         if (this.link.open(buf, msg.seq)) onHeartbeatAck(this, msg);
         return;
       case MsgType.RESUME_ACK:
+        if (msg.body.error === JoinError.BUSY && msg.auth === undefined) {
+          // Not now: the same RESUME again after the retry-after (ControlFailover.busy).
+          if (this.phase !== "resuming") return;
+          if (this.link.onResumeAck(buf, msg.body, msg.seq, false) !== "busy") return;
+          if (this.failover.busy(from, msg.body.retryAfterMs ?? 0))
+            this.deps.logger.debug("resume_busy", {
+              from: addressKey(from),
+              retryAfterMs: msg.body.retryAfterMs,
+            });
+          return;
+        }
         onResumeAck(this, buf, msg, from);
         return;
       case MsgType.REDIRECT:
@@ -316,23 +361,56 @@ export class Session {
     this.failover.refused(from);
   }
 
-  /** Starts (again) to JOIN: at once, then every `everyMs` until a JOIN_ACK. */
+  /**
+   * Starts (again) to JOIN: at once, then on the back-off until a JOIN_ACK (after a refusal:
+   * every unknownChannelRetryMs / refusedRetryMs).
+   */
   rejoin(why: "start" | "rejoin" | "unknown_channel" | "refused"): void {
-    const every =
-      why === "unknown_channel"
-        ? this.config.unknownChannelRetryMs
-        : why === "refused"
-          ? this.config.refusedRetryMs
-          : this.config.joinRetryMs;
     this.phase = why === "unknown_channel" ? "waiting_channel" : why === "refused" ? "refused" : "joining";
     if (why === "rejoin") this.stats.rejoins++;
-    if (why === "start" || why === "rejoin") this.link.restart();
+    if (why === "start" || why === "rejoin") {
+      this.link.restart();
+      this.#backoff.reset();
+    }
     this.failover.reset();
     this.#stopHeartbeats();
-    this.deps.clock.clearInterval(this.#joinTimer);
     // After a refusal the JOIN just answered need not be repeated at once.
     if (why === "start" || why === "rejoin") this.#sendJoin();
-    this.#joinTimer = this.deps.clock.setInterval(() => this.#sendJoin(), every);
+    this.#scheduleJoin(this.#nextJoinMs());
+  }
+
+  /** The wait before the next JOIN in this phase. */
+  #nextJoinMs(): number {
+    if (this.phase === "waiting_channel") return this.config.unknownChannelRetryMs;
+    if (this.phase === "refused") return this.config.refusedRetryMs;
+    return this.#backoff.next();
+  }
+
+  #scheduleJoin(ms: number): void {
+    this.deps.clock.clearTimeout(this.#joinTimer);
+    this.#joinTimer = this.deps.clock.setTimeout(() => {
+      this.#joinTimer = undefined;
+      if (this.phase !== "joining" && this.phase !== "waiting_channel" && this.phase !== "refused") return;
+      this.#sendJoin();
+      this.#scheduleJoin(this.#nextJoinMs());
+    }, ms);
+  }
+
+  /**
+   * JOIN_ACK BUSY (its echo matched a JOIN of ours): control is alive but cannot take the JOIN
+   * now. The next JOIN waits its retry-after plus jitter; one BUSY per JOIN sent is honoured.
+   */
+  #onBusy(retryAfterMs: number, from: Address): void {
+    if (this.phase !== "joining" && this.phase !== "waiting_channel" && this.phase !== "refused") return;
+    this.failover.joinAnswered(from);
+    const wait = this.#backoff.busy(retryAfterMs);
+    if (wait === undefined) {
+      this.stats.busyIgnored++;
+      return;
+    }
+    this.stats.busy++;
+    this.deps.logger.debug("join_busy", { from: addressKey(from), retryAfterMs, waitMs: wait });
+    this.#scheduleJoin(wait);
   }
 
   /** JOIN_ACK accepted from `from`: heartbeats from now on. */
@@ -352,8 +430,9 @@ export class Session {
 
   #heartbeating(): void {
     this.phase = "joined";
-    this.deps.clock.clearInterval(this.#joinTimer);
+    this.deps.clock.clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
+    this.#backoff.reset();
     this.#stopHeartbeats();
     this.#heartbeatTimer = this.deps.clock.setInterval(() => this.sendHeartbeat(), this.heartbeatMs);
     this.sendHeartbeat();
@@ -402,7 +481,7 @@ export class Session {
       } as ControlMessage);
     }
     this.phase = "stopped";
-    this.deps.clock.clearInterval(this.#joinTimer);
+    this.deps.clock.clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
     this.#stopHeartbeats();
     this.failover.stop();
@@ -456,6 +535,7 @@ export class Session {
   #sendJoin(): void {
     const c = this.config;
     this.stats.joinsSent++;
+    this.#backoff.sent();
     const buf = this.link.join(
       {
         key: c.identity.publicKey,

@@ -8,7 +8,12 @@
  * the RESUME schedule (endpoints in turn, back-off with jitter). EpochFence remembers the
  * highest DCM epoch seen per channel (ASSIGNs of a deposed server are dropped). placementOf()
  * is what a RESUME tells a replacement DCM of where the node sits.
+ *
+ * JoinBackoff (issue 13) is when a node sends its next JOIN: exponential back-off with jitter
+ * while JOINs go unanswered, at least the retry-after of a BUSY answer (plus jitter), reset once
+ * joined; a BUSY answer to a RESUME pushes that endpoint's next RESUME out the same way.
  */
+import { MAX_RETRY_AFTER_MS } from "../protocol/limits.js";
 import type { AssignBody, Placement } from "../protocol/messages.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import { sameAddress, type Address } from "../seams/transport.js";
@@ -56,6 +61,78 @@ export function resumeRetryCapMs(heartbeatMs: number): number {
   return Math.max(resumeBackoffMs(heartbeatMs), Math.round(heartbeatMs / 4));
 }
 
+/** JOIN resends: the first after base/2..base, each ceiling doubling up to the cap, ms. */
+export const JOIN_BACKOFF = { baseMs: 1000, capMs: 30_000 };
+
+/**
+ * The wait before JOIN attempt `attempt` (1 = the first resend), ms. Unanswered: full jitter
+ * above a floor, uniform in [base/2, min(cap, base x 2^(attempt-1))], so a crowd that joined
+ * together spreads out and a control that cannot keep up sees fewer resends, not more. After a
+ * BUSY: its retry-after (clamped to MAX_RETRY_AFTER_MS: a forged one delays at most that much)
+ * plus up to half of max(base, retry-after) of jitter. `random` is in [0, 1).
+ */
+export function joinRetryDelayMs(
+  attempt: number,
+  random: () => number,
+  retryAfterMs?: number,
+  timing: { baseMs: number; capMs: number } = JOIN_BACKOFF,
+): number {
+  const { baseMs, capMs } = timing;
+  if (retryAfterMs !== undefined && retryAfterMs > 0) {
+    const r = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+    return Math.round(r + (random() * Math.max(baseMs, r)) / 2);
+  }
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
+  const floor = Math.min(baseMs / 2, ceiling);
+  return Math.max(1, Math.round(floor + random() * (ceiling - floor)));
+}
+
+/**
+ * A node's JOIN schedule (joinRetryDelayMs): `next()` after a JOIN went unanswered, `busy()`
+ * after a BUSY, `reset()` once joined. Honours at most one BUSY per JOIN sent (`sent()`), so a
+ * stream of forged BUSYs cannot hold a node back for longer than one retry-after per JOIN.
+ */
+export class JoinBackoff {
+  readonly #random: () => number;
+  readonly #timing: { baseMs: number; capMs: number };
+  #attempt = 0;
+  #busyTaken = false;
+
+  constructor(random: () => number = Math.random, timing: { baseMs: number; capMs: number } = JOIN_BACKOFF) {
+    this.#random = random;
+    this.#timing = timing;
+  }
+
+  /** Resends so far since the last reset. */
+  get attempts(): number {
+    return this.#attempt;
+  }
+
+  /** A JOIN went out: the next BUSY may be honoured. */
+  sent(): void {
+    this.#busyTaken = false;
+  }
+
+  /** The wait before the next JOIN when the last one went unanswered. */
+  next(): number {
+    this.#attempt++;
+    return joinRetryDelayMs(this.#attempt, this.#random, undefined, this.#timing);
+  }
+
+  /** The wait before the next JOIN after a BUSY asking for `retryAfterMs`; undefined when one was already honoured for this JOIN. */
+  busy(retryAfterMs: number): number | undefined {
+    if (this.#busyTaken) return undefined;
+    this.#busyTaken = true;
+    this.#attempt++;
+    return joinRetryDelayMs(this.#attempt, this.#random, Math.max(1, retryAfterMs), this.#timing);
+  }
+
+  reset(): void {
+    this.#attempt = 0;
+    this.#busyTaken = false;
+  }
+}
+
 export interface FailoverHooks {
   /** The early re-send: a heartbeat again now (the last one went unanswered). */
   probe(): void;
@@ -88,6 +165,8 @@ export interface FailoverStats {
   probes: number;
   /** REDIRECTs that named no configured endpoint, or came while nothing could be done with them. */
   redirectsIgnored: number;
+  /** RESUME_ACK BUSY answers honoured (the next RESUME waited for their retry-after). */
+  busy: number;
 }
 
 interface Attempt {
@@ -101,6 +180,8 @@ interface Attempt {
   timer: Timer | undefined;
   /** A REDIRECT may still send the next RESUME at once (one per RESUME the schedule sent). */
   redirectFree: boolean;
+  /** A BUSY was honoured since the last RESUME sent. */
+  busyTaken: boolean;
 }
 
 /**
@@ -113,6 +194,7 @@ export class ControlFailover {
     resumes: { ok: 0, refused: 0, unanswered: 0 },
     probes: 0,
     redirectsIgnored: 0,
+    busy: 0,
   };
   readonly endpoints: readonly Address[];
   readonly #clock: Clock;
@@ -238,6 +320,7 @@ export class ControlFailover {
       delay: resumeBackoffMs(this.#heartbeatMs),
       timer: undefined,
       redirectFree: false,
+      busyTaken: false,
     };
     if (this.#attempt.order.length === 0) this.#attempt.order = [this.#current];
     this.#try();
@@ -292,6 +375,28 @@ export class ControlFailover {
     this.#armed = true;
   }
 
+  /**
+   * A RESUME_ACK BUSY from `from` (its nonce is our RESUME's): that server is alive but cannot
+   * take the RESUME now. The next RESUME waits at least the retry-after (clamped, plus jitter),
+   * and the attempt's give-up clock starts again (a busy server is no reason to JOIN instead,
+   * which would cost it more). At most once per RESUME sent. False when ignored.
+   */
+  busy(from: Address, retryAfterMs: number): boolean {
+    const a = this.#attempt;
+    if (a === undefined || !this.isEndpoint(from) || a.busyTaken) return false;
+    a.busyTaken = true;
+    this.stats.busy++;
+    const r = Math.min(Math.max(1, retryAfterMs), MAX_RETRY_AFTER_MS);
+    const wait = Math.round(r + (this.#random() * Math.max(resumeBackoffMs(this.#heartbeatMs), r)) / 2);
+    a.startedAt = this.#clock.now() + wait;
+    // The same endpoint again when the wait is over: it answered.
+    const i = this.#indexOf(from);
+    a.next = Math.max(0, a.order.indexOf(i));
+    this.#clock.clearTimeout(a.timer);
+    a.timer = this.#clock.setTimeout(() => this.#try(), wait);
+    return true;
+  }
+
   /** Control refused to resume (a RESUME_ACK with an error): JOIN, starting at `from`. */
   refused(from: Address): void {
     if (this.#attempt === undefined) return;
@@ -343,6 +448,7 @@ export class ControlFailover {
     a.next++;
     const fresh = a.tries === 0;
     a.tries++;
+    a.busyTaken = false;
     if (!this.#hooks.sendResume(this.endpoints[i]!, fresh)) return this.#finish("unanswered");
     if (this.#attempt !== a) return; // the hook ended it
     // A round asks every endpoint once: its RESUMEs are spread over the round's delay.

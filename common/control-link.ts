@@ -10,7 +10,8 @@
  *   onCookie()     control's address check: keep the cookie, JOIN again at once
  *   onJoinAck()    accepted only with control's signature over one of our pending JOINs; an
  *                  accepting one carries control's ephemeral (the session keys follow) and the
- *                  session ticket, kept with the session's resumption secret
+ *                  session ticket, kept with the session's resumption secret; an unsigned BUSY
+ *                  only when its echo is the start of a pending JOIN's hash
  *   seal()         HEARTBEAT and LEAVE: the next counter and the session tag
  *   open()         ASSIGN and HEARTBEAT_ACK: the session tag, then the counter in the replay window
  *   resume()       RESUME (failover, docs/agent.md "Failover"): the ticket and a fresh nonce, tagged
@@ -38,7 +39,7 @@ import {
   type Ephemeral,
   type SessionKeys,
 } from "../protocol/handshake.js";
-import { PUBLIC_KEY_BYTES, RESUME_NONCE_BYTES, WIRE_VERSION } from "../protocol/limits.js";
+import { JOIN_ECHO_BYTES, PUBLIC_KEY_BYTES, RESUME_NONCE_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type ControlMessage,
   type CookieBody,
@@ -67,8 +68,12 @@ export interface ControlLinkHooks {
   onControlKeyLearnt?(key: Uint8Array): void;
 }
 
-/** What a JOIN_ACK was: a new session, a signed refusal, the unsigned REJOIN hint, or not control's. */
-export type AckVerdict = "accepted" | "refused" | "rejoin_hint" | "forged";
+/**
+ * What a JOIN_ACK was: a new session, a signed refusal, the unsigned REJOIN hint, an unsigned
+ * BUSY whose echo matches one of our pending JOINs (JOIN again after its retry-after), or not
+ * control's.
+ */
+export type AckVerdict = "accepted" | "refused" | "rejoin_hint" | "busy" | "forged";
 
 /**
  * What a RESUME_ACK was: the session resumed on new keys; a refusal that authenticates (the
@@ -76,7 +81,7 @@ export type AckVerdict = "accepted" | "refused" | "rejoin_hint" | "forged";
  * the ticket, or a forgery: a hint, like REJOIN); an answer to no RESUME we wait for (a late
  * duplicate); or one that does not authenticate (counted in authFailed).
  */
-export type ResumeVerdict = "resumed" | "refused" | "refusal_hint" | "stale" | "forged";
+export type ResumeVerdict = "resumed" | "refused" | "refusal_hint" | "busy" | "stale" | "forged";
 
 export interface ControlLinkStats {
   /** Control datagrams dropped because they did not authenticate, by reason. */
@@ -199,6 +204,8 @@ export class ControlLink {
     const verify = this.#config.verify !== false;
     if (!hasAuth) {
       if (ack.error === JoinError.REJOIN) return "rejoin_hint";
+      if (ack.error === JoinError.BUSY)
+        return this.#busyEcho(ack.echo) || !verify ? "busy" : this.#fail("busy_echo");
       if (verify) return this.#fail("ack_unsigned");
     }
     if (verify) {
@@ -239,6 +246,12 @@ export class ControlLink {
       this.#hooks.onControlKeyLearnt?.(this.#controlKey);
     }
     return "accepted";
+  }
+
+  /** A BUSY's echo is the start of the hash of one of our pending JOINs (only who saw the JOIN knows it). */
+  #busyEcho(echo: Uint8Array | undefined): boolean {
+    if (echo === undefined || echo.length !== JOIN_ECHO_BYTES) return false;
+    return this.#pending.some((h) => h.subarray(0, JOIN_ECHO_BYTES).equals(echo));
   }
 
   /** Encodes a HEARTBEAT or LEAVE with the next counter and the session tag (untagged before a session). */
@@ -306,6 +319,12 @@ export class ControlLink {
     const r = this.#resume;
     if (r === undefined || this.#keys === undefined) return "stale";
     const verify = this.#config.verify !== false;
+    if (!hasAuth && ack.error === JoinError.BUSY) {
+      // Untagged: bound to the RESUME under way by its nonce, which only who saw it knows.
+      if (r.nonce.equals(ack.nonce) || !verify) return "busy";
+      this.#fail("busy_echo");
+      return "forged";
+    }
     if (!hasAuth && verify) {
       if (ack.error !== JoinError.NONE) return "refusal_hint";
       this.#fail("resume_unsigned");

@@ -1,6 +1,8 @@
 /**
- * The origin's side of the control protocol: JOIN until JOIN_ACK (every 1 s; every 2 s after a
- * refusal such as UNKNOWN_CHANNEL), HEARTBEAT every heartbeatMs once joined, JOIN again on
+ * The origin's side of the control protocol: JOIN until JOIN_ACK (exponential back-off with
+ * jitter from 1 s, JoinBackoff; every 2 s after a refusal such as UNKNOWN_CHANNEL; a BUSY answer
+ * puts the next JOIN its retry-after out, plus jitter, and a BUSY answer to a RESUME the next
+ * RESUME), HEARTBEAT every heartbeatMs once joined, JOIN again on
  * JOIN_ACK error REJOIN (control restarted) while the data plane keeps its last assignment,
  * ASSIGN passed on (version checks are the owner's), LEAVE on stop. Control datagrams are
  * accepted only from the configured control endpoints, and only when they authenticate
@@ -26,6 +28,8 @@ import { ControlLink } from "../common/control-link.js";
 import {
   ControlFailover,
   EpochFence,
+  JOIN_BACKOFF,
+  JoinBackoff,
   placementOf,
   type FailoverStats,
   type FailoverTrigger,
@@ -47,8 +51,8 @@ import {
   type ResumeAckBody,
 } from "../protocol/messages.js";
 
-/** JOIN is resent this often until JOIN_ACK. */
-export const JOIN_RETRY_MS = 1 * SECOND;
+/** JOIN back-off base until JOIN_ACK: the first resend after 0.5-1 x this, the ceiling doubling to JOIN_BACKOFF.capMs. */
+export const JOIN_RETRY_MS = JOIN_BACKOFF.baseMs;
 /** After a refused JOIN (UNKNOWN_CHANNEL, FULL, BAD_REQUEST) the next one waits this long. */
 export const JOIN_REFUSED_RETRY_MS = 2 * SECOND;
 
@@ -94,6 +98,8 @@ export interface ControlSessionStats {
   assignsFenced: number;
   /** RESUME datagrams sent. */
   resumesSent: number;
+  /** JOIN_ACK BUSY answers honoured (the next JOIN waited for their retry-after). */
+  busy: number;
 }
 
 export class ControlSession {
@@ -108,6 +114,7 @@ export class ControlSession {
     rejoins: 0,
     assignsFenced: 0,
     resumesSent: 0,
+    busy: 0,
   };
   readonly #clock: Clock;
   readonly #transport: Transport;
@@ -128,11 +135,14 @@ export class ControlSession {
   #placement: Placement | undefined;
   readonly #parts = new AssignParts();
   #joinTimer: Timer | undefined;
+  readonly #backoff: JoinBackoff;
+  /** The wait between JOINs while refused (undefined: the back-off). */
+  #refusedEvery: number | undefined;
   #heartbeatTimer: Timer | undefined;
   #stopped = false;
 
   constructor(
-    deps: { clock: Clock; transport: Transport; logger: Logger },
+    deps: { clock: Clock; transport: Transport; logger: Logger; random?: () => number },
     config: ControlSessionConfig,
     handlers: ControlSessionHandlers,
   ) {
@@ -140,6 +150,7 @@ export class ControlSession {
     this.#transport = deps.transport;
     this.#logger = deps.logger;
     this.#handlers = handlers;
+    this.#backoff = new JoinBackoff(deps.random ?? Math.random);
     this.#link = new ControlLink(
       {
         identity: config.identity,
@@ -153,6 +164,7 @@ export class ControlSession {
     this.#failover = new ControlFailover(
       {
         clock: deps.clock,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
         hooks: {
           probe: () => this.#sendHeartbeat(),
           canResume: () => this.#link.canResume,
@@ -196,14 +208,15 @@ export class ControlSession {
 
   start(): void {
     this.#link.restart();
-    this.#joinEvery(JOIN_RETRY_MS);
+    this.#backoff.reset();
+    this.#joinEvery(undefined);
   }
 
   /** Stops the timers; sends LEAVE for `channel` if joined. */
   stop(channel: number | undefined): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#clock.clearInterval(this.#joinTimer);
+    this.#clock.clearTimeout(this.#joinTimer);
     this.#clock.clearInterval(this.#heartbeatTimer);
     this.#failover.stop();
     if (this.#joined && channel !== undefined) {
@@ -235,6 +248,10 @@ export class ControlSession {
       case MsgType.JOIN_ACK: {
         const verdict = this.#link.onJoinAck(buf, msg.body, msg.auth !== undefined);
         if (verdict === "forged") break;
+        if (verdict === "busy") {
+          this.#onBusy(msg.body.retryAfterMs ?? 0, from);
+          break;
+        }
         if (verdict === "rejoin_hint") {
           if (!this.#joined) break;
           // While resuming, the hint is control's refusal of our ticket: JOIN afresh.
@@ -264,6 +281,12 @@ export class ControlSession {
         }
         break;
       case MsgType.RESUME_ACK:
+        if (msg.body.error === JoinError.BUSY && msg.auth === undefined) {
+          // Not now: the same RESUME again after the retry-after (ControlFailover.busy).
+          if (this.#resuming && this.#link.onResumeAck(buf, msg.body, msg.seq, false) === "busy")
+            this.#failover.busy(from, msg.body.retryAfterMs ?? 0);
+          break;
+        }
         this.#onResumeAck(buf, msg.seq, msg.auth !== undefined, msg.body, from);
         break;
       case MsgType.REDIRECT:
@@ -305,8 +328,9 @@ export class ControlSession {
     }
     if (this.#resuming) return; // a late answer to the old handshake's JOIN: the resume decides
     const rejoined = this.#rejoining || (this.#node !== 0 && ack.node !== this.#node);
-    this.#clock.clearInterval(this.#joinTimer);
+    this.#clock.clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
+    this.#backoff.reset();
     this.#node = ack.node;
     this.#joined = true;
     this.#rejoining = false;
@@ -394,7 +418,8 @@ export class ControlSession {
     this.#failover.reset();
     this.#clock.clearInterval(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
-    this.#joinEvery(JOIN_RETRY_MS);
+    this.#backoff.reset();
+    this.#joinEvery(undefined);
   }
 
   /** ControlFailover's hook: the RESUME datagram to `to`. */
@@ -443,14 +468,37 @@ export class ControlSession {
     this.#toJoin();
   }
 
-  #joinEvery(ms: number): void {
-    this.#clock.clearInterval(this.#joinTimer);
+  /** A JOIN now, then every `refusedMs` (after a refusal) or on the back-off (undefined). */
+  #joinEvery(refusedMs: number | undefined): void {
+    this.#refusedEvery = refusedMs;
     this.#sendJoin();
-    this.#joinTimer = this.#clock.setInterval(() => this.#sendJoin(), ms);
+    this.#scheduleJoin(refusedMs ?? this.#backoff.next());
+  }
+
+  #scheduleJoin(ms: number): void {
+    this.#clock.clearTimeout(this.#joinTimer);
+    this.#joinTimer = this.#clock.setTimeout(() => {
+      this.#joinTimer = undefined;
+      if (this.#joined || this.#stopped) return;
+      this.#sendJoin();
+      this.#scheduleJoin(this.#refusedEvery ?? this.#backoff.next());
+    }, ms);
+  }
+
+  /** JOIN_ACK BUSY (its echo matched a JOIN of ours): the next JOIN after its retry-after, plus jitter. */
+  #onBusy(retryAfterMs: number, from: Address): void {
+    if (this.#joined || this.#stopped) return;
+    this.#failover.joinAnswered(from);
+    const wait = this.#backoff.busy(retryAfterMs);
+    if (wait === undefined) return;
+    this.stats.busy++;
+    this.#logger.debug("join_busy", { control: addressKey(from), retryAfterMs, waitMs: wait });
+    this.#scheduleJoin(wait);
   }
 
   #sendJoin(): void {
     if (this.#joined || this.#stopped) return;
+    this.#backoff.sent();
     // A node sends JOIN as sender 0: control knows it by its key.
     let buf: Buffer;
     try {
