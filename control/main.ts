@@ -38,6 +38,13 @@ import { rawPublicKey } from "../protocol/auth.js";
 import { embeddedRuntime } from "../common/embedded.js";
 import type { EtcdCoordinator as EtcdCoordinatorClass } from "./rsl/etcd-coordinator.js";
 
+/**
+ * Control's UDP receive buffer, bytes: 8 MiB holds about 10,000 datagrams (the kernel counts each
+ * at its allocation, ~768 bytes for a heartbeat) while a slice of admission work runs. The
+ * kernel's default (208 KiB) overflowed in issue 13's flash crowd.
+ */
+export const DEFAULT_RECV_BUFFER_BYTES = 8 << 20;
+
 /** Control's key pair, beside the database. */
 export const CONTROL_IDENTITY_FILE = "control-identity.json";
 
@@ -134,6 +141,13 @@ export const controlCommand = {
       min: 0,
       max: 64,
     },
+    recvBufferBytes: {
+      kind: "int",
+      help: "UDP receive buffer to ask the kernel for, bytes: heartbeats wait there while control is busy (Linux clamps to net.core.rmem_max; 0 = the kernel's default)",
+      default: DEFAULT_RECV_BUFFER_BYTES,
+      min: 0,
+      max: 1 << 30,
+    },
     logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
   },
 } as const satisfies Command<Spec>;
@@ -180,7 +194,10 @@ export async function startControl(
     | "etcd"
     | "advertise"
     | "leaseTtlS"
+    | "recvBufferBytes"
   > & {
+    /** Default DEFAULT_RECV_BUFFER_BYTES; 0: the kernel's default. */
+    recvBufferBytes?: number | undefined;
     /** Several machines: etcd endpoints (comma-separated). */
     etcd?: string | undefined;
     advertise?: string | undefined;
@@ -210,7 +227,9 @@ export async function startControl(
   let transport: Transport | undefined;
   try {
     // A large receive buffer: heartbeats wait there while control is busy instead of being dropped.
-    const socket = await UdpTransport.bind({ host: opts.host, port: opts.port, recvBufferBytes: 8 << 20 });
+    const recvBufferBytes = opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
+    const socket = await UdpTransport.bind({ host: opts.host, port: opts.port, recvBufferBytes });
+    logRecvBuffer(socket, logger);
     transport = delay?.ok
       ? new ImpairedTransport(socket, delay.rules, { clock, random: Math.random })
       : socket;
@@ -321,6 +340,22 @@ export async function startControl(
     store.close();
     throw e;
   }
+}
+
+/**
+ * Logs the receive buffer the kernel granted (`recv_buffer`), and warns when it clamped the
+ * request (`recv_buffer_clamped`, with the sysctl that raises the limit: docs/operations.md).
+ */
+export function logRecvBuffer(socket: UdpTransport, logger: Logger): void {
+  const asked = socket.requestedRecvBufferBytes;
+  const reported = socket.recvBufferBytes;
+  logger.info("recv_buffer", { requestedBytes: asked ?? null, grantedBytes: reported });
+  if (asked === undefined || !socket.recvBufferClamped) return;
+  logger.warn("recv_buffer_clamped", {
+    requestedBytes: asked,
+    grantedBytes: reported,
+    fix: `sysctl -w net.core.rmem_max=${asked} (and net.core.rmem_max=${asked} in /etc/sysctl.d/)`,
+  });
 }
 
 /**

@@ -14,13 +14,16 @@ export interface UdpTransportConfig {
 
 export class UdpTransport implements Transport {
   readonly local: Address;
+  /** What was asked for (UdpTransportConfig.recvBufferBytes); undefined: the kernel's default. */
+  readonly requestedRecvBufferBytes: number | undefined;
   sendErrors = 0;
   #socket: dgram.Socket;
   #handler: DatagramHandler = () => {};
 
-  private constructor(socket: dgram.Socket, local: Address) {
+  private constructor(socket: dgram.Socket, local: Address, requested: number | undefined) {
     this.#socket = socket;
     this.local = local;
+    this.requestedRecvBufferBytes = requested;
     socket.on("message", (msg, rinfo) => this.#handler(msg, { address: rinfo.address, port: rinfo.port }));
   }
 
@@ -33,12 +36,35 @@ export class UdpTransport implements Transport {
         if (config.recvBufferBytes) trySet(() => socket.setRecvBufferSize(config.recvBufferBytes!));
         if (config.sendBufferBytes) trySet(() => socket.setSendBufferSize(config.sendBufferBytes!));
         const a = socket.address();
-        const t = new UdpTransport(socket, { address: a.address, port: a.port });
+        const t = new UdpTransport(
+          socket,
+          { address: a.address, port: a.port },
+          config.recvBufferBytes || undefined,
+        );
         // Errors after bind (ICMP unreachable reported on Linux, EPERM from a firewall) are counted, never fatal.
         socket.on("error", () => t.sendErrors++);
         resolve(t);
       });
     });
+  }
+
+  /**
+   * The receive buffer as the kernel reports it, bytes. Linux reports twice what it granted (its
+   * bookkeeping overhead counted in) and clamps a request to net.core.rmem_max.
+   */
+  get recvBufferBytes(): number {
+    try {
+      return this.#socket.getRecvBufferSize();
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The kernel granted less receive buffer than asked for (raise net.core.rmem_max: docs/operations.md). */
+  get recvBufferClamped(): boolean {
+    const asked = this.requestedRecvBufferBytes;
+    if (asked === undefined) return false;
+    return this.recvBufferBytes < (process.platform === "linux" ? 2 * asked : asked);
   }
 
   send(data: Uint8Array, to: Address): void {
