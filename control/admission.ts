@@ -200,10 +200,10 @@ export class Slicer {
     this.#step = step;
   }
 
-  /** Work arrived: a slice runs soon (at once on the clock when none is pending). */
-  kick(): void {
+  /** Work arrived: a slice runs `afterMs` from now (at once on the clock by default) unless one is pending. */
+  kick(afterMs = 0): void {
     if (this.#timer !== undefined || this.#stopped) return;
-    this.#timer = this.#deps.clock.setTimeout(() => this.#slice(), 0);
+    this.#timer = this.#deps.clock.setTimeout(() => this.#slice(), afterMs);
   }
 
   /** A datagram was read (heartbeats first: see the module header). */

@@ -378,7 +378,8 @@ export class ControlCenter implements ControlContext {
     this.#assigns.set(key, { a, resend });
     this.metrics.assignsPaced++;
     this.metrics.assignDepth = this.#assigns.size;
-    this.#pacer.kick();
+    // The first slice comes when this window of bytes sent at once is over.
+    this.#pacer.kick(Math.max(0, this.#assignWindowAt + this.#assignGapMs - now));
   }
 
   /** The pacer's step: the oldest queued ASSIGN; its bytes (0: none left). */
