@@ -178,6 +178,13 @@ export async function main(argv: string[]): Promise<void> {
   );
   try {
     const udp = await UdpTransport.bind({ host: o.host, port: o.port, recvBufferBytes: 4 << 20 });
+    // A router's rmem_max is often the kernel default: the packets a parent sends wait in this buffer.
+    if (udp.recvBufferClamped)
+      logger.warn("recv_buffer_clamped", {
+        requestedBytes: udp.requestedRecvBufferBytes ?? null,
+        grantedBytes: udp.recvBufferBytes,
+        fix: "sysctl -w net.core.rmem_max=4194304",
+      });
     const delayed = delay?.ok ? new ImpairedTransport(udp, delay.rules, { clock, random: Math.random }) : udp;
     transport = o.hostAlias === undefined ? delayed : new HostAliasTransport(delayed, o.hostAlias);
     const http = await lan.listen();
