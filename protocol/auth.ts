@@ -18,8 +18,9 @@
  */
 import { createHmac, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from "node:crypto";
 import { encodeControl } from "./control-codec.js";
-import { PUBLIC_KEY_BYTES, SESSION_TAG_BYTES } from "./limits.js";
-import type { ControlMessage } from "./messages.js";
+import { EncodeError } from "./errors.js";
+import { MAX_CONTROL_BYTES, PUBLIC_KEY_BYTES, SESSION_TAG_BYTES } from "./limits.js";
+import { type ControlMessage, MsgType } from "./messages.js";
 
 export { PUBLIC_KEY_BYTES };
 
@@ -33,8 +34,38 @@ export const SESSION_KEY_BYTES = 32;
 const TAG_HEADER = Uint8Array.of(0x06, 0x50);
 const SIGNATURE_HEADER = Uint8Array.of(0x06, 0x58, 0x40);
 
-/** Encodes `msg` with a session tag made with `key` (32 bytes). Throws EncodeError like encodeControl. */
+/**
+ * Encodes `msg` with a session tag made with `key` (32 bytes). Throws EncodeError like encodeControl.
+ *
+ * The bytes are encodeControl's for `msg` with `auth` set to the tag: the envelope without auth,
+ * its map header counting one entry more, then `06 50` and the tag (auth is the envelope's last
+ * key). Encoding without the auth value and appending it is what makes a tagged message cost
+ * little more than an untagged one: it is sent once per heartbeat (HEARTBEAT_ACK).
+ */
 export function encodeTagged(msg: ControlMessage, key: Uint8Array): Buffer {
+  let plain: ControlMessage = msg;
+  if (msg.auth !== undefined) {
+    const { auth: _auth, ...rest } = msg;
+    plain = rest as ControlMessage;
+  }
+  const body = encodeControl(plain);
+  const head = body[0]!;
+  // A map of fewer than 23 entries has its count in its first byte (0xa0 + n): one more fits.
+  if (head < 0xa0 || head >= 0xb7) return encodeTaggedSlow(msg, key);
+  const length = body.length + TAG_HEADER.length + TAG_BYTES;
+  if (length > MAX_CONTROL_BYTES)
+    throw new EncodeError(`${MsgType[msg.type]} encodes to ${length} bytes, limit ${MAX_CONTROL_BYTES}`);
+  const buf = Buffer.allocUnsafe(length);
+  body.copy(buf, 0);
+  buf[0] = head + 1;
+  const at = body.length + TAG_HEADER.length;
+  buf.set(TAG_HEADER, body.length);
+  hmac(key, buf.subarray(0, at)).copy(buf, at, 0, TAG_BYTES);
+  return buf;
+}
+
+/** encodeTagged through the codec with a placeholder tag (an envelope whose header is not one byte). */
+function encodeTaggedSlow(msg: ControlMessage, key: Uint8Array): Buffer {
   const buf = encodeControl({ ...msg, auth: new Uint8Array(TAG_BYTES) });
   const at = buf.length - TAG_BYTES;
   hmac(key, buf.subarray(0, at)).copy(buf, at, 0, TAG_BYTES);

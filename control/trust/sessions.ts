@@ -21,8 +21,11 @@ export interface NodeSession {
    * resumed session, the node's RESUME nonce (a resent RESUME with it gets the same answer).
    */
   nodeEpk: Uint8Array;
-  /** Control's ephemeral of this session (a JOIN's); absent for a resumed one. */
-  own?: Ephemeral;
+  /**
+   * Control's ephemeral public key of this session (a JOIN's: a resent JOIN gets it again in its
+   * JOIN_ACK); absent for a resumed one. Its private half is not kept: the keys are derived.
+   */
+  own?: Pick<Ephemeral, "publicKey">;
   /** Control's RESUME_ACK nonce of a resumed session. */
   resumeNonce?: Uint8Array;
   keys: SessionKeys;
@@ -30,6 +33,87 @@ export interface NodeSession {
   /** Control's counter towards the node (the envelope seq of ASSIGN). */
   sent: number;
   openedAt: number;
+}
+
+/** The session keys as views of the session's buffer: the tag keys kept, the resumption secret on demand. */
+class KeyViews implements SessionKeys {
+  readonly nodeToControl: Buffer;
+  readonly controlToNode: Buffer;
+  readonly #bytes: Buffer;
+  readonly #from: number;
+  readonly #to: number;
+
+  constructor(bytes: Buffer, k1: number, k2: number, end: number) {
+    this.nodeToControl = bytes.subarray(0, k1);
+    this.controlToNode = bytes.subarray(k1, k2);
+    this.#bytes = bytes;
+    this.#from = k2;
+    this.#to = end;
+  }
+
+  get resumption(): Buffer {
+    return this.#bytes.subarray(this.#from, this.#to);
+  }
+}
+
+/**
+ * A session as the table keeps it, for a million of them: its secrets and nonces in one buffer
+ * (the two tag keys as views of it, the hot path's; the rest read out on the rare paths that want
+ * them: a resent JOIN or RESUME, a ticket), and none of the handshake's key objects. Measured by
+ * `npm run bench:memory`.
+ */
+class StoredSession implements NodeSession {
+  readonly node: number;
+  readonly keyHex: string;
+  readonly keys: SessionKeys;
+  readonly window = new ReplayWindow();
+  sent = 0;
+  readonly openedAt: number;
+  /** nodeToControl, controlToNode, resumption, nodeEpk, own's public key, resumeNonce, end to end. */
+  readonly #bytes: Buffer;
+  /** Where each part ends in #bytes, from nodeEpk on (own and resumeNonce: -1 when absent). */
+  readonly #keysEnd: number;
+  readonly #epkEnd: number;
+  readonly #ownEnd: number;
+  readonly #nonceEnd: number;
+
+  constructor(s: Omit<NodeSession, "window" | "sent">) {
+    this.node = s.node;
+    this.keyHex = s.keyHex;
+    this.openedAt = s.openedAt;
+    const { nodeToControl, controlToNode, resumption } = s.keys;
+    const own = s.own?.publicKey;
+    const nonce = s.resumeNonce;
+    const k1 = nodeToControl.length;
+    const k2 = k1 + controlToNode.length;
+    this.#keysEnd = k2 + resumption.length;
+    this.#epkEnd = this.#keysEnd + s.nodeEpk.length;
+    this.#ownEnd = own === undefined ? -1 : this.#epkEnd + own.length;
+    const ownEnd = own === undefined ? this.#epkEnd : this.#ownEnd;
+    this.#nonceEnd = nonce === undefined ? -1 : ownEnd + nonce.length;
+    const bytes = Buffer.allocUnsafeSlow(nonce === undefined ? ownEnd : this.#nonceEnd);
+    bytes.set(nodeToControl, 0);
+    bytes.set(controlToNode, k1);
+    bytes.set(resumption, k2);
+    bytes.set(s.nodeEpk, this.#keysEnd);
+    if (own !== undefined) bytes.set(own, this.#epkEnd);
+    if (nonce !== undefined) bytes.set(nonce, ownEnd);
+    this.#bytes = bytes;
+    this.keys = new KeyViews(bytes, k1, k2, this.#keysEnd);
+  }
+
+  get nodeEpk(): Uint8Array {
+    return this.#bytes.subarray(this.#keysEnd, this.#epkEnd);
+  }
+
+  get own(): Pick<Ephemeral, "publicKey"> | undefined {
+    return this.#ownEnd < 0 ? undefined : { publicKey: this.#bytes.subarray(this.#epkEnd, this.#ownEnd) };
+  }
+
+  get resumeNonce(): Uint8Array | undefined {
+    if (this.#nonceEnd < 0) return undefined;
+    return this.#bytes.subarray(this.#ownEnd < 0 ? this.#epkEnd : this.#ownEnd, this.#nonceEnd);
+  }
 }
 
 export type OpenResult = "ok" | "tag" | "replay";
@@ -47,7 +131,7 @@ export class SessionTable {
   }
 
   set(s: Omit<NodeSession, "window" | "sent">): NodeSession {
-    const session: NodeSession = { ...s, window: new ReplayWindow(), sent: 0 };
+    const session = new StoredSession(s);
     this.#sessions.set(s.node, session);
     return session;
   }
