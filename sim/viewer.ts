@@ -11,8 +11,9 @@
  *
  * The handshake is the real one (common/control-link.ts: COOKIE, signed JOIN, signed JOIN_ACK,
  * session keys; HEARTBEAT and LEAVE tagged; ASSIGN and HEARTBEAT_ACK checked). JOIN is resent on
- * the agent's retry policy (joinRetryDelayMs: today agent/session.ts SESSION_TIMING, a fixed
- * interval; a retry-after in the JOIN_ACK, when control sends one, is honoured). Heartbeats are
+ * the agent's own retry policy (joinRetryDelayMs, common/control-failover.ts: exponential back-off
+ * with jitter; a BUSY's retry-after honoured, one per JOIN sent, as JoinBackoff does; a BUSY
+ * answer to a RESUME puts the next RESUME out the same way). Heartbeats are
  * built from the last ASSIGN applied as a fed node reports them (FIG. 9: every parent and child
  * link with its age and last sequence number, buffers, resources, newest segment). Failover as
  * common/control-failover.ts has it, in a compact form: every heartbeat must be answered
@@ -32,6 +33,7 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import { ControlLink } from "../common/control-link.js";
 import {
   ackTimeoutMs,
+  joinRetryDelayMs,
   placementOf,
   RESUME_GIVE_UP_MS,
   RESUME_HINT_MS,
@@ -43,7 +45,7 @@ import { AssignParts } from "../protocol/assign-parts.js";
 import { rawPublicKey } from "../protocol/auth.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
-import { WIRE_VERSION } from "../protocol/limits.js";
+import { MAX_RETRY_AFTER_MS, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type AssignBody,
   type ControlMessage,
@@ -106,17 +108,8 @@ export interface ViewerConfig {
   fallbackUrl?: string;
 }
 
-/**
- * The agent's JOIN retry policy: the wait before JOIN attempt `attempt` (1 = the first resend)
- * is sent. Today agent/session.ts resends every SESSION_TIMING.joinRetryMs; a retry-after from
- * control (a busy admission queue) comes first. One small function, to swap for the agent's own
- * when it exports one.
- */
-export function joinRetryDelayMs(attempt: number, random: () => number, retryAfterMs?: number): number {
-  void attempt;
-  void random;
-  return retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : SESSION_TIMING.joinRetryMs;
-}
+/** The agent's own JOIN retry policy (common/control-failover.ts): back-off with jitter, BUSY's retry-after. */
+export { joinRetryDelayMs };
 
 /** PKCS#8 DER prefix of an Ed25519 private key (RFC 8410); the 32-byte seed follows. */
 const ED25519_PKCS8 = Buffer.from("302e020100300506032b657004220420", "hex");
@@ -149,6 +142,8 @@ export interface ViewerStats {
   rejoins: number;
   /** Datagrams that did not decode or authenticate. */
   dropped: number;
+  /** BUSY answers honoured (JOIN or RESUME). */
+  busy: number;
   /** ASSIGNs that changed the set of parents (moves, repairs). */
   parentChanges: number;
 }
@@ -164,6 +159,7 @@ export class Viewer {
     resumes: 0,
     rejoins: 0,
     dropped: 0,
+    busy: 0,
     parentChanges: 0,
   };
   phase: ViewerPhase = "idle";
@@ -192,7 +188,7 @@ export class Viewer {
   /** The phase before silence (resume() goes back to it). */
   #before: ViewerPhase = "idle";
   #joinTries = 0;
-  #retryAfterMs = 0;
+  #busyTaken = false;
   /** Next heartbeat, ack deadline (0: none), next JOIN/RESUME (0: none); the wake-up asked for. */
   #nextHb = 0;
   #ackAt = 0;
@@ -275,8 +271,10 @@ export class Viewer {
   /** Does what is due at `now` (the scheduler's call; the own timer's too). */
   tick(now: number): void {
     if (now < this.#due) {
-      // Early (a stale wheel entry): ask again for the real time.
-      if (this.#due !== Infinity) this.deps.scheduler?.wake(this, this.#due);
+      // Early (a stale wheel entry; a system timer may fire a millisecond before its time): again at the due time.
+      if (this.#due === Infinity) return;
+      if (this.deps.scheduler !== undefined) this.deps.scheduler.wake(this, this.#due);
+      else this.#timer = this.deps.clock.setTimeout(() => this.tick(this.deps.clock.now()), this.#due - now);
       return;
     }
     this.#due = Infinity;
@@ -327,6 +325,18 @@ export class Viewer {
       case MsgType.RESUME_ACK: {
         if (p !== "resuming") return;
         const verdict = this.link.onResumeAck(buf, msg.body, msg.seq, msg.auth !== undefined);
+        if (verdict === "busy") {
+          // Not now: the same RESUME after the retry-after plus jitter; the give-up clock waits too.
+          const r = Math.min(Math.max(1, msg.body.retryAfterMs ?? 0), MAX_RETRY_AFTER_MS);
+          const wait = Math.round(
+            r + (this.#random()() * Math.max(resumeBackoffMs(this.heartbeatMs), r)) / 2,
+          );
+          this.stats.busy++;
+          this.#resumeStart = now + wait;
+          this.#retryAt = now + wait;
+          this.#schedule(now);
+          return;
+        }
         if (verdict === "resumed") {
           this.stats.resumes++;
           if (msg.body.heartbeatMs > 0) this.heartbeatMs = msg.body.heartbeatMs;
@@ -346,6 +356,17 @@ export class Viewer {
   #onJoinAck(buf: Buffer, ack: JoinAckBody, hasAuth: boolean, now: number): void {
     const verdict = this.link.onJoinAck(buf, ack, hasAuth);
     if (verdict === "forged") return void this.stats.dropped++;
+    if (verdict === "busy") {
+      // Control's admission is full: the next JOIN after its retry-after (one BUSY per JOIN sent).
+      if (this.phase !== "joining" || this.#busyTaken) return;
+      this.#busyTaken = true;
+      this.stats.busy++;
+      this.#joinTries++;
+      this.#retryAt =
+        now + joinRetryDelayMs(this.#joinTries, this.#random(), Math.max(1, ack.retryAfterMs ?? 0));
+      this.#schedule(now);
+      return;
+    }
     if (verdict === "rejoin_hint") {
       // Control lost our session (a restart): resume with the ticket, or JOIN afresh; rate-limited.
       if (this.phase !== "joined") return;
@@ -362,13 +383,11 @@ export class Viewer {
     }
     if (this.phase !== "joining") return;
     if (verdict === "refused") {
-      const retryAfter = (ack as JoinAckBody & { retryAfterMs?: number }).retryAfterMs;
-      this.#retryAfterMs =
-        retryAfter ??
+      this.#retryAt =
+        now +
         (ack.error === JoinError.UNKNOWN_CHANNEL
           ? SESSION_TIMING.unknownChannelRetryMs
           : SESSION_TIMING.refusedRetryMs);
-      this.#retryAt = now + this.#retryAfterMs;
       this.#schedule(now);
       return;
     }
@@ -438,7 +457,6 @@ export class Viewer {
     this.link.restart();
     this.phase = "joining";
     this.#joinTries = 0;
-    this.#retryAfterMs = 0;
     this.#ackAt = 0;
     this.#armed = false;
     const now = this.deps.clock.now();
@@ -468,11 +486,8 @@ export class Viewer {
         : {}),
     };
     this.deps.transport.send(this.link.join(body, now), c.control);
-    if (count) {
-      const random = this.deps.random ?? Math.random;
-      this.#retryAt = now + joinRetryDelayMs(this.#joinTries, random, this.#retryAfterMs);
-      this.#retryAfterMs = 0;
-    }
+    this.#busyTaken = false;
+    if (count) this.#retryAt = now + joinRetryDelayMs(this.#joinTries, this.#random());
   }
 
   #startResume(now: number): void {
@@ -518,8 +533,7 @@ export class Viewer {
       return;
     }
     this.deps.transport.send(buf, this.config.control);
-    const random = this.deps.random ?? Math.random;
-    this.#retryAt = now + Math.max(1, Math.round(this.#resumeDelay * (1 - 0.25 * random())));
+    this.#retryAt = now + Math.max(1, Math.round(this.#resumeDelay * (1 - 0.25 * this.#random()())));
   }
 
   /** The HEARTBEAT a fed node sends: every link of its last ASSIGN, as received and sent. */
@@ -601,6 +615,10 @@ export class Viewer {
     else {
       this.#timer = this.deps.clock.setTimeout(() => this.tick(this.deps.clock.now()), due - now);
     }
+  }
+
+  #random(): () => number {
+    return this.deps.random ?? Math.random;
   }
 
   #clearTimer(): void {

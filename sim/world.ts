@@ -5,6 +5,7 @@
  * by one timing wheel. Control gets its clock and transport through a ControlMeter
  * (sim/measure.ts): every control event is timed, nothing else is.
  *
+ * Identity seeds: viewers 1, 2, 3...; control 0xc0000001, the origin 0xc0000002 (a shared key would be one node to control).
  * Seeded: the network's jitter, the viewers' identities (Ed25519 from their index), uploads,
  * regions, start times and back-off jitter all come from mulberry32(seed); the only randomness
  * left is the crypto's (ephemeral keys, nonces, cookies, tickets), which changes bytes but
@@ -80,12 +81,16 @@ export class SimLogger implements Logger {
   readonly errors: string[] = [];
 
   debug(): void {}
-  info(event: string): void {
+  info(event: string, fields?: Fields): void {
     this.#count(event);
+    if (process.env.SIM_DEBUG_EVENTS?.split(",").includes(event))
+      console.error(event, JSON.stringify(fields));
   }
   warn(event: string, fields?: Fields): void {
     this.#count(event);
     if (event === "node_lost" && typeof fields?.node === "number") this.lost.push(fields.node);
+    if (process.env.SIM_DEBUG_EVENTS?.split(",").includes(event))
+      console.error(event, JSON.stringify(fields));
   }
   error(event: string, fields?: Fields): void {
     this.#count(event);
@@ -144,7 +149,7 @@ export class World {
   readonly #wheel: Wheel;
   readonly #dir: string;
   readonly store: SqliteNodeStore;
-  readonly identity = identityFromSeed(0xc0_47_01);
+  readonly identity = identityFromSeed(0xc000_0001);
   #control: ControlCenter | undefined;
   #controlTransport: MemoryTransport;
   origin: Viewer;
@@ -177,7 +182,7 @@ export class World {
         stream: this.stream,
       },
       {
-        seed: 0x0_0419,
+        seed: 0xc000_0002,
         role: Role.ORIGIN,
         uploadKbps: 40 * STREAM_KBPS,
         streamKbps: STREAM_KBPS,

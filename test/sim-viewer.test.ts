@@ -21,12 +21,10 @@ test("a seed makes the same Ed25519 key, another seed another", (t) => {
   t.is(a.publicKey.length, 32);
 });
 
-test("the JOIN retry honours a retry-after, else the agent's interval", (t) => {
-  t.is(
-    joinRetryDelayMs(1, () => 0.5, 7000),
-    7000,
-  );
-  t.true(joinRetryDelayMs(1, () => 0.5) > 0);
+test("the viewer retries JOIN on the agent's policy: a BUSY's retry-after at least, else back-off", (t) => {
+  t.true(joinRetryDelayMs(1, () => 0.5, 7000) >= 7000);
+  const first = joinRetryDelayMs(1, () => 0.99);
+  t.true(first > 0 && joinRetryDelayMs(5, () => 0.99) > first, "the ceiling grows with the attempts");
 });
 
 test("viewers on their own timers join the real control, are placed, heartbeat, LEAVE, and resume after a restart", (t) => {

@@ -64,7 +64,7 @@ export function churn(minutes = 3): Scenario {
           allPlaced: sound === all.length,
           settledWithin2Intervals: settleMs <= 2 * hb,
           noneLost: lost === 0,
-          newcomersPlaced: newcomers.every((v) => v.placed),
+          newcomersPlaced: newcomers.filter((v) => present.has(v)).every((v) => v.placed),
         },
         figures: {
           left,
