@@ -87,6 +87,11 @@ export class AdmissionQueue<T> {
     return this.#lanes[lane].size;
   }
 
+  /** The item waiting for `key`, if any. */
+  waiting(lane: Lane, key: string): T | undefined {
+    return this.#lanes[lane].get(key)?.item;
+  }
+
   /** Queues `item` for `key` (a resend replaces the waiting one and keeps its turn); "full" when there is no room. */
   offer(lane: Lane, key: string, item: T, nowMs: number): Offer {
     const q = this.#lanes[lane];

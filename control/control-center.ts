@@ -519,6 +519,11 @@ export class ControlCenter implements ControlContext {
       p.kind === "join"
         ? `${addressKey(p.from)}/${Buffer.from(p.msg.body.key).toString("hex")}`
         : String(p.msg.sender);
+    // A node's resend is newer (its timestamp grows); a datagram no newer than the one waiting is
+    // a replay (or a duplicate): dropped and counted, as its turn would find it.
+    const waiting = this.#admission.waiting(p.kind, key);
+    if (waiting !== undefined && this.trust.verify && p.msg.ts <= waiting.msg.ts)
+      return void this.trust.fail(p.kind === "join" ? "join_replay" : "resume_replay", p.from);
     const offer = this.#admission.offer(p.kind, key, p, now);
     if (offer === "full") return this.#busy(p.kind, "full", p.from, p.data, p.msg, 0);
     ControlMetrics.bump(this.metrics.deferred, p.kind);

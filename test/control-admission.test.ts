@@ -216,6 +216,33 @@ test("ASSIGN pacing: a burst goes out in slices of bounded bytes, a newer ASSIGN
   t.deepEqual(h.events("node_lost"), []);
 });
 
+test("a replayed JOIN that finds its original waiting is dropped and counted, a resend replaces it", (t) => {
+  const h = new Harness(undefined, { admission: { slice: { perSlice: 1, gapMs: 1 } } });
+  h.origin();
+  // One JOIN a slice, a slice a ms: the last of 6 waits about 5 ms.
+  const crowd = Array.from({ length: 6 }, () => h.node(5));
+  joinAll(h, crowd);
+  h.clock.advance(2); // each holds its cookie; its JOIN with it is on the way
+  const last = crowd[5]!;
+  const captured: Buffer[] = [];
+  const send = last.transport.send.bind(last.transport);
+  last.transport.send = (buf, to) => {
+    captured.push(Buffer.from(buf));
+    send(buf, to);
+  };
+  // A genuine resend (newer timestamp) while the first waits, then the resend replayed twice.
+  h.clock.advance(1);
+  last.sendJoin({ key: last.key, role: 1, channels: ["news"], uploadKbps: 0, nat: 1, httpPort: 8080 });
+  h.clock.advance(1);
+  send(captured.at(-1)!, { address: "127.0.0.1", port: 7700 });
+  send(captured.at(-1)!, { address: "127.0.0.1", port: 7700 });
+  h.clock.advance(1);
+  t.is(h.control.metrics.authFailed.get("join_replay"), 2);
+  h.clock.advance(20);
+  t.is(last.acks().at(-1)?.error, JoinError.NONE, "the resend was admitted");
+  t.is(h.control.metrics.admitted.get("join"), 1 + 6, "one admission per node");
+});
+
 test("BUSY on the wire: JOIN_ACK retryAfterMs and echo, RESUME_ACK retryAfterMs; bad ones refused", (t) => {
   const echo = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
   const ack = {
