@@ -9,7 +9,9 @@ import { encodeControl, decodeControl } from "../protocol/control-codec.js";
 import { JOIN_ECHO_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import { type ControlMessage, JoinError, MsgType } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { Harness, STREAM_KBPS, type FakeNode } from "./helpers/control-harness.js";
+import { ControlCenter } from "../control/control-center.js";
+import { SqliteNodeStore } from "../control/store.js";
+import { HB, Harness, newIdentity, policy, STREAM_KBPS, type FakeNode } from "./helpers/control-harness.js";
 
 const T0 = 1_700_000_000_000;
 
@@ -241,6 +243,50 @@ test("a replayed JOIN that finds its original waiting is dropped and counted, a 
   h.clock.advance(20);
   t.is(last.acks().at(-1)?.error, JoinError.NONE, "the resend was admitted");
   t.is(h.control.metrics.admitted.get("join"), 1 + 6, "one admission per node");
+});
+
+test("a RESUME that finds the queue full gets an untagged RESUME_ACK BUSY echoing its nonce; a bad tag gets nothing", (t) => {
+  // Server A admits the node; server B (same identity: it opens A's tickets) has no room.
+  const identity = newIdentity();
+  const h = new Harness(undefined, {}, identity);
+  const B = { address: "127.0.0.1", port: 7711 };
+  const b = new ControlCenter(
+    {
+      clock: h.clock,
+      transport: h.net.bind(B.address, B.port),
+      store: new SqliteNodeStore(":memory:"),
+      logger: h.logger,
+      identity,
+    },
+    { heartbeatMs: HB, regions: policy, admission: { maxQueue: 0 } },
+  );
+  b.start();
+  h.origin();
+  const a = h.agent(1);
+  t.true(a.link.canResume);
+  const buf = a.link.resume(a.id, h.clock.now(), { channel: 1, assignVersion: 1 }, true)!;
+  a.transport.send(buf, B);
+  h.settle();
+  const answers = a.rawFrom(B).map((raw) => ({ raw, r: decodeControl(raw) }));
+  t.is(answers.length, 1);
+  const { raw, r } = answers[0]!;
+  if (!r.ok || r.value.type !== MsgType.RESUME_ACK) return t.fail("not a RESUME_ACK");
+  t.is(r.value.body.error, JoinError.BUSY);
+  t.is(r.value.auth, undefined, "untagged");
+  t.true(raw.length <= buf.length, "no larger than the RESUME");
+  t.true(r.value.body.retryAfterMs! >= DEFAULT_ADMISSION.retryAfterFloorMs);
+  t.is(a.link.onResumeAck(raw, r.value.body, r.value.seq, false), "busy", "the echo is our nonce");
+  const forged = { ...r.value.body, nonce: new Uint8Array(16) };
+  t.is(a.link.onResumeAck(raw, forged, r.value.seq, false), "forged", "another nonce is not ours");
+  t.is(b.metrics.busy.get("resume/full"), 1);
+  // A RESUME whose tag does not verify never reaches the queue, nor gets a BUSY.
+  const bad = Buffer.from(a.link.resume(a.id, h.clock.now(), { channel: 1, assignVersion: 1 }, false)!);
+  bad[bad.length - 1]! ^= 1;
+  a.transport.send(bad, B);
+  h.settle();
+  t.is(a.rawFrom(B).length, 1);
+  t.is(b.metrics.authFailed.get("resume_tag"), 1);
+  b.stop();
 });
 
 test("BUSY on the wire: JOIN_ACK retryAfterMs and echo, RESUME_ACK retryAfterMs; bad ones refused", (t) => {
