@@ -12,6 +12,8 @@ export interface Tracked {
   /** Nodes present at the last full build, incremental changes since, origin units then. */
   builtNodes: number;
   churn: number;
+  /** Joins since the last full build (growth; churn counts leaves and moves). */
+  joins?: number;
   originUnitsAtBuild: number;
   seed: number;
   /** Unplaced nodes and why. */

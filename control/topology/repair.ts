@@ -7,28 +7,34 @@
  * Ownership: the plan passed in is consumed (its NodePlans are updated in place and shared
  * with the plan returned); keep using the returned one.
  *
+ * Growth is incremental: a join into a region with no cluster of its tier, or whose clusters
+ * are all full (maxClusterSize), opens a new cluster there (nobody else's assignment changes;
+ * a full build would split the region's group round-robin instead), and joins count as no churn.
+ *
  * Full rebuild (buildTieredPlan on the snapshot given) instead, when:
  * - the plan carries no working state (built elsewhere, or deserialised);
- * - a tier-1 node or the origin leaves, a node joins with the id of one present, or joins a
- *   region that has no cluster yet;
- * - drift: incremental changes since the last full build exceed rebuildChurn x the nodes
- *   present then, or the origin's upload grew by more than rebuildOriginGrowth (+ one
- *   stream) since then, or a cluster grew above maxClusterSize (split), or a bottom-tier
- *   cluster fell below minClusterSize / 2 while another small or merged bottom-tier group
- *   exists to merge it with;
+ * - a tier-1 node or the origin leaves, a node joins with the id of one present, or a recruit
+ *   joins a region tier 1 does not cover;
+ * - drift: leaves and moves since the last full build exceed rebuildChurn x the nodes present
+ *   then, or membership grew by more than rebuildGrowth (x 2 by default: a flash crowd of N
+ *   joins makes about log2 N rebuilds), or the origin's upload grew by more than
+ *   rebuildOriginGrowth (+ one stream) since then, or a cluster is above maxClusterSize (an
+ *   adopted plan), or bottom-tier clusters below minClusterSize / 2 hold at least
+ *   max(minClusterSize, rebuildChurn x the nodes at the last build) nodes while another small
+ *   or merged bottom-tier group exists to merge them with;
  * Drift is measured after every repair; when it is seen, the next change rebuilds (before
  * touching the plan, so `changed` is always relative to the plan the DCM holds). `planRebuild`
  * does it on demand (e.g. on a schedule). `plan.depth` after a repair is an upper bound.
  */
 import { buildTieredPlan } from "./engine.js";
-import { addRec } from "./records.js";
+import { addCluster, addRec } from "./records.js";
 import { attach, ensureFeeders, type AttachContext } from "./attach.js";
 import { attachState, fedCount, needed, trackedState, type Tracked } from "./finish.js";
 import { homeFanout } from "./multitree.js";
 import type { NodePlan, Plan } from "./plan.js";
 import { ensureRobust } from "./robust.js";
-import type { Rec, State } from "./state.js";
-import type { TierNode, TierSnapshot } from "./tier-types.js";
+import type { ClusterState, Rec, State } from "./state.js";
+import { fecNFor, type TierNode, type TierSnapshot } from "./tier-types.js";
 
 export interface RepairResult {
   plan: Plan;
@@ -49,20 +55,86 @@ export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairRes
   const st = t.st;
   // A recruit only ever serves tier 1: needed when its region has no live tier-1 node.
   if (node.role === "agent" && !node.watching) {
-    const covered = [...st.recs.values()].some((r) => r.tier === 1 && r.region === node.region);
+    context(t);
+    const covered = (t.tier1 ?? []).some((r) => r.region === node.region);
     return covered ? { plan, changed: [], rebuilt: false } : rebuild(plan, s);
   }
   const high = st.policy.levels >= 3 && node.uploadKbps >= st.policy.highCapacity * st.streamKbps;
   const ctx = context(t);
-  const coded = high ? pickCluster(st, node.region, true) : undefined;
-  if (coded !== undefined) {
-    const joined = joinCluster(t, ctx, node, coded);
+  // A tiny plan rebuilds for a region with no cluster yet (cheap, and a full build merges small
+  // regions and finds them two feeders); from MIN_GROW nodes on, the cluster opens incrementally.
+  const grow = st.recs.size >= MIN_GROW;
+  const coded = high ? clusterFor(plan, t, s, node.region, true, grow) : undefined;
+  // An erasure-coded cluster takes a join when it has free slots in fec.k of its sub-trees (or
+  // is young: fewer members than sub-trees): otherwise the tier above, and at last the origin,
+  // would feed most of its sub-trees, while in the bottom tier the node is a strong interior node
+  // (the relegated variant, as a full build does with what tier 1 cannot feed). The next
+  // rebuild tiers it again.
+  if (coded !== undefined && roomFor(st.clusters[coded.cl]!)) {
+    const joined = joinCluster(t, ctx, node, coded.cl);
     if (fedCount(joined.r) >= needed(joined.r)) return finishJoin(plan, t, s, ctx, joined);
     undoJoin(t, joined.r);
   }
-  const cl = pickCluster(st, node.region, false);
+  if (coded?.opened === true) closeCluster(plan, t, ctx, coded.cl);
+  const cl = clusterFor(plan, t, s, node.region, false, grow);
   if (cl === undefined) return rebuild(plan, s);
-  return finishJoin(plan, t, s, ctx, joinCluster(t, ctx, node, cl));
+  const joined = joinCluster(t, ctx, node, cl.cl);
+  return finishJoin(plan, t, s, ctx, joined);
+}
+
+/** Nodes from which a join opens a region's first cluster instead of rebuilding. */
+const MIN_GROW = 16;
+
+/**
+ * The cluster a join goes to: the region's smallest of that kind (erasure-coded or bottom tier),
+ * or a merged bottom-tier cluster holding the region; a new one when it is full, or when there
+ * is none and `open`; else undefined.
+ */
+function clusterFor(
+  plan: Plan,
+  t: Tracked,
+  s: TierSnapshot,
+  region: string,
+  fec: boolean,
+  open: boolean,
+): { cl: number; opened: boolean } | undefined {
+  const st = t.st;
+  const cl = pickCluster(st, region, fec);
+  if (cl !== undefined && st.clusters[cl]!.plan.members.length < st.policy.maxClusterSize)
+    return { cl, opened: false };
+  return open || cl !== undefined ? { cl: openCluster(plan, t, s, region, fec), opened: true } : undefined;
+}
+
+/** An erasure-coded cluster a join may go to: young, or with free home slots in fec.k sub-trees. */
+function roomFor(cs: ClusterState): boolean {
+  if (cs.plan.members.length < cs.m) return true;
+  let n = 0;
+  for (const f of cs.free) if (f > 0) n++;
+  return n >= (cs.plan.fec?.k ?? cs.m);
+}
+
+/** A new empty cluster of the region (its members come one join at a time). */
+function openCluster(plan: Plan, t: Tracked, s: TierSnapshot, region: string, fec: boolean): number {
+  const st = t.st;
+  const p = st.policy;
+  const tier = fec ? 2 : p.levels === 4 ? 4 : 3;
+  const n = fec ? fecNFor(s.regions[region], p.fec) : undefined;
+  const m = n !== undefined ? p.fec.k + n : st.k;
+  const cs = addCluster(st, { tier, fec, regions: [region], merged: false, members: [] }, tier, m, n);
+  cs.homes = Array.from({ length: m }, () => []);
+  cs.free = new Array<number>(m).fill(0);
+  plan.clusters?.push(cs.plan);
+  return cs.plan.id;
+}
+
+/** Takes back the cluster openCluster just made (still empty: its one join was undone). */
+function closeCluster(plan: Plan, t: Tracked, ctx: AttachContext, cl: number): void {
+  const st = t.st;
+  if (st.clusters.length - 1 !== cl || st.clusters[cl]!.plan.members.length > 0) return;
+  st.clusters.pop();
+  if (plan.clusters?.[cl] !== undefined && plan.clusters.length - 1 === cl) plan.clusters.pop();
+  ctx.lists?.delete(cl);
+  ctx.primaries?.delete(cl);
 }
 
 /** Adds the node to cluster `cl` with a home sub-tree and one parent per sub-tree where one can. */
@@ -123,6 +195,9 @@ function finishJoin(
   (plan.nodes as Map<number, NodePlan>).set(r.id, r.np);
   if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.upperOf(r.region).push(r);
   cs.plan.depthBound = Math.max(cs.plan.depthBound, clusterBound(cs.plan.members.length));
+  // A join is growth, not churn: the growth rules of the drift measure count it.
+  t.churn--;
+  t.joins = (t.joins ?? 0) + 1;
   return finish(plan, t, s, changed, undefined, ctx);
 }
 
@@ -285,7 +360,19 @@ function pickCluster(st: State, region: string, fec: boolean): number | undefine
 /** Repair caches, built on first use after a full build and then kept up to date. */
 function context(t: Tracked): AttachContext {
   const st = t.st;
+  st.reserveHomeRoom = true;
   if (t.upper === undefined) {
+    // After a full build: a home slot whose link or upload the tier below took is no free slot
+    // (joins into the cluster would count on it).
+    for (const r of st.recs.values()) {
+      if (r.home < 0 || r.fan <= 0) continue;
+      const cs = st.clusters[r.cluster];
+      const cost = st.bitCost(cs?.alg === "fec-tree" ? "fec-tree" : "tree");
+      const room = Math.min(r.maxKids - r.np.children.length, Math.floor((r.cap - r.used) / cost));
+      const fan = Math.max(0, Math.min(r.fan, room));
+      if (cs !== undefined) cs.free[r.home]! -= r.fan - fan;
+      r.fan = fan;
+    }
     const m = new Map<string, Rec[]>();
     for (const r of st.recs.values()) {
       if (r.tier !== 1 && r.np.fec === undefined) continue;
@@ -378,23 +465,36 @@ export function drifted(t: Tracked): boolean {
   const st = t.st;
   const p = st.policy;
   if (t.churn > p.rebuildChurn * Math.max(16, t.builtNodes)) return true;
+  if (st.recs.size > (1 + p.rebuildGrowth) * Math.max(16, t.builtNodes)) return true;
   const origin = st.originId === null ? undefined : st.recs.get(st.originId);
-  if (origin !== undefined && origin.used > t.originUnitsAtBuild * (1 + p.rebuildOriginGrowth) + st.U)
+  // The origin's share grew: worth a rebuild (relieve.ts) after enough changes (joins included)
+  // that rebuilds stay O(log N) in a flash crowd: rebuildChurn x the nodes at the last build once
+  // its upload runs short (90 % used), half of rebuildGrowth x them before.
+  const changes = t.churn + (t.joins ?? 0);
+  const short = origin !== undefined && origin.used * 10 >= origin.cap * 9;
+  if (
+    origin !== undefined &&
+    origin.used > t.originUnitsAtBuild * (1 + p.rebuildOriginGrowth) + st.U &&
+    changes >= (short ? p.rebuildChurn : p.rebuildGrowth / 2) * Math.max(16, t.builtNodes)
+  )
     return true;
   // A cluster above the maximum is split by a rebuild; one below half the minimum is merged, but
   // only a bottom-tier one, and only with another small or merged bottom-tier group (tiers.ts):
   // erasure-coded clusters and a lone small region are built the same way again, so they are no
   // drift (they made every other repair of a small deployment, or of an adopted plan, a rebuild).
+  // Tiny clusters are merged only once enough nodes sit in them to be worth a rebuild (each new
+  // region starts with one: a rebuild per join until it reached minClusterSize / 2, before).
   const small = (cs: (typeof st.clusters)[number]): boolean =>
     cs.plan.fec === undefined && cs.plan.members.length > 0 && cs.plan.members.length < p.minClusterSize;
+  let tiny = 0;
+  let groups = 0;
   for (const cs of st.clusters) {
     const n = cs.plan.members.length;
     if (n > p.maxClusterSize) return true;
-    if (!small(cs) || cs.plan.merged || n >= Math.floor(p.minClusterSize / 2)) continue;
-    if (st.clusters.some((o) => o !== cs && (small(o) || (o.plan.merged && o.plan.fec === undefined))))
-      return true;
+    if (small(cs) || (cs.plan.merged && cs.plan.fec === undefined)) groups++;
+    if (small(cs) && !cs.plan.merged && n < Math.floor(p.minClusterSize / 2)) tiny += n;
   }
-  return false;
+  return groups >= 2 && tiny > 0 && tiny >= Math.max(p.minClusterSize, p.rebuildChurn * t.builtNodes);
 }
 
 function rebuild(old: Plan, s: TierSnapshot): RepairResult {

@@ -94,11 +94,24 @@ export class State {
     return undefined;
   }
 
+  /**
+   * Incremental repairs (repair.ts) set this: a cluster member feeding the tier below keeps the
+   * upload its free home slots need (Rec.fan), so that joins into its own cluster still find
+   * slots there. (A full build fills every tier top-down: what is left is the tier below's.)
+   */
+  reserveHomeRoom = false;
+
   /** True when p can send c one more substream bit over `alg` (capacity, links, NAT). */
   canFeed(p: Rec, c: Rec, alg: LinkAlgorithm): boolean {
-    if (p.cap - p.used < this.bitCost(alg)) return false;
+    let keep = 0;
+    if (this.reserveHomeRoom && p.tier >= 2 && p.tier < c.tier && p.fan > 0) {
+      const own = this.clusters[p.cluster];
+      keep = p.fan * this.bitCost(own?.alg === "fec-tree" ? "fec-tree" : "tree");
+    }
+    if (p.cap - p.used - keep < this.bitCost(alg)) return false;
     if (p.nat === NatType.SYMMETRIC && c.nat === NatType.SYMMETRIC) return false;
-    return p.np.children.length < p.maxKids || this.edge(p, c.id) !== undefined;
+    const links = p.np.children.length + (keep > 0 ? p.fan : 0);
+    return links < p.maxKids || this.edge(p, c.id) !== undefined;
   }
 
   /** p feeds c substream j. Depths of c in tree j follow p's. */

@@ -81,6 +81,11 @@ export interface TierPolicy {
   rebuildChurn: number;
   /** Full rebuild when the origin's upload grew by this fraction (+ one stream) since the last rebuild. */
   rebuildOriginGrowth: number;
+  /**
+   * Full rebuild when membership grew by this fraction since the last rebuild (joins are placed
+   * incrementally and count as no churn: a flash crowd of N joins makes O(log N) rebuilds).
+   */
+  rebuildGrowth: number;
 }
 
 export interface TierSnapshot {
@@ -117,8 +122,9 @@ export const DEFAULT_POLICY: TierPolicy = {
     ],
     defaultN: 2,
   },
-  rebuildChurn: 0.25, // full rebuild after changes touching a quarter of the nodes
+  rebuildChurn: 0.25, // full rebuild after leaves and moves touching a quarter of the nodes
   rebuildOriginGrowth: 0.1, // ... or when the origin needs 10% (+ one stream) more than after the last build
+  rebuildGrowth: 1, // ... or when membership doubled since the last build
 };
 
 export function resolvePolicy(p: Partial<TierPolicy> | undefined): TierPolicy {
@@ -136,6 +142,8 @@ export function resolvePolicy(p: Partial<TierPolicy> | undefined): TierPolicy {
   intIn("policy.waypointMaxChildren", policy.waypointMaxChildren, policy.maxChildren, MAX_CHILDREN);
   intIn("policy.tier2FeedLinks", policy.tier2FeedLinks, 1, policy.maxChildren - 1);
   intIn("policy.fec.k", policy.fec.k, 1, 15);
+  if (!(policy.rebuildGrowth > 0))
+    throw new RangeError(`policy.rebuildGrowth must be > 0, got ${policy.rebuildGrowth}`);
   if (!(policy.margin >= 0) || !(policy.highCapacity >= 1))
     throw new RangeError("policy.margin/highCapacity");
   return policy;
