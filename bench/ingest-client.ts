@@ -21,13 +21,19 @@ export interface LoadInit {
 export interface GroupProgress {
   viewers: number;
   started: number;
-  /** JOIN_ACK accepted and an ASSIGN applied. */
+  /** A JOIN_ACK accepted the JOIN (the viewer's joinedAt). */
+  accepted: number;
+  /**
+   * Accepted and an ASSIGN applied. Control places a new key only after its second heartbeat
+   * (probation, control/client-manager.ts): one heartbeat interval after its JOIN_ACK.
+   */
   admitted: number;
   joinsSent: number;
   /** JOIN_ACKs received, by JoinError name (NONE: accepted; BUSY: come back later; REJOIN: hint). */
   acks: Record<string, number>;
-  /** Date.now() of the group's first JOIN and of its last admission (0: none yet). */
+  /** Date.now() of the group's first JOIN, its last acceptance and its last admission (0: none yet). */
   firstJoinAt: number;
+  lastAcceptedAt: number;
   lastAdmittedAt: number;
   /** Viewers not in phase joined now (joining, resuming, ...). */
   notJoined: number;
@@ -132,7 +138,7 @@ export class LoadGenerator {
     });
   }
 
-  /** Viewers from..from+count-1 start joining, at most `window` at a time (0: all at once). */
+  /** Viewers from..from+count-1 start joining, at most `window` awaiting their JOIN_ACK at a time (0: all at once). */
   join(group: string, from: number, count: number, window: number): Promise<number> {
     return this.call("join", { group, from, count, window });
   }

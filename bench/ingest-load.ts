@@ -13,9 +13,12 @@
  *
  *   init     {control, controlKey, channel, uploadKbps, perPrefix}
  *   join     {group, from, count, window}: viewers from..from+count-1 bind their sockets, then
- *            start joining, at most `window` at a time (0: all at once); returns at once
- *   progress {group, ids?}: started, admitted (JOIN_ACK accepted and an ASSIGN applied), JOINs sent,
- *            JOIN_ACKs by error, first JOIN and last admission (Date.now()), viewers not joined (and
+ *            start joining, at most `window` waiting for their JOIN_ACK at a time (0: all at
+ *            once); returns at once
+ *   progress {group, ids?}: started, accepted (a JOIN_ACK accepted the JOIN), admitted (accepted
+ *            and an ASSIGN applied: control places a new key only after its second heartbeat,
+ *            one interval after the JOIN_ACK), JOINs sent, JOIN_ACKs by error, first JOIN, last
+ *            acceptance and last admission (Date.now()), viewers not joined, by phase (and
  *            every viewer's node id with `ids`)
  *   counters totals by message type sent to control / received, send errors, RSS
  *   prepare  {count, group}: seals `count` HEARTBEATs, round robin over the group's joined viewers
@@ -86,24 +89,28 @@ interface Slot {
   viewer: Viewer;
   transport: CountingTransport;
   group: string;
+  acceptedAt: number;
   admittedAt: number;
 }
 
 class Group {
   readonly slots: Slot[] = [];
   started = 0;
+  /** Viewers whose JOIN was accepted (a JOIN_ACK NONE that verified), and of those placed (an ASSIGN applied). */
+  accepted = 0;
   admitted = 0;
   firstJoinAt = 0;
+  lastAcceptedAt = 0;
   lastAdmittedAt = 0;
   readonly acks = new Map<string, number>();
   #next = 0;
   constructor(readonly window: number) {}
 
-  /** Starts viewers until `window` are joining (all when window is 0). */
+  /** Starts viewers until `window` are waiting for their JOIN to be accepted (all when window is 0). */
   pump(): void {
     while (
       this.#next < this.slots.length &&
-      (this.window === 0 || this.started - this.admitted < this.window)
+      (this.window === 0 || this.started - this.accepted < this.window)
     ) {
       const s = this.slots[this.#next++]!;
       if (this.firstJoinAt === 0) this.firstJoinAt = Date.now();
@@ -113,11 +120,16 @@ class Group {
   }
 
   onReceived(s: Slot): void {
+    if (s.acceptedAt === 0 && s.viewer.joinedAt > 0) {
+      s.acceptedAt = s.viewer.joinedAt;
+      this.accepted++;
+      this.lastAcceptedAt = Math.max(this.lastAcceptedAt, s.acceptedAt);
+      this.pump();
+    }
     if (s.admittedAt === 0 && s.viewer.placed) {
       s.admittedAt = Date.now();
       this.admitted++;
       this.lastAdmittedAt = s.admittedAt;
-      this.pump();
     }
   }
 
@@ -137,10 +149,12 @@ class Group {
     return {
       viewers: this.slots.length,
       started: this.started,
+      accepted: this.accepted,
       admitted: this.admitted,
       joinsSent,
       acks: Object.fromEntries(this.acks),
       firstJoinAt: this.firstJoinAt,
+      lastAcceptedAt: this.lastAcceptedAt,
       lastAdmittedAt: this.lastAdmittedAt,
       notJoined,
       phases,
@@ -205,7 +219,7 @@ async function join(args: { group: string; from: number; count: number; window: 
           controlKey,
         },
       );
-      Object.assign(slot, { viewer, transport, group: args.group, admittedAt: 0 });
+      Object.assign(slot, { viewer, transport, group: args.group, acceptedAt: 0, admittedAt: 0 });
       g.slots.push(slot);
     });
   }

@@ -55,6 +55,41 @@ export function udpSocketDrops(port: number): number | undefined {
   return drops;
 }
 
+/** Bytes waiting in the receive queue of the IPv4 UDP socket bound to `port` (not yet read). */
+export function udpRxQueue(port: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync("/proc/net/udp", "utf8");
+  } catch {
+    return undefined;
+  }
+  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  let queued: number | undefined;
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // f[4] is tx_queue:rx_queue, hex
+    if (f.length >= 13 && f[1]!.endsWith(hexPort))
+      queued = (queued ?? 0) + parseInt(f[4]!.split(":")[1] ?? "0", 16);
+  }
+  return queued;
+}
+
+/** The growth of every counter family (`*_total`, summed over its labels) from `a` to `b`, where it grew. */
+export function promGrowth(a: PromSample[], b: PromSample[]): Record<string, number> {
+  const sum = (xs: PromSample[]): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const x of xs) if (x.name.endsWith("_total")) m.set(x.name, (m.get(x.name) ?? 0) + x.value);
+    return m;
+  };
+  const before = sum(a);
+  const out: Record<string, number> = {};
+  for (const [name, v] of sum(b)) {
+    const d = v - (before.get(name) ?? 0);
+    if (d !== 0) out[name.replace(/^tiercast_control_/, "")] = d;
+  }
+  return out;
+}
+
 /** UDP datagrams the kernel dropped for a full receive buffer, every socket of this network namespace. */
 export function rcvbufErrors(): number | undefined {
   try {

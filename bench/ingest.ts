@@ -18,7 +18,8 @@
  *            viewers (each the next counter and tag of its session, its body from its ASSIGN);
  *            then sent at the rate, each from its viewer's socket. Processed = the growth of
  *            control's tiercast_control_heartbeats_total (counted after authentication) from
- *            before the step until it stops growing (at most 5 s after the last send); offered =
+ *            before the step until it has not grown for 1 s with nothing left unread in the
+ *            socket (at most 10 s after the last send); offered =
  *            every HEARTBEAT the generator sent control over the same span (the viewers' own,
  *            one per 5 s each, included). Control's CPU (/proc/<pid>/stat, every thread) over
  *            the span gives µs per processed heartbeat; kernel drops are its socket's `drops`
@@ -31,13 +32,19 @@
  *
  * Joins: with the --nodes established viewers heartbeating at their normal rate and the origin
  * live, --join-nodes more viewers all start joining at once (each retries on its own policy).
- * joinsPerSec = admitted (JOIN_ACK accepted and an ASSIGN applied) / seconds from the first JOIN
- * to the last admission (or to --join-deadline-s when not all made it: `joinsComplete` false);
- * msPerJoin = control CPU over that span / admitted; joinsSent = JOIN datagrams the crowd sent
- * (cookie round trips and retries included); busy = JOIN_ACK BUSY answers the crowd received.
- * establishedLost = established viewers and the origin that control declared lost (node_lost in
- * its log) from the first JOIN until 3 heartbeat intervals after the burst ended: the joins
- * figure counts only when it is 0.
+ * A viewer is admitted once its JOIN is accepted (a JOIN_ACK NONE that verifies) and an ASSIGN
+ * applied; control places a new key only after its second heartbeat (probation), one interval
+ * after its JOIN_ACK, so placement trails acceptance by an interval whatever control's speed.
+ * joinsPerSec = accepted / seconds from the first JOIN to the last acceptance; it counts only
+ * when every viewer was also placed before --join-deadline-s (`joinsComplete`) and
+ * establishedLost is 0; placedPerSec (to the last placement) is printed beside it. When not all
+ * made it, the spans run to the deadline. msPerJoin = control CPU from the first JOIN to the
+ * last placement, less its CPU rate with only the established nodes (measured for 5 s just
+ * before), / admitted (msPerJoinRaw: without the subtraction); joinsSent = JOIN datagrams the
+ * crowd sent (cookie round trips and retries included); busy = JOIN_ACK BUSY answers the crowd
+ * received. establishedLost = established viewers and the origin that control declared lost
+ * (node_lost in its log) from the first JOIN until 3 heartbeat intervals after the last
+ * placement.
  *
  * Prints a table, whether issue 13's goals are met (ingestRatio >= 0.6, joinsPerSec >= 2000 with
  * every node admitted and none lost), then as its last line one JSON object. The machine is
@@ -62,9 +69,11 @@ import {
   logEventsFrom,
   parseProm,
   promBy,
+  promGrowth,
   promSum,
   rcvbufErrors,
   rssMb,
+  udpRxQueue,
   udpSocketDrops,
 } from "./ingest-proc.js";
 
@@ -121,6 +130,8 @@ if (NODES + JOIN_NODES > 15_000) {
 const GOAL_INGEST_RATIO = 0.6;
 const GOAL_JOINS_PER_SEC = 2000;
 const KEPT = 0.99;
+/** Control's CPU with only the established nodes is measured this long before the burst, ms. */
+const BASELINE_MS = 5000;
 
 const log = (s: string): void =>
   void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -138,6 +149,10 @@ interface StepRow {
   fraction: number;
   cpuUsPerDatagram: number | null;
   kernelDrops: number | null;
+  /** Control only: heartbeats it dropped for failing authentication (tiercast_control_auth_failed_total). */
+  authFailed: number | null;
+  /** Control only: every counter of its /metrics that grew over the step. */
+  controlCounters?: Record<string, number>;
   sendMs: number;
 }
 
@@ -169,6 +184,21 @@ async function main(): Promise<void> {
   });
   let load: LoadGenerator | undefined;
   let bare: BareReceiver | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await load?.stop().catch(() => {});
+      bare?.stop();
+      await cluster.stop();
+      if (opt.keep) log(`kept ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    })());
+  // Ctrl-C: control, the origin and the children stop too.
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      log(`${signal}: stopping`);
+      void stopAll().finally(() => process.exit(130));
+    });
   try {
     await cluster.start();
     const controlPid = cluster.control.child.pid!;
@@ -220,14 +250,18 @@ async function main(): Promise<void> {
     // Heartbeat ingest: control, then the bare receiver, rate by rate.
     const rows: StepRow[] = [];
     const hbSent = (c: LoadCounters): number => c.sentToControl.HEARTBEAT ?? 0;
-    const settle = async (read: () => Promise<number>): Promise<number> => {
+    // The count is final once it has not moved for a second and the socket holds nothing unread
+    // (a DCM rebuild can hold control's loop for hundreds of ms); at most 10 s.
+    const settle = async (read: () => Promise<number>, port: number): Promise<number> => {
       let last = await read();
-      const until = Date.now() + 5000;
+      let still = 0;
+      const until = Date.now() + 10_000;
       while (Date.now() < until) {
         await delay(250);
         const now = await read();
-        if (now === last) return now;
+        still = now === last && (udpRxQueue(port) ?? 0) === 0 ? still + 1 : 0;
         last = now;
+        if (still >= 4) break;
       }
       return last;
     };
@@ -237,11 +271,14 @@ async function main(): Promise<void> {
       const maxMs = STEP_S * 3000 + 5000;
       // control
       const c0 = await gen.counters();
-      const h0 = await heartbeatsNow();
+      const s0 = await scrape();
+      const h0 = promSum(s0, "tiercast_control_heartbeats_total");
       const cpu0 = cpuMicros(controlPid);
       const d0 = udpSocketDrops(cluster.control.udp.port);
       const sent = await gen.blast(cluster.control.udp, rate, maxMs);
-      const h1 = await settle(heartbeatsNow);
+      await settle(heartbeatsNow, cluster.control.udp.port);
+      const s1 = await scrape();
+      const h1 = promSum(s1, "tiercast_control_heartbeats_total");
       const cpu1 = cpuMicros(controlPid);
       const d1 = udpSocketDrops(cluster.control.udp.port);
       const c1 = await gen.counters();
@@ -257,6 +294,10 @@ async function main(): Promise<void> {
         cpuUsPerDatagram:
           cpu0 === undefined || cpu1 === undefined || processed === 0 ? null : (cpu1 - cpu0) / processed,
         kernelDrops: d0 === undefined || d1 === undefined ? null : d1 - d0,
+        authFailed:
+          promSum(s1, "tiercast_control_auth_failed_total") -
+          promSum(s0, "tiercast_control_auth_failed_total"),
+        controlCounters: promGrowth(s0, s1),
         sendMs: sent.elapsedMs,
       });
       // bare receiver: the same datagrams, the same rate, the same sockets
@@ -264,7 +305,7 @@ async function main(): Promise<void> {
       const bcpu0 = cpuMicros(bare.pid);
       const bd0 = udpSocketDrops(bare.port);
       const bsent = await gen.blast(bare.address, rate, maxMs);
-      const b1 = await settle(() => bare!.count());
+      const b1 = await settle(() => bare!.count(), bare.port);
       const bcpu1 = cpuMicros(bare.pid);
       const bd1 = udpSocketDrops(bare.port);
       const got = b1 - b0;
@@ -278,6 +319,7 @@ async function main(): Promise<void> {
         cpuUsPerDatagram:
           bcpu0 === undefined || bcpu1 === undefined || got === 0 ? null : (bcpu1 - bcpu0) / got,
         kernelDrops: bd0 === undefined || bd1 === undefined ? null : bd1 - bd0,
+        authFailed: null,
         sendMs: bsent.elapsedMs,
       });
       const [c, b] = rows.slice(-2) as [StepRow, StepRow];
@@ -304,6 +346,12 @@ async function main(): Promise<void> {
     const estIds = new Set((await gen.progress("established", true)).ids!.filter((id) => id !== 0));
     let joins: Record<string, unknown> = { joinNodes: 0 };
     if (JOIN_NODES > 0) {
+      // Control's CPU with only the established nodes heartbeating: subtracted from the burst's.
+      const base0 = cpuMicros(controlPid);
+      await delay(BASELINE_MS);
+      const base1 = cpuMicros(controlPid);
+      const baselineUsPerS =
+        base0 === undefined || base1 === undefined ? 0 : ((base1 - base0) * 1000) / BASELINE_MS;
       const m0 = await scrape();
       const cpu0 = cpuMicros(controlPid);
       const d0 = udpSocketDrops(cluster.control.udp.port);
@@ -322,23 +370,33 @@ async function main(): Promise<void> {
         if (Date.now() - lastLog >= 5000) {
           lastLog = Date.now();
           log(
-            `joins: ${crowd.admitted}/${JOIN_NODES} admitted, ${crowd.joinsSent} JOINs, acks ${JSON.stringify(crowd.acks)}`,
+            `joins: ${crowd.accepted} accepted, ${crowd.admitted}/${JOIN_NODES} placed, ${crowd.joinsSent} JOINs, acks ${JSON.stringify(crowd.acks)}`,
           );
         }
       }
       const cpu1 = cpuMicros(controlPid);
+      const end = Date.now();
       const complete = crowd.admitted === JOIN_NODES;
-      const spanMs = complete
-        ? Math.max(1, crowd.lastAdmittedAt - crowd.firstJoinAt)
-        : Math.max(1, Date.now() - crowd.firstJoinAt);
-      const joinsPerSec = crowd.admitted / (spanMs / 1000);
+      // Accepted per second: first JOIN to last JOIN_ACK NONE. Placement follows one interval later
+      // for every new key (probation: placed after its second heartbeat), so the placement span is
+      // reported beside it but is not the admission rate.
+      const acceptSpanMs = Math.max(
+        1,
+        (crowd.accepted === JOIN_NODES ? crowd.lastAcceptedAt : end) - crowd.firstJoinAt,
+      );
+      const placedSpanMs = Math.max(1, (complete ? crowd.lastAdmittedAt : end) - crowd.firstJoinAt);
+      const joinsPerSec = crowd.accepted / (acceptSpanMs / 1000);
+      const burstCpuUs = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
+      const burstMs = end - start;
+      const msPerJoinRaw =
+        burstCpuUs === undefined || crowd.admitted === 0 ? null : burstCpuUs / 1000 / crowd.admitted;
       const msPerJoin =
-        cpu0 === undefined || cpu1 === undefined || crowd.admitted === 0
+        burstCpuUs === undefined || crowd.admitted === 0
           ? null
-          : (cpu1 - cpu0) / 1000 / crowd.admitted;
+          : Math.max(0, burstCpuUs - (baselineUsPerS * burstMs) / 1000) / 1000 / crowd.admitted;
       // A node whose heartbeats the burst dropped is declared lost up to 3 intervals later.
       log(
-        `joins: ${crowd.admitted}/${JOIN_NODES} in ${(spanMs / 1000).toFixed(1)} s; watching liveness ${(3 * HEARTBEAT_MS + 1000) / 1000} s more`,
+        `joins: ${crowd.accepted} accepted in ${(acceptSpanMs / 1000).toFixed(1)} s, ${crowd.admitted}/${JOIN_NODES} placed in ${(placedSpanMs / 1000).toFixed(1)} s; watching liveness ${(3 * HEARTBEAT_MS + 1000) / 1000} s more`,
       );
       await delay(3 * HEARTBEAT_MS + 1000);
       const m1 = await scrape();
@@ -356,11 +414,16 @@ async function main(): Promise<void> {
       const estAfter = await gen.progress("established");
       joins = {
         joinNodes: JOIN_NODES,
+        accepted: crowd.accepted,
         admitted: crowd.admitted,
         joinsComplete: complete,
-        joinSpanS: round(spanMs / 1000, 2),
         joinsPerSec: round(joinsPerSec, 1),
+        acceptSpanS: round(acceptSpanMs / 1000, 2),
+        placedSpanS: round(placedSpanMs / 1000, 2),
+        placedPerSec: round(crowd.admitted / (placedSpanMs / 1000), 1),
         msPerJoin: msPerJoin === null ? null : round(msPerJoin, 3),
+        msPerJoinRaw: msPerJoinRaw === null ? null : round(msPerJoinRaw, 3),
+        baselineCpuPct: round(baselineUsPerS / 10_000, 1),
         joinsSent: crowd.joinsSent,
         busy: crowd.acks.BUSY ?? 0,
         crowdAcks: crowd.acks,
@@ -387,11 +450,11 @@ async function main(): Promise<void> {
       `bench:ingest — ${est.admitted} nodes joined (set-up ${setupS.toFixed(1)} s), heartbeat ${HEARTBEAT_MS} ms, ${STEP_S} s per step`,
     );
     out.push(
-      `${pad("rate/s", 8)} ${pad("target", 8)} ${pad("offered", 9)} ${pad("achieved/s", 11)} ${pad("processed", 10)} ${pad("kept %", 7)} ${pad("CPU µs/dg", 10)} ${pad("kernel drops", 13)}`,
+      `${pad("rate/s", 8)} ${pad("target", 8)} ${pad("offered", 9)} ${pad("achieved/s", 11)} ${pad("processed", 10)} ${pad("kept %", 7)} ${pad("CPU µs/dg", 10)} ${pad("kernel drops", 13)} ${pad("auth failed", 12)}`,
     );
     for (const r of rows)
       out.push(
-        `${pad(r.rate, 8)} ${pad(r.target, 8)} ${pad(r.offered, 9)} ${pad(Math.round(r.achieved), 11)} ${pad(r.processed, 10)} ${pad((r.fraction * 100).toFixed(1), 7)} ${pad(r.cpuUsPerDatagram === null ? "-" : r.cpuUsPerDatagram.toFixed(1), 10)} ${pad(r.kernelDrops ?? "-", 13)}`,
+        `${pad(r.rate, 8)} ${pad(r.target, 8)} ${pad(r.offered, 9)} ${pad(Math.round(r.achieved), 11)} ${pad(r.processed, 10)} ${pad((r.fraction * 100).toFixed(1), 7)} ${pad(r.cpuUsPerDatagram === null ? "-" : r.cpuUsPerDatagram.toFixed(1), 10)} ${pad(r.kernelDrops ?? "-", 13)} ${pad(r.authFailed ?? "-", 12)}`,
       );
     out.push(
       `control keeps >= 99 % up to ${Math.round(controlMaxRate)}/s, the bare receiver up to ${Math.round(bareMaxRate)}/s: ingestRatio ${ingestRatio.toFixed(3)} (goal >= ${GOAL_INGEST_RATIO}: ${ingestRatio >= GOAL_INGEST_RATIO ? "met" : "NOT met"})`,
@@ -399,6 +462,7 @@ async function main(): Promise<void> {
     if (JOIN_NODES > 0) {
       const j = joins as {
         joinsPerSec: number;
+        placedPerSec: number;
         admitted: number;
         joinsComplete: boolean;
         establishedLost: number;
@@ -408,7 +472,7 @@ async function main(): Promise<void> {
       };
       const met = j.joinsPerSec >= GOAL_JOINS_PER_SEC && j.joinsComplete && j.establishedLost === 0;
       out.push(
-        `joins: ${j.admitted}/${JOIN_NODES} admitted at ${j.joinsPerSec}/s, ${j.msPerJoin ?? "-"} ms control CPU each, ${j.joinsSent} JOINs sent, ${j.busy} BUSY, ${j.establishedLost} established nodes lost (goal >= ${GOAL_JOINS_PER_SEC}/s, all admitted, none lost: ${met ? "met" : "NOT met"})`,
+        `joins: ${j.admitted}/${JOIN_NODES} admitted, accepted at ${j.joinsPerSec}/s (placed at ${j.placedPerSec}/s), ${j.msPerJoin ?? "-"} ms control CPU each, ${j.joinsSent} JOINs sent, ${j.busy} BUSY, ${j.establishedLost} established nodes lost (goal >= ${GOAL_JOINS_PER_SEC}/s, all admitted, none lost: ${met ? "met" : "NOT met"})`,
       );
     }
     out.push(
@@ -453,11 +517,7 @@ async function main(): Promise<void> {
     };
     process.stdout.write(JSON.stringify(summary) + "\n");
   } finally {
-    await load?.stop().catch(() => {});
-    bare?.stop();
-    await cluster.stop();
-    if (opt.keep) log(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    await stopAll();
   }
 }
 
