@@ -96,7 +96,7 @@ import {
   within,
   wireUint,
 } from "./fields.js";
-import { compact, record, type BodyCodec } from "./body-helpers.js";
+import { compact, MAX_COMPACT_ELEMENTS, record, type BodyCodec } from "./body-helpers.js";
 
 const ROLES = enumValues(Role);
 const NATS = enumValues(NatType);
@@ -306,17 +306,108 @@ export const heartbeatCodec: BodyCodec<HeartbeatBody> = {
     ]);
   },
   read(m) {
-    return {
-      channel: u32(need(m, 0, "channel"), "channel"),
-      assignVersion: u32(need(m, 1, "assignVersion"), "assignVersion"),
-      parents: eachOf(list(need(m, 2, "parents"), "parents", MAX_PARENTS), "parents", readLinkStateOrNull),
-      children: eachOf(list(need(m, 3, "children"), "children", MAX_CHILDREN), "children", readLinkState),
-      buffers: eachOf(list(need(m, 4, "buffers"), "buffers", MAX_SUBSTREAMS), "buffers", bufferSize),
-      resources: readResources(need(m, 5, "resources")),
-      newestSegment: u32(need(m, 6, "newestSegment"), "newestSegment"),
-    };
+    // Every heartbeat of every node comes through here: a loop that checks the same and builds the
+    // same, and on anything it does not take, the field-by-field reader below names the fault.
+    return readHeartbeatFast(m) ?? readHeartbeatChecked(m);
   },
 };
+
+/** HEARTBEAT's body field by field, a fault thrown as the FieldError naming it (exported: test/protocol-heartbeat-fast). */
+export function readHeartbeatChecked(m: CborMap): HeartbeatBody {
+  return {
+    channel: u32(need(m, 0, "channel"), "channel"),
+    assignVersion: u32(need(m, 1, "assignVersion"), "assignVersion"),
+    parents: eachOf(list(need(m, 2, "parents"), "parents", MAX_PARENTS), "parents", readLinkStateOrNull),
+    children: eachOf(list(need(m, 3, "children"), "children", MAX_CHILDREN), "children", readLinkState),
+    buffers: eachOf(list(need(m, 4, "buffers"), "buffers", MAX_SUBSTREAMS), "buffers", bufferSize),
+    resources: readResources(need(m, 5, "resources")),
+    newestSegment: u32(need(m, 6, "newestSegment"), "newestSegment"),
+  };
+}
+
+/** An integer in 0..max (what int() takes, without the error). */
+function isUint(v: unknown, max: number): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/**
+ * HEARTBEAT's body when every field is well formed, else undefined (readHeartbeatChecked then
+ * throws the error that names the field, or reads what this one was too strict for). Takes and
+ * returns exactly what readHeartbeatChecked does (test/protocol-*.test.ts hold both to it).
+ */
+function readHeartbeatFast(m: CborMap): HeartbeatBody | undefined {
+  const channel = m.get(0);
+  const assignVersion = m.get(1);
+  const p = m.get(2);
+  const c = m.get(3);
+  const b = m.get(4);
+  const newestSegment = m.get(6);
+  if (!isUint(channel, U32_MAX) || !isUint(assignVersion, U32_MAX) || !isUint(newestSegment, U32_MAX))
+    return undefined;
+  if (!Array.isArray(p) || p.length > MAX_PARENTS || !Array.isArray(c) || c.length > MAX_CHILDREN)
+    return undefined;
+  if (!Array.isArray(b) || b.length > MAX_SUBSTREAMS) return undefined;
+  const parents = new Array<LinkState | null>(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const v: unknown = p[i];
+    if (v === null) parents[i] = null;
+    else {
+      const l = linkStateFast(v);
+      if (l === undefined) return undefined;
+      parents[i] = l;
+    }
+  }
+  const children = new Array<LinkState>(c.length);
+  for (let i = 0; i < c.length; i++) {
+    const l = linkStateFast(c[i]);
+    if (l === undefined) return undefined;
+    children[i] = l;
+  }
+  const buffers = new Array<number>(b.length);
+  for (let i = 0; i < b.length; i++) {
+    const v: unknown = b[i];
+    if (!isUint(v, U16_MAX)) return undefined;
+    buffers[i] = v;
+  }
+  const resources = resourcesFast(m.get(5));
+  if (resources === undefined) return undefined;
+  return { channel, assignVersion, parents, children, buffers, resources, newestSegment };
+}
+
+function linkStateFast(v: unknown): LinkState | undefined {
+  if (!Array.isArray(v) || v.length < 3 || v.length > MAX_COMPACT_ELEMENTS) return undefined;
+  const node: unknown = v[0];
+  const ageMs: unknown = v[1];
+  const lastSeq: unknown = v[2];
+  const suspect: unknown = v[3];
+  if (!isUint(node, U32_MAX) || !isUint(ageMs, U16_MAX) || !isUint(lastSeq, U16_MAX)) return undefined;
+  if (suspect === undefined || suspect === 0) return { node, ageMs, lastSeq };
+  return suspect === 1 ? { node, ageMs, lastSeq, suspect: true } : undefined;
+}
+
+function resourcesFast(v: unknown): Resources | undefined {
+  if (!Array.isArray(v) || v.length < 5 || v.length > MAX_COMPACT_ELEMENTS) return undefined;
+  const uploadKbps: unknown = v[0];
+  const nat: unknown = v[1];
+  const cacheBytes: unknown = v[2];
+  const cpuPct: unknown = v[3];
+  const rssMB: unknown = v[4];
+  const loss: unknown = v[5];
+  const shed: unknown = v[6];
+  if (!isUint(uploadKbps, U32_MAX) || typeof nat !== "number" || !NATS.has(nat)) return undefined;
+  if (!isUint(cacheBytes, Number.MAX_SAFE_INTEGER) || !isUint(cpuPct, U16_MAX) || !isUint(rssMB, U16_MAX))
+    return undefined;
+  const r: Resources = { uploadKbps, nat: nat as NatType, cacheBytes, cpuPct, rssMB };
+  if (loss !== undefined && loss !== null) {
+    if (!isUint(loss, 0xff)) return undefined;
+    r.loss = loss / 255;
+  }
+  if (shed !== undefined) {
+    if (!isUint(shed, 0xff)) return undefined;
+    r.shed = shed;
+  }
+  return r;
+}
 
 function bufferSize(v: unknown): number {
   return u16(v, "");
