@@ -29,7 +29,7 @@
  * listening; back where it was), reportLag() / clearLag() (its current parent links report that
  * many packets behind: a congested link, FIG. 9).
  */
-import { createPrivateKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { ControlLink } from "../common/control-link.js";
 import {
   ackTimeoutMs,
@@ -89,7 +89,10 @@ export interface ViewerDeps {
 }
 
 export interface ViewerConfig {
-  /** The node's Ed25519 key pair, or `seed` to make one (the same seed: the same key). */
+  /**
+   * The node's Ed25519 key pair, or `seed` to make one (the same seed: the same key; importing a
+   * key costs about 4 times what making a fresh one does), or neither: a fresh one.
+   */
   identity?: { publicKey: Uint8Array; privateKey: KeyObject };
   seed?: number;
   /** Sent as JOIN.regionHint (control's region policy decides by address first). */
@@ -125,6 +128,16 @@ export function identityFromSeed(seed: number): { publicKey: Uint8Array; private
     type: "pkcs8",
   });
   return { privateKey, publicKey: rawPublicKey(privateKey) };
+}
+
+/** A fresh Ed25519 key pair; the public key raw (JOIN.key). */
+export function newIdentity(): { publicKey: Uint8Array; privateKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519", {
+    publicKeyEncoding: { format: "der", type: "spki" },
+  });
+  // With a publicKeyEncoding the public key comes back encoded (a Buffer), the private one a KeyObject.
+  const der = publicKey as unknown as Buffer;
+  return { privateKey, publicKey: new Uint8Array(der.subarray(der.length - 32)) };
 }
 
 const DEFAULT_STREAM: StreamClock = {
@@ -204,7 +217,8 @@ export class Viewer {
   constructor(deps: ViewerDeps, config: ViewerConfig) {
     this.deps = deps;
     this.config = config;
-    const identity = config.identity ?? identityFromSeed(config.seed ?? 1);
+    const identity =
+      config.identity ?? (config.seed === undefined ? newIdentity() : identityFromSeed(config.seed));
     this.publicKey = identity.publicKey;
     this.link = new ControlLink({ identity, controlKey: config.controlKey });
     deps.transport.onDatagram((buf) => this.onDatagram(buf));

@@ -5,8 +5,9 @@
  * by one timing wheel. Control gets its clock and transport through a ControlMeter
  * (sim/measure.ts): every control event is timed, nothing else is.
  *
- * Identity seeds: viewers 1, 2, 3...; control 0xc0000001, the origin 0xc0000002 (a shared key would be one node to control).
- * Seeded: the network's jitter, the viewers' identities (Ed25519 from their index), uploads,
+ * Keys: control's and the origin's from fixed seeds, the viewers' fresh (making one costs a
+ * quarter of importing one from a seed); control numbers nodes in arrival order, not by key.
+ * Seeded: the network's jitter, the viewers' uploads,
  * regions, start times and back-off jitter all come from mulberry32(seed); the only randomness
  * left is the crypto's (ephemeral keys, nonces, cookies, tickets), which changes bytes but
  * neither sizes nor timing, so two runs with the same seed place the same nodes the same way.
@@ -154,7 +155,6 @@ export class World {
   #controlTransport: MemoryTransport;
   origin: Viewer;
   readonly stream: StreamClock;
-  #nextSeed = 1;
 
   constructor(options: Partial<WorldOptions> = {}) {
     this.options = { ...DEFAULT_WORLD, ...options };
@@ -264,7 +264,6 @@ export class World {
           random: this.#viewerRandom,
         },
         {
-          seed: this.#nextSeed++,
           region: `region-${r}`,
           uploadKbps: UPLOADS[Math.floor(this.rng() * UPLOADS.length)]!,
           channel: CHANNEL,

@@ -1,5 +1,5 @@
 /**
- * Simulator scenario congestion-wave (sim/scenarios/congestion-wave.ts, docs/sim.md) at 10^4 nodes, seeded: 10 % of the viewers report lag for 30 s; congestion moves happen, bad paths are left, the backoff bounds the moves of a fault that follows its child, and the moves stop after the wave.
+ * Simulator scenario congestion-wave (sim/scenarios/congestion-wave.ts, docs/sim.md) at 10^4 nodes, seeded: 10 % of the viewers report lag for 30 s; congestion moves happen, most bad path links are left, the backoff bounds the moves of a fault that follows its child, and the moves stop after the wave.
  * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES overrides the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
  */
@@ -16,7 +16,7 @@ test(
     const r = simulate({ nodes: NODES, scenario: "congestion-wave", seed: 13, heap: false });
     t.log(JSON.stringify({ checks: r.checks, figures: r.figures, measured: r.measured }));
     t.true(r.checks.movesHappened, "congestion moves");
-    t.true(r.checks.badPathsLeft, "every viewer moved off its lagging parents");
+    t.true(r.checks.badPathsLeft, "most lagging path links left within the wave");
     t.true(r.checks.backoffBounds, "the backoff bounds the moves of a fault that follows the child");
     t.true(r.checks.movesStop, "no moves once the wave is over");
     t.true(r.checks.noHandlerErrors);

@@ -65,8 +65,16 @@ export function warmUp(
       const placed = w.placed(viewers);
       if (w.elapsed - lastLog >= 10_000) {
         lastLog = w.elapsed;
+        const phases = new Map<string, number>();
+        let noParent = 0;
+        for (const v of viewers) {
+          phases.set(v.phase, (phases.get(v.phase) ?? 0) + 1);
+          if (v.assignVersion > 0 && !v.parents.some((p) => p !== 0)) noParent++;
+        }
         ctx.log(
-          `  t=${((w.elapsed - startedAt) / 1000).toFixed(0)} s: ${placed}/${n} placed, control busy ${(w.meter.totalMs / 1000).toFixed(1)} s`,
+          `  t=${((w.elapsed - startedAt) / 1000).toFixed(0)} s: ${placed}/${n} placed ` +
+            `(${[...phases].map(([p, c]) => `${p} ${c}`).join(", ")}; assigned without a parent ${noParent}), ` +
+            `control busy ${(w.meter.totalMs / 1000).toFixed(1)} s`,
         );
       }
       return placed === n;
