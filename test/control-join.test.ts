@@ -1,5 +1,6 @@
 import test from "ava";
 import { Dcm, type DcmMember } from "../control/dcm.js";
+import { DEFAULT_FANOUT, uploadBudgetKbps } from "../origin/origin.js";
 import { MemoryLogger } from "../seams/log.js";
 
 const STREAM = 671;
@@ -64,4 +65,26 @@ test("agents lost after the origin was lost: removed, no 'unknown node null'", (
   d.setOrigin(ORIGIN);
   d.reconcile();
   t.deepEqual(d.plan.unplaced, []);
+});
+
+test("5,000 viewers of 4,000 kbit/s behind an origin with its default upload: all placed, lossy region too", (t) => {
+  const logger = new MemoryLogger();
+  const d = tiered(logger);
+  // As `tiercast origin` starts it: upload = fanout 2 x stream x 1.25 (origin/origin.ts).
+  d.setOrigin({ ...ORIGIN, uploadKbps: uploadBudgetKbps(STREAM, DEFAULT_FANOUT) });
+  d.reconcile();
+  for (let id = 2; id < 5002; id++) {
+    d.upsert(viewer(id));
+    d.reconcile();
+  }
+  t.deepEqual(d.plan.unplaced, []);
+  // Heartbeats measure the region lossy: n = 4 parity, m = 16 coded sub-trees, a rebuild. Each
+  // coded node kept 8 of its 24 links for a bottom tier this region hardly has; the 16 left were
+  // exactly what 16 sub-trees need, the origin fed the shortfall until it ran out, and the
+  // clusters it could not feed were relegated where only the origin feeds: 4,000 unplaced.
+  t.true(d.setRegionQuality({ default: { loss: 0.2, jitterMs: 5 } }));
+  d.reconcile();
+  t.deepEqual(d.plan.unplaced, []);
+  t.is(logger.lines.filter((l) => l.event === "nodes_unplaced").length, 0);
+  t.true((d.plan.clusters ?? []).some((c) => c.fec?.n === 4));
 });

@@ -75,7 +75,9 @@ function buildOnce(
         );
     const all = [...above.values()].flat();
     const fresh = new Map<string, Rec[]>();
-    for (const g of groups) if (g.fec && g.tier === tier) buildFec(st, s, g, above, all, t1, origin, fresh);
+    const keep = feedLinks(groups, tier, policy, s.channel.k);
+    for (const g of groups)
+      if (g.fec && g.tier === tier) buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!));
     // A node the tier above could not feed (the origin ran out) feeds nobody. The depth of a fed
     // one is known now: the tier below counts its own from it.
     for (const [r, list] of fresh)
@@ -182,6 +184,30 @@ function reserve(r: Rec, units: number, links: number): void {
   r.maxKids -= links;
 }
 
+/**
+ * Child links an erasure-coded node of tier `tier` keeps free for the bottom tier of its region:
+ * tier2FeedLinks, but no more than the bottom tier there can use (its members x k over the
+ * coded members, + 1). A region of high-capacity viewers has (almost) no bottom tier: keeping
+ * 8 of 24 links for it left 16 per node, which m = fec.k + n = 16 coded sub-trees (n = 4, a
+ * lossy region) need for themselves with no slack at all, so the origin fed the shortfall until
+ * it ran out and whole clusters were relegated, unfed (issue 13: 2,989 of 5,000 unplaced).
+ * Four levels keep the policy's value (tier 2 also feeds the coded tier 3).
+ */
+function feedLinks(groups: Group[], tier: number, policy: TierPolicy, k: number): (region: string) => number {
+  if (policy.levels !== 3 || tier !== 2) return () => policy.tier2FeedLinks;
+  const coded = new Map<string, number>();
+  const bottom = new Map<string, number>();
+  for (const g of groups) {
+    const m = g.fec ? coded : bottom;
+    for (const n of g.members) m.set(n.region, (m.get(n.region) ?? 0) + 1);
+  }
+  return (region) => {
+    const up = coded.get(region) ?? 0;
+    const need = up === 0 ? 0 : Math.ceil(((bottom.get(region) ?? 0) * k) / up) + 1;
+    return Math.min(policy.tier2FeedLinks, need);
+  };
+}
+
 function checkChannel(s: TierSnapshot): void {
   const { k, streamKbps } = s.channel;
   if (!Number.isInteger(k) || k < 1 || k > 16) throw new RangeError(`k must be 1..16, got ${k}`);
@@ -208,6 +234,7 @@ function buildFec(
   t1: Rec[],
   origin: Rec,
   out: Map<string, Rec[]>,
+  keepLinks: number,
 ): void {
   const region = g.regions[0]!;
   const n = fecNFor(s.regions[region], st.policy.fec);
@@ -232,6 +259,6 @@ function buildFec(
     st.policy.c,
   );
   const lists = [new Cursor(bySpare([...local])), new Cursor(bySpare([...everyone])), new Cursor([origin])];
-  buildMultitree(st, cl, members, new Feeders(st, "fec-tree", primaries, lists), st.policy.tier2FeedLinks);
+  buildMultitree(st, cl, members, new Feeders(st, "fec-tree", primaries, lists), keepLinks);
   ensureRobust(st, members, bySpare(live(t1)), origin);
 }
