@@ -9,12 +9,15 @@
  *
  * Decisions, written down once:
  *
- * - Two lanes: RESUMEs (established sessions moving after a failover) go before JOINs.
+ * - Two lanes: RESUMEs (established sessions moving after a failover) go before JOINs, and a
+ *   RESUME that finds the queue full takes the place of the newest JOIN.
  * - One entry per requester (a JOIN's identity key, a RESUME's node id): a resend replaces the
  *   queued datagram in place (its turn is kept; the newest datagram is the one handled, whose
  *   signature or nonce the node still accepts). A flood of resends never grows the queue.
- * - Bounded: at most `maxQueue` entries; a request that waited `maxWaitMs` is dropped unanswered
- *   when its turn comes (its node has resent, or given up).
+ * - Bounded in entries and in time: at most `maxQueue` entries, and no new one when the queue
+ *   already holds more than `maxWaitMs` of work at its recent rate (it would wait longer than a
+ *   node waits for its answer: better a BUSY with a retry-after now than silence); a request
+ *   that still waited `maxWaitMs` is dropped unanswered when its turn comes (its node has resent).
  * - A slice ends after `perSlice` units of work, or once `budgetMs` of CPU time is spent (measured
  *   with an injected `cpuNow`; without one the count alone bounds a slice, which is what keeps the
  *   simulator on a ManualClock deterministic), whichever comes first; at least one unit runs.
@@ -71,7 +74,9 @@ export class AdmissionQueue<T> {
   #windowStart: number;
   #windowTaken = 0;
   #rate: number;
+  /** Requests dropped after waiting over maxWaitMs, and JOINs dropped to make room for a RESUME. */
   expired = 0;
+  evicted = 0;
 
   constructor(config: AdmissionConfig, nowMs: number) {
     this.#config = config;
@@ -101,9 +106,26 @@ export class AdmissionQueue<T> {
       waiting.at = nowMs;
       return "replaced";
     }
-    if (this.depth >= this.#config.maxQueue) return "full";
+    // What waits ahead of a new entry: a RESUME waits only for RESUMEs (they go first).
+    const ahead = lane === "resume" ? q.size : this.depth;
+    if ((ahead + 1) * 1000 > this.#config.maxWaitMs * Math.max(1, this.ratePerSec(nowMs))) return "full";
+    if (this.depth >= this.#config.maxQueue) {
+      // An established session moving (RESUME) is never turned away for JOINs: the newest JOIN
+      // makes room (dropped unanswered: its node resends on its back-off).
+      if (lane === "join" || !this.#evictNewestJoin()) return "full";
+    }
     q.set(key, { key, item, at: nowMs });
     return "queued";
+  }
+
+  #evictNewestJoin(): boolean {
+    const joins = this.#lanes.join;
+    let last: string | undefined;
+    for (const key of joins.keys()) last = key;
+    if (last === undefined) return false;
+    joins.delete(last);
+    this.evicted++;
+    return true;
   }
 
   /** The next request to handle (RESUMEs first); expired ones are dropped on the way (counted in `expired`). */
@@ -148,9 +170,12 @@ export class AdmissionQueue<T> {
   #roll(nowMs: number): void {
     const elapsed = nowMs - this.#windowStart;
     if (elapsed < 1000) return;
-    // A second (or more) went by: its rate, unless the queue sat empty (an idle second says
-    // nothing about how fast control admits).
-    if (this.#windowTaken > 0) this.#rate = (this.#windowTaken * 1000) / elapsed;
+    // A second (or more) went by: its rate when the queue was backlogged all along (still not
+    // empty: that is how fast control admits); a second with idle time only says it admits at
+    // least that fast.
+    const measured = (this.#windowTaken * 1000) / elapsed;
+    if (this.depth > 0 && this.#windowTaken > 0) this.#rate = measured;
+    else this.#rate = Math.max(this.#rate, measured);
     this.#windowStart = nowMs;
     this.#windowTaken = 0;
   }

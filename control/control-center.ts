@@ -528,6 +528,7 @@ export class ControlCenter implements ControlContext {
     if (offer === "full") return this.#busy(p.kind, "full", p.from, p.data, p.msg, 0);
     ControlMetrics.bump(this.metrics.deferred, p.kind);
     this.metrics.admissionDepth = this.#admission.depth;
+    this.metrics.admissionEvicted = this.#admission.evicted;
     this.#admitter.kick();
   }
 

@@ -64,6 +64,8 @@ export class ControlMetrics {
   readonly admitted = new Map<string, number>();
   readonly busy = new Map<string, number>();
   admissionExpired = 0;
+  /** JOINs dropped from the queue to make room for a RESUME (their nodes resend). */
+  admissionEvicted = 0;
   admittedPerSec = 0;
   /** Slices of admission work put off because the socket was busy (heartbeats first). */
   admissionSlicesDeferred = 0;
@@ -261,6 +263,12 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "counter",
     "Queued requests dropped unanswered after waiting longer than the queue's limit.",
     [[{}, m.admissionExpired]],
+  );
+  family(
+    "tiercast_control_admission_evicted_total",
+    "counter",
+    "Queued JOINs dropped to make room for a RESUME (an established session goes first; the node resends).",
+    [[{}, m.admissionEvicted]],
   );
   family(
     "tiercast_control_admission_slices_deferred_total",

@@ -31,12 +31,42 @@ test("AdmissionQueue: RESUMEs before JOINs, a resend keeps its turn, bounded, st
   t.is(q.take(T0 + 1005), undefined);
 });
 
+test("AdmissionQueue: no new entry beyond maxWaitMs of work at the recent rate; an idle second does not lower the rate", (t) => {
+  const q = new AdmissionQueue<number>(
+    { ...DEFAULT_ADMISSION, initialRatePerSec: 10, maxWaitMs: 1000, maxQueue: 1000 },
+    T0,
+  );
+  const offers = Array.from({ length: 15 }, (_, i) => q.offer("join", String(i), i, T0));
+  t.is(offers.filter((o) => o === "queued").length, 10, "a second of work at 10/s");
+  t.is(offers.at(-1), "full");
+  // 2 taken in a second with the queue still backlogged: the rate is 2/s.
+  q.take(T0 + 100);
+  q.take(T0 + 200);
+  t.is(q.ratePerSec(T0 + 1000), 2);
+  t.is(q.offer("join", "x", 99, T0 + 1000), "full", "8 waiting is 4 s of work");
+  // Emptied, then a quiet second with a single request: the rate stays.
+  while (q.take(T0 + 1100) !== undefined);
+  q.offer("join", "y", 1, T0 + 1100);
+  q.take(T0 + 1200);
+  t.is(q.ratePerSec(T0 + 2500), 2 * 1, "not lowered by an idle second");
+});
+
+test("AdmissionQueue: a RESUME is never turned away for JOINs: it goes ahead, the newest JOIN makes room", (t) => {
+  const q = new AdmissionQueue<string>({ ...DEFAULT_ADMISSION, maxQueue: 3, initialRatePerSec: 1000 }, T0);
+  for (const k of ["a", "b", "c"]) q.offer("join", k, k, T0);
+  t.is(q.offer("join", "d", "d", T0), "full");
+  t.is(q.offer("resume", "r", "r", T0), "queued");
+  t.is(q.evicted, 1);
+  t.deepEqual([q.take(T0), q.take(T0), q.take(T0), q.take(T0)], ["r", "a", "b", undefined]);
+});
+
 test("AdmissionQueue: retry-after is the backlog at the recent rate, within floor and cap", (t) => {
   const cfg = {
     ...DEFAULT_ADMISSION,
     initialRatePerSec: 100,
     retryAfterFloorMs: 250,
     retryAfterCapMs: 15_000,
+    maxWaitMs: 60_000,
   };
   const q = new AdmissionQueue<number>(cfg, T0);
   t.is(q.retryAfterMs(T0), 250, "empty: the floor");
