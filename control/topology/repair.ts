@@ -195,10 +195,7 @@ function finishJoin(
   (plan.nodes as Map<number, NodePlan>).set(r.id, r.np);
   if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.upperOf(r.region).push(r);
   cs.plan.depthBound = Math.max(cs.plan.depthBound, clusterBound(cs.plan.members.length));
-  // A join is growth, not churn: the growth rules of the drift measure count it.
-  t.churn--;
-  t.joins = (t.joins ?? 0) + 1;
-  return finish(plan, t, s, changed, undefined, ctx);
+  return finish(plan, t, s, changed, undefined, ctx, "join");
 }
 
 /** A node leaves or fails: its parents drop it, its children get new parents. */
@@ -404,6 +401,7 @@ function finish(
   changed: Set<number>,
   moved = new Set<number>(),
   ctx = context(t),
+  kind: "join" | "repair" = "repair",
 ): RepairResult {
   const st = t.st;
   const origin = st.get(st.originId!);
@@ -454,7 +452,9 @@ function finish(
     depth,
     rebuilt: false,
   };
-  t.churn++;
+  // A join is growth, not churn: the growth rules of the drift measure count it.
+  if (kind === "join") t.joins = (t.joins ?? 0) + 1;
+  else t.churn++;
   t.rebuildDue = drifted(t);
   attachState(next, st, s, t);
   return { plan: next, changed: [...changed].sort((a, b) => a - b), rebuilt: false };
