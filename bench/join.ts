@@ -1,7 +1,7 @@
 /**
  * The join path alone (issue 13): a tiered Dcm with an origin, N members joined one at a time,
  * each followed by reconcile() as control's JOIN handler does (handlers/on-join.ts). Per size:
- * µs per join (upsert + reconcile, mean and p99), ASSIGNs per join, full rebuilds, the longest
+ * µs per join (upsert + reconcile: mean, p50 — the incremental join — and p99), ASSIGNs per join, full rebuilds, the longest
  * single reconcile, and the plan's unplaced nodes at the end. Members: the topology benchmark's
  * capacity mix (bench/topology-mix.ts: waypoints, 20 % high-capacity agents, NAT types,
  * ceil(N / 1000) regions, half of them preferred-eligible) with every upload x 1.5, so that the
@@ -49,6 +49,7 @@ interface Row {
   n: number;
   joined: number;
   usPerJoin: number;
+  p50Us: number;
   p99Us: number;
   assignsPerJoin: number;
   fullRebuilds: number;
@@ -104,6 +105,7 @@ function run(n: number, budgetMs: number): Row {
     n,
     joined,
     usPerJoin: +(sum / joined).toFixed(1),
+    p50Us: +times[Math.floor(0.5 * times.length)]!.toFixed(1),
     p99Us: +times[Math.min(times.length - 1, Math.floor(0.99 * times.length))]!.toFixed(1),
     assignsPerJoin: +(assigns / joined).toFixed(2),
     fullRebuilds: logger.counts.get("plan_rebuilt") ?? 0,
@@ -129,7 +131,7 @@ console.log(
   `join path (Dcm tiered, upsert + reconcile per join) on node ${process.version}; mix x ${UPLOAD_SCALE}, k = ${K}, origin 20 R`,
 );
 console.log(
-  ["N", "joined", "µs/join", "p99 µs", "ASSIGN/join", "rebuilds", "max reconcile ms", "unplaced"]
+  ["N", "joined", "µs/join", "p50 µs", "p99 µs", "ASSIGN/join", "rebuilds", "max reconcile ms", "unplaced"]
     .map((h) => h.padStart(h.length >= 12 ? h.length + 2 : 12))
     .join(""),
 );
@@ -139,6 +141,7 @@ for (const r of rows)
       r.n,
       `${r.joined}${r.timedOut ? "*" : ""}`,
       r.usPerJoin,
+      r.p50Us,
       r.p99Us,
       r.assignsPerJoin,
       r.fullRebuilds,
@@ -153,6 +156,7 @@ const json: Record<string, unknown> = {};
 for (const r of rows) {
   const tag = r.n >= 1000 ? `${r.n / 1000}k` : String(r.n);
   json[`usPerJoin${tag}`] = r.usPerJoin;
+  json[`p50Us${tag}`] = r.p50Us;
   json[`p99Us${tag}`] = r.p99Us;
   json[`assignsPerJoin${tag}`] = r.assignsPerJoin;
   json[`fullRebuilds${tag}`] = r.fullRebuilds;
