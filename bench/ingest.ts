@@ -204,10 +204,19 @@ async function main(): Promise<void> {
     const controlPid = cluster.control.child.pid!;
     const token = readAdminToken(cluster.adminTokenFile);
     const metricsUrl = `http://${cluster.control.http.address}:${cluster.control.http.port}/metrics`;
+    // With DCM workers, /metrics merges each worker's answer, and leaves out a worker that has
+    // not answered within 5 s (a stalled one): its counters would seem to go back. Such a scrape
+    // (no heartbeat counter in it) is taken again, for 60 s at most.
     const scrape = async (): Promise<ReturnType<typeof parseProm>> => {
-      const text = await getText(metricsUrl, token, 10_000);
-      if (text === undefined) throw new Error("control's /metrics did not answer within 10 s");
-      return parseProm(text);
+      const until = Date.now() + 60_000;
+      for (;;) {
+        const text = await getText(metricsUrl, token, 10_000);
+        const samples = text === undefined ? [] : parseProm(text);
+        if (samples.some((x) => x.name === "tiercast_control_heartbeats_total")) return samples;
+        if (Date.now() > until)
+          throw new Error("control's /metrics gave no tiercast_control_heartbeats_total for 60 s");
+        await delay(250);
+      }
     };
     const heartbeatsNow = async (): Promise<number> =>
       promSum(await scrape(), "tiercast_control_heartbeats_total");
