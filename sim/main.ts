@@ -78,7 +78,7 @@ export function simulate(o: SimOptions): SimResult {
   const heap: Record<string, number> = {};
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
-  let joinPhase: Record<EventKind, { count: number; totalMs: number }> | undefined;
+  let joinPhase: Record<EventKind, { count: number; totalMs: number; cpuMs: number }> | undefined;
   let joinPhaseMs = 0;
   let sessionsAtJoined = 0;
   const measureHeap = o.heap ?? true;
@@ -92,7 +92,7 @@ export function simulate(o: SimOptions): SimResult {
         if (label === "joined") {
           joinPhase = Object.fromEntries(
             Object.entries(world.meter.byKind).map(([k, t]) => [k, t.snapshot()]),
-          ) as Record<EventKind, { count: number; totalMs: number }>;
+          ) as Record<EventKind, { count: number; totalMs: number; cpuMs: number }>;
           joinPhaseMs = world.elapsed;
           sessionsAtJoined = world.control.metrics.sessionsOpened;
         }
@@ -140,15 +140,18 @@ export function simulate(o: SimOptions): SimResult {
     wallS: round(wallMs / 1000, 1),
     processCpuS: round((cpu.user + cpu.system) / 1e6, 1),
     controlBusyS: round(meter.totalMs / 1000, 2),
-    // Join phase: every control event until the warm-up placed everyone, per session opened.
-    cpuPerJoinUs: round(((jp.join.totalMs + jp.other.totalMs + jp.timer.totalMs) * 1000) / sessions, 1),
-    joinDatagramUsPerJoin: round(((jp.join.totalMs + jp.other.totalMs) * 1000) / sessions, 1),
-    timerUsPerJoin: round((jp.timer.totalMs * 1000) / sessions, 1),
+    controlCpuS: round(meter.cpuMs / 1000, 2),
+    // Join phase: every control event until the warm-up placed everyone, per session opened (CPU).
+    cpuPerJoinUs: round(((jp.join.cpuMs + jp.other.cpuMs + jp.timer.cpuMs) * 1000) / sessions, 1),
+    joinDatagramUsPerJoin: round(((jp.join.cpuMs + jp.other.cpuMs) * 1000) / sessions, 1),
+    timerUsPerJoin: round((jp.timer.cpuMs * 1000) / sessions, 1),
+    wallPerJoinUs: round(((jp.join.totalMs + jp.other.totalMs + jp.timer.totalMs) * 1000) / sessions, 1),
     joinPhaseS: round(joinPhaseMs / 1000, 1),
-    cpuPerHeartbeatUs: round(k.heartbeat.meanUs, 2),
+    cpuPerHeartbeatUs: round(k.heartbeat.meanCpuUs, 2),
+    wallPerHeartbeatUs: round(k.heartbeat.meanUs, 2),
     heartbeats: hbCount,
-    timerMsPerInterval: round(k.timer.totalMs / Math.max(1, intervals), 2),
-    resumeUs: round(k.resume.meanUs, 1),
+    timerMsPerInterval: round(k.timer.cpuMs / Math.max(1, intervals), 2),
+    resumeUs: round(k.resume.meanCpuUs, 1),
     longestStallMs: round(meter.longest.ms, 2),
     longestStallKind: meter.longest.kind,
     longestStallAtS: round(meter.longest.at / 1000, 1),

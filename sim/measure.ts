@@ -5,7 +5,9 @@
  * timer control set (through ControlMeter.clock, the Clock control is given); the viewers'
  * work, the network's and the simulator's own are outside every measurement. The longest event
  * is the longest event-loop stall control would cause; the sum over an interval is control's CPU
- * (one thread: wall time is CPU time there, plus whatever GC pause falls inside an event).
+ * (one thread: wall time is CPU time there, plus whatever GC pause falls inside an event, and
+ * plus the time other processes held the core: process.cpuUsage around each event gives the CPU
+ * figures, which a loaded machine does not inflate; the stall figures stay wall time).
  *
  * A datagram event is classified by what it did to control's counters (metrics.heartbeats,
  * resumes, leaves, joins), so the measurement does not depend on the wire format nor on how
@@ -25,10 +27,13 @@ export class Tally {
   count = 0;
   totalMs = 0;
   maxMs = 0;
+  /** The process's CPU time (user + system) inside the events, ms: unlike wall time, not inflated when other processes take the cores. */
+  cpuMs = 0;
 
-  add(ms: number): void {
+  add(ms: number, cpuMs = 0): void {
     this.count++;
     this.totalMs += ms;
+    this.cpuMs += cpuMs;
     if (ms > this.maxMs) this.maxMs = ms;
   }
 
@@ -36,17 +41,22 @@ export class Tally {
     return this.count === 0 ? 0 : (this.totalMs * 1000) / this.count;
   }
 
+  get meanCpuUs(): number {
+    return this.count === 0 ? 0 : (this.cpuMs * 1000) / this.count;
+  }
+
   /** The difference since `before` (a snapshot); maxMs is this one's. */
-  since(before: { count: number; totalMs: number }): Tally {
+  since(before: { count: number; totalMs: number; cpuMs: number }): Tally {
     const t = new Tally();
     t.count = this.count - before.count;
     t.totalMs = this.totalMs - before.totalMs;
+    t.cpuMs = this.cpuMs - before.cpuMs;
     t.maxMs = this.maxMs;
     return t;
   }
 
-  snapshot(): { count: number; totalMs: number } {
-    return { count: this.count, totalMs: this.totalMs };
+  snapshot(): { count: number; totalMs: number; cpuMs: number } {
+    return { count: this.count, totalMs: this.totalMs, cpuMs: this.cpuMs };
   }
 }
 
@@ -128,6 +138,11 @@ export class ControlMeter {
     return Object.values(this.byKind).reduce((a, t) => a + t.totalMs, 0);
   }
 
+  /** Control's total CPU time, ms. */
+  get cpuMs(): number {
+    return Object.values(this.byKind).reduce((a, t) => a + t.cpuMs, 0);
+  }
+
   #datagram(handler: DatagramHandler, data: Buffer, from: Address): void {
     const m = this.metrics;
     const hb = m?.heartbeats ?? 0;
@@ -135,32 +150,36 @@ export class ControlMeter {
     const lv = m?.leaves ?? 0;
     const jn = m?.joins ?? 0;
     const as = m?.assignsSent ?? 0;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     handler(data, from);
     const ms = performance.now() - t0;
+    const cpu = cpuMsSince(c0);
     let kind: EventKind = "other";
     if (m !== undefined) {
       if (m.heartbeats !== hb) kind = "heartbeat";
       else if (m.resumes !== rs) kind = "resume";
       else if (m.leaves !== lv) kind = "leave";
       else if (m.joins !== jn) kind = "join";
-      if (m.assignsSent !== as) this.assigning.add(ms);
+      if (m.assignsSent !== as) this.assigning.add(ms, cpu);
     }
-    this.#record(kind, ms);
+    this.#record(kind, ms, cpu);
   }
 
   #timer(fn: () => void): void {
     const m = this.metrics;
     const as = m?.assignsSent ?? 0;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     const ms = performance.now() - t0;
-    if (m !== undefined && m.assignsSent !== as) this.assigning.add(ms);
-    this.#record("timer", ms);
+    const cpu = cpuMsSince(c0);
+    if (m !== undefined && m.assignsSent !== as) this.assigning.add(ms, cpu);
+    this.#record("timer", ms, cpu);
   }
 
-  #record(kind: EventKind, ms: number): void {
-    this.byKind[kind].add(ms);
+  #record(kind: EventKind, ms: number, cpu: number): void {
+    this.byKind[kind].add(ms, cpu);
     const at = this.#clock.now() - this.#start;
     if (ms > this.longest.ms) this.longest = { ms, kind, at };
     if (ms > this.windowLongest.ms) this.windowLongest = { ms, kind, at };
@@ -168,6 +187,11 @@ export class ControlMeter {
     const s = Math.max(0, Math.floor(at / 1000));
     this.busyMs[s] = (this.busyMs[s] ?? 0) + ms;
   }
+}
+
+function cpuMsSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
 }
 
 /** Heap used after a full collection, bytes (a collection is forced when the runtime allows it). */
