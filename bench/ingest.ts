@@ -463,7 +463,11 @@ async function main(): Promise<void> {
     );
     for (const r of rows)
       out.push(
-        `${pad(r.rate, 8)} ${pad(r.target, 8)} ${pad(r.offered, 9)} ${pad(Math.round(r.achieved), 11)} ${pad(r.processed, 10)} ${pad((r.fraction * 100).toFixed(1), 7)} ${pad(r.cpuUsPerDatagram === null ? "-" : r.cpuUsPerDatagram.toFixed(1), 10)} ${pad(r.kernelDrops ?? "-", 13)} ${pad(r.authFailed ?? "-", 12)}`,
+        `${pad(r.rate, 8)} ${pad(r.target, 8)} ${pad(r.offered, 9)} ${pad(Math.round(r.achieved), 11)} ${pad(r.processed, 10)} ${pad((r.fraction * 100).toFixed(1), 7)} ${pad(r.cpuUsPerDatagram === null ? "-" : r.cpuUsPerDatagram.toFixed(1), 10)} ${pad(r.kernelDrops ?? "-", 13)} ${pad(r.authFailed ?? "-", 12)}${r.achieved < 0.9 * r.rate ? "  *" : ""}`,
+      );
+    if (rows.some((r) => r.achieved < 0.9 * r.rate))
+      out.push(
+        "* the sender reached less than 90 % of the rate asked for (the load generator's core was busy)",
       );
     out.push(
       `control keeps >= 99 % up to ${Math.round(controlMaxRate)}/s, the bare receiver up to ${Math.round(bareMaxRate)}/s: ingestRatio ${ingestRatio.toFixed(3)} (goal >= ${GOAL_INGEST_RATIO}: ${ingestRatio >= GOAL_INGEST_RATIO ? "met" : "NOT met"})`,
