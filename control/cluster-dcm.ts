@@ -80,6 +80,11 @@ export class ClusterDcm {
     return { node: id, to, body };
   }
 
+  /** Takes a node's state from another cluster DCM as it is (its assignment did not change). */
+  take(id: number, state: AssignState): void {
+    this.#sent.set(id, state);
+  }
+
   /** Hands a node's state over (it moved to another cluster). */
   release(id: number): AssignState | undefined {
     const s = this.#sent.get(id);

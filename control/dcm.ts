@@ -366,11 +366,14 @@ export class Dcm {
   reconcile(): OutgoingAssign[] {
     if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty)) return [];
     // Incremental: only the nodes the repairs changed are compared (O(changed), not O(N)).
+    // After a full rebuild too: the repairs return assignDiff's candidates (topology/diff.ts),
+    // found by comparing NodePlans, so only those get a body built and compared.
     let only: Iterable<number> | undefined;
     if (this.#topologyDirty) {
       if (this.#tiered) {
-        const { changed, rebuilt } = this.#repair();
-        if (!this.#peersDirty && !rebuilt) only = changed;
+        const { changed, rebuilt, before } = this.#repair();
+        if (!this.#peersDirty) only = changed;
+        if (rebuilt) this.#rehome(before, changed);
       } else this.#plan = this.#compute(this.#plan);
     }
     this.#topologyDirty = this.#peersDirty = false;
@@ -867,7 +870,7 @@ export class Dcm {
    * Tiered: applies the pending changes; returns the nodes whose assignment may have changed
    * (every node after a rebuild: role, cluster or fec may change alone).
    */
-  #repair(): { changed: Set<number>; rebuilt: boolean } {
+  #repair(): { changed: Set<number>; rebuilt: boolean; before: Plan } {
     const s = this.#snapshot();
     const changed = new Set<number>();
     let rebuiltAny = false;
@@ -917,7 +920,32 @@ export class Dcm {
     this.#changes = [];
     this.#rebuild = false;
     this.#logPlan(before, this.#plan, changed.size);
-    return { changed, rebuilt: rebuiltAny };
+    return { changed, rebuilt: rebuiltAny, before };
+  }
+
+  /**
+   * After a rebuild, a node whose assignment did not change can still belong to a cluster DCM
+   * of another name (cluster names follow the order of the plan's clusters): its ASSIGN state
+   * moves there, and nothing is sent. Only nodes of clusters whose name changed are visited.
+   */
+  #rehome(before: Plan, skip: ReadonlySet<number>): void {
+    const was = clusterNames(this.logicalId, before, true);
+    const now = this.#names();
+    const renamed = new Set<number>();
+    for (const c of this.#plan.clusters ?? []) {
+      const probe: NodePlan = { parents: [], children: [], depth: null, tier: c.tier, cluster: c.id };
+      if (was(probe) !== now(probe)) renamed.add(c.id);
+    }
+    if (renamed.size === 0) return;
+    for (const [id, np] of this.#plan.nodes) {
+      if (np.cluster === undefined || !renamed.has(np.cluster) || skip.has(id)) continue;
+      const from = this.#owner.get(id);
+      const to = this.#clusterFor(now(np));
+      if (from === undefined || from === to) continue;
+      const state = from.release(id);
+      if (state !== undefined) to.take(id, state);
+      this.#owner.set(id, to);
+    }
   }
 
   /**

@@ -26,6 +26,7 @@
  * touching the plan, so `changed` is always relative to the plan the DCM holds). `planRebuild`
  * does it on demand (e.g. on a schedule). `plan.depth` after a repair is an upper bound.
  */
+import { assignDiff } from "./diff.js";
 import { buildTieredPlan } from "./engine.js";
 import { addCluster, addRec } from "./records.js";
 import { attach, ensureFeeders, type AttachContext } from "./attach.js";
@@ -38,7 +39,10 @@ import { fecNFor, type TierNode, type TierSnapshot } from "./tier-types.js";
 
 export interface RepairResult {
   plan: Plan;
-  /** Nodes whose ASSIGN content changed (ascending ids); every node after a rebuild that changed anything. */
+  /**
+   * Nodes whose ASSIGN content changed (ascending ids). After a rebuild: the candidates of
+   * assignDiff (diff.ts), a superset that includes nodes the new plan dropped.
+   */
   changed: number[];
   rebuilt: boolean;
 }
@@ -499,10 +503,6 @@ export function drifted(t: Tracked): boolean {
 
 function rebuild(old: Plan, s: TierSnapshot): RepairResult {
   const plan = buildTieredPlan(s);
-  const key = (np: NodePlan | undefined): string =>
-    np === undefined ? "" : JSON.stringify([np.tier, np.parents, np.children, np.mesh ?? null]);
-  const changed: number[] = [];
-  for (const [id, np] of plan.nodes) if (key(np) !== key(old.nodes.get(id))) changed.push(id);
-  changed.sort((a, b) => a - b);
-  return { plan, changed, rebuilt: true };
+  // Structural (diff.ts): only the nodes whose ASSIGN may differ, the dropped ones included.
+  return { plan, changed: assignDiff(old, plan), rebuilt: true };
 }

@@ -1,0 +1,163 @@
+import test from "ava";
+import fc from "fast-check";
+import { assignBodyFor } from "../control/assign-body.js";
+import { assignStateKey } from "../control/cluster-dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm.js";
+import { assignDiff } from "../control/topology/diff.js";
+import type { Plan } from "../control/topology/plan.js";
+import { MemoryLogger } from "../seams/log.js";
+
+const STREAM = 600;
+const REGIONS = ["east", "west", "north"];
+
+function tiered(seed = 3): Dcm {
+  return new Dcm(
+    { logger: new MemoryLogger() },
+    {
+      logicalId: "dcm:live:all",
+      channel: { name: "live", id: 1, k: 4, streamKbps: STREAM, segmentMs: 2000, fallbackUrl: "http://o" },
+      topology: "tiered",
+      seed,
+    },
+  );
+}
+
+const ORIGIN: DcmMember = {
+  id: 1,
+  address: "127.0.0.1",
+  port: 9000,
+  region: "east",
+  uploadKbps: 20 * STREAM,
+  joinedAt: 0,
+};
+
+function member(id: number, region = REGIONS[id % 3]!): DcmMember {
+  return {
+    id,
+    address: "127.0.0.2",
+    port: 10_000 + id,
+    region,
+    uploadKbps: id % 5 === 0 ? 6000 : 1500,
+    joinedAt: id,
+    eligible: id % 7 === 0,
+  };
+}
+
+/** 300 members in 3 regions, placed, then rebuilt once (the plan a full build gives). */
+function built(): Dcm {
+  const d = tiered();
+  d.setOrigin(ORIGIN);
+  for (let id = 2; id < 302; id++) d.upsert(member(id));
+  d.reconcile();
+  d.requestRebuild();
+  d.reconcile();
+  return d;
+}
+
+/**
+ * The first node of the plan that does not hold the ASSIGN the plan gives it now (oracle: its
+ * body built afresh and compared as ClusterDcm compares), else undefined.
+ */
+function outOfSync(d: Dcm): string | undefined {
+  const members = new Map(d.members().map((m) => [m.id, m]));
+  if (d.origin !== null) members.set(d.origin.id, d.origin);
+  const peer = (id: number) => {
+    const m = members.get(id);
+    return m === undefined ? undefined : { node: m.id, address: m.address, port: m.port };
+  };
+  const plan = d.plan;
+  for (const [id, np] of plan.nodes) {
+    if (!members.has(id)) continue;
+    const want = assignStateKey(assignBodyFor(plan, id, np, d.channel, peer, true));
+    const held = d.assignment(id);
+    if (held === undefined || assignStateKey(held) !== want)
+      return `node ${id} holds ${held === undefined ? "nothing" : assignStateKey(held)}, the plan gives ${want}`;
+  }
+  return undefined;
+}
+
+test("a rebuild that changes nothing sends nothing, and finds no candidate", (t) => {
+  const d = built();
+  const before = d.plan;
+  d.requestRebuild();
+  t.deepEqual(d.reconcile(), []);
+  t.not(d.plan, before, "a new plan was built");
+  // Only the origin is a candidate (its code comes from the clusters): one body compared, not 301.
+  t.deepEqual(assignDiff(before, d.plan), [ORIGIN.id]);
+  t.is(outOfSync(d), undefined);
+});
+
+test("a rebuild that changes one region's code sends only to that cluster, its feeders and the origin", (t) => {
+  const d = built();
+  const before: Plan = d.plan;
+  const westCoded = new Set(
+    (before.clusters ?? [])
+      .filter((c) => c.region === "west" && c.fec !== undefined)
+      .flatMap((c) => c.members),
+  );
+  t.true(westCoded.size > 50, "the west region has an erasure-coded cluster");
+  t.true(d.setRegionQuality({ west: { loss: 0.05, jitterMs: 3 } }));
+  const out = d.reconcile();
+  const after = d.plan;
+  const candidates = assignDiff(before, after);
+  const tier1 = new Set([...after.nodes].filter(([, np]) => np.tier === 1).map(([id]) => id));
+  for (const id of candidates)
+    t.true(
+      westCoded.has(id) || tier1.has(id) || id === ORIGIN.id,
+      `candidate ${id} is west, tier 1 or origin`,
+    );
+  for (const a of out) t.true(candidates.includes(a.node), `ASSIGN to ${a.node} was a candidate`);
+  t.true(
+    out.filter((a) => westCoded.has(a.node)).length === westCoded.size,
+    "every west coded node learns its new code",
+  );
+  t.false(
+    out.some((a) => !westCoded.has(a.node) && !tier1.has(a.node) && a.node !== ORIGIN.id),
+    "no other region's node gets an ASSIGN",
+  );
+  t.is(outOfSync(d), undefined);
+});
+
+test("rebuilds rolled out as diffs keep every node's ASSIGN equal to the plan's (random joins, leaves, rebuilds)", (t) => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant("join" as const), n: fc.integer({ min: 1, max: 40 }) }),
+    fc.record({ kind: fc.constant("leave" as const), pick: fc.integer({ min: 0, max: 1000 }) }),
+    fc.record({ kind: fc.constant("rebuild" as const) }),
+    fc.record({
+      kind: fc.constant("quality" as const),
+      region: fc.constantFrom(...REGIONS),
+      loss: fc.constantFrom(0, 0.01, 0.05, 0.1),
+    }),
+  );
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 1000 }),
+      fc.array(op, { minLength: 1, maxLength: 12 }),
+      (seed, ops) => {
+        const d = tiered(seed);
+        d.setOrigin(ORIGIN);
+        let next = 2;
+        for (; next < 60; next++) d.upsert(member(next));
+        d.reconcile();
+        const quality: Record<string, { loss: number; jitterMs: number }> = {};
+        for (const o of ops) {
+          if (o.kind === "join") for (let i = 0; i < o.n; i++) d.upsert(member(next++));
+          else if (o.kind === "leave") {
+            const ids = d.members().map((m) => m.id);
+            const id = ids[o.pick % ids.length];
+            if (id !== undefined) d.remove(id);
+          } else if (o.kind === "rebuild") d.requestRebuild();
+          else {
+            quality[o.region] = { loss: o.loss, jitterMs: 2 };
+            d.setRegionQuality({ ...quality });
+          }
+          d.reconcile();
+          const wrong = outOfSync(d);
+          if (wrong !== undefined) throw new Error(wrong);
+        }
+      },
+    ),
+    { numRuns: 25, seed: 13 },
+  );
+  t.pass();
+});
