@@ -166,10 +166,10 @@ class Group {
 }
 
 /**
- * The viewers' wake-ups: a timer per wake-up on the system clock. Not the viewer's own-timer mode:
- * a Node timer may fire a millisecond before Date.now() reaches its due time, and a viewer woken
- * early without a scheduler never asks again (it went silent after a heartbeat or two); through
- * a scheduler an early wake-up asks again.
+ * The viewers' wake-ups: a timer per wake-up on the system clock, a millisecond late (a Node
+ * timer may fire a millisecond before Date.now() reaches its due time: the viewer then asks
+ * again through the scheduler). sim/viewer.ts's own-timer mode went silent on an early timer
+ * when this was written (fixed there since); the scheduler does not depend on it.
  */
 const scheduler: ViewerScheduler = {
   wake(v, at) {
