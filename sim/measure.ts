@@ -77,6 +77,8 @@ export class ControlMeter {
     timer: new Tally(),
   };
   readonly assigning = new Tally();
+  /** HEARTBEATs that sent no ASSIGN (the steady-state path; the others place or repair). */
+  readonly plainHeartbeat = new Tally();
   readonly reconcile = new Tally();
   /** Every event (the stall figure); the window's longest is kept apart (resetWindow). */
   longest: Stall = { ms: 0, kind: "other", at: 0 };
@@ -162,6 +164,7 @@ export class ControlMeter {
       else if (m.leaves !== lv) kind = "leave";
       else if (m.joins !== jn) kind = "join";
       if (m.assignsSent !== as) this.assigning.add(ms, cpu);
+      else if (kind === "heartbeat") this.plainHeartbeat.add(ms, cpu);
     }
     this.#record(kind, ms, cpu);
   }
