@@ -137,7 +137,11 @@ export class CongestionMonitor {
       n.hb = hb;
       n.earlier = undefined;
     } else {
-      (n.earlier ??= []).push(n.hb);
+      const earlier = (n.earlier ??= []);
+      earlier.push(n.hb);
+      // A node that heartbeats more than a few times in one interval: its earlier reports are
+      // folded into one (each link's last report), so what is kept stays bounded by its links.
+      if (earlier.length > MAX_EARLIER) n.earlier = [folded(earlier)];
       n.hb = hb;
     }
   }
@@ -247,6 +251,20 @@ export class CongestionMonitor {
     }
     return n;
   }
+}
+
+/** Earlier heartbeats of one interval kept as they came before they are folded into one. */
+const MAX_EARLIER = 8;
+
+/** One heartbeat with each link's last report in `hbs` (oldest first): what lastSent and lastReceived read. */
+function folded(hbs: readonly HeartbeatBody[]): HeartbeatBody {
+  const parents = new Map<number, LinkState>();
+  const children = new Map<number, LinkState>();
+  for (const hb of hbs) {
+    for (const l of hb.parents) if (l !== null) parents.set(l.node, l);
+    for (const l of hb.children) children.set(l.node, l);
+  }
+  return { ...hbs[hbs.length - 1]!, parents: [...parents.values()], children: [...children.values()] };
 }
 
 /** The last seq the node said it sent `child` this interval (its last report naming it). */

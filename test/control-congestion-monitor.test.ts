@@ -310,3 +310,55 @@ test("report() keeps no link state: a node's tick-old heartbeat is let go, a sil
   t.deepEqual(m.tick(plan, 64, 3000), { moved: [], held: [] });
   t.is(m.nodes, 0);
 });
+
+test("a node heartbeating many times in one interval: its reports are folded, the verdicts stay the reference's", (t) => {
+  const plan = makePlan([
+    undefined,
+    { parents: [1, 1], coded: false, k: 1 },
+    { parents: [1], coded: true, k: 1 },
+    { parents: [1, 2], coded: false, k: 1 },
+    undefined,
+    undefined,
+  ]);
+  const hb = (parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody => ({
+    channel: 1,
+    assignVersion: 1,
+    parents,
+    children,
+    buffers: [],
+    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+    newestSegment: 0,
+  });
+  const monitor = new CongestionMonitor();
+  const reference = new ReferenceMonitor();
+  let moved = 0;
+  for (let tick = 0; tick < 6; tick++) {
+    const base = 1000 + tick * 400;
+    // Node 1 names child 3 in its first report only, then its other children 29 times: each link's
+    // last report counts, the first one's too.
+    for (let i = 0; i < 30; i++) {
+      const child = i === 0 ? 3 : i % 2 === 0 ? 2 : 4;
+      const report = hb([], [{ node: child, ageMs: 0, lastSeq: base + i }]);
+      monitor.report(1, report);
+      reference.report(1, report);
+    }
+    for (const [id, parents] of [
+      [2, [1, 1]],
+      [3, [1]],
+      [4, [1, 2]],
+    ] as const) {
+      for (let i = 0; i < 12; i++) {
+        const report = hb(
+          parents.map((p, j) => ({ node: p, ageMs: j * 1000 * (i % 3), lastSeq: base - 200 - i * tick })),
+          id === 2 ? [{ node: 4, ageMs: 0, lastSeq: base + i }] : [],
+        );
+        monitor.report(id, report);
+        reference.report(id, report);
+      }
+    }
+    const got = monitor.tick(plan, 64, tick * 1000);
+    t.deepEqual(got, reference.tick(plan, 64, tick * 1000));
+    moved += got.moved.length + got.held.length;
+  }
+  t.true(moved > 0, "links were found congested");
+});
