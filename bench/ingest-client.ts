@@ -53,6 +53,8 @@ export interface LoadCounters {
   /** Datagrams received, by message type name. */
   received: Record<string, number>;
   sendErrors: number;
+  /** HEARTBEAT_ACKs dropped unopened during blasts (past one per viewer per 250 ms). */
+  acksSkipped: number;
   rssMb: number;
 }
 

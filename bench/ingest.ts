@@ -26,8 +26,8 @@
  *            (/proc/net/udp).
  *   bare     the same datagrams at the same rate from the same sockets to the bare receiver;
  *            received = its count, over the same kind of span.
- *   A rate is kept when >= 99 % arrived. ingestRatio = control's highest kept rate (achieved:
- *   offered / send time) / the bare receiver's highest kept rate. The sender is one Node
+ *   A rate is kept when >= 99 % arrived. ingestRatio = control's highest kept rate (achieved: the
+ *   step's datagrams / send time) / the bare receiver's highest kept rate. The sender is one Node
  *   process: the highest rate it reaches bounds both (see "achieved" in the table).
  *
  * Joins: with the --nodes established viewers heartbeating at their normal rate and the origin
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
         rate,
         target: "control",
         offered,
-        achieved: offered / (sent.elapsedMs / 1000),
+        achieved: sent.sent / (sent.elapsedMs / 1000),
         processed,
         fraction: offered > 0 ? processed / offered : 0,
         cpuUsPerDatagram:
