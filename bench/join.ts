@@ -2,7 +2,9 @@
  * The join path alone (issue 13): a tiered Dcm with an origin, N members joined one at a time,
  * each followed by reconcile() as control's JOIN handler does (handlers/on-join.ts). Per size:
  * µs per join (upsert + reconcile: mean, p50 — the incremental join — and p99), ASSIGNs per join, full rebuilds, the longest
- * single reconcile, and the plan's unplaced nodes at the end. Members: the topology benchmark's
+ * single reconcile, the plan's unplaced nodes at the end, and one full build (buildTieredPlan) of
+ * the final membership timed alone: the part of a rebuild's stall that is the plan itself, the
+ * rest being the rollout (since the rebuild diff, the ASSIGN bodies of the nodes that changed). Members: the topology benchmark's
  * capacity mix (bench/topology-mix.ts: waypoints, 20 % high-capacity agents, NAT types,
  * ceil(N / 1000) regions, half of them preferred-eligible) with every upload x 1.5, so that the
  * viewers carry the stream themselves (mean 1.28 R) and the origin (20 R) only feeds the top:
@@ -11,11 +13,17 @@
  * its time budget (--budget-s, default 120) and reports how many joins it got through.
  * Prints a table, then as its last line one JSON object.
  *
- *   npm run bench:join [-- --sizes 1000,10000,100000 --budget-s 120]
+ * --rollout-slice N: the Dcm's rolloutSlice (a rebuild's ASSIGN bodies built N per reconcile;
+ * the rest at the next joins' reconciles, as a control center continuing the rollout would);
+ * "max reconcile ms" is then the plan plus one slice.
+ *
+ *   npm run bench:join [-- --sizes 1000,10000,100000 --budget-s 120 --rollout-slice 2000]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { NatType } from "../protocol/messages.js";
 import { Dcm, type DcmMember } from "../control/dcm.js";
+import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Fields, Logger } from "../seams/log.js";
 import { mixNodes, MIX_STREAM_KBPS as R } from "./topology-mix.js";
 
@@ -54,11 +62,13 @@ interface Row {
   assignsPerJoin: number;
   fullRebuilds: number;
   maxReconcileMs: number;
+  /** One full build of the final membership, alone. */
+  planMs: number;
   unplaced: number;
   timedOut: boolean;
 }
 
-function run(n: number, budgetMs: number): Row {
+function run(n: number, budgetMs: number, rolloutSlice: number | undefined): Row {
   const logger = new CountingLogger();
   const dcm = new Dcm(
     { logger },
@@ -67,6 +77,7 @@ function run(n: number, budgetMs: number): Row {
       channel: { name: "bench", id: 1, k: K, streamKbps: R, segmentMs: 2000, fallbackUrl: "http://o" },
       topology: "tiered",
       seed: 7,
+      ...(rolloutSlice === undefined ? {} : { rolloutSlice }),
     },
   );
   dcm.setOrigin({ id: 0, address: "10.0.0.1", port: 7000, region: "r0", uploadKbps: 20 * R, joinedAt: 0 });
@@ -99,6 +110,31 @@ function run(n: number, budgetMs: number): Row {
     joined++;
     if (t2 - start > budgetMs) break;
   }
+  // The rest of a sliced rollout, as the control center's continuation would send it.
+  for (let i = 0; i < n && dcm.rolloutPending > 0; i++) {
+    const t1 = performance.now();
+    assigns += dcm.reconcile().length;
+    maxReconcile = Math.max(maxReconcile, performance.now() - t1);
+  }
+  const members = dcm.members();
+  const p0 = performance.now();
+  buildTieredPlan({
+    channel: { k: K, streamKbps: R },
+    origin: { id: 0, uploadKbps: 20 * R, region: "r0" },
+    nodes: members.map((m) => ({
+      id: m.id,
+      region: m.region,
+      uploadKbps: m.uploadKbps,
+      nat: m.nat ?? NatType.UNKNOWN,
+      role: m.waypoint === true ? "waypoint" : "agent",
+      eligible: m.waypoint === true || m.eligible === true,
+      joinedAt: m.joinedAt,
+      watching: true,
+    })),
+    regions: {},
+    seed: 7,
+  });
+  const planMs = performance.now() - p0;
   times.sort((a, b) => a - b);
   const sum = times.reduce((a, x) => a + x, 0);
   return {
@@ -110,6 +146,7 @@ function run(n: number, budgetMs: number): Row {
     assignsPerJoin: +(assigns / joined).toFixed(2),
     fullRebuilds: logger.counts.get("plan_rebuilt") ?? 0,
     maxReconcileMs: +maxReconcile.toFixed(1),
+    planMs: +planMs.toFixed(1),
     unplaced: dcm.plan.unplaced.length,
     timedOut: joined < n,
   };
@@ -119,19 +156,38 @@ const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "1000,10000,100000" },
     "budget-s": { type: "string", default: "120" },
+    "rollout-slice": { type: "string" },
   },
 });
 const sizes = values.sizes.split(",").map((s) => Number(s));
 const budgetMs = Number(values["budget-s"]) * 1000;
-if (sizes.some((s) => !Number.isInteger(s) || s < 1) || !(budgetMs > 0))
-  throw new RangeError("--sizes: positive integers, comma-separated; --budget-s: > 0");
+const slice = values["rollout-slice"] === undefined ? undefined : Number(values["rollout-slice"]);
+if (
+  sizes.some((s) => !Number.isInteger(s) || s < 1) ||
+  !(budgetMs > 0) ||
+  (slice !== undefined && !(Number.isInteger(slice) && slice >= 1))
+)
+  throw new RangeError(
+    "--sizes: positive integers, comma-separated; --budget-s: > 0; --rollout-slice: integer >= 1",
+  );
 
-const rows = sizes.map((n) => run(n, budgetMs));
+const rows = sizes.map((n) => run(n, budgetMs, slice));
 console.log(
-  `join path (Dcm tiered, upsert + reconcile per join) on node ${process.version}; mix x ${UPLOAD_SCALE}, k = ${K}, origin 20 R`,
+  `join path (Dcm tiered, upsert + reconcile per join) on node ${process.version}; mix x ${UPLOAD_SCALE}, k = ${K}, origin 20 R, rollout slice ${slice ?? "none"}`,
 );
 console.log(
-  ["N", "joined", "µs/join", "p50 µs", "p99 µs", "ASSIGN/join", "rebuilds", "max reconcile ms", "unplaced"]
+  [
+    "N",
+    "joined",
+    "µs/join",
+    "p50 µs",
+    "p99 µs",
+    "ASSIGN/join",
+    "rebuilds",
+    "max reconcile ms",
+    "plan ms",
+    "unplaced",
+  ]
     .map((h) => h.padStart(h.length >= 12 ? h.length + 2 : 12))
     .join(""),
 );
@@ -146,6 +202,7 @@ for (const r of rows)
       r.assignsPerJoin,
       r.fullRebuilds,
       r.maxReconcileMs,
+      r.planMs,
       r.unplaced,
     ]
       .map((v) => String(v).padStart(12))
@@ -161,6 +218,7 @@ for (const r of rows) {
   json[`assignsPerJoin${tag}`] = r.assignsPerJoin;
   json[`fullRebuilds${tag}`] = r.fullRebuilds;
   json[`maxReconcileMs${tag}`] = r.maxReconcileMs;
+  json[`planMs${tag}`] = r.planMs;
   json[`joined${tag}`] = r.joined;
   json[`unplaced${tag}`] = r.unplaced;
 }

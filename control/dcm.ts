@@ -120,6 +120,13 @@ export interface DcmConfig {
   adopting?: boolean;
   /** The feed watchdog (watchdog()). */
   watchdog?: Partial<WatchdogPolicy>;
+  /**
+   * Tiered: at most this many ASSIGN bodies built per reconcile() for the nodes a full rebuild
+   * changed; the rest wait in the rollout (rolloutPending) for the next reconcile(), which the
+   * caller makes soon (on a later event-loop turn). Default: unbounded (all in one reconcile).
+   * Incremental changes are never held back.
+   */
+  rolloutSlice?: number;
 }
 
 export interface WatchdogPolicy {
@@ -257,6 +264,12 @@ export class Dcm {
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
   /** Members per region (setRegionQuality looks at the regions present). */
   readonly #regionCount = new Map<string, number>();
+  /**
+   * Nodes a full rebuild changed whose ASSIGN is not built yet (rolloutSlice): they hold one of
+   * an earlier plan. Every other node holds the plan in force's.
+   */
+  readonly #rollout = new Set<number>();
+  readonly #rolloutSlice: number;
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -269,6 +282,9 @@ export class Dcm {
     this.#links = new CongestionMonitor(config.congestion);
     this.#adopting = config.adopting === true;
     this.#watchdog = { ...DEFAULT_WATCHDOG, ...config.watchdog };
+    const slice = config.rolloutSlice ?? Infinity;
+    if (!(slice >= 1)) throw new RangeError(`rolloutSlice must be >= 1, got ${slice}`);
+    this.#rolloutSlice = slice;
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
   }
 
@@ -303,9 +319,17 @@ export class Dcm {
     return this.#members.has(id) || this.#origin?.id === id;
   }
 
-  /** The ASSIGN last computed for a node (members and origin). */
+  /**
+   * The ASSIGN last computed for a node (members and origin); a node still in the rollout
+   * (rolloutPending) holds one of an earlier plan.
+   */
   assignment(id: number): AssignBody | undefined {
     return this.#owner.get(id)?.assignment(id);
+  }
+
+  /** Nodes a full rebuild changed whose ASSIGN a later reconcile() builds (rolloutSlice). */
+  get rolloutPending(): number {
+    return this.#rollout.size;
   }
 
   /** The cluster DCMs of this channel (multi-scale decomposition), by logical id. */
@@ -347,6 +371,7 @@ export class Dcm {
     this.#carried.delete(id);
     this.#pending.delete(id);
     this.#incomplete.delete(id);
+    this.#rollout.delete(id);
     if (this.#origin?.id === id) {
       this.setOrigin(null);
       return true;
@@ -361,10 +386,11 @@ export class Dcm {
 
   /**
    * Brings the plan up to date after changes and returns an ASSIGN (version + 1) for every
-   * node whose assignment changed. Nothing changed: nothing to send.
+   * node whose assignment changed (after a full rebuild, with rolloutSlice, up to that many of
+   * them and the rest at the next calls). Nothing changed: nothing to send.
    */
   reconcile(): OutgoingAssign[] {
-    if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty)) return [];
+    if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty && this.#rollout.size === 0)) return [];
     // Incremental: only the nodes the repairs changed are compared (O(changed), not O(N)).
     // After a full rebuild too: the repairs return assignDiff's candidates (topology/diff.ts),
     // found by comparing NodePlans, so only those get a body built and compared.
@@ -374,8 +400,16 @@ export class Dcm {
         const { changed, rebuilt, before } = this.#repair();
         if (!this.#peersDirty) only = changed;
         if (rebuilt) this.#rehome(before, changed);
+        // A sliced rollout: what the rebuild changed waits its turn; a repair's nodes go now.
+        if (rebuilt && this.#rolloutSlice < Infinity) {
+          for (const id of changed) this.#rollout.add(id);
+          changed.clear();
+        }
       } else this.#plan = this.#compute(this.#plan);
     }
+    if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
+    if (only === undefined) this.#rollout.clear();
+    else only = this.#sliceRollout(only as Set<number>);
     this.#topologyDirty = this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
@@ -418,6 +452,18 @@ export class Dcm {
       this.#forget(id);
     }
     return out;
+  }
+
+  /** `now` (built at once) plus up to rolloutSlice nodes of the rollout, which leave it. */
+  #sliceRollout(now: Set<number>): Set<number> {
+    for (const id of now) this.#rollout.delete(id);
+    let n = 0;
+    for (const id of this.#rollout) {
+      if (n++ >= this.#rolloutSlice) break;
+      now.add(id);
+    }
+    for (const id of now) this.#rollout.delete(id);
+    return now;
   }
 
   /**
@@ -599,7 +645,8 @@ export class Dcm {
    * other children or hears from its own parents), is moved (planMove); logs `feed_stale`. Both
    * ends must have applied their current ASSIGN; a parent that shed children is the shed rule's
    * and a parent that says it sends is the congestion monitor's. Also places late resumers
-   * (adopt()). Returns true when the plan must be reconciled (the caller calls reconcile()).
+   * (adopt()). Returns true when the plan must be reconciled (the caller calls reconcile()),
+   * and while a sliced rollout (rolloutSlice) waits.
    */
   watchdog(): boolean {
     if (this.#adopting) return false;
@@ -622,7 +669,8 @@ export class Dcm {
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
     if (this.#tiered && this.#channel.vod === undefined && this.#checkStale()) acted = true;
     if (acted) this.#topologyDirty = true;
-    return acted;
+    // A sliced rollout left waiting continues at least once per tick.
+    return acted || this.#rollout.size > 0;
   }
 
   /** The plan side of the watchdog (watchdog()). */
@@ -757,8 +805,9 @@ export class Dcm {
 
   /** The node applied the ASSIGN this DCM holds for it (its heartbeat says so). */
   #applied(id: number, hb: HeartbeatBody): boolean {
+    // A node still in the rollout applied an earlier plan's ASSIGN: its links are not judged.
     const v = this.#owner.get(id)?.assignment(id)?.version;
-    return v !== undefined && v === hb.assignVersion;
+    return v !== undefined && v === hb.assignVersion && !this.#rollout.has(id);
   }
 
   #reportOf(id: number): Reported {

@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { assignBodyFor } from "../control/assign-body.js";
 import { assignStateKey } from "../control/cluster-dcm.js";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmConfig, type DcmMember } from "../control/dcm.js";
 import { assignDiff } from "../control/topology/diff.js";
 import type { Plan } from "../control/topology/plan.js";
 import { MemoryLogger } from "../seams/log.js";
@@ -10,16 +10,17 @@ import { MemoryLogger } from "../seams/log.js";
 const STREAM = 600;
 const REGIONS = ["east", "west", "north"];
 
+function config(seed = 3): DcmConfig {
+  return {
+    logicalId: "dcm:live:all",
+    channel: { name: "live", id: 1, k: 4, streamKbps: STREAM, segmentMs: 2000, fallbackUrl: "http://o" },
+    topology: "tiered",
+    seed,
+  };
+}
+
 function tiered(seed = 3): Dcm {
-  return new Dcm(
-    { logger: new MemoryLogger() },
-    {
-      logicalId: "dcm:live:all",
-      channel: { name: "live", id: 1, k: 4, streamKbps: STREAM, segmentMs: 2000, fallbackUrl: "http://o" },
-      topology: "tiered",
-      seed,
-    },
-  );
+  return new Dcm({ logger: new MemoryLogger() }, config(seed));
 }
 
 const ORIGIN: DcmMember = {
@@ -118,7 +119,7 @@ test("a rebuild that changes one region's code sends only to that cluster, its f
   t.is(outOfSync(d), undefined);
 });
 
-test("rebuilds rolled out as diffs keep every node's ASSIGN equal to the plan's (random joins, leaves, rebuilds)", (t) => {
+test("rebuilds rolled out as diffs, whole or sliced, keep every node's ASSIGN equal to the plan's (random joins, leaves, rebuilds)", (t) => {
   const op = fc.oneof(
     fc.record({ kind: fc.constant("join" as const), n: fc.integer({ min: 1, max: 40 }) }),
     fc.record({ kind: fc.constant("leave" as const), pick: fc.integer({ min: 0, max: 1000 }) }),
@@ -132,9 +133,14 @@ test("rebuilds rolled out as diffs keep every node's ASSIGN equal to the plan's 
   fc.assert(
     fc.property(
       fc.integer({ min: 1, max: 1000 }),
+      fc.constantFrom(undefined, 7),
       fc.array(op, { minLength: 1, maxLength: 12 }),
-      (seed, ops) => {
-        const d = tiered(seed);
+      (seed, rolloutSlice, ops) => {
+        // Sliced: the next change comes while the rollout waits; checked once it is through.
+        const d = new Dcm(
+          { logger: new MemoryLogger() },
+          { ...config(seed), ...(rolloutSlice === undefined ? {} : { rolloutSlice }) },
+        );
         d.setOrigin(ORIGIN);
         let next = 2;
         for (; next < 60; next++) d.upsert(member(next));
@@ -152,12 +158,62 @@ test("rebuilds rolled out as diffs keep every node's ASSIGN equal to the plan's 
             d.setRegionQuality({ ...quality });
           }
           d.reconcile();
-          const wrong = outOfSync(d);
+          const wrong = d.rolloutPending > 0 ? undefined : outOfSync(d);
           if (wrong !== undefined) throw new Error(wrong);
         }
+        for (let i = 0; i < 1000 && d.rolloutPending > 0; i++) d.reconcile();
+        const wrong = outOfSync(d);
+        if (wrong !== undefined) throw new Error(wrong);
       },
     ),
-    { numRuns: 25, seed: 13 },
+    { numRuns: 40, seed: 13 },
   );
   t.pass();
+});
+
+test("rolloutSlice: a rebuild's ASSIGNs come over several reconciles, joins go at once, the end is what one reconcile sends", (t) => {
+  t.throws(() => new Dcm({ logger: new MemoryLogger() }, { ...config(), rolloutSlice: 0 }), {
+    instanceOf: RangeError,
+  });
+  const whole = built();
+  const sliced = new Dcm({ logger: new MemoryLogger() }, { ...config(), rolloutSlice: 20 });
+  sliced.setOrigin(ORIGIN);
+  for (let id = 2; id < 302; id++) sliced.upsert(member(id));
+  // The first build (a rebuild) is sliced too: drain it.
+  for (let i = 0; i < 100 && sliced.rolloutPending + sliced.reconcile().length > 0; i++);
+  t.is(sliced.rolloutPending, 0);
+  sliced.requestRebuild();
+  sliced.reconcile();
+  t.is(outOfSync(sliced), undefined);
+  for (const d of [whole, sliced]) t.true(d.setRegionQuality({ west: { loss: 0.05, jitterMs: 3 } }));
+  const all = whole.reconcile();
+  t.true(all.length > 40);
+  const first = sliced.reconcile();
+  t.is(first.length, 20);
+  t.is(sliced.rolloutPending, all.length - 20 + (all.length < 102 ? 102 - all.length : 0));
+  // Nodes in the rollout hold an earlier plan's ASSIGN until their turn.
+  t.not(outOfSync(sliced), undefined);
+  // A join during the rollout is placed and told at once.
+  const joiner = member(400, "east");
+  sliced.upsert(joiner);
+  whole.upsert(joiner);
+  const withJoin = sliced.reconcile();
+  t.true(withJoin.some((a) => a.node === joiner.id));
+  // The watchdog asks for the rest while it waits.
+  t.true(sliced.watchdog());
+  const got = new Map<number, number>();
+  for (const a of [...first, ...withJoin]) got.set(a.node, a.body.version);
+  for (let i = 0; i < 100 && sliced.rolloutPending > 0; i++)
+    for (const a of sliced.reconcile()) got.set(a.node, a.body.version);
+  t.is(sliced.rolloutPending, 0);
+  t.deepEqual(sliced.reconcile(), []);
+  t.is(outOfSync(sliced), undefined);
+  // The same plans, the same ASSIGNs in the end.
+  const want = new Map<number, number>();
+  for (const a of [...all, ...whole.reconcile()]) want.set(a.node, a.body.version);
+  t.deepEqual(
+    [...got.keys()].sort((a, b) => a - b),
+    [...want.keys()].sort((a, b) => a - b),
+  );
+  for (const [id] of want) t.deepEqual(sliced.assignment(id), whole.assignment(id), `node ${id}`);
 });
