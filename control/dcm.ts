@@ -10,6 +10,14 @@
  * one reporting a newer version means this control center restarted and forgot, so the
  * version jumps past the node's and the ASSIGN goes out again.
  *
+ * Full rebuilds (issue 13) are rolled out as diffs: the repairs return, after a rebuild, the
+ * nodes whose NodePlan or what their ASSIGN reads of other nodes changed (topology/diff.ts), and
+ * only those get a body built and compared; with `rolloutSlice` a rebuild's bodies are built a
+ * slice per reconcile (the rest wait in the rollout). Decided against for now: a worker-thread
+ * planner — the repairs call a full build from inside planJoin / planLeave (drift, a tier-1
+ * leave), so computing it elsewhere needs them to report "rebuild due" instead, and a plan
+ * that comes back as data has no working state for the next incremental repair (finish.ts).
+ *
  * Failover (issue 12): a replacement DCM made with `adopting: true` starts empty and rebuilds
  * its plan from what the nodes report — adopt() (their RESUME: member facts, placement, ASSIGN
  * version) and their heartbeats (links) — then finishAdoption() adopts that topology
