@@ -63,6 +63,11 @@ export interface ContentDirectoryConfig {
   tierPolicy?: Partial<TierPolicy>;
   /** Per region: access technology (policy file) for the tier-2 redundancy. */
   regions?: Readonly<Record<string, RegionInfo>>;
+  /**
+   * Each channel's Dcm `rolloutSlice` (a rebuild's ASSIGNs built a slice per reconcile); set it
+   * only where the caller reconciles again while `dcm.rolloutPending > 0`. Default unbounded.
+   */
+  rolloutSlice?: number;
 }
 
 export class ContentDirectory {
@@ -100,6 +105,7 @@ export class ContentDirectory {
           ...(this.#config.topology === undefined ? {} : { topology: this.#config.topology }),
           ...(this.#config.tierPolicy === undefined ? {} : { tierPolicy: this.#config.tierPolicy }),
           ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
+          ...(this.#config.rolloutSlice === undefined ? {} : { rolloutSlice: this.#config.rolloutSlice }),
         },
       );
       entry = {
