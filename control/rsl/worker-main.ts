@@ -4,13 +4,13 @@
  * machine's SQLite store, takes control's identity from the main process, and talks to the main
  * process over its parent port only:
  *
- *   main -> worker   dgram {data, from}      a datagram the front routed here
+ *   main -> worker   dgrams {batch}          datagrams the front routed here (datagram-batch.ts)
  *                    epochs {epochs}         this server's channels and their fencing epochs
  *                    view {id, path}         an admin GET route (answered with reply)
  *                    revoke {id, key, reason} a revoked key: end its sessions here
  *                    stop {}                 stop the server, close the store, exit
  *   worker -> main   ready {}                the server is started
- *                    send {data, to}         a datagram for the front's socket
+ *                    sends {batch}           datagrams for the front's socket
  *                    reply {id, result}      an admin answer
  *
  * It holds nothing the main process needs back: if it dies, the RSL gives its channels to a
@@ -19,9 +19,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { systemClock } from "../../seams/clock.js";
 import { jsonLogger, type Level } from "../../seams/log.js";
-import type { Address } from "../../seams/transport.js";
 import { adminRoute } from "../admin-http.js";
 import { SqliteNodeStore } from "../store.js";
+import { BatchQueue, type DatagramBatch, forEachDatagram } from "./datagram-batch.js";
 import { buildServer, type ServerSpec } from "./server-spec.js";
 
 export interface WorkerData {
@@ -30,14 +30,14 @@ export interface WorkerData {
 }
 
 export type ToWorker =
-  | { t: "dgram"; data: Uint8Array; from: Address }
+  | { t: "dgrams"; batch: DatagramBatch }
   | { t: "epochs"; epochs: Record<string, number> }
   | { t: "view"; id: number; path: string }
   | { t: "revoke"; id: number; key: Uint8Array; reason: string }
   | { t: "stop" };
 
 export type FromWorker =
-  { t: "ready" } | { t: "send"; data: Uint8Array; to: Address } | { t: "reply"; id: number; result: unknown };
+  { t: "ready" } | { t: "sends"; batch: DatagramBatch } | { t: "reply"; id: number; result: unknown };
 
 function run(): void {
   const port = parentPort;
@@ -51,18 +51,19 @@ function run(): void {
   const store = new SqliteNodeStore(spec.db);
   let epochs: Record<string, number> = {};
   const post = (m: FromWorker): void => port.postMessage(m);
+  const outbox = new BatchQueue((batch, transfer) => port.postMessage({ t: "sends", batch }, transfer));
   const { control, transport } = buildServer(spec, {
     clock: systemClock,
     store,
     logger,
     routing: { epochOf: (channel) => epochs[channel] },
-    send: (data, to) => post({ t: "send", data, to }),
+    send: (data, to) => outbox.push(data, to),
   });
   control.start();
   port.on("message", (m: ToWorker) => {
     switch (m.t) {
-      case "dgram":
-        transport.deliver(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), m.from);
+      case "dgrams":
+        forEachDatagram(m.batch, (data, from) => transport.deliver(data, from));
         return;
       case "epochs":
         epochs = m.epochs;
@@ -75,6 +76,7 @@ function run(): void {
         return;
       case "stop":
         control.stop();
+        outbox.flush();
         store.close();
         port.close();
         return;

@@ -14,6 +14,7 @@ import type { Address } from "../../seams/transport.js";
 import type { RouteResult } from "../admin-http.js";
 import type { LocalServer } from "./front.js";
 import type { ServerSpec } from "./server-spec.js";
+import { BatchQueue, forEachDatagram } from "./datagram-batch.js";
 import type { FromWorker, ToWorker, WorkerData } from "./worker-main.js";
 
 /** How long an admin question to a worker may take before it is answered without it, ms. */
@@ -43,6 +44,7 @@ function entry(): URL {
 export class WorkerServer implements LocalServer {
   readonly id: string;
   readonly #worker: Worker;
+  readonly #inbox: BatchQueue;
   readonly #pending = new Map<number, (result: unknown) => void>();
   #next = 0;
   #stopping = false;
@@ -52,9 +54,12 @@ export class WorkerServer implements LocalServer {
     this.id = spec.id;
     const data: WorkerData = { spec, logLevel };
     this.#worker = new Worker(entry(), { workerData: data });
+    this.#inbox = new BatchQueue((batch, transfer) =>
+      this.#worker.postMessage({ t: "dgrams", batch }, transfer),
+    );
     let error: string | undefined;
     this.#worker.on("message", (m: FromWorker) => {
-      if (m.t === "send") deps.send(m.data, m.to);
+      if (m.t === "sends") forEachDatagram(m.batch, (data, to) => deps.send(data, to));
       else if (m.t === "reply") {
         this.#pending.get(m.id)?.(m.result);
         this.#pending.delete(m.id);
@@ -63,6 +68,7 @@ export class WorkerServer implements LocalServer {
     this.#worker.on("error", (e) => (error = e.stack ?? e.message));
     this.#exited = new Promise((resolve) =>
       this.#worker.on("exit", (code) => {
+        this.#inbox.clear();
         for (const answer of this.#pending.values()) answer(undefined);
         this.#pending.clear();
         if (!this.#stopping) deps.exited(this.id, code, error);
@@ -97,7 +103,7 @@ export class WorkerServer implements LocalServer {
   }
 
   deliver(data: Buffer, from: Address): void {
-    this.#post({ t: "dgram", data, from });
+    this.#inbox.push(data, from);
   }
 
   setEpochs(epochs: Record<string, number>): void {
@@ -122,6 +128,7 @@ export class WorkerServer implements LocalServer {
   /** A clean stop: the server closes its sessions and its store, then the thread exits. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#inbox.flush();
     this.#post({ t: "stop" });
     const timer = setTimeout(() => void this.#worker.terminate(), STOP_TIMEOUT_MS);
     await this.#exited;
