@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { assignBodyFor } from "../control/assign-body.js";
-import { assignStateKey } from "../control/cluster-dcm.js";
+import { assignStateKey, clusterNames } from "../control/cluster-dcm.js";
 import { Dcm, type DcmConfig, type DcmMember } from "../control/dcm.js";
 import { assignDiff } from "../control/topology/diff.js";
 import type { Plan } from "../control/topology/plan.js";
@@ -74,6 +74,15 @@ function outOfSync(d: Dcm): string | undefined {
     if (held === undefined || assignStateKey(held) !== want)
       return `node ${id} holds ${held === undefined ? "nothing" : assignStateKey(held)}, the plan gives ${want}`;
   }
+  // Each node's ASSIGN state sits with the cluster DCM its cluster is named for now.
+  const names = clusterNames(d.logicalId, plan, true);
+  const want = new Map<string, number>();
+  for (const [id, np] of plan.nodes) if (members.has(id)) want.set(names(np), (want.get(names(np)) ?? 0) + 1);
+  const got = d.clusterDcms();
+  const expected = [...want].map(([logicalId, nodes]) => ({ logicalId, nodes }));
+  expected.sort((a, b) => a.logicalId.localeCompare(b.logicalId));
+  if (JSON.stringify(got) !== JSON.stringify(expected))
+    return `cluster DCMs ${JSON.stringify(got)}, the plan names ${JSON.stringify(expected)}`;
   return undefined;
 }
 
