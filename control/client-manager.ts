@@ -28,8 +28,10 @@ export interface NodeRecord {
   nat: NatType;
   httpPort: number;
   joinedAt: number;
-  /** Last JOIN or HEARTBEAT (liveness). */
+  /** Last JOIN, HEARTBEAT or authentic RESUME (liveness). */
   lastHeard: number;
+  /** The newest authentic RESUME's timestamp that counted for liveness (control-center.ts). */
+  resumeTs?: number;
   lastHeartbeat: number | null;
   heartbeat: HeartbeatBody | null;
   heartbeatSeq: number;

@@ -498,7 +498,9 @@ export class ControlCenter implements ControlContext {
         this.#ackHeartbeat(msg.sender, msg.body.channel, from);
         return;
       case MsgType.RESUME:
-        if (this.trust.resumeAuthentic(msg, data, from)) this.#defer({ kind: "resume", msg, data, from });
+        if (!this.trust.resumeAuthentic(msg, data, from)) return;
+        this.#aliveByResume(msg);
+        this.#defer({ kind: "resume", msg, data, from });
         return;
       case MsgType.LEAVE:
         if (this.#authentic(msg, data, from)) onLeave(this, msg, from);
@@ -507,6 +509,21 @@ export class ControlCenter implements ControlContext {
         this.metrics.unexpected++;
         this.logger.debug("unexpected_message", { from: addressKey(from), type: MsgType[msg.type] });
     }
+  }
+
+  /**
+   * An authentic RESUME from a node whose session here is live proves it alive, as a heartbeat
+   * does: a node resumes when its heartbeats went unanswered for two ack deadlines (a fraction
+   * of an interval), which a stalled control (a flash crowd, a big re-plan) can cause, and its
+   * RESUME then waits in the admission queue; without this it would be declared lost while it
+   * waits, and its subtree moved. Only a RESUME newer than the last one counted (its timestamp)
+   * counts, so a replayed one keeps no dead node alive.
+   */
+  #aliveByResume(msg: MessageOf<MsgType.RESUME>): void {
+    const node = this.clients.get(msg.sender);
+    if (node === undefined || msg.ts <= (node.resumeTs ?? -Infinity)) return;
+    node.resumeTs = msg.ts;
+    node.lastHeard = Math.max(node.lastHeard, this.clock.now());
   }
 
   /**
