@@ -159,6 +159,8 @@ export interface ViewerStats {
   busy: number;
   /** ASSIGNs that changed the set of parents (moves, repairs). */
   parentChanges: number;
+  /** Since resetSlotChanges(): the most times one parent slot (a substream) changed its parent. */
+  maxSlotChanges: number;
 }
 
 export class Viewer {
@@ -174,7 +176,10 @@ export class Viewer {
     dropped: 0,
     busy: 0,
     parentChanges: 0,
+    maxSlotChanges: 0,
   };
+  /** Changes per parent slot since resetSlotChanges() (made on the first change only). */
+  #slotChanges: number[] | undefined;
   phase: ViewerPhase = "idle";
   nodeId = 0;
   channelId = 0;
@@ -233,6 +238,12 @@ export class Viewer {
   start(): void {
     if (this.phase !== "idle" && this.phase !== "left") return;
     this.#rejoin(false);
+  }
+
+  /** Starts counting changes per parent slot afresh (stats.maxSlotChanges). */
+  resetSlotChanges(): void {
+    this.#slotChanges = undefined;
+    this.stats.maxSlotChanges = 0;
   }
 
   /** Clean stop: LEAVE when in a session, then nothing more. */
@@ -440,7 +451,15 @@ export class Viewer {
     this.assignEpoch = epoch;
     this.tier = whole.tier;
     const parents = whole.parents.map((p) => p?.node ?? 0);
-    if (this.parents.length > 0 && parents.join() !== this.parents.join()) this.stats.parentChanges++;
+    if (this.parents.length > 0 && parents.join() !== this.parents.join()) {
+      this.stats.parentChanges++;
+      parents.forEach((p, j) => {
+        if (p === (this.parents[j] ?? 0)) return;
+        const c = (this.#slotChanges ??= []);
+        c[j] = (c[j] ?? 0) + 1;
+        this.stats.maxSlotChanges = Math.max(this.stats.maxSlotChanges, c[j]);
+      });
+    }
     this.parents = parents;
     this.children = whole.children.map((c) => c.node);
     this.placement = placementOf(whole);

@@ -1,12 +1,13 @@
 /**
- * Simulator scenario congestion-wave (sim/scenarios/congestion-wave.ts, docs/sim.md) at 10^4 nodes, seeded: 10 % of the viewers report lag for 30 s; congestion moves happen, most bad path links are left, the backoff bounds the moves of a fault that follows its child, and the moves stop after the wave.
- * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES overrides the node count
+ * Simulator scenario congestion-wave (sim/scenarios/congestion-wave.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 2,000 in the suite, 10^4 the target), seeded: 10 % of the viewers report lag for 30 s; congestion moves happen, most bad path links are left, the backoff bounds the moves of a fault that follows its child, and the moves stop after the wave.
+ * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
  */
 import test from "ava";
 import { simulate } from "../sim/main.js";
+import { SIM_TEST_NODES } from "./helpers/sim-size.js";
 
-const NODES = Number(process.env.SIM_TEST_NODES ?? 10_000);
+const NODES = SIM_TEST_NODES;
 
 test(
   "congestion-wave at " + NODES + " nodes: moves happen, bad paths left, backoff bounds, moves stop",

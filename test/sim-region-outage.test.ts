@@ -1,12 +1,13 @@
 /**
- * Simulator scenario region-outage (sim/scenarios/region-outage.ts, docs/sim.md) at 10^4 nodes, seeded: region 0 goes dark; exactly its nodes are declared lost and every other viewer is repaired onto live parents.
- * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES overrides the node count
+ * Simulator scenario region-outage (sim/scenarios/region-outage.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 2,000 in the suite, 10^4 the target), seeded: region 0 goes dark; exactly its nodes are declared lost and every other viewer is repaired onto live parents.
+ * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
  */
 import test from "ava";
 import { simulate } from "../sim/main.js";
+import { SIM_TEST_NODES } from "./helpers/sim-size.js";
 
-const NODES = Number(process.env.SIM_TEST_NODES ?? 10_000);
+const NODES = SIM_TEST_NODES;
 
 test(
   "region-outage at " + NODES + " nodes: the dark region lost, the rest repaired, none lost outside",

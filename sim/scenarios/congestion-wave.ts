@@ -5,8 +5,8 @@
  * cures it), half on whatever parent they have (the fault follows the child: a move cannot cure
  * it, the move backoff must bound the moves). Checks: moves happen, at least half of the lagging
  * path links are left within the wave (figures: how many links and viewers still lag, coded and
- * not), the child-lagging ones are moved at most as often as the backoff
- * allows, and the moves stop once the wave is over. A coded child that still gets fec.k of its
+ * not), no parent slot (substream) of a child-lagging one changes more often than the backoff
+ * allows (per child and substream, move-backoff.ts), and the moves stop once the wave is over. A coded child that still gets fec.k of its
  * substreams from fresh parents may keep a lagging link as a spare (held up to 60 s by design,
  * control/congestion-monitor.ts): counted apart, not as a failure.
  */
@@ -34,7 +34,7 @@ export function congestionWave(waveMs = 30_000): Scenario {
       const follow = wave.filter((_, i) => i % 2 === 1);
       const laggingOn = (v: Viewer): number =>
         v.parents.filter((p) => p !== 0 && v.lagParents !== undefined && v.lagParents.includes(p)).length;
-      const changes0 = new Map(wave.map((v) => [v, v.stats.parentChanges]));
+      for (const v of wave) v.resetSlotChanges();
       const moves0 = w.control.metrics.congestedLinks;
       for (const v of path) v.reportLag(LAG_PACKETS);
       const laggingLinks = (): number => path.reduce((a, v) => a + laggingOn(v), 0);
@@ -66,9 +66,10 @@ export function congestionWave(waveMs = 30_000): Scenario {
       const moves1 = w.control.metrics.congestedLinks;
       w.run(4 * hb);
       const movesAfter = w.control.metrics.congestedLinks - moves1;
+      // The backoff is per child and substream: the most changes of one parent slot of a child whose
+      // fault follows it (a slot also changes when its parent is moved or lost: an upper bound).
       let maxFollowChanges = 0;
-      for (const v of follow)
-        maxFollowChanges = Math.max(maxFollowChanges, v.stats.parentChanges - changes0.get(v)!);
+      for (const v of follow) maxFollowChanges = Math.max(maxFollowChanges, v.stats.maxSlotChanges);
       // Moves under the backoff within the wave: at 0, base, 3 base, 7 base, ... (plus the grace interval).
       let allowed = 0;
       for (let at = 0, gap = BACKOFF_BASE_MS; at <= waveMs + 2 * hb; at += gap, gap *= 2) allowed++;
