@@ -85,6 +85,8 @@ export interface OriginDeps {
   signingKey: KeyObject;
   /** CPU (percent of one core over the last call) and memory; defaults to this process's. */
   resources?: () => { cpuPct: number; rssMB: number };
+  /** Jitter of the JOIN back-off and the RESUME schedule, [0, 1) (default Math.random). */
+  random?: () => number;
   /** Control's key, trusted on first use, was confirmed: main keeps it in the state folder. */
   onControlKeyLearnt?: (key: Uint8Array) => void;
   /** Called after each segment is published (main persists the ids from it). */

@@ -128,6 +128,8 @@ function setup(over: Partial<OriginConfig> = {}) {
       logger,
       signingKey: TEST_ORIGIN.privateKey,
       resources: () => ({ cpuPct: 3, rssMB: 50 }),
+      // The back-off's jitter at its middle: the JOIN schedule is fixed (0, 750, 2000, 4250 ms...).
+      random: () => 0.5,
     },
     {
       control: CONTROL,
@@ -144,12 +146,12 @@ function setup(over: Partial<OriginConfig> = {}) {
   return { clock, net, logger, control, origin, at: transport.local };
 }
 
-test("JOINs as ORIGIN every second until JOIN_ACK, then heartbeats every heartbeatMs", (t) => {
+test("JOINs as ORIGIN on the back-off until JOIN_ACK, then heartbeats every heartbeatMs", (t) => {
   const { clock, control, origin, at } = setup();
   origin.start();
   clock.advance(2500);
   const joins = control.of(MsgType.JOIN);
-  t.is(joins.length, 3, "at 0, 1000 and 2000 ms");
+  t.is(joins.length, 3, "at 0, 750 and 2000 ms");
   const j = joins[0]!;
   t.is(j.sender, 0);
   t.like(j.body, {
