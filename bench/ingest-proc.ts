@@ -37,8 +37,12 @@ export function rssMb(pid: number): number | undefined {
   }
 }
 
-/** Datagrams the kernel dropped for the IPv4 UDP socket bound to `port` (its receive buffer was full). */
-export function udpSocketDrops(port: number): number | undefined {
+/**
+ * The /proc/net/udp rows of the IPv4 UDP sockets bound to `port`, split into fields
+ * (sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ref pointer drops);
+ * undefined when the table cannot be read.
+ */
+function udpSocketRows(port: number): string[][] | undefined {
   let text: string;
   try {
     text = readFileSync("/proc/net/udp", "utf8");
@@ -46,32 +50,29 @@ export function udpSocketDrops(port: number): number | undefined {
     return undefined;
   }
   const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-  let drops: number | undefined;
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
-    if (f.length >= 13 && f[1]!.endsWith(hexPort)) drops = (drops ?? 0) + Number(f[12]);
-  }
-  return drops;
+  return text
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 13 && f[1]!.endsWith(hexPort));
+}
+
+/** Sums `field` over the rows of the sockets bound to `port`; undefined when there is none. */
+function sumOverSockets(port: number, field: (f: string[]) => number): number | undefined {
+  const rows = udpSocketRows(port);
+  if (rows === undefined || rows.length === 0) return undefined;
+  return rows.reduce((sum, f) => sum + field(f), 0);
+}
+
+/** Datagrams the kernel dropped for the IPv4 UDP socket bound to `port` (its receive buffer was full). */
+export function udpSocketDrops(port: number): number | undefined {
+  return sumOverSockets(port, (f) => Number(f[12]));
 }
 
 /** Bytes waiting in the receive queue of the IPv4 UDP socket bound to `port` (not yet read). */
 export function udpRxQueue(port: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync("/proc/net/udp", "utf8");
-  } catch {
-    return undefined;
-  }
-  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-  let queued: number | undefined;
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // f[4] is tx_queue:rx_queue, hex
-    if (f.length >= 13 && f[1]!.endsWith(hexPort))
-      queued = (queued ?? 0) + parseInt(f[4]!.split(":")[1] ?? "0", 16);
-  }
-  return queued;
+  // f[4] is tx_queue:rx_queue, hex
+  return sumOverSockets(port, (f) => parseInt(f[4]!.split(":")[1] ?? "0", 16));
 }
 
 /** The growth of every counter family (`*_total`, summed over its labels) from `a` to `b`, where it grew. */
