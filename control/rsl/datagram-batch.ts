@@ -55,9 +55,7 @@ export class BatchQueue {
       addresses: this.#to.map((a) => a.address),
       ports: this.#to.map((a) => a.port),
     };
-    this.#data = [];
-    this.#to = [];
-    this.#bytes = 0;
+    this.clear();
     this.#post(batch, [bytes.buffer as ArrayBuffer]);
   }
 
