@@ -90,6 +90,7 @@ export function simulate(o: SimOptions): SimResult {
       log,
       mark(label) {
         if (label === "joined") {
+          world.meter.settleCpu();
           joinPhase = Object.fromEntries(
             Object.entries(world.meter.byKind).map(([k, t]) => [k, t.snapshot()]),
           ) as Record<EventKind, { count: number; totalMs: number; cpuMs: number }>;
@@ -105,6 +106,7 @@ export function simulate(o: SimOptions): SimResult {
   }
   const wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
+  world.meter.settleCpu();
   const m = world.control.metrics;
   const meter = world.meter;
   const k = meter.byKind;
@@ -141,6 +143,10 @@ export function simulate(o: SimOptions): SimResult {
     processCpuS: round((cpu.user + cpu.system) / 1e6, 1),
     controlBusyS: round(meter.totalMs / 1000, 2),
     controlCpuS: round(meter.cpuMs / 1000, 2),
+    // The CPU figures scale control's wall time by each window's process CPU / wall (measure.ts).
+    cpuWindows: meter.cpuWindows,
+    cpuRatioMin: meter.cpuWindows === 0 ? null : round(meter.cpuRatioMin, 3),
+    cpuRatioMax: meter.cpuWindows === 0 ? null : round(meter.cpuRatioMax, 3),
     // Join phase: every control event until the warm-up placed everyone, per session opened (CPU).
     cpuPerJoinUs: round(((jp.join.cpuMs + jp.other.cpuMs + jp.timer.cpuMs) * 1000) / sessions, 1),
     joinDatagramUsPerJoin: round(((jp.join.cpuMs + jp.other.cpuMs) * 1000) / sessions, 1),
