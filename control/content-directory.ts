@@ -68,6 +68,8 @@ export interface ContentDirectoryConfig {
    * only where the caller reconciles again while `dcm.rolloutPending > 0`. Default unbounded.
    */
   rolloutSlice?: number;
+  /** Each channel's Dcm `joinSlice` (joins placed per reconcile); the same caveat. Default unbounded. */
+  joinSlice?: number;
 }
 
 export class ContentDirectory {
@@ -106,6 +108,7 @@ export class ContentDirectory {
           ...(this.#config.tierPolicy === undefined ? {} : { tierPolicy: this.#config.tierPolicy }),
           ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
           ...(this.#config.rolloutSlice === undefined ? {} : { rolloutSlice: this.#config.rolloutSlice }),
+          ...(this.#config.joinSlice === undefined ? {} : { joinSlice: this.#config.joinSlice }),
         },
       );
       entry = {

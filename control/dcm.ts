@@ -135,6 +135,12 @@ export interface DcmConfig {
    * Incremental changes are never held back.
    */
   rolloutSlice?: number;
+  /**
+   * Tiered: at most this many joins placed (planJoin) per reconcile(); the rest wait in order
+   * for the next reconcile(), which the caller makes soon (needsReconcile). A flash crowd is then
+   * placed in bounded slices between which control reads its socket. Default: unbounded.
+   */
+  joinSlice?: number;
 }
 
 export interface WatchdogPolicy {
@@ -278,6 +284,7 @@ export class Dcm {
    */
   readonly #rollout = new Set<number>();
   readonly #rolloutSlice: number;
+  readonly #joinSlice: number;
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -293,6 +300,9 @@ export class Dcm {
     const slice = config.rolloutSlice ?? Infinity;
     if (!(slice >= 1)) throw new RangeError(`rolloutSlice must be >= 1, got ${slice}`);
     this.#rolloutSlice = slice;
+    const joins = config.joinSlice ?? Infinity;
+    if (!(joins >= 1)) throw new RangeError(`joinSlice must be >= 1, got ${joins}`);
+    this.#joinSlice = joins;
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
   }
 
@@ -338,6 +348,11 @@ export class Dcm {
   /** Nodes a full rebuild changed whose ASSIGN a later reconcile() builds (rolloutSlice). */
   get rolloutPending(): number {
     return this.#rollout.size;
+  }
+
+  /** True when reconcile() has work: changes not planned yet (joinSlice) or a rollout waiting. */
+  get needsReconcile(): boolean {
+    return !this.#adopting && (this.#topologyDirty || this.#peersDirty || this.#rollout.size > 0);
   }
 
   /** The cluster DCMs of this channel (multi-scale decomposition), by logical id. */
@@ -413,12 +428,18 @@ export class Dcm {
           for (const id of changed) this.#rollout.add(id);
           changed.clear();
         }
-      } else this.#plan = this.#compute(this.#plan);
+      } else {
+        // The tree is recomputed whole: the changes are all in it.
+        this.#plan = this.#compute(this.#plan);
+        this.#changes = [];
+      }
     }
     if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
     if (only === undefined) this.#rollout.clear();
     else only = this.#sliceRollout(only as Set<number>);
-    this.#topologyDirty = this.#peersDirty = false;
+    // Joins held back by joinSlice keep the plan dirty: the next reconcile() places them.
+    this.#topologyDirty = this.#changes.length > 0;
+    this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
     const names = this.#names();
@@ -673,7 +694,9 @@ export class Dcm {
       this.#changes.push({ kind: "adopt", id });
       acted = true;
     }
-    if (this.#checkFeeds()) acted = true;
+    // Joins still queued (joinSlice) are not holes: placement is catching up with them.
+    const placing = this.#changes.some((c) => c.kind === "join" || c.kind === "place");
+    if (!placing && this.#checkFeeds()) acted = true;
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
     if (this.#tiered && this.#channel.vod === undefined && this.#checkStale()) acted = true;
     if (acted) this.#topologyDirty = true;
@@ -938,10 +961,16 @@ export class Dcm {
       return r.rebuilt;
     };
     const before = this.#plan;
+    let rest: Change[] = [];
     if (this.#rebuild) {
       take(planRebuild(this.#plan, s));
     } else {
+      let joins = 0;
+      let done = 0;
       for (const c of this.#changes) {
+        // joinSlice: the joins after this many wait, in order, for the next reconcile.
+        if ((c.kind === "join" || c.kind === "place") && joins++ >= this.#joinSlice) break;
+        done++;
         let rebuilt: boolean;
         if (c.kind === "move") rebuilt = take(planMove(this.#plan, c.parent, c.child, s));
         else if (c.kind === "leave") rebuilt = take(planLeave(this.#plan, c.id, s));
@@ -971,10 +1000,14 @@ export class Dcm {
           rebuilt = take(planJoin(this.#plan, node, s));
         }
         // A rebuild used the snapshot after every pending change: the rest is in it already.
-        if (rebuilt) break;
+        if (rebuilt) {
+          done = this.#changes.length;
+          break;
+        }
       }
+      rest = this.#changes.slice(done);
     }
-    this.#changes = [];
+    this.#changes = rest;
     this.#rebuild = false;
     this.#logPlan(before, this.#plan, changed.size);
     return { changed, rebuilt: rebuiltAny, before };

@@ -73,6 +73,12 @@ export class ControlMetrics {
   assignDepth = 0;
   assignsPaced = 0;
   assignsReplaced = 0;
+  /** Planning: DCMs waiting for a reconcile now (gauge), and reconciles the planner ran. */
+  planDepth = 0;
+  planSlices = 0;
+  /** A DCM worker's inbound queue (rsl/inbound.ts): datagrams dropped with a lane full, drains that yielded a turn. */
+  inboundDropped = 0;
+  inboundYields = 0;
 
   static bump(m: Map<string, number>, key: string, by = 1): void {
     m.set(key, (m.get(key) ?? 0) + by);
@@ -290,6 +296,27 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "counter",
     "Queued ASSIGNs replaced by a newer one for the same node and channel before they went out.",
     [[{}, m.assignsReplaced]],
+  );
+  family("tiercast_control_plan_queue_depth", "gauge", "DCMs waiting for the planner's next reconcile.", [
+    [{}, m.planDepth],
+  ]);
+  family(
+    "tiercast_control_plan_reconciles_total",
+    "counter",
+    "Reconciles the planner ran (a flash crowd's joins are placed a slice at a time).",
+    [[{}, m.planSlices]],
+  );
+  family(
+    "tiercast_control_inbound_dropped_total",
+    "counter",
+    "Datagrams a DCM worker dropped because its inbound lane was full (as a full socket buffer would).",
+    [[{}, m.inboundDropped]],
+  );
+  family(
+    "tiercast_control_inbound_yields_total",
+    "counter",
+    "Times a DCM worker yielded a loop turn with datagrams still queued (heartbeats first, a few ms a turn).",
+    [[{}, m.inboundYields]],
   );
   return exposition(out);
 }
