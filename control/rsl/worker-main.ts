@@ -22,6 +22,7 @@ import { jsonLogger, type Level } from "../../seams/log.js";
 import { adminRoute } from "../admin-http.js";
 import { SqliteNodeStore } from "../store.js";
 import { BatchQueue, type DatagramBatch, forEachDatagram } from "./datagram-batch.js";
+import { InboundQueue } from "./inbound.js";
 import { buildServer, type ServerSpec } from "./server-spec.js";
 
 export interface WorkerData {
@@ -60,10 +61,18 @@ function run(): void {
     send: (data, to) => outbox.push(data, to),
   });
   control.start();
+  // Heartbeats first, and never more than a few ms of datagrams per loop turn (inbound.ts).
+  const inbound = new InboundQueue({
+    defer: (fn) => setImmediate(fn),
+    now: () => performance.now(),
+    deliver: (data, from) => transport.deliver(data, from),
+  });
   port.on("message", (m: ToWorker) => {
     switch (m.t) {
       case "dgrams":
-        forEachDatagram(m.batch, (data, from) => transport.deliver(data, from));
+        forEachDatagram(m.batch, (data, from) => inbound.push(data, from));
+        control.metrics.inboundDropped = inbound.dropped;
+        control.metrics.inboundYields = inbound.yields;
         return;
       case "epochs":
         epochs = m.epochs;
@@ -75,6 +84,7 @@ function run(): void {
         post({ t: "reply", id: m.id, result: control.endSessionsOf(m.key, m.reason) });
         return;
       case "stop":
+        inbound.stop();
         control.stop();
         outbox.flush();
         store.close();

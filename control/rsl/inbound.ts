@@ -1,0 +1,140 @@
+/**
+ * What a DCM worker does with the datagrams the front hands it (worker-main.ts): not all at
+ * once. Under a flood the front posts batch after batch, and the worker's port delivers every
+ * message waiting before the event loop moves on; handled as they came, a second's worth of
+ * JOINs would hold the loop for that second — no timer (liveness, the planner, the admission
+ * slices) would run and no HEARTBEAT_ACK would leave (the outbox posts at setImmediate), so
+ * nodes would take control for dead (their detector allows half a heartbeat interval).
+ *
+ * So arriving datagrams are only queued, in two lanes: HEARTBEAT and LEAVE (established
+ * sessions: cheap, and what keeps them alive) go first, everything else (JOIN, RESUME, ...)
+ * after, each lane in arrival order. A drain at setImmediate handles them for at most
+ * `budgetMs` of wall time, then yields a loop turn (timers run, the outbox posts) and goes on.
+ * Both lanes are bounded: past `maxQueued` datagrams the oldest of the lane is dropped and
+ * counted — the same as the socket's buffer overflowing, which is what it replaces.
+ *
+ * The lane comes from a peek at the envelope's type (protocol/control-codec.ts: a canonical
+ * envelope starts `map, 0, v, 1, type`). The peek is untrusted and only schedules: every
+ * datagram is decoded and authenticated as before whichever lane it took.
+ */
+import { MsgType } from "../../protocol/messages.js";
+import type { Address } from "../../seams/transport.js";
+
+export interface InboundDeps {
+  /** Schedules `fn` after the current turn (setImmediate in the worker). */
+  defer(fn: () => void): void;
+  /** Wall clock, ms (performance.now in the worker). */
+  now(): number;
+  /** Hands one datagram to the server. */
+  deliver(data: Buffer, from: Address): void;
+}
+
+export interface InboundConfig {
+  /** Wall time one drain may take before it yields a loop turn, ms. */
+  budgetMs: number;
+  /** Datagrams each lane holds at most. */
+  maxQueued: number;
+}
+
+/** 8 ms a turn; 65,536 datagrams a lane (about the 8 MiB receive buffer's worth of heartbeats). */
+export const DEFAULT_INBOUND: InboundConfig = { budgetMs: 8, maxQueued: 65_536 };
+
+interface Item {
+  data: Buffer;
+  from: Address;
+}
+
+/** A FIFO of datagrams with O(1) push and shift (an array and a head index, compacted now and then). */
+class Lane {
+  #items: Item[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: Item): void {
+    this.#items.push(item);
+  }
+
+  shift(): Item | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+/** The type a datagram's envelope says it is, if it is written the canonical way; undefined otherwise. */
+export function peekType(data: Uint8Array): number | undefined {
+  // map (0xA0..0xBF), key 0, version (a small uint), key 1, type (a small uint)
+  if (data.length < 5 || (data[0]! & 0xe0) !== 0xa0 || data[1] !== 0x00 || data[3] !== 0x01) return undefined;
+  const t = data[4]!;
+  return t < 24 ? t : undefined;
+}
+
+export class InboundQueue {
+  readonly #deps: InboundDeps;
+  readonly #config: InboundConfig;
+  readonly #urgent = new Lane();
+  readonly #rest = new Lane();
+  #scheduled = false;
+  #stopped = false;
+  /** Datagrams dropped because their lane was full; drains that yielded with work left. */
+  dropped = 0;
+  yields = 0;
+
+  constructor(deps: InboundDeps, config: InboundConfig = DEFAULT_INBOUND) {
+    this.#deps = deps;
+    this.#config = config;
+  }
+
+  get depth(): number {
+    return this.#urgent.size + this.#rest.size;
+  }
+
+  push(data: Buffer, from: Address): void {
+    if (this.#stopped) return;
+    const t = peekType(data);
+    const lane = t === MsgType.HEARTBEAT || t === MsgType.LEAVE ? this.#urgent : this.#rest;
+    if (lane.size >= this.#config.maxQueued) {
+      lane.shift();
+      this.dropped++;
+    }
+    lane.push({ data, from });
+    this.#schedule();
+  }
+
+  /** Drops what waits and takes nothing more. */
+  stop(): void {
+    this.#stopped = true;
+    while (this.#urgent.shift() !== undefined);
+    while (this.#rest.shift() !== undefined);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    this.#deps.defer(() => this.#drain());
+  }
+
+  #drain(): void {
+    this.#scheduled = false;
+    const start = this.#deps.now();
+    let n = 0;
+    for (;;) {
+      const item = this.#urgent.shift() ?? this.#rest.shift();
+      if (item === undefined) return;
+      this.#deps.deliver(item.data, item.from);
+      // The clock is read every 16 datagrams: each costs microseconds, a read costs less.
+      if ((++n & 15) === 0 && this.#deps.now() - start >= this.#config.budgetMs) break;
+    }
+    if (this.depth > 0) {
+      this.yields++;
+      this.#schedule();
+    }
+  }
+}
