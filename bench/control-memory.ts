@@ -13,11 +13,16 @@
  *
  * Prints a table, then as its last line one JSON object.
  *
- *   npm run bench:memory [-- --nodes 1000,3000 --intervals 8]
+ *   npm run bench:memory [-- --nodes 1000,3000 --intervals 8 --snapshot /tmp/mem]
+ *
+ * `--snapshot PREFIX` also writes two V8 heap snapshots at the larger size, PREFIX-alive and
+ * PREFIX-dropped (.heapsnapshot): `node --import tsx bench/control-memory-snapshot.ts PREFIX`
+ * lists what control held, by kind of object (the objects of the first not in the second).
  */
 import { generateKeyPairSync } from "node:crypto";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
+import { writeHeapSnapshot } from "node:v8";
 import { ControlLink } from "../common/control-link.js";
 import { ControlCenter } from "../control/control-center.js";
 import { parseRegionPolicy } from "../control/regions.js";
@@ -47,6 +52,7 @@ function option(name: string, fallback: string): string {
 
 const SIZES = option("nodes", "1000,3000").split(",").map(Number);
 const INTERVALS = Number(option("intervals", "8"));
+const SNAPSHOT = option("snapshot", "");
 if (SIZES.length !== 2 || !SIZES.every((n) => Number.isInteger(n) && n > 0) || SIZES[0]! >= SIZES[1]!)
   throw new Error("--nodes: two sizes, the smaller first, e.g. 1000,3000");
 if (!Number.isInteger(INTERVALS) || INTERVALS < 4) throw new Error("--intervals: an integer, 4 or more");
@@ -166,7 +172,7 @@ function usage(): { heap: number; arrayBuffers: number } {
 }
 
 /** A control with `n` agents and an origin joined and heartbeating; what control holds. */
-async function measure(n: number): Promise<Reading> {
+async function measure(n: number, snapshot: string): Promise<Reading> {
   const clock = new ManualClock(START);
   const net = new MemoryNetwork(clock, { latencyMs: 1 });
   const transport = net.bind(CONTROL.address, CONTROL.port);
@@ -233,12 +239,14 @@ async function measure(n: number): Promise<Reading> {
   if (control.clients.size !== n + 1)
     throw new Error(`control holds ${control.clients.size} of ${n + 1} nodes`);
   const alive = usage();
+  if (snapshot !== "") writeHeapSnapshot(`${snapshot}-alive.heapsnapshot`);
   control.stop();
   await transport.close();
   control = undefined;
   // The ManualClock's due timers of control (pacers) are let go with it: advance past them.
   clock.advance(HB_MS);
   const dropped = usage();
+  if (snapshot !== "") writeHeapSnapshot(`${snapshot}-dropped.heapsnapshot`);
   // The nodes stay alive through both readings.
   if (nodes.length !== n + 1) throw new Error("unreachable");
   return {
@@ -251,7 +259,7 @@ async function measure(n: number): Promise<Reading> {
 
 const LOAD = loadavg();
 const readings: Reading[] = [];
-for (const n of SIZES) readings.push(await measure(n));
+for (const n of SIZES) readings.push(await measure(n, n === SIZES[1] ? SNAPSHOT : ""));
 const [a, b] = readings as [Reading, Reading];
 const perNode = (b.heapBytes - a.heapBytes) / (b.nodes - a.nodes);
 const perNodeBuffers = (b.arrayBufferBytes - a.arrayBufferBytes) / (b.nodes - a.nodes);
