@@ -12,6 +12,7 @@ import { SessionTable } from "../control/trust/sessions.js";
 import { checkTag, encodeTagged } from "../protocol/auth.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { newEphemeral, type SessionKeys } from "../protocol/handshake.js";
+import { ReplayWindow } from "../protocol/replay-window.js";
 import { type ControlMessage, MsgType } from "../protocol/messages.js";
 
 function keys(): SessionKeys {
@@ -125,4 +126,59 @@ test("a sealed HEARTBEAT_ACK is the codec's bytes with the tag, for any seq, ts 
     ),
     { numRuns: 2000 },
   );
+});
+
+test("a session's replay window accepts exactly what protocol/replay-window.ts's ReplayWindow accepts", (t) => {
+  const table = new SessionTable();
+  // Steps from the highest counter so far: mostly in order, lost, reordered or replayed, some
+  // jumps across the window's edge; and now and then a raw counter (any u32, or not one).
+  const step = fc.oneof(
+    { weight: 20, arbitrary: fc.integer({ min: -6, max: 3 }) },
+    { weight: 2, arbitrary: fc.integer({ min: -1100, max: 1100 }) },
+    { weight: 1, arbitrary: fc.constantFrom(-1025, -1024, -1023, 1023, 1024, 1025) },
+  );
+  const raw = fc.oneof(
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.constantFrom(-1, 0.5, 2 ** 32, Number.NaN),
+  );
+  const moves = fc.array(
+    fc.oneof(
+      { weight: 30, arbitrary: step.map((d) => ({ d })) },
+      { weight: 1, arbitrary: raw.map((c) => ({ c })) },
+    ),
+    { minLength: 1, maxLength: 3000, size: "max" },
+  );
+  fc.assert(
+    fc.property(moves, (xs) => {
+      const s = table.set({ node: 1, keyHex: "", nodeEpk: randomBytes(32), keys: keys(), openedAt: 0 });
+      const w = new ReplayWindow();
+      let highest = 0;
+      for (const x of xs) {
+        const c = "c" in x ? x.c : Math.max(0, highest + x.d);
+        const want = w.accept(c);
+        if (s.accept(c) !== want) return false;
+        if (want) highest = Math.max(highest, c);
+      }
+      return true;
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+test("a session keeps the identity key as given, hex or not, and when it opened", (t) => {
+  const table = new SessionTable();
+  for (const keyHex of ["", "ab".repeat(32), "0f".repeat(32), "AB".repeat(32), "not hex", "abc"]) {
+    const s = table.set({
+      node: 2,
+      keyHex,
+      nodeEpk: randomBytes(32),
+      keys: keys(),
+      openedAt: 1_779_021_356_789.5,
+    });
+    t.is(s.keyHex, keyHex);
+    t.is(s.openedAt, 1_779_021_356_789.5);
+    t.is(s.keys, s.keys);
+    t.is(s.keys.nodeToControl.length, 32);
+  }
 });

@@ -9,7 +9,7 @@
 import { checkTag, encodeTagged } from "../../protocol/auth.js";
 import type { SessionKeys, Ephemeral } from "../../protocol/handshake.js";
 import type { ControlMessage } from "../../protocol/messages.js";
-import { ReplayWindow } from "../../protocol/replay-window.js";
+import { REPLAY_WINDOW } from "../../protocol/replay-window.js";
 import { COOKIE_LIFETIME_S } from "./cookie.js";
 
 export interface NodeSession {
@@ -29,90 +29,163 @@ export interface NodeSession {
   /** Control's RESUME_ACK nonce of a resumed session. */
   resumeNonce?: Uint8Array;
   keys: SessionKeys;
-  readonly window: ReplayWindow;
   /** Control's counter towards the node (the envelope seq of ASSIGN). */
   sent: number;
   openedAt: number;
+  /**
+   * The replay window of the node's counters (protocol/replay-window.ts's rule): true when
+   * `counter` was never accepted and is not too old; it is then recorded. SessionTable.open
+   * calls it once the tag passed.
+   */
+  accept(counter: number): boolean;
 }
 
-/** The session keys as views of the session's buffer: the tag keys kept, the resumption secret on demand. */
-class KeyViews implements SessionKeys {
-  readonly nodeToControl: Buffer;
-  readonly controlToNode: Buffer;
-  readonly #bytes: Buffer;
-  readonly #from: number;
-  readonly #to: number;
-
-  constructor(bytes: Buffer, k1: number, k2: number, end: number) {
-    this.nodeToControl = bytes.subarray(0, k1);
-    this.controlToNode = bytes.subarray(k1, k2);
-    this.#bytes = bytes;
-    this.#from = k2;
-    this.#to = end;
-  }
-
-  get resumption(): Buffer {
-    return this.#bytes.subarray(this.#from, this.#to);
-  }
-}
+/** What a session is made from (the table adds the replay window and control's counter). */
+export type NewSession = Omit<NodeSession, "sent" | "accept">;
 
 /**
- * A session as the table keeps it, for a million of them: its secrets and nonces in one buffer
- * (the two tag keys as views of it, the hot path's; the rest read out on the rare paths that want
- * them: a resent JOIN or RESUME, a ticket), and none of the handshake's key objects. Measured by
- * `npm run bench:memory`.
+ * Layout of a stored session's one buffer: the replay window's bitmap (REPLAY_WINDOW bits, as
+ * protocol/replay-window.ts keeps it), where each part ends (u16 each, ABSENT for a part the
+ * session has not), openedAt (f64), then the parts end to end: nodeToControl, controlToNode,
+ * resumption, nodeEpk, own's public key, resumeNonce, the identity key's bytes.
  */
-class StoredSession implements NodeSession {
-  readonly node: number;
-  readonly keyHex: string;
-  readonly keys: SessionKeys;
-  readonly window = new ReplayWindow();
-  sent = 0;
-  readonly openedAt: number;
-  /** nodeToControl, controlToNode, resumption, nodeEpk, own's public key, resumeNonce, end to end. */
-  readonly #bytes: Buffer;
-  /** Where each part ends in #bytes, from nodeEpk on (own and resumeNonce: -1 when absent). */
-  readonly #keysEnd: number;
-  readonly #epkEnd: number;
-  readonly #ownEnd: number;
-  readonly #nonceEnd: number;
+const BITS = REPLAY_WINDOW / 8;
+const N2C = BITS;
+const C2N = N2C + 2;
+const RESUMPTION = C2N + 2;
+const EPK = RESUMPTION + 2;
+const OWN = EPK + 2;
+const NONCE = OWN + 2;
+const KEY = NONCE + 2;
+const OPENED_AT = BITS + 16;
+const PARTS = OPENED_AT + 8;
+const ABSENT = 0xffff;
+/** Identity keys as every caller writes them (Buffer's toString("hex")): kept as their bytes. */
+const CANONICAL_HEX = /^(?:[0-9a-f]{2})*$/;
 
-  constructor(s: Omit<NodeSession, "window" | "sent">) {
+/**
+ * A session as the table keeps it, for a million of them (measured by `npm run bench:memory`,
+ * docs/performance.md): one buffer holds its replay window, its secrets and nonces, the node's
+ * key and when it opened; the object holds the two tag keys as views of that buffer (the hot
+ * path's: every HEARTBEAT is checked with one, every ACK and ASSIGN tagged with the other) and
+ * the window's highest counter; the rest is read out of the buffer on the rare paths that want
+ * it (a resent JOIN or RESUME, a ticket). It is its own SessionKeys. None of the handshake's key
+ * objects are kept.
+ */
+class StoredSession implements NodeSession, SessionKeys {
+  readonly node: number;
+  readonly nodeToControl: Buffer;
+  readonly controlToNode: Buffer;
+  sent = 0;
+  /** The highest counter accepted, -1 before the first. */
+  #highest = -1;
+  readonly #bytes: Buffer;
+  /** The identity key when it is not canonical hex (then its bytes are not kept). */
+  readonly #keyHex: string | undefined;
+
+  constructor(s: NewSession) {
     this.node = s.node;
-    this.keyHex = s.keyHex;
-    this.openedAt = s.openedAt;
     const { nodeToControl, controlToNode, resumption } = s.keys;
     const own = s.own?.publicKey;
     const nonce = s.resumeNonce;
-    const k1 = nodeToControl.length;
-    const k2 = k1 + controlToNode.length;
-    this.#keysEnd = k2 + resumption.length;
-    this.#epkEnd = this.#keysEnd + s.nodeEpk.length;
-    this.#ownEnd = own === undefined ? -1 : this.#epkEnd + own.length;
-    const ownEnd = own === undefined ? this.#epkEnd : this.#ownEnd;
-    this.#nonceEnd = nonce === undefined ? -1 : ownEnd + nonce.length;
-    const bytes = Buffer.allocUnsafeSlow(nonce === undefined ? ownEnd : this.#nonceEnd);
-    bytes.set(nodeToControl, 0);
-    bytes.set(controlToNode, k1);
-    bytes.set(resumption, k2);
-    bytes.set(s.nodeEpk, this.#keysEnd);
-    if (own !== undefined) bytes.set(own, this.#epkEnd);
-    if (nonce !== undefined) bytes.set(nonce, ownEnd);
+    const canonical = CANONICAL_HEX.test(s.keyHex);
+    this.#keyHex = canonical ? undefined : s.keyHex;
+    const key = canonical ? Buffer.from(s.keyHex, "hex") : undefined;
+    const parts = [nodeToControl, controlToNode, resumption, s.nodeEpk, own, nonce, key];
+    let length = PARTS;
+    for (const p of parts) length += p?.length ?? 0;
+    if (length >= ABSENT) throw new RangeError(`session: ${length} bytes`);
+    const bytes = Buffer.allocUnsafeSlow(length);
+    bytes.fill(0, 0, BITS);
+    bytes.writeDoubleLE(s.openedAt, OPENED_AT);
+    let at = PARTS;
+    parts.forEach((p, i) => {
+      if (p !== undefined) {
+        bytes.set(p, at);
+        at += p.length;
+      }
+      bytes.writeUInt16LE(p === undefined ? ABSENT : at, N2C + 2 * i);
+    });
     this.#bytes = bytes;
-    this.keys = new KeyViews(bytes, k1, k2, this.#keysEnd);
+    this.nodeToControl = this.#part(N2C)!;
+    this.controlToNode = this.#part(C2N)!;
+  }
+
+  /** The part whose end is recorded at `end`, a view of the buffer; undefined when absent. */
+  #part(end: number): Buffer | undefined {
+    const to = this.#bytes.readUInt16LE(end);
+    if (to === ABSENT) return undefined;
+    let from = PARTS;
+    for (let e = end - 2; e >= N2C; e -= 2) {
+      const x = this.#bytes.readUInt16LE(e);
+      if (x !== ABSENT) {
+        from = x;
+        break;
+      }
+    }
+    return this.#bytes.subarray(from, to);
+  }
+
+  get keys(): SessionKeys {
+    return this;
+  }
+
+  get resumption(): Buffer {
+    return this.#part(RESUMPTION)!;
+  }
+
+  get keyHex(): string {
+    return this.#keyHex ?? this.#part(KEY)!.toString("hex");
   }
 
   get nodeEpk(): Uint8Array {
-    return this.#bytes.subarray(this.#keysEnd, this.#epkEnd);
+    return this.#part(EPK)!;
   }
 
   get own(): Pick<Ephemeral, "publicKey"> | undefined {
-    return this.#ownEnd < 0 ? undefined : { publicKey: this.#bytes.subarray(this.#epkEnd, this.#ownEnd) };
+    const publicKey = this.#part(OWN);
+    return publicKey === undefined ? undefined : { publicKey };
   }
 
   get resumeNonce(): Uint8Array | undefined {
-    if (this.#nonceEnd < 0) return undefined;
-    return this.#bytes.subarray(this.#ownEnd < 0 ? this.#epkEnd : this.#ownEnd, this.#nonceEnd);
+    return this.#part(NONCE);
+  }
+
+  get openedAt(): number {
+    return this.#bytes.readDoubleLE(OPENED_AT);
+  }
+
+  /** ReplayWindow.accept over this session's bitmap. */
+  accept(counter: number): boolean {
+    if (!Number.isInteger(counter) || counter < 0 || counter > 0xffffffff) return false;
+    const highest = this.#highest;
+    if (counter > highest) {
+      const advance = highest < 0 ? REPLAY_WINDOW : counter - highest;
+      if (advance >= REPLAY_WINDOW) this.#bytes.fill(0, 0, BITS);
+      else for (let c = highest + 1; c < counter; c++) this.#clear(c);
+      this.#highest = counter;
+      this.#set(counter);
+      return true;
+    }
+    if (counter <= highest - REPLAY_WINDOW) return false;
+    if (this.#has(counter)) return false;
+    this.#set(counter);
+    return true;
+  }
+
+  #has(c: number): boolean {
+    const i = c % REPLAY_WINDOW;
+    return ((this.#bytes[i >>> 3]! >>> (i & 7)) & 1) === 1;
+  }
+
+  #set(c: number): void {
+    const i = c % REPLAY_WINDOW;
+    this.#bytes[i >>> 3] = this.#bytes[i >>> 3]! | (1 << (i & 7));
+  }
+
+  #clear(c: number): void {
+    const i = c % REPLAY_WINDOW;
+    this.#bytes[i >>> 3] = this.#bytes[i >>> 3]! & ~(1 << (i & 7));
   }
 }
 
@@ -130,7 +203,7 @@ export class SessionTable {
     return this.#sessions.get(node);
   }
 
-  set(s: Omit<NodeSession, "window" | "sent">): NodeSession {
+  set(s: NewSession): NodeSession {
     const session = new StoredSession(s);
     this.#sessions.set(s.node, session);
     return session;
@@ -143,7 +216,7 @@ export class SessionTable {
   /** Checks a node's datagram: its tag with the session's key, then its counter (recorded only when both pass). */
   open(s: NodeSession, buf: Uint8Array, counter: number): OpenResult {
     if (!checkTag(buf, s.keys.nodeToControl)) return "tag";
-    return s.window.accept(counter) ? "ok" : "replay";
+    return s.accept(counter) ? "ok" : "replay";
   }
 
   /** Encodes a message to the node with the next counter and the session's tag. */
