@@ -1,6 +1,6 @@
 /**
  * A DCM worker's inbound queue (control/rsl/inbound.ts): the envelope peek agrees with the
- * decoder on every message the encoder writes; heartbeats and LEAVEs go before what arrived
+ * decoder on every message the encoder writes; heartbeats, LEAVEs and RESUMEs go before what arrived
  * ahead of them; a drain yields a turn when its wall-time budget is spent; full lanes drop
  * their oldest. The scheduler and the clock are injected.
  */
@@ -64,7 +64,7 @@ function harness(costMs: number, config = DEFAULT_INBOUND) {
   return { q, push, turn, delivered, deferred };
 }
 
-test("heartbeats and LEAVEs go before the JOINs and RESUMEs that arrived ahead of them, each lane in order", (t) => {
+test("heartbeats, LEAVEs and RESUMEs go before the JOINs that arrived ahead of them, each lane in order", (t) => {
   const h = harness(0);
   h.push(MsgType.JOIN, 1);
   h.push(MsgType.RESUME, 2);
@@ -72,10 +72,11 @@ test("heartbeats and LEAVEs go before the JOINs and RESUMEs that arrived ahead o
   h.push(MsgType.JOIN, 4);
   h.push(MsgType.LEAVE, 5);
   h.push(MsgType.HEARTBEAT, 6);
+  h.push(0x7f, 7); // junk: the last lane
   t.deepEqual(h.delivered, [], "nothing is handled as it arrives");
   t.is(h.deferred.length, 1, "one drain scheduled");
   t.true(h.turn());
-  t.deepEqual(h.delivered, [3, 5, 6, 1, 2, 4]);
+  t.deepEqual(h.delivered, [2, 3, 5, 6, 1, 4, 7]);
   t.is(h.q.depth, 0);
   t.false(h.turn(), "nothing left to schedule");
 });

@@ -6,9 +6,9 @@
  * slices) would run and no HEARTBEAT_ACK would leave (the outbox posts at setImmediate), so
  * nodes would take control for dead (their detector allows half a heartbeat interval).
  *
- * So arriving datagrams are only queued, in two lanes: HEARTBEAT and LEAVE (established
- * sessions: cheap, and what keeps them alive) go first, everything else (JOIN, RESUME, ...)
- * after, each lane in arrival order. A drain at setImmediate handles them for at most
+ * So arriving datagrams are only queued, in two lanes: HEARTBEAT, LEAVE and RESUME (from
+ * established sessions — a RESUME needs a ticket — cheap to check, and what keeps them alive)
+ * go first, everything else (JOIN, ...) after, each lane in arrival order. A drain at setImmediate handles them for at most
  * `budgetMs` of wall time, then yields a loop turn (timers run, the outbox posts) and goes on.
  * Both lanes are bounded: past `maxQueued` datagrams the oldest of the lane is dropped and
  * counted — the same as the socket's buffer overflowing, which is what it replaces.
@@ -99,7 +99,8 @@ export class InboundQueue {
   push(data: Buffer, from: Address): void {
     if (this.#stopped) return;
     const t = peekType(data);
-    const lane = t === MsgType.HEARTBEAT || t === MsgType.LEAVE ? this.#urgent : this.#rest;
+    const urgent = t === MsgType.HEARTBEAT || t === MsgType.LEAVE || t === MsgType.RESUME;
+    const lane = urgent ? this.#urgent : this.#rest;
     if (lane.size >= this.#config.maxQueued) {
       lane.shift();
       this.dropped++;
