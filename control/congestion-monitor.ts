@@ -90,10 +90,15 @@ interface NodeLinks {
   prevTick: number;
   /**
    * The samples of that tick of the links of which this node is the child, three numbers each:
-   * parent, the parent's last seq sent, the lag (the next tick compares against them).
+   * parent, the parent's last seq sent, the lag (the next tick compares against them). An array
+   * of exactly that length, made once per tick (NONE when there are none): a million nodes keep
+   * one each (docs/performance.md, memory).
    */
-  prev: number[];
+  prev: readonly number[];
 }
+
+/** The samples of a node that has none (shared). */
+const NONE: readonly number[] = [];
 
 /** Fields of a sample in NodeLinks.prev. */
 const PARENT = 0;
@@ -131,7 +136,7 @@ export class CongestionMonitor {
   report(id: number, hb: HeartbeatBody): void {
     const n = this.#nodes.get(id);
     if (n === undefined) {
-      this.#nodes.set(id, { interval: this.#interval, hb, earlier: undefined, prevTick: -1, prev: [] });
+      this.#nodes.set(id, { interval: this.#interval, hb, earlier: undefined, prevTick: -1, prev: NONE });
     } else if (n.interval !== this.#interval || n.hb === undefined) {
       n.interval = this.#interval;
       n.hb = hb;
@@ -189,8 +194,7 @@ export class CongestionMonitor {
           }
         }
       }
-      c.prev.length = 0;
-      for (const x of samples) c.prev.push(x);
+      c.prev = samples.length === 0 ? NONE : samples.slice();
       c.prevTick = t;
     }
     found.sort(byLag);
