@@ -4,7 +4,7 @@
  */
 import { NatType } from "../../protocol/messages.js";
 import type { ClusterPlan, NodeRole } from "./plan.js";
-import { newNodePlan, type ClusterState, type Rec, type State } from "./state.js";
+import { newNodePlan, NO_UPS, type ClusterState, type Rec, type State } from "./state.js";
 import { clusterDepthBound, linkLimit, type TierNode, type TierSnapshot } from "./tier-types.js";
 import type { Group } from "./tiers.js";
 
@@ -31,7 +31,7 @@ export function addOrigin(st: State, s: TierSnapshot): Rec {
     tdepth: [0],
     tlocal: [0],
     np: { ...newNodePlan(st.k, 1, "origin"), depth: 0 },
-    ups: [],
+    ups: NO_UPS,
   };
   st.recs.set(o.id, rec);
   st.originId = o.id;
@@ -64,7 +64,7 @@ export function addRec(st: State, n: TierNode, tier: number, cluster: number, sl
     tdepth: new Array<number>(slots).fill(0),
     tlocal: new Array<number>(slots).fill(0),
     np: newNodePlan(slots, tier, role),
-    ups: [],
+    ups: NO_UPS,
   };
   if (cluster >= 0) rec.np.cluster = cluster;
   st.recs.set(n.id, rec);

@@ -33,7 +33,10 @@ export interface Rec {
   tdepth: number[];
   tlocal: number[];
   np: NodePlan;
-  /** Distinct upper-tier nodes with a link to this node (kept by link/unlink). */
+  /**
+   * Distinct upper-tier nodes with a link to this node (kept by link/unlink; NO_UPS, shared and
+   * frozen, until the first: a million records, most with one or two).
+   */
   ups: Rec[];
   /** Index of `np.children` by child id, kept once the list grows long (the origin). */
   edgeMap?: Map<number, ChildEdge>;
@@ -51,6 +54,9 @@ export interface ClusterState {
   /** Free home slots per sub-tree (sum of the members' `fan`). */
   free: number[];
 }
+
+/** The `ups` of a record that has none yet (shared: link() replaces it, nothing else writes it). */
+export const NO_UPS: Rec[] = Object.freeze([]) as unknown as Rec[];
 
 export function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
@@ -120,7 +126,11 @@ export class State {
     if (e === undefined) {
       e = { node: c.id, substreams: 0, algorithm: alg };
       p.np.children.push(e);
-      if (p.tier < c.tier) c.ups.push(p);
+      // The first one in an array of its own size (a push onto an empty array reserves 17 slots).
+      if (p.tier < c.tier) {
+        if (c.ups.length === 0) c.ups = [p];
+        else c.ups.push(p);
+      }
       if (p.edgeMap !== undefined) p.edgeMap.set(c.id, e);
       else if (p.np.children.length > 32) p.edgeMap = new Map(p.np.children.map((x) => [x.node, x]));
     }
