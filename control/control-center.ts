@@ -129,7 +129,20 @@ export interface ControlConfig {
   admission?: Partial<AdmissionConfig> & { slice?: Partial<SlicerConfig> };
   /** ASSIGN pacing: bytes per slice (default 48 KiB), and the slice's budget and gap (the admission's). */
   assignPacing?: Partial<SlicerConfig>;
+  /**
+   * Planning in slices (docs/control.md "Admission"): each DCM places at most `joinSlice` joins
+   * and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
+   * in slices of the admission's budget and gap, so that a flash crowd's placement never holds
+   * the event loop for long. Defaults: PLANNING.
+   */
+  planning?: { joinSlice?: number; rolloutSlice?: number; slice?: Partial<SlicerConfig> };
 }
+
+/**
+ * Planning slices: 32 joins and 2,000 rebuilt ASSIGNs per DCM reconcile (each a few ms at 10^4
+ * to 10^5 members: bench:join), 8 reconciles or the slice's CPU budget per slice.
+ */
+export const PLANNING = { joinSlice: 32, rolloutSlice: 2000, perSlice: 8 };
 
 /** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
 const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
@@ -178,7 +191,11 @@ export class ControlCenter implements ControlContext {
   /** Bytes of ASSIGN sent outside the pacer in the current window of one gap. */
   #assignWindowAt = -Infinity;
   #assignWindowBytes = 0;
+  #assignWindowTimer: Timer | undefined;
   readonly #assignGapMs: number;
+  /** DCMs with planning to do (reconcile()), reconciled in the planner's slices in this order. */
+  readonly #dirty = new Set<Dcm>();
+  readonly #planner: Slicer;
 
   constructor(deps: ControlDeps, config: ControlConfig) {
     this.clock = deps.clock;
@@ -246,6 +263,12 @@ export class ControlCenter implements ControlContext {
     this.#assignBytesPerSlice = pacing.perSlice;
     this.#assignGapMs = pacing.gapMs;
     this.#pacer = new Slicer({ clock: deps.clock, cpuNow }, pacing, () => this.#paceOne());
+    const { slice: planSlice, ...planning } = config.planning ?? {};
+    this.#planner = new Slicer(
+      { clock: deps.clock, cpuNow },
+      { ...DEFAULT_SLICER, perSlice: PLANNING.perSlice, ...slice, ...planSlice },
+      () => this.#planOne(),
+    );
     this.directory = new ContentDirectory(
       { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
       {
@@ -254,6 +277,8 @@ export class ControlCenter implements ControlContext {
         topology: this.config.topology,
         regions: regionInfo,
         tierPolicy,
+        joinSlice: planning.joinSlice ?? PLANNING.joinSlice,
+        rolloutSlice: planning.rolloutSlice ?? PLANNING.rolloutSlice,
       },
     );
   }
@@ -296,6 +321,10 @@ export class ControlCenter implements ControlContext {
     this.#transport.onDatagram(() => {});
     this.#admitter.stop();
     this.#pacer.stop();
+    this.#planner.stop();
+    this.#dirty.clear();
+    this.clock.clearTimeout(this.#assignWindowTimer);
+    this.#assignWindowTimer = undefined;
     while (this.#admission.take(this.clock.now()) !== undefined);
     this.#assigns.clear();
     this.metrics.admissionDepth = 0;
@@ -349,8 +378,33 @@ export class ControlCenter implements ControlContext {
     }
   }
 
+  /**
+   * Brings a DCM's plan up to date: soon, not now. The DCM is marked and the planner reconciles
+   * it in its next slice (at once on the clock, after what was read with it: a burst of
+   * heartbeats that end probation together is placed by one reconcile, not one each). A DCM
+   * with joins or a rollout left after a reconcile (joinSlice, rolloutSlice) stays marked.
+   */
   reconcile(dcm: Dcm): void {
-    for (const a of dcm.reconcile()) this.sendAssign(a, false);
+    this.#dirty.add(dcm);
+    this.metrics.planDepth = this.#dirty.size;
+    this.#planner.kick();
+  }
+
+  /** The planner's step: reconcile the first marked DCM; 0 when none is left. */
+  #planOne(): number {
+    const next = this.#dirty.values().next();
+    if (next.done === true) return 0;
+    // A fenced server plans nothing: its DCMs stay marked until it is unfenced (setFenced).
+    if (this.#fencedAt !== undefined) return 0;
+    const dcm = next.value;
+    this.#dirty.delete(dcm);
+    this.metrics.planSlices++;
+    this.#guard("reconcile", () => {
+      for (const a of dcm.reconcile()) this.sendAssign(a, false);
+    });
+    if (dcm.needsReconcile) this.#dirty.add(dcm);
+    this.metrics.planDepth = this.#dirty.size;
+    return 1;
   }
 
   /**
@@ -366,11 +420,7 @@ export class ControlCenter implements ControlContext {
       this.metrics.assignsReplaced++;
       return;
     }
-    const now = this.clock.now();
-    if (now - this.#assignWindowAt >= this.#assignGapMs) {
-      this.#assignWindowAt = now;
-      this.#assignWindowBytes = 0;
-    }
+    this.#openAssignWindow();
     if (this.#assigns.size === 0 && this.#assignWindowBytes < this.#assignBytesPerSlice) {
       this.#assignWindowBytes += this.#sendAssignNow(a, resend);
       return;
@@ -379,7 +429,23 @@ export class ControlCenter implements ControlContext {
     this.metrics.assignsPaced++;
     this.metrics.assignDepth = this.#assigns.size;
     // The first slice comes when this window of bytes sent at once is over.
-    this.#pacer.kick(Math.max(0, this.#assignWindowAt + this.#assignGapMs - now));
+    this.#pacer.kick(Math.max(0, this.#assignWindowAt + this.#assignGapMs - this.clock.now()));
+  }
+
+  /**
+   * The window of ASSIGN bytes sent at once: it opens with the first such send and closes on a
+   * timer one gap later, so it spans at least one event-loop turn. A long synchronous run (a
+   * reconcile that places many nodes) cannot reopen it by taking time: what it sends past the
+   * window's bytes waits for the pacer.
+   */
+  #openAssignWindow(): void {
+    if (this.#assignWindowTimer !== undefined) return;
+    this.#assignWindowAt = this.clock.now();
+    this.#assignWindowBytes = 0;
+    this.#assignWindowTimer = this.clock.setTimeout(
+      () => (this.#assignWindowTimer = undefined),
+      this.#assignGapMs,
+    );
   }
 
   /** The pacer's step: the oldest queued ASSIGN; its bytes (0: none left). */
@@ -394,7 +460,9 @@ export class ControlCenter implements ControlContext {
     let bytes = 1;
     this.#guard("assign", () => (bytes = Math.max(1, this.#sendAssignNow(a, resend))));
     // A slice starts a new window: what is sent outside the pacer counts from here.
-    this.#assignWindowAt = this.clock.now();
+    this.clock.clearTimeout(this.#assignWindowTimer);
+    this.#assignWindowTimer = undefined;
+    this.#openAssignWindow();
     this.#assignWindowBytes = this.#assignBytesPerSlice;
     return bytes;
   }
@@ -448,6 +516,7 @@ export class ControlCenter implements ControlContext {
       for (const n of this.clients.all()) n.lastHeard = Math.min(now, n.lastHeard + ms);
       this.#fencedAt = undefined;
       this.#lastTick = now;
+      if (this.#dirty.size > 0) this.#planner.kick();
       this.logger.info("unfenced", { fencedMs: ms });
     }
   }
@@ -463,6 +532,7 @@ export class ControlCenter implements ControlContext {
     }
     this.#admitter.inbound();
     this.#pacer.inbound();
+    this.#planner.inbound();
     this.#guard("datagram", () => this.#receive(data, from));
   }
 
