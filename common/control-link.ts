@@ -103,6 +103,8 @@ export class ControlLink {
   readonly #config: ControlLinkConfig;
   readonly #hooks: ControlLinkHooks;
   #controlKey: Uint8Array | undefined;
+  /** #controlKey as a KeyObject, built once per key (every JOIN_ACK is verified with it). */
+  #controlKeyObject: KeyObject | undefined;
   #pinned: boolean;
   #cookie: Uint8Array | undefined;
   #ephemeral: Ephemeral | undefined;
@@ -119,7 +121,8 @@ export class ControlLink {
   #lastResumeTs = 0;
 
   constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
-    if (config.controlKey !== undefined && ed25519Key(config.controlKey) === undefined) {
+    const keyObject = config.controlKey === undefined ? undefined : ed25519Key(config.controlKey);
+    if (config.controlKey !== undefined && keyObject === undefined) {
       throw new RangeError(`controlKey: expected a raw Ed25519 public key (${PUBLIC_KEY_BYTES} bytes)`);
     }
     if (config.controlKey === undefined && config.trustOnFirstUse !== true && config.verify !== false) {
@@ -128,6 +131,7 @@ export class ControlLink {
     this.#config = config;
     this.#hooks = hooks;
     this.#controlKey = config.controlKey;
+    this.#controlKeyObject = keyObject;
     this.#pinned = config.controlKey !== undefined;
   }
 
@@ -193,8 +197,10 @@ export class ControlLink {
     if (this.#ephemeral === undefined) return false; // no handshake under way
     this.stats.cookies++;
     this.#cookie = body.cookie;
-    if (!this.#pinned && body.controlKey !== undefined && ed25519Key(body.controlKey) !== undefined) {
+    const learnt = this.#pinned || body.controlKey === undefined ? undefined : ed25519Key(body.controlKey);
+    if (learnt !== undefined) {
       this.#controlKey = body.controlKey;
+      this.#controlKeyObject = learnt;
     }
     return true;
   }
@@ -209,7 +215,7 @@ export class ControlLink {
       if (verify) return this.#fail("ack_unsigned");
     }
     if (verify) {
-      const key = this.#controlKey === undefined ? undefined : ed25519Key(this.#controlKey);
+      const key = this.#controlKeyObject;
       if (key === undefined) return this.#fail("ack_no_control_key");
       if (!this.#pending.some((h) => checkSignature(buf, key, joinAckContext(h)))) {
         return this.#fail("ack_signature");

@@ -113,23 +113,25 @@ function hmac(key: Uint8Array, data: Uint8Array): Buffer {
   return createHmac("sha256", key).update(data).digest();
 }
 
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
-
 /** A raw 32-byte Ed25519 public key as a KeyObject; undefined when it is not one. */
 export function ed25519Key(raw: Uint8Array): KeyObject | undefined {
-  return rawKey(raw, ED25519_SPKI_PREFIX);
+  return rawKey(raw, "Ed25519");
 }
 
 /** A raw 32-byte X25519 public key as a KeyObject; undefined when it is not one. */
 export function x25519Key(raw: Uint8Array): KeyObject | undefined {
-  return rawKey(raw, X25519_SPKI_PREFIX);
+  return rawKey(raw, "X25519");
 }
 
-function rawKey(raw: Uint8Array, prefix: Buffer): KeyObject | undefined {
+/**
+ * Imported as a JWK (RFC 8037 OKP: the raw key, base64url), not as DER SPKI: the same key,
+ * and OpenSSL 3's DER decoder costs about 15 times as much (one per JOIN and JOIN_ACK).
+ */
+function rawKey(raw: Uint8Array, crv: "Ed25519" | "X25519"): KeyObject | undefined {
   if (!(raw instanceof Uint8Array) || raw.length !== PUBLIC_KEY_BYTES) return undefined;
   try {
-    return createPublicKey({ key: Buffer.concat([prefix, raw]), format: "der", type: "spki" });
+    const x = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString("base64url");
+    return createPublicKey({ key: { kty: "OKP", crv, x }, format: "jwk" });
   } catch {
     return undefined;
   }
@@ -137,6 +139,11 @@ function rawKey(raw: Uint8Array, prefix: Buffer): KeyObject | undefined {
 
 /** The raw 32 bytes of an Ed25519 or X25519 public (or private: its public half) KeyObject. */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const der = (key.type === "private" ? createPublicKey(key) : key).export({ format: "der", type: "spki" });
-  return new Uint8Array(der.subarray(der.length - PUBLIC_KEY_BYTES));
+  // A private key's JWK carries its public half (x): no public KeyObject to derive first.
+  const { x } = key.export({ format: "jwk" });
+  const raw = typeof x === "string" ? Buffer.from(x, "base64url") : undefined;
+  if (raw === undefined || raw.length !== PUBLIC_KEY_BYTES) {
+    throw new TypeError(`not an Ed25519 or X25519 key: ${key.asymmetricKeyType ?? key.type}`);
+  }
+  return new Uint8Array(raw);
 }

@@ -7,7 +7,7 @@
 //   transcript changes them, and a low-order X25519 point gives no keys at all.
 import test from "ava";
 import fc from "fast-check";
-import { createHash, createHmac, generateKeyPairSync, verify } from "node:crypto";
+import { createHash, createHmac, createPublicKey, generateKeyPairSync, verify } from "node:crypto";
 import {
   SESSION_KEY_BYTES,
   SIGNATURE_BYTES,
@@ -445,6 +445,29 @@ test("ed25519Key, x25519Key and rawPublicKey: raw 32-byte keys in and out, undef
   }
   t.is(ed25519Key("0".repeat(32) as unknown as Uint8Array), undefined);
   t.is(x25519Key(null as unknown as Uint8Array), undefined);
+});
+
+test("ed25519Key and x25519Key give the key its DER SPKI form gives, for any 32 bytes (a view into a larger buffer too)", (t) => {
+  const spki = (prefix: string, raw: Uint8Array) =>
+    createPublicKey({ key: Buffer.concat([Buffer.from(prefix, "hex"), raw]), format: "der", type: "spki" });
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 40, maxLength: 40 }),
+      fc.integer({ min: 0, max: 8 }),
+      (bytes, at) => {
+        const raw = bytes.subarray(at, at + 32);
+        const ed = ed25519Key(raw);
+        const x = x25519Key(raw);
+        t.true(ed !== undefined && ed.equals(spki("302a300506032b6570032100", raw)));
+        t.true(x !== undefined && x.equals(spki("302a300506032b656e032100", raw)));
+        t.deepEqual(rawPublicKey(ed!), new Uint8Array(raw));
+        t.deepEqual(rawPublicKey(x!), new Uint8Array(raw));
+      },
+    ),
+    { numRuns: 300 },
+  );
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+  t.throws(() => rawPublicKey(rsa), { instanceOf: TypeError });
 });
 
 // ---------------------------------------------------------------- handshake.ts
