@@ -29,7 +29,7 @@ import {
   type MessageOf,
   MsgType,
 } from "../protocol/messages.js";
-import { splitAssign } from "../protocol/assign-parts.js";
+import { encodeAssign } from "../protocol/assign-parts.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
@@ -478,20 +478,38 @@ export class ControlCenter implements ControlContext {
       children: a.body.children.map((c) => c.node),
       resend,
     });
-    let parts: AssignBody[];
+    const epoch = this.#epochOf(a.body.channel);
+    // The epoch rides in every part, so parts are sized with it.
+    const body = epoch === undefined ? a.body : { ...a.body, epoch };
+    const session = this.sessions.get(a.node);
+    // Encoded (and tagged) once when the whole fits a datagram; large assignments (the origin's
+    // children at scale) span several (protocol/assign-parts.ts). As sendToNode, untagged without a session.
+    const encode = (part: AssignBody): Buffer => {
+      const msg: ControlMessage = {
+        v: WIRE_VERSION,
+        type: MsgType.ASSIGN,
+        sender: 0,
+        seq: this.#seq,
+        ts: this.clock.now(),
+        body: part,
+      };
+      this.#seq = (this.#seq + 1) >>> 0;
+      return session === undefined ? encodeControl(msg) : this.sessions.seal(session, msg);
+    };
+    let datagrams: Buffer[];
     try {
-      parts = splitAssign(a.body);
+      datagrams = encodeAssign(body, encode);
     } catch (e) {
       if (!(e instanceof EncodeError)) throw e;
       this.metrics.encodeErrors++;
       this.logger.error("encode_failed", { type: "ASSIGN", to: addressKey(a.to), error: e.message });
       return 0;
     }
-    const epoch = this.#epochOf(a.body.channel);
     let bytes = 0;
-    // Large assignments (the origin's children at scale) span several datagrams.
-    for (const part of parts)
-      bytes += this.sendToNode(a.node, a.to, MsgType.ASSIGN, epoch === undefined ? part : { ...part, epoch });
+    for (const buf of datagrams) {
+      this.#transport.send(buf, a.to);
+      bytes += buf.length;
+    }
     return bytes;
   }
 

@@ -34,20 +34,46 @@ export function assignBytes(body: AssignBody): number {
 }
 
 /**
+ * The datagrams of an ASSIGN. `encode` turns one body (the whole, or a part) into its datagram
+ * with its envelope and session tag, throwing EncodeError past MAX_CONTROL_BYTES as
+ * encodeTagged does. An assignment within the list limits is encoded once, whole, and sent so
+ * when its datagram fits `maxBytes` (nearly every ASSIGN: no trial encoding to size it first);
+ * otherwise, or when the encoder refused the whole, it is split (splitAssign: its error when it
+ * cannot be) and each part encoded. `encode` may have been called once for a whole that did not
+ * fit: it must not send.
+ */
+export function encodeAssign(
+  body: AssignBody,
+  encode: (part: AssignBody) => Buffer,
+  maxBytes = MAX_CONTROL_BYTES,
+): Buffer[] {
+  if (withinLimits(body)) {
+    const whole = body.part === undefined && body.parts === undefined ? body : wholeOf(body);
+    try {
+      const buf = encode(whole);
+      if (buf.length <= maxBytes) return [buf];
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+    }
+  }
+  return splitAssign(body, maxBytes).map(encode);
+}
+
+function wholeOf(body: AssignBody): AssignBody {
+  const whole: AssignBody = { ...body };
+  delete whole.part;
+  delete whole.parts;
+  return whole;
+}
+
+/**
  * Splits an assignment into parts that each encode within `maxBytes`; one part (the body as
  * given, without part keys) when it fits. Throws EncodeError when even a part with a single
  * child does not fit, or more than MAX_ASSIGN_PARTS would be needed.
  */
 export function splitAssign(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): AssignBody[] {
-  const whole: AssignBody = { ...body };
-  delete whole.part;
-  delete whole.parts;
-  if (
-    body.children.length <= MAX_CHILDREN &&
-    (body.mesh?.length ?? 0) <= MAX_CHILDREN &&
-    assignBytes(whole) <= maxBytes
-  )
-    return [whole];
+  const whole = wholeOf(body);
+  if (withinLimits(whole) && assignBytes(whole) <= maxBytes) return [whole];
   const head: AssignBody = { ...whole, children: [] };
   delete head.mesh;
   const items: Array<{ child: ChildLink } | { mesh: Peer }> = [

@@ -1,12 +1,15 @@
 import test from "ava";
 import fc from "fast-check";
-import { AssignParts, assignBytes, join, splitAssign } from "../protocol/assign-parts.js";
+import { AssignParts, assignBytes, encodeAssign, join, splitAssign } from "../protocol/assign-parts.js";
+import { EncodeError } from "../protocol/errors.js";
+import { bytesToIp, ipToBytes } from "../protocol/ip-bytes.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { encodeTagged } from "../protocol/auth.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import {
   type AssignBody,
   type ChildLink,
+  type ControlMessage,
   LinkAlgorithm,
   MsgType,
   type Peer,
@@ -184,4 +187,103 @@ test("a part that cannot be encoded says why (the field), not that it is too lar
   const e = t.throws(() => splitAssign({ channel: 1, version: 1, k: 1, tier: 1, parents: [null], children }));
   t.regex(e?.message ?? "", /address/);
   t.notRegex(e?.message ?? "", /exceeds/);
+});
+
+/** encodeAssign's `encode` as control's: an envelope with the next seq, tagged; the bodies it was given. */
+function sealer(): { encode: (b: AssignBody) => Buffer; seen: AssignBody[] } {
+  const seen: AssignBody[] = [];
+  let seq = 0;
+  const encode = (b: AssignBody): Buffer => {
+    seen.push(b);
+    const msg: ControlMessage = {
+      v: WIRE_VERSION,
+      type: MsgType.ASSIGN,
+      sender: 0,
+      seq: ++seq,
+      ts: 1_780_000_000_000,
+      body: b,
+    };
+    return encodeTagged(msg, new Uint8Array(32));
+  };
+  return { encode, seen };
+}
+
+test("encodeAssign: an assignment that fits is encoded once, whole, without part keys", (t) => {
+  const b = origin(10);
+  const { encode, seen } = sealer();
+  const out = encodeAssign({ ...b, part: 0, parts: 1 }, encode);
+  t.is(out.length, 1);
+  t.deepEqual(seen, [b]);
+  const back = decodeControl(out[0]!);
+  t.true(back.ok && back.value.type === MsgType.ASSIGN);
+  if (back.ok) t.deepEqual(back.value.body, b);
+});
+
+test("encodeAssign: one too large for a datagram is split; the parts decode and join back, each within 1200 bytes", (t) => {
+  for (const [children, v6, mesh] of [
+    [64, true, 0],
+    [200, false, 3],
+    [3000, true, 5],
+  ] as const) {
+    const b = origin(children, v6, mesh);
+    const { encode, seen } = sealer();
+    const out = encodeAssign(b, encode);
+    t.true(out.length > 1, `${children} children`);
+    t.deepEqual(out.length, splitAssign(b).length);
+    // The whole was tried once (when within the list limits), then every part.
+    t.is(seen.length, out.length + (children <= 64 ? 1 : 0));
+    const bodies = out.map((buf) => {
+      t.true(buf.length <= MAX_CONTROL_BYTES);
+      const r = decodeControl(buf);
+      if (!r.ok || r.value.type !== MsgType.ASSIGN) throw new Error("not an ASSIGN");
+      return r.value.body;
+    });
+    // Addresses come back in their canonical form ("2001:db8::0" as "2001:db8::").
+    const canonical = (a: string): string => bytesToIp(ipToBytes(a, "address"), "address");
+    t.deepEqual(join(bodies), {
+      ...b,
+      children: b.children.map((c) => ({ ...c, address: canonical(c.address) })),
+      ...(b.mesh === undefined ? {} : { mesh: b.mesh.map((m) => ({ ...m, address: canonical(m.address) })) }),
+    });
+  }
+});
+
+test("encodeAssign: sizes the whole with every field it carries (an epoch), and gives the encoder's error for a bad field", (t) => {
+  // A body just under the limit without an epoch, over it with one: split, each part with the epoch.
+  let n = 1;
+  const at = (c: number): AssignBody => ({
+    channel: 7,
+    version: 42,
+    k: 1,
+    tier: 2,
+    parents: [{ node: 1, address: "10.0.0.1", port: 5000 }],
+    children: Array.from({ length: c }, (_, i) => ({
+      node: 0xfffff000 + i,
+      address: `2001:db8:ffff:ffff:ffff:ffff:ffff:${(i + 1).toString(16)}`,
+      port: 65535,
+      substreams: 1,
+    })),
+  });
+  const size = (b: AssignBody): number => {
+    try {
+      return sealer().encode(b).length;
+    } catch (e) {
+      if (e instanceof EncodeError) return Infinity;
+      throw e;
+    }
+  };
+  while (n < 64 && size(at(n + 1)) <= MAX_CONTROL_BYTES) n++;
+  const b = at(n);
+  t.true(size(b) <= MAX_CONTROL_BYTES);
+  const epoch = Number.MAX_SAFE_INTEGER;
+  t.true(size({ ...b, epoch }) > MAX_CONTROL_BYTES, `${n} children`);
+  const out = encodeAssign({ ...b, epoch }, sealer().encode);
+  t.true(out.length > 1);
+  for (const buf of out) {
+    const r = decodeControl(buf);
+    t.true(r.ok && r.value.type === MsgType.ASSIGN && r.value.body.epoch === epoch);
+  }
+  const bad = { ...origin(3), children: [{ node: 1, address: "no-address", port: 1, substreams: 1 }] };
+  const e = t.throws(() => encodeAssign(bad, sealer().encode), { instanceOf: EncodeError });
+  t.regex(e?.message ?? "", /address/);
 });
