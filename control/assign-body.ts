@@ -59,20 +59,24 @@ export function assignBodyFor(
   peer: (id: number) => Peer | undefined,
   tiered: boolean,
 ): AssignBody {
-  const alg = (parent: number): PlanAlgorithm | undefined =>
-    plan.nodes.get(parent)?.children.find((c) => c.node === id)?.algorithm;
+  // One parent often feeds several substreams (entries in a row): its entry is built once.
+  let lastParent: number | null = null;
+  let lastEntry: Peer | null = null;
+  const parents = np.parents.map((p) => {
+    if (p === null) return null;
+    if (p === lastParent) return lastEntry;
+    lastParent = p;
+    const base = peer(p);
+    const a = base === undefined ? LinkAlgorithm.TREE : wireAlgorithm(linkAlgorithm(plan, p, id));
+    lastEntry = base === undefined ? null : a === LinkAlgorithm.TREE ? base : { ...base, algorithm: a };
+    return lastEntry;
+  });
   const body: AssignBody = {
     channel: channel.id,
     version: 0,
     k: plan.k,
     tier: np.tier,
-    parents: np.parents.map((p) => {
-      if (p === null) return null;
-      const base = peer(p);
-      if (base === undefined) return null;
-      const a = wireAlgorithm(alg(p));
-      return a === LinkAlgorithm.TREE ? base : { ...base, algorithm: a };
-    }),
+    parents,
     children: np.children.flatMap((c): ChildLink[] => {
       const base = peer(c.node);
       if (base === undefined) return [];
@@ -96,6 +100,14 @@ export function assignBodyFor(
       return p === undefined ? [] : [p];
     });
   return body;
+}
+
+/** The algorithm of the link `parent` -> `child` as the parent's plan has it. */
+function linkAlgorithm(plan: Plan, parent: number, child: number): PlanAlgorithm | undefined {
+  const children = plan.nodes.get(parent)?.children;
+  if (children === undefined) return undefined;
+  for (const c of children) if (c.node === child) return c.algorithm;
+  return undefined;
 }
 
 /** The node's own code (tier 2), else the widest code among its coded children (a tier-1 feeder). */

@@ -9,8 +9,28 @@
 import { SocketAddress, isIPv4, isIPv6 } from "node:net";
 import { FieldError, badField } from "./fields.js";
 
-/** Bytes of an IPv4 or IPv6 literal; throws FieldError (E_BAD_FIELD) for anything else. */
+/**
+ * Literals already converted: an ASSIGN names the same few thousand addresses again and again
+ * (every encoding of every child and parent). The bytes are a function of the string alone, so
+ * a hit is what parsing would give; bounded (emptied when full). Only valid literals are kept.
+ */
+const cache = new Map<string, Uint8Array>();
+const CACHE_MAX = 16_384;
+
+/**
+ * Bytes of an IPv4 or IPv6 literal; throws FieldError (E_BAD_FIELD) for anything else. The bytes
+ * may be shared with other calls for the same literal: read them, never write them.
+ */
 export function ipToBytes(address: string, field: string): Uint8Array {
+  const hit = cache.get(address);
+  if (hit !== undefined) return hit;
+  const out = parseIp(address, field);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(address, out);
+  return out;
+}
+
+function parseIp(address: string, field: string): Uint8Array {
   if (isIPv4(address)) {
     const out = new Uint8Array(4);
     const parts = address.split(".");

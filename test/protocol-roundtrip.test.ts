@@ -146,6 +146,26 @@ test("IPv4 literals round-trip; zone ids and names are refused", (t) => {
   }
 });
 
+test("ipToBytes: a literal asked again (its bytes remembered) gives the same bytes, past the cache's bound too", (t) => {
+  // 40,000 distinct literals (over the cache's 16,384), each asked twice, then the first ones again.
+  const v4 = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  const want = (i: number): number[] => [10, (i >> 16) & 255, (i >> 8) & 255, i & 255];
+  let wrong = 0;
+  for (let round = 0; round < 2; round++)
+    for (let i = 0; i < 40_000; i++) {
+      const a = ipToBytes(v4(i), "address");
+      const b = ipToBytes(v4(i), "address");
+      if (a.join(".") !== want(i).join(".") || b.join(".") !== a.join(".")) wrong++;
+    }
+  t.is(wrong, 0);
+  // A refused literal stays refused however often it is asked.
+  for (let i = 0; i < 3; i++) t.throws(() => ipToBytes("127.0.0.01", "address"));
+  t.deepEqual(
+    [...ipToBytes("::ffff:1.2.3.4", "address")],
+    [...new Array<number>(10).fill(0), 255, 255, 1, 2, 3, 4],
+  );
+});
+
 test("classifyDatagram: 0x01 is data, CBOR maps are control, anything else unknown", (t) => {
   for (const msg of sampleControl) t.is(classifyDatagram(encodeControl(msg)), "control");
   t.is(classifyDatagram(encodeData({ ...zeroHeader }, new Uint8Array(3))), "data");
