@@ -65,17 +65,15 @@ const CANONICAL_HEX = /^(?:[0-9a-f]{2})*$/;
 
 /**
  * A session as the table keeps it, for a million of them (measured by `npm run bench:memory`,
- * docs/performance.md): one buffer holds its replay window, its secrets and nonces, the node's
- * key and when it opened; the object holds the two tag keys as views of that buffer (the hot
- * path's: every HEARTBEAT is checked with one, every ACK and ASSIGN tagged with the other) and
- * the window's highest counter; the rest is read out of the buffer on the rare paths that want
- * it (a resent JOIN or RESUME, a ticket). It is its own SessionKeys. None of the handshake's key
- * objects are kept.
+ * docs/performance.md): an object with its node id, control's counter, the window's highest
+ * counter and one buffer that holds the rest — the replay window's bitmap, its secrets and
+ * nonces, the node's key, when it opened. The keys are views of that buffer made when asked for
+ * (a view kept costs 96 bytes per key per node; made per datagram it costs no measurable time
+ * beside the HMAC it keys). It is its own SessionKeys. None of the handshake's key objects are
+ * kept.
  */
 class StoredSession implements NodeSession, SessionKeys {
   readonly node: number;
-  readonly nodeToControl: Buffer;
-  readonly controlToNode: Buffer;
   sent = 0;
   /** The highest counter accepted, -1 before the first. */
   #highest = -1;
@@ -107,8 +105,6 @@ class StoredSession implements NodeSession, SessionKeys {
       bytes.writeUInt16LE(p === undefined ? ABSENT : at, N2C + 2 * i);
     });
     this.#bytes = bytes;
-    this.nodeToControl = this.#part(N2C)!;
-    this.controlToNode = this.#part(C2N)!;
   }
 
   /** The part whose end is recorded at `end`, a view of the buffer; undefined when absent. */
@@ -128,6 +124,14 @@ class StoredSession implements NodeSession, SessionKeys {
 
   get keys(): SessionKeys {
     return this;
+  }
+
+  get nodeToControl(): Buffer {
+    return this.#bytes.subarray(PARTS, this.#bytes.readUInt16LE(N2C));
+  }
+
+  get controlToNode(): Buffer {
+    return this.#bytes.subarray(this.#bytes.readUInt16LE(N2C), this.#bytes.readUInt16LE(C2N));
   }
 
   get resumption(): Buffer {
