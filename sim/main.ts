@@ -82,13 +82,20 @@ export function simulate(o: SimOptions): SimResult {
   let joinPhaseMs = 0;
   let sessionsAtJoined = 0;
   const measureHeap = o.heap ?? true;
+  // Progress lines carry the CPU so far: what each phase of a scenario costs.
+  const progress = (line: string): void => {
+    const c = process.cpuUsage(cpu0);
+    const cpuS = (c.user + c.system) / 1e6;
+    log(`${line} [CPU ${cpuS.toFixed(1)} s, control ${(world.meter.cpuMs / 1000).toFixed(1)} s]`);
+  };
   let outcome: ScenarioOutcome;
   try {
     outcome = scenario.run({
       world,
       nodes: o.nodes,
-      log,
+      log: progress,
       mark(label) {
+        progress(`  ${label} at ${(world.elapsed / 1000).toFixed(1)} s`);
         if (label === "joined") {
           world.meter.settleCpu();
           joinPhase = Object.fromEntries(
@@ -107,6 +114,7 @@ export function simulate(o: SimOptions): SimResult {
   const wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
   world.meter.settleCpu();
+  progress(`  done at ${(world.elapsed / 1000).toFixed(1)} s`);
   const m = world.control.metrics;
   const meter = world.meter;
   const k = meter.byKind;

@@ -55,6 +55,7 @@ export function churn(minutes = 3): Scenario {
       // Two intervals to repair the last ones.
       const all = [...present];
       const settleMs = w.runUntil(() => soundlyPlaced(all, liveIds(w, all)) === all.length, 6 * hb, 1000);
+      ctx.log(`  settled in ${settleMs} ms`);
       const live = liveIds(w, all);
       const sound = soundlyPlaced(all, live);
       const lost = w.control.metrics.lost - lostBefore;

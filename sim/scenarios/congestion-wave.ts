@@ -45,6 +45,7 @@ export function congestionWave(waveMs = 30_000): Scenario {
         for (const v of follow) v.reportLag(LAG_PACKETS);
       };
       refollow();
+      ctx.log(`  wave: ${wave.length} viewers lag`);
       while (w.elapsed - t0 < waveMs) {
         w.run(500, 500);
         refollow();
@@ -61,6 +62,7 @@ export function congestionWave(waveMs = 30_000): Scenario {
       const linksAtEnd = laggingLinks();
       const uncodedLeft = path.filter((v) => v.placement?.fec === undefined && v.lagging).length;
       for (const v of wave) v.clearLag();
+      ctx.log(`  wave over: ${movesInWave} moves`);
       // An interval's grace for reports already made, then no more moves.
       w.run(2 * hb);
       const moves1 = w.control.metrics.congestedLinks;

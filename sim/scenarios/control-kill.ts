@@ -24,6 +24,7 @@ export function controlKill(restartMs = 1000): Scenario {
       w.killControl();
       w.run(restartMs, restartMs);
       w.restartControl();
+      ctx.log(`  control killed and restarted`);
       const back = (): boolean => {
         const c = w.control;
         if (w.origin.phase !== "joined" || c.clients.get(w.origin.nodeId) === undefined) return false;
@@ -33,6 +34,7 @@ export function controlKill(restartMs = 1000): Scenario {
       };
       const tookMs = w.runUntil(back, 20 * hb, 100) + restartMs;
       const ok = back();
+      ctx.log(`  everyone back: ${ok} after ${tookMs} ms`);
       // One more interval: everyone keeps its session.
       w.run(hb);
       const resumed = up.viewers.reduce((a, v) => a + v.stats.resumes, 0) - resumesBefore;

@@ -20,6 +20,7 @@ export const regionOutage: Scenario = {
     const darkIds = new Set(dark.map((v) => v.nodeId));
     const lostBefore = w.logger.lost.length;
     const t0 = w.elapsed;
+    ctx.log(`  region 0 goes dark: ${dark.length} viewers`);
     for (const v of dark) {
       v.silence();
       w.net.down(v.deps.transport.local.address);
@@ -39,6 +40,7 @@ export const regionOutage: Scenario = {
       10 * hb,
       100,
     );
+    ctx.log(`  detected in ${detectedMs ?? "-"} ms, repaired in ${repairedMs ?? "-"} ms`);
     const lost = w.logger.lost.slice(lostBefore);
     const lostOutside = lost.filter((id) => !darkIds.has(id)).length;
     const lostInside = new Set(lost.filter((id) => darkIds.has(id))).size;
