@@ -106,9 +106,16 @@ export class AdmissionQueue<T> {
       waiting.at = nowMs;
       return "replaced";
     }
-    // What waits ahead of a new entry: a RESUME waits only for RESUMEs (they go first).
-    const ahead = lane === "resume" ? q.size : this.depth;
-    if ((ahead + 1) * 1000 > this.#config.maxWaitMs * Math.max(1, this.ratePerSec(nowMs))) return "full";
+    // A JOIN is turned away when more work waits than maxWaitMs at the recent rate. A RESUME is
+    // not: it comes from a node whose heartbeats went unanswered, whose session may be live here
+    // (control slow, not dead), and a BUSY would keep it silent for the retry-after — long enough
+    // to be declared lost. RESUMEs go first, resends replace (one per node), and only a queue
+    // full of them turns one away.
+    if (
+      lane === "join" &&
+      (this.depth + 1) * 1000 > this.#config.maxWaitMs * Math.max(1, this.ratePerSec(nowMs))
+    )
+      return "full";
     if (this.depth >= this.#config.maxQueue) {
       // An established session moving (RESUME) is never turned away for JOINs: the newest JOIN
       // makes room (dropped unanswered: its node resends on its back-off).

@@ -49,6 +49,9 @@ test("AdmissionQueue: no new entry beyond maxWaitMs of work at the recent rate; 
   q.offer("join", "y", 1, T0 + 1100);
   q.take(T0 + 1200);
   t.is(q.ratePerSec(T0 + 2500), 2 * 1, "not lowered by an idle second");
+  // A RESUME is queued whatever the backlog: a BUSY would keep its node silent until it is lost.
+  for (let i = 0; i < 12; i++) t.is(q.offer("resume", `r${i}`, 100 + i, T0 + 2500), "queued");
+  t.is(q.offer("join", "z", 2, T0 + 2500), "full", "a JOIN still is turned away");
 });
 
 test("AdmissionQueue: a RESUME is never turned away for JOINs: it goes ahead, the newest JOIN makes room", (t) => {
