@@ -39,10 +39,11 @@ import type { Logger } from "../seams/log.js";
 import { assignBodyFor } from "./assign-body.js";
 import {
   type AssignState,
-  assignStateKey,
+  assignStateHash,
   ClusterDcm,
   clusterNames,
   type OutgoingAssign,
+  UNKNOWN_HASH,
 } from "./cluster-dcm.js";
 
 export type { OutgoingAssign };
@@ -497,14 +498,14 @@ export class Dcm {
 
   /**
    * The ASSIGN state a node brings from before this DCM (adoption): its reported version, and
-   * whether `body` is what it holds (then it gets no ASSIGN: same key).
+   * whether `body` is what it holds (then it gets no ASSIGN: same hash).
    */
   #carriedFor(id: number, body: AssignBody): AssignState | undefined {
     const version = this.#carried.get(id);
     if (version === undefined) return undefined;
     this.#carried.delete(id);
     const same = matchesReport(body, this.#nodeReport(id));
-    return { version, key: same ? assignStateKey(body) : "", body: { ...body, version } };
+    return { version, hash: same ? assignStateHash(body) : UNKNOWN_HASH, body: { ...body, version } };
   }
 
   /**
