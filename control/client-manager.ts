@@ -3,8 +3,9 @@
  * what its heartbeats report. Liveness: a node is gone when nothing was heard from it for
  * missedHeartbeats x heartbeatMs (node-lost.ts acts on that).
  */
-import { type HeartbeatBody, type NatType, Role } from "../protocol/messages.js";
+import { type NatType, Role } from "../protocol/messages.js";
 import type { DcmMember } from "./dcm.js";
+import type { HeartbeatReport } from "./heartbeat-report.js";
 
 export interface NodeRecord {
   /**
@@ -33,7 +34,11 @@ export interface NodeRecord {
   /** The newest authentic RESUME's timestamp that counted for liveness (control-center.ts). */
   resumeTs?: number;
   lastHeartbeat: number | null;
-  heartbeat: HeartbeatBody | null;
+  /**
+   * The last heartbeat's body of the node's first channel, packed (heartbeat-report.ts): the
+   * channel's DCM holds the same array; unpackHeartbeat gives the body back (the admin API).
+   */
+  heartbeat: HeartbeatReport | null;
   heartbeatSeq: number;
   heartbeats: number;
   heartbeatBytesMax: number;

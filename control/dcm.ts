@@ -31,12 +31,23 @@ import {
   type AssignBody,
   type ChannelInfo,
   type HeartbeatBody,
-  type LinkState,
   NatType,
   type Peer,
 } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { assignBodyFor } from "./assign-body.js";
+import {
+  childAgeAt,
+  childAt,
+  childCount,
+  type HeartbeatReport,
+  packHeartbeat,
+  parentAgeAt,
+  parentAt,
+  parentSlots,
+  reportedShed,
+  reportedVersion,
+} from "./heartbeat-report.js";
 import {
   type AssignState,
   assignStateHash,
@@ -207,13 +218,26 @@ type Change =
   /** Watchdog: a full rebuild, taken only when it leaves fewer members without a complete feed. */
   | { kind: "rebuild-if-better" };
 
-/** A node's reports: its placement (RESUME) and its last heartbeat. */
+/** A node's reports: its placement (RESUME) and its last heartbeat (packed: heartbeat-report.ts). */
 interface Reported {
   placement?: ReportedPlacement;
-  hb?: HeartbeatBody;
+  hb?: HeartbeatReport;
   /** Heartbeats seen, and how many the stale-link check has judged. */
   seq: number;
   judged: number;
+}
+
+/** Some child the report lists passes `test` (its id, ms since the node last sent it a packet). */
+function someChild(hb: HeartbeatReport, test: (child: number, ageMs: number) => boolean): boolean {
+  for (let i = 0; i < childCount(hb); i++) if (test(childAt(hb, i), childAgeAt(hb, i))) return true;
+  return false;
+}
+
+/** Some parent slot the report lists, other than `except`, heard a packet within `staleMs`. */
+function someParentLive(hb: HeartbeatReport, staleMs: number, except: readonly number[]): boolean {
+  for (let j = 0; j < parentSlots(hb); j++)
+    if (!except.includes(j) && parentAgeAt(hb, j) < staleMs) return true;
+  return false;
 }
 
 /** A shed child's link is this idle before it is moved, ms. */
@@ -511,12 +535,13 @@ export class Dcm {
   /**
    * A heartbeat's link report (FIG. 9). Tiered: children give the last seq this node sent,
    * parents the last seq it received; congestion() joins both ends. Both engines keep the last
-   * report for adoption and the watchdog. Returns true when shed children were moved (reconcile).
+   * report for adoption and the watchdog, packed (`packed`: the body packed already, which the
+   * node's record holds too). Returns true when shed children were moved (reconcile).
    */
-  onLinkReport(id: number, hb: HeartbeatBody): boolean {
+  onLinkReport(id: number, hb: HeartbeatBody, packed?: HeartbeatReport): boolean {
     if (this.#adopting || this.has(id)) {
       const r = this.#reportOf(id);
-      r.hb = hb;
+      r.hb = packed ?? packHeartbeat(hb);
       r.seq++;
     }
     if (!this.#tiered || this.#adopting) return false;
@@ -563,8 +588,14 @@ export class Dcm {
     if (!this.#adopting) return [];
     const named = new Set<number>();
     for (const r of this.#reports.values()) {
-      for (const p of r.hb?.parents ?? []) if (p !== null) named.add(p.node);
-      for (const c of r.hb?.children ?? []) named.add(c.node);
+      const hb = r.hb;
+      if (hb !== undefined) {
+        for (let j = 0; j < parentSlots(hb); j++) {
+          const p = parentAt(hb, j);
+          if (p !== null) named.add(p);
+        }
+        for (let i = 0; i < childCount(hb); i++) named.add(childAt(hb, i));
+      }
       for (const m of r.placement?.mesh ?? []) named.add(m);
     }
     return [...named].filter((id) => !this.#members.has(id) && this.#origin?.id !== id).sort((a, b) => a - b);
@@ -638,12 +669,13 @@ export class Dcm {
     const all = 2 ** this.#channel.k - 1;
     const parentOf = new Map<number, number>();
     for (const id of this.#members.keys()) {
-      const p = this.#reports.get(id)?.hb?.parents[0]?.node;
-      if (p !== undefined && p !== id && this.has(p)) parentOf.set(id, p);
+      const hb = this.#reports.get(id)?.hb;
+      const p = hb === undefined ? null : parentAt(hb, 0);
+      if (p !== null && p !== id && this.has(p)) parentOf.set(id, p);
     }
     // Each parent's children in the order its own heartbeat lists them, the others after.
     for (const p of [o.id, ...this.#members.keys()]) {
-      const listed = (this.#reports.get(p)?.hb?.children ?? []).map((c) => c.node);
+      const listed = this.#nodeReport(p)?.children ?? [];
       const mine = [...parentOf].filter(([, q]) => q === p).map(([c]) => c);
       const order = [...listed.filter((c) => mine.includes(c)), ...mine.filter((c) => !listed.includes(c))];
       for (const c of order) at(p).children.push({ node: c, substreams: all });
@@ -786,8 +818,6 @@ export class Dcm {
     const staleMs = this.#watchdog.staleMs;
     const seen = new Map<string, number>();
     const moves: Array<{ parent: number; child: number; ageMs: number }> = [];
-    const live = (l: LinkState | null | undefined): boolean =>
-      l !== null && l !== undefined && l.ageMs < staleMs;
     for (const [child, rep] of this.#reports) {
       const np = this.#plan.nodes.get(child);
       const hb = rep.hb;
@@ -805,27 +835,25 @@ export class Dcm {
         const slots = np.parents.flatMap((p, j) => (p === parent ? [j] : []));
         // The child names this parent in each of its slots and heard nothing on any for staleMs.
         // (A null slot after applying the ASSIGN in force is a null in the plan: the plan side's.)
-        const mine = slots.map((j) => hb.parents[j]);
-        if (!mine.every((l) => l !== null && l !== undefined && l.node === parent && l.ageMs >= staleMs))
-          continue;
+        if (!slots.every((j) => parentAt(hb, j) === parent && parentAgeAt(hb, j) >= staleMs)) continue;
         const up = this.#reports.get(parent)?.hb;
-        if (up === undefined || !this.#applied(parent, up) || (up.resources.shed ?? 0) > 0) continue;
+        if (up === undefined || !this.#applied(parent, up) || reportedShed(up) > 0) continue;
         // The parent says it sends: the congestion monitor's case, not this one.
-        if (up.children.some((c) => c.node === child && c.ageMs < staleMs)) continue;
+        if (someChild(up, (c, age) => c === child && age < staleMs)) continue;
         // The stream flows around this link — the child hears on its other slots, the parent
         // sends to other children or (below tier 1) hears from its own parents — so this is no
         // stalled stream: the parent is not serving this child.
         const flows =
-          hb.parents.some((l, j) => !slots.includes(j) && live(l)) ||
-          up.children.some((c) => c.node !== child && c.ageMs < staleMs) ||
-          ((this.#plan.nodes.get(parent)?.tier ?? 0) > 1 && up.parents.some(live));
+          someParentLive(hb, staleMs, slots) ||
+          someChild(up, (c, age) => c !== child && age < staleMs) ||
+          ((this.#plan.nodes.get(parent)?.tier ?? 0) > 1 && someParentLive(up, staleMs, []));
         if (!flows) continue;
         const count = (this.#stale.get(key) ?? 0) + 1;
         if (count < 2) {
           seen.set(key, count);
           continue;
         }
-        moves.push({ parent, child, ageMs: Math.min(...mine.map((l) => l!.ageMs)) });
+        moves.push({ parent, child, ageMs: Math.min(...slots.map((j) => parentAgeAt(hb, j))) });
       }
     }
     this.#stale = seen;
@@ -836,10 +864,10 @@ export class Dcm {
   }
 
   /** The node applied the ASSIGN this DCM holds for it (its heartbeat says so). */
-  #applied(id: number, hb: HeartbeatBody): boolean {
+  #applied(id: number, hb: HeartbeatReport): boolean {
     // A node still in the rollout applied an earlier plan's ASSIGN: its links are not judged.
     const v = this.#owner.get(id)?.assignment(id)?.version;
-    return v !== undefined && v === hb.assignVersion && !this.#rollout.has(id);
+    return v !== undefined && v === reportedVersion(hb) && !this.#rollout.has(id);
   }
 
   #reportOf(id: number): Reported {
@@ -854,9 +882,10 @@ export class Dcm {
     if (r === undefined) return undefined;
     const out: NodeReport = {};
     if (r.placement !== undefined) out.placement = r.placement;
-    if (r.hb !== undefined) {
-      out.parents = r.hb.parents.map((l) => l?.node ?? null);
-      out.children = r.hb.children.map((l) => l.node);
+    const hb = r.hb;
+    if (hb !== undefined) {
+      out.parents = Array.from({ length: parentSlots(hb) }, (_, j) => parentAt(hb, j));
+      out.children = Array.from({ length: childCount(hb) }, (_, i) => childAt(hb, i));
     }
     return out;
   }

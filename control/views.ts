@@ -7,6 +7,7 @@ import type { Clock } from "../seams/clock.js";
 import { heartbeatBytesMean, roleName, type ClientManager, type NodeRecord } from "./client-manager.js";
 import type { ContentDirectory } from "./content-directory.js";
 import type { ControlMetrics, Gauges } from "./metrics.js";
+import { unpackHeartbeat } from "./heartbeat-report.js";
 import { planEdges } from "./topology/plan.js";
 import { viewDigest } from "./dcm.js";
 import type { RegionQuality } from "./region-quality.js";
@@ -76,7 +77,7 @@ function nodeView(s: ControlState, n: NodeRecord, now: number): object {
     heartbeats: n.heartbeats,
     heartbeatBytes: { max: n.heartbeatBytesMax, mean: Math.round(heartbeatBytesMean(n) * 10) / 10 },
     assignVersion: { sent: assign?.version ?? 0, acked: n.assignVersionAcked },
-    lastHeartbeat: n.heartbeat,
+    lastHeartbeat: n.heartbeat === null ? null : unpackHeartbeat(n.heartbeat),
   };
 }
 

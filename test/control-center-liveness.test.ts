@@ -1,6 +1,7 @@
 /** The control center on a ManualClock and a MemoryNetwork (harness in helpers/control-harness.ts). */
 import test from "ava";
 
+import { unpackHeartbeat } from "../control/heartbeat-report.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import { JoinError, LeaveReason, MsgType, Role } from "../protocol/messages.js";
 
@@ -97,7 +98,8 @@ test("heartbeats are recorded: sizes, last body, acked version; a moved node's n
   t.is(rec.heartbeats, 2);
   t.true(rec.heartbeatBytesMax > 20 && rec.heartbeatBytesMax < 256);
   t.is(rec.assignVersionAcked, 1);
-  t.is(rec.heartbeat?.resources.rssMB, 40);
+  const last = unpackHeartbeat(rec.heartbeat!);
+  t.is(last.resources.rssMB, 40);
   t.is(Math.round(rec.uploadBytes), (800 * HB) / 8);
 
   // NAT rebinding: the same node (its session's tag) heartbeats from a new port; the origin
@@ -109,7 +111,7 @@ test("heartbeats are recorded: sizes, last body, acked version; a moved node's n
     sender: a.id,
     seq: 0,
     ts: h.clock.now(),
-    body: { ...rec.heartbeat!, assignVersion: 1 },
+    body: { ...last, assignVersion: 1 },
   });
   moved.send(hb, CONTROL);
   h.settle();

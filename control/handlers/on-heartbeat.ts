@@ -1,6 +1,6 @@
 /**
  * HEARTBEAT (FIG. 9): a node reports its links, buffers and resources every heartbeatMs.
- * Control records it (liveness, sizes, the last body for the admin API), follows a node
+ * Control records it (liveness, sizes, the last body packed for the admin API and the DCM), follows a node
  * whose source address changed (NAT rebinding: its parent and children get a new ASSIGN),
  * and resends the ASSIGN when the reported assignVersion is not the current one.
  * It arrives here authenticated (control-center.ts checked its session tag and counter), so
@@ -15,6 +15,7 @@ import { recruit } from "./recruit.js";
 import type { ControlContext } from "./context.js";
 import { dcmMember, MARK_AFTER_REPORTS, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
+import { type HeartbeatReport, packHeartbeat } from "../heartbeat-report.js";
 
 export function onHeartbeat(
   ctx: ControlContext,
@@ -52,7 +53,9 @@ export function onHeartbeat(
   if (b.resources.loss !== undefined) ctx.quality.onLoss(node.region, b.resources.loss);
   node.lastHeard = now;
   node.lastHeartbeat = now;
-  node.heartbeat = b;
+  // Kept packed, one array the channel's DCM shares (heartbeat-report.ts); `b` is let go.
+  const packed = packHeartbeat(b);
+  node.heartbeat = packed;
   node.heartbeatSeq = msg.seq;
   node.heartbeats++;
   node.heartbeatBytesTotal += bytes;
@@ -76,7 +79,7 @@ export function onHeartbeat(
     }
   }
 
-  channelReport(ctx, node, b);
+  channelReport(ctx, node, b, packed);
   // After the report: the ASSIGN that placement sends is not taken for a stale one.
   if (node.probation && node.heartbeats >= ctx.config.probationHeartbeats) endProbation(ctx, node);
 }
@@ -120,11 +123,16 @@ function endProbation(ctx: ControlContext, node: NodeRecord): void {
 }
 
 /** The per-channel part: the link report and the ASSIGN version for the channel's DCM. */
-function channelReport(ctx: ControlContext, node: NodeRecord, b: HeartbeatBody): void {
+function channelReport(
+  ctx: ControlContext,
+  node: NodeRecord,
+  b: HeartbeatBody,
+  packed?: HeartbeatReport,
+): void {
   const entry = ctx.directory.byId(b.channel);
   if (entry === undefined || !node.channels.includes(entry.info.name)) return;
   for (const p of b.parents) if (p?.suspect === true) suspectParent(ctx, entry.dcm, node, p.node);
-  if (entry.dcm.onLinkReport(node.id, b)) {
+  if (entry.dcm.onLinkReport(node.id, b, packed)) {
     ctx.logger.info("shed_children_moved", {
       node: node.id,
       channel: entry.info.name,
