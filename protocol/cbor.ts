@@ -40,9 +40,112 @@ const decoder = new Decoder(options);
 /**
  * Encode plain data: Map (integer keys), Array, number (integer), bigint (use for integers
  * above 2^32 - 1 so they go out as 8-byte integers, not floats), string, Uint8Array, null.
+ *
+ * A tree of Maps, Arrays, integers within ±2^32, bigints within 0..2^64 - 1, byte strings, null
+ * and booleans (every ASSIGN and HEARTBEAT_ACK, most control messages) is written directly, in
+ * the bytes cbor-x gives it (shortest argument widths, definite lengths: test/protocol-cbor-writer
+ * checks they are the same); anything else (a text string, a float, undefined, another object)
+ * goes to cbor-x whole.
  */
 export function encodeCbor(value: unknown): Buffer {
+  pos = 0;
+  try {
+    item(value);
+  } catch (e) {
+    if (e === UNSUPPORTED) return encoder.encode(value);
+    throw e;
+  }
+  const buf = Buffer.allocUnsafe(pos);
+  out.copy(buf, 0, 0, pos);
+  return buf;
+}
+
+/** cbor-x's encoding of `value`: what encodeCbor gives, by the reference encoder (tests compare them). */
+export function encodeCborReference(value: unknown): Buffer {
   return encoder.encode(value);
+}
+
+/** The direct writer's scratch buffer (grown as needed; the result is copied out of it). */
+let out = Buffer.allocUnsafe(2048);
+let pos = 0;
+/** Thrown by the direct writer for a value it leaves to cbor-x. */
+const UNSUPPORTED = Symbol("unsupported");
+const U64_LIMIT = 2n ** 64n;
+
+function room(n: number): void {
+  if (pos + n <= out.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(2 * out.length, pos + n));
+  out.copy(bigger, 0, 0, pos);
+  out = bigger;
+}
+
+/** An item's head: major type and its argument (0 <= n <= 2^32 - 1) in the shortest form. */
+function head(major: number, n: number): void {
+  room(5);
+  const m = major << 5;
+  if (n < 24) out[pos++] = m | n;
+  else if (n < 0x100) {
+    out[pos++] = m | 24;
+    out[pos++] = n;
+  } else if (n < 0x10000) {
+    out[pos++] = m | 25;
+    out.writeUInt16BE(n, pos);
+    pos += 2;
+  } else {
+    out[pos++] = m | 26;
+    out.writeUInt32BE(n, pos);
+    pos += 4;
+  }
+}
+
+function item(v: unknown): void {
+  switch (typeof v) {
+    case "number":
+      if (!Number.isInteger(v) || Object.is(v, -0)) throw UNSUPPORTED;
+      if (v >= 0 && v <= 0xffffffff) return head(0, v);
+      if (v < 0 && v >= -0x100000000) return head(1, -1 - v);
+      throw UNSUPPORTED;
+    case "bigint":
+      if (v < 0n || v >= U64_LIMIT) throw UNSUPPORTED;
+      room(9);
+      out[pos++] = 0x1b;
+      out.writeBigUInt64BE(v, pos);
+      pos += 8;
+      return;
+    case "boolean":
+      room(1);
+      out[pos++] = v ? 0xf5 : 0xf4;
+      return;
+    case "object":
+      if (v === null) {
+        room(1);
+        out[pos++] = 0xf6;
+        return;
+      }
+      if (v instanceof Uint8Array) {
+        head(2, v.length);
+        room(v.length);
+        out.set(v, pos);
+        pos += v.length;
+        return;
+      }
+      if (Array.isArray(v)) {
+        head(4, v.length);
+        for (const x of v as unknown[]) item(x);
+        return;
+      }
+      if (v instanceof Map) {
+        head(5, v.size);
+        for (const [k, x] of v as Map<unknown, unknown>) {
+          item(k);
+          item(x);
+        }
+        return;
+      }
+      throw UNSUPPORTED;
+    default:
+      throw UNSUPPORTED;
+  }
 }
 
 /** Decode bytes that passed scanCbor. Throws on anything cbor-x dislikes; callers catch. */

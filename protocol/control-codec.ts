@@ -54,18 +54,21 @@ const BODY_CODECS: ReadonlyMap<number, BodyCodec<unknown>> = new Map<number, Bod
 
 /** CBOR bytes of a control message; throws EncodeError if a field breaks a limit or the result exceeds 1200 bytes. */
 export function encodeControl(msg: ControlMessage): Buffer {
-  let tree: Map<number, unknown>;
-  try {
-    tree = envelope(msg);
-  } catch (e) {
-    if (e instanceof FieldError) throw e.toEncodeError();
-    throw e;
-  }
-  const buf = encodeCbor(tree);
+  const buf = encodeCbor(controlTree(msg));
   if (buf.length > MAX_CONTROL_BYTES) {
     throw new EncodeError(`${MsgType[msg.type]} encodes to ${buf.length} bytes, limit ${MAX_CONTROL_BYTES}`);
   }
   return buf;
+}
+
+/** The CBOR tree encodeControl writes (its fields checked); throws EncodeError as encodeControl does. */
+export function controlTree(msg: ControlMessage): Map<number, unknown> {
+  try {
+    return envelope(msg);
+  } catch (e) {
+    if (e instanceof FieldError) throw e.toEncodeError();
+    throw e;
+  }
 }
 
 function envelope(msg: ControlMessage): Map<number, unknown> {
