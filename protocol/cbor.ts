@@ -1,6 +1,7 @@
 /**
  * CBOR for control messages: cbor-x configured for plain RFC 8949 CBOR, behind a small
- * well-formedness scanner that sees untrusted bytes before cbor-x does.
+ * well-formedness scanner that sees untrusted bytes before cbor-x does. Encoding: a direct
+ * writer for trees of the common kinds (encodeCbor), in exactly cbor-x's bytes; cbor-x for the rest.
  *
  * The subset wire v1 writes and accepts (the scanner enforces it):
  *   major 0/1  unsigned/negative integers (any argument width)
