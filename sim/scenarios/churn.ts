@@ -1,6 +1,7 @@
 /**
  * churn: after the N viewers are placed, 5 % of them leave per minute (LEAVE) and as many new
- * ones join, spread evenly, for `minutes` (default 3). Every leaver's children must be repaired
+ * ones join, spread evenly, for `minutes` (default 3; a fraction runs that part of a minute: the
+ * scenario test runs 0.5). Every leaver's children must be repaired
  * and every newcomer placed; nobody is lost (a LEAVE is not a loss).
  */
 import { liveIds, soundlyPlaced, warmUp, type Scenario } from "./common.js";
