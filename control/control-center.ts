@@ -35,6 +35,7 @@ import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import { ClientManager, PROBATION_HEARTBEATS } from "./client-manager.js";
 import { ContentDirectory } from "./content-directory.js";
+import { KeyedQueue } from "./keyed-queue.js";
 import type { Dcm, OutgoingAssign } from "./dcm.js";
 import type { ControlContext, HandlerConfig } from "./handlers/context.js";
 import { checkLiveness } from "./handlers/node-lost.js";
@@ -185,7 +186,7 @@ export class ControlCenter implements ControlContext {
   readonly #admission: AdmissionQueue<Pending>;
   readonly #admitter: Slicer;
   /** ASSIGNs waiting for the pacer, by node and channel (a newer one replaces the older in place). */
-  readonly #assigns = new Map<string, { a: OutgoingAssign; resend: boolean }>();
+  readonly #assigns = new KeyedQueue<{ a: OutgoingAssign; resend: boolean }>();
   readonly #pacer: Slicer;
   readonly #assignBytesPerSlice: number;
   /** Bytes of ASSIGN sent outside the pacer in the current window of one gap. */
@@ -450,10 +451,9 @@ export class ControlCenter implements ControlContext {
 
   /** The pacer's step: the oldest queued ASSIGN; its bytes (0: none left). */
   #paceOne(): number {
-    const next = this.#assigns.entries().next();
-    if (next.done === true) return 0;
-    const [key, { a, resend }] = next.value;
-    this.#assigns.delete(key);
+    const next = this.#assigns.shift();
+    if (next === undefined) return 0;
+    const [, { a, resend }] = next;
     this.metrics.assignDepth = this.#assigns.size;
     // A node gone meanwhile (lost, left) gets nothing; a fenced server sends nothing.
     if (this.#fencedAt !== undefined || this.clients.get(a.node) === undefined) return 1;
