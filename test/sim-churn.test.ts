@@ -14,7 +14,7 @@ test("churn at " + NODES + " nodes: everyone present placed on live parents, non
   // 1 to 1.5 minutes of CPU at 10^4 (docs/sim.md), longer on a loaded machine. The run is
   // synchronous: one turn of the event loop lets ava hear of this timeout first, else its
   // own (3 min without a result, ava.config.js) ends the run however far it got.
-  t.timeout(15 * 60_000);
+  t.timeout(10 * 60_000);
   await turn();
   const r = simulate({ nodes: NODES, scenario: "churn", seed: 13, heap: false, minutes: 0.5 });
   t.log(JSON.stringify({ checks: r.checks, figures: r.figures, measured: r.measured }));
