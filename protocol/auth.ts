@@ -137,13 +137,19 @@ function rawKey(raw: Uint8Array, crv: "Ed25519" | "X25519"): KeyObject | undefin
   }
 }
 
-/** The raw 32 bytes of an Ed25519 or X25519 public (or private: its public half) KeyObject. */
+/**
+ * The raw 32 bytes of an Ed25519 or X25519 public (or private: its public half) KeyObject.
+ * Exported as DER SPKI, not as JWK: on Node 20 (20.20.2 here) `export({ format: "jwk" })` of a
+ * key from generateKeyPairSync deadlocks when a garbage collection during the export finalizes
+ * that key's generation job (ExportJWKEdKey -> GC -> ~KeyGenJob -> uv_mutex_lock: a 10^4-node
+ * simulation hung on it; /tmp/jwkhang.mjs hangs within 40,000 keys). Used once per identity;
+ * the per-JOIN ephemeral key gets its public half from the generation itself (handshake.ts).
+ */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  // A private key's JWK carries its public half (x): no public KeyObject to derive first.
-  const { x } = key.export({ format: "jwk" });
-  const raw = typeof x === "string" ? Buffer.from(x, "base64url") : undefined;
-  if (raw === undefined || raw.length !== PUBLIC_KEY_BYTES) {
-    throw new TypeError(`not an Ed25519 or X25519 key: ${key.asymmetricKeyType ?? key.type}`);
+  const type = key.asymmetricKeyType;
+  if (type !== "ed25519" && type !== "x25519") {
+    throw new TypeError(`not an Ed25519 or X25519 key: ${type ?? key.type}`);
   }
-  return new Uint8Array(raw);
+  const der = (key.type === "private" ? createPublicKey(key) : key).export({ format: "der", type: "spki" });
+  return new Uint8Array(der.subarray(der.length - PUBLIC_KEY_BYTES));
 }

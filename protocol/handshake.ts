@@ -18,8 +18,16 @@
  * handshake gives the same keys, whichever of them the node takes.
  * Pure functions over node:crypto; nothing here keeps state or throws on peer input.
  */
-import { createHash, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
-import { rawPublicKey, SESSION_KEY_BYTES, x25519Key } from "./auth.js";
+import {
+  createHash,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type JsonWebKey,
+  type KeyObject,
+} from "node:crypto";
+import { SESSION_KEY_BYTES, x25519Key } from "./auth.js";
+import { PUBLIC_KEY_BYTES } from "./limits.js";
 
 export const JOIN_CONTEXT = Buffer.from("tiercast join v1\0", "latin1");
 export const JOIN_ACK_CONTEXT = Buffer.from("tiercast join-ack v1\0", "latin1");
@@ -46,9 +54,23 @@ export interface SessionKeys {
   resumption: Buffer;
 }
 
+/**
+ * A fresh X25519 key pair. Its public half comes out of the generation as a JWK (about 34 µs a
+ * pair here, against about 140 µs for generating, then exporting DER): the encoding runs inside
+ * the generation job, which is not the JWK export that deadlocks on Node 20 (auth.ts
+ * rawPublicKey).
+ */
 export function newEphemeral(): Ephemeral {
-  const { privateKey } = generateKeyPairSync("x25519");
-  return { privateKey, publicKey: rawPublicKey(privateKey) };
+  // Node takes any export format here, "jwk" included; @types/node lists only "pem" and "der".
+  const generate = generateKeyPairSync as unknown as (
+    type: "x25519",
+    options: { publicKeyEncoding: { format: "jwk" } },
+  ) => { privateKey: KeyObject; publicKey: JsonWebKey };
+  const { privateKey, publicKey } = generate("x25519", { publicKeyEncoding: { format: "jwk" } });
+  const raw = typeof publicKey.x === "string" ? Buffer.from(publicKey.x, "base64url") : undefined;
+  if (raw === undefined || raw.length !== PUBLIC_KEY_BYTES)
+    throw new Error("X25519 key generation gave no public key");
+  return { privateKey, publicKey: new Uint8Array(raw) };
 }
 
 /** What a JOIN's signature covers before its bytes: the context and control's public key. */

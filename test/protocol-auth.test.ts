@@ -447,6 +447,20 @@ test("ed25519Key, x25519Key and rawPublicKey: raw 32-byte keys in and out, undef
   t.is(x25519Key(null as unknown as Uint8Array), undefined);
 });
 
+test("newEphemeral: its public half is the private key's, and 60,000 of them under GC pressure do not hang", (t) => {
+  // Node 20's JWK export of a generated key deadlocks when a collection during the export
+  // finalizes its generation job (auth.ts rawPublicKey); a hang here fails the test by timeout.
+  t.timeout(60_000);
+  const keep: unknown[] = [];
+  for (let i = 0; i < 60_000; i++) {
+    const e = newEphemeral();
+    if (i % 5000 === 0) t.deepEqual(rawPublicKey(e.privateKey), e.publicKey);
+    keep.push(new Array(50).fill(e.publicKey));
+    if (keep.length > 2000) keep.length = 0;
+  }
+  t.pass();
+});
+
 test("ed25519Key and x25519Key give the key its DER SPKI form gives, for any 32 bytes (a view into a larger buffer too)", (t) => {
   const spki = (prefix: string, raw: Uint8Array) =>
     createPublicKey({ key: Buffer.concat([Buffer.from(prefix, "hex"), raw]), format: "der", type: "spki" });
