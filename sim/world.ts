@@ -29,6 +29,21 @@ import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.js";
 import type { Address } from "../seams/transport.js";
 import { ControlMeter } from "./measure.js";
+import { Dcm } from "../control/dcm.js";
+
+/**
+ * Plans and repairs timed apart: every Dcm.reconcile (control's planner calls it a slice at a
+ * time; handlers only mark a DCM) is timed into the meter of the world whose control was made
+ * last. Patched once per process; outside a world it runs untimed.
+ */
+const timedReconciles: { meter: ControlMeter | undefined } = { meter: undefined };
+{
+  const reconcile = Dcm.prototype.reconcile;
+  Dcm.prototype.reconcile = function (this: Dcm) {
+    const meter = timedReconciles.meter;
+    return meter === undefined ? reconcile.call(this) : meter.timeReconcile(() => reconcile.call(this));
+  };
+}
 import { identityFromSeed, Viewer, type StreamClock, type ViewerScheduler } from "./viewer.js";
 
 export interface WorldOptions {
@@ -229,13 +244,7 @@ export class World {
       },
     );
     this.meter.metrics = control.metrics;
-    // Plans and repairs: ControlCenter.reconcile (handlers call it through the context) timed apart.
-    const reconcile = (control as { reconcile?: (dcm: never) => void }).reconcile;
-    if (typeof reconcile === "function") {
-      const bound = reconcile.bind(control);
-      (control as unknown as { reconcile: (dcm: never) => void }).reconcile = (dcm) =>
-        this.meter.timeReconcile(() => bound(dcm));
-    }
+    timedReconciles.meter = this.meter;
     return control;
   }
 
