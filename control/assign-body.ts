@@ -68,7 +68,15 @@ export function assignBodyFor(
     lastParent = p;
     const base = peer(p);
     const a = base === undefined ? LinkAlgorithm.TREE : wireAlgorithm(linkAlgorithm(plan, p, id));
-    lastEntry = base === undefined ? null : a === LinkAlgorithm.TREE ? base : { ...base, algorithm: a };
+    // Object literals with their fields written out, not `{ ...base, ... }`: on Node 20 a spread
+    // copy with fields added gets a hidden class of its own, about 230 B more per link kept in a
+    // DCM's saved ASSIGN bodies (docs/performance.md "Memory per node").
+    lastEntry =
+      base === undefined
+        ? null
+        : a === LinkAlgorithm.TREE
+          ? base
+          : { node: base.node, address: base.address, port: base.port, algorithm: a };
     return lastEntry;
   });
   const body: AssignBody = {
@@ -83,8 +91,14 @@ export function assignBodyFor(
       const a = wireAlgorithm(c.algorithm);
       return [
         a === LinkAlgorithm.TREE
-          ? { ...base, substreams: c.substreams }
-          : { ...base, substreams: c.substreams, algorithm: a },
+          ? { node: base.node, address: base.address, port: base.port, substreams: c.substreams }
+          : {
+              node: base.node,
+              address: base.address,
+              port: base.port,
+              substreams: c.substreams,
+              algorithm: a,
+            },
       ];
     }),
   };
