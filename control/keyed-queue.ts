@@ -6,9 +6,9 @@
  * leaves a deleted entry as a hole until the table is rehashed, and iteration starts at the
  * table's front, so each take walks every hole before it — 100,000 queued ASSIGNs took 1.8 s
  * to drain on this machine (quadratic: 10,000 took 30 ms). Here the
- * order is an array of entries read from a head index (compacted when the head passes half of
- * it), and the Map only finds an entry by key.
+ * order is a Fifo of entries (common/fifo.ts), and the Map only finds an entry by key.
  */
+import { Fifo } from "../common/fifo.js";
 
 interface Entry<V> {
   readonly key: string;
@@ -18,8 +18,7 @@ interface Entry<V> {
 
 export class KeyedQueue<V> {
   readonly #byKey = new Map<string, Entry<V>>();
-  #order: Array<Entry<V>> = [];
-  #head = 0;
+  readonly #order = new Fifo<Entry<V>>();
 
   get size(): number {
     return this.#byKey.size;
@@ -51,29 +50,17 @@ export class KeyedQueue<V> {
 
   /** The oldest entry, taken out of the queue; undefined when empty. */
   shift(): [string, V] | undefined {
-    while (this.#head < this.#order.length) {
-      const e = this.#order[this.#head++]!;
-      if (!e.live) continue;
+    for (let e = this.#order.shift(); e !== undefined; e = this.#order.shift()) {
+      if (!e.live) continue; // deleted while it waited
       e.live = false;
       this.#byKey.delete(e.key);
-      this.#compact();
       return [e.key, e.value];
     }
-    this.#order = [];
-    this.#head = 0;
     return undefined;
   }
 
   clear(): void {
     this.#byKey.clear();
-    this.#order = [];
-    this.#head = 0;
-  }
-
-  #compact(): void {
-    if (this.#head >= 1024 && this.#head * 2 >= this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
-      this.#head = 0;
-    }
+    this.#order.clear();
   }
 }

@@ -17,6 +17,7 @@
  * envelope starts `map, 0, v, 1, type`). The peek is untrusted and only schedules: every
  * datagram is decoded and authenticated as before whichever lane it took.
  */
+import { Fifo } from "../../common/fifo.js";
 import { MsgType } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 
@@ -44,30 +45,6 @@ interface Item {
   from: Address;
 }
 
-/** A FIFO of datagrams with O(1) push and shift (an array and a head index, compacted now and then). */
-class Lane {
-  #items: Item[] = [];
-  #head = 0;
-
-  get size(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(item: Item): void {
-    this.#items.push(item);
-  }
-
-  shift(): Item | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head++];
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-}
-
 /** The type a datagram's envelope says it is, if it is written the canonical way; undefined otherwise. */
 export function peekType(data: Uint8Array): number | undefined {
   // map (0xA0..0xBF), key 0, version (a small uint), key 1, type (a small uint)
@@ -79,8 +56,8 @@ export function peekType(data: Uint8Array): number | undefined {
 export class InboundQueue {
   readonly #deps: InboundDeps;
   readonly #config: InboundConfig;
-  readonly #urgent = new Lane();
-  readonly #rest = new Lane();
+  readonly #urgent = new Fifo<Item>();
+  readonly #rest = new Fifo<Item>();
   #scheduled = false;
   #stopped = false;
   /** Datagrams dropped because their lane was full; drains that yielded with work left. */
