@@ -52,10 +52,13 @@
  *
  *   npm run build && npm run bench:ingest [-- --nodes 5000 --join-nodes 5000 --rates 5000,10000,20000
  *     --step-s 3 --window 64 --per-prefix 50 --recv-buffer-bytes 8388608 --join-deadline-s 120]
+ *   --cpu-prof-dir DIR: control and the origin run with --cpu-prof, their profiles (one file per
+ *   thread, named with the pid the log prints for control) written to DIR when they exit; the
+ *   JSON's `profile.windowUs` is the join burst on the profiles' clock (CLOCK_MONOTONIC, µs).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CHANNEL, Cluster } from "../cli/demo/cluster.js";
 import type { ControlNode } from "../cli/demo/status.js";
@@ -91,6 +94,7 @@ const { values: opt } = parseArgs({
     "join-deadline-s": { type: "string", default: "120" },
     "upload-kbps": { type: "string", default: "4000" },
     keep: { type: "boolean", default: false },
+    "cpu-prof-dir": { type: "string" },
   },
 });
 
@@ -115,6 +119,8 @@ const RECV_BUFFER = int("recv-buffer-bytes", 0, 1 << 30);
 const SETUP_DEADLINE_S = int("setup-deadline-s", 10, 3600);
 const JOIN_DEADLINE_S = int("join-deadline-s", 5, 3600);
 const UPLOAD_KBPS = int("upload-kbps", 0, 10_000_000);
+/** Opt-in: control and the origin run under node's --cpu-prof, their profiles written here on exit. */
+const CPU_PROF_DIR = opt["cpu-prof-dir"] === undefined ? undefined : resolve(opt["cpu-prof-dir"]);
 const RATES = String(opt.rates)
   .split(",")
   .map((s) => Number(s.trim()));
@@ -138,6 +144,8 @@ const log = (s: string): void =>
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 const load1 = (): number => round(loadavg()[0]!, 2);
+/** CLOCK_MONOTONIC in µs: the clock of V8's profile timestamps (startTime, timeDeltas). */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 interface StepRow {
   rate: number;
@@ -175,7 +183,17 @@ async function main(): Promise<void> {
     originFanout: DEFAULT_FANOUT,
     heartbeatMs: HEARTBEAT_MS,
     topology: "tiered",
-    env: { TIERCAST_RECV_BUFFER_BYTES: String(RECV_BUFFER) },
+    env: {
+      TIERCAST_RECV_BUFFER_BYTES: String(RECV_BUFFER),
+      // Opt-in: control and the origin write V8 CPU profiles (each thread its own file) at exit.
+      ...(CPU_PROF_DIR === undefined
+        ? {}
+        : {
+            NODE_OPTIONS: [process.env.NODE_OPTIONS, "--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`]
+              .filter((x) => x !== undefined && x !== "")
+              .join(" "),
+          }),
+    },
     onEvent: (proc, ev) => {
       if (proc !== "control") return;
       if (ev.event === "ready") ready = ev;
@@ -202,6 +220,7 @@ async function main(): Promise<void> {
   try {
     await cluster.start();
     const controlPid = cluster.control.child.pid!;
+    if (CPU_PROF_DIR !== undefined) log(`control pid ${controlPid}: profiles in ${CPU_PROF_DIR}`);
     const token = readAdminToken(cluster.adminTokenFile);
     const metricsUrl = `http://${cluster.control.http.address}:${cluster.control.http.port}/metrics`;
     // With DCM workers, /metrics merges each worker's answer, and leaves out a worker that has
@@ -367,6 +386,7 @@ async function main(): Promise<void> {
       const snmp0 = rcvbufErrors();
       const logOffset = fileSize(cluster.control.logFile);
       log(`joins: ${JOIN_NODES} viewers join at once beside ${estIds.size} established`);
+      const burstStartUs = monotonicUs();
       await gen.join("crowd", NODES, JOIN_NODES, 0);
       const start = Date.now();
       let crowd: GroupProgress = await gen.progress("crowd");
@@ -385,6 +405,7 @@ async function main(): Promise<void> {
       }
       const cpu1 = cpuMicros(controlPid);
       const end = Date.now();
+      const burstEndUs = monotonicUs();
       const complete = crowd.admitted === JOIN_NODES;
       // Accepted per second: first JOIN to last JOIN_ACK NONE. Placement follows one interval later
       // for every new key (probation: placed after its second heartbeat), so the placement span is
@@ -445,6 +466,10 @@ async function main(): Promise<void> {
         establishedRejoins: estAfter.rejoins - est.rejoins,
         kernelDrops: d0 === undefined || d1 === undefined ? null : d1 - d0,
         rcvbufErrorsAll: snmp0 === undefined || snmp1 === undefined ? null : snmp1 - snmp0,
+        // The burst (first JOIN to last placement) on the clock of a .cpuprofile's timestamps.
+        ...(CPU_PROF_DIR === undefined
+          ? {}
+          : { profile: { dir: CPU_PROF_DIR, controlPid, windowUs: [burstStartUs, burstEndUs] } }),
       };
     }
 
