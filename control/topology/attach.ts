@@ -11,6 +11,7 @@
  */
 import { Cursor, Feeders } from "./feeders.js";
 import type { ClusterState, Rec, State } from "./state.js";
+import type { UpperPools } from "./upper-pool.js";
 
 /** Hops below `r` in sub-tree j (0 for a leaf), over same-tier children. */
 export function subtreeHeight(st: State, r: Rec, j: number): number {
@@ -51,15 +52,13 @@ function isBelow(st: State, q: Rec, r: Rec, j: number): boolean {
 
 export interface AttachContext {
   st: State;
-  /** Upper-tier candidates of a region (tier 2 first, then tier 1). */
-  upperOf: (region: string) => Rec[];
+  /** Upper-tier candidates by region and tier (kept by repair.ts across changes). */
+  pools: UpperPools;
   origin: Rec;
-  /** Per-change caches, by cluster: upper-tier candidates of its regions, its feeders. */
-  lists?: Map<number, Rec[]>;
+  /** Per-change cache, by cluster: its feeders of the tier above. */
   primaries?: Map<number, Rec[]>;
 }
 
-/** Finds r a parent in sub-tree j of its cluster (never `avoid`). Returns false when none exists. */
 /**
  * Finds r a parent in sub-tree j of its cluster (never `avoid`). `preferUpper`: try the tier
  * above first (r lost an upper-tier feeder: another one keeps it one hop down, and one link
@@ -98,7 +97,6 @@ export function attach(
 
 function upperFeed(ctx: AttachContext, cl: ClusterState, r: Rec, j: number, avoid?: number): Rec | undefined {
   const st = ctx.st;
-  const skip = (x: Rec): boolean => x.id === avoid || x.tier >= r.tier;
   ctx.primaries ??= new Map();
   let primaries = ctx.primaries.get(cl.plan.id);
   if (primaries === undefined) {
@@ -109,21 +107,8 @@ function upperFeed(ctx: AttachContext, cl: ClusterState, r: Rec, j: number, avoi
     }
     ctx.primaries.set(cl.plan.id, primaries);
   }
-  if (avoid !== undefined) primaries = primaries.filter((x) => !skip(x));
-  ctx.lists ??= new Map();
-  let region = ctx.lists.get(cl.plan.id);
-  if (region === undefined) {
-    region = cl.plan.region
-      .split("+")
-      .flatMap((g) => ctx.upperOf(g))
-      .filter((x) => x.tier < r.tier);
-    ctx.lists.set(cl.plan.id, region);
-  }
-  const lists = [
-    new Cursor(avoid === undefined ? region : region.filter((x) => x.id !== avoid)),
-    new Cursor(ctx.origin.id === avoid ? [] : [ctx.origin]),
-  ];
-  const feeders = new Feeders(st, cl.alg, primaries, lists);
+  const lists = [...ctx.pools.cursors(cl.plan.region, r.tier), new Cursor([ctx.origin])];
+  const feeders = new Feeders(st, cl.alg, primaries, lists, avoid);
   // Below two distinct feeders, the next feed comes from a new one when possible.
   const fresh = cl.plan.fec === undefined && cl.feeds.size < 2;
   if (fresh) for (const id of cl.feeds.keys()) feeders.handed.add(id);
@@ -147,15 +132,7 @@ export function ensureFeeders(ctx: AttachContext, cl: ClusterState, moved?: Set<
         const p = r.np.parents[j];
         if ((leafOnly && j === r.home) || p === null || p === undefined) continue;
         const old = st.get(p);
-        const lists = [
-          new Cursor(
-            cl.plan.region
-              .split("+")
-              .flatMap((g) => ctx.upperOf(g))
-              .filter((x) => x.tier < r.tier),
-          ),
-          new Cursor([ctx.origin]),
-        ];
+        const lists = [...ctx.pools.cursors(cl.plan.region, r.tier), new Cursor([ctx.origin])];
         const feeders = new Feeders(st, cl.alg, [], lists);
         for (const f of cl.feeds.keys()) feeders.handed.add(f);
         const next = feeders.take(j, r, true);

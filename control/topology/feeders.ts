@@ -23,8 +23,11 @@ import type { LinkAlgorithm } from "./plan.js";
 import type { Rec, State } from "./state.js";
 
 export class Cursor {
-  at = 0;
-  constructor(readonly items: Rec[]) {}
+  constructor(
+    readonly items: readonly Rec[],
+    /** Items before it have no room (a start past them, or the cursor's own skipping). */
+    public at = 0,
+  ) {}
 }
 
 export interface FeedSource {
@@ -41,6 +44,8 @@ export class Feeders implements FeedSource {
     private readonly alg: LinkAlgorithm,
     private readonly primaries: readonly Rec[],
     private readonly lists: readonly Cursor[],
+    /** A node never handed out (a congested link's parent, moving its child away). */
+    private readonly avoid?: number,
   ) {}
 
   /** Feeders this source has handed out (for the >= 2 distinct feeders rule). */
@@ -86,6 +91,7 @@ export class Feeders implements FeedSource {
 
   #ok(r: Rec, child: Rec, fresh: boolean, strict: boolean): boolean {
     return (
+      r.id !== this.avoid &&
       (!fresh || !this.handed.has(r.id)) &&
       this.st.canFeed(r, child, this.alg) &&
       (!strict || this.diverse(r, child))

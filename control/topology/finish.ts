@@ -6,6 +6,7 @@
 import type { NodePlan, Plan } from "./plan.js";
 import type { Rec, State } from "./state.js";
 import type { TierSnapshot } from "./tier-types.js";
+import type { UpperPools } from "./upper-pool.js";
 
 export interface Tracked {
   st: State;
@@ -18,8 +19,8 @@ export interface Tracked {
   seed: number;
   /** Unplaced nodes and why. */
   unplaced: Map<number, string>;
-  /** Repair caches: fed tier-1/tier-2 nodes per region, live tier-1 nodes. */
-  upper?: Map<string, Rec[]>;
+  /** Repair caches: fed upper-tier nodes per region and tier, live tier-1 nodes. */
+  upper?: UpperPools;
   tier1?: Rec[];
   /** Drift was seen after the last repair: the next change rebuilds. */
   rebuildDue: boolean;

@@ -40,13 +40,22 @@ export function relieveOrigin(st: State, origin: Rec): void {
   }
 }
 
+/** Room for the cheapest substream and one more link. */
+function hasRoom(r: Rec, min: number): boolean {
+  return r.cap - r.used >= min && r.np.children.length < r.maxKids;
+}
+
 /** Upper-tier nodes that can pass data on and have room for a substream and a link, most spare first. */
 function openUppers(st: State): Rec[] {
   const min = Math.min(st.bitCost("tree"), st.bitCost("fec-tree"));
   const open: Rec[] = [];
-  for (const r of st.recs.values())
-    if (r.tier >= 1 && r.cap - r.used >= min && r.np.children.length < r.maxKids && live(r)) open.push(r);
+  for (const r of st.recs.values()) if (r.tier >= 1 && hasRoom(r, min) && live(r)) open.push(r);
   return open.sort((a, b) => b.cap - b.used - (a.cap - a.used) || a.id - b.id);
+}
+
+function findFrom(list: readonly Rec[], from: number, ok: (r: Rec) => boolean): Rec | undefined {
+  for (let i = from; i < list.length; i++) if (ok(list[i]!)) return list[i];
+  return undefined;
 }
 
 /**
@@ -57,13 +66,20 @@ function feedLeft(st: State, nodes: readonly Rec[], origin: Rec | undefined): bo
   let any = false;
   let tier = -1;
   let open: Rec[] = [];
+  // Links only take room here: a node at `at` or before it with no room left stays without,
+  // and the search starts past them (a scan from the start for every unfed node was quadratic:
+  // 42 s of one rebuild at 10^5 nodes).
+  let at = 0;
+  const min = Math.min(st.bitCost("tree"), st.bitCost("fec-tree"));
   for (const c of nodes) {
     if (fedCount(c) >= needed(c)) continue;
-    // A node fed a tier up may feed this one: the candidates are taken afresh per tier.
+    // A node fed a tier up may feed this one: the candidates (tiers above it) are taken afresh per tier.
     if (origin === undefined && c.tier !== tier) {
       tier = c.tier;
-      open = openUppers(st);
+      open = openUppers(st).filter((u) => u.tier < tier);
+      at = 0;
     }
+    while (at < open.length && !hasRoom(open[at]!, min)) at++;
     const alg = st.clusters[c.cluster]?.alg === "fec-tree" ? "fec-tree" : "tree";
     const ok = (u: Rec): boolean => (u === origin || feedsFromAbove(u.np, c.np)) && st.canFeed(u, c, alg);
     const before = c.np.depth;
@@ -74,7 +90,7 @@ function feedLeft(st: State, nodes: readonly Rec[], origin: Rec | undefined): bo
           ? ok(origin)
             ? origin
             : undefined
-          : (c.ups.find((x) => x.tier > 0 && ok(x) && live(x)) ?? open.find(ok));
+          : (c.ups.find((x) => x.tier > 0 && ok(x) && live(x)) ?? findFrom(open, at, ok));
       if (u === undefined) break;
       st.link(u, c, j, alg);
       any = true;
@@ -88,6 +104,7 @@ function feedLeft(st: State, nodes: readonly Rec[], origin: Rec | undefined): bo
 /** Moves the origin's leaf substreams below tier 1 to `open` nodes, one kept per link (module doc). */
 function moveOff(st: State, origin: Rec, open: Rec[]): boolean {
   let any = false;
+  const min = Math.min(st.bitCost("tree"), st.bitCost("fec-tree"));
   for (const e of [...origin.np.children]) {
     const c = st.recs.get(e.node);
     if (c === undefined || c.tier < 2 || e.algorithm === "flood") continue;
@@ -110,8 +127,7 @@ function moveOff(st: State, origin: Rec, open: Rec[]): boolean {
     }
     if (!moved) continue;
     any = true;
-    const min = Math.min(st.bitCost("tree"), st.bitCost("fec-tree"));
-    open = open.filter((r) => r.cap - r.used >= min && r.np.children.length < r.maxKids);
+    open = open.filter((r) => hasRoom(r, min));
     st.refreshDepth(c);
     if (c.np.depth !== before) deepen(st, c);
   }

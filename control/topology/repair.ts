@@ -36,6 +36,7 @@ import type { NodePlan, Plan } from "./plan.js";
 import { ensureRobust } from "./robust.js";
 import type { ClusterState, Rec, State } from "./state.js";
 import { fecNFor, type TierNode, type TierSnapshot } from "./tier-types.js";
+import { UpperPools } from "./upper-pool.js";
 
 export interface RepairResult {
   plan: Plan;
@@ -137,7 +138,6 @@ function closeCluster(plan: Plan, t: Tracked, ctx: AttachContext, cl: number): v
   if (st.clusters.length - 1 !== cl || st.clusters[cl]!.plan.members.length > 0) return;
   st.clusters.pop();
   if (plan.clusters?.[cl] !== undefined && plan.clusters.length - 1 === cl) plan.clusters.pop();
-  ctx.lists?.delete(cl);
   ctx.primaries?.delete(cl);
 }
 
@@ -197,7 +197,7 @@ function finishJoin(
   const { r, changed } = joined;
   const cs = t.st.clusters[r.cluster]!;
   (plan.nodes as Map<number, NodePlan>).set(r.id, r.np);
-  if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.upperOf(r.region).push(r);
+  if (r.np.fec !== undefined && fedCount(r) >= needed(r)) ctx.pools.add(r);
   cs.plan.depthBound = Math.max(cs.plan.depthBound, clusterBound(cs.plan.members.length));
   return finish(plan, t, s, changed, undefined, ctx, "join");
 }
@@ -212,7 +212,7 @@ export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult
   if (st.originId === null) return leaveUnrooted(plan, t, r, s);
   if (r.tier <= 1) return rebuild(plan, s);
   const ctx = context(t);
-  if (r.np.fec !== undefined) remove(ctx.upperOf(r.region), r);
+  if (r.np.fec !== undefined) ctx.pools.remove(r);
   const changed = new Set<number>();
   r.np.parents.forEach((p, j) => {
     if (p === null) return;
@@ -297,10 +297,7 @@ export function planFill(
   changed.add(id);
   st.refreshDepth(r);
   // A coded node fed now can feed the tier below: the repair caches list it.
-  if (r.np.fec !== undefined && !wasFed && fedCount(r) >= needed(r)) {
-    const list = ctx.upperOf(r.region);
-    if (!list.includes(r)) list.push(r);
-  }
+  if (r.np.fec !== undefined && !wasFed && fedCount(r) >= needed(r)) ctx.pools.add(r);
   return finish(plan, t, s, changed, moved, ctx);
 }
 
@@ -374,28 +371,20 @@ function context(t: Tracked): AttachContext {
       if (cs !== undefined) cs.free[r.home]! -= r.fan - fan;
       r.fan = fan;
     }
-    const m = new Map<string, Rec[]>();
+    const candidates: Rec[] = [];
     for (const r of st.recs.values()) {
       if (r.tier !== 1 && r.np.fec === undefined) continue;
       if (r.tier === 1 ? r.np.depth === null : fedCount(r) < needed(r)) continue;
-      let list = m.get(r.region);
-      if (list === undefined) m.set(r.region, (list = []));
-      list.push(r);
+      candidates.push(r);
     }
-    for (const list of m.values()) list.sort((a, b) => b.tier - a.tier || b.cap - b.used - (a.cap - a.used));
-    t.upper = m;
+    candidates.sort((a, b) => b.cap - b.used - (a.cap - a.used));
+    const pools = new UpperPools(st);
+    for (const r of candidates) pools.add(r);
+    st.onFreed = (p) => pools.freed(p);
+    t.upper = pools;
     t.tier1 = [...st.recs.values()].filter((r) => r.tier === 1 && r.np.depth !== null);
   }
-  const upper = t.upper;
-  return {
-    st,
-    upperOf: (region) => {
-      let list = upper.get(region);
-      if (list === undefined) upper.set(region, (list = []));
-      return list;
-    },
-    origin: st.get(st.originId!),
-  };
+  return { st, pools: t.upper, origin: st.get(st.originId!) };
 }
 
 function finish(

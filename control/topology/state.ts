@@ -151,6 +151,9 @@ export class State {
     c.tlocal[j] = upper ? 1 : (p.tlocal[j] ?? 0) + 1;
   }
 
+  /** Told when p has room again (an unlink): the repair caches (upper-pool.ts) listen. */
+  onFreed?: (p: Rec) => void;
+
   /** Removes p -> c for substream j (no-op when absent). */
   unlink(p: Rec, c: Rec, j: number): void {
     const e = this.edge(p, c.id);
@@ -176,6 +179,7 @@ export class State {
       if (n > 0) feeds.set(p.id, n);
       else feeds.delete(p.id);
     }
+    this.onFreed?.(p);
   }
 
   /** Depth a child of p in tree j gets from p: an upper-tier parent counts with its own depth. */
