@@ -70,6 +70,8 @@ export interface ContentDirectoryConfig {
   rolloutSlice?: number;
   /** Each channel's Dcm `joinSlice` (joins placed per reconcile); the same caveat. Default unbounded. */
   joinSlice?: number;
+  /** Each channel's Dcm `planSlice` (steps of a full build per reconcile); the same caveat. Default unbounded. */
+  planSlice?: number;
 }
 
 export class ContentDirectory {
@@ -109,6 +111,7 @@ export class ContentDirectory {
           ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
           ...(this.#config.rolloutSlice === undefined ? {} : { rolloutSlice: this.#config.rolloutSlice }),
           ...(this.#config.joinSlice === undefined ? {} : { joinSlice: this.#config.joinSlice }),
+          ...(this.#config.planSlice === undefined ? {} : { planSlice: this.#config.planSlice }),
         },
       );
       entry = {

@@ -131,21 +131,23 @@ export interface ControlConfig {
   /** ASSIGN pacing: bytes per slice (default 48 KiB), and the slice's budget and gap (the admission's). */
   assignPacing?: Partial<SlicerConfig>;
   /**
-   * Planning in slices (docs/control.md "Admission"): each DCM places at most `joinSlice` joins
-   * and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
+   * Planning in slices (docs/control.md "Admission"): each DCM places at most `joinSlice` joins,
+   * runs at most `planSlice` steps of a full build (engine.ts buildSteps, about 1,000 nodes of
+   * work each) and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
    * in slices of the admission's budget and gap, so that a flash crowd's placement never holds
    * the event loop for long. Defaults: PLANNING.
    */
-  planning?: { joinSlice?: number; rolloutSlice?: number; slice?: Partial<SlicerConfig> };
+  planning?: { joinSlice?: number; rolloutSlice?: number; planSlice?: number; slice?: Partial<SlicerConfig> };
 }
 
 /**
- * Planning slices: 32 joins and 2,000 rebuilt ASSIGNs per DCM reconcile (each a few ms at 10^4
- * to 10^5 members: bench:join), one reconcile per slice (a slice a ms: up to 32,000 joins a
- * second; a rebuild's reconcile alone can pass the CPU budget, and on a simulated clock, which
- * counts without a budget, several in one slice would add up).
+ * Planning slices: 32 joins, 2 steps of a full build (about 10 ms each) and 2,000 rebuilt ASSIGNs
+ * per DCM reconcile (each a few ms at 10^4 to 10^5 members: bench:join), one reconcile per slice
+ * (a slice a ms: up to 32,000 joins a second; a reconcile alone can pass the CPU budget, and on a
+ * simulated clock, which counts without a budget, several in one slice would add up). A full
+ * build of 10^5 nodes (about a second) is then about 50 slices, between which control reads its socket.
  */
-export const PLANNING = { joinSlice: 32, rolloutSlice: 2000, perSlice: 1 };
+export const PLANNING = { joinSlice: 32, planSlice: 2, rolloutSlice: 2000, perSlice: 1 };
 
 /** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
 const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
@@ -282,6 +284,7 @@ export class ControlCenter implements ControlContext {
         tierPolicy,
         joinSlice: planning.joinSlice ?? PLANNING.joinSlice,
         rolloutSlice: planning.rolloutSlice ?? PLANNING.rolloutSlice,
+        planSlice: planning.planSlice ?? PLANNING.planSlice,
       },
     );
   }

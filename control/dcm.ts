@@ -71,16 +71,10 @@ import {
   type ReportedPlacement,
   settleAdoption,
 } from "./topology/adopt.js";
-import { buildTieredPlan } from "./topology/engine.js";
+import { assignDiff } from "./topology/diff.js";
+import { buildSteps, buildTieredPlan } from "./topology/engine.js";
 import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
-import {
-  planFill,
-  planJoin,
-  planLeave,
-  planMove,
-  planRebuild,
-  type RepairResult,
-} from "./topology/repair.js";
+import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/repair.js";
 import {
   fecNFor,
   resolvePolicy,
@@ -153,6 +147,13 @@ export interface DcmConfig {
    * placed in bounded slices between which control reads its socket. Default: unbounded.
    */
   joinSlice?: number;
+  /**
+   * Tiered: a full build (a rebuild) runs this many steps of engine.ts buildSteps (about
+   * BUILD_STEP nodes of work each) per reconcile(); until it is done the plan in force stays,
+   * changes wait, and the caller reconciles again soon (needsReconcile). Default: unbounded (a
+   * rebuild is done in the reconcile that needs it).
+   */
+  planSlice?: number;
 }
 
 export interface WatchdogPolicy {
@@ -310,6 +311,13 @@ export class Dcm {
   readonly #rollout = new Set<number>();
   readonly #rolloutSlice: number;
   readonly #joinSlice: number;
+  readonly #planSlice: number;
+  /**
+   * A full build in progress (planSlice): its steps; `ifBetter`: the watchdog's (kept only when
+   * it leaves fewer members unfed), which keeps the changes that were waiting behind it, `held`
+   * of them being in its snapshot already.
+   */
+  #build: { steps: Generator<void, Plan, void>; ifBetter: boolean; held: number } | undefined;
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -328,6 +336,9 @@ export class Dcm {
     const joins = config.joinSlice ?? Infinity;
     if (!(joins >= 1)) throw new RangeError(`joinSlice must be >= 1, got ${joins}`);
     this.#joinSlice = joins;
+    const steps = config.planSlice ?? Infinity;
+    if (!(steps >= 1)) throw new RangeError(`planSlice must be >= 1, got ${steps}`);
+    this.#planSlice = steps;
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
   }
 
@@ -462,8 +473,8 @@ export class Dcm {
     if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
     if (only === undefined) this.#rollout.clear();
     else only = this.#sliceRollout(only as Set<number>);
-    // Joins held back by joinSlice keep the plan dirty: the next reconcile() places them.
-    this.#topologyDirty = this.#changes.length > 0;
+    // Joins held back by joinSlice, or a build in steps, keep the plan dirty: the next reconcile() goes on.
+    this.#topologyDirty = this.#changes.length > 0 || this.#build !== undefined;
     this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
@@ -646,6 +657,7 @@ export class Dcm {
       summary.adopted = [...this.#members.keys()].filter((id) => this.#plan.nodes.has(id)).length;
     }
     this.#changes = [];
+    this.#build = undefined;
     this.#rebuild = false;
     this.#topologyDirty = false;
     // Every node is compared with what it reported at the next reconcile.
@@ -727,8 +739,10 @@ export class Dcm {
       this.#changes.push({ kind: "adopt", id });
       acted = true;
     }
-    // Joins still queued (joinSlice) are not holes: placement is catching up with them.
-    const placing = this.#changes.some((c) => c.kind === "join" || c.kind === "place");
+    // Joins still queued (joinSlice) are not holes: placement is catching up with them; nor is
+    // anything while a full build runs in steps (the plan in force is about to be replaced).
+    const placing =
+      this.#build !== undefined || this.#changes.some((c) => c.kind === "join" || c.kind === "place");
     if (!placing && this.#checkFeeds()) acted = true;
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
     if (this.#tiered && this.#channel.vod === undefined && this.#checkStale()) acted = true;
@@ -984,39 +998,38 @@ export class Dcm {
    * (every node after a rebuild: role, cluster or fec may change alone).
    */
   #repair(): { changed: Set<number>; rebuilt: boolean; before: Plan } {
-    const s = this.#snapshot();
     const changed = new Set<number>();
-    let rebuiltAny = false;
+    const before = this.#plan;
+    // A rebuild asked for while one runs (new stream parameters, a policy): that one is stale.
+    if (this.#build !== undefined && this.#rebuild) this.#build = undefined;
+    if (this.#build !== undefined) return this.#stepBuild(changed, before);
+    const s = this.#snapshot();
+    const defer = { deferRebuild: true };
+    // A repair that built in place (an adoption's): the rest of the changes are in its snapshot.
+    let rebuilt = false;
     const take = (r: RepairResult): boolean => {
       this.#plan = r.plan;
       for (const id of r.changed) changed.add(id);
-      rebuiltAny ||= r.rebuilt;
-      return r.rebuilt;
+      rebuilt ||= r.rebuilt;
+      return r.due === true;
     };
-    const before = this.#plan;
-    let rest: Change[] = [];
-    if (this.#rebuild) {
-      take(planRebuild(this.#plan, s));
-    } else {
+    let done = 0;
+    let due = this.#rebuild;
+    let ifBetter = false;
+    if (!due) {
       let joins = 0;
-      let done = 0;
       for (const c of this.#changes) {
         // joinSlice: the joins after this many wait, in order, for the next reconcile.
         if ((c.kind === "join" || c.kind === "place") && joins++ >= this.#joinSlice) break;
         done++;
-        let rebuilt: boolean;
-        if (c.kind === "move") rebuilt = take(planMove(this.#plan, c.parent, c.child, s));
-        else if (c.kind === "leave") rebuilt = take(planLeave(this.#plan, c.id, s));
-        else if (c.kind === "fill") rebuilt = take(planFill(this.#plan, c.id, s));
-        else if (c.kind === "rebuild-if-better") {
-          // A rebuild leaves the plan in force untouched: it is kept when the new one is no better.
-          const r = planRebuild(this.#plan, s);
-          rebuilt = this.#starved(r.plan) < this.#starved(this.#plan) && take(r);
-          if (!rebuilt) this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
-        } else if (c.kind === "place" || c.kind === "adopt") {
+        if (c.kind === "move") due = take(planMove(this.#plan, c.parent, c.child, s, defer));
+        else if (c.kind === "leave") due = take(planLeave(this.#plan, c.id, s, defer));
+        else if (c.kind === "fill") due = take(planFill(this.#plan, c.id, s, [], defer));
+        else if (c.kind === "rebuild-if-better") due = ifBetter = true;
+        else if (c.kind === "place" || c.kind === "adopt") {
           const node = this.#tierNode(c.id);
           if (node === undefined || this.#plan.nodes.has(c.id)) continue;
-          if (c.kind === "place") rebuilt = take(planJoin(this.#plan, node, s));
+          if (c.kind === "place") due = take(planJoin(this.#plan, node, s, defer));
           else {
             const report = this.#nodeReport(c.id) ?? {};
             const r = planAdoptNode(this.#plan, node, report, s);
@@ -1025,25 +1038,58 @@ export class Dcm {
               node: c.id,
               asReported: r.adopted,
             });
-            rebuilt = take(r.result);
+            due = take(r.result);
           }
         } else {
           const node = this.#tierNode(c.id);
           if (node === undefined) continue; // joined and left again before this reconcile
-          rebuilt = take(planJoin(this.#plan, node, s));
+          due = take(planJoin(this.#plan, node, s, defer));
         }
-        // A rebuild used the snapshot after every pending change: the rest is in it already.
+        if (due) break;
         if (rebuilt) {
           done = this.#changes.length;
           break;
         }
       }
-      rest = this.#changes.slice(done);
     }
-    this.#changes = rest;
+    this.#changes = this.#changes.slice(done);
     this.#rebuild = false;
-    this.#logPlan(before, this.#plan, changed.size);
-    return { changed, rebuilt: rebuiltAny, before };
+    if (!due) {
+      this.#logPlan(before, this.#plan, changed.size);
+      return { changed, rebuilt, before };
+    }
+    // A full build, from a snapshot taken now: it holds every change still waiting, which the
+    // plan it makes replaces (the watchdog's keeps them, for when its plan is not kept). Its
+    // first step reads the snapshot's nodes.
+    this.#build = { steps: buildSteps(s), ifBetter, held: this.#changes.length };
+    if (!ifBetter) this.#changes = [];
+    this.#build.steps.next();
+    return this.#stepBuild(changed, before);
+  }
+
+  /**
+   * Runs planSlice steps of the full build in progress; when it is done, its plan replaces the
+   * one in force and `changed` gets assignDiff's candidates (topology/diff.ts).
+   */
+  #stepBuild(changed: Set<number>, before: Plan): { changed: Set<number>; rebuilt: boolean; before: Plan } {
+    const b = this.#build!;
+    for (let i = 0; i < this.#planSlice; i++) {
+      const r = b.steps.next();
+      if (r.done !== true) continue;
+      this.#build = undefined;
+      const plan = r.value;
+      // A rebuild leaves the plan in force untouched: the watchdog's is kept only when it is better.
+      if (b.ifBetter && !(this.#starved(plan) < this.#starved(this.#plan))) {
+        this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
+        return { changed, rebuilt: false, before };
+      }
+      if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
+      for (const id of assignDiff(this.#plan, plan)) changed.add(id);
+      this.#plan = plan;
+      this.#logPlan(before, plan, changed.size);
+      return { changed, rebuilt: true, before };
+    }
+    return { changed, rebuilt: false, before };
   }
 
   /**

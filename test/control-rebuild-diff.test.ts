@@ -143,12 +143,18 @@ test("rebuilds rolled out as diffs, whole or sliced, keep every node's ASSIGN eq
     fc.property(
       fc.integer({ min: 1, max: 1000 }),
       fc.constantFrom(undefined, 7),
+      fc.constantFrom(undefined, 1),
       fc.array(op, { minLength: 1, maxLength: 12 }),
-      (seed, rolloutSlice, ops) => {
-        // Sliced: the next change comes while the rollout waits; checked once it is through.
+      (seed, rolloutSlice, planSlice, ops) => {
+        // Sliced: the next change comes while the rollout waits, or while a build runs in
+        // steps; checked once it is through (until then nodes hold the plan in force's).
         const d = new Dcm(
           { logger: new MemoryLogger() },
-          { ...config(seed), ...(rolloutSlice === undefined ? {} : { rolloutSlice }) },
+          {
+            ...config(seed),
+            ...(rolloutSlice === undefined ? {} : { rolloutSlice }),
+            ...(planSlice === undefined ? {} : { planSlice }),
+          },
         );
         d.setOrigin(ORIGIN);
         let next = 2;
@@ -170,7 +176,7 @@ test("rebuilds rolled out as diffs, whole or sliced, keep every node's ASSIGN eq
           const wrong = d.rolloutPending > 0 ? undefined : outOfSync(d);
           if (wrong !== undefined) throw new Error(wrong);
         }
-        for (let i = 0; i < 1000 && d.rolloutPending > 0; i++) d.reconcile();
+        for (let i = 0; i < 1000 && (d.rolloutPending > 0 || d.needsReconcile); i++) d.reconcile();
         const wrong = outOfSync(d);
         if (wrong !== undefined) throw new Error(wrong);
       },
@@ -225,4 +231,51 @@ test("rolloutSlice: a rebuild's ASSIGNs come over several reconciles, joins go a
     [...want.keys()].sort((a, b) => a - b),
   );
   for (const [id] of want) t.deepEqual(sliced.assignment(id), whole.assignment(id), `node ${id}`);
+});
+
+test("planSlice: a rebuild is built over several reconciles, the plan in force stays meanwhile, joins wait, the end is what one reconcile sends", (t) => {
+  t.throws(() => new Dcm({ logger: new MemoryLogger() }, { ...config(), planSlice: 0 }), {
+    instanceOf: RangeError,
+  });
+  const whole = built();
+  const stepped = new Dcm({ logger: new MemoryLogger() }, { ...config(), planSlice: 1 });
+  stepped.setOrigin(ORIGIN);
+  for (let id = 2; id < 302; id++) stepped.upsert(member(id));
+  const drain = (): Map<number, number> => {
+    const got = new Map<number, number>();
+    for (let i = 0; i < 1000 && stepped.needsReconcile; i++)
+      for (const a of stepped.reconcile()) got.set(a.node, a.body.version);
+    return got;
+  };
+  drain();
+  stepped.requestRebuild();
+  drain();
+  t.false(stepped.needsReconcile);
+  for (const id of whole.plan.nodes.keys())
+    t.deepEqual(stepped.assignment(id), whole.assignment(id), `node ${id}`);
+
+  for (const d of [whole, stepped]) t.true(d.setRegionQuality({ west: { loss: 0.05, jitterMs: 3 } }));
+  const all = whole.reconcile();
+  t.true(all.length > 40);
+  const inForce = stepped.plan;
+  t.deepEqual(stepped.reconcile(), []);
+  t.true(stepped.needsReconcile);
+  t.is(stepped.plan, inForce);
+  // The watchdog sees no hole in a plan about to be replaced.
+  stepped.watchdog();
+  // A join while it builds is placed after it, on the new plan.
+  const joiner = member(400, "east");
+  stepped.upsert(joiner);
+  whole.upsert(joiner);
+  t.deepEqual(stepped.reconcile(), []);
+  const got = drain();
+  t.not(stepped.plan, inForce);
+  t.is(outOfSync(stepped), undefined);
+  const want = new Map<number, number>();
+  for (const a of [...all, ...whole.reconcile()]) want.set(a.node, a.body.version);
+  t.deepEqual(
+    [...got.keys()].sort((a, b) => a - b),
+    [...want.keys()].sort((a, b) => a - b),
+  );
+  for (const [id] of want) t.deepEqual(stepped.assignment(id), whole.assignment(id), `node ${id}`);
 });

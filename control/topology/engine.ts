@@ -11,7 +11,7 @@
 import { mulberry32 } from "../../common/prng.js";
 import { NatType } from "../../protocol/messages.js";
 import { bySpare, Cursor, Feeders, pickPrimaries } from "./feeders.js";
-import { attachState, fedCount, finishPlan, needed } from "./finish.js";
+import { attachState, fedCount, finishPlan, finishSteps, needed } from "./finish.js";
 import { buildMultitree } from "./multitree.js";
 import type { Plan, TopologyEngine } from "./plan.js";
 import { addCluster, addOrigin, addRec, canonical } from "./records.js";
@@ -19,12 +19,26 @@ import { relieveOrigin } from "./relieve.js";
 import { ensureRobust } from "./robust.js";
 import { State, type Rec } from "./state.js";
 import { buildTier1 } from "./tier1.js";
-import { fecNFor, resolvePolicy, type TierPolicy, type TierSnapshot } from "./tier-types.js";
+import { fecNFor, resolvePolicy, type TierNode, type TierPolicy, type TierSnapshot } from "./tier-types.js";
 import { assignTiers, type Group } from "./tiers.js";
 
 export { addRec, canonical };
 
 export function buildTieredPlan(s: TierSnapshot): Plan {
+  const steps = buildSteps(s);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * buildTieredPlan in steps: the generator pauses (yields) about every BUILD_STEP nodes of work,
+ * and returns the plan. A DCM runs a full build a few steps per reconcile, so that a rebuild of
+ * 10^5 nodes (about a second) never holds the event loop at once (issue 13). The snapshot is read
+ * in the first step; nothing else is shared, and the plan is the one buildTieredPlan returns.
+ */
+export function* buildSteps(s: TierSnapshot): Generator<void, Plan, void> {
   const policy = resolvePolicy(s.policy);
   checkChannel(s);
   // An erasure-coded node the tiers above cannot feed (tier 1 is the origin alone, say, when no
@@ -32,23 +46,35 @@ export function buildTieredPlan(s: TierSnapshot): Plan {
   // relegated to the bottom tier, which they may feed, and the plan is built again (a few rounds
   // at most: each round relegates at least one node; only starved plans take a second one).
   const relegated = new Set<number>();
+  const nodes = canonical(s.nodes, s.origin?.id);
   for (let round = 0; ; round++) {
-    const { plan, unfedCoded } = buildOnce(s, policy, relegated);
+    const { plan, unfedCoded } = yield* buildOnce(s, nodes, policy, relegated);
     if (unfedCoded.length === 0 || round >= MAX_RELEGATION_ROUNDS) return plan;
     for (const id of unfedCoded) relegated.add(id);
   }
 }
 
+/** Nodes of work (records added, members placed, primaries picked) between two steps of buildSteps. */
+export const BUILD_STEP = 1000;
+
 /** Builds after relegating more unfed erasure-coded nodes (buildTieredPlan) at most this often. */
 const MAX_RELEGATION_ROUNDS = 3;
 
-function buildOnce(
+function* buildOnce(
   s: TierSnapshot,
+  nodes: readonly TierNode[],
   policy: TierPolicy,
   relegated: ReadonlySet<number>,
-): { plan: Plan; unfedCoded: number[] } {
+): Generator<void, { plan: Plan; unfedCoded: number[] }, void> {
   const st = new State(s.channel.k, s.channel.streamKbps, policy);
-  const nodes = canonical(s.nodes, s.origin?.id);
+  let work = 0;
+  /** Counts n nodes of work; true when a step is done (the caller yields). */
+  const step = (n: number): boolean => {
+    work += n;
+    if (work < BUILD_STEP) return false;
+    work = 0;
+    return true;
+  };
   if (s.origin === null) {
     for (const n of nodes) addRec(st, n, 3, -1);
     return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded: [] };
@@ -56,9 +82,12 @@ function buildOnce(
   const rng = mulberry32(s.seed);
   const key = new Map(nodes.map((n) => [n.id, rng()]));
   const origin = addOrigin(st, s);
-  const { tier1, groups } = assignTiers(nodes, policy, s.channel.streamKbps, key, relegated);
+  yield;
+  const { tier1, groups } = yield* assignTiers(nodes, policy, s.channel.streamKbps, key, relegated);
+  yield;
   const t1 = tier1.map((n) => addRec(st, n, 1, -1));
   st.tier1Algorithm = buildTier1(st, origin, t1);
+  yield;
   const regionT1 = new Map<string, Rec[]>();
   for (const r of t1) push(regionT1, r.region, r);
   // Erasure-coded tiers, top down: tier 2 fed by tier 1, tier 3 (four levels) by tier 2.
@@ -76,8 +105,11 @@ function buildOnce(
     const all = [...above.values()].flat();
     const fresh = new Map<string, Rec[]>();
     const keep = feedLinks(groups, tier, policy, s.channel.k);
-    for (const g of groups)
-      if (g.fec && g.tier === tier) buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!));
+    for (const g of groups) {
+      if (!g.fec || g.tier !== tier) continue;
+      buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!));
+      if (step(g.members.length + all.length)) yield;
+    }
     // A node the tier above could not feed (the origin ran out) feeds nobody. The depth of a fed
     // one is known now: the tier below counts its own from it.
     for (const [r, list] of fresh)
@@ -96,22 +128,23 @@ function buildOnce(
   // any cluster is built, so the early clusters cannot use it all up.
   const count = Math.max(2, policy.c);
   const share = Math.ceil(s.channel.k / count) * st.bitCost("tree");
-  const planned = groups
-    .filter((g) => !g.fec)
-    .map((g, index) => {
-      const local = [
-        ...g.regions.flatMap((r) => regionT2.get(r) ?? []),
-        ...g.regions.flatMap((r) => (regionT1.get(r) ?? []).filter((x) => x.np.depth !== null)),
-      ];
-      const primaries = robustFirst(
-        pickPrimaries(st, [local, upper, [origin]], count, index, "tree"),
-        origin,
-        s.channel.k,
-        policy.c,
-      );
-      for (const p of primaries) reserve(p, share, 1);
-      return { g, primaries };
-    });
+  const planned: Array<{ g: Group; primaries: Rec[] }> = [];
+  for (const g of groups) {
+    if (g.fec) continue;
+    const local = [
+      ...g.regions.flatMap((r) => regionT2.get(r) ?? []),
+      ...g.regions.flatMap((r) => (regionT1.get(r) ?? []).filter((x) => x.np.depth !== null)),
+    ];
+    const primaries = robustFirst(
+      pickPrimaries(st, [local, upper, [origin]], count, planned.length, "tree"),
+      origin,
+      s.channel.k,
+      policy.c,
+    );
+    for (const p of primaries) reserve(p, share, 1);
+    planned.push({ g, primaries });
+    if (step(local.length)) yield;
+  }
   for (const { g, primaries } of planned) {
     for (const p of primaries) reserve(p, -share, -1);
     const cursors = g.regions.flatMap((r) => {
@@ -128,12 +161,14 @@ function buildOnce(
     const feeders = new Feeders(st, "tree", primaries, [...cursors, global, originCursor]);
     buildMultitree(st, cl, members, feeders, 0);
     if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
+    if (step(members.length)) yield;
   }
-  relieveOrigin(st, origin);
+  yield* relieveOrigin(st, origin);
+  yield;
   const unfedCoded: number[] = [];
   for (const r of st.recs.values())
     if (r.tier >= 2 && r.np.fec !== undefined && fedCount(r) < needed(r)) unfedCoded.push(r.id);
-  return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded };
+  return { plan: attachState(yield* finishSteps(st, s, true), st, s), unfedCoded };
 }
 
 /**

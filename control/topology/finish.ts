@@ -54,6 +54,9 @@ export function needed(r: Rec): number {
   return r.np.fec !== undefined ? r.np.fec.k : r.np.parents.length;
 }
 
+/** Records per step of finishSteps. */
+const FINISH_STEP = 10_000;
+
 export function fedCount(r: Rec): number {
   let n = 0;
   for (const p of r.np.parents) if (p !== null && p !== undefined) n++;
@@ -61,11 +64,22 @@ export function fedCount(r: Rec): number {
 }
 
 export function finishPlan(st: State, s: TierSnapshot, rebuilt: boolean): Plan {
+  const steps = finishSteps(st, s, rebuilt);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** finishPlan in steps of FINISH_STEP records (engine.ts buildSteps). */
+export function* finishSteps(st: State, s: TierSnapshot, rebuilt: boolean): Generator<void, Plan, void> {
   const nodes = new Map<number, NodePlan>();
   const unplaced: number[] = [];
   const reasons = new Map<number, string>();
   let depth = 0;
+  let n = 0;
   for (const r of st.recs.values()) {
+    if (++n % FINISH_STEP === 0) yield;
     if (r.tier >= 2) st.refreshDepth(r);
     nodes.set(r.id, r.np);
     if (r.tier === 0) continue;
@@ -85,6 +99,7 @@ export function finishPlan(st: State, s: TierSnapshot, rebuilt: boolean): Plan {
     for (const id of cl.plan.members) st.get(id).np.sources = cl.plan.feeders;
   }
   unplaced.sort((a, b) => a - b);
+  yield;
   return {
     k: s.channel.k,
     root: st.originId,

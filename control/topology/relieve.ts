@@ -25,15 +25,19 @@ function live(r: Rec): boolean {
 /**
  * Steps 1-3 (module doc). A node fed here can feed the tier below it in turn, so the steps
  * repeat while they change something: a few rounds at most (every round feeds a substream or
- * takes one off the origin), bounded anyway.
+ * takes one off the origin), bounded anyway. A generator: it pauses between steps (engine.ts
+ * buildSteps).
  */
-export function relieveOrigin(st: State, origin: Rec): void {
+export function* relieveOrigin(st: State, origin: Rec): Generator<void, void, void> {
   let unfed = [...st.recs.values()].filter((r) => r.tier >= 2 && fedCount(r) < needed(r));
   unfed.sort((a, b) => a.tier - b.tier || a.id - b.id);
   for (let round = 0; round < 8; round++) {
+    yield;
     let changed = feedLeft(st, unfed, undefined);
+    yield;
     // Upper nodes already linked to a child need no free link: moveOff runs even with none open.
     if (moveOff(st, origin, openUppers(st))) changed = true;
+    yield;
     if (feedLeft(st, unfed, origin)) changed = true;
     unfed = unfed.filter((r) => fedCount(r) < needed(r));
     if (!changed) return;

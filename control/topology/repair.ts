@@ -39,6 +39,7 @@ import { fecNFor, type TierNode, type TierSnapshot } from "./tier-types.js";
 import { UpperPools } from "./upper-pool.js";
 
 export interface RepairResult {
+  /** The plan (the one passed in, unchanged, when `due`). */
   plan: Plan;
   /**
    * Nodes whose ASSIGN content changed (ascending ids). After a rebuild: the candidates of
@@ -46,6 +47,16 @@ export interface RepairResult {
    */
   changed: number[];
   rebuilt: boolean;
+  /**
+   * With RepairOptions.deferRebuild: a full build is due and nothing was changed (the caller
+   * builds, e.g. in steps with engine.ts buildSteps, from a snapshot that includes this change).
+   */
+  due?: boolean;
+}
+
+export interface RepairOptions {
+  /** Report a full build that is due (RepairResult.due) instead of running it here. */
+  deferRebuild?: boolean;
 }
 
 /**
@@ -53,16 +64,16 @@ export interface RepairResult {
  * high-capacity node that the tier above cannot feed in its region's erasure-coded cluster is
  * relegated to the bottom tier instead (as a full build does, engine.ts).
  */
-export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairResult {
+export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot, o?: RepairOptions): RepairResult {
   const t = trackedState(plan);
   if (t === undefined || t.rebuildDue || t.st.originId === null || t.st.recs.has(node.id))
-    return rebuild(plan, s);
+    return rebuild(plan, s, o);
   const st = t.st;
   // A recruit only ever serves tier 1: needed when its region has no live tier-1 node.
   if (node.role === "agent" && !node.watching) {
     context(t);
     const covered = (t.tier1 ?? []).some((r) => r.region === node.region);
-    return covered ? { plan, changed: [], rebuilt: false } : rebuild(plan, s);
+    return covered ? { plan, changed: [], rebuilt: false } : rebuild(plan, s, o);
   }
   const high = st.policy.levels >= 3 && node.uploadKbps >= st.policy.highCapacity * st.streamKbps;
   const ctx = context(t);
@@ -82,7 +93,7 @@ export function planJoin(plan: Plan, node: TierNode, s: TierSnapshot): RepairRes
   }
   if (coded?.opened === true) closeCluster(plan, t, ctx, coded.cl);
   const cl = clusterFor(plan, t, s, node.region, false, grow);
-  if (cl === undefined) return rebuild(plan, s);
+  if (cl === undefined) return rebuild(plan, s, o);
   const joined = joinCluster(t, ctx, node, cl.cl);
   return finishJoin(plan, t, s, ctx, joined);
 }
@@ -203,14 +214,14 @@ function finishJoin(
 }
 
 /** A node leaves or fails: its parents drop it, its children get new parents. */
-export function planLeave(plan: Plan, id: number, s: TierSnapshot): RepairResult {
+export function planLeave(plan: Plan, id: number, s: TierSnapshot, o?: RepairOptions): RepairResult {
   const t = trackedState(plan);
-  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s, o);
   const st = t.st;
   const r = st.recs.get(id);
   if (r === undefined) return { plan, changed: [], rebuilt: false };
   if (st.originId === null) return leaveUnrooted(plan, t, r, s);
-  if (r.tier <= 1) return rebuild(plan, s);
+  if (r.tier <= 1) return rebuild(plan, s, o);
   const ctx = context(t);
   if (r.np.fec !== undefined) ctx.pools.remove(r);
   const changed = new Set<number>();
@@ -278,13 +289,14 @@ export function planFill(
   id: number,
   s: TierSnapshot,
   touched: Iterable<number> = [],
+  o?: RepairOptions,
 ): RepairResult {
   const t = trackedState(plan);
-  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s, o);
   const st = t.st;
   const r = st.recs.get(id);
   if (r === undefined || r.tier === 0 || st.originId === null) return { plan, changed: [], rebuilt: false };
-  if (r.tier === 1) return r.np.depth === null ? rebuild(plan, s) : { plan, changed: [], rebuilt: false };
+  if (r.tier === 1) return r.np.depth === null ? rebuild(plan, s, o) : { plan, changed: [], rebuilt: false };
   const ctx = context(t);
   const changed = new Set<number>(touched);
   const moved = new Set<number>();
@@ -305,9 +317,15 @@ export function planFill(
 export const planFail = planLeave;
 
 /** Moves what `parent` sends `child` (a congested link) to other parents. */
-export function planMove(plan: Plan, parent: number, child: number, s: TierSnapshot): RepairResult {
+export function planMove(
+  plan: Plan,
+  parent: number,
+  child: number,
+  s: TierSnapshot,
+  o?: RepairOptions,
+): RepairResult {
   const t = trackedState(plan);
-  if (t === undefined || t.rebuildDue) return rebuild(plan, s);
+  if (t === undefined || t.rebuildDue) return rebuild(plan, s, o);
   const st = t.st;
   const p = st.recs.get(parent);
   const c = st.recs.get(child);
@@ -490,7 +508,8 @@ export function drifted(t: Tracked): boolean {
   return groups >= 2 && tiny > 0 && tiny >= Math.max(p.minClusterSize, p.rebuildChurn * t.builtNodes);
 }
 
-function rebuild(old: Plan, s: TierSnapshot): RepairResult {
+function rebuild(old: Plan, s: TierSnapshot, o?: RepairOptions): RepairResult {
+  if (o?.deferRebuild === true) return { plan: old, changed: [], rebuilt: false, due: true };
   const plan = buildTieredPlan(s);
   // Structural (diff.ts): only the nodes whose ASSIGN may differ, the dropped ones included.
   return { plan, changed: assignDiff(old, plan), rebuilt: true };
