@@ -52,16 +52,19 @@
  *
  *   npm run build && npm run bench:ingest [-- --nodes 5000 --join-nodes 5000 --rates 5000,10000,20000
  *     --step-s 3 --window 64 --per-prefix 50 --recv-buffer-bytes 8388608 --join-deadline-s 120]
- *   --cpu-prof-dir DIR: control and the origin run with --cpu-prof, their profiles (one file per
- *   thread, named with the pid the log prints for control) written to DIR when they exit; the
- *   JSON's `profile.windowUs` is the join burst on the profiles' clock (CLOCK_MONOTONIC, µs).
+ *   --cpu-prof-dir DIR: control and the origin are profiled (bench/ingest-prof.ts, a preload: Node 20
+ *   refuses --cpu-prof in NODE_OPTIONS), one CPU.<pid>.<thread>.cpuprofile per thread written to DIR
+ *   when it exits (the log prints control's pid); the JSON's `profile.windowUs` is the join burst
+ *   and `profileSteps.stepsUs` each control heartbeat step, on the profiles' clock (CLOCK_MONOTONIC, µs).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { CHANNEL, Cluster } from "../cli/demo/cluster.js";
 import type { ControlNode } from "../cli/demo/status.js";
+import { packageRoot } from "../common/package-root.js";
 import { readAdminToken } from "../control/admin-token.js";
 import { DEFAULT_FANOUT } from "../origin/origin.js";
 import { BareReceiver, LoadGenerator, type GroupProgress, type LoadCounters } from "./ingest-client.js";
@@ -121,6 +124,8 @@ const JOIN_DEADLINE_S = int("join-deadline-s", 5, 3600);
 const UPLOAD_KBPS = int("upload-kbps", 0, 10_000_000);
 /** Opt-in: control and the origin run under node's --cpu-prof, their profiles written here on exit. */
 const CPU_PROF_DIR = opt["cpu-prof-dir"] === undefined ? undefined : resolve(opt["cpu-prof-dir"]);
+/** The preload that writes the profiles (bench/ingest-prof.ts, compiled: control runs from dist/). */
+const PROF_PRELOAD = pathToFileURL(join(packageRoot(), "dist", "bench", "ingest-prof.js")).href;
 const RATES = String(opt.rates)
   .split(",")
   .map((s) => Number(s.trim()));
@@ -189,9 +194,11 @@ async function main(): Promise<void> {
       ...(CPU_PROF_DIR === undefined
         ? {}
         : {
-            NODE_OPTIONS: [process.env.NODE_OPTIONS, "--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`]
+            // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload profiles each thread instead.
+            NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${PROF_PRELOAD}`]
               .filter((x) => x !== undefined && x !== "")
               .join(" "),
+            TIERCAST_CPU_PROF_DIR: CPU_PROF_DIR,
           }),
     },
     onEvent: (proc, ev) => {
@@ -293,6 +300,8 @@ async function main(): Promise<void> {
       }
       return last;
     };
+    /** Each control step's span on the profiles' clock (--cpu-prof-dir). */
+    const stepsUs: Array<[number, number]> = [];
     for (const rate of RATES) {
       const count = rate * STEP_S;
       const prep = await gen.prepare("established", count);
@@ -303,8 +312,10 @@ async function main(): Promise<void> {
       const h0 = promSum(s0, "tiercast_control_heartbeats_total");
       const cpu0 = cpuMicros(controlPid);
       const d0 = udpSocketDrops(cluster.control.udp.port);
+      const stepStartUs = monotonicUs();
       const sent = await gen.blast(cluster.control.udp, rate, maxMs);
       await settle(heartbeatsNow, cluster.control.udp.port);
+      stepsUs.push([stepStartUs, monotonicUs()]);
       const s1 = await scrape();
       const h1 = promSum(s1, "tiercast_control_heartbeats_total");
       const cpu1 = cpuMicros(controlPid);
@@ -543,6 +554,7 @@ async function main(): Promise<void> {
       stepS: STEP_S,
       recvBufferBytes: { asked: RECV_BUFFER, bare: bare.recvBufferBytes, controlEvents },
       controlWorkers: ready.workers ?? null,
+      ...(CPU_PROF_DIR === undefined ? {} : { profileSteps: { dir: CPU_PROF_DIR, controlPid, stepsUs } }),
       steps: rows.map((r) => ({
         ...r,
         achieved: Math.round(r.achieved),
