@@ -5,7 +5,9 @@
  * gets the bytes untouched and authenticates them itself, or a server on another machine, in
  * which case the node gets a REDIRECT hint naming that server's endpoint (never larger than what
  * came in). The front reads the envelope and the channel field only: it authenticates nothing
- * and keeps no per-node state, so losing a worker loses nothing the front knew.
+ * and keeps no per-node state, so losing a worker loses nothing the front knew. A HEARTBEAT or
+ * LEAVE written the canonical way is routed from a peek at its channel field
+ * (protocol/envelope-peek.ts) and decoded once, by its server; anything else is decoded here.
  *
  *   JOIN                  the first channel it names (an origin's JOIN also asks the service
  *                         manager for the channel's DCM); no channel (an idle box): any local server
@@ -15,6 +17,7 @@
  */
 import { decodeControl, encodeControl } from "../../protocol/control-codec.js";
 import { classifyDatagram } from "../../protocol/data-codec.js";
+import { peekChannel } from "../../protocol/envelope-peek.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../../protocol/limits.js";
 import { type ControlMessage, MsgType, Role } from "../../protocol/messages.js";
 import type { Clock } from "../../seams/clock.js";
@@ -88,6 +91,10 @@ export class ControlFront {
   onDatagram(data: Buffer, from: Address): void {
     if (data.length > 0 && data.length <= MAX_CONTROL_BYTES && classifyDatagram(data) === "data")
       return this.#drop("data");
+    // HEARTBEAT and LEAVE, the bulk of what comes in: routed by a peek at the channel field,
+    // not a full decode (the server decodes and authenticates it, as it does every datagram).
+    const id = data.length <= MAX_CONTROL_BYTES ? peekChannel(data) : undefined;
+    if (id !== undefined) return this.#routeByChannel(this.#deps.routing.channelName(id) ?? "", data, from);
     const r = decodeControl(data);
     if (!r.ok) return this.#drop("malformed");
     const msg = r.value;
@@ -116,6 +123,15 @@ export class ControlFront {
       return this.#deliver(any, data, from);
     }
     const local = routing.local(owner);
+    if (local !== undefined) return this.#deliver(local, data, from);
+    this.#redirect(channel, owner, data.length, from);
+  }
+
+  /** A peeked HEARTBEAT or LEAVE: as onDatagram routes one (its owner; none: it waits, the node resends). */
+  #routeByChannel(channel: string, data: Buffer, from: Address): void {
+    const owner = this.#deps.routing.ownerOf(channel);
+    if (owner === undefined) return this.#drop("no_owner");
+    const local = this.#deps.routing.local(owner);
     if (local !== undefined) return this.#deliver(local, data, from);
     this.#redirect(channel, owner, data.length, from);
   }

@@ -13,11 +13,12 @@
  * Both lanes are bounded: past `maxQueued` datagrams the oldest of the lane is dropped and
  * counted — the same as the socket's buffer overflowing, which is what it replaces.
  *
- * The lane comes from a peek at the envelope's type (protocol/control-codec.ts: a canonical
+ * The lane comes from a peek at the envelope's type (protocol/envelope-peek.ts: a canonical
  * envelope starts `map, 0, v, 1, type`). The peek is untrusted and only schedules: every
  * datagram is decoded and authenticated as before whichever lane it took.
  */
 import { Fifo } from "../../common/fifo.js";
+import { peekType } from "../../protocol/envelope-peek.js";
 import { MsgType } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 
@@ -37,20 +38,14 @@ export interface InboundConfig {
   maxQueued: number;
 }
 
+export { peekType };
+
 /** 8 ms a turn; 65,536 datagrams a lane (about the 8 MiB receive buffer's worth of heartbeats). */
 export const DEFAULT_INBOUND: InboundConfig = { budgetMs: 8, maxQueued: 65_536 };
 
 interface Item {
   data: Buffer;
   from: Address;
-}
-
-/** The type a datagram's envelope says it is, if it is written the canonical way; undefined otherwise. */
-export function peekType(data: Uint8Array): number | undefined {
-  // map (0xA0..0xBF), key 0, version (a small uint), key 1, type (a small uint)
-  if (data.length < 5 || (data[0]! & 0xe0) !== 0xa0 || data[1] !== 0x00 || data[3] !== 0x01) return undefined;
-  const t = data[4]!;
-  return t < 24 ? t : undefined;
 }
 
 export class InboundQueue {
