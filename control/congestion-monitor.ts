@@ -32,7 +32,7 @@
  * The child's report is per parent, not per coded substream: a parent feeding a child two coded
  * substreams of which one is cut still looks fresh (its other substream arrives).
  */
-import type { HeartbeatBody, LinkState } from "../protocol/messages.js";
+import type { HeartbeatBody } from "../protocol/messages.js";
 import { byLag, type CongestedLink, isCongested, linkLag } from "./topology/congestion.js";
 import { MoveBackoff, type MoveBackoffPolicy } from "./topology/move-backoff.js";
 import type { NodePlan, Plan } from "./topology/plan.js";
@@ -73,19 +73,27 @@ export interface CongestionVerdict {
 }
 
 /**
- * One node's link reports. A heartbeat is kept as it came (report() is O(1) and allocates
- * nothing: the DCM keeps the same body as the node's last report); tick() reads both ends of
- * each link from the heartbeats of the interval, the last report of a link winning (a node that
- * heartbeats twice in an interval: `earlier` holds the first, and its links count where the
- * second does not name them).
+ * One node's link reports of the current interval, merged as they come: each link's last report
+ * (a node that heartbeats several times in an interval: the last heartbeat naming a link wins,
+ * and links only an earlier one named still count). Kept as numbers in two arrays of the node's
+ * own, written over in place interval after interval, not as the decoded heartbeat: report()
+ * allocates nothing once a node's arrays are as long as its links, and no heartbeat body lives
+ * on until the tick (a body kept for an interval is a dozen objects the collector promotes and
+ * then traces: issue 13, heartbeats near the socket's speed).
  */
 interface NodeLinks {
-  /** The interval (tick number) `hb` belongs to. */
+  /** The interval (tick number) the reports belong to. */
   interval: number;
-  /** The node's last heartbeat of that interval; undefined once its tick ran. */
-  hb: HeartbeatBody | undefined;
-  /** Earlier heartbeats of the same interval, oldest first. */
-  earlier: HeartbeatBody[] | undefined;
+  /** Whether the node reported in that interval (false once its tick ran). */
+  reported: boolean;
+  /** Links of which the node is the child: parent, last seq received, ageMs (RECV numbers each). */
+  recv: number[];
+  /** Entries of `recv` in use. */
+  nRecv: number;
+  /** Links of which the node is the parent: child, last seq sent (SENT_LINK numbers each). */
+  sent: number[];
+  /** Entries of `sent` in use. */
+  nSent: number;
   /** The tick whose samples `prev` holds. */
   prevTick: number;
   /**
@@ -106,6 +114,12 @@ const SENT = 1;
 const LAG = 2;
 const SAMPLE = 3;
 
+/** Fields of an entry of NodeLinks.recv (the node, seq, age) and of NodeLinks.sent (the node, seq). */
+const SEQ = 1;
+const AGE = 2;
+const RECV = 3;
+const SENT_LINK = 2;
+
 export class CongestionMonitor {
   readonly #backoff: MoveBackoff;
   readonly #freshMs: number;
@@ -113,9 +127,8 @@ export class CongestionMonitor {
   readonly #nodes = new Map<number, NodeLinks>();
   /** Ticks so far: the interval the reports arriving now belong to. */
   #interval = 0;
-  /** Scratch of tick(): a child's samples, and the parents it named (reused, never shrunk). */
+  /** Scratch of tick(): a child's samples (reused, never shrunk). */
   readonly #samples: number[] = [];
-  readonly #named: number[] = [];
 
   constructor(policy: Partial<CongestionMonitorPolicy> = {}) {
     this.#backoff = new MoveBackoff(policy);
@@ -132,22 +145,47 @@ export class CongestionMonitor {
     return this.#nodes.size;
   }
 
-  /** A heartbeat's links: children give what this node sent, parents what it received. O(1). */
+  /** A heartbeat's links: children give what this node sent, parents what it received. O(its links). */
   report(id: number, hb: HeartbeatBody): void {
-    const n = this.#nodes.get(id);
+    let n = this.#nodes.get(id);
     if (n === undefined) {
-      this.#nodes.set(id, { interval: this.#interval, hb, earlier: undefined, prevTick: -1, prev: NONE });
-    } else if (n.interval !== this.#interval || n.hb === undefined) {
+      n = { interval: -1, reported: false, recv: [], nRecv: 0, sent: [], nSent: 0, prevTick: -1, prev: NONE };
+      this.#nodes.set(id, n);
+    }
+    // The interval's first report starts afresh; a later one is merged (a link it names again is
+    // written over: the last report of a link wins).
+    const fresh = n.interval !== this.#interval || !n.reported;
+    if (fresh) {
       n.interval = this.#interval;
-      n.hb = hb;
-      n.earlier = undefined;
-    } else {
-      const earlier = (n.earlier ??= []);
-      earlier.push(n.hb);
-      // A node that heartbeats more than a few times in one interval: its earlier reports are
-      // folded into one (each link's last report), so what is kept stays bounded by its links.
-      if (earlier.length > MAX_EARLIER) n.earlier = [folded(earlier)];
-      n.hb = hb;
+      n.reported = true;
+      n.nRecv = 0;
+      n.nSent = 0;
+    }
+    const recv = n.recv;
+    for (const l of hb.parents) {
+      if (l === null) continue;
+      let at = n.nRecv * RECV;
+      for (let j = 0; j < n.nRecv * RECV; j += RECV)
+        if (recv[j] === l.node) {
+          at = j;
+          break;
+        }
+      if (at === n.nRecv * RECV) n.nRecv++;
+      recv[at] = l.node;
+      recv[at + SEQ] = l.lastSeq;
+      recv[at + AGE] = l.ageMs;
+    }
+    const sent = n.sent;
+    for (const l of hb.children) {
+      let at = n.nSent * SENT_LINK;
+      for (let j = 0; j < n.nSent * SENT_LINK; j += SENT_LINK)
+        if (sent[j] === l.node) {
+          at = j;
+          break;
+        }
+      if (at === n.nSent * SENT_LINK) n.nSent++;
+      sent[at] = l.node;
+      sent[at + SEQ] = l.lastSeq;
     }
   }
 
@@ -162,36 +200,29 @@ export class CongestionMonitor {
     const policy = { lagPackets };
     const found: CongestedLink[] = [];
     const samples = this.#samples;
-    const named = this.#named;
     for (const [child, c] of this.#nodes) {
-      if (c.interval !== t || c.hb === undefined) continue;
+      if (c.interval !== t || !c.reported) continue;
       const np = plan.nodes.get(child);
       const prev = c.prevTick === t - 1 ? c.prev : undefined;
       samples.length = 0;
-      named.length = 0;
-      // The child's parent links, the last report of each (latest heartbeat, last entry first).
-      for (let h = c.earlier?.length ?? 0; h >= 0; h--) {
-        const hb = h === (c.earlier?.length ?? 0) ? c.hb : c.earlier![h]!;
-        for (let i = hb.parents.length - 1; i >= 0; i--) {
-          const recv = hb.parents[i];
-          if (recv === null || recv === undefined || named.includes(recv.node)) continue;
-          const parent = recv.node;
-          named.push(parent);
-          // Only links of the plan in force (both ends reported on it).
-          if (np === undefined || !np.parents.includes(parent)) continue;
-          const p = this.#nodes.get(parent);
-          const sentSeq = p === undefined || p.interval !== t ? undefined : lastSent(p, child);
-          if (sentSeq === undefined) continue;
-          const lag = linkLag(sentSeq, recv.lastSeq, recv.ageMs >= this.#freshMs);
-          samples.push(parent, sentSeq, lag);
-          if (prev === undefined) continue;
-          for (let j = 0; j < prev.length; j += SAMPLE) {
-            if (prev[j + PARENT] !== parent) continue;
-            const prevLag = prev[j + LAG]!;
-            if (isCongested(prevLag, prev[j + SENT]!, lag, sentSeq, policy))
-              found.push({ parent, child, lag, growth: lag - prevLag });
-            break;
-          }
+      // The child's parent links, each once with its last report.
+      const recv = c.recv;
+      for (let i = (c.nRecv - 1) * RECV; i >= 0; i -= RECV) {
+        const parent = recv[i]!;
+        // Only links of the plan in force (both ends reported on it).
+        if (np === undefined || !np.parents.includes(parent)) continue;
+        const p = this.#nodes.get(parent);
+        const sentSeq = p === undefined || p.interval !== t || !p.reported ? undefined : lastSent(p, child);
+        if (sentSeq === undefined) continue;
+        const lag = linkLag(sentSeq, recv[i + SEQ]!, recv[i + AGE]! >= this.#freshMs);
+        samples.push(parent, sentSeq, lag);
+        if (prev === undefined) continue;
+        for (let j = 0; j < prev.length; j += SAMPLE) {
+          if (prev[j + PARENT] !== parent) continue;
+          const prevLag = prev[j + LAG]!;
+          if (isCongested(prevLag, prev[j + SENT]!, lag, sentSeq, policy))
+            found.push({ parent, child, lag, growth: lag - prevLag });
+          break;
         }
       }
       c.prev = samples.length === 0 ? NONE : samples.slice();
@@ -199,13 +230,11 @@ export class CongestionMonitor {
     }
     found.sort(byLag);
     const out = this.#verdicts(found, plan, now);
-    // The interval is over: its heartbeats are let go, and nodes that did not report are forgotten.
+    // The interval is over: nodes that did not report are forgotten, the others' arrays are
+    // written over by their next reports.
     for (const [id, n] of this.#nodes) {
       if (n.interval !== t) this.#nodes.delete(id);
-      else {
-        n.hb = undefined;
-        n.earlier = undefined;
-      }
+      else n.reported = false;
     }
     this.#interval = t + 1;
     this.#backoff.sweep(now);
@@ -250,51 +279,24 @@ export class CongestionMonitor {
     let n = 0;
     for (const p of np.parents) {
       if (p === null || lagging.includes(p) || c === undefined) continue;
-      const r = lastReceived(c, p);
-      if (r !== undefined && r.ageMs < this.#freshMs) n++;
+      const ageMs = lastReceivedAge(c, p);
+      if (ageMs !== undefined && ageMs < this.#freshMs) n++;
     }
     return n;
   }
 }
 
-/** Earlier heartbeats of one interval kept as they came before they are folded into one. */
-const MAX_EARLIER = 8;
-
-/** One heartbeat with each link's last report in `hbs` (oldest first): what lastSent and lastReceived read. */
-function folded(hbs: readonly HeartbeatBody[]): HeartbeatBody {
-  const parents = new Map<number, LinkState>();
-  const children = new Map<number, LinkState>();
-  for (const hb of hbs) {
-    for (const l of hb.parents) if (l !== null) parents.set(l.node, l);
-    for (const l of hb.children) children.set(l.node, l);
-  }
-  return { ...hbs[hbs.length - 1]!, parents: [...parents.values()], children: [...children.values()] };
-}
-
 /** The last seq the node said it sent `child` this interval (its last report naming it). */
 function lastSent(n: NodeLinks, child: number): number | undefined {
-  const e = n.earlier;
-  for (let h = e?.length ?? 0; h >= 0; h--) {
-    const hb = h === (e?.length ?? 0) ? n.hb : e![h];
-    if (hb === undefined) continue;
-    const cs = hb.children;
-    for (let i = cs.length - 1; i >= 0; i--) if (cs[i]!.node === child) return cs[i]!.lastSeq;
-  }
+  const sent = n.sent;
+  for (let i = 0; i < n.nSent * SENT_LINK; i += SENT_LINK) if (sent[i] === child) return sent[i + SEQ];
   return undefined;
 }
 
-/** What the node said it received from `parent` this interval (its last report naming it). */
-function lastReceived(n: NodeLinks, parent: number): LinkState | undefined {
-  const e = n.earlier;
-  for (let h = e?.length ?? 0; h >= 0; h--) {
-    const hb = h === (e?.length ?? 0) ? n.hb : e![h];
-    if (hb === undefined) continue;
-    const ps = hb.parents;
-    for (let i = ps.length - 1; i >= 0; i--) {
-      const l = ps[i];
-      if (l !== null && l !== undefined && l.node === parent) return l;
-    }
-  }
+/** ms since the node last received from `parent`, as its last report this interval naming it said. */
+function lastReceivedAge(n: NodeLinks, parent: number): number | undefined {
+  const recv = n.recv;
+  for (let i = 0; i < n.nRecv * RECV; i += RECV) if (recv[i] === parent) return recv[i + AGE];
   return undefined;
 }
 

@@ -4,8 +4,9 @@
  * the body, its link arrays, a LinkState per link, buffers, resources — about 1 KB a node; this
  * is one array, ≈ 8 B a field, docs/performance.md). The node's record (the admin API's
  * lastHeartbeat) and the channel's DCM (the watchdog, adoption) hold the same one. The decoded
- * body itself is used while the heartbeat is handled (the congestion monitor keeps it until its
- * tick) and then let go. Lossless: unpackHeartbeat gives back the body that was packed.
+ * body itself is used while the heartbeat is handled and then let go (the congestion monitor
+ * copies the link numbers it needs into arrays of its own). Lossless: unpackHeartbeat gives back
+ * the body that was packed.
  *
  * Layout: HEAD numbers (channel, assignVersion, newestSegment, the three counts, the resources:
  * uploadKbps, nat, cacheBytes, cpuPct, rssMB, loss or -1, shed or -1), then LINK numbers per
