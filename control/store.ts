@@ -3,6 +3,15 @@
  * id), channels (name -> compact u32 id) and node history (one row per session). The
  * SQLite store is the real one; memory-store.ts implements the same NodeStore for the
  * simulator, and one contract test suite runs against both.
+ *
+ * Group commit (issue 13: a JOIN writes two rows, and a commit per write cost more than the
+ * writes). The first write of an event-loop task opens a transaction (BEGIN IMMEDIATE) and a
+ * microtask commits it when the task's synchronous run ends: the writes and reads of one
+ * admission slice (up to 64 JOINs) share one commit. What that changes: another connection (the
+ * main process, another DCM worker) sees a task's writes when the task ends, not at once; a
+ * crash loses at most the current task's writes (with synchronous = NORMAL a power cut could
+ * already lose recent commits). A revocation is committed at once (the worker that ends the
+ * key's sessions must find it). A commit that fails (a disk error) is rethrown by the next call.
  */
 import Database from "better-sqlite3";
 
@@ -213,6 +222,12 @@ export class SqliteNodeStore implements NodeStore {
   >;
   readonly #channelOrigin: Database.Statement<[string], { key_hex: string }>;
   readonly #bindOrigin: Database.Statement<[string, string, number]>;
+  readonly #begin: Database.Statement<[]>;
+  readonly #commit: Database.Statement<[]>;
+  /** A group commit's transaction is open (committed by a queued microtask). */
+  #batchOpen = false;
+  /** A group commit that failed: thrown by the next call, where a handler can see it. */
+  #commitError: unknown;
 
   /** `path` is a file or ":memory:". */
   constructor(path: string) {
@@ -284,6 +299,43 @@ export class SqliteNodeStore implements NodeStore {
     this.#bindOrigin = db.prepare(
       `INSERT INTO channel_origins (channel, key_hex, bound_at) VALUES (?, ?, ?) ON CONFLICT (channel) DO NOTHING`,
     );
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+  }
+
+  /**
+   * Runs a write inside the current task's transaction, opening it (and queueing its commit) if
+   * none is open. IMMEDIATE: the write lock is taken up front, so a read-then-write in the batch
+   * never fails to upgrade while another connection writes (that one waits, as for any commit).
+   */
+  #write<T>(run: () => T): T {
+    this.#throwCommitError();
+    if (!this.#batchOpen) {
+      this.#begin.run();
+      this.#batchOpen = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return run();
+  }
+
+  /** Commits the open group commit, if any. */
+  #flush(): void {
+    if (!this.#batchOpen) return;
+    this.#batchOpen = false;
+    if (!this.#db.open || !this.#db.inTransaction) return;
+    try {
+      this.#commit.run();
+    } catch (e) {
+      this.#commitError = e;
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+    }
+  }
+
+  #throwCommitError(): void {
+    const e = this.#commitError;
+    if (e === undefined) return;
+    this.#commitError = undefined;
+    throw e;
   }
 
   isEnrolled(key: Uint8Array): boolean {
@@ -295,15 +347,18 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   revokeKey(key: Uint8Array, at: number, reason: string): void {
-    this.#revoke.run(Buffer.from(key), at, reason);
+    this.#write(() => this.#revoke.run(Buffer.from(key), at, reason));
+    // At once: whoever ends the key's sessions next (another thread) must find it revoked.
+    this.#flush();
+    this.#throwCommitError();
   }
 
   addEnrolmentToken(t: EnrolmentTokenRow): void {
-    this.#addToken.run(t.hash, t.roles.join(","), t.uses, t.createdAt, t.note);
+    this.#write(() => this.#addToken.run(t.hash, t.roles.join(","), t.uses, t.createdAt, t.note));
   }
 
   spendEnrolmentToken(hash: string, role: string): boolean {
-    return this.#spendToken.get(hash, role) !== undefined;
+    return this.#write(() => this.#spendToken.get(hash, role)) !== undefined;
   }
 
   enrolmentTokens(): EnrolmentTokenRow[] {
@@ -321,13 +376,14 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   bindChannelOrigin(name: string, keyHex: string, at: number): void {
-    this.#bindOrigin.run(name, keyHex, at);
+    this.#write(() => this.#bindOrigin.run(name, keyHex, at));
   }
 
   nodeIdForKey(key: Uint8Array, now: number): number {
     const b = this.#block;
-    if (b !== undefined) return this.#nodeIdInBlock.get({ key: Buffer.from(key), now, ...b })!.id;
-    return this.#nodeId.get(Buffer.from(key), now, now)!.id;
+    const k = Buffer.from(key);
+    if (b !== undefined) return this.#write(() => this.#nodeIdInBlock.get({ key: k, now, ...b })!.id);
+    return this.#write(() => this.#nodeId.get(k, now, now)!.id);
   }
 
   useIdBlock(block: number): void {
@@ -336,18 +392,18 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   adoptChannelId(name: string, id: number): boolean {
-    this.#adoptChannel.run(id, name);
+    this.#write(() => this.#adoptChannel.run(id, name));
     return this.#channelIdOf.get(name)?.id === id;
   }
 
   adoptNodeId(id: number, key: Uint8Array, now: number): boolean {
     const k = Buffer.from(key);
-    this.#adoptId.run(id, k, now, now);
+    this.#write(() => this.#adoptId.run(id, k, now, now));
     return this.#idOfKey.get(k)?.id === id;
   }
 
   channelIdForName(name: string): number {
-    return this.#channelId.get(name)!.id;
+    return this.#write(() => this.#channelId.get(name)!.id);
   }
 
   channels(): Array<{ id: number; name: string }> {
@@ -355,26 +411,28 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   openSession(s: SessionStart): number {
-    return this.#openSession.get(s)!.id;
+    return this.#write(() => this.#openSession.get(s)!.id);
   }
 
   closeSession(id: number, s: SessionSummary): void {
-    this.#closeSession.run({
-      id,
-      endedAt: s.endedAt,
-      reason: s.reason,
-      heartbeats: s.heartbeats,
-      heartbeatBytes: s.heartbeatBytes,
-      uploadBytes: Math.round(s.uploadBytes),
-    });
+    this.#write(() =>
+      this.#closeSession.run({
+        id,
+        endedAt: s.endedAt,
+        reason: s.reason,
+        heartbeats: s.heartbeats,
+        heartbeatBytes: s.heartbeatBytes,
+        uploadBytes: Math.round(s.uploadBytes),
+      }),
+    );
   }
 
   closeOpenSessions(at: number, reason: SessionEndReason): number {
-    return this.#closeOpen.run({ at, reason }).changes;
+    return this.#write(() => this.#closeOpen.run({ at, reason }).changes);
   }
 
   closeNodeSessions(node: number, at: number, reason: SessionEndReason): number {
-    return this.#closeNode.run({ node, at, reason }).changes;
+    return this.#write(() => this.#closeNode.run({ node, at, reason }).changes);
   }
 
   sessions(node: number, limit: number): SessionRow[] {
@@ -397,7 +455,9 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   close(): void {
+    this.#flush();
     if (this.#db.open) this.#db.close();
+    this.#throwCommitError();
   }
 }
 
