@@ -104,3 +104,36 @@ test("sqlite: a database from a newer program is refused", (t) => {
   raw.close();
   t.throws(() => new SqliteNodeStore(file), { instanceOf: StoreSchemaError });
 });
+
+test("sqlite: one task's writes share a commit, seen by another connection when the task ends; a revocation at once", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "tiercast-control-store-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "control.db");
+  const s = new SqliteNodeStore(file);
+  const other = new Database(file, { readonly: true });
+  const count = (table: string): number =>
+    other.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
+  const node = s.nodeIdForKey(key(1), 0);
+  s.openSession({
+    node,
+    role: "agent",
+    region: "east",
+    channel: "news",
+    address: "127.0.1.3",
+    port: 1,
+    joinedAt: 0,
+  });
+  t.is(s.sessions(node, 5).length, 1, "the writing connection reads its own batch");
+  t.is(count("nodes"), 0, "not committed while the task runs");
+  await Promise.resolve();
+  t.is(count("nodes"), 1, "committed when the task's synchronous run ended");
+  t.is(count("sessions"), 1);
+  s.nodeIdForKey(key(2), 0);
+  s.revokeKey(key(3), 1, "stolen");
+  t.is(count("revoked_keys"), 1, "a revocation is committed at once");
+  t.is(count("nodes"), 2, "with the batch before it");
+  s.nodeIdForKey(key(4), 0);
+  s.close();
+  t.is(count("nodes"), 3, "close commits the open batch");
+  other.close();
+});
