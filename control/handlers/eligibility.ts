@@ -9,15 +9,33 @@ import { Role } from "../../protocol/messages.js";
 import { dcmMember, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
 import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../eligibility.js";
+import type { SessionRow } from "../store.js";
 import type { ControlContext } from "./context.js";
 import { recruitIdle } from "./recruit.js";
 
-/** The node's verdict now (its record's `eligible` is the previous one). */
-export function evaluateEligibility(ctx: ControlContext, node: NodeRecord): boolean {
+/**
+ * How many of a node's newest sessions a verdict reads: sessions control ended are skipped by
+ * the rule (eligibility.ts), so it reads past a few of them.
+ */
+export function eligibilitySessions(ctx: ControlContext): number {
+  return 4 * (ctx.config.eligibility?.window ?? DEFAULT_ELIGIBILITY.window) + 1;
+}
+
+/**
+ * The node's verdict now (its record's `eligible` is the previous one). `sessions`: the node's
+ * newest first as the caller already read them (at least eligibilitySessions of them when it
+ * has that many); read from the store when absent.
+ */
+export function evaluateEligibility(
+  ctx: ControlContext,
+  node: NodeRecord,
+  sessions?: readonly SessionRow[],
+): boolean {
   if (node.role !== Role.AGENT) return true;
   const policy = { ...DEFAULT_ELIGIBILITY, ...ctx.config.eligibility };
-  // Sessions control ended are skipped by the rule (eligibility.ts): read past a few of them.
-  const closed = ctx.store.sessions(node.id, 4 * policy.window + 1).filter((s) => s.endedAt !== null);
+  const limit = eligibilitySessions(ctx);
+  const newest = sessions === undefined ? ctx.store.sessions(node.id, limit) : sessions.slice(0, limit);
+  const closed = newest.filter((s) => s.endedAt !== null);
   return eligibleFromHistory(closed, ctx.clock.now() - node.joinedAt, node.eligible, policy);
 }
 

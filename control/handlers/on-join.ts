@@ -24,7 +24,8 @@ import { regionFor } from "../regions.js";
 import type { ControlContext } from "./context.js";
 import { recruit } from "./recruit.js";
 import { removeNode } from "./remove-node.js";
-import { evaluateEligibility } from "./eligibility.js";
+import { eligibilitySessions, evaluateEligibility } from "./eligibility.js";
+import type { SessionRow } from "../store.js";
 import type { Handshake } from "../trust/responder.js";
 import { mayOffer } from "../trust/enrolment.js";
 
@@ -249,12 +250,15 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
       joinedAt: now,
     }),
     eligible: false,
-    // A key without a history (no earlier session in which it heartbeated) must show one before
-    // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
-    // it under open enrolment) does not skip it. Origins are bound by their keys instead.
-    probation: b.role !== Role.ORIGIN && !hasHistory(ctx, id) && !provenByTicket(ctx, hs),
+    probation: false,
   };
-  node.eligible = evaluateEligibility(ctx, node);
+  // One read of the node's sessions (the one just opened among them) for both verdicts below.
+  const sessions = ctx.store.sessions(id, Math.max(HISTORY_SESSIONS, eligibilitySessions(ctx)));
+  // A key without a history (no earlier session in which it heartbeated) must show one before
+  // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
+  // it under open enrolment) does not skip it. Origins are bound by their keys instead.
+  node.probation = b.role !== Role.ORIGIN && !hasHistory(ctx, sessions) && !provenByTicket(ctx, hs);
+  node.eligible = evaluateEligibility(ctx, node, sessions);
   ctx.clients.add(node);
   ctx.logger.info("node_joined", {
     node: id,
@@ -269,11 +273,17 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
   return node;
 }
 
-/** Whether the node heartbeated enough in an earlier, closed session to skip probation. */
-function hasHistory(ctx: ControlContext, id: number): boolean {
+/** How many of a node's newest sessions (the current one included) probation looks at. */
+const HISTORY_SESSIONS = 20;
+
+/**
+ * Whether the node heartbeated enough in an earlier, closed session to skip probation.
+ * `sessions`: the node's newest first, at least HISTORY_SESSIONS of them when it has that many.
+ */
+function hasHistory(ctx: ControlContext, sessions: readonly SessionRow[]): boolean {
   const need = ctx.config.probationHeartbeats;
   if (need <= 0) return true;
-  return ctx.store.sessions(id, 20).some((s) => s.endedAt !== null && s.heartbeats >= need);
+  return sessions.slice(0, HISTORY_SESSIONS).some((s) => s.endedAt !== null && s.heartbeats >= need);
 }
 
 function openSession(
