@@ -173,7 +173,14 @@ export function simulate(o: SimOptions): SimResult {
     longestStallMs: round(meter.longest.ms, 2),
     longestStallKind: meter.longest.kind,
     longestStallAtS: round(meter.longest.at / 1000, 1),
+    longestStallWhat: meter.longest.what ?? meter.longest.kind,
     eventsOverLimit: meter.overLimit,
+    // The five commonest events over the limit: what, how many, the longest (ms).
+    overLimitBy: [...meter.overLimitBy]
+      .sort((a, b) => b[1].n - a[1].n)
+      .slice(0, 5)
+      .map(([what, v]) => `${what} x${v.n} max ${Math.round(v.maxMs)}`)
+      .join(" | "),
     busiestSecondMs: round(busiest, 1),
     reconciles: meter.reconcile.count,
     reconcileMaxMs: round(meter.reconcile.maxMs, 2),

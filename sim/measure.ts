@@ -87,6 +87,8 @@ export interface Stall {
   ms: number;
   kind: EventKind | "reconcile";
   at: number;
+  /** A timer's callback (its source, shortened): which of control's timers it was. */
+  what?: string;
 }
 
 export class ControlMeter {
@@ -105,8 +107,9 @@ export class ControlMeter {
   /** Every event (the stall figure); the window's longest is kept apart (resetWindow). */
   longest: Stall = { ms: 0, kind: "other", at: 0 };
   windowLongest: Stall = { ms: 0, kind: "other", at: 0 };
-  /** Events over `stallLimitMs`. */
+  /** Events over `stallLimitMs`, and by what they were (a timer's callback, else the kind). */
   overLimit = 0;
+  readonly overLimitBy = new Map<string, { n: number; maxMs: number }>();
   /** Control's busy time per simulated second (index: seconds since start). */
   readonly busyMs: number[] = [];
   metrics: ControlMetrics | undefined;
@@ -229,16 +232,27 @@ export class ControlMeter {
     const t1 = performance.now();
     const ms = t1 - t0;
     if (m !== undefined && m.assignsSent !== as) this.assigning.add(ms);
-    this.#record("timer", ms, t1);
+    this.#record("timer", ms, t1, fn);
   }
 
-  #record(kind: EventKind, ms: number, now: number): void {
+  #record(kind: EventKind, ms: number, now: number, fn?: () => void): void {
     this.byKind[kind].add(ms);
     if (now - this.#windowWall >= this.#cpuWindowMs) this.settleCpu(now);
     const at = this.#clock.now() - this.#start;
-    if (ms > this.longest.ms) this.longest = { ms, kind, at };
-    if (ms > this.windowLongest.ms) this.windowLongest = { ms, kind, at };
-    if (ms > this.#stallLimitMs) this.overLimit++;
+    // The callback's source is read only for the few events that make a figure.
+    const long = ms > this.#stallLimitMs || ms > this.longest.ms || ms > this.windowLongest.ms;
+    const what = long && fn !== undefined ? fn.toString().replace(/\s+/g, " ").slice(0, 60) : undefined;
+    const stall: Stall = what === undefined ? { ms, kind, at } : { ms, kind, at, what };
+    if (ms > this.longest.ms) this.longest = stall;
+    if (ms > this.windowLongest.ms) this.windowLongest = stall;
+    if (ms > this.#stallLimitMs) {
+      this.overLimit++;
+      const key = what ?? kind;
+      const by = this.overLimitBy.get(key) ?? { n: 0, maxMs: 0 };
+      by.n++;
+      by.maxMs = Math.max(by.maxMs, ms);
+      this.overLimitBy.set(key, by);
+    }
     const s = Math.max(0, Math.floor(at / 1000));
     this.busyMs[s] = (this.busyMs[s] ?? 0) + ms;
   }
