@@ -16,7 +16,10 @@
  * e.g. LEAVE (channel 3, SHUTDOWN) from node 123457, seq 2^31+99, ts 1779021356789 (33 bytes):
  *   a6 00 01  01 05  02 1a 0001e241  03 1a 80000063  04 1b 0000019e35ef9ef5  05 a2 00 03 01 00
  *
- * Decoding: size limit first (E_EMPTY / E_TOO_LARGE), then the CBOR subset scan (cbor.ts:
+ * Decoding: a HEARTBEAT written the canonical way is read straight from its bytes
+ * (envelope-heartbeat.ts: the same result, a fraction of the work); everything else, and any
+ * HEARTBEAT that reader does not take, goes the general way: size limit first (E_EMPTY /
+ * E_TOO_LARGE), then the CBOR subset scan (cbor.ts:
  * E_TRUNCATED / E_BAD_CBOR), then cbor-x, then the version (E_BAD_VERSION, before anything
  * else so a newer sender gets one clear error), the type (E_BAD_TYPE) and the fields
  * (E_BAD_FIELD for missing/mistyped/out-of-range, E_LIMIT for too many elements or bytes).
@@ -33,6 +36,7 @@ import {
   wireUint,
   type BodyCodec,
 } from "./control-bodies.js";
+import { readHeartbeatDirect } from "./envelope-heartbeat.js";
 import { heartbeatAckCodec, redirectCodec, resumeAckCodec, resumeCodec } from "./resume-codec.js";
 import { type DecodeResult, EncodeError, fail, ok } from "./errors.js";
 import { FieldError, asMap, bytes, describe, need, u32, uSafe, within } from "./fields.js";
@@ -90,6 +94,17 @@ function envelope(msg: ControlMessage): Map<number, unknown> {
 
 /** Decode one control datagram. Never throws: bad input comes back as { ok: false, error: DecodeError }. */
 export function decodeControl(buf: Uint8Array): DecodeResult<ControlMessage> {
+  // A HEARTBEAT as every encoder writes it: read straight from its bytes (envelope-heartbeat.ts),
+  // the same message the general path gives; anything else takes the general path.
+  if (buf[4] === MsgType.HEARTBEAT) {
+    const hb = readHeartbeatDirect(buf);
+    if (hb !== undefined) return ok(hb);
+  }
+  return decodeControlTree(buf);
+}
+
+/** decodeControl through the CBOR tree (scan, cbor-x, the field readers): every message, every fault named. */
+export function decodeControlTree(buf: Uint8Array): DecodeResult<ControlMessage> {
   if (buf.length === 0) return fail("E_EMPTY", "empty datagram");
   if (buf.length > MAX_CONTROL_BYTES) {
     return fail("E_TOO_LARGE", `${buf.length} bytes, limit ${MAX_CONTROL_BYTES}`);
