@@ -3,6 +3,7 @@ import type {
   EnrolmentTokenRow,
   NodeStore,
   SessionEndReason,
+  SessionHistory,
   SessionRow,
   SessionStart,
   SessionSummary,
@@ -11,7 +12,12 @@ import type {
 export class MemoryNodeStore implements NodeStore {
   readonly #nodes = new Map<string, number>();
   readonly #channels = new Map<string, number>();
+  /** Ids given or adopted, and the highest: a new key gets the next (O(1), not a scan). */
+  readonly #ids = new Set<number>();
+  #maxId = 0;
   readonly #sessions: SessionRow[] = [];
+  /** Each node's sessions in the order opened (a history read costs its node's, not all). */
+  readonly #byNode = new Map<number, SessionRow[]>();
   readonly #revoked = new Set<string>();
   readonly #tokens = new Map<string, EnrolmentTokenRow>();
   readonly #origins = new Map<string, string>();
@@ -19,7 +25,11 @@ export class MemoryNodeStore implements NodeStore {
   nodeIdForKey(key: Uint8Array): number {
     const hex = Buffer.from(key).toString("hex");
     let id = this.#nodes.get(hex);
-    if (id === undefined) this.#nodes.set(hex, (id = Math.max(0, ...this.#nodes.values()) + 1));
+    if (id === undefined) {
+      id = this.#maxId + 1;
+      this.#nodes.set(hex, id);
+      this.#addId(id);
+    }
     return id;
   }
 
@@ -27,9 +37,15 @@ export class MemoryNodeStore implements NodeStore {
     const hex = Buffer.from(key).toString("hex");
     const has = this.#nodes.get(hex);
     if (has !== undefined) return has === id;
-    if ([...this.#nodes.values()].includes(id)) return false;
+    if (this.#ids.has(id)) return false;
     this.#nodes.set(hex, id);
+    this.#addId(id);
     return true;
+  }
+
+  #addId(id: number): void {
+    this.#ids.add(id);
+    this.#maxId = Math.max(this.#maxId, id);
   }
 
   useIdBlock(): void {
@@ -56,7 +72,7 @@ export class MemoryNodeStore implements NodeStore {
 
   openSession(s: SessionStart): number {
     const id = this.#sessions.length + 1;
-    this.#sessions.push({
+    const row: SessionRow = {
       ...s,
       id,
       endedAt: null,
@@ -65,7 +81,11 @@ export class MemoryNodeStore implements NodeStore {
       heartbeats: 0,
       heartbeatBytes: 0,
       uploadBytes: 0,
-    });
+    };
+    this.#sessions.push(row);
+    const mine = this.#byNode.get(s.node);
+    if (mine === undefined) this.#byNode.set(s.node, [row]);
+    else mine.push(row);
     return id;
   }
 
@@ -94,8 +114,8 @@ export class MemoryNodeStore implements NodeStore {
 
   closeNodeSessions(node: number, at: number, reason: SessionEndReason): number {
     let n = 0;
-    for (const row of this.#sessions) {
-      if (row.endedAt !== null || row.node !== node) continue;
+    for (const row of this.#byNode.get(node) ?? []) {
+      if (row.endedAt !== null) continue;
       Object.assign(row, { endedAt: at, reason, uptimeMs: at - row.joinedAt });
       n++;
     }
@@ -103,11 +123,19 @@ export class MemoryNodeStore implements NodeStore {
   }
 
   sessions(node: number, limit: number): SessionRow[] {
-    return this.#sessions
-      .filter((r) => r.node === node)
+    return [...(this.#byNode.get(node) ?? [])]
       .sort((a, b) => b.joinedAt - a.joinedAt || b.id - a.id)
       .slice(0, limit)
       .map((r) => ({ ...r }));
+  }
+
+  history(node: number, limit: number): SessionHistory[] {
+    return this.sessions(node, limit).map((r) => ({
+      endedAt: r.endedAt,
+      reason: r.reason,
+      uptimeMs: r.uptimeMs,
+      heartbeats: r.heartbeats,
+    }));
   }
 
   isEnrolled(key: Uint8Array): boolean {

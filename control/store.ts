@@ -45,6 +45,9 @@ export interface SessionSummary {
   uploadBytes: number;
 }
 
+/** The fields of a session a verdict on its node reads (SessionRow's). */
+export type SessionHistory = Pick<SessionRow, "endedAt" | "reason" | "uptimeMs" | "heartbeats">;
+
 export interface SessionRow extends SessionStart {
   id: number;
   endedAt: number | null;
@@ -86,6 +89,11 @@ export interface NodeStore extends TrustStore {
   closeNodeSessions(node: number, at: number, reason: SessionEndReason): number;
   /** A node's sessions, newest first. */
   sessions(node: number, limit: number): SessionRow[];
+  /**
+   * What a verdict on a node needs of its newest sessions (probation, eligibility), newest
+   * first: sessions() without the rest of the row, read on every JOIN.
+   */
+  history(node: number, limit: number): SessionHistory[];
   close(): void;
 }
 
@@ -171,6 +179,9 @@ const MIGRATIONS: readonly string[] = [
      key_hex TEXT NOT NULL,
      bound_at INTEGER NOT NULL
    );`,
+  // A node's sessions newest first with no sort step (the id breaks joined_at ties): read per JOIN.
+  `CREATE INDEX sessions_of_node_newest ON sessions (node_id, joined_at DESC, id DESC);
+   DROP INDEX sessions_of_node_newest_first;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -211,6 +222,10 @@ export class SqliteNodeStore implements NodeStore {
   readonly #closeOpen: Database.Statement<[{ at: number; reason: string }]>;
   readonly #closeNode: Database.Statement<[{ node: number; at: number; reason: string }]>;
   readonly #sessions: Database.Statement<[number, number], SessionDbRow>;
+  readonly #history: Database.Statement<
+    [number, number],
+    Pick<SessionDbRow, "ended_at" | "end_reason" | "uptime_ms" | "heartbeats">
+  >;
   readonly #enrolled: Database.Statement<[Buffer], { id: number }>;
   readonly #revoked: Database.Statement<[Buffer], { key: Buffer }>;
   readonly #revoke: Database.Statement<[Buffer, number, string]>;
@@ -280,6 +295,10 @@ export class SqliteNodeStore implements NodeStore {
     );
     this.#sessions = db.prepare(
       `SELECT * FROM sessions WHERE node_id = ? ORDER BY joined_at DESC, id DESC LIMIT ?`,
+    );
+    this.#history = db.prepare(
+      `SELECT ended_at, end_reason, uptime_ms, heartbeats FROM sessions WHERE node_id = ?
+       ORDER BY joined_at DESC, id DESC LIMIT ?`,
     );
     this.#enrolled = db.prepare(`SELECT id FROM nodes WHERE key = ?`);
     this.#revoked = db.prepare(`SELECT key FROM revoked_keys WHERE key = ?`);
@@ -451,6 +470,15 @@ export class SqliteNodeStore implements NodeStore {
       heartbeats: r.heartbeats,
       heartbeatBytes: r.heartbeat_bytes,
       uploadBytes: r.upload_bytes,
+    }));
+  }
+
+  history(node: number, limit: number): SessionHistory[] {
+    return this.#history.all(node, limit).map((r) => ({
+      endedAt: r.ended_at,
+      reason: r.end_reason as SessionEndReason | null,
+      uptimeMs: r.uptime_ms,
+      heartbeats: r.heartbeats,
     }));
   }
 

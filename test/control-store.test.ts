@@ -61,6 +61,18 @@ for (const [name, make] of stores) {
     t.is(rows[1]!.region, "east");
     t.is(s.sessions(node, 1).length, 1);
     t.deepEqual(s.sessions(99, 10), []);
+    // history: the same sessions in the same order, only what a verdict reads.
+    t.deepEqual(
+      s.history(node, 10),
+      rows.map((r) => ({
+        endedAt: r.endedAt,
+        reason: r.reason,
+        uptimeMs: r.uptimeMs,
+        heartbeats: r.heartbeats,
+      })),
+    );
+    t.is(s.history(node, 1).length, 1);
+    t.deepEqual(s.history(99, 10), []);
     s.close();
   });
 }
@@ -90,7 +102,7 @@ test("sqlite: ids survive a reopen; schema version and WAL are set", (t) => {
     "channel_id_by_name",
     "node_id_by_key",
     "open_sessions",
-    "sessions_of_node_newest_first",
+    "sessions_of_node_newest",
   ]);
   raw.close();
 });

@@ -9,7 +9,7 @@ import { Role } from "../../protocol/messages.js";
 import { dcmMember, type NodeRecord } from "../client-manager.js";
 import type { Dcm } from "../dcm.js";
 import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../eligibility.js";
-import type { SessionRow } from "../store.js";
+import type { SessionHistory } from "../store.js";
 import type { ControlContext } from "./context.js";
 import { recruitIdle } from "./recruit.js";
 
@@ -29,12 +29,12 @@ export function eligibilitySessions(ctx: ControlContext): number {
 export function evaluateEligibility(
   ctx: ControlContext,
   node: NodeRecord,
-  sessions?: readonly SessionRow[],
+  sessions?: readonly SessionHistory[],
 ): boolean {
   if (node.role !== Role.AGENT) return true;
   const policy = { ...DEFAULT_ELIGIBILITY, ...ctx.config.eligibility };
   const limit = eligibilitySessions(ctx);
-  const newest = sessions === undefined ? ctx.store.sessions(node.id, limit) : sessions.slice(0, limit);
+  const newest = sessions === undefined ? ctx.store.history(node.id, limit) : sessions.slice(0, limit);
   const closed = newest.filter((s) => s.endedAt !== null);
   return eligibleFromHistory(closed, ctx.clock.now() - node.joinedAt, node.eligible, policy);
 }

@@ -25,7 +25,7 @@ import type { ControlContext } from "./context.js";
 import { recruit } from "./recruit.js";
 import { removeNode } from "./remove-node.js";
 import { eligibilitySessions, evaluateEligibility } from "./eligibility.js";
-import type { SessionRow } from "../store.js";
+import type { SessionHistory } from "../store.js";
 import type { Handshake } from "../trust/responder.js";
 import { mayOffer } from "../trust/enrolment.js";
 
@@ -253,7 +253,7 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     probation: false,
   };
   // One read of the node's sessions (the one just opened among them) for both verdicts below.
-  const sessions = ctx.store.sessions(id, Math.max(HISTORY_SESSIONS, eligibilitySessions(ctx)));
+  const sessions = ctx.store.history(id, Math.max(HISTORY_SESSIONS, eligibilitySessions(ctx)));
   // A key without a history (no earlier session in which it heartbeated) must show one before
   // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
   // it under open enrolment) does not skip it. Origins are bound by their keys instead.
@@ -280,7 +280,7 @@ const HISTORY_SESSIONS = 20;
  * Whether the node heartbeated enough in an earlier, closed session to skip probation.
  * `sessions`: the node's newest first, at least HISTORY_SESSIONS of them when it has that many.
  */
-function hasHistory(ctx: ControlContext, sessions: readonly SessionRow[]): boolean {
+function hasHistory(ctx: ControlContext, sessions: readonly SessionHistory[]): boolean {
   const need = ctx.config.probationHeartbeats;
   if (need <= 0) return true;
   return sessions.slice(0, HISTORY_SESSIONS).some((s) => s.endedAt !== null && s.heartbeats >= need);
