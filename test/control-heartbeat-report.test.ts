@@ -46,6 +46,16 @@ const heartbeat: fc.Arbitrary<HeartbeatBody> = fc.record({
   newestSegment: u32,
 });
 
+const sample: HeartbeatBody = {
+  channel: 1,
+  assignVersion: 2,
+  parents: [{ node: 3, ageMs: 4, lastSeq: 5 }, null],
+  children: [{ node: 6, ageMs: 7, lastSeq: 8, suspect: true }],
+  buffers: [9],
+  resources: { uploadKbps: 10, nat: 0, cacheBytes: 11, cpuPct: 12, rssMB: 13 },
+  newestSegment: 14,
+};
+
 test("a packed heartbeat unpacks to the body that was packed", (t) => {
   fc.assert(
     fc.property(heartbeat, (b) => {
@@ -53,6 +63,41 @@ test("a packed heartbeat unpacks to the body that was packed", (t) => {
     }),
     { numRuns: 2000 },
   );
+});
+
+test("a report written over by the next heartbeat of the same length and channel is that heartbeat's; otherwise a new array", (t) => {
+  let reused = 0;
+  let fresh = 0;
+  fc.assert(
+    fc.property(heartbeat, heartbeat, fc.boolean(), (a, b0, sameShape) => {
+      // Half the time b has a's shape (the same links, buffers and channel: the common case).
+      const b: HeartbeatBody = sameShape
+        ? {
+            ...b0,
+            channel: a.channel,
+            parents: a.parents.map((l, i) => (l === null ? null : (b0.children[i] ?? l))),
+            children: a.children,
+            buffers: a.buffers.map((x) => x ^ 1),
+          }
+        : b0;
+      const first = packHeartbeat(a);
+      const before = [...first];
+      const second = packHeartbeat(b, first);
+      t.deepEqual(unpackHeartbeat(second), b);
+      const same = before.length === second.length && a.channel === b.channel;
+      if (same) {
+        reused++;
+        t.is(second, first);
+      } else {
+        fresh++;
+        t.not(second, first);
+        t.deepEqual([...first], before, "the old report is left as it was");
+      }
+    }),
+    { numRuns: 1000 },
+  );
+  t.true(reused > 100 && fresh > 100);
+  t.deepEqual(unpackHeartbeat(packHeartbeat(unpackHeartbeat(packHeartbeat(sample)), null)), sample);
 });
 
 test("the readers give the body's fields", (t) => {

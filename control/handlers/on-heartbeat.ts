@@ -53,8 +53,9 @@ export function onHeartbeat(
   if (b.resources.loss !== undefined) ctx.quality.onLoss(node.region, b.resources.loss);
   node.lastHeard = now;
   node.lastHeartbeat = now;
-  // Kept packed, one array the channel's DCM shares (heartbeat-report.ts); `b` is let go.
-  const packed = packHeartbeat(b);
+  // Kept packed, one array the channel's DCM shares (heartbeat-report.ts), written over by the
+  // node's next heartbeat of the channel when its length is the same; `b` is let go.
+  const packed = packHeartbeat(b, node.heartbeat);
   node.heartbeat = packed;
   node.heartbeatSeq = msg.seq;
   node.heartbeats++;
