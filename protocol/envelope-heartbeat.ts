@@ -17,7 +17,7 @@
  * returns is exactly what the general path returns for the same bytes
  * (test/protocol-envelope-heartbeat.test.ts holds both to it, on random and corrupted datagrams).
  * Untrusted bytes: every read is bounded by the datagram, nothing throws, nothing is allocated
- * beyond the message.
+ * beyond the message (its `auth` is a view of the datagram's tag, not a copy).
  */
 import {
   MAX_CHILDREN,
@@ -194,7 +194,9 @@ function envelope(): ControlMessage | undefined {
   const msg = { v: WIRE_VERSION, type: MsgType.HEARTBEAT, sender, seq, ts, body: b } as ControlMessage;
   if (entries === 0xa7) {
     if (!is(0x06) || !is(0x40 + SESSION_TAG_BYTES) || at + SESSION_TAG_BYTES !== buf.length) return undefined;
-    msg.auth = new Uint8Array(buf.subarray(at, at + SESSION_TAG_BYTES));
+    // A view of the datagram's tag, not a copy (a copy is an ArrayBuffer per heartbeat): the
+    // tag is checked over the datagram's own bytes, and nothing writes to either.
+    msg.auth = new Uint8Array(buf.buffer, buf.byteOffset + at, SESSION_TAG_BYTES);
     at += SESSION_TAG_BYTES;
   }
   return at === buf.length ? msg : undefined;
