@@ -97,9 +97,10 @@ export class ClientManager {
 
   /** Nodes not heard from for more than `timeoutMs` at `now`, oldest silence first. */
   silent(now: number, timeoutMs: number): NodeRecord[] {
-    return this.all()
-      .filter((r) => now - r.lastHeard > timeoutMs)
-      .sort((a, b) => a.lastHeard - b.lastHeard || a.id - b.id);
+    // One pass over the records, no copy of them all (a liveness tick at 10^5 nodes).
+    const out: NodeRecord[] = [];
+    for (const r of this.#nodes.values()) if (now - r.lastHeard > timeoutMs) out.push(r);
+    return out.sort((a, b) => a.lastHeard - b.lastHeard || a.id - b.id);
   }
 }
 

@@ -141,13 +141,13 @@ export interface ControlConfig {
 }
 
 /**
- * Planning slices: 32 joins, 2 steps of a full build (about 10 ms each) and 2,000 rebuilt ASSIGNs
+ * Planning slices: 32 joins, 2 steps of a full build (about 10 ms each) and 500 rebuilt ASSIGNs
  * per DCM reconcile (each a few ms at 10^4 to 10^5 members: bench:join), one reconcile per slice
  * (a slice a ms: up to 32,000 joins a second; a reconcile alone can pass the CPU budget, and on a
  * simulated clock, which counts without a budget, several in one slice would add up). A full
  * build of 10^5 nodes (about a second) is then about 50 slices, between which control reads its socket.
  */
-export const PLANNING = { joinSlice: 32, planSlice: 2, rolloutSlice: 2000, perSlice: 1 };
+export const PLANNING = { joinSlice: 32, planSlice: 2, rolloutSlice: 500, perSlice: 1 };
 
 /** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
 const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
