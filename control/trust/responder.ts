@@ -116,6 +116,16 @@ export interface ResponderConfig {
   verify: boolean;
 }
 
+/**
+ * Key agreements kept for resent JOINs: a node resends its JOIN (same identity key, same epk)
+ * until a JOIN_ACK reaches it, and during a burst many do, each costing an X25519 key pair, a
+ * DH and HKDF for keys its session already has. Keyed by the raw key and epk bytes, at most
+ * PREPARED_MAX entries (the oldest dropped first), each for PREPARED_TTL_MS. It skips only the
+ * key agreement: the signature, freshness, revocation and enrolment checks run for every JOIN.
+ */
+const PREPARED_MAX = 4096;
+const PREPARED_TTL_MS = 30_000;
+
 export class HandshakeResponder {
   readonly #deps: ResponderDeps;
   readonly #config: ResponderConfig;
@@ -123,6 +133,9 @@ export class HandshakeResponder {
   readonly #limiter: JoinLimiter;
   readonly #joinContext: Buffer;
   readonly #tickets: TicketSealer;
+  readonly #prepared = new Map<string, { own: Ephemeral; keys: SessionKeys; at: number }>();
+  /** Key agreements that opened a session (see sendJoinAck). */
+  readonly #opened = new WeakSet<object>();
   #seq = 0;
 
   constructor(deps: ResponderDeps, config: ResponderConfig) {
@@ -193,14 +206,9 @@ export class HandshakeResponder {
     const keyHex = Buffer.from(b.key).toString("hex");
     if (!this.#deps.sessions.freshJoin(keyHex, msg.ts, now)) return this.#fail("join_replay", from);
     // The key agreement before any state: an epk that gives no usable secret is refused here.
-    const own = newEphemeral();
-    const keys = deriveSessionKeys(own.privateKey, b.epk, {
-      nodeKey: b.key,
-      nodeEpk: b.epk,
-      controlEpk: own.publicKey,
-    });
-    if (keys === undefined) return this.#fail("join_bad_epk", from);
-    handshake.prepared = { own, keys };
+    const prepared = this.#keyAgreement(b.key, b.epk, now);
+    if (prepared === undefined) return this.#fail("join_bad_epk", from);
+    handshake.prepared = prepared;
     const admission = admitKey(this.#deps.store, this.#config.policy, b.key, roleName(b.role), b.token);
     if (!admission.ok) {
       this.#fail(`enrolment_${admission.reason}`, from);
@@ -225,6 +233,37 @@ export class HandshakeResponder {
     return handshake;
   }
 
+  /** Control's ephemeral and the session keys for (key, epk): a resend's from the cache (see PREPARED_MAX). */
+  #keyAgreement(
+    key: Uint8Array,
+    epk: Uint8Array,
+    now: number,
+  ): { own: Ephemeral; keys: SessionKeys } | undefined {
+    const id = Buffer.concat([key, epk]).toString("base64");
+    const cached = this.#prepared.get(id);
+    if (cached !== undefined && now - cached.at <= PREPARED_TTL_MS) return cached;
+    const own = newEphemeral();
+    const keys = deriveSessionKeys(own.privateKey, epk, {
+      nodeKey: key,
+      nodeEpk: epk,
+      controlEpk: own.publicKey,
+    });
+    if (keys === undefined) return undefined;
+    const entry = { own, keys, at: now };
+    this.#prepared.delete(id);
+    this.#prepared.set(id, entry);
+    if (this.#prepared.size > PREPARED_MAX) {
+      const oldest = this.#prepared.keys().next();
+      if (oldest.done !== true) this.#prepared.delete(oldest.value);
+    }
+    return entry;
+  }
+
+  /** Key agreements held for resent JOINs (at most PREPARED_MAX). */
+  get preparedCached(): number {
+    return this.#prepared.size;
+  }
+
   /**
    * The JOIN_ACK, signed over the JOIN's hash. With `node` (an accepted JOIN) it opens the
    * node's session, or keeps the current one when the JOIN is a resend with the same epk.
@@ -237,9 +276,12 @@ export class HandshakeResponder {
       const keyHex = Buffer.from(hs.key).toString("hex");
       let s = sessions.get(node);
       if (s === undefined || s.keyHex !== keyHex || !Buffer.from(s.nodeEpk).equals(hs.epk)) {
-        let prepared = hs.prepared;
+        // Keys that opened a session once never open another (a cached agreement reached by a
+        // resend after that session ended): the new session's counters start again, so it gets
+        // fresh keys, or what was tagged under the old one would verify under it.
+        let prepared = hs.prepared !== undefined && this.#opened.has(hs.prepared) ? undefined : hs.prepared;
         if (prepared === undefined) {
-          // Verification off: the JOIN skipped the checks, the keys are made here.
+          // Verification off (the JOIN skipped the checks), or the above: the keys are made here.
           const own = newEphemeral();
           const keys = deriveSessionKeys(own.privateKey, hs.epk, {
             nodeKey: hs.key,
@@ -249,7 +291,15 @@ export class HandshakeResponder {
           if (keys === undefined) return void this.#fail("join_bad_epk", to);
           prepared = { own, keys };
         }
-        s = sessions.set({ node, keyHex, nodeEpk: hs.epk, ...prepared, openedAt: clock.now() });
+        this.#opened.add(prepared);
+        s = sessions.set({
+          node,
+          keyHex,
+          nodeEpk: hs.epk,
+          own: prepared.own,
+          keys: prepared.keys,
+          openedAt: clock.now(),
+        });
         this.#deps.metrics.sessionsOpened++;
       }
       ack = { ...body, epk: s.own!.publicKey, ticket: this.#ticket(node, hs.join, s) };
