@@ -164,9 +164,14 @@ export interface WatchdogPolicy {
   staleMs: number;
   /** Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not complete). */
   rebuildTicks: number;
+  /**
+   * Members one tick checks at most: a pass over more members spans several ticks (at 10^5, a
+   * pass over everyone took 100-270 ms in one go). A link is dead after two passes in a row.
+   */
+  chunk: number;
 }
 
-export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30 };
+export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30, chunk: 16_384 };
 
 /** What a node says of itself when it resumes its session with a replacement DCM (RESUME). */
 export interface ResumeReport {
@@ -301,6 +306,10 @@ export class Dcm {
   #epoch = 0;
   /** Planned links (`parent>child`) whose last heartbeats said they were dead, and how many in a row. */
   #stale = new Map<string, number>();
+  /** The same, being gathered by the pass in progress (it replaces #stale when the pass ends). */
+  #staleNext = new Map<string, number>();
+  /** The watchdog's pass in progress: the members it visits, and how far it got. */
+  #pass: { ids: number[]; at: number } | undefined;
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
   /** Members per region (setRegionQuality looks at the regions present). */
   readonly #regionCount = new Map<string, number>();
@@ -743,22 +752,47 @@ export class Dcm {
     // anything while a full build runs in steps (the plan in force is about to be replaced).
     const placing =
       this.#build !== undefined || this.#changes.some((c) => c.kind === "join" || c.kind === "place");
-    if (!placing && this.#checkFeeds()) acted = true;
+    const chunk = this.#nextChunk();
+    if (!placing && this.#checkFeeds(chunk)) acted = true;
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
-    if (this.#tiered && this.#channel.vod === undefined && this.#checkStale()) acted = true;
+    if (this.#tiered && this.#channel.vod === undefined && this.#checkStale(chunk)) acted = true;
     if (acted) this.#topologyDirty = true;
     // A sliced rollout left waiting continues at least once per tick.
     return acted || this.#rollout.size > 0;
   }
 
-  /** The plan side of the watchdog (watchdog()). */
-  #checkFeeds(): boolean {
+  /**
+   * The members this watchdog tick checks: the next `chunk` of the pass in progress. A pass
+   * that ended hands over what it gathered (#staleNext), and the next one starts from the
+   * members present then.
+   */
+  #nextChunk(): number[] {
+    if (this.#pass === undefined || this.#pass.at >= this.#pass.ids.length) {
+      this.#stale = this.#staleNext;
+      this.#staleNext = new Map();
+      for (const id of [...this.#incomplete.keys()]) if (!this.#members.has(id)) this.#incomplete.delete(id);
+      this.#pass = { ids: [...this.#members.keys()], at: 0 };
+    }
+    const p = this.#pass;
+    const out = p.ids.slice(p.at, p.at + this.#watchdog.chunk);
+    p.at += out.length;
+    return out;
+  }
+
+  /** The plan side of the watchdog (watchdog()), over one chunk of the members. */
+  #checkFeeds(chunk: readonly number[]): boolean {
     if (this.#origin === null) return false;
     const incomplete: number[] = [];
-    for (const m of this.#members.values()) {
-      if (this.#pending.has(m.id)) continue;
+    for (const id of chunk) {
+      const m = this.#members.get(id);
+      if (m === undefined) {
+        this.#incomplete.delete(id);
+        continue;
+      }
       const np = this.#plan.nodes.get(m.id);
-      if (np === undefined ? m.watching !== false : !this.#fed(np)) incomplete.push(m.id);
+      if (this.#pending.has(m.id) || (np === undefined ? m.watching === false : this.#fed(np)))
+        this.#incomplete.delete(m.id);
+      else incomplete.push(m.id);
     }
     if (!this.#tiered) {
       // The tree is recomputed on every change: a hole is a change that was missed.
@@ -770,8 +804,6 @@ export class Dcm {
       this.#logger.warn("feed_incomplete", { channel: this.#channel.name, ids: holes.slice(0, 20) });
       return true;
     }
-    const now = new Set(incomplete);
-    for (const id of [...this.#incomplete.keys()]) if (!now.has(id)) this.#incomplete.delete(id);
     const fresh: number[] = [];
     let stuck = false;
     const every = this.#watchdog.rebuildTicks;
@@ -827,12 +859,17 @@ export class Dcm {
     return n;
   }
 
-  /** The reported side of the watchdog (watchdog()): dead planned links, moved after two reports. */
-  #checkStale(): boolean {
+  /**
+   * The reported side of the watchdog (watchdog()), over one chunk of the members: dead planned
+   * links, moved after two passes' reports in a row.
+   */
+  #checkStale(chunk: readonly number[]): boolean {
     const staleMs = this.#watchdog.staleMs;
-    const seen = new Map<string, number>();
+    const seen = this.#staleNext;
     const moves: Array<{ parent: number; child: number; ageMs: number }> = [];
-    for (const [child, rep] of this.#reports) {
+    for (const child of chunk) {
+      const rep = this.#reports.get(child);
+      if (rep === undefined) continue;
       const np = this.#plan.nodes.get(child);
       const hb = rep.hb;
       if (np === undefined || np.tier < 2 || hb === undefined || !this.#applied(child, hb)) continue;
@@ -870,7 +907,6 @@ export class Dcm {
         moves.push({ parent, child, ageMs: Math.min(...slots.map((j) => parentAgeAt(hb, j))) });
       }
     }
-    this.#stale = seen;
     if (moves.length === 0) return false;
     for (const m of moves) this.#changes.push({ kind: "move", parent: m.parent, child: m.child });
     this.#logger.warn("feed_stale", { channel: this.#channel.name, links: moves.slice(0, 20) });

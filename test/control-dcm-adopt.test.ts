@@ -517,6 +517,48 @@ test("watchdog, reported side: a planned parent that sends a child nothing is re
   t.deepEqual(checkPlan(d.plan, snapshotOf(d)), []);
 });
 
+test("watchdog in chunks: a pass over the members spans ticks; a dead link is moved after two passes saw it", (t) => {
+  const logger = new MemoryLogger();
+  const chunk = 7;
+  const d = new Dcm(
+    { logger },
+    { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered", watchdog: { chunk } },
+  );
+  d.setOrigin(ORIGIN);
+  const members = standardMembers(60, 2);
+  for (const m of members) d.upsert(m);
+  const assigns = new Map(d.reconcile().map((a) => [a.node, a.body]));
+  const [child, np] = [...d.plan.nodes].find(
+    ([, n]) => n.role === "tier3" && n.parents.some((p) => d.plan.nodes.get(p!)?.role === "tier3"),
+  )!;
+  const parent = np.parents.find((p) => d.plan.nodes.get(p!)?.role === "tier3")!;
+  let ticks = 0;
+  let moved = false;
+  while (!moved && ticks < 100) {
+    // Heartbeats keep coming: the parent sends the child nothing while the rest flows.
+    for (const [id, b] of assigns) {
+      const hb = heartbeatOf(b);
+      if (id === child) hb.parents = hb.parents.map((l) => (l?.node === parent ? { ...l, ageMs: 6000 } : l));
+      else if (id === parent)
+        hb.children = hb.children.map((l) => (l.node === child ? { ...l, ageMs: 6000 } : l));
+      d.onLinkReport(id, hb);
+    }
+    moved = d.watchdog();
+    ticks++;
+  }
+  t.true(moved);
+  // Whole passes would move it at the second tick; in chunks it takes the second pass.
+  const perPass = Math.ceil(d.members().length / chunk);
+  t.true(perPass > 2);
+  t.true(ticks > perPass && ticks <= 2 * perPass, `${ticks} ticks, ${perPass} per pass`);
+  t.deepEqual(
+    logger.lines.filter((l) => l.event === "feed_stale").map((l) => l.links),
+    [[{ parent, child, ageMs: 6000 }]],
+  );
+  d.reconcile();
+  t.false(d.plan.nodes.get(child)!.parents.includes(parent));
+});
+
 test("adoptPlan over random snapshots (levels 2-4, tier-1 mesh or tree, recruits, waypoints): the plan as built", (t) => {
   /** Everything the ASSIGN bodies come from, per node. */
   const shape = (p: Plan): string =>
