@@ -36,7 +36,7 @@ import {
   wireUint,
   type BodyCodec,
 } from "./control-bodies.js";
-import { readHeartbeatDirect } from "./envelope-heartbeat.js";
+import { readHeartbeatDirect, writeHeartbeatAck } from "./envelope-heartbeat.js";
 import { heartbeatAckCodec, redirectCodec, resumeAckCodec, resumeCodec } from "./resume-codec.js";
 import { type DecodeResult, EncodeError, fail, ok } from "./errors.js";
 import { FieldError, asMap, bytes, describe, need, u32, uSafe, within } from "./fields.js";
@@ -58,6 +58,9 @@ const BODY_CODECS: ReadonlyMap<number, BodyCodec<unknown>> = new Map<number, Bod
 
 /** CBOR bytes of a control message; throws EncodeError if a field breaks a limit or the result exceeds 1200 bytes. */
 export function encodeControl(msg: ControlMessage): Buffer {
+  // A HEARTBEAT_ACK (one per heartbeat) written straight to its bytes: the same bytes.
+  const ack = msg.type === MsgType.HEARTBEAT_ACK ? writeHeartbeatAck(msg) : undefined;
+  if (ack !== undefined) return ack;
   const buf = encodeCbor(controlTree(msg));
   if (buf.length > MAX_CONTROL_BYTES) {
     throw new EncodeError(`${MsgType[msg.type]} encodes to ${buf.length} bytes, limit ${MAX_CONTROL_BYTES}`);

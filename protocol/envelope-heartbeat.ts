@@ -214,3 +214,73 @@ export function readHeartbeatDirect(data: Uint8Array): ControlMessage | undefine
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A uint as the CBOR writer gives it (cbor.ts: shortest up to 2^32 - 1, then 8 bytes); its byte count. */
+function uintSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n <= U32_MAX ? 5 : 9;
+}
+
+function putUint(out: Buffer, at: number, n: number): number {
+  if (n < 24) out[at++] = n;
+  else if (n < 0x100) {
+    out[at++] = 0x18;
+    out[at++] = n;
+  } else if (n < 0x10000) {
+    out[at++] = 0x19;
+    out.writeUInt16BE(n, at);
+    at += 2;
+  } else if (n <= U32_MAX) {
+    out[at++] = 0x1a;
+    out.writeUInt32BE(n, at);
+    at += 4;
+  } else {
+    out[at++] = 0x1b;
+    out.writeUInt32BE(Math.floor(n / 0x100000000), at);
+    out.writeUInt32BE(n >>> 0, at + 4);
+    at += 8;
+  }
+  return at;
+}
+
+/** -0 is left to the general path (its writer hands -0 to cbor-x). */
+const isU32 = (n: unknown): n is number =>
+  typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= U32_MAX && !Object.is(n, -0);
+const isUSafe = (n: unknown): n is number =>
+  typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && !Object.is(n, -0);
+
+/**
+ * A HEARTBEAT_ACK without auth written straight to its bytes — control sends one per heartbeat
+ * (encodeTagged encodes it, then appends the tag) — exactly the bytes encodeControl's general
+ * path writes (test/protocol-envelope-heartbeat.test.ts); undefined for anything else (another
+ * type, an auth field, a field out of range: the general path then writes it or names the fault).
+ */
+export function writeHeartbeatAck(msg: ControlMessage): Buffer | undefined {
+  if (msg.type !== MsgType.HEARTBEAT_ACK || msg.v !== WIRE_VERSION || msg.auth !== undefined)
+    return undefined;
+  const { sender, seq, ts } = msg;
+  const epoch = msg.body.epoch;
+  if (!isU32(sender) || !isU32(seq) || !isUSafe(ts)) return undefined;
+  if (epoch !== undefined && !isUSafe(epoch)) return undefined;
+  // map(6) 00 01 01 09 02 sender 03 seq 04 ts 05 body
+  const body = epoch === undefined ? 1 : 2 + uintSize(epoch);
+  const out = Buffer.allocUnsafe(9 + uintSize(sender) + uintSize(seq) + uintSize(ts) + body);
+  out[0] = 0xa6;
+  out[1] = 0x00;
+  out[2] = WIRE_VERSION;
+  out[3] = 0x01;
+  out[4] = MsgType.HEARTBEAT_ACK;
+  out[5] = 0x02;
+  let at = putUint(out, 6, sender);
+  out[at++] = 0x03;
+  at = putUint(out, at, seq);
+  out[at++] = 0x04;
+  at = putUint(out, at, ts);
+  out[at++] = 0x05;
+  if (epoch === undefined) out[at++] = 0xa0;
+  else {
+    out[at++] = 0xa1;
+    out[at++] = 0x00;
+    at = putUint(out, at, epoch);
+  }
+  return out;
+}

@@ -9,9 +9,10 @@ import { isDeepStrictEqual } from "node:util";
 import test from "ava";
 import fc from "fast-check";
 import { encodeTagged } from "../protocol/auth.js";
-import { decodeControl, decodeControlTree, encodeControl } from "../protocol/control-codec.js";
-import { readHeartbeatDirect } from "../protocol/envelope-heartbeat.js";
-import type { ControlMessage } from "../protocol/messages.js";
+import { encodeCbor } from "../protocol/cbor.js";
+import { controlTree, decodeControl, decodeControlTree, encodeControl } from "../protocol/control-codec.js";
+import { readHeartbeatDirect, writeHeartbeatAck } from "../protocol/envelope-heartbeat.js";
+import { type ControlMessage, MsgType } from "../protocol/messages.js";
 import { controlByType, key32 } from "./protocol-arbitraries.js";
 
 function encoded(msg: ControlMessage, key?: Uint8Array): Buffer | undefined {
@@ -109,4 +110,54 @@ test("100,000 corrupted HEARTBEATs: the fast path never throws and never reads w
   t.is(problem, "");
   t.log(`100,000 mutants: the fast path read ${taken}`);
   t.true(taken > 1000);
+});
+
+/** The general path's bytes for `msg`, or the error it throws. */
+function generalBytes(msg: ControlMessage): Buffer | string {
+  try {
+    return encodeCbor(controlTree(msg));
+  } catch (e) {
+    return String(e);
+  }
+}
+
+test("a HEARTBEAT_ACK written straight to its bytes is byte for byte the general path's", (t) => {
+  const edges = [0, 23, 24, 255, 256, 65535, 65536, 0xffffffff, 0x100000000, Number.MAX_SAFE_INTEGER];
+  const edge = fc.constantFrom(...edges);
+  const ack = fc.record(
+    {
+      v: fc.constant(1),
+      type: fc.constant(MsgType.HEARTBEAT_ACK),
+      sender: fc.oneof(
+        edge.filter((n) => n <= 0xffffffff),
+        fc.integer({ min: 0, max: 0xffffffff }),
+      ),
+      seq: fc.oneof(
+        edge.filter((n) => n <= 0xffffffff),
+        fc.integer({ min: 0, max: 0xffffffff }),
+      ),
+      ts: fc.oneof(edge, fc.maxSafeNat()),
+      body: fc.record({ epoch: fc.oneof(edge, fc.maxSafeNat()) }, { requiredKeys: [] }),
+      auth: fc.uint8Array({ maxLength: 16 }),
+    },
+    { requiredKeys: ["v", "type", "sender", "seq", "ts", "body"] },
+  ) as fc.Arbitrary<unknown> as fc.Arbitrary<ControlMessage>;
+  let direct = 0;
+  fc.assert(
+    fc.property(fc.oneof(ack, controlByType.HEARTBEAT_ACK), (msg) => {
+      const mine = writeHeartbeatAck(msg);
+      const general = generalBytes(msg);
+      if (mine === undefined) return msg.auth !== undefined || typeof general === "string";
+      direct++;
+      return typeof general !== "string" && mine.equals(general) && encodeControl(msg).equals(general);
+    }),
+    { numRuns: 5000 },
+  );
+  t.log(`${direct} of 5,000 written directly (the others carry auth)`);
+  t.true(direct > 500);
+  // Out of range: declined here, refused by the general path.
+  const bad = { v: 1, type: MsgType.HEARTBEAT_ACK, sender: -1, seq: 0, ts: 0, body: {} } as ControlMessage;
+  t.is(writeHeartbeatAck(bad), undefined);
+  t.throws(() => encodeControl(bad));
+  t.is(writeHeartbeatAck({ ...bad, sender: -0 } as ControlMessage), undefined);
 });
