@@ -2,7 +2,8 @@
  * Liveness (run on a clock interval): a node not heard from for missedHeartbeats x
  * heartbeatMs is gone (one interval more before its first heartbeat). It is removed and the DCMs it was in re-plan, so its children get
  * new parents (and an origin's channel loses its root until the origin comes back). Then each
- * DCM's feed watchdog runs (Dcm.watchdog: a member without a complete feed is repaired).
+ * DCM's feed watchdog runs (checkFeeds; Dcm.watchdog: a member without a complete feed is
+ * repaired), as an event of its own: the control center schedules it after the liveness check.
  */
 import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
@@ -24,7 +25,10 @@ export function checkLiveness(ctx: ControlContext): void {
     .filter((n) => n.lastHeartbeat !== null || now - n.lastHeard > timeout + ctx.config.heartbeatMs);
   if (lost.length > 0) removeLost(ctx, lost, now);
   finishAdoptions(ctx, now);
-  // The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts).
+}
+
+/** The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts). */
+export function checkFeeds(ctx: ControlContext): void {
   for (const e of ctx.directory.all()) if (e.dcm.watchdog()) ctx.reconcile(e.dcm);
 }
 
