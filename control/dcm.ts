@@ -71,7 +71,7 @@ import {
   type ReportedPlacement,
   settleAdoption,
 } from "./topology/adopt.js";
-import { assignDiff } from "./topology/diff.js";
+import { assignDiffSteps } from "./topology/diff.js";
 import { buildSteps, buildTieredPlan } from "./topology/engine.js";
 import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
 import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/repair.js";
@@ -326,7 +326,13 @@ export class Dcm {
    * it leaves fewer members unfed), which keeps the changes that were waiting behind it, `held`
    * of them being in its snapshot already.
    */
-  #build: { steps: Generator<void, Plan, void>; ifBetter: boolean; held: number } | undefined;
+  #build:
+    | {
+        steps: Generator<void, { plan: Plan; changed: number[] } | undefined, void>;
+        ifBetter: boolean;
+        held: number;
+      }
+    | undefined;
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -1097,10 +1103,25 @@ export class Dcm {
     // A full build, from a snapshot taken now: it holds every change still waiting, which the
     // plan it makes replaces (the watchdog's keeps them, for when its plan is not kept). Its
     // first step reads the snapshot's nodes.
-    this.#build = { steps: buildSteps(s), ifBetter, held: this.#changes.length };
+    this.#build = { steps: this.#rebuildSteps(s, ifBetter), ifBetter, held: this.#changes.length };
     if (!ifBetter) this.#changes = [];
     this.#build.steps.next();
     return this.#stepBuild(changed, before);
+  }
+
+  /**
+   * A full build and its diff against the plan in force, in steps (the plan in force does not
+   * change meanwhile: changes wait). Undefined: the watchdog's build, not kept because it is no
+   * better (it leaves the plan in force untouched).
+   */
+  *#rebuildSteps(
+    s: TierSnapshot,
+    ifBetter: boolean,
+  ): Generator<void, { plan: Plan; changed: number[] } | undefined, void> {
+    const plan = yield* buildSteps(s);
+    if (ifBetter && !(this.#starved(plan) < this.#starved(this.#plan))) return undefined;
+    yield;
+    return { plan, changed: yield* assignDiffSteps(this.#plan, plan) };
   }
 
   /**
@@ -1113,14 +1134,13 @@ export class Dcm {
       const r = b.steps.next();
       if (r.done !== true) continue;
       this.#build = undefined;
-      const plan = r.value;
-      // A rebuild leaves the plan in force untouched: the watchdog's is kept only when it is better.
-      if (b.ifBetter && !(this.#starved(plan) < this.#starved(this.#plan))) {
+      if (r.value === undefined) {
         this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
         return { changed, rebuilt: false, before };
       }
+      const { plan } = r.value;
       if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
-      for (const id of assignDiff(this.#plan, plan)) changed.add(id);
+      for (const id of r.value.changed) changed.add(id);
       this.#plan = plan;
       this.#logPlan(before, plan, changed.size);
       return { changed, rebuilt: true, before };
