@@ -79,7 +79,7 @@ export interface TierPolicy {
   fec: FecPolicy;
   /** Full rebuild after this many incremental changes per node present at the last rebuild. */
   rebuildChurn: number;
-  /** Full rebuild when the origin's upload grew by this fraction (+ one stream) since the last rebuild. */
+  /** Full rebuild when the origin runs short (90 % used) and its upload grew by this fraction (+ one stream) since the last rebuild. */
   rebuildOriginGrowth: number;
   /**
    * Full rebuild when membership grew by this fraction since the last rebuild (joins are placed
