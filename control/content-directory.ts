@@ -68,8 +68,8 @@ export interface ContentDirectoryConfig {
    * only where the caller reconciles again while `dcm.rolloutPending > 0`. Default unbounded.
    */
   rolloutSlice?: number;
-  /** Each channel's Dcm `joinSlice` (joins placed per reconcile); the same caveat. Default unbounded. */
-  joinSlice?: number;
+  /** Each channel's Dcm `changeSlice` (changes repaired per reconcile); the same caveat. Default unbounded. */
+  changeSlice?: number;
   /** Each channel's Dcm `planSlice` (steps of a full build per reconcile); the same caveat. Default unbounded. */
   planSlice?: number;
 }
@@ -110,7 +110,7 @@ export class ContentDirectory {
           ...(this.#config.tierPolicy === undefined ? {} : { tierPolicy: this.#config.tierPolicy }),
           ...(this.#config.regions === undefined ? {} : { regions: this.#config.regions }),
           ...(this.#config.rolloutSlice === undefined ? {} : { rolloutSlice: this.#config.rolloutSlice }),
-          ...(this.#config.joinSlice === undefined ? {} : { joinSlice: this.#config.joinSlice }),
+          ...(this.#config.changeSlice === undefined ? {} : { changeSlice: this.#config.changeSlice }),
           ...(this.#config.planSlice === undefined ? {} : { planSlice: this.#config.planSlice }),
         },
       );

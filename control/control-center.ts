@@ -131,13 +131,18 @@ export interface ControlConfig {
   /** ASSIGN pacing: bytes per slice (default 48 KiB), and the slice's budget and gap (the admission's). */
   assignPacing?: Partial<SlicerConfig>;
   /**
-   * Planning in slices (docs/control.md "Admission"): each DCM places at most `joinSlice` joins,
+   * Planning in slices (docs/control.md "Admission"): each DCM repairs at most `changeSlice` changes (joins, leaves, moves),
    * runs at most `planSlice` steps of a full build (engine.ts buildSteps, about 1,000 nodes of
    * work each) and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
    * in slices of the admission's budget and gap, so that a flash crowd's placement never holds
    * the event loop for long. Defaults: PLANNING.
    */
-  planning?: { joinSlice?: number; rolloutSlice?: number; planSlice?: number; slice?: Partial<SlicerConfig> };
+  planning?: {
+    changeSlice?: number;
+    rolloutSlice?: number;
+    planSlice?: number;
+    slice?: Partial<SlicerConfig>;
+  };
 }
 
 /**
@@ -147,7 +152,7 @@ export interface ControlConfig {
  * simulated clock, which counts without a budget, several in one slice would add up). A full
  * build of 10^5 nodes (about a second) is then about 50 slices, between which control reads its socket.
  */
-export const PLANNING = { joinSlice: 32, planSlice: 2, rolloutSlice: 500, perSlice: 1 };
+export const PLANNING = { changeSlice: 32, planSlice: 2, rolloutSlice: 500, perSlice: 1 };
 
 /** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
 const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
@@ -282,7 +287,7 @@ export class ControlCenter implements ControlContext {
         topology: this.config.topology,
         regions: regionInfo,
         tierPolicy,
-        joinSlice: planning.joinSlice ?? PLANNING.joinSlice,
+        changeSlice: planning.changeSlice ?? PLANNING.changeSlice,
         rolloutSlice: planning.rolloutSlice ?? PLANNING.rolloutSlice,
         planSlice: planning.planSlice ?? PLANNING.planSlice,
       },
@@ -392,7 +397,7 @@ export class ControlCenter implements ControlContext {
    * Brings a DCM's plan up to date: soon, not now. The DCM is marked and the planner reconciles
    * it in its next slice (at once on the clock, after what was read with it: a burst of
    * heartbeats that end probation together is placed by one reconcile, not one each). A DCM
-   * with joins or a rollout left after a reconcile (joinSlice, rolloutSlice) stays marked.
+   * with joins or a rollout left after a reconcile (changeSlice, rolloutSlice) stays marked.
    */
   reconcile(dcm: Dcm): void {
     this.#dirty.add(dcm);
@@ -791,13 +796,14 @@ export class ControlCenter implements ControlContext {
   /** Bad input never escapes as an exception: a handler bug is counted and logged, the server goes on. */
   /** Runs fn as an event of its own, next on the clock (not once stopped or while fenced). */
   #later(what: string, fn: () => void): void {
-    this.clock.setTimeout(
-      () =>
+    // Named after `what` (a profile, and the simulator's stall figures, tell them apart).
+    const event = {
+      [what]: () =>
         this.#guard(what, () => {
           if (this.#running && this.#fencedAt === undefined) fn();
         }),
-      0,
-    );
+    }[what]!;
+    this.clock.setTimeout(event, 0);
   }
 
   #guard(what: string, fn: () => void): void {

@@ -142,11 +142,12 @@ export interface DcmConfig {
    */
   rolloutSlice?: number;
   /**
-   * Tiered: at most this many joins placed (planJoin) per reconcile(); the rest wait in order
-   * for the next reconcile(), which the caller makes soon (needsReconcile). A flash crowd is then
-   * placed in bounded slices between which control reads its socket. Default: unbounded.
+   * Tiered: at most this many changes (joins, leaves, moves, fills) repaired per reconcile(); the
+   * rest wait in order for the next reconcile(), which the caller makes soon (needsReconcile). A
+   * flash crowd, or a region's nodes lost at once, is then repaired in bounded slices between
+   * which control reads its socket. Default: unbounded.
    */
-  joinSlice?: number;
+  changeSlice?: number;
   /**
    * Tiered: a full build (a rebuild) runs this many steps of engine.ts buildSteps (about
    * BUILD_STEP nodes of work each) per reconcile(); until it is done the plan in force stays,
@@ -319,7 +320,7 @@ export class Dcm {
    */
   readonly #rollout = new Set<number>();
   readonly #rolloutSlice: number;
-  readonly #joinSlice: number;
+  readonly #changeSlice: number;
   readonly #planSlice: number;
   /**
    * A full build in progress (planSlice): its steps; `ifBetter`: the watchdog's (kept only when
@@ -348,9 +349,9 @@ export class Dcm {
     const slice = config.rolloutSlice ?? Infinity;
     if (!(slice >= 1)) throw new RangeError(`rolloutSlice must be >= 1, got ${slice}`);
     this.#rolloutSlice = slice;
-    const joins = config.joinSlice ?? Infinity;
-    if (!(joins >= 1)) throw new RangeError(`joinSlice must be >= 1, got ${joins}`);
-    this.#joinSlice = joins;
+    const changes = config.changeSlice ?? Infinity;
+    if (!(changes >= 1)) throw new RangeError(`changeSlice must be >= 1, got ${changes}`);
+    this.#changeSlice = changes;
     const steps = config.planSlice ?? Infinity;
     if (!(steps >= 1)) throw new RangeError(`planSlice must be >= 1, got ${steps}`);
     this.#planSlice = steps;
@@ -401,7 +402,7 @@ export class Dcm {
     return this.#rollout.size;
   }
 
-  /** True when reconcile() has work: changes not planned yet (joinSlice) or a rollout waiting. */
+  /** True when reconcile() has work: changes not planned yet (changeSlice) or a rollout waiting. */
   get needsReconcile(): boolean {
     return !this.#adopting && (this.#topologyDirty || this.#peersDirty || this.#rollout.size > 0);
   }
@@ -488,7 +489,7 @@ export class Dcm {
     if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
     if (only === undefined) this.#rollout.clear();
     else only = this.#sliceRollout(only as Set<number>);
-    // Joins held back by joinSlice, or a build in steps, keep the plan dirty: the next reconcile() goes on.
+    // Changes held back by changeSlice, or a build in steps, keep the plan dirty: the next reconcile() goes on.
     this.#topologyDirty = this.#changes.length > 0 || this.#build !== undefined;
     this.#peersDirty = false;
 
@@ -754,10 +755,9 @@ export class Dcm {
       this.#changes.push({ kind: "adopt", id });
       acted = true;
     }
-    // Joins still queued (joinSlice) are not holes: placement is catching up with them; nor is
-    // anything while a full build runs in steps (the plan in force is about to be replaced).
-    const placing =
-      this.#build !== undefined || this.#changes.some((c) => c.kind === "join" || c.kind === "place");
+    // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
+    // them; nor does a full build running in steps (the plan in force is about to be replaced).
+    const placing = this.#build !== undefined || this.#changes.length > 0;
     const chunk = this.#nextChunk();
     if (!placing && this.#checkFeeds(chunk)) acted = true;
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
@@ -1059,10 +1059,9 @@ export class Dcm {
     let due = this.#rebuild;
     let ifBetter = false;
     if (!due) {
-      let joins = 0;
       for (const c of this.#changes) {
-        // joinSlice: the joins after this many wait, in order, for the next reconcile.
-        if ((c.kind === "join" || c.kind === "place") && joins++ >= this.#joinSlice) break;
+        // changeSlice: the changes after this many wait, in order, for the next reconcile.
+        if (done >= this.#changeSlice) break;
         done++;
         if (c.kind === "move") due = take(planMove(this.#plan, c.parent, c.child, s, defer));
         else if (c.kind === "leave") due = take(planLeave(this.#plan, c.id, s, defer));

@@ -241,7 +241,12 @@ export class ControlMeter {
     const at = this.#clock.now() - this.#start;
     // The callback's source is read only for the few events that make a figure.
     const long = ms > this.#stallLimitMs || ms > this.longest.ms || ms > this.windowLongest.ms;
-    const what = long && fn !== undefined ? fn.toString().replace(/\s+/g, " ").slice(0, 60) : undefined;
+    const what =
+      !long || fn === undefined
+        ? undefined
+        : fn.name !== ""
+          ? fn.name
+          : fn.toString().replace(/\s+/g, " ").slice(0, 60);
     const stall: Stall = what === undefined ? { ms, kind, at } : { ms, kind, at, what };
     if (ms > this.longest.ms) this.longest = stall;
     if (ms > this.windowLongest.ms) this.windowLongest = stall;
