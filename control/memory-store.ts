@@ -14,6 +14,8 @@ export class MemoryNodeStore implements NodeStore {
   readonly #channels = new Map<string, number>();
   /** Ids given or adopted, and the highest: a new key gets the next (O(1), not a scan). */
   readonly #ids = new Set<number>();
+  /** When each id was given (nodeForKey's `fresh`). */
+  readonly #firstSeen = new Map<number, number>();
   #maxId = 0;
   readonly #sessions: SessionRow[] = [];
   /** Each node's sessions in the order opened (a history read costs its node's, not all). */
@@ -22,15 +24,19 @@ export class MemoryNodeStore implements NodeStore {
   readonly #tokens = new Map<string, EnrolmentTokenRow>();
   readonly #origins = new Map<string, string>();
 
-  nodeIdForKey(key: Uint8Array): number {
+  nodeIdForKey(key: Uint8Array, now: number): number {
+    return this.nodeForKey(key, now).id;
+  }
+
+  nodeForKey(key: Uint8Array, now: number): { id: number; fresh: boolean } {
     const hex = Buffer.from(key).toString("hex");
-    let id = this.#nodes.get(hex);
-    if (id === undefined) {
-      id = this.#maxId + 1;
-      this.#nodes.set(hex, id);
-      this.#addId(id);
-    }
-    return id;
+    const id = this.#nodes.get(hex);
+    if (id !== undefined) return { id, fresh: this.#firstSeen.get(id) === now };
+    const next = this.#maxId + 1;
+    this.#nodes.set(hex, next);
+    this.#addId(next);
+    this.#firstSeen.set(next, now);
+    return { id: next, fresh: true };
   }
 
   adoptNodeId(id: number, key: Uint8Array): boolean {

@@ -62,6 +62,12 @@ export interface NodeStore extends TrustStore {
   /** The stable compact id (>= 1) of an identity key; a new key gets the next id. */
   nodeIdForKey(key: Uint8Array, now: number): number;
   /**
+   * nodeIdForKey, and whether the key is new: its row was written at `now` (by this call or by
+   * another in the same ms), so it has no session that ended before `now` (a JOIN skips reading
+   * its history).
+   */
+  nodeForKey(key: Uint8Array, now: number): { id: number; fresh: boolean };
+  /**
    * Records that `key` has id `id` (a session resumed from a ticket another server issued:
    * docs/resilience.md). True when the store now maps the key to that id; false when the id or
    * the key is already taken otherwise (the node must then JOIN afresh and get this store's id).
@@ -205,11 +211,11 @@ interface SessionDbRow {
 
 export class SqliteNodeStore implements NodeStore {
   readonly #db: Database.Database;
-  readonly #nodeId: Database.Statement<[Buffer, number, number], { id: number }>;
+  readonly #nodeId: Database.Statement<[Buffer, number, number], { id: number; first_seen: number }>;
   readonly #adoptId: Database.Statement<[number, Buffer, number, number]>;
   readonly #nodeIdInBlock: Database.Statement<
     [{ key: Buffer; now: number; lo: number; hi: number }],
-    { id: number }
+    { id: number; first_seen: number }
   >;
   #block: { lo: number; hi: number } | undefined;
   readonly #adoptChannel: Database.Statement<[number, string]>;
@@ -259,7 +265,7 @@ export class SqliteNodeStore implements NodeStore {
     const db = this.#db;
     this.#nodeId = db.prepare(
       `INSERT INTO nodes (key, first_seen, last_seen) VALUES (?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`,
+       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id, first_seen`,
     );
     this.#adoptId = db.prepare(
       `INSERT INTO nodes (id, key, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -268,7 +274,7 @@ export class SqliteNodeStore implements NodeStore {
     this.#nodeIdInBlock = db.prepare(
       `INSERT INTO nodes (id, key, first_seen, last_seen) VALUES (
          (SELECT COALESCE(MAX(id), @lo) + 1 FROM nodes WHERE id > @lo AND id <= @hi), @key, @now, @now)
-       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`,
+       ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen RETURNING id, first_seen`,
     );
     this.#adoptChannel = db.prepare(`INSERT INTO channels (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`);
     this.#channelIdOf = db.prepare(`SELECT id FROM channels WHERE name = ?`);
@@ -399,10 +405,17 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   nodeIdForKey(key: Uint8Array, now: number): number {
+    return this.nodeForKey(key, now).id;
+  }
+
+  nodeForKey(key: Uint8Array, now: number): { id: number; fresh: boolean } {
     const b = this.#block;
     const k = Buffer.from(key);
-    if (b !== undefined) return this.#write(() => this.#nodeIdInBlock.get({ key: k, now, ...b })!.id);
-    return this.#write(() => this.#nodeId.get(k, now, now)!.id);
+    const row =
+      b !== undefined
+        ? this.#write(() => this.#nodeIdInBlock.get({ key: k, now, ...b })!)
+        : this.#write(() => this.#nodeId.get(k, now, now)!);
+    return { id: row.id, fresh: row.first_seen === now };
   }
 
   useIdBlock(block: number): void {

@@ -23,6 +23,16 @@ for (const [name, make] of stores) {
     s.close();
   });
 
+  test(`${name}: nodeForKey tells a key new at this ms from one seen before`, (t) => {
+    const s = make();
+    t.deepEqual(s.nodeForKey(key(1), 1000), { id: 1, fresh: true });
+    t.deepEqual(s.nodeForKey(key(1), 1000), { id: 1, fresh: true }, "written in the same ms: still no past");
+    t.deepEqual(s.nodeForKey(key(1), 1001), { id: 1, fresh: false });
+    t.is(s.nodeIdForKey(key(2), 1002), 2);
+    t.deepEqual(s.nodeForKey(key(2), 1003), { id: 2, fresh: false });
+    s.close();
+  });
+
   test(`${name}: channel names map to stable ids`, (t) => {
     const s = make();
     t.is(s.channelIdForName("news"), 1);

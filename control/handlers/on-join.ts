@@ -184,13 +184,19 @@ function originProblem(msg: Join): string | undefined {
  * (the session moved here from another server, whose store may have given it: docs/resilience.md).
  */
 function nodeId(ctx: ControlContext, msg: Join, hs: Handshake): number {
-  return hs.resume?.node ?? ctx.store.nodeIdForKey(msg.body.key, ctx.clock.now());
+  return nodeKey(ctx, msg, hs).id;
+}
+
+/** nodeId, and whether the key is new to the store (no history to read: store.ts nodeForKey). */
+function nodeKey(ctx: ControlContext, msg: Join, hs: Handshake): { id: number; fresh: boolean } {
+  if (hs.resume !== undefined) return { id: hs.resume.node, fresh: false };
+  return ctx.store.nodeForKey(msg.body.key, ctx.clock.now());
 }
 
 function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[], hs: Handshake): NodeRecord {
   const b = msg.body;
   const now = ctx.clock.now();
-  const id = nodeId(ctx, msg, hs);
+  const { id, fresh } = nodeKey(ctx, msg, hs);
   const match = regionFor(ctx.config.regions, from.address, b.regionHint);
   let node = ctx.clients.get(id);
   if (node !== undefined && (node.role !== b.role || node.channels.join("\n") !== channels.join("\n"))) {
@@ -252,8 +258,9 @@ function admit(ctx: ControlContext, msg: Join, from: Address, channels: string[]
     eligible: false,
     probation: false,
   };
-  // One read of the node's sessions (the one just opened among them) for both verdicts below.
-  const sessions = ctx.store.history(id, Math.max(HISTORY_SESSIONS, eligibilitySessions(ctx)));
+  // One read of the node's sessions (the one just opened among them) for both verdicts below;
+  // none for a new key, which has no session that ended (only open ones, which both skip).
+  const sessions = fresh ? [] : ctx.store.history(id, Math.max(HISTORY_SESSIONS, eligibilitySessions(ctx)));
   // A key without a history (no earlier session in which it heartbeated) must show one before
   // it is placed: a JOIN, LEAVE, JOIN does not make one, and a WAYPOINT claim (any key can make
   // it under open enrolment) does not skip it. Origins are bound by their keys instead.
