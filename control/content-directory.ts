@@ -70,7 +70,7 @@ export interface ContentDirectoryConfig {
   rolloutSlice?: number;
   /** Each channel's Dcm `changeSlice` (changes repaired per reconcile); the same caveat. Default unbounded. */
   changeSlice?: number;
-  /** Each channel's Dcm `planSlice` (steps of a full build per reconcile); the same caveat. Default unbounded. */
+  /** Each channel's Dcm `planSlice` (nodes of work of a full build per reconcile); the same caveat. Default unbounded. */
   planSlice?: number;
 }
 

@@ -132,8 +132,7 @@ export interface ControlConfig {
   assignPacing?: Partial<SlicerConfig>;
   /**
    * Planning in slices (docs/control.md "Admission"): each DCM repairs at most `changeSlice` changes (joins, leaves, moves),
-   * runs at most `planSlice` steps of a full build (engine.ts buildSteps, about 1,000 nodes of
-   * work each) and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
+   * does at most `planSlice` nodes of work of a full build (engine.ts buildSteps) and builds at most `rolloutSlice` of a rebuild's ASSIGNs per reconcile, and reconciles run
    * in slices of the admission's budget and gap, so that a flash crowd's placement never holds
    * the event loop for long. Defaults: PLANNING.
    */
@@ -146,13 +145,13 @@ export interface ControlConfig {
 }
 
 /**
- * Planning slices: 32 joins, 2 steps of a full build (about 10 ms each) and 500 rebuilt ASSIGNs
- * per DCM reconcile (each a few ms at 10^4 to 10^5 members: bench:join), one reconcile per slice
+ * Planning slices: 32 changes (joins, leaves, moves), 2,000 nodes of a full build's work (some
+ * 20 ms) and 500 rebuilt ASSIGNs per DCM reconcile (each a few ms at 10^4 to 10^5 members: bench:join), one reconcile per slice
  * (a slice a ms: up to 32,000 joins a second; a reconcile alone can pass the CPU budget, and on a
  * simulated clock, which counts without a budget, several in one slice would add up). A full
  * build of 10^5 nodes (about a second) is then about 50 slices, between which control reads its socket.
  */
-export const PLANNING = { changeSlice: 32, planSlice: 2, rolloutSlice: 500, perSlice: 1 };
+export const PLANNING = { changeSlice: 32, planSlice: 2000, rolloutSlice: 500, perSlice: 1 };
 
 /** Bytes of ASSIGN a pacer slice sends at most (about 60 to 150 ASSIGNs). */
 const ASSIGN_BYTES_PER_SLICE = 48 * 1024;
@@ -322,7 +321,10 @@ export class ControlCenter implements ControlContext {
     );
     if (this.config.topology === "tiered")
       this.#eligibilityTimer = this.clock.setInterval(
-        () => this.#guard("eligibility", () => reviewEligibility(this)),
+        () =>
+          this.#guard("eligibility", () =>
+            reviewEligibility(this, (step) => this.#later("eligibility", step)),
+          ),
         this.#eligibilityCheckMs,
       );
   }

@@ -73,6 +73,7 @@ import {
 } from "./topology/adopt.js";
 import { assignDiffSteps } from "./topology/diff.js";
 import { buildSteps, buildTieredPlan } from "./topology/engine.js";
+import { StepMeter } from "./topology/step-meter.js";
 import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
 import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/repair.js";
 import {
@@ -149,10 +150,10 @@ export interface DcmConfig {
    */
   changeSlice?: number;
   /**
-   * Tiered: a full build (a rebuild) runs this many steps of engine.ts buildSteps (about
-   * BUILD_STEP nodes of work each) per reconcile(); until it is done the plan in force stays,
-   * changes wait, and the caller reconciles again soon (needsReconcile). Default: unbounded (a
-   * rebuild is done in the reconcile that needs it).
+   * Tiered: a full build (a rebuild: engine.ts buildSteps, then its diff) does about this many
+   * nodes of work per reconcile() (a node placed is one; step-meter.ts); until it is done the
+   * plan in force stays, changes wait, and the caller reconciles again soon (needsReconcile).
+   * Default: unbounded (a rebuild is done in the reconcile that needs it).
    */
   planSlice?: number;
 }
@@ -352,9 +353,9 @@ export class Dcm {
     const changes = config.changeSlice ?? Infinity;
     if (!(changes >= 1)) throw new RangeError(`changeSlice must be >= 1, got ${changes}`);
     this.#changeSlice = changes;
-    const steps = config.planSlice ?? Infinity;
-    if (!(steps >= 1)) throw new RangeError(`planSlice must be >= 1, got ${steps}`);
-    this.#planSlice = steps;
+    const work = config.planSlice ?? Infinity;
+    if (!(work >= 1)) throw new RangeError(`planSlice must be >= 1, got ${work}`);
+    this.#planSlice = work;
     this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
   }
 
@@ -1101,10 +1102,9 @@ export class Dcm {
     }
     // A full build, from a snapshot taken now: it holds every change still waiting, which the
     // plan it makes replaces (the watchdog's keeps them, for when its plan is not kept). Its
-    // first step reads the snapshot's nodes.
+    // first step, now, reads the snapshot's nodes.
     this.#build = { steps: this.#rebuildSteps(s, ifBetter), ifBetter, held: this.#changes.length };
     if (!ifBetter) this.#changes = [];
-    this.#build.steps.next();
     return this.#stepBuild(changed, before);
   }
 
@@ -1117,34 +1117,32 @@ export class Dcm {
     s: TierSnapshot,
     ifBetter: boolean,
   ): Generator<void, { plan: Plan; changed: number[] } | undefined, void> {
-    const plan = yield* buildSteps(s);
+    const work = new StepMeter(this.#planSlice);
+    const plan = yield* buildSteps(s, work);
     if (ifBetter && !(this.#starved(plan) < this.#starved(this.#plan))) return undefined;
-    yield;
-    return { plan, changed: yield* assignDiffSteps(this.#plan, plan) };
+    if (work.add(this.#members.size * 0.1)) yield;
+    return { plan, changed: yield* assignDiffSteps(this.#plan, plan, work) };
   }
 
   /**
-   * Runs planSlice steps of the full build in progress; when it is done, its plan replaces the
-   * one in force and `changed` gets assignDiff's candidates (topology/diff.ts).
+   * Runs the next step (planSlice nodes of work) of the full build in progress; when it is done,
+   * its plan replaces the one in force and `changed` gets assignDiff's candidates (topology/diff.ts).
    */
   #stepBuild(changed: Set<number>, before: Plan): { changed: Set<number>; rebuilt: boolean; before: Plan } {
     const b = this.#build!;
-    for (let i = 0; i < this.#planSlice; i++) {
-      const r = b.steps.next();
-      if (r.done !== true) continue;
-      this.#build = undefined;
-      if (r.value === undefined) {
-        this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
-        return { changed, rebuilt: false, before };
-      }
-      const { plan } = r.value;
-      if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
-      for (const id of r.value.changed) changed.add(id);
-      this.#plan = plan;
-      this.#logPlan(before, plan, changed.size);
-      return { changed, rebuilt: true, before };
+    const r = b.steps.next();
+    if (r.done !== true) return { changed, rebuilt: false, before };
+    this.#build = undefined;
+    if (r.value === undefined) {
+      this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
+      return { changed, rebuilt: false, before };
     }
-    return { changed, rebuilt: false, before };
+    const { plan } = r.value;
+    if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
+    for (const id of r.value.changed) changed.add(id);
+    this.#plan = plan;
+    this.#logPlan(before, plan, changed.size);
+    return { changed, rebuilt: true, before };
   }
 
   /**

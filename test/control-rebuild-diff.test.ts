@@ -143,7 +143,7 @@ test("rebuilds rolled out as diffs, whole or sliced, keep every node's ASSIGN eq
     fc.property(
       fc.integer({ min: 1, max: 1000 }),
       fc.constantFrom(undefined, 7),
-      fc.constantFrom(undefined, 1),
+      fc.constantFrom(undefined, 20),
       fc.array(op, { minLength: 1, maxLength: 12 }),
       (seed, rolloutSlice, planSlice, ops) => {
         // Sliced: the next change comes while the rollout waits, or while a build runs in
@@ -238,7 +238,7 @@ test("planSlice: a rebuild is built over several reconciles, the plan in force s
     instanceOf: RangeError,
   });
   const whole = built();
-  const stepped = new Dcm({ logger: new MemoryLogger() }, { ...config(), planSlice: 1 });
+  const stepped = new Dcm({ logger: new MemoryLogger() }, { ...config(), planSlice: 50 });
   stepped.setOrigin(ORIGIN);
   for (let id = 2; id < 302; id++) stepped.upsert(member(id));
   const drain = (): Map<number, number> => {

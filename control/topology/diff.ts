@@ -17,6 +17,7 @@
  * diff only across a full build, whose NodePlans are all new).
  */
 import type { ChildEdge, NodePlan, Plan } from "./plan.js";
+import { StepMeter } from "./step-meter.js";
 
 /** Candidate node ids (ascending) whose ASSIGN may differ between `before` and `after`. */
 export function assignDiff(before: Plan, after: Plan): number[] {
@@ -27,22 +28,25 @@ export function assignDiff(before: Plan, after: Plan): number[] {
   }
 }
 
-/** Nodes compared per step of assignDiffSteps. */
-const DIFF_STEP = 10_000;
+/** A node's work in assignDiffSteps, in nodes of a build's work (about a tenth of placing one). */
+const DIFF_WEIGHT = 0.1;
 
 /**
  * assignDiff in steps of DIFF_STEP nodes (a DCM diffs a rebuild of 10^5 nodes between
  * reconciles: dcm.ts). Neither plan may change until it is done.
  */
-export function* assignDiffSteps(before: Plan, after: Plan): Generator<void, number[], void> {
+export function* assignDiffSteps(
+  before: Plan,
+  after: Plan,
+  work = new StepMeter(Infinity),
+): Generator<void, number[], void> {
   if (before.k !== after.k || before.root !== after.root) {
     const all = new Set<number>([...before.nodes.keys(), ...after.nodes.keys()]);
     return [...all].sort((a, b) => a - b);
   }
   const out = new Set<number>();
-  let n = 0;
   for (const [id, np] of after.nodes) {
-    if (++n % DIFF_STEP === 0) yield;
+    if (work.add(DIFF_WEIGHT)) yield;
     const old = before.nodes.get(id);
     if (old === undefined) {
       out.add(id);
@@ -62,7 +66,7 @@ export function* assignDiffSteps(before: Plan, after: Plan): Generator<void, num
       for (const p of old.parents) if (p !== null) out.add(p);
     }
   }
-  yield;
+  if (work.add(DIFF_WEIGHT * before.nodes.size)) yield;
   for (const id of before.nodes.keys()) if (!after.nodes.has(id)) out.add(id);
   // The origin learns the channel's code from the clusters: one node, compared by the DCM.
   if (after.root !== null) out.add(after.root);

@@ -18,6 +18,7 @@ import { addCluster, addOrigin, addRec, canonical } from "./records.js";
 import { relieveOrigin } from "./relieve.js";
 import { ensureRobust } from "./robust.js";
 import { State, type Rec } from "./state.js";
+import { StepMeter } from "./step-meter.js";
 import { buildTier1 } from "./tier1.js";
 import { fecNFor, resolvePolicy, type TierNode, type TierPolicy, type TierSnapshot } from "./tier-types.js";
 import { assignTiers, type Group } from "./tiers.js";
@@ -38,7 +39,7 @@ export function buildTieredPlan(s: TierSnapshot): Plan {
  * 10^5 nodes (about a second) never holds the event loop at once (issue 13). The snapshot is read
  * in the first step; nothing else is shared, and the plan is the one buildTieredPlan returns.
  */
-export function* buildSteps(s: TierSnapshot): Generator<void, Plan, void> {
+export function* buildSteps(s: TierSnapshot, work = new StepMeter(BUILD_STEP)): Generator<void, Plan, void> {
   const policy = resolvePolicy(s.policy);
   checkChannel(s);
   // An erasure-coded node the tiers above cannot feed (tier 1 is the origin alone, say, when no
@@ -48,7 +49,7 @@ export function* buildSteps(s: TierSnapshot): Generator<void, Plan, void> {
   const relegated = new Set<number>();
   const nodes = canonical(s.nodes, s.origin?.id);
   for (let round = 0; ; round++) {
-    const { plan, unfedCoded } = yield* buildOnce(s, nodes, policy, relegated);
+    const { plan, unfedCoded } = yield* buildOnce(s, nodes, policy, relegated, work);
     if (unfedCoded.length === 0 || round >= MAX_RELEGATION_ROUNDS) return plan;
     for (const id of unfedCoded) relegated.add(id);
   }
@@ -65,16 +66,10 @@ function* buildOnce(
   nodes: readonly TierNode[],
   policy: TierPolicy,
   relegated: ReadonlySet<number>,
+  work: StepMeter,
 ): Generator<void, { plan: Plan; unfedCoded: number[] }, void> {
   const st = new State(s.channel.k, s.channel.streamKbps, policy);
-  let work = 0;
-  /** Counts n nodes of work; true when a step is done (the caller yields). */
-  const step = (n: number): boolean => {
-    work += n;
-    if (work < BUILD_STEP) return false;
-    work = 0;
-    return true;
-  };
+  const step = (n: number): boolean => work.add(n);
   if (s.origin === null) {
     for (const n of nodes) addRec(st, n, 3, -1);
     return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded: [] };
@@ -82,12 +77,11 @@ function* buildOnce(
   const rng = mulberry32(s.seed);
   const key = new Map(nodes.map((n) => [n.id, rng()]));
   const origin = addOrigin(st, s);
-  yield;
-  const { tier1, groups } = yield* assignTiers(nodes, policy, s.channel.streamKbps, key, relegated);
-  yield;
+  if (step(nodes.length)) yield;
+  const { tier1, groups } = yield* assignTiers(nodes, policy, s.channel.streamKbps, key, relegated, work);
   const t1 = tier1.map((n) => addRec(st, n, 1, -1));
   st.tier1Algorithm = buildTier1(st, origin, t1);
-  yield;
+  if (step(t1.length)) yield;
   const regionT1 = new Map<string, Rec[]>();
   for (const r of t1) push(regionT1, r.region, r);
   // Erasure-coded tiers, top down: tier 2 fed by tier 1, tier 3 (four levels) by tier 2.
@@ -163,12 +157,11 @@ function* buildOnce(
     if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
     if (step(members.length)) yield;
   }
-  yield* relieveOrigin(st, origin);
-  yield;
+  yield* relieveOrigin(st, origin, work);
   const unfedCoded: number[] = [];
   for (const r of st.recs.values())
     if (r.tier >= 2 && r.np.fec !== undefined && fedCount(r) < needed(r)) unfedCoded.push(r.id);
-  return { plan: attachState(yield* finishSteps(st, s, true), st, s), unfedCoded };
+  return { plan: attachState(yield* finishSteps(st, s, true, work), st, s), unfedCoded };
 }
 
 /**

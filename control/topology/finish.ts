@@ -7,6 +7,7 @@ import type { NodePlan, Plan } from "./plan.js";
 import type { Rec, State } from "./state.js";
 import type { TierSnapshot } from "./tier-types.js";
 import type { UpperPools } from "./upper-pool.js";
+import { StepMeter } from "./step-meter.js";
 
 export interface Tracked {
   st: State;
@@ -54,8 +55,8 @@ export function needed(r: Rec): number {
   return r.np.fec !== undefined ? r.np.fec.k : r.np.parents.length;
 }
 
-/** Records per step of finishSteps. */
-const FINISH_STEP = 10_000;
+/** A record's work in finishSteps, in nodes of a build's work (it is about a tenth of placing one). */
+const FINISH_WEIGHT = 0.1;
 
 export function fedCount(r: Rec): number {
   let n = 0;
@@ -72,14 +73,18 @@ export function finishPlan(st: State, s: TierSnapshot, rebuilt: boolean): Plan {
 }
 
 /** finishPlan in steps of FINISH_STEP records (engine.ts buildSteps). */
-export function* finishSteps(st: State, s: TierSnapshot, rebuilt: boolean): Generator<void, Plan, void> {
+export function* finishSteps(
+  st: State,
+  s: TierSnapshot,
+  rebuilt: boolean,
+  work = new StepMeter(Infinity),
+): Generator<void, Plan, void> {
   const nodes = new Map<number, NodePlan>();
   const unplaced: number[] = [];
   const reasons = new Map<number, string>();
   let depth = 0;
-  let n = 0;
   for (const r of st.recs.values()) {
-    if (++n % FINISH_STEP === 0) yield;
+    if (work.add(FINISH_WEIGHT)) yield;
     if (r.tier >= 2) st.refreshDepth(r);
     nodes.set(r.id, r.np);
     if (r.tier === 0) continue;
@@ -99,7 +104,6 @@ export function* finishSteps(st: State, s: TierSnapshot, rebuilt: boolean): Gene
     for (const id of cl.plan.members) st.get(id).np.sources = cl.plan.feeders;
   }
   unplaced.sort((a, b) => a - b);
-  yield;
   return {
     k: s.channel.k,
     root: st.originId,

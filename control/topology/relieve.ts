@@ -16,6 +16,7 @@
 import { feedsFromAbove } from "./check-origin.js";
 import { fedCount, needed } from "./finish.js";
 import type { Rec, State } from "./state.js";
+import type { StepMeter } from "./step-meter.js";
 
 /** A node that can pass data on: tier 1 reached by the mesh, a lower tier fed. */
 function live(r: Rec): boolean {
@@ -28,16 +29,17 @@ function live(r: Rec): boolean {
  * takes one off the origin), bounded anyway. A generator: it pauses between steps (engine.ts
  * buildSteps).
  */
-export function* relieveOrigin(st: State, origin: Rec): Generator<void, void, void> {
+export function* relieveOrigin(st: State, origin: Rec, work: StepMeter): Generator<void, void, void> {
   let unfed = [...st.recs.values()].filter((r) => r.tier >= 2 && fedCount(r) < needed(r));
   unfed.sort((a, b) => a.tier - b.tier || a.id - b.id);
   for (let round = 0; round < 8; round++) {
-    yield;
+    // Each pass walks the records (openUppers) or the unfed: a step's worth when there are many.
+    if (work.add(st.recs.size)) yield;
     let changed = feedLeft(st, unfed, undefined);
-    yield;
+    if (work.add(st.recs.size)) yield;
     // Upper nodes already linked to a child need no free link: moveOff runs even with none open.
     if (moveOff(st, origin, openUppers(st))) changed = true;
-    yield;
+    if (work.add(unfed.length)) yield;
     if (feedLeft(st, unfed, origin)) changed = true;
     unfed = unfed.filter((r) => fedCount(r) < needed(r));
     if (!changed) return;

@@ -23,6 +23,7 @@
  *   region-name order) into a "merged" cluster, where links may cross regions.
  */
 import { NatType } from "../../protocol/messages.js";
+import { StepMeter } from "./step-meter.js";
 import type { TierNode, TierPolicy } from "./tier-types.js";
 
 export interface Group {
@@ -55,6 +56,7 @@ export function* assignTiers(
   streamKbps: number,
   key: ReadonlyMap<number, number>,
   relegated: ReadonlySet<number> = new Set(),
+  work = new StepMeter(Infinity),
 ): Generator<void, TierAssignment, void> {
   const order = byCapacity(key);
   const byRegion = new Map<string, TierNode[]>();
@@ -66,7 +68,7 @@ export function* assignTiers(
   // Each region in capacity order (the order is total: sorting the parts is sorting the whole).
   for (const [r, list] of byRegion) {
     byRegion.set(r, sortByCapacity(list, key));
-    yield;
+    if (work.add(list.length)) yield;
   }
   const regions = [...byRegion.keys()].sort();
   const meshMin = Math.max(2, policy.c) * streamKbps * (1 + policy.margin);
