@@ -462,18 +462,39 @@ test("watchdog, plan side: a rebuild that would leave more nodes unfed is not ta
   t.is(logger.lines.filter((l) => l.event === "watchdog_rebuild_discarded").length, 1);
 });
 
-test("watchdog, reported side: a planned parent that sends a child nothing is replaced after two heartbeats", (t) => {
+/**
+ * The reported side's case: 60 members placed; a tier-3 child and a tier-3 parent of it (same
+ * cluster, the parent's home sub-tree); what each node was told.
+ */
+function deadLinkCase(watchdog?: { chunk: number }): {
+  d: Dcm;
+  logger: MemoryLogger;
+  assigns: Map<number, AssignBody>;
+  child: number;
+  parent: number;
+} {
   const logger = new MemoryLogger();
-  const d = new Dcm({ logger }, { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered" });
+  const d = new Dcm(
+    { logger },
+    {
+      logicalId: "dcm:live:all",
+      channel: CHANNEL,
+      topology: "tiered",
+      ...(watchdog === undefined ? {} : { watchdog }),
+    },
+  );
   d.setOrigin(ORIGIN);
-  const members = standardMembers(60, 2);
-  for (const m of members) d.upsert(m);
+  for (const m of standardMembers(60, 2)) d.upsert(m);
   const assigns = new Map(d.reconcile().map((a) => [a.node, a.body]));
-  // A tier-3 child and a tier-3 parent of it (same cluster, the parent's home sub-tree).
   const [child, np] = [...d.plan.nodes].find(
     ([, n]) => n.role === "tier3" && n.parents.some((p) => d.plan.nodes.get(p!)?.role === "tier3"),
   )!;
   const parent = np.parents.find((p) => d.plan.nodes.get(p!)?.role === "tier3")!;
+  return { d, logger, assigns, child, parent };
+}
+
+test("watchdog, reported side: a planned parent that sends a child nothing is replaced after two heartbeats", (t) => {
+  const { d, logger, assigns, child, parent } = deadLinkCase();
   /** Every node heartbeats its assignment; the parent -> child link as the case says. */
   const beat = (link: "dead" | "parent sends" | "stalled"): void => {
     for (const [id, b] of assigns) {
@@ -518,20 +539,8 @@ test("watchdog, reported side: a planned parent that sends a child nothing is re
 });
 
 test("watchdog in chunks: a pass over the members spans ticks; a dead link is moved after two passes saw it", (t) => {
-  const logger = new MemoryLogger();
   const chunk = 7;
-  const d = new Dcm(
-    { logger },
-    { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered", watchdog: { chunk } },
-  );
-  d.setOrigin(ORIGIN);
-  const members = standardMembers(60, 2);
-  for (const m of members) d.upsert(m);
-  const assigns = new Map(d.reconcile().map((a) => [a.node, a.body]));
-  const [child, np] = [...d.plan.nodes].find(
-    ([, n]) => n.role === "tier3" && n.parents.some((p) => d.plan.nodes.get(p!)?.role === "tier3"),
-  )!;
-  const parent = np.parents.find((p) => d.plan.nodes.get(p!)?.role === "tier3")!;
+  const { d, logger, assigns, child, parent } = deadLinkCase({ chunk });
   let ticks = 0;
   let moved = false;
   while (!moved && ticks < 100) {
