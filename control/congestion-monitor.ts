@@ -40,6 +40,11 @@ import type { NodePlan, Plan } from "./topology/plan.js";
 export interface CongestionMonitorPolicy extends MoveBackoffPolicy {
   /** A parent link whose child got no packet on it for this long is not received, ms. */
   freshMs: number;
+  /**
+   * Nodes one tickStep() judges at most: a tick over more spans several steps (at 10^5 nodes a
+   * whole tick took about 300 ms on a quiet machine, most of it cache misses). Default 16,384.
+   */
+  chunk: number;
 }
 
 /** A congested link moved now (event `links_congested`). */
@@ -129,10 +134,26 @@ export class CongestionMonitor {
   #interval = 0;
   /** Scratch of tick(): a child's samples (reused, never shrunk). */
   readonly #samples: number[] = [];
+  readonly #chunk: number;
+  /**
+   * A tick in progress (tickStep): the interval it judges, the nodes it visits and how far it
+   * got, and the congested links found so far. Reports that come meanwhile belong to the next
+   * interval; a node that reports before its turn is judged first (report()).
+   */
+  #pass:
+    | { t: number; ids: number[]; at: number; found: CongestedLink[]; plan: Plan; lagPackets: number }
+    | undefined;
 
   constructor(policy: Partial<CongestionMonitorPolicy> = {}) {
     this.#backoff = new MoveBackoff(policy);
     this.#freshMs = policy.freshMs ?? 2000;
+    this.#chunk = policy.chunk ?? 16_384;
+    if (!(this.#chunk >= 1)) throw new RangeError(`congestion chunk must be >= 1, got ${this.#chunk}`);
+  }
+
+  /** A tick is in progress: tickStep() goes on with it. */
+  get ticking(): boolean {
+    return this.#pass !== undefined;
   }
 
   /** Substreams (child x substream) in a backoff streak. */
@@ -152,6 +173,10 @@ export class CongestionMonitor {
       n = { interval: -1, reported: false, recv: [], nRecv: 0, sent: [], nSent: 0, prevTick: -1, prev: NONE };
       this.#nodes.set(id, n);
     }
+    // A tick in progress has not judged this node's reports yet: it does now, before they go.
+    const pass = this.#pass;
+    if (pass !== undefined && n.interval === pass.t && n.reported && n.prevTick !== pass.t)
+      this.#judge(id, n, pass.t, pass.plan, pass.lagPackets, pass.found);
     // The interval's first report starts afresh; a later one is merged (a link it names again is
     // written over: the last report of a link wins).
     const fresh = n.interval !== this.#interval || !n.reported;
@@ -196,49 +221,83 @@ export class CongestionMonitor {
    * each reported parent link of a child is joined with its parent's report of that child.
    */
   tick(plan: Plan, lagPackets: number, now: number): CongestionVerdict {
-    const t = this.#interval;
-    const policy = { lagPackets };
-    const found: CongestedLink[] = [];
-    const samples = this.#samples;
-    for (const [child, c] of this.#nodes) {
-      if (c.interval !== t || !c.reported) continue;
-      const np = plan.nodes.get(child);
-      const prev = c.prevTick === t - 1 ? c.prev : undefined;
-      samples.length = 0;
-      // The child's parent links, each once with its last report.
-      const recv = c.recv;
-      for (let i = (c.nRecv - 1) * RECV; i >= 0; i -= RECV) {
-        const parent = recv[i]!;
-        // Only links of the plan in force (both ends reported on it).
-        if (np === undefined || !np.parents.includes(parent)) continue;
-        const p = this.#nodes.get(parent);
-        const sentSeq = p === undefined || p.interval !== t || !p.reported ? undefined : lastSent(p, child);
-        if (sentSeq === undefined) continue;
-        const lag = linkLag(sentSeq, recv[i + SEQ]!, recv[i + AGE]! >= this.#freshMs);
-        samples.push(parent, sentSeq, lag);
-        if (prev === undefined) continue;
-        for (let j = 0; j < prev.length; j += SAMPLE) {
-          if (prev[j + PARENT] !== parent) continue;
-          const prevLag = prev[j + LAG]!;
-          if (isCongested(prevLag, prev[j + SENT]!, lag, sentSeq, policy))
-            found.push({ parent, child, lag, growth: lag - prevLag });
-          break;
-        }
-      }
-      c.prev = samples.length === 0 ? NONE : samples.slice();
-      c.prevTick = t;
+    for (;;) {
+      const v = this.tickStep(plan, lagPackets, now, Infinity);
+      if (v !== undefined) return v;
     }
-    found.sort(byLag);
-    const out = this.#verdicts(found, plan, now);
-    // The interval is over: nodes that did not report are forgotten, the others' arrays are
-    // written over by their next reports.
+  }
+
+  /**
+   * tick() in steps of `chunk` nodes: the first call ends the interval (reports from now on
+   * belong to the next one) and judges the first nodes; the verdict comes with the last step,
+   * undefined before. A link whose parent reported anew before the link's child was judged is
+   * not judged this interval (its parent's numbers of the interval are gone).
+   */
+  tickStep(plan: Plan, lagPackets: number, now: number, chunk = this.#chunk): CongestionVerdict | undefined {
+    if (this.#pass === undefined) {
+      this.#pass = { t: this.#interval, ids: [...this.#nodes.keys()], at: 0, found: [], plan, lagPackets };
+      this.#interval++;
+    }
+    const pass = this.#pass;
+    pass.plan = plan;
+    const end = Math.min(pass.ids.length, pass.at + chunk);
+    for (let i = pass.at; i < end; i++) {
+      const child = pass.ids[i]!;
+      const c = this.#nodes.get(child);
+      if (c === undefined || c.interval !== pass.t || !c.reported || c.prevTick === pass.t) continue;
+      this.#judge(child, c, pass.t, plan, pass.lagPackets, pass.found);
+    }
+    pass.at = end;
+    if (end < pass.ids.length) return undefined;
+    this.#pass = undefined;
+    pass.found.sort(byLag);
+    const out = this.#verdicts(pass.found, plan, now);
+    // The interval is over: nodes that did not report in it nor since are forgotten; the others'
+    // arrays are written over by their next reports.
     for (const [id, n] of this.#nodes) {
-      if (n.interval !== t) this.#nodes.delete(id);
-      else n.reported = false;
+      if (n.interval < pass.t) this.#nodes.delete(id);
+      else if (n.interval === pass.t) n.reported = false;
     }
-    this.#interval = t + 1;
     this.#backoff.sweep(now);
     return out;
+  }
+
+  /** Judges a child's parent links of interval t against what its parents said they sent. */
+  #judge(
+    child: number,
+    c: NodeLinks,
+    t: number,
+    plan: Plan,
+    lagPackets: number,
+    found: CongestedLink[],
+  ): void {
+    const policy = { lagPackets };
+    const samples = this.#samples;
+    const np = plan.nodes.get(child);
+    const prev = c.prevTick === t - 1 ? c.prev : undefined;
+    samples.length = 0;
+    // The child's parent links, each once with its last report.
+    const recv = c.recv;
+    for (let i = (c.nRecv - 1) * RECV; i >= 0; i -= RECV) {
+      const parent = recv[i]!;
+      // Only links of the plan in force (both ends reported on it).
+      if (np === undefined || !np.parents.includes(parent)) continue;
+      const p = this.#nodes.get(parent);
+      const sentSeq = p === undefined || p.interval !== t || !p.reported ? undefined : lastSent(p, child);
+      if (sentSeq === undefined) continue;
+      const lag = linkLag(sentSeq, recv[i + SEQ]!, recv[i + AGE]! >= this.#freshMs);
+      samples.push(parent, sentSeq, lag);
+      if (prev === undefined) continue;
+      for (let j = 0; j < prev.length; j += SAMPLE) {
+        if (prev[j + PARENT] !== parent) continue;
+        const prevLag = prev[j + LAG]!;
+        if (isCongested(prevLag, prev[j + SENT]!, lag, sentSeq, policy))
+          found.push({ parent, child, lag, growth: lag - prevLag });
+        break;
+      }
+    }
+    c.prev = samples.length === 0 ? NONE : samples.slice();
+    c.prevTick = t;
   }
 
   /** Moves and holds for the congested links, worst first (backoff, spare coded links). */

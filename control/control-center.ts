@@ -315,7 +315,7 @@ export class ControlCenter implements ControlContext {
           // socket is read between the three (each is O(members) at most; at 10^5 one tick
           // of all three held the loop for hundreds of ms).
           this.#later("watchdog", () => checkFeeds(this));
-          this.#later("congestion", () => checkCongestion(this));
+          this.#later("congestion", () => checkCongestion(this, (step) => this.#later("congestion", step)));
         }),
       this.#livenessCheckMs,
     );

@@ -983,14 +983,24 @@ export class Dcm {
    * Tiered, once per heartbeat interval (`now` from the injected Clock): links whose child lags
    * `lagPackets` behind its parent and did not catch up since the last interval get their
    * substreams moved (planMove) at the next reconcile, unless the move backoff or the spare
-   * coded link rule (congestion-monitor.ts) holds them. Returns the links moved and held.
+   * coded link rule (congestion-monitor.ts) holds them. Returns the links moved and held. Over
+   * more members than the monitor's chunk the tick takes several calls: `pending` until the
+   * last, which the caller makes soon (control: as events of their own).
    */
-  congestion(lagPackets: number, now: number): CongestionVerdict {
-    if (!this.#tiered || this.#adopting) return { moved: [], held: [] };
-    const v = this.#links.tick(this.#plan, lagPackets, now);
+  congestion(lagPackets: number, now: number): CongestionVerdict & { pending: boolean } {
+    if (!this.#tiered || this.#adopting) return { moved: [], held: [], pending: false };
+    // A step of the monitor's tick (congestion-monitor.ts chunk): the verdict comes with the last.
+    const step = this.#links.tickStep(this.#plan, lagPackets, now);
+    if (step === undefined) return { moved: [], held: [], pending: true };
+    const v = { ...step, pending: false };
     for (const l of v.moved) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
     if (v.moved.length > 0) this.#topologyDirty = true;
     return v;
+  }
+
+  /** A congestion tick is in progress (congestion() goes on with it). */
+  get congestionPending(): boolean {
+    return this.#links.ticking;
   }
 
   /**

@@ -227,7 +227,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
 );
 
-test("the monitor gives the reference's verdicts on random reports, ticks and plans", (t) => {
+test("the monitor gives the reference's verdicts on random reports, ticks and plans, whole or in chunks", (t) => {
   let verdicts = 0;
   let moved = 0;
   let held = 0;
@@ -236,7 +236,8 @@ test("the monitor gives the reference's verdicts on random reports, ticks and pl
       fc.tuple(planSpec, planSpec),
       fc.array(step, { minLength: 1, maxLength: 80 }),
       fc.record({ baseMs: fc.constantFrom(1000, 4000), resetAfterMs: fc.constantFrom(5000, 30_000) }),
-      (specs, steps, policy) => {
+      fc.constantFrom(Infinity, 1, 3),
+      (specs, steps, policy, chunk) => {
         const plans = specs.map(makePlan);
         const monitor = new CongestionMonitor(policy);
         const reference = new ReferenceMonitor(policy);
@@ -258,7 +259,9 @@ test("the monitor gives the reference's verdicts on random reports, ticks and pl
           now += s.dtMs;
           position += 500;
           const plan = plans[s.plan]!;
-          const got = monitor.tick(plan, s.lagPackets, now);
+          // In chunks: steps until the verdict (no report comes between them here).
+          let got = monitor.tickStep(plan, s.lagPackets, now, chunk);
+          while (got === undefined) got = monitor.tickStep(plan, s.lagPackets, now, chunk);
           const want = reference.tick(plan, s.lagPackets, now);
           t.deepEqual(got, want);
           t.is(monitor.backoffKeys, reference.backoffKeys);
@@ -309,6 +312,42 @@ test("report() keeps no link state: a node's tick-old heartbeat is let go, a sil
   t.is(m.nodes, 1);
   t.deepEqual(m.tick(plan, 64, 3000), { moved: [], held: [] });
   t.is(m.nodes, 0);
+});
+
+test("a tick in chunks: a child that reports again before its turn is judged on the interval's reports first", (t) => {
+  const m = new CongestionMonitor({ chunk: 1 });
+  const hb = (parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody => ({
+    channel: 1,
+    assignVersion: 1,
+    parents,
+    children,
+    buffers: [],
+    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+    newestSegment: 0,
+  });
+  const plan = makePlan([undefined, { parents: [1], coded: false, k: 1 }, undefined]);
+  const beat = (sent: number, recv: number): void => {
+    m.report(1, hb([], [{ node: 2, ageMs: 0, lastSeq: sent }]));
+    m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: recv }], []));
+  };
+  const whole = (now: number): CongestionVerdict => {
+    let v = m.tickStep(plan, 64, now);
+    while (v === undefined) v = m.tickStep(plan, 64, now);
+    return v;
+  };
+  beat(100, 0);
+  t.deepEqual(whole(0), { moved: [], held: [] });
+  // Congested in this interval (lag 200, growing, the parent sent).
+  beat(300, 100);
+  t.is(m.tickStep(plan, 64, 1000), undefined, "one node a step: the first step judges node 1 only");
+  t.true(m.ticking);
+  // Node 2 heartbeats again (the next interval) before its turn: the interval's reports are judged first.
+  m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: 300 }], []));
+  let v = m.tickStep(plan, 64, 1000);
+  while (v === undefined) v = m.tickStep(plan, 64, 1000);
+  t.deepEqual(v.moved, [{ parent: 1, child: 2, lag: 200, spare: false, moves: 1, backoffMs: 4000 }]);
+  t.false(m.ticking);
+  t.throws(() => new CongestionMonitor({ chunk: 0 }), { instanceOf: RangeError });
 });
 
 test("a node heartbeating many times in one interval: its reports are folded, the verdicts stay the reference's", (t) => {

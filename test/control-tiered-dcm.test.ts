@@ -114,11 +114,12 @@ test("tiered DCM: a congested link on successive heartbeats moves the child to a
     d.onLinkReport(child, heartbeat([{ node: parent, ageMs: 0, lastSeq: recv }], []));
   };
   hb(1000, 990);
-  t.deepEqual(d.congestion(64, 0), { moved: [], held: [] });
+  t.deepEqual(d.congestion(64, 0), { moved: [], held: [], pending: false });
   hb(1500, 1000); // 500 behind, not catching up, and the parent kept sending
   t.deepEqual(d.congestion(64, 1000), {
     moved: [{ parent, child, lag: 500, spare: false, moves: 1, backoffMs: 4000 }],
     held: [],
+    pending: false,
   });
   const out = d.reconcile();
   t.true(out.some((a) => a.node === child));

@@ -17,17 +17,30 @@ export function packetsPerInterval(streamKbps: number, heartbeatMs: number): num
   return Math.ceil((streamKbps * 1000 * heartbeatMs) / 1000 / 8 / MAX_CODED_PAYLOAD_BYTES);
 }
 
-export function checkCongestion(ctx: ControlContext): void {
+/**
+ * The interval's congestion check. `later` runs the next step as an event of its own: a DCM
+ * whose monitor has more members than its chunk judges them over several steps (each call
+ * goes on where the last stopped; quality is published with the first).
+ */
+export function checkCongestion(
+  ctx: ControlContext,
+  later: (step: () => void) => void = (f) => f(),
+  first = true,
+): void {
   if (ctx.config.topology !== "tiered") return;
-  const quality = ctx.quality.publish();
+  const quality = first ? ctx.quality.publish() : undefined;
+  let pending = false;
   for (const entry of ctx.directory.all()) {
-    if (entry.dcm.setRegionQuality(quality)) {
+    if (quality !== undefined && entry.dcm.setRegionQuality(quality)) {
       ctx.logger.info("region_quality_changed", { channel: entry.info.name, regions: quality });
       ctx.reconcile(entry.dcm);
     }
+    if (!first && !entry.dcm.congestionPending) continue;
     const lag =
       DEFAULT_CONGESTION.lagPackets + 2 * packetsPerInterval(entry.info.streamKbps, ctx.config.heartbeatMs);
-    const { moved, held } = entry.dcm.congestion(lag, ctx.clock.now());
+    const verdict = entry.dcm.congestion(lag, ctx.clock.now());
+    if (verdict.pending) pending = true;
+    const { moved, held } = verdict;
     // Held: under the move backoff, or a spare coded link (control/congestion-monitor.ts).
     if (held.length > 0)
       ctx.logger.debug("links_congested_held", { channel: entry.info.name, links: held.slice(0, 20) });
@@ -40,4 +53,5 @@ export function checkCongestion(ctx: ControlContext): void {
     });
     ctx.reconcile(entry.dcm);
   }
+  if (pending) later(() => checkCongestion(ctx, later, false));
 }
