@@ -314,7 +314,7 @@ export class ControlCenter implements ControlContext {
           // The watchdog and the congestion check follow as events of their own, so that the
           // socket is read between the three (each is O(members) at most; at 10^5 one tick
           // of all three held the loop for hundreds of ms).
-          this.#later("watchdog", () => checkFeeds(this));
+          this.#later("watchdog", () => checkFeeds(this, (step) => this.#later("watchdog", step)));
           this.#later("congestion", () => checkCongestion(this, (step) => this.#later("congestion", step)));
         }),
       this.#livenessCheckMs,

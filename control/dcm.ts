@@ -167,13 +167,14 @@ export interface WatchdogPolicy {
   /** Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not complete). */
   rebuildTicks: number;
   /**
-   * Members one tick checks at most: a pass over more members spans several ticks (at 10^5, a
-   * pass over everyone took 100-270 ms in one go). A link is dead after two passes in a row.
+   * Members one call checks at most: a pass over more members spans several calls, watchdog()
+   * then watchdogStep() (at 10^5, a pass over everyone took 100-270 ms in one go; a chunk of
+   * 16,384 up to 390 ms in the simulator). A link is dead after two passes in a row.
    */
   chunk: number;
 }
 
-export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30, chunk: 16_384 };
+export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30, chunk: 4096 };
 
 /** What a node says of itself when it resumes its session with a replacement DCM (RESUME). */
 export interface ResumeReport {
@@ -756,16 +757,39 @@ export class Dcm {
       this.#changes.push({ kind: "adopt", id });
       acted = true;
     }
+    if (this.#checkChunk()) acted = true;
+    if (acted) this.#topologyDirty = true;
+    // A sliced rollout left waiting continues at least once per tick.
+    return acted || this.#rollout.size > 0;
+  }
+
+  /** The watchdog's pass over the members is not through (watchdogStep() goes on with it). */
+  get watchdogPending(): boolean {
+    return this.#pass !== undefined && this.#pass.at < this.#pass.ids.length;
+  }
+
+  /**
+   * Goes on with the watchdog's pass in progress: the next chunk of members, without a tick
+   * (control runs these as events of their own after watchdog(), so that a tick is one pass).
+   * True when the plan must be reconciled.
+   */
+  watchdogStep(): boolean {
+    if (this.#adopting || !this.watchdogPending) return false;
+    return this.#checkChunk();
+  }
+
+  /** Both sides of the watchdog over the next chunk of members. */
+  #checkChunk(): boolean {
     // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
     // them; nor does a full build running in steps (the plan in force is about to be replaced).
     const placing = this.#build !== undefined || this.#changes.length > 0;
     const chunk = this.#nextChunk();
+    let acted = false;
     if (!placing && this.#checkFeeds(chunk)) acted = true;
     // A VoD channel's links go quiet once a file is through: silence there is no fault.
     if (this.#tiered && this.#channel.vod === undefined && this.#checkStale(chunk)) acted = true;
     if (acted) this.#topologyDirty = true;
-    // A sliced rollout left waiting continues at least once per tick.
-    return acted || this.#rollout.size > 0;
+    return acted;
   }
 
   /**

@@ -8,7 +8,7 @@
 import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
 import { removeNodes } from "./remove-node.js";
-import { viewDigest } from "../dcm.js";
+import { type Dcm, viewDigest } from "../dcm.js";
 
 /** Heartbeat intervals a replacement DCM waits for the nodes' reports before it completes the plan. */
 export const ADOPTION_WAIT_INTERVALS = 1.5;
@@ -27,9 +27,23 @@ export function checkLiveness(ctx: ControlContext): void {
   finishAdoptions(ctx, now);
 }
 
-/** The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts). */
-export function checkFeeds(ctx: ControlContext): void {
-  for (const e of ctx.directory.all()) if (e.dcm.watchdog()) ctx.reconcile(e.dcm);
+/**
+ * The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts). A
+ * DCM with more members than the watchdog's chunk goes on with its pass in steps that `later`
+ * runs as events of their own, so that a tick is still one pass over everyone.
+ */
+export function checkFeeds(ctx: ControlContext, later: (step: () => void) => void = (f) => f()): void {
+  for (const e of ctx.directory.all()) {
+    if (e.dcm.watchdog()) ctx.reconcile(e.dcm);
+    if (e.dcm.watchdogPending) later(() => continueFeeds(ctx, e.dcm, later));
+  }
+}
+
+function continueFeeds(ctx: ControlContext, dcm: Dcm, later: (step: () => void) => void): void {
+  // A channel gone meanwhile (withdrawn): its DCM is left alone.
+  if (!ctx.directory.all().some((e) => e.dcm === dcm)) return;
+  if (dcm.watchdogStep()) ctx.reconcile(dcm);
+  if (dcm.watchdogPending) later(() => continueFeeds(ctx, dcm, later));
 }
 
 /**
