@@ -1173,6 +1173,11 @@ export class Dcm {
     }
     const { plan } = r.value;
     if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
+    // Moves and fills queued meanwhile were judged on the plan replaced now (a congested link
+    // there may be no link here): dropped, as a one-piece rebuild drops those after it. The next
+    // congestion tick and watchdog judge the new links. Joins and leaves are kept: the build's
+    // snapshot predates them.
+    this.#changes = this.#changes.filter((c) => c.kind !== "move" && c.kind !== "fill");
     for (const id of r.value.changed) changed.add(id);
     this.#plan = plan;
     this.#logPlan(before, plan, changed.size);

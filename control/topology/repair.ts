@@ -15,7 +15,7 @@
  * - the plan carries no working state (built elsewhere, or deserialised);
  * - a tier-1 node or the origin leaves, a node joins with the id of one present, or a recruit
  *   joins a region tier 1 does not cover;
- * - drift: leaves and moves since the last full build exceed rebuildChurn x the nodes present
+ * - drift: leaves and fills (not congestion moves) since the last full build exceed rebuildChurn x the nodes present
  *   then, or membership grew by more than rebuildGrowth (x 2 by default: a flash crowd of N
  *   joins makes about log2 N rebuilds), or the origin runs short (90 % used) and its upload
  *   grew by more than rebuildOriginGrowth (+ one stream) since then, or a cluster is above maxClusterSize (an
@@ -342,7 +342,7 @@ export function planMove(
     else if (st.canFeed(p, c, st.clusters[c.cluster]!.alg)) st.link(p, c, j, st.clusters[c.cluster]!.alg);
   }
   st.refreshDepth(c);
-  return finish(plan, t, s, changed, moved, ctx);
+  return finish(plan, t, s, changed, moved, ctx, "move");
 }
 
 function clusterBound(size: number): number {
@@ -412,7 +412,7 @@ function finish(
   changed: Set<number>,
   moved = new Set<number>(),
   ctx = context(t),
-  kind: "join" | "repair" = "repair",
+  kind: "join" | "move" | "repair" = "repair",
 ): RepairResult {
   const st = t.st;
   const origin = st.get(st.originId!);
@@ -463,9 +463,12 @@ function finish(
     depth,
     rebuilt: false,
   };
-  // A join is growth, not churn: the growth rules of the drift measure count it.
+  // A join is growth, not churn: the growth rules of the drift measure count it. A congestion
+  // move is no churn either: it corrects the plan for what a build cannot see (a bad path), and
+  // a rebuild it triggered would put the moved children back (a congestion wave of 10^4 nodes
+  // made some 14,000 moves, rebuildChurn x N five times over, and each rebuild undid the moves).
   if (kind === "join") t.joins = (t.joins ?? 0) + 1;
-  else t.churn++;
+  else if (kind === "repair") t.churn++;
   t.rebuildDue = drifted(t);
   attachState(next, st, s, t);
   return { plan: next, changed: [...changed].sort((a, b) => a - b), rebuilt: false };
