@@ -227,6 +227,19 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
 );
 
+/** A heartbeat with these links and nothing else. */
+function hb(parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody {
+  return {
+    channel: 1,
+    assignVersion: 1,
+    parents,
+    children,
+    buffers: [],
+    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
+    newestSegment: 0,
+  };
+}
+
 test("the monitor gives the reference's verdicts on random reports, ticks and plans, whole or in chunks", (t) => {
   let verdicts = 0;
   let moved = 0;
@@ -279,15 +292,6 @@ test("the monitor gives the reference's verdicts on random reports, ticks and pl
 
 test("report() keeps no link state: a node's tick-old heartbeat is let go, a silent node forgotten", (t) => {
   const m = new CongestionMonitor();
-  const hb = (parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody => ({
-    channel: 1,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  });
   const plan = makePlan([
     undefined,
     { parents: [1], coded: false, k: 1 },
@@ -316,15 +320,6 @@ test("report() keeps no link state: a node's tick-old heartbeat is let go, a sil
 
 test("a tick in chunks: a child that reports again before its turn is judged on the interval's reports first", (t) => {
   const m = new CongestionMonitor({ chunk: 1 });
-  const hb = (parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody => ({
-    channel: 1,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  });
   const plan = makePlan([undefined, { parents: [1], coded: false, k: 1 }, undefined]);
   const beat = (sent: number, recv: number): void => {
     m.report(1, hb([], [{ node: 2, ageMs: 0, lastSeq: sent }]));
@@ -359,15 +354,6 @@ test("a node heartbeating many times in one interval: its reports are folded, th
     undefined,
     undefined,
   ]);
-  const hb = (parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody => ({
-    channel: 1,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  });
   const monitor = new CongestionMonitor();
   const reference = new ReferenceMonitor();
   let moved = 0;
