@@ -14,6 +14,7 @@ import { controlTree, decodeControl, decodeControlTree, encodeControl } from "..
 import { readHeartbeatDirect, writeHeartbeatAck } from "../protocol/envelope-heartbeat.js";
 import { type ControlMessage, MsgType } from "../protocol/messages.js";
 import { controlByType, key32 } from "./protocol-arbitraries.js";
+import { mulberry32 } from "../common/prng.js";
 
 function encoded(msg: ControlMessage, key?: Uint8Array): Buffer | undefined {
   try {
@@ -49,25 +50,13 @@ test("the fast path reads what the general path reads, and takes every HEARTBEAT
   t.true(taken > 3000);
 });
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test("100,000 corrupted HEARTBEATs: the fast path never throws and never reads what the general path does not; decodeControl's verdict is the general path's", (t) => {
   const key = new Uint8Array(32).fill(9);
   const corpus = fc
     .sample(controlByType.HEARTBEAT, { seed: 31, numRuns: 80 })
     .flatMap((m) => [encoded(m, key), encoded({ ...m, auth: undefined } as ControlMessage)])
     .filter((b): b is Buffer => b !== undefined);
-  const r = rng(0xbea7);
+  const r = mulberry32(0xbea7);
   const pick = (n: number): number => Math.floor(r() * n);
   const interesting = [
     0x00, 0x01, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x80, 0x83, 0x84, 0x98, 0xa7, 0xf6, 0xf7, 0xff,

@@ -11,6 +11,7 @@ import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { peekChannel, peekType } from "../protocol/envelope-peek.js";
 import { type ControlMessage, MsgType } from "../protocol/messages.js";
 import { controlByType, controlMessage, key32 } from "./protocol-arbitraries.js";
+import { mulberry32 } from "../common/prng.js";
 
 function encoded(msg: ControlMessage, key?: Uint8Array): Buffer | undefined {
   try {
@@ -70,18 +71,6 @@ test("peekChannel: what is not the canonical layout peeks as undefined", (t) => 
   t.is(peekChannel(text), undefined, "a body that is not a map");
 });
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test("peekChannel: 100,000 corrupted HEARTBEATs and LEAVEs: never throws, never disagrees with a decode", (t) => {
   const key = new Uint8Array(32).fill(7);
   const corpus = [
@@ -90,7 +79,7 @@ test("peekChannel: 100,000 corrupted HEARTBEATs and LEAVEs: never throws, never 
   ]
     .map((m) => encoded(m, key))
     .filter((b): b is Buffer => b !== undefined);
-  const r = rng(0x9ee4);
+  const r = mulberry32(0x9ee4);
   const pick = (n: number): number => Math.floor(r() * n);
   let peeked = 0;
   let decodedAgree = 0;

@@ -59,6 +59,7 @@ import {
   samplePayload,
   sampleSessionKeys,
 } from "./vectors/samples.js";
+import { mulberry32 } from "../common/prng.js";
 
 const ITERATIONS = 100_000;
 const CODES: ReadonlySet<DecodeErrorCode> = new Set([
@@ -73,18 +74,6 @@ const CODES: ReadonlySet<DecodeErrorCode> = new Set([
   "E_BAD_FLAGS",
   "E_BAD_LENGTH",
 ]);
-
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = [
   0x00, 0x01, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x5f, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xd8, 0xd9,
@@ -282,7 +271,7 @@ function fuzz<T>(
   recheck: (value: T, input: Buffer) => void,
   cbor = false,
 ): Tally {
-  const mutator = new Mutator(rng(seed), corpus, cbor);
+  const mutator = new Mutator(mulberry32(seed), corpus, cbor);
   const tally: Tally = { ok: 0, codes: {}, kinds: {} };
   let escaped = 0;
   let notDecodeError = 0;
@@ -481,9 +470,9 @@ function fuzzCheck<C extends { id: string }>(
   credentials: (r: () => number) => { kind: string; cred: C },
   check: (bytes: Buffer, cred: C) => boolean,
 ): CheckTally {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const corpus = [...genuine.keys()].map((h) => Buffer.from(h, "hex"));
-  const mutator = new Mutator(rng(seed ^ 0x5eed), corpus, true);
+  const mutator = new Mutator(mulberry32(seed ^ 0x5eed), corpus, true);
   const tally: CheckTally = { accepted: 0, genuineAccepted: 0, keys: {} };
   let threw = 0;
   let forged = 0;

@@ -22,6 +22,7 @@ import {
 import { keyFromSeed, randomKey } from "./helpers/origin-key.js";
 import { segmentMeta } from "./protocol-arbitraries.js";
 import { sampleMeta, sampleOriginKey } from "./vectors/samples.js";
+import { mulberry32 } from "../common/prng.js";
 
 const ORIGIN = keyFromSeed(0x11);
 const CHANNEL = 7;
@@ -143,20 +144,8 @@ test("property: whatever the fields and the channel, the origin's META verifies 
   t.pass();
 });
 
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test("fuzz: 100,000 mutated payloads, keys and channel ids; no throw, a known verdict, never a forgery taken", (t) => {
-  const r = rng(0x5161);
+  const r = mulberry32(0x5161);
   const int = (n: number): number => Math.floor(r() * n);
   const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
   const other = randomKey();
