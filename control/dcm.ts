@@ -249,6 +249,39 @@ function someParentLive(hb: HeartbeatReport, staleMs: number, except: readonly n
   return false;
 }
 
+/**
+ * The child names `parent` in every slot the plan gives it and heard nothing on any of them
+ * for staleMs: the least age among them; else -1 (the common case, found without allocating).
+ */
+function silentAge(
+  hb: HeartbeatReport,
+  parents: readonly (number | null)[],
+  parent: number,
+  staleMs: number,
+): number {
+  let least = Infinity;
+  for (let j = 0; j < parents.length; j++) {
+    if (parents[j] !== parent) continue;
+    if (parentAt(hb, j) !== parent) return -1;
+    const age = parentAgeAt(hb, j);
+    if (age < staleMs) return -1;
+    least = Math.min(least, age);
+  }
+  return least;
+}
+
+/** Carries a child's stale-link counts into the next pass, for the parents it still has. */
+function carryStale(
+  into: Map<number, Map<number, number>>,
+  child: number,
+  counted: ReadonlyMap<number, number>,
+  parents: readonly (number | null)[],
+): void {
+  const kept = new Map<number, number>();
+  for (const [parent, n] of counted) if (parents.includes(parent)) kept.set(parent, n);
+  if (kept.size > 0) into.set(child, kept);
+}
+
 /** A shed child's link is this idle before it is moved, ms. */
 const SHED_IDLE_MS = 2000;
 
@@ -307,10 +340,10 @@ export class Dcm {
   readonly #incomplete = new Map<number, { stage: "filled" | "rebuilt"; tick: number; epoch: number }>();
   /** Counts membership and capacity changes: a feed a rebuild could not complete is retried after one. */
   #epoch = 0;
-  /** Planned links (`parent>child`) whose last heartbeats said they were dead, and how many in a row. */
-  #stale = new Map<string, number>();
+  /** Planned links whose last heartbeats said they were dead, and how many in a row: child -> parent -> count. */
+  #stale = new Map<number, Map<number, number>>();
   /** The same, being gathered by the pass in progress (it replaces #stale when the pass ends). */
-  #staleNext = new Map<string, number>();
+  #staleNext = new Map<number, Map<number, number>>();
   /** The watchdog's pass in progress: the members it visits, and how far it got. */
   #pass: { ids: number[]; at: number } | undefined;
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
@@ -906,18 +939,21 @@ export class Dcm {
       if (np === undefined || np.tier < 2 || hb === undefined || !this.#applied(child, hb)) continue;
       const judged = rep.seq === rep.judged;
       rep.judged = rep.seq;
-      for (const parent of new Set(np.parents)) {
-        if (parent === null) continue;
-        const key = `${parent}>${child}`;
-        if (judged) {
-          // No new heartbeat from the child since the last tick: nothing new to judge.
-          if (this.#stale.has(key)) seen.set(key, this.#stale.get(key)!);
-          continue;
-        }
-        const slots = np.parents.flatMap((p, j) => (p === parent ? [j] : []));
+      const counted = this.#stale.get(child);
+      if (judged) {
+        // No new heartbeat from the child since the last tick: nothing new to judge.
+        if (counted !== undefined) carryStale(seen, child, counted, np.parents);
+        continue;
+      }
+      const parents = np.parents;
+      for (let i = 0; i < parents.length; i++) {
+        const parent = parents[i]!;
+        // Each parent once, at its first slot; most children pass the first test (no allocation).
+        if (parent === null || parents.indexOf(parent) < i) continue;
         // The child names this parent in each of its slots and heard nothing on any for staleMs.
         // (A null slot after applying the ASSIGN in force is a null in the plan: the plan side's.)
-        if (!slots.every((j) => parentAt(hb, j) === parent && parentAgeAt(hb, j) >= staleMs)) continue;
+        const ageMs = silentAge(hb, parents, parent, staleMs);
+        if (ageMs < 0) continue;
         const up = this.#reports.get(parent)?.hb;
         if (up === undefined || !this.#applied(parent, up) || reportedShed(up) > 0) continue;
         // The parent says it sends: the congestion monitor's case, not this one.
@@ -925,17 +961,20 @@ export class Dcm {
         // The stream flows around this link — the child hears on its other slots, the parent
         // sends to other children or (below tier 1) hears from its own parents — so this is no
         // stalled stream: the parent is not serving this child.
+        const slots = parents.flatMap((p, j) => (p === parent ? [j] : []));
         const flows =
           someParentLive(hb, staleMs, slots) ||
           someChild(up, (c, age) => c !== child && age < staleMs) ||
           ((this.#plan.nodes.get(parent)?.tier ?? 0) > 1 && someParentLive(up, staleMs, []));
         if (!flows) continue;
-        const count = (this.#stale.get(key) ?? 0) + 1;
+        const count = (counted?.get(parent) ?? 0) + 1;
         if (count < 2) {
-          seen.set(key, count);
+          let mine = seen.get(child);
+          if (mine === undefined) seen.set(child, (mine = new Map()));
+          mine.set(parent, count);
           continue;
         }
-        moves.push({ parent, child, ageMs: Math.min(...slots.map((j) => parentAgeAt(hb, j))) });
+        moves.push({ parent, child, ageMs });
       }
     }
     if (moves.length === 0) return false;
