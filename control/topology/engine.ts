@@ -48,6 +48,8 @@ export function* buildSteps(s: TierSnapshot, work = new StepMeter(BUILD_STEP)): 
   // at most: each round relegates at least one node; only starved plans take a second one).
   const relegated = new Set<number>();
   const nodes = canonical(s.nodes, s.origin?.id);
+  // Reading the snapshot's nodes and sorting them is a step of its own at 10^5.
+  if (work.add(nodes.length)) yield;
   for (let round = 0; ; round++) {
     const { plan, unfedCoded } = yield* buildOnce(s, nodes, policy, relegated, work);
     if (unfedCoded.length === 0 || round >= MAX_RELEGATION_ROUNDS) return plan;
@@ -75,7 +77,8 @@ function* buildOnce(
     return { plan: attachState(finishPlan(st, s, true), st, s), unfedCoded: [] };
   }
   const rng = mulberry32(s.seed);
-  const key = new Map(nodes.map((n) => [n.id, rng()]));
+  const key = new Map<number, number>();
+  for (const n of nodes) key.set(n.id, rng());
   const origin = addOrigin(st, s);
   if (step(nodes.length)) yield;
   const { tier1, groups } = yield* assignTiers(nodes, policy, s.channel.streamKbps, key, relegated, work);
@@ -99,6 +102,7 @@ function* buildOnce(
     const all = [...above.values()].flat();
     const fresh = new Map<string, Rec[]>();
     const keep = feedLinks(groups, tier, policy, s.channel.k);
+    if (step(nodes.length)) yield;
     for (const g of groups) {
       if (!g.fec || g.tier !== tier) continue;
       buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!));

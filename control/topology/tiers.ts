@@ -98,6 +98,7 @@ export function* assignTiers(
     if (t3.length > 0) tier3.set(r, t3);
   }
   tier1.sort(order);
+  if (work.add(nodes.length)) yield;
 
   const groups: Group[] = [];
   const bottom = policy.levels === 4 ? 4 : 3;
