@@ -18,6 +18,9 @@
  *                  with resumeTagKey(resumption); resends of one attempt keep the nonce
  *   onResumeAck()  RESUME_ACK: tag checked with the resumed keys (resumption secret, both nonces)
  *                  before anything is believed; then the session runs on them (new receive window)
+ *   settle()       optional, for callers that hold very many links (the simulator): the handshake
+ *                  is over, forget its ephemeral and pending JOINs (a late JOIN_ACK of it is
+ *                  then dropped as "ack_settled"); the agent and the origin do not call it
  *
  * Which endpoint the session uses and when it moves: control-failover.ts.
  *
@@ -98,6 +101,21 @@ export type ResumeFields = Omit<ResumeBody, "ticket" | "nonce">;
 /** JOINs of one handshake whose JOIN_ACK is still accepted (resends while an answer is under way). */
 const PENDING_JOINS = 4;
 
+/**
+ * The control key last built into a KeyObject: the links of one process nearly always pin the
+ * same key, and a KeyObject holds about 1.2 KB of native memory (the simulator runs 10^6 links).
+ * KeyObjects are immutable, so sharing one is safe.
+ */
+let lastControlKey: { raw: Buffer; key: KeyObject } | undefined;
+
+function controlKeyObject(raw: Uint8Array): KeyObject | undefined {
+  if (lastControlKey !== undefined && raw instanceof Uint8Array && lastControlKey.raw.equals(raw))
+    return lastControlKey.key;
+  const key = ed25519Key(raw);
+  if (key !== undefined) lastControlKey = { raw: Buffer.from(raw), key };
+  return key;
+}
+
 export class ControlLink {
   readonly stats: ControlLinkStats = { authFailed: {}, cookies: 0, sessions: 0, resumed: 0 };
   readonly #config: ControlLinkConfig;
@@ -121,7 +139,7 @@ export class ControlLink {
   #lastResumeTs = 0;
 
   constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
-    const keyObject = config.controlKey === undefined ? undefined : ed25519Key(config.controlKey);
+    const keyObject = config.controlKey === undefined ? undefined : controlKeyObject(config.controlKey);
     if (config.controlKey !== undefined && keyObject === undefined) {
       throw new RangeError(`controlKey: expected a raw Ed25519 public key (${PUBLIC_KEY_BYTES} bytes)`);
     }
@@ -165,6 +183,20 @@ export class ControlLink {
     this.#ephemeral = newEphemeral();
     this.#pending = [];
     this.#resume = undefined;
+  }
+
+  /**
+   * The handshake is over (the caller saw the session work: an authenticated ASSIGN or
+   * HEARTBEAT_ACK): its ephemeral key and pending JOINs' hashes are let go (the cookie stays for
+   * the next JOIN). A JOIN_ACK of it that comes later is dropped (authFailed "ack_settled"); a
+   * COOKIE is ignored until the next restart() or join(). For callers that hold very many links
+   * (the simulator's viewers: an X25519 KeyObject is about 1.4 KB of native memory); a no-op
+   * without a session.
+   */
+  settle(): void {
+    if (this.#keys === undefined || (this.#ephemeral === undefined && this.#pending.length === 0)) return;
+    this.#ephemeral = undefined;
+    this.#pending = [];
   }
 
   /** The signed JOIN datagram for `body` (its epk and cookie are filled in). */
@@ -217,6 +249,8 @@ export class ControlLink {
     if (verify) {
       const key = this.#controlKeyObject;
       if (key === undefined) return this.#fail("ack_no_control_key");
+      if (this.#pending.length === 0 && this.#ephemeral === undefined && this.#keys !== undefined)
+        return this.#fail("ack_settled");
       if (!this.#pending.some((h) => checkSignature(buf, key, joinAckContext(h)))) {
         return this.#fail("ack_signature");
       }

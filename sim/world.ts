@@ -5,8 +5,9 @@
  * by one timing wheel. Control gets its clock and transport through a ControlMeter
  * (sim/measure.ts): every control event is timed, nothing else is.
  *
- * Keys: control's and the origin's from fixed seeds, the viewers' fresh (making one costs a
- * quarter of importing one from a seed); control numbers nodes in arrival order, not by key.
+ * Keys: control's and the origin's from fixed seeds, the viewers' fresh (making one costs an
+ * eighth of importing one from a seed as DER) and kept as JWK strings, not KeyObjects
+ * (CompactIdentity, sim/viewer.ts); control numbers nodes in arrival order, not by key.
  * Seeded: the network's jitter, the viewers' uploads,
  * regions, start times and back-off jitter all come from mulberry32(seed); the only randomness
  * left is the crypto's (ephemeral keys, nonces, cookies, tickets), which changes bytes but
