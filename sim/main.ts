@@ -13,7 +13,16 @@
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { enableGc, heapUsed, slope, type EventKind } from "./measure.js";
+import {
+  enableGc,
+  GcLog,
+  gcFigures,
+  heapUsed,
+  slope,
+  stallSpans,
+  type EventKind,
+  type StallSpans,
+} from "./measure.js";
 import { churn } from "./scenarios/churn.js";
 import type { Scenario, ScenarioOutcome } from "./scenarios/common.js";
 import { congestionWave } from "./scenarios/congestion-wave.js";
@@ -66,6 +75,8 @@ export interface SimResult extends ScenarioOutcome {
   measured: Record<string, number | string | null>;
   /** Per viewer: its node id and where it sits (for the repeatability test). */
   placements: string[];
+  /** The long events' wall-time spans: gcFigures() matches GC pauses against them after the run. */
+  stalls: StallSpans;
 }
 
 const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
@@ -82,6 +93,7 @@ export function simulate(o: SimOptions): SimResult {
   let joinPhaseMs = 0;
   let sessionsAtJoined = 0;
   const measureHeap = o.heap ?? true;
+  let rssJoined = 0;
   // Progress lines carry the CPU so far: what each phase of a scenario costs.
   const progress = (line: string): void => {
     const c = process.cpuUsage(cpu0);
@@ -105,13 +117,15 @@ export function simulate(o: SimOptions): SimResult {
           sessionsAtJoined = world.control.metrics.sessionsOpened;
         }
         if (measureHeap) heap[label] = heapUsed();
+        if (label === "joined") rssJoined = process.memoryUsage().rss;
       },
     });
   } catch (e) {
     world.close();
     throw e;
   }
-  const wallMs = performance.now() - wall0;
+  const wall1 = performance.now();
+  const wallMs = wall1 - wall0;
   const cpu = process.cpuUsage(cpu0);
   world.meter.settleCpu();
   progress(`  done at ${(world.elapsed / 1000).toFixed(1)} s`);
@@ -142,6 +156,7 @@ export function simulate(o: SimOptions): SimResult {
     controlBytes = (withControl - without) / o.nodes;
     sessionsBytes = (without - heap.viewers) / o.nodes;
   }
+  const mem = process.memoryUsage();
   const busiest = meter.busyMs.reduce((a, b) => Math.max(a, b ?? 0), 0);
   const hbSent = world.viewers.reduce((a, v) => a + v.stats.heartbeatsSent, 0);
   const hbBytes = world.viewers.reduce((a, v) => a + v.stats.heartbeatBytes, 0);
@@ -191,7 +206,10 @@ export function simulate(o: SimOptions): SimResult {
     viewerBytes: viewerBytes === null ? null : Math.round(viewerBytes),
     viewerSessionBytes: sessionsBytes === null ? null : Math.round(sessionsBytes),
     controlBytesPerNode: controlBytes === null ? null : Math.round(controlBytes),
-    rssMB: round(process.memoryUsage().rss / 2 ** 20, 0),
+    rssMB: round(mem.rss / 2 ** 20, 0),
+    rssJoinedMB: round(rssJoined / 2 ** 20, 0),
+    heapTotalMB: round(mem.heapTotal / 2 ** 20, 0),
+    externalMB: round(mem.external / 2 ** 20, 0),
     controlPlaneBytesPerNodePerS: round(world.net.deliveredBytes / (o.nodes + 1) / (world.elapsed / 1000), 1),
     heartbeatBytesMean: hbSent === 0 ? 0 : round(hbBytes / hbSent, 1),
     sessionsOpened: m.sessionsOpened,
@@ -216,6 +234,7 @@ export function simulate(o: SimOptions): SimResult {
     figures: { ...outcome.figures, stallOk: stallOk ? 1 : 0 },
     measured,
     placements,
+    stalls: stallSpans(meter, wall0, wall1, o.stallLimitMs ?? 100),
   };
 }
 
@@ -270,6 +289,7 @@ function slopes(results: SimResult[]): Record<string, number | null> {
     "controlBytesPerNode",
     "viewerBytes",
     "longestStallMs",
+    "longestStallNoGcMs",
     "reconcileMaxMs",
     "timerMsPerInterval",
   ]) {
@@ -313,6 +333,8 @@ async function main(): Promise<void> {
   if (joinLimits !== "control" && joinLimits !== "open") throw new Error(`--join-limits: control or open`);
   if (!values["no-heap"] && !(await enableGc())) console.error("no gc(): heap figures include garbage");
   const results: SimResult[] = [];
+  // GC pauses over the runs: matched against each run's long events once it is over (measure.ts).
+  const gc = new GcLog();
   for (const n of nodes) {
     const regions =
       values.regions === undefined ? Math.max(4, Math.ceil(n / 60_000)) : int("regions", values.regions, 1);
@@ -333,7 +355,11 @@ async function main(): Promise<void> {
         log,
       }),
     );
+    const r = results[results.length - 1]!;
+    await gc.flush();
+    Object.assign(r.measured, gcFigures(r.stalls, gc));
   }
+  gc.disconnect();
   console.log(
     `sim ${values.scenario} on node ${process.version}: the real control, simulated viewers; ` +
       `wall times on this machine (load average ${loadavg()

@@ -23,8 +23,16 @@
  * admission slice a "timer" event. Events that sent ASSIGNs (metrics.assignsSent grew) are also
  * counted as "assigning" (plans and repairs); ControlCenter.reconcile, when control has it, is
  * timed on its own ("reconcile").
+ *
+ * GC inside the stalls (GcLog, gcFigures): the viewers and control share one heap here, so a
+ * collection that the viewers' garbage brought on may pause a control event. Each event over
+ * the limit (and the longest) keeps its wall-time span; a PerformanceObserver on 'gc' entries
+ * gives every pause's span, and gcFigures says how much of each long event was GC pause. Node
+ * reports a pause from a setImmediate, so a synchronous run's pauses are matched at its end,
+ * after GcLog.flush() lets the event loop turn (sim/main.ts does; a test's simulate() call has
+ * no GC figures). Not a way to hide stalls: both the stall and its GC-free part are printed.
  */
-import { performance } from "node:perf_hooks";
+import { type PerformanceEntry, PerformanceObserver, performance } from "node:perf_hooks";
 import type { ControlMetrics } from "../control/metrics.js";
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Address, DatagramHandler, Transport } from "../seams/transport.js";
@@ -87,6 +95,8 @@ export interface Stall {
   ms: number;
   kind: EventKind | "reconcile";
   at: number;
+  /** performance.now() at the event's start (to match GC pauses against it). */
+  start: number;
   /** A timer's callback (its source, shortened): which of control's timers it was. */
   what?: string;
 }
@@ -105,8 +115,10 @@ export class ControlMeter {
   readonly plainHeartbeat = new Tally();
   readonly reconcile = new Tally();
   /** Every event (the stall figure); the window's longest is kept apart (resetWindow). */
-  longest: Stall = { ms: 0, kind: "other", at: 0 };
-  windowLongest: Stall = { ms: 0, kind: "other", at: 0 };
+  longest: Stall = { ms: 0, kind: "other", at: 0, start: 0 };
+  windowLongest: Stall = { ms: 0, kind: "other", at: 0, start: 0 };
+  /** Every event over `stallLimitMs`: its performance.now() start and wall ms, in pairs. */
+  readonly overLimitSpans: number[] = [];
   /** Events over `stallLimitMs`, and by what they were (a timer's callback, else the kind). */
   overLimit = 0;
   readonly overLimitBy = new Map<string, { n: number; maxMs: number }>();
@@ -187,7 +199,7 @@ export class ControlMeter {
   }
 
   resetWindow(): void {
-    this.windowLongest = { ms: 0, kind: "other", at: 0 };
+    this.windowLongest = { ms: 0, kind: "other", at: 0, start: 0 };
   }
 
   /** Control's total busy time, ms. */
@@ -221,7 +233,7 @@ export class ControlMeter {
       if (m.assignsSent !== as) this.assigning.add(ms);
       else if (kind === "heartbeat") this.plainHeartbeat.add(ms);
     }
-    this.#record(kind, ms, t1);
+    this.#record(kind, ms, t0, t1);
   }
 
   #timer(fn: () => void): void {
@@ -232,10 +244,10 @@ export class ControlMeter {
     const t1 = performance.now();
     const ms = t1 - t0;
     if (m !== undefined && m.assignsSent !== as) this.assigning.add(ms);
-    this.#record("timer", ms, t1, fn);
+    this.#record("timer", ms, t0, t1, fn);
   }
 
-  #record(kind: EventKind, ms: number, now: number, fn?: () => void): void {
+  #record(kind: EventKind, ms: number, start: number, now: number, fn?: () => void): void {
     this.byKind[kind].add(ms);
     if (now - this.#windowWall >= this.#cpuWindowMs) this.settleCpu(now);
     const at = this.#clock.now() - this.#start;
@@ -247,11 +259,12 @@ export class ControlMeter {
         : fn.name !== ""
           ? fn.name
           : fn.toString().replace(/\s+/g, " ").slice(0, 60);
-    const stall: Stall = what === undefined ? { ms, kind, at } : { ms, kind, at, what };
+    const stall: Stall = what === undefined ? { ms, kind, at, start } : { ms, kind, at, start, what };
     if (ms > this.longest.ms) this.longest = stall;
     if (ms > this.windowLongest.ms) this.windowLongest = stall;
     if (ms > this.#stallLimitMs) {
       this.overLimit++;
+      this.overLimitSpans.push(start, ms);
       const key = what ?? kind;
       const by = this.overLimitBy.get(key) ?? { n: 0, maxMs: 0 };
       by.n++;
@@ -265,9 +278,167 @@ export class ControlMeter {
 
 /** Heap used after a full collection, bytes (a collection is forced when the runtime allows it). */
 export function heapUsed(): number {
+  const t0 = performance.now();
   collect();
   collect();
+  forcedGc.push(t0, performance.now());
   return process.memoryUsage().heapUsed;
+}
+
+/** The spans (performance.now() start, end, in pairs) of the collections heapUsed() forced. */
+const forcedGc: number[] = [];
+
+/** The long events of one run, as plain numbers (what gcFigures needs once the run is over). */
+export interface StallSpans {
+  /** performance.now() at the run's start and end. */
+  wall0: number;
+  wall1: number;
+  longestStart: number;
+  longestMs: number;
+  /** Events over the limit: start, wall ms, in pairs. */
+  over: number[];
+  limitMs: number;
+}
+
+export function stallSpans(meter: ControlMeter, wall0: number, wall1: number, limitMs: number): StallSpans {
+  return {
+    wall0,
+    wall1,
+    longestStart: meter.longest.start,
+    longestMs: meter.longest.ms,
+    over: [...meter.overLimitSpans],
+    limitMs,
+  };
+}
+
+/**
+ * GC pauses as node:perf_hooks reports them ('gc' entries: the main thread's pause from the
+ * collector's prologue to its epilogue; incremental marking steps and the helper threads' work
+ * are not in them). Observes from construction until disconnect().
+ */
+export class GcLog {
+  readonly #observer: PerformanceObserver;
+  /** Pause starts (performance.now() timeline) and durations, ms, in the order reported. */
+  readonly #start: number[] = [];
+  readonly #ms: number[] = [];
+  #sorted = true;
+
+  constructor() {
+    this.#observer = new PerformanceObserver((list) => this.#take(list.getEntries()));
+    this.#observer.observe({ entryTypes: ["gc"] });
+  }
+
+  #take(entries: readonly PerformanceEntry[]): void {
+    for (const e of entries) {
+      if (this.#start.length > 0 && e.startTime < this.#start[this.#start.length - 1]!) this.#sorted = false;
+      this.#start.push(e.startTime);
+      this.#ms.push(e.duration);
+    }
+  }
+
+  /**
+   * Lets the event loop turn so that the pauses so far are reported (Node reports each from a
+   * setImmediate: none arrives while a synchronous run goes on), then takes them.
+   */
+  async flush(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    await new Promise<void>((r) => setImmediate(r));
+    this.#take(this.#observer.takeRecords());
+    if (!this.#sorted) {
+      const order = this.#start.map((_, i) => i).sort((a, b) => this.#start[a]! - this.#start[b]!);
+      const start = order.map((i) => this.#start[i]!);
+      const ms = order.map((i) => this.#ms[i]!);
+      this.#start.splice(0, start.length, ...start);
+      this.#ms.splice(0, ms.length, ...ms);
+      this.#sorted = true;
+    }
+  }
+
+  /** Pauses reported so far. */
+  get count(): number {
+    return this.#start.length;
+  }
+
+  /** Index of the first pause that ends after `t` (pauses do not overlap one another). */
+  #firstEndingAfter(t: number): number {
+    let lo = 0;
+    let hi = this.#start.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#start[mid]! + this.#ms[mid]! <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Milliseconds of GC pause inside [t0, t1] (performance.now() timeline). */
+  pauseWithin(t0: number, t1: number): number {
+    let sum = 0;
+    for (let i = this.#firstEndingAfter(t0); i < this.#start.length && this.#start[i]! < t1; i++) {
+      const a = Math.max(t0, this.#start[i]!);
+      const b = Math.min(t1, this.#start[i]! + this.#ms[i]!);
+      if (b > a) sum += b - a;
+    }
+    return sum;
+  }
+
+  /** The pauses that began inside [t0, t1], less those inside `skip` (start, end pairs): count, longest, total ms. */
+  pauses(
+    t0: number,
+    t1: number,
+    skip: readonly number[] = [],
+  ): { count: number; maxMs: number; totalMs: number } {
+    let count = 0;
+    let maxMs = 0;
+    let totalMs = 0;
+    for (let i = this.#firstEndingAfter(t0); i < this.#start.length && this.#start[i]! < t1; i++) {
+      const s = this.#start[i]!;
+      if (s < t0) continue;
+      let skipped = false;
+      for (let k = 0; k + 1 < skip.length; k += 2) if (s >= skip[k]! && s < skip[k + 1]!) skipped = true;
+      if (skipped) continue;
+      count++;
+      totalMs += this.#ms[i]!;
+      if (this.#ms[i]! > maxMs) maxMs = this.#ms[i]!;
+    }
+    return { count, maxMs, totalMs };
+  }
+
+  disconnect(): void {
+    this.#observer.disconnect();
+  }
+}
+
+/**
+ * The GC split of a run's stalls (after gc.flush()): GC pause inside the longest event, the
+ * longest event once every long event's GC pause is taken out of it, events over the limit even
+ * without their GC, and the run's pauses (the collections heapUsed() forced left out).
+ */
+export function gcFigures(spans: StallSpans, gc: GcLog): Record<string, number> {
+  const longestGc =
+    spans.longestMs > 0 ? gc.pauseWithin(spans.longestStart, spans.longestStart + spans.longestMs) : 0;
+  let longestNoGc = spans.longestMs - longestGc;
+  let overNoGc = 0;
+  let overGcMs = 0;
+  for (let k = 0; k + 1 < spans.over.length; k += 2) {
+    const start = spans.over[k]!;
+    const ms = spans.over[k + 1]!;
+    const g = gc.pauseWithin(start, start + ms);
+    overGcMs += g;
+    if (ms - g > spans.limitMs) overNoGc++;
+    if (ms - g > longestNoGc) longestNoGc = ms - g;
+  }
+  const run = gc.pauses(spans.wall0, spans.wall1, forcedGc);
+  const r = (n: number): number => Math.round(n * 100) / 100;
+  return {
+    longestStallGcMs: r(longestGc),
+    longestStallNoGcMs: r(longestNoGc),
+    eventsOverLimitNoGc: overNoGc,
+    overLimitGcMs: r(overGcMs),
+    gcPauses: run.count,
+    gcPauseMaxMs: r(run.maxMs),
+    gcPauseTotalMs: r(run.totalMs),
+  };
 }
 
 let gcFn: (() => void) | undefined;
