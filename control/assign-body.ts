@@ -32,19 +32,59 @@ export function wireAlgorithm(a: PlanAlgorithm | undefined): LinkAlgorithm {
   return a === undefined ? LinkAlgorithm.TREE : ALGORITHMS[a];
 }
 
-/** Canonical form of a body without its version (to see whether an assignment changed). */
-export function assignKey(b: AssignBody): string {
-  return JSON.stringify([
-    b.channel,
-    b.k,
-    b.tier,
-    b.parents,
-    b.children,
-    b.role ?? null,
-    b.cluster ?? null,
-    b.fec ?? null,
-    b.mesh ?? null,
-  ]);
+/**
+ * Whether two bodies make the same assignment: everything but the version, the parts, the
+ * parents' HTTP ports and the epoch, children in any order (a plan that lists the same links in
+ * another order — a repair that unlinks and links again, a plan adopted from heartbeats — sends
+ * no ASSIGN). Exact, and it allocates nothing unless the children are listed in another order:
+ * a DCM compares every changed node's new body with the one it holds (issue 13: it used to
+ * build a canonical JSON string and its SHA-1 per node, a quarter of a reconcile's time).
+ */
+export function sameAssignment(a: AssignBody, b: AssignBody): boolean {
+  return (
+    a.channel === b.channel &&
+    a.k === b.k &&
+    a.tier === b.tier &&
+    a.role === b.role &&
+    a.cluster === b.cluster &&
+    a.fec?.k === b.fec?.k &&
+    a.fec?.n === b.fec?.n &&
+    samePeers(a.parents, b.parents) &&
+    samePeers(a.mesh, b.mesh) &&
+    sameChildren(a.children, b.children)
+  );
+}
+
+function samePeer(a: Peer | null, b: Peer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.node === b.node && a.address === b.address && a.port === b.port && a.algorithm === b.algorithm;
+}
+
+function samePeers(
+  a: ReadonlyArray<Peer | null> | undefined,
+  b: ReadonlyArray<Peer | null> | undefined,
+): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!samePeer(a[i]!, b[i]!)) return false;
+  return true;
+}
+
+function sameChild(a: ChildLink, b: ChildLink): boolean {
+  return samePeer(a, b) && a.substreams === b.substreams;
+}
+
+function sameChildren(a: readonly ChildLink[], b: readonly ChildLink[]): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && sameChild(a[i]!, b[i]!)) i++;
+  if (i === a.length) return true;
+  // Another order (or another set): compared in node order.
+  const byNode = (x: ChildLink, y: ChildLink): number => x.node - y.node;
+  const sa = a.slice(i).sort(byNode);
+  const sb = b.slice(i).sort(byNode);
+  for (let j = 0; j < sa.length; j++) if (!sameChild(sa[j]!, sb[j]!)) return false;
+  return true;
 }
 
 /**

@@ -12,10 +12,9 @@
  * rebuilds: `dcm:<channel>:t1` for tier 1 (with the origin), `dcm:<channel>:t<tier>:<regions>`
  * for a regional cluster, with `#<n>` for the second and later clusters of one tier and region.
  */
-import { hash } from "node:crypto";
 import type { AssignBody } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
-import { assignKey } from "./assign-body.js";
+import { sameAssignment } from "./assign-body.js";
 import type { NodePlan, Plan } from "./topology/plan.js";
 
 export interface OutgoingAssign {
@@ -28,34 +27,11 @@ export interface OutgoingAssign {
 export interface AssignState {
   version: number;
   /**
-   * assignStateHash of the assignment, to see whether it changed (UNKNOWN_HASH: unknown). A
-   * number, not the canonical string itself: a million nodes keep one each (docs/performance.md).
+   * Whether the node holds `body`'s assignment (false: adopted after a failover, and what the
+   * node reported did not match it, so its next assignment is sent whatever it is).
    */
-  hash: number;
+  known: boolean;
   body: AssignBody;
-}
-
-/** AssignState.hash of an assignment nothing is known of: equal to no assignStateHash. */
-export const UNKNOWN_HASH = -1;
-
-/**
- * The canonical form of an assignment without its version: children in id order, so that a plan
- * that lists the same links in another order (a repair that unlinks and links again, a plan
- * adopted from heartbeats) sends no ASSIGN.
- */
-export function assignStateKey(body: AssignBody): string {
-  return assignKey({ ...body, children: [...body.children].sort((a, b) => a.node - b.node) });
-}
-
-/**
- * The first 52 bits of the SHA-1 of assignStateKey(body), as a number. It only decides "same
- * assignment, send nothing": a changed assignment that hashed like the one the node holds would
- * cost that node one ASSIGN (it keeps the one it holds until its next change, or the watchdog
- * sees a dead link in its heartbeats and moves it). Each change has a 2^-52 chance of that, and
- * a node cannot aim at it: the DCM writes the bodies, a node's own address is all it can vary.
- */
-export function assignStateHash(body: AssignBody): number {
-  return parseInt(hash("sha1", assignStateKey(body)).slice(0, 13), 16);
 }
 
 const U32_MAX = 0xffffffff;
@@ -89,12 +65,11 @@ export class ClusterDcm {
    * from the last one sent (or `carried`, the state the node had in its previous cluster).
    */
   issue(id: number, body: AssignBody, to: Address, carried?: AssignState): OutgoingAssign | undefined {
-    const h = assignStateHash(body);
     const before = this.#sent.get(id) ?? carried;
     if (before !== undefined && !this.#sent.has(id)) this.#sent.set(id, before);
-    if (before?.hash === h) return undefined;
+    if (before?.known === true && sameAssignment(before.body, body)) return undefined;
     body.version = Math.min(U32_MAX, (before?.version ?? 0) + 1);
-    this.#sent.set(id, { version: body.version, hash: h, body });
+    this.#sent.set(id, { version: body.version, known: true, body });
     return { node: id, to, body };
   }
 

@@ -48,14 +48,7 @@ import {
   reportedShed,
   reportedVersion,
 } from "./heartbeat-report.js";
-import {
-  type AssignState,
-  assignStateHash,
-  ClusterDcm,
-  clusterNames,
-  type OutgoingAssign,
-  UNKNOWN_HASH,
-} from "./cluster-dcm.js";
+import { type AssignState, ClusterDcm, clusterNames, type OutgoingAssign } from "./cluster-dcm.js";
 
 export type { OutgoingAssign };
 import {
@@ -584,14 +577,14 @@ export class Dcm {
 
   /**
    * The ASSIGN state a node brings from before this DCM (adoption): its reported version, and
-   * whether `body` is what it holds (then it gets no ASSIGN: same hash).
+   * whether `body` is what it holds (then it gets no ASSIGN: the same assignment).
    */
   #carriedFor(id: number, body: AssignBody): AssignState | undefined {
     const version = this.#carried.get(id);
     if (version === undefined) return undefined;
     this.#carried.delete(id);
     const same = matchesReport(body, this.#nodeReport(id));
-    return { version, hash: same ? assignStateHash(body) : UNKNOWN_HASH, body: { ...body, version } };
+    return { version, known: same, body: { ...body, version } };
   }
 
   /**

@@ -1,11 +1,12 @@
 import test from "ava";
 import fc from "fast-check";
 import { assignBodyFor } from "../control/assign-body.js";
-import { assignStateKey, clusterNames } from "../control/cluster-dcm.js";
+import { clusterNames } from "../control/cluster-dcm.js";
 import { Dcm, type DcmConfig, type DcmMember } from "../control/dcm.js";
 import { assignDiff } from "../control/topology/diff.js";
 import type { Plan } from "../control/topology/plan.js";
 import { MemoryLogger } from "../seams/log.js";
+import { canonicalAssignment as assignStateKey } from "./helpers/assign-canonical.js";
 
 const STREAM = 600;
 const REGIONS = ["east", "west", "north"];
