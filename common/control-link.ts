@@ -116,6 +116,9 @@ function controlKeyObject(raw: Uint8Array): KeyObject | undefined {
   return key;
 }
 
+/** The hooks of a link given none: one object for all of them. */
+const NO_HOOKS: ControlLinkHooks = Object.freeze({});
+
 export class ControlLink {
   readonly stats: ControlLinkStats = { authFailed: {}, cookies: 0, sessions: 0, resumed: 0 };
   readonly #config: ControlLinkConfig;
@@ -138,7 +141,7 @@ export class ControlLink {
   #resume: { nonce: Buffer; resumption: Uint8Array } | undefined;
   #lastResumeTs = 0;
 
-  constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = {}) {
+  constructor(config: ControlLinkConfig, hooks: ControlLinkHooks = NO_HOOKS) {
     const keyObject = config.controlKey === undefined ? undefined : controlKeyObject(config.controlKey);
     if (config.controlKey !== undefined && keyObject === undefined) {
       throw new RangeError(`controlKey: expected a raw Ed25519 public key (${PUBLIC_KEY_BYTES} bytes)`);
