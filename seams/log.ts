@@ -26,12 +26,13 @@ export interface JsonLoggerConfig {
 
 export function jsonLogger(clock: Clock, config: JsonLoggerConfig, base: Fields = {}): Logger {
   const min = ORDER[config.level];
+  const baseBytes = holdsBytes(base, 0);
   const emit = (level: Level, event: string, fields?: Fields): void => {
     if (ORDER[level] < min) return;
-    config.write(
-      JSON.stringify({ t: clock.now(), level, proc: config.proc, event, ...base, ...fields }, bytesAsHex) +
-        "\n",
-    );
+    const line = { t: clock.now(), level, proc: config.proc, event, ...base, ...fields };
+    // The replacer costs a call per key: only lines with byte strings in them take it.
+    const bytes = baseBytes || (fields !== undefined && holdsBytes(fields, 0));
+    config.write(JSON.stringify(line, bytes ? bytesAsHex : undefined) + "\n");
   };
   return {
     debug: (e, f) => emit("debug", e, f),
@@ -48,6 +49,59 @@ function bytesAsHex(this: unknown, key: string, value: unknown): unknown {
   return raw instanceof Uint8Array
     ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex")
     : value;
+}
+
+/** Nesting beyond which a field is taken to hold bytes (the replacer then looks, as it always did). */
+const MAX_SCAN_DEPTH = 4;
+
+/** Whether a byte string is somewhere in `value` (arrays and objects looked into). */
+function holdsBytes(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (value instanceof Uint8Array) return true;
+  if (depth >= MAX_SCAN_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (holdsBytes(v, depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) if (holdsBytes((value as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
+/**
+ * Lines gathered and written with one `write` per loop turn (`defer`: setImmediate). A worker
+ * thread's stdout is a message to the main thread per write, which the main thread then writes
+ * out: a line per JOIN in a flash crowd was a message each. Order is kept; `flush()` writes what
+ * is gathered at once (before a thread or process exits: nothing is lost on a clean stop, an
+ * uncaught error or process.exit, whose "exit" handlers still write).
+ */
+export class LineBatch {
+  readonly #write: (text: string) => void;
+  readonly #defer: (fn: () => void) => void;
+  #lines: string[] = [];
+  #scheduled = false;
+  /** Writes made (each of one or more lines). */
+  writes = 0;
+
+  constructor(write: (text: string) => void, defer: (fn: () => void) => void) {
+    this.#write = write;
+    this.#defer = defer;
+  }
+
+  push(line: string): void {
+    this.#lines.push(line);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#defer(() => this.flush());
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join("");
+    this.#lines = [];
+    this.writes++;
+    this.#write(text);
+  }
 }
 
 /** A logger that keeps lines in memory (tests) or drops them. */

@@ -18,7 +18,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { systemClock } from "../../seams/clock.js";
-import { jsonLogger, type Level } from "../../seams/log.js";
+import { jsonLogger, LineBatch, type Level } from "../../seams/log.js";
 import { adminRoute } from "../admin-http.js";
 import { SqliteNodeStore } from "../store.js";
 import { BatchQueue, type DatagramBatch, forEachDatagram } from "./datagram-batch.js";
@@ -44,10 +44,17 @@ function run(): void {
   const port = parentPort;
   if (port === null) throw new Error("worker-main runs in a worker thread");
   const { spec, logLevel } = workerData as WorkerData;
+  // Log lines leave once per loop turn (a write from a worker is a message to the main thread),
+  // and whatever is gathered when the thread ends, however it ends (stop, an uncaught error).
+  const lines = new LineBatch(
+    (text) => process.stdout.write(text),
+    (fn) => setImmediate(fn),
+  );
+  process.on("exit", () => lines.flush());
   const logger = jsonLogger(systemClock, {
     proc: "control",
     level: logLevel,
-    write: (line) => process.stdout.write(line),
+    write: (line) => lines.push(line),
   }).child({ server: spec.id });
   const store = new SqliteNodeStore(spec.db);
   let epochs: Record<string, number> = {};
@@ -87,6 +94,7 @@ function run(): void {
         inbound.stop();
         control.stop();
         outbox.flush();
+        lines.flush();
         store.close();
         port.close();
         return;

@@ -11,7 +11,10 @@
  * Only then does the JOIN handler run (and a store row exist). Its JOIN_ACK opens the session:
  * control's ephemeral, the derived keys, a signature over the JOIN's hash.
  * Steps 1-2 run as soon as the JOIN is read (checkAddress: cheap, no state); steps 3-5 when its
- * turn in the admission queue comes (verifyJoin; control/admission.ts).
+ * turn in the admission queue comes (verifyJoin; control/admission.ts). Meanwhile the signature
+ * of step 3 is checked on libuv's thread pool (trust/off-thread.ts), and control's ephemerals are
+ * generated there ahead of use: the JOIN's turn takes the pool's verdict when it is in (for
+ * exactly its bytes and key), else checks the signature itself; nothing else moves.
  * Every drop is counted in auth_failed_total{reason} (or joins_limited_total) and not answered.
  *
  * RESUME (a failover, docs/resilience.md) skips steps 1-5: its ticket (trust/ticket.ts) proves a
@@ -55,6 +58,8 @@ import type { NodeStore } from "../store.js";
 import { CookieJar } from "./cookie.js";
 import { admitKey, type TrustPolicy } from "./enrolment.js";
 import { JoinLimiter, type JoinLimits } from "./join-limiter.js";
+import { EphemeralStock, SignatureChecks } from "./off-thread.js";
+import { DEFAULT_ADMISSION } from "../admission.js";
 import type { NodeSession, SessionTable } from "./sessions.js";
 import { TicketSealer } from "./ticket.js";
 
@@ -114,6 +119,13 @@ export interface ResponderConfig {
    * cookie or signature, tags and counters are not checked). Never set in a deployment.
    */
   verify: boolean;
+  /**
+   * Signatures checked and ephemerals generated on libuv's thread pool ahead of the JOIN's turn
+   * (trust/off-thread.ts). Default true; the outcome is the same either way.
+   */
+  offThread?: boolean;
+  /** How long the admission queue keeps a JOIN, ms (default: DEFAULT_ADMISSION's). */
+  maxWaitMs?: number;
 }
 
 /**
@@ -136,6 +148,9 @@ export class HandshakeResponder {
   readonly #prepared = new Map<string, { own: Ephemeral; keys: SessionKeys; at: number }>();
   /** Key agreements that opened a session (see sendJoinAck). */
   readonly #opened = new WeakSet<object>();
+  /** Off the thread (trust/off-thread.ts); undefined when config.offThread is false. */
+  readonly #signatures: SignatureChecks | undefined;
+  readonly #ephemerals: EphemeralStock | undefined;
   #seq = 0;
 
   constructor(deps: ResponderDeps, config: ResponderConfig) {
@@ -144,6 +159,37 @@ export class HandshakeResponder {
     this.#limiter = new JoinLimiter(config.limits, deps.clock.now());
     this.#joinContext = joinContext(deps.identity.publicKey);
     this.#tickets = new TicketSealer(deps.identity.privateKey);
+    const offThread = config.verify && config.offThread !== false;
+    this.#signatures = offThread
+      ? new SignatureChecks(
+          this.#joinContext,
+          () => deps.clock.now(),
+          config.maxWaitMs ?? DEFAULT_ADMISSION.maxWaitMs,
+        )
+      : undefined;
+    this.#ephemerals = offThread ? new EphemeralStock(newEphemeral) : undefined;
+    this.#ephemerals?.fill();
+  }
+
+  /** How the off-thread work went (trust/off-thread.ts): checks started, verdicts used, ephemerals taken. */
+  get offThread(): {
+    signaturesStarted: number;
+    signaturesInFlight: number;
+    signaturesUsed: number;
+    signaturesPending: number;
+    ephemeralsReady: number;
+    ephemeralsTaken: number;
+    ephemeralsMadeNow: number;
+  } {
+    return {
+      signaturesStarted: this.#signatures?.started ?? 0,
+      signaturesInFlight: this.#signatures?.inFlight ?? 0,
+      signaturesUsed: this.#signatures?.used ?? 0,
+      signaturesPending: this.#signatures?.pending ?? 0,
+      ephemeralsReady: this.#ephemerals?.ready ?? 0,
+      ephemeralsTaken: this.#ephemerals?.taken ?? 0,
+      ephemeralsMadeNow: this.#ephemerals?.madeNow ?? 0,
+    };
   }
 
   get verify(): boolean {
@@ -156,7 +202,7 @@ export class HandshakeResponder {
 
   /** Steps 1-5 above; a Handshake when the JOIN handler may run, undefined when the JOIN was dealt with. */
   onJoin(msg: Join, data: Uint8Array, from: Address): Handshake | undefined {
-    const gate = this.checkAddress(msg, data, from);
+    const gate = this.#gate(msg, data, from);
     if (gate === "busy") return this.#limited("proven");
     return gate === "proceed" ? this.verifyJoin(msg, data, from) : undefined;
   }
@@ -166,8 +212,18 @@ export class HandshakeResponder {
    * "proceed": the source is proven and within the limits (steps 3-5 may run, verifyJoin);
    * "busy": proven but over a rate limit (the caller answers BUSY, counted here);
    * undefined: answered with a COOKIE, or dropped.
+   * A JOIN that may proceed has its signature checked on the thread pool while it waits.
    */
   checkAddress(msg: Join, data: Uint8Array, from: Address): "proceed" | "busy" | undefined {
+    const gate = this.#gate(msg, data, from);
+    if (gate === "proceed" && this.#signatures !== undefined) {
+      const requester = `${addressKey(from)}/${Buffer.from(msg.body.key).toString("hex")}`;
+      this.#signatures.offer(requester, data, msg.body.key, msg.ts);
+    }
+    return gate;
+  }
+
+  #gate(msg: Join, data: Uint8Array, from: Address): "proceed" | "busy" | undefined {
     if (!this.#config.verify) return "proceed";
     const { clock, metrics } = this.#deps;
     const b = msg.body;
@@ -199,10 +255,12 @@ export class HandshakeResponder {
     const now = this.#deps.clock.now();
     const handshake: Handshake = { joinHash: sha256(data), key: b.key, epk: b.epk, join: b };
     if (!this.#config.verify) return handshake;
-    const key = ed25519Key(b.key);
-    if (key === undefined) return this.#fail("join_bad_key", from);
+    // The pool's verdict when it is in (its check imported the key: a valid one); else here.
+    const ahead = this.#signatures?.verdict(data, b.key);
+    const key = ahead === undefined ? ed25519Key(b.key) : undefined;
+    if (ahead === undefined && key === undefined) return this.#fail("join_bad_key", from);
     if (b.epk === undefined) return this.#fail("join_no_epk", from);
-    if (!checkSignature(data, key, this.#joinContext)) return this.#fail("join_signature", from);
+    if (!(ahead ?? checkSignature(data, key!, this.#joinContext))) return this.#fail("join_signature", from);
     const keyHex = Buffer.from(b.key).toString("hex");
     if (!this.#deps.sessions.freshJoin(keyHex, msg.ts, now)) return this.#fail("join_replay", from);
     // The key agreement before any state: an epk that gives no usable secret is refused here.
@@ -242,7 +300,7 @@ export class HandshakeResponder {
     const id = Buffer.concat([key, epk]).toString("base64");
     const cached = this.#prepared.get(id);
     if (cached !== undefined && now - cached.at <= PREPARED_TTL_MS) return cached;
-    const own = newEphemeral();
+    const own = this.#ephemeral();
     const keys = deriveSessionKeys(own.privateKey, epk, {
       nodeKey: key,
       nodeEpk: epk,
@@ -257,6 +315,11 @@ export class HandshakeResponder {
       if (oldest.done !== true) this.#prepared.delete(oldest.value);
     }
     return entry;
+  }
+
+  /** A fresh ephemeral of control's: from the stock generated on the pool, else made now. */
+  #ephemeral(): Ephemeral {
+    return this.#ephemerals?.take() ?? newEphemeral();
   }
 
   /** Key agreements held for resent JOINs (at most PREPARED_MAX). */
@@ -282,7 +345,7 @@ export class HandshakeResponder {
         let prepared = hs.prepared !== undefined && this.#opened.has(hs.prepared) ? undefined : hs.prepared;
         if (prepared === undefined) {
           // Verification off (the JOIN skipped the checks), or the above: the keys are made here.
-          const own = newEphemeral();
+          const own = this.#ephemeral();
           const keys = deriveSessionKeys(own.privateKey, hs.epk, {
             nodeKey: hs.key,
             nodeEpk: hs.epk,
@@ -443,6 +506,7 @@ export class HandshakeResponder {
    * (the first bytes of its hash) and never larger than the JOIN (docs/security.md).
    */
   sendJoinBusy(to: Address, data: Uint8Array, retryAfterMs: number): boolean {
+    this.#signatures?.dropped(data);
     const buf = encodeControl(
       this.#envelope(MsgType.JOIN_ACK, {
         error: JoinError.BUSY,
