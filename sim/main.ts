@@ -190,6 +190,9 @@ export function simulate(o: SimOptions): SimResult {
     longestStallAtS: round(meter.longest.at / 1000, 1),
     longestStallWhat: meter.longest.what ?? meter.longest.kind,
     eventsOverLimit: meter.overLimit,
+    longestStallCpuMs: round(meter.longestCpu.ms, 2),
+    longestStallCpuWhat: meter.longestCpu.what ?? meter.longestCpu.kind,
+    eventsOverLimitCpu: meter.overLimitCpu,
     // The five commonest events over the limit: what, how many, the longest (ms).
     overLimitBy: [...meter.overLimitBy]
       .sort((a, b) => b[1].n - a[1].n)
@@ -290,6 +293,7 @@ function slopes(results: SimResult[]): Record<string, number | null> {
     "viewerBytes",
     "longestStallMs",
     "longestStallNoGcMs",
+    "longestStallCpuMs",
     "reconcileMaxMs",
     "timerMsPerInterval",
   ]) {

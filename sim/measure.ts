@@ -117,8 +117,20 @@ export class ControlMeter {
   /** Every event (the stall figure); the window's longest is kept apart (resetWindow). */
   longest: Stall = { ms: 0, kind: "other", at: 0, start: 0 };
   windowLongest: Stall = { ms: 0, kind: "other", at: 0, start: 0 };
-  /** Every event over `stallLimitMs`: its performance.now() start and wall ms, in pairs. */
+  /** Every event over `stallLimitMs`: its wall-clock (performance.now()) start and wall ms, in pairs. */
   readonly overLimitSpans: number[] = [];
+  /**
+   * The longest event in CPU time: its wall time scaled by its CPU window's ratio (at most 1).
+   * A long event fills its window nearly alone (the window settles right after it), so this is
+   * what it would have held the event loop for had the process kept a core: the wall figures
+   * include the time a loaded machine gave other processes. GC pauses inside stay in both.
+   */
+  longestCpu: Stall = { ms: 0, kind: "other", at: 0, start: 0 };
+  /** Events over `stallLimitMs` in CPU time (as longestCpu). */
+  overLimitCpu = 0;
+  /** This CPU window's events that may make the CPU-time figures (settleCpu judges them). */
+  readonly #windowLong: Array<{ ms: number; kind: EventKind; at: number; start: number; fn?: () => void }> =
+    [];
   /** Events over `stallLimitMs`, and by what they were (a timer's callback, else the kind). */
   overLimit = 0;
   readonly overLimitBy = new Map<string, { n: number; maxMs: number }>();
@@ -131,15 +143,31 @@ export class ControlMeter {
   readonly #cpuWindowMs: number;
   /** Every tally that takes event times (settled together at the end of a CPU window). */
   readonly #tallies: Tally[];
-  #windowWall = performance.now();
-  #windowCpu = process.cpuUsage();
+  readonly #wall: () => number;
+  readonly #cpuMs: () => number;
+  #windowWall: number;
+  #windowCpu: number;
   /** CPU windows settled, and their CPU/wall ratios' extremes (a check on the scaling). */
   cpuWindows = 0;
   cpuRatioMin = Infinity;
   cpuRatioMax = 0;
 
-  constructor(clock: Clock, startMs: number, stallLimitMs = 100, cpuWindowMs = 20) {
+  /**
+   * `time`: the wall clock (performance.now) and the process's CPU so far in ms (process.cpuUsage,
+   * every thread), injected so that a test can give both.
+   */
+  constructor(
+    clock: Clock,
+    startMs: number,
+    stallLimitMs = 100,
+    cpuWindowMs = 20,
+    time: MeterTime = REAL_TIME,
+  ) {
     this.#clock = clock;
+    this.#wall = time.wall;
+    this.#cpuMs = time.cpuMs;
+    this.#windowWall = time.wall();
+    this.#windowCpu = time.cpuMs();
     this.#start = startMs;
     this.#stallLimitMs = stallLimitMs;
     this.#cpuWindowMs = cpuWindowMs;
@@ -150,14 +178,29 @@ export class ControlMeter {
    * Ends the current CPU window: the process's CPU over the window's wall time scales the wall
    * time of the control events in it into every tally's cpuMs. Call before reading CPU figures.
    */
-  settleCpu(now = performance.now()): void {
+  settleCpu(now = this.#wall()): void {
     const wall = now - this.#windowWall;
-    const c = process.cpuUsage(this.#windowCpu);
-    const cpu = (c.user + c.system) / 1000;
+    const cpuNow = this.#cpuMs();
+    const cpu = cpuNow - this.#windowCpu;
     const ratio = wall > 0 ? cpu / wall : 1;
     for (const t of this.#tallies) if (t.pendingMs > 0) t.settle(ratio);
+    for (const e of this.#windowLong) {
+      // The collector's helper threads can lift the ratio over 1: an event's own time is at most its wall time.
+      const ms = e.ms * Math.min(1, ratio);
+      if (ms > this.#stallLimitMs) this.overLimitCpu++;
+      if (ms <= this.longestCpu.ms) continue;
+      const what = e.fn === undefined ? undefined : whatOf(e.fn);
+      this.longestCpu = {
+        ms,
+        kind: e.kind,
+        at: e.at,
+        start: e.start,
+        ...(what === undefined ? {} : { what }),
+      };
+    }
+    this.#windowLong.length = 0;
     this.#windowWall = now;
-    this.#windowCpu = process.cpuUsage();
+    this.#windowCpu = cpuNow;
     if (wall > 0) {
       this.cpuWindows++;
       if (ratio < this.cpuRatioMin) this.cpuRatioMin = ratio;
@@ -190,11 +233,11 @@ export class ControlMeter {
 
   /** Times fn as a reconcile (a plan or repair and its ASSIGNs); nested inside an event. */
   timeReconcile<T>(fn: () => T): T {
-    const t0 = performance.now();
+    const t0 = this.#wall();
     try {
       return fn();
     } finally {
-      this.reconcile.add(performance.now() - t0);
+      this.reconcile.add(this.#wall() - t0);
     }
   }
 
@@ -220,9 +263,9 @@ export class ControlMeter {
     const lv = m?.leaves ?? 0;
     const jn = m?.joins ?? 0;
     const as = m?.assignsSent ?? 0;
-    const t0 = performance.now();
+    const t0 = this.#wall();
     handler(data, from);
-    const t1 = performance.now();
+    const t1 = this.#wall();
     const ms = t1 - t0;
     let kind: EventKind = "other";
     if (m !== undefined) {
@@ -239,9 +282,9 @@ export class ControlMeter {
   #timer(fn: () => void): void {
     const m = this.metrics;
     const as = m?.assignsSent ?? 0;
-    const t0 = performance.now();
+    const t0 = this.#wall();
     fn();
-    const t1 = performance.now();
+    const t1 = this.#wall();
     const ms = t1 - t0;
     if (m !== undefined && m.assignsSent !== as) this.assigning.add(ms);
     this.#record("timer", ms, t0, t1, fn);
@@ -249,16 +292,15 @@ export class ControlMeter {
 
   #record(kind: EventKind, ms: number, start: number, now: number, fn?: () => void): void {
     this.byKind[kind].add(ms);
+    // A candidate for the CPU-time stall figures (CPU never exceeds wall time): judged when its
+    // window settles, by that window's CPU/wall ratio.
+    if (ms > this.#stallLimitMs || ms > this.longestCpu.ms)
+      this.#windowLong.push({ ms, kind, at: this.#clock.now() - this.#start, start, fn });
     if (now - this.#windowWall >= this.#cpuWindowMs) this.settleCpu(now);
     const at = this.#clock.now() - this.#start;
     // The callback's source is read only for the few events that make a figure.
     const long = ms > this.#stallLimitMs || ms > this.longest.ms || ms > this.windowLongest.ms;
-    const what =
-      !long || fn === undefined
-        ? undefined
-        : fn.name !== ""
-          ? fn.name
-          : fn.toString().replace(/\s+/g, " ").slice(0, 60);
+    const what = !long || fn === undefined ? undefined : whatOf(fn);
     const stall: Stall = what === undefined ? { ms, kind, at, start } : { ms, kind, at, start, what };
     if (ms > this.longest.ms) this.longest = stall;
     if (ms > this.windowLongest.ms) this.windowLongest = stall;
@@ -274,6 +316,25 @@ export class ControlMeter {
     const s = Math.max(0, Math.floor(at / 1000));
     this.busyMs[s] = (this.busyMs[s] ?? 0) + ms;
   }
+}
+
+/** The meter's two clocks (ControlMeter's constructor). */
+export interface MeterTime {
+  wall(): number;
+  cpuMs(): number;
+}
+
+const REAL_TIME: MeterTime = {
+  wall: () => performance.now(),
+  cpuMs: () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  },
+};
+
+/** A timer's callback, named: its name, else its source, shortened. */
+function whatOf(fn: () => void): string {
+  return fn.name !== "" ? fn.name : fn.toString().replace(/\s+/g, " ").slice(0, 60);
 }
 
 /** Heap used after a full collection, bytes (a collection is forced when the runtime allows it). */
