@@ -114,6 +114,15 @@ interface NodeLinks {
 /** The samples of a node that has none (shared). */
 const NONE: readonly number[] = [];
 
+/**
+ * Where `node`'s entry starts among the first `used` entries of `width` numbers each (the node
+ * first): its own, else the next free one (`used * width`; the caller counts it in).
+ */
+function slotOf(entries: readonly number[], used: number, width: number, node: number): number {
+  for (let j = 0; j < used * width; j += width) if (entries[j] === node) return j;
+  return used * width;
+}
+
 /** Fields of a sample in NodeLinks.prev. */
 const PARENT = 0;
 const SENT = 1;
@@ -187,31 +196,19 @@ export class CongestionMonitor {
       n.nRecv = 0;
       n.nSent = 0;
     }
-    const recv = n.recv;
     for (const l of hb.parents) {
       if (l === null) continue;
-      let at = n.nRecv * RECV;
-      for (let j = 0; j < n.nRecv * RECV; j += RECV)
-        if (recv[j] === l.node) {
-          at = j;
-          break;
-        }
+      const at = slotOf(n.recv, n.nRecv, RECV, l.node);
       if (at === n.nRecv * RECV) n.nRecv++;
-      recv[at] = l.node;
-      recv[at + SEQ] = l.lastSeq;
-      recv[at + AGE] = l.ageMs;
+      n.recv[at] = l.node;
+      n.recv[at + SEQ] = l.lastSeq;
+      n.recv[at + AGE] = l.ageMs;
     }
-    const sent = n.sent;
     for (const l of hb.children) {
-      let at = n.nSent * SENT_LINK;
-      for (let j = 0; j < n.nSent * SENT_LINK; j += SENT_LINK)
-        if (sent[j] === l.node) {
-          at = j;
-          break;
-        }
+      const at = slotOf(n.sent, n.nSent, SENT_LINK, l.node);
       if (at === n.nSent * SENT_LINK) n.nSent++;
-      sent[at] = l.node;
-      sent[at + SEQ] = l.lastSeq;
+      n.sent[at] = l.node;
+      n.sent[at + SEQ] = l.lastSeq;
     }
   }
 
