@@ -24,9 +24,10 @@
  * Compact: no per-viewer closures; one pending wake-up. With a `scheduler` in deps the simulator
  * drives every viewer from one timing wheel (tick(now) when due); without, the viewer keeps one
  * timer of its own on the injected Clock (the UDP load generator's mode). No KeyObject is held
- * per viewer (a KeyObject is about 1.4 KB of native memory): its own key is kept as a JWK string
- * (CompactIdentity), control's is one KeyObject for all (ControlLink), and once the session works
- * (an authenticated ASSIGN or HEARTBEAT_ACK) the handshake's ephemeral is let go (link.settle()).
+ * by a viewer whose session works (a KeyObject is about 1.4 KB of native memory): control's is
+ * one KeyObject for all (ControlLink); its own key is kept as a JWK string (CompactIdentity), and
+ * once an authenticated ASSIGN or HEARTBEAT_ACK came, the KeyObject it was imported into for the
+ * JOINs and the handshake's ephemeral are let go (#settle).
  *
  * Hooks for scenarios: leave() (LEAVE, then silent), silence() / resume() (stops sending and
  * listening; back where it was), reportLag() / clearLag() (its current parent links report that
@@ -95,7 +96,7 @@ export interface ViewerConfig {
   /**
    * The node's Ed25519 key pair, or `seed` to make one (the same seed: the same key; importing a
    * key from DER costs about 8 times what making a fresh one does), or neither: a fresh one kept
-   * compact (CompactIdentity: no KeyObject held).
+   * compact (CompactIdentity: no KeyObject held once the session works).
    */
   identity?: { publicKey: Uint8Array; privateKey: KeyObject };
   seed?: number;
@@ -146,13 +147,15 @@ export function newIdentity(): { publicKey: Uint8Array; privateKey: KeyObject } 
 
 /**
  * A node identity that keeps its Ed25519 private key as its JWK's `d` (a 43-character string),
- * not as a KeyObject (about 1.5 KB of native memory each, 1.5 GB at 10^6 viewers): `privateKey`
- * imports it afresh on each use (about 45 µs, what making a key costs; a viewer signs one JOIN
- * per handshake, a few at most). Its own key all the same: control tells the nodes apart by it.
+ * not as a KeyObject (about 1.5 KB of native memory each, 1.5 GB at 10^6 viewers) once it is
+ * not needed: `privateKey` imports it (about 45 µs, what making a key costs) and keeps it until
+ * release() (the viewer's session works: no JOIN to sign for now), so the JOINs a viewer resends
+ * while control is busy import it once. Its own key all the same: control tells the nodes apart by it.
  */
 export class CompactIdentity {
   readonly publicKey: Uint8Array;
   readonly #d: string;
+  #key: KeyObject | undefined;
 
   constructor(publicKey: Uint8Array, d: string) {
     this.publicKey = publicKey;
@@ -177,8 +180,20 @@ export class CompactIdentity {
   }
 
   get privateKey(): KeyObject {
+    if (this.#key !== undefined) return this.#key;
     const x = Buffer.from(this.publicKey.buffer, this.publicKey.byteOffset, 32).toString("base64url");
-    return createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: this.#d, x }, format: "jwk" });
+    this.#key = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: this.#d, x }, format: "jwk" });
+    return this.#key;
+  }
+
+  /** Lets the imported KeyObject go (the next privateKey imports it again). */
+  release(): void {
+    this.#key = undefined;
+  }
+
+  /** Whether a KeyObject is held now. */
+  get holding(): boolean {
+    return this.#key !== undefined;
   }
 }
 
@@ -244,6 +259,8 @@ export class Viewer {
   readonly link: ControlLink;
   /** JOIN.key: the raw Ed25519 public key. */
   readonly publicKey: Uint8Array;
+  /** The identity when it is a CompactIdentity (its KeyObject is let go with the handshake's). */
+  readonly compactIdentity: CompactIdentity | undefined;
   #parts: AssignParts | undefined;
   /** The phase before silence (resume() goes back to it). */
   #before: ViewerPhase = "idle";
@@ -268,6 +285,7 @@ export class Viewer {
       config.identity ??
       (config.seed === undefined ? CompactIdentity.fresh() : identityFromSeed(config.seed));
     this.publicKey = identity.publicKey;
+    this.compactIdentity = identity instanceof CompactIdentity ? identity : undefined;
     this.link = new ControlLink({ identity, controlKey: config.controlKey });
     deps.transport.onDatagram((buf) => this.onDatagram(buf));
   }
@@ -385,11 +403,11 @@ export class Viewer {
         return this.#onJoinAck(buf, msg.body, msg.auth !== undefined, now);
       case MsgType.ASSIGN:
         if (!this.link.open(buf, msg.seq)) return void this.stats.dropped++;
-        this.link.settle();
+        this.#settle();
         return this.#onAssign(msg.body, now);
       case MsgType.HEARTBEAT_ACK:
         if (!this.link.open(buf, msg.seq)) return void this.stats.dropped++;
-        this.link.settle();
+        this.#settle();
         this.#answered();
         return;
       case MsgType.RESUME_ACK: {
@@ -510,6 +528,12 @@ export class Viewer {
     this.placement = placementOf(whole);
     this.stats.assigns++;
     if (this.placedAt === 0 && parents.some((p) => p !== 0)) this.placedAt = now;
+  }
+
+  /** The session works: the handshake's keys go (the ephemeral, and the own key's KeyObject). */
+  #settle(): void {
+    this.link.settle();
+    this.compactIdentity?.release();
   }
 
   /** A heartbeat (or ASSIGN) was answered: the failure detector starts over. */

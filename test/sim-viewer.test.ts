@@ -72,8 +72,10 @@ test("a viewer lets its handshake go once the session works: a late JOIN_ACK is 
   };
   const v = new Viewer({ transport, clock }, { ...cfg, uploadKbps: 4000 });
   v.start();
+  t.true(v.compactIdentity?.holding, "its key imported for the JOIN");
   for (let i = 0; i < 5; i++) clock.advance(1000);
   t.true(v.placed);
+  t.false(v.compactIdentity?.holding ?? true, "and let go once the session works");
   t.not(joinAck, undefined);
   const hb = v.stats.heartbeatsSent;
   v.onDatagram(joinAck!);
