@@ -5,16 +5,16 @@
  * (/proc/net/snmp RcvbufErrors), and control's Prometheus counters (GET /metrics with the admin
  * token). Linux only; every reader returns undefined when the file is not there or not readable.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
 
-/** CPU time (user + system, every thread) of process `pid`, µs; 10 ms resolution. */
-export function cpuMicros(pid: number): number | undefined {
+/** CPU time (user + system, every thread) of process `pid`, µs; 10 ms resolution. With `tid`: that thread's. */
+export function cpuMicros(pid: number, tid?: number): number | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    text = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
   } catch {
     return undefined;
   }
@@ -25,6 +25,25 @@ export function cpuMicros(pid: number): number | undefined {
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
   return ((utime + stime) * 1e6) / USER_HZ;
+}
+
+/**
+ * CPU time (user + system) of each thread of process `pid`, µs by thread id (the main thread's
+ * id is the pid); 10 ms resolution. Undefined when /proc/<pid>/task cannot be read.
+ */
+export function threadCpuMicros(pid: number): Map<number, number> | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  const out = new Map<number, number>();
+  for (const tid of tids) {
+    const us = cpuMicros(pid, Number(tid));
+    if (us !== undefined) out.set(Number(tid), us);
+  }
+  return out;
 }
 
 /** Resident set size of process `pid`, MB (VmRSS). */

@@ -79,6 +79,7 @@ import {
   promSum,
   rcvbufErrors,
   rssMb,
+  threadCpuMicros,
   udpRxQueue,
   udpSocketDrops,
 } from "./ingest-proc.js";
@@ -387,8 +388,10 @@ async function main(): Promise<void> {
     if (JOIN_NODES > 0) {
       // Control's CPU with only the established nodes heartbeating: subtracted from the burst's.
       const base0 = cpuMicros(controlPid);
+      const threadsBase0 = threadCpuMicros(controlPid);
       await delay(BASELINE_MS);
       const base1 = cpuMicros(controlPid);
+      const threadsBase1 = threadCpuMicros(controlPid);
       const baselineUsPerS =
         base0 === undefined || base1 === undefined ? 0 : ((base1 - base0) * 1000) / BASELINE_MS;
       const m0 = await scrape();
@@ -398,15 +401,20 @@ async function main(): Promise<void> {
       const logOffset = fileSize(cluster.control.logFile);
       log(`joins: ${JOIN_NODES} viewers join at once beside ${estIds.size} established`);
       const burstStartUs = monotonicUs();
+      const threads0 = threadCpuMicros(controlPid);
       await gen.join("crowd", NODES, JOIN_NODES, 0);
       const start = Date.now();
       let crowd: GroupProgress = await gen.progress("crowd");
+      // Each thread's CPU once every crowd viewer is accepted (within a poll of 200 ms).
+      let threadsAccepted: { at: number; cpu: Map<number, number> | undefined } | undefined;
       for (
         let lastLog = Date.now();
         crowd.admitted < JOIN_NODES && Date.now() - start < JOIN_DEADLINE_S * 1000;
       ) {
         await delay(200);
         crowd = await gen.progress("crowd");
+        if (threadsAccepted === undefined && crowd.accepted === JOIN_NODES)
+          threadsAccepted = { at: Date.now(), cpu: threadCpuMicros(controlPid) };
         if (Date.now() - lastLog >= 5000) {
           lastLog = Date.now();
           log(
@@ -435,6 +443,13 @@ async function main(): Promise<void> {
         burstCpuUs === undefined || crowd.admitted === 0
           ? null
           : Math.max(0, burstCpuUs - (baselineUsPerS * burstMs) / 1000) / 1000 / crowd.admitted;
+      const acceptCpu = acceptanceCpu(
+        controlPid,
+        { t0: threadsBase0, t1: threadsBase1, ms: BASELINE_MS },
+        threads0,
+        threadsAccepted === undefined ? undefined : { ...threadsAccepted, ms: threadsAccepted.at - start },
+        crowd.accepted,
+      );
       // A node whose heartbeats the burst dropped is declared lost up to 3 intervals later.
       log(
         `joins: ${crowd.accepted} accepted in ${(acceptSpanMs / 1000).toFixed(1)} s, ${crowd.admitted}/${JOIN_NODES} placed in ${(placedSpanMs / 1000).toFixed(1)} s; watching liveness ${(3 * HEARTBEAT_MS + 1000) / 1000} s more`,
@@ -465,6 +480,7 @@ async function main(): Promise<void> {
         msPerJoin: msPerJoin === null ? null : round(msPerJoin, 3),
         msPerJoinRaw: msPerJoinRaw === null ? null : round(msPerJoinRaw, 3),
         baselineCpuPct: round(baselineUsPerS / 10_000, 1),
+        acceptCpu,
         joinsSent: crowd.joinsSent,
         busy: crowd.acks.BUSY ?? 0,
         crowdAcks: crowd.acks,
@@ -578,3 +594,55 @@ main().then(
     process.exit(1);
   },
 );
+
+/**
+ * Control's CPU per accepted JOIN from the first JOIN until every crowd viewer was accepted, by
+ * thread, each less its own rate with only the established nodes (the baseline): `worker` the DCM
+ * worker (the thread other than the main one with the most CPU before the burst), `main` the
+ * front, `other` the rest (libuv's pool, V8's helpers), `all` their sum; `workerBusyPct` the
+ * worker's CPU over the span's wall time. Undefined when a thread table could not be read or
+ * the crowd was not all accepted.
+ */
+function acceptanceCpu(
+  pid: number,
+  base: { t0: Map<number, number> | undefined; t1: Map<number, number> | undefined; ms: number },
+  t0: Map<number, number> | undefined,
+  accepted: { cpu: Map<number, number> | undefined; ms: number } | undefined,
+  count: number,
+):
+  | {
+      spanS: number;
+      msPerJoin: { all: number; worker: number; main: number; other: number };
+      workerBusyPct: number;
+    }
+  | undefined {
+  const t1 = accepted?.cpu;
+  if (base.t0 === undefined || base.t1 === undefined || t0 === undefined || t1 === undefined)
+    return undefined;
+  if (accepted === undefined || count === 0) return undefined;
+  let worker: number | undefined;
+  for (const [tid, us] of t0) if (tid !== pid && (worker === undefined || us > t0.get(worker)!)) worker = tid;
+  const spent = (tid: number): number => {
+    const during = (t1.get(tid) ?? 0) - (t0.get(tid) ?? t1.get(tid) ?? 0);
+    const rate = ((base.t1!.get(tid) ?? 0) - (base.t0!.get(tid) ?? base.t1!.get(tid) ?? 0)) / base.ms;
+    return Math.max(0, during - rate * accepted.ms);
+  };
+  const by = { worker: 0, main: 0, other: 0 };
+  for (const tid of t1.keys()) {
+    if (tid === worker) by.worker += spent(tid);
+    else if (tid === pid) by.main += spent(tid);
+    else by.other += spent(tid);
+  }
+  const perJoin = (us: number): number => round(us / 1000 / count, 3);
+  const workerRaw = worker === undefined ? 0 : (t1.get(worker) ?? 0) - (t0.get(worker) ?? 0);
+  return {
+    spanS: round(accepted.ms / 1000, 2),
+    msPerJoin: {
+      all: perJoin(by.worker + by.main + by.other),
+      worker: perJoin(by.worker),
+      main: perJoin(by.main),
+      other: perJoin(by.other),
+    },
+    workerBusyPct: round((100 * workerRaw) / 1000 / accepted.ms, 1),
+  };
+}

@@ -220,7 +220,7 @@ function signatureOffset(buf: Uint8Array): number | undefined {
 
 /** Ephemerals kept ready, and generations on the pool at once, at most. */
 export const EPHEMERAL_STOCK = 64;
-export const EPHEMERALS_IN_FLIGHT = 8;
+export const EPHEMERALS_IN_FLIGHT = 32;
 
 export class EphemeralStock {
   readonly #make: () => Ephemeral;
