@@ -7,6 +7,7 @@
  * fits one datagram is sent whole, without part keys. Resends (a heartbeat reporting an older
  * version) send every part again. Pure: no sockets.
  */
+import { assignLength, elementBytes } from "./assign-writer.js";
 import { encodeControl } from "./control-codec.js";
 import { EncodeError } from "./errors.js";
 import {
@@ -16,17 +17,40 @@ import {
   SESSION_TAG_BYTES,
   WIRE_VERSION,
 } from "./limits.js";
-import { type AssignBody, type ChildLink, MsgType, type Peer } from "./messages.js";
+import { type AssignBody, type ChildLink, type ControlMessage, MsgType, type Peer } from "./messages.js";
 
 /** Envelope values that encode to the largest size (so a part fits whatever seq and ts it gets). */
 const WORST_ENVELOPE = { v: WIRE_VERSION, sender: 0, seq: 0xffffffff, ts: Number.MAX_SAFE_INTEGER };
 
+/**
+ * An ASSIGN with the worst-case envelope and the session tag's place. Written out, not spread:
+ * on Node 20 a spread that adds keys (`{ ...WORST_ENVELOPE, body }`, `{ ...part, part: 0 }`) gives
+ * its object a hidden class of its own, every time, and the encoder's reads of it go megamorphic.
+ */
+function worst(body: AssignBody): ControlMessage {
+  return {
+    v: WIRE_VERSION,
+    sender: 0,
+    seq: 0xffffffff,
+    ts: Number.MAX_SAFE_INTEGER,
+    type: MsgType.ASSIGN,
+    body,
+    auth: TAG,
+  };
+}
+
+/** The session tag's place in a sized ASSIGN (its bytes do not change the size). */
+const TAG = new Uint8Array(SESSION_TAG_BYTES);
+
 /** Encoded size of an ASSIGN with `body` (worst-case envelope); Infinity when the encoder refuses it. */
 export function assignBytes(body: AssignBody): number {
+  // With the session tag every ASSIGN carries (protocol/auth.ts).
+  const msg = worst(body);
+  // The direct writer's count, when it takes the body, is encodeControl's (without a copy).
+  const n = assignLength(msg);
+  if (n >= 0) return n <= MAX_CONTROL_BYTES ? n : Infinity;
   try {
-    // With the session tag every ASSIGN carries (protocol/auth.ts).
-    const auth = new Uint8Array(SESSION_TAG_BYTES);
-    return encodeControl({ ...WORST_ENVELOPE, type: MsgType.ASSIGN, body, auth }).length;
+    return encodeControl(msg).length;
   } catch (e) {
     if (e instanceof EncodeError) return Infinity;
     throw e;
@@ -59,23 +83,139 @@ export function encodeAssign(
   return splitAssign(body, maxBytes).map(encode);
 }
 
+/**
+ * The body without part keys. Keys are left out by destructuring rather than deleted (here and in
+ * headOf, partOf): an object that had a key deleted turns slow to read and to copy.
+ */
 function wholeOf(body: AssignBody): AssignBody {
-  const whole: AssignBody = { ...body };
-  delete whole.part;
-  delete whole.parts;
+  const { part: _part, parts: _parts, ...whole } = body;
   return whole;
+}
+
+/** What every part repeats: the whole without its children and mesh (an empty children list in place). */
+function headOf(whole: AssignBody): AssignBody {
+  const { mesh: _mesh, ...rest } = whole;
+  return { ...rest, children: [] };
 }
 
 /**
  * Splits an assignment into parts that each encode within `maxBytes`; one part (the body as
  * given, without part keys) when it fits. Throws EncodeError when even a part with a single
  * child does not fit, or more than MAX_ASSIGN_PARTS would be needed.
+ *
+ * Children, then mesh neighbours, fill each part in order while the part still fits (sized with
+ * the worst-case envelope, the session tag and part keys `0` of MAX_ASSIGN_PARTS), at most
+ * MAX_CHILDREN of each. Each element is sized once (assign-writer.ts: elementBytes) and
+ * a part's size is its empty part's plus its elements': linear in the elements. The parts are
+ * splitAssignByTrial's, the same objects and the same bytes (test/protocol-assign-parts.test.ts);
+ * a body the direct writer declines anywhere (a bad field: its error must be the encoder's) is
+ * split by trial.
  */
 export function splitAssign(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): AssignBody[] {
   const whole = wholeOf(body);
   if (withinLimits(whole) && assignBytes(whole) <= maxBytes) return [whole];
-  const head: AssignBody = { ...whole, children: [] };
-  delete head.mesh;
+  const head = headOf(whole);
+  const first = partOf(head, body.parents);
+  const rest = partOf(head, []);
+  // An empty part's size without its children's empty list (one byte), the list header added below.
+  const firstBytes = directBytes(first) - 1;
+  const restBytes = directBytes(rest) - 1;
+  // A part over the encoder's limit does not fit whatever maxBytes says (the encoder refuses it).
+  const limit = Math.min(maxBytes, MAX_CONTROL_BYTES);
+  const sizes = elementBytes(body);
+  if (sizes === undefined || firstBytes < 0 || restBytes < 0) return splitAssignByTrial(body, maxBytes);
+  const children = body.children;
+  const count = sizes.length;
+  /** Bytes of a part: its empty size, then its children's and its mesh's lists. */
+  const partBytes = (empty: number, nc: number, cb: number, nm: number, mb: number): number =>
+    empty + listHeader(nc) + cb + (nm === 0 ? 0 : 1 + listHeader(nm) + mb);
+  // Each part is the element range [start, end); part 0 carries the parents.
+  const ends: number[] = [];
+  let empty = firstBytes;
+  let nc = 0;
+  let cb = 0;
+  let nm = 0;
+  let mb = 0;
+  for (let i = 0; i < count; i++) {
+    const isChild = i < children.length;
+    const size = sizes[i]!;
+    const fits = isChild
+      ? nc < MAX_CHILDREN && partBytes(empty, nc + 1, cb + size, nm, mb) <= limit
+      : nm < MAX_CHILDREN && partBytes(empty, nc, cb, nm + 1, mb + size) <= limit;
+    if (fits) {
+      if (isChild) {
+        nc++;
+        cb += size;
+      } else {
+        nm++;
+        mb += size;
+      }
+      continue;
+    }
+    const start = ends.length === 0 ? 0 : ends[ends.length - 1]!;
+    if (i === start && ends.length > 0)
+      tooLarge(withElements(first, rest, body, ends.length, start, i + 1), maxBytes);
+    ends.push(i);
+    empty = restBytes;
+    const alone = isChild ? partBytes(empty, 1, size, 0, 0) : partBytes(empty, 0, 0, 1, size);
+    if (alone > limit) tooLarge(withElements(first, rest, body, ends.length, i, i + 1), maxBytes);
+    nc = isChild ? 1 : 0;
+    cb = isChild ? size : 0;
+    nm = isChild ? 0 : 1;
+    mb = isChild ? 0 : size;
+  }
+  ends.push(count);
+  if (ends.length > MAX_ASSIGN_PARTS)
+    throw new EncodeError(`ASSIGN needs ${ends.length} parts, limit ${MAX_ASSIGN_PARTS}`);
+  // Object.assign, not a spread that adds keys (worst()).
+  return ends.map((end, p) =>
+    Object.assign(withElements(first, rest, body, p, p === 0 ? 0 : ends[p - 1]!, end), {
+      part: p,
+      parts: ends.length,
+    }),
+  );
+}
+
+/** Bytes of a part (worst-case envelope, session tag, part keys) as the direct writer writes it; -1 when it declines. */
+function directBytes(part: AssignBody): number {
+  return assignLength(worst(Object.assign({}, part, { part: 0, parts: MAX_ASSIGN_PARTS })));
+}
+
+/** A CBOR array header's bytes for `n` elements (n <= 64 here). */
+function listHeader(n: number): number {
+  return n < 24 ? 1 : 2;
+}
+
+/**
+ * Part `p` holding elements [start, end) of the children then the mesh: the object
+ * splitAssignByTrial builds for it (the same keys in the same order).
+ */
+function withElements(
+  first: AssignBody,
+  rest: AssignBody,
+  body: AssignBody,
+  p: number,
+  start: number,
+  end: number,
+): AssignBody {
+  const nc = body.children.length;
+  const out: AssignBody = {
+    ...(p === 0 ? first : rest),
+    children: body.children.slice(start, Math.min(end, nc)),
+  };
+  if (end > nc) out.mesh = (body.mesh ?? []).slice(Math.max(start, nc) - nc, end - nc);
+  return out;
+}
+
+/**
+ * splitAssign by trial: each element added to the part and the part encoded again (quadratic in
+ * a part's elements). The reference splitAssign is held to, and its fallback for a body the
+ * direct writer declines (its errors are the encoder's, naming the field).
+ */
+export function splitAssignByTrial(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): AssignBody[] {
+  const whole = wholeOf(body);
+  if (withinLimits(whole) && assignBytes(whole) <= maxBytes) return [whole];
+  const head = headOf(whole);
   const items: Array<{ child: ChildLink } | { mesh: Peer }> = [
     ...body.children.map((child) => ({ child })),
     ...(body.mesh ?? []).map((mesh) => ({ mesh })),
@@ -113,10 +253,10 @@ export function splitAssign(body: AssignBody, maxBytes = MAX_CONTROL_BYTES): Ass
 }
 
 function partOf(head: AssignBody, parents: Array<Peer | null>): AssignBody {
-  const out: AssignBody = { ...head, parents, children: [] };
   // The parents' HTTP ports ride with the parents (part 0).
-  if (parents.length === 0) delete out.parentHttpPorts;
-  return out;
+  if (parents.length > 0) return { ...head, parents, children: [] };
+  const { parentHttpPorts: _ports, ...rest } = head;
+  return { ...rest, parents, children: [] };
 }
 
 function withItem(b: AssignBody, item: { child: ChildLink } | { mesh: Peer }): AssignBody {

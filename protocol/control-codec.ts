@@ -16,6 +16,10 @@
  * e.g. LEAVE (channel 3, SHUTDOWN) from node 123457, seq 2^31+99, ts 1779021356789 (33 bytes):
  *   a6 00 01  01 05  02 1a 0001e241  03 1a 80000063  04 1b 0000019e35ef9ef5  05 a2 00 03 01 00
  *
+ * Encoding: a HEARTBEAT_ACK (envelope-heartbeat.ts) and an ASSIGN (assign-writer.ts) are written
+ * straight to their bytes, the bytes the general path (the checked CBOR tree, cbor.ts) writes;
+ * anything those writers decline goes the general way, which names the fault.
+ *
  * Decoding: a HEARTBEAT written the canonical way is read straight from its bytes
  * (envelope-heartbeat.ts: the same result, a fraction of the work); everything else, and any
  * HEARTBEAT that reader does not take, goes the general way: size limit first (E_EMPTY /
@@ -36,6 +40,7 @@ import {
   wireUint,
   type BodyCodec,
 } from "./control-bodies.js";
+import { writeAssign } from "./assign-writer.js";
 import { readHeartbeatDirect, writeHeartbeatAck } from "./envelope-heartbeat.js";
 import { heartbeatAckCodec, redirectCodec, resumeAckCodec, resumeCodec } from "./resume-codec.js";
 import { type DecodeResult, EncodeError, fail, ok } from "./errors.js";
@@ -58,10 +63,10 @@ const BODY_CODECS: ReadonlyMap<number, BodyCodec<unknown>> = new Map<number, Bod
 
 /** CBOR bytes of a control message; throws EncodeError if a field breaks a limit or the result exceeds 1200 bytes. */
 export function encodeControl(msg: ControlMessage): Buffer {
-  // A HEARTBEAT_ACK (one per heartbeat) written straight to its bytes: the same bytes.
+  // A HEARTBEAT_ACK (one per heartbeat) and an ASSIGN written straight to their bytes: the same bytes.
   const ack = msg.type === MsgType.HEARTBEAT_ACK ? writeHeartbeatAck(msg) : undefined;
   if (ack !== undefined) return ack;
-  const buf = encodeCbor(controlTree(msg));
+  const buf = (msg.type === MsgType.ASSIGN ? writeAssign(msg) : undefined) ?? encodeCbor(controlTree(msg));
   if (buf.length > MAX_CONTROL_BYTES) {
     throw new EncodeError(`${MsgType[msg.type]} encodes to ${buf.length} bytes, limit ${MAX_CONTROL_BYTES}`);
   }

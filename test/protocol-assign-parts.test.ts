@@ -1,6 +1,14 @@
 import test from "ava";
 import fc from "fast-check";
-import { AssignParts, assignBytes, encodeAssign, join, splitAssign } from "../protocol/assign-parts.js";
+import { isDeepStrictEqual } from "node:util";
+import {
+  AssignParts,
+  assignBytes,
+  encodeAssign,
+  join,
+  splitAssign,
+  splitAssignByTrial,
+} from "../protocol/assign-parts.js";
 import { EncodeError } from "../protocol/errors.js";
 import { bytesToIp, ipToBytes } from "../protocol/ip-bytes.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
@@ -15,6 +23,7 @@ import {
   type Peer,
   TierRole,
 } from "../protocol/messages.js";
+import { assignBody, u32 } from "./protocol-arbitraries.js";
 
 function origin(children: number, v6 = false, mesh = 0): AssignBody {
   const addr = (i: number): string =>
@@ -286,4 +295,97 @@ test("encodeAssign: sizes the whole with every field it carries (an epoch), and 
   const bad = { ...origin(3), children: [{ node: 1, address: "no-address", port: 1, substreams: 1 }] };
   const e = t.throws(() => encodeAssign(bad, sealer().encode), { instanceOf: EncodeError });
   t.regex(e?.message ?? "", /address/);
+});
+
+/** A body of up to 300 children and 80 mesh neighbours, IPv4 and IPv6, ids and ports of every width. */
+const largeBody: fc.Arbitrary<AssignBody> = fc
+  .record({
+    base: assignBody,
+    children: fc.array(
+      fc.record({
+        node: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff })),
+        address: fc.oneof(
+          fc.ipV4(),
+          fc.constantFrom("2001:db8::1", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"),
+        ),
+        port: fc.integer({ min: 1, max: 0xffff }),
+        substreams: fc.integer({ min: 0, max: 0xffff }),
+        coded: fc.boolean(),
+      }),
+      { maxLength: 300 },
+    ),
+    mesh: fc.option(
+      fc.array(fc.record({ node: u32, address: fc.ipV4(), port: fc.constant(5000) }), { maxLength: 80 }),
+      {
+        nil: undefined,
+      },
+    ),
+  })
+  .map(({ base, children, mesh }) => {
+    const b: AssignBody = { ...base };
+    delete b.part;
+    delete b.parts;
+    const coded = b.fec === undefined ? undefined : b.fec.k + b.fec.n;
+    b.children = children.map(({ coded: c, substreams, ...p }): ChildLink => {
+      const bits = c && coded !== undefined ? coded : b.k;
+      const link: ChildLink = { ...p, substreams: substreams & (2 ** bits - 1) };
+      if (c && coded !== undefined) link.algorithm = LinkAlgorithm.FEC_TREE;
+      return link;
+    });
+    if (mesh === undefined) delete b.mesh;
+    else b.mesh = mesh;
+    return b;
+  });
+
+test("splitAssign (each element sized once) gives splitAssignByTrial's parts, keys in the same order, or its error", (t) => {
+  let split = 0;
+  fc.assert(
+    fc.property(largeBody, fc.constantFrom(1200, 1200, 900, 400, 200), (b, maxBytes) => {
+      const run = (f: typeof splitAssign): AssignBody[] | string => {
+        try {
+          return f(b, maxBytes);
+        } catch (e) {
+          return String(e);
+        }
+      };
+      const mine = run(splitAssign);
+      const trial = run(splitAssignByTrial);
+      if (typeof mine !== "string" && mine.length > 1) split++;
+      if (typeof mine === "string" || typeof trial === "string") return mine === trial;
+      if (JSON.stringify(mine) !== JSON.stringify(trial)) return false;
+      // Every part fits once tagged with the worst-case envelope (but part 0 with the parents
+      // alone: no split makes it smaller), and they join back (an empty parentHttpPorts goes
+      // with empty parents: part 0 carries the key only beside parents; so does an empty mesh).
+      const want: AssignBody = { ...b };
+      const parted = mine[0]?.parts !== undefined;
+      if (parted && b.parents.length === 0) delete want.parentHttpPorts;
+      if (parted && b.mesh?.length === 0) delete want.mesh;
+      const fits = (p: AssignBody, i: number): boolean =>
+        assignBytes(p) <= maxBytes || (i === 0 && p.children.length === 0 && p.mesh === undefined);
+      return mine.every(fits) && isDeepStrictEqual(parted ? join(mine) : mine[0], want);
+    }),
+    { numRuns: 400 },
+  );
+  t.log(`${split} of 400 split`);
+  t.true(split > 50);
+});
+
+test("splitAssign: a bad element anywhere gives splitAssignByTrial's error, naming the field", (t) => {
+  const children = (bad: number): ChildLink[] =>
+    Array.from({ length: 200 }, (_, i) => ({
+      node: i + 2,
+      address: i === bad ? "not-an-address" : `10.0.${i >> 8}.${i & 255}`,
+      port: 5000,
+      substreams: 1,
+    }));
+  for (const bad of [0, 1, 40, 63, 64, 65, 130, 199]) {
+    const b: AssignBody = { channel: 1, version: 1, k: 1, tier: 1, parents: [null], children: children(bad) };
+    const mine = t.throws(() => splitAssign(b), { instanceOf: EncodeError });
+    const trial = t.throws(() => splitAssignByTrial(b), { instanceOf: EncodeError });
+    t.is(mine?.message, trial?.message);
+    t.regex(mine?.message ?? "", /address/);
+  }
+  // A part with one element over maxBytes: the size, the same way.
+  const b = origin(100);
+  t.is(t.throws(() => splitAssign(b, 60))?.message, t.throws(() => splitAssignByTrial(b, 60))?.message);
 });
