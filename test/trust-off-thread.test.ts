@@ -19,7 +19,7 @@ import { SessionTable } from "../control/trust/sessions.js";
 import { rawPublicKey, x25519Key } from "../protocol/auth.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import { joinContext, newEphemeral } from "../protocol/handshake.js";
-import { type JoinBody, type MessageOf, MsgType, NatType, Role } from "../protocol/messages.js";
+import { JoinError, type JoinBody, type MessageOf, MsgType, NatType, Role } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
@@ -41,11 +41,12 @@ function setup(offThread = true) {
   const control = identity();
   const sent: Buffer[] = [];
   const metrics = new ControlMetrics();
+  const store = new SqliteNodeStore(":memory:");
   const responder = new HandshakeResponder(
     {
       clock,
       logger: new MemoryLogger(),
-      store: new SqliteNodeStore(":memory:"),
+      store,
       metrics,
       sessions: new SessionTable(),
       identity: control,
@@ -78,7 +79,7 @@ function setup(offThread = true) {
     if (!m2.ok || m2.value.type !== MsgType.JOIN) throw new Error("no JOIN");
     return { data, msg: m2.value };
   };
-  return { clock, control, responder, metrics, provenJoin, node, sent };
+  return { clock, control, responder, metrics, provenJoin, node, sent, store };
 }
 
 test("a JOIN's signature is checked on the pool while it waits, and its turn takes that verdict", async (t) => {
@@ -249,4 +250,17 @@ test("the responder opens sessions with stocked ephemerals, each once", async (t
   const hs = responder.verifyJoin(msg, data, FROM);
   t.not(hs?.prepared, undefined);
   t.is(responder.offThread.ephemeralsTaken, 1);
+});
+
+test("a key revoked while its JOIN's signature is on the pool is refused at the turn, on the pool's verdict", async (t) => {
+  const { responder, provenJoin, store, node, clock, sent, metrics } = setup();
+  const { data, msg } = provenJoin();
+  t.is(responder.checkAddress(msg, data, FROM), "proceed");
+  store.revokeKey(node.publicKey, clock.now(), "stolen box");
+  t.true(await until(() => responder.offThread.signaturesInFlight === 0));
+  t.is(responder.verifyJoin(msg, data, FROM), undefined);
+  t.is(responder.offThread.signaturesUsed, 1, "the signature was valid: the pool's verdict was taken");
+  t.is(metrics.authFailed.get("enrolment_revoked"), 1);
+  const ack = decodeControl(sent.at(-1)!);
+  t.true(ack.ok && ack.value.type === MsgType.JOIN_ACK && ack.value.body.error === JoinError.UNAUTHORIZED);
 });
