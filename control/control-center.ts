@@ -103,6 +103,12 @@ export interface TrustConfig {
   verify?: boolean;
   /** Authenticated heartbeats a new key sends before it may relay (default PROBATION_HEARTBEATS; 0 = none). */
   probationHeartbeats?: number;
+  /**
+   * A JOIN's signature check and control's ephemerals on libuv's thread pool ahead of the JOIN's
+   * turn (trust/off-thread.ts; default true). False where the event loop never turns (the
+   * simulator): the pool's answers would never be taken, and its work would pile up.
+   */
+  offThread?: boolean;
 }
 
 export interface ControlConfig {
@@ -229,6 +235,7 @@ export class ControlCenter implements ControlContext {
         policy: config.trust?.policy ?? OPEN_POLICY,
         limits: { ...DEFAULT_JOIN_LIMITS, ...config.trust?.limits },
         verify: config.trust?.verify ?? true,
+        ...(config.trust?.offThread === undefined ? {} : { offThread: config.trust.offThread }),
       },
     );
     if (!this.trust.verify)
