@@ -206,6 +206,7 @@ test("SignatureChecks: nothing is checked for a JOIN that waited longer than the
   checks.offer("c", c, key, 1);
   t.is(checks.started, 2);
   now = 20_002;
+  t.true(await until(() => checks.inFlight === 0));
   checks.offer("d", signed(3), key, 1);
   t.is(checks.started, 3);
   t.is(checks.verdict(c, key), undefined, "forgotten");
@@ -263,4 +264,18 @@ test("a key revoked while its JOIN's signature is on the pool is refused at the 
   t.is(metrics.authFailed.get("enrolment_revoked"), 1);
   const ack = decodeControl(sent.at(-1)!);
   t.true(ack.ok && ack.value.type === MsgType.JOIN_ACK && ack.value.body.error === JoinError.UNAUTHORIZED);
+});
+
+test("SignatureChecks: where the event loop never turns (a simulation), at most `ahead` checks are ever out", (t) => {
+  const { key, context, signed } = signer();
+  const checks = new SignatureChecks(context, () => 0, 10_000, 4);
+  // JOINs arrive and take their turns with no turn of the event loop: the pool's answers never
+  // come in, each turn checks on the spot, and no more work is handed to the pool meanwhile.
+  for (let i = 0; i < 50; i++) {
+    const d = signed(i);
+    checks.offer(`r${i}`, d, key, 1);
+    t.is(checks.verdict(d, key), undefined);
+  }
+  t.is(checks.started, 4);
+  t.is(checks.inFlight, 4);
 });

@@ -174,7 +174,9 @@ export class SignatureChecks {
       this.#forget(check, this.#started);
     }
     for (const check of this.#waiting.values()) {
-      if (this.#started.size >= this.#ahead) break;
+      // On the pool counts too: a check whose turn came before its answer is forgotten here but
+      // still out (a loop that never turns, a simulation, would otherwise start them unbounded).
+      if (this.#started.size >= this.#ahead || this.#inFlight >= this.#ahead) break;
       this.#forget(check, this.#waiting);
       // Waited longer than the queue keeps a JOIN: its turn will not come.
       if (now - check.at > this.#maxWaitMs) continue;
