@@ -174,9 +174,10 @@ export class SignatureChecks {
       this.#forget(check, this.#started);
     }
     for (const check of this.#waiting.values()) {
-      // On the pool counts too: a check whose turn came before its answer is forgotten here but
-      // still out (a loop that never turns, a simulation, would otherwise start them unbounded).
-      if (this.#started.size >= this.#ahead || this.#inFlight >= this.#ahead) break;
+      // What is on the pool counts too: a check whose turn came before its answer is forgotten
+      // here but still out (a loop that never turns, a simulation, would otherwise start them
+      // without bound). Twice `ahead`, so that such stragglers do not hold back the next ones.
+      if (this.#started.size >= this.#ahead || this.#inFlight >= 2 * this.#ahead) break;
       this.#forget(check, this.#waiting);
       // Waited longer than the queue keeps a JOIN: its turn will not come.
       if (now - check.at > this.#maxWaitMs) continue;
@@ -208,6 +209,8 @@ export class SignatureChecks {
     check.ok = ok;
     check.state = "done";
     this.#inFlight--;
+    // Room on the pool: the next waiting JOINs go now, well ahead of their turn.
+    this.#pump();
   }
 }
 
