@@ -43,7 +43,8 @@ const decoder = new Decoder(options);
  * above 2^32 - 1 so they go out as 8-byte integers, not floats), string, Uint8Array, null.
  *
  * A tree of Maps, Arrays, integers within ±2^32, bigints within 0..2^64 - 1, byte strings, null
- * and booleans (every ASSIGN and HEARTBEAT_ACK, most control messages) is written directly, in
+ * and booleans (most control messages; an ASSIGN or HEARTBEAT_ACK only when its own writer,
+ * assign-writer.ts or envelope-heartbeat.ts, declines it) is written directly, in
  * the bytes cbor-x gives it (shortest argument widths, definite lengths: test/protocol-cbor-writer
  * checks they are the same); anything else (a text string, a float, undefined, another object)
  * goes to cbor-x whole.
