@@ -66,11 +66,15 @@ export function* assignDiffSteps(
       for (const p of old.parents) if (p !== null) out.add(p);
     }
   }
-  if (work.add(DIFF_WEIGHT * before.nodes.size)) yield;
-  for (const id of before.nodes.keys()) if (!after.nodes.has(id)) out.add(id);
+  for (const id of before.nodes.keys()) {
+    if (work.add(DIFF_WEIGHT)) yield;
+    if (!after.nodes.has(id)) out.add(id);
+  }
   // The origin learns the channel's code from the clusters: one node, compared by the DCM.
   if (after.root !== null) out.add(after.root);
-  return [...out].sort((a, b) => a - b);
+  // The sort is a step of its own at 10^5 (a typed array's: numeric, native, ≈ 10x a comparator's speed).
+  if (work.add(DIFF_WEIGHT * out.size)) yield;
+  return Array.from(Float64Array.from(out).sort());
 }
 
 /** Equal in everything an ASSIGN carries of the node's own plan (depth and sources are not sent). */
