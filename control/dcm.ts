@@ -309,7 +309,14 @@ export class Dcm {
   readonly #owner = new Map<number, ClusterDcm>();
   #plan: Plan;
   #topologyDirty = false;
+  /** Every node's ASSIGN is to be compared again (a channel id change, an adoption). */
   #peersDirty = false;
+  /**
+   * Members whose address or port changed since the last reconcile: only the ASSIGNs that name
+   * them (their parents', children's and mesh neighbours') change. It was every node's: at 10^5
+   * one moved member cost a reconcile building 10^5 bodies at once.
+   */
+  readonly #peersMoved = new Set<number>();
   readonly #tiered: boolean;
   readonly #config: DcmConfig;
   /** Tiered: incremental changes since the last reconcile, in order; a rebuild replaces them. */
@@ -432,7 +439,10 @@ export class Dcm {
 
   /** True when reconcile() has work: changes not planned yet (changeSlice) or a rollout waiting. */
   get needsReconcile(): boolean {
-    return !this.#adopting && (this.#topologyDirty || this.#peersDirty || this.#rollout.size > 0);
+    return (
+      !this.#adopting &&
+      (this.#topologyDirty || this.#peersDirty || this.#peersMoved.size > 0 || this.#rollout.size > 0)
+    );
   }
 
   /** The cluster DCMs of this channel (multi-scale decomposition), by logical id. */
@@ -493,11 +503,11 @@ export class Dcm {
    * them and the rest at the next calls). Nothing changed: nothing to send.
    */
   reconcile(): OutgoingAssign[] {
-    if (this.#adopting || (!this.#topologyDirty && !this.#peersDirty && this.#rollout.size === 0)) return [];
+    if (!this.needsReconcile) return [];
     // Incremental: only the nodes the repairs changed are compared (O(changed), not O(N)).
     // After a full rebuild too: the repairs return assignDiff's candidates (topology/diff.ts),
     // found by comparing NodePlans, so only those get a body built and compared.
-    let only: Iterable<number> | undefined;
+    let only: Set<number> | undefined;
     if (this.#topologyDirty) {
       if (this.#tiered) {
         const { changed, rebuilt, before } = this.#repair();
@@ -515,8 +525,14 @@ export class Dcm {
       }
     }
     if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
+    if (this.#peersMoved.size > 0) {
+      // The tree is compared whole anyway; tiered, the nodes that name a moved member.
+      if (!this.#tiered) only = undefined;
+      else if (only !== undefined) for (const id of this.#peersMoved) this.#addLinked(only, id);
+      this.#peersMoved.clear();
+    }
     if (only === undefined) this.#rollout.clear();
-    else only = this.#sliceRollout(only as Set<number>);
+    else only = this.#sliceRollout(only);
     // Changes held back by changeSlice, or a build in steps, keep the plan dirty: the next reconcile() goes on.
     this.#topologyDirty = this.#changes.length > 0 || this.#build !== undefined;
     this.#peersDirty = false;
@@ -561,6 +577,15 @@ export class Dcm {
       this.#forget(id);
     }
     return out;
+  }
+
+  /** The nodes whose ASSIGN names `id` in the plan in force: its parents, children and mesh neighbours (links are symmetric). */
+  #addLinked(into: Set<number>, id: number): void {
+    const np = this.#plan.nodes.get(id);
+    if (np === undefined) return;
+    for (const p of np.parents) if (p !== null) into.add(p);
+    for (const c of np.children) into.add(c.node);
+    for (const m of np.mesh ?? []) into.add(m);
   }
 
   /** `now` (built at once) plus up to rolloutSlice nodes of the rollout, which leave it. */
@@ -1408,7 +1433,7 @@ export class Dcm {
         return true;
       }
     } else if (before.address !== after.address || before.port !== after.port) {
-      this.#peersDirty = true;
+      this.#peersMoved.add(after.id);
     }
     return false;
   }

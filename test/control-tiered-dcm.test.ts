@@ -271,3 +271,37 @@ test("tiered DCM: a parent that shed children over its upload cap gets them move
   const fresh = heartbeat([], [{ node: c2, ageMs: 100, lastSeq: 10 }]);
   t.false(d.onLinkReport(np2.parents[0]!, { ...fresh, resources: { ...fresh.resources, shed: 1 } }));
 });
+
+test("tiered DCM: a member's new address goes to exactly the nodes whose ASSIGN names it", (t) => {
+  const d = dcm();
+  for (let i = 0; i < 40; i++) d.upsert(member(i + 2, i));
+  while (d.needsReconcile) d.reconcile();
+  // A node with parents and children (tier 1 or 2), and the nodes its links name.
+  const [id, np] = [...d.plan.nodes].find(
+    ([x, p]) => x !== 1 && p.children.length > 0 && p.parents.length > 0,
+  )!;
+  const linked = new Set<number>([
+    ...np.parents.filter((p): p is number => p !== null),
+    ...np.children.map((c) => c.node),
+    ...(np.mesh ?? []),
+  ]);
+  t.true(linked.size >= 2, `node ${id} names ${linked.size} nodes`);
+  const i = id - 2;
+  d.upsert({ ...member(id, i), port: 50_000 + i });
+  const out = d.reconcile();
+  t.deepEqual(
+    new Set(out.map((a) => a.node)),
+    linked,
+    "an ASSIGN to each node that names it, and to no other",
+  );
+  for (const a of out) {
+    const named = [...a.body.parents, ...a.body.children, ...(a.body.mesh ?? [])].filter(
+      (p) => p?.node === id,
+    );
+    t.true(
+      named.length > 0 && named.every((p) => p!.port === 50_000 + i),
+      `node ${a.node} names the new port`,
+    );
+  }
+  t.false(d.needsReconcile);
+});
