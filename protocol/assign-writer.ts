@@ -22,6 +22,7 @@
  * The sizes of list elements (elementBytes) are what this writes for them; splitAssign
  * (assign-parts.ts) sizes parts by adding them up instead of encoding each candidate part.
  */
+import { putUint as writeUint, uintSize } from "./cbor-uint.js";
 import { FieldError } from "./fields.js";
 import { ipToBytes } from "./ip-bytes.js";
 import {
@@ -57,11 +58,6 @@ const U32_MAX = 0xffffffff;
 function intIn(n: unknown, min: number, max: number): number {
   if (typeof n !== "number" || !(n >= min && n <= max) || !Number.isInteger(n)) return -1;
   return n === 0 && 1 / n < 0 ? -1 : n;
-}
-
-/** Bytes a uint takes (shortest up to 2^32 - 1, then 8 bytes: as cbor.ts writes wireUint's values). */
-function uintBytes(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n <= U32_MAX ? 5 : 9;
 }
 
 /** An address's 4 or 16 bytes; undefined when it is not an IPv4 or IPv6 literal. */
@@ -105,7 +101,7 @@ function checkPeer(v: unknown): number {
   peer.node = node;
   peer.port = port;
   peer.ip = ip;
-  return uintBytes(node) + 1 + ip.length + uintBytes(port);
+  return uintSize(node) + 1 + ip.length + uintSize(port);
 }
 
 /** A link's algorithm: 0 TREE (absent, or -0), 1, 2; -1 when declined. */
@@ -132,7 +128,7 @@ function checkChild(v: unknown, k: number, fec: Fec): number {
   if (mask < 0 || mask >>> bits !== 0) return -1;
   child.mask = mask;
   child.alg = alg;
-  return 1 + size + uintBytes(mask) + (alg === TREE ? 0 : 1);
+  return 1 + size + uintSize(mask) + (alg === TREE ? 0 : 1);
 }
 
 /**
@@ -167,33 +163,7 @@ const out = Buffer.allocUnsafe(16_384);
 let at = 0;
 
 function putUint(n: number): void {
-  if (n < 24) out[at++] = n;
-  else if (n < 0x100) {
-    out[at++] = 0x18;
-    out[at++] = n;
-  } else if (n < 0x10000) {
-    out[at++] = 0x19;
-    out[at++] = n >>> 8;
-    out[at++] = n & 0xff;
-  } else if (n <= U32_MAX) {
-    out[at++] = 0x1a;
-    out[at++] = n >>> 24;
-    out[at++] = (n >>> 16) & 0xff;
-    out[at++] = (n >>> 8) & 0xff;
-    out[at++] = n & 0xff;
-  } else {
-    out[at++] = 0x1b;
-    const hi = Math.floor(n / 0x100000000);
-    out[at++] = hi >>> 24;
-    out[at++] = (hi >>> 16) & 0xff;
-    out[at++] = (hi >>> 8) & 0xff;
-    out[at++] = hi & 0xff;
-    const lo = n >>> 0;
-    out[at++] = lo >>> 24;
-    out[at++] = (lo >>> 16) & 0xff;
-    out[at++] = (lo >>> 8) & 0xff;
-    out[at++] = lo & 0xff;
-  }
+  at = writeUint(out, at, n);
 }
 
 /** An array header (lists here hold at most 64 elements, compact arrays 5). */

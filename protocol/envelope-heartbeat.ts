@@ -19,6 +19,7 @@
  * Untrusted bytes: every read is bounded by the datagram, nothing throws, nothing is allocated
  * beyond the message (its `auth` is a view of the datagram's tag, not a copy).
  */
+import { putUint, uintSize } from "./cbor-uint.js";
 import {
   MAX_CHILDREN,
   MAX_CONTROL_BYTES,
@@ -214,33 +215,6 @@ export function readHeartbeatDirect(data: Uint8Array): ControlMessage | undefine
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** A uint as the CBOR writer gives it (cbor.ts: shortest up to 2^32 - 1, then 8 bytes); its byte count. */
-function uintSize(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n <= U32_MAX ? 5 : 9;
-}
-
-function putUint(out: Buffer, at: number, n: number): number {
-  if (n < 24) out[at++] = n;
-  else if (n < 0x100) {
-    out[at++] = 0x18;
-    out[at++] = n;
-  } else if (n < 0x10000) {
-    out[at++] = 0x19;
-    out.writeUInt16BE(n, at);
-    at += 2;
-  } else if (n <= U32_MAX) {
-    out[at++] = 0x1a;
-    out.writeUInt32BE(n, at);
-    at += 4;
-  } else {
-    out[at++] = 0x1b;
-    out.writeUInt32BE(Math.floor(n / 0x100000000), at);
-    out.writeUInt32BE(n >>> 0, at + 4);
-    at += 8;
-  }
-  return at;
-}
 
 /** -0 is left to the general path (its writer hands -0 to cbor-x). */
 const isU32 = (n: unknown): n is number =>
