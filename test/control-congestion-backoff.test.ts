@@ -9,7 +9,8 @@ import fc from "fast-check";
 import { CongestionMonitor, type CongestionVerdict } from "../control/congestion-monitor.js";
 import { DEFAULT_MOVE_BACKOFF, MoveBackoff } from "../control/topology/move-backoff.js";
 import type { LinkAlgorithm, NodePlan, Plan } from "../control/topology/plan.js";
-import type { HeartbeatBody, LinkState } from "../protocol/messages.js";
+import type { LinkState } from "../protocol/messages.js";
+import { linkHeartbeat } from "./helpers/link-heartbeat.js";
 
 const CHILD = 100;
 
@@ -122,18 +123,6 @@ function plan(parents: ReadonlyArray<number | null>, fec?: { k: number; n: numbe
   return { k: 1, root: null, nodes, unplaced: [], depth: 2, rebuilt: false };
 }
 
-function hb(parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody {
-  return {
-    channel: 1,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  };
-}
-
 /**
  * Simulates heartbeats from `fromMs` to `toMs` (one per `stepMs`, each parent sending 100 packets per
  * interval) with the substreams in `cut` dropped at the child whatever parent feeds them. A
@@ -157,7 +146,7 @@ function simulate(
   for (let now = fromMs; now <= toMs; now += stepMs) {
     const seq = 1 + (now / stepMs) * 100;
     for (const p of new Set(parents))
-      if (p !== null) m.report(p, hb([], [{ node: CHILD, ageMs: 0, lastSeq: seq }]));
+      if (p !== null) m.report(p, linkHeartbeat([], [{ node: CHILD, ageMs: 0, lastSeq: seq }]));
     const links = parents.map((p, j): LinkState | null =>
       p === null
         ? null
@@ -165,7 +154,7 @@ function simulate(
           ? { node: p, ageMs: 1_000_000, lastSeq: 0 }
           : { node: p, ageMs: 5, lastSeq: seq },
     );
-    m.report(CHILD, hb(links, []));
+    m.report(CHILD, linkHeartbeat(links, []));
     const v = m.tick(plan(parents, fec), 64, now);
     const moves = v.moved.map((l) => {
       const substreams = parents.flatMap((p, j) => (p === l.parent ? [j] : []));
@@ -279,9 +268,9 @@ test("monitor: reports about links that are not in the plan, or with one end mis
   const p = plan([1], undefined);
   for (const now of [0, 1000]) {
     const seq = 1 + now;
-    m.report(7, hb([], [{ node: CHILD, ageMs: 0, lastSeq: seq }])); // 7 is not the child's parent
-    m.report(1, hb([], [{ node: 55, ageMs: 0, lastSeq: seq }])); // 55 did not report
-    m.report(CHILD, hb([{ node: 7, ageMs: 0, lastSeq: 0 }], []));
+    m.report(7, linkHeartbeat([], [{ node: CHILD, ageMs: 0, lastSeq: seq }])); // 7 is not the child's parent
+    m.report(1, linkHeartbeat([], [{ node: 55, ageMs: 0, lastSeq: seq }])); // 55 did not report
+    m.report(CHILD, linkHeartbeat([{ node: 7, ageMs: 0, lastSeq: 0 }], []));
     t.deepEqual(m.tick(p, 64, now), { moved: [], held: [] });
   }
   t.is(m.backoffKeys, 0);

@@ -11,6 +11,7 @@ import { congestedLinks, type LinkSample } from "../control/topology/congestion.
 import { MoveBackoff, type MoveBackoffPolicy } from "../control/topology/move-backoff.js";
 import type { LinkAlgorithm, NodePlan, Plan } from "../control/topology/plan.js";
 import type { HeartbeatBody, LinkState } from "../protocol/messages.js";
+import { linkHeartbeat } from "./helpers/link-heartbeat.js";
 
 /** The reference: every link's two ends in string-keyed maps, cleared at each tick. */
 class ReferenceMonitor {
@@ -227,19 +228,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
 );
 
-/** A heartbeat with these links and nothing else. */
-function hb(parents: Array<LinkState | null>, children: LinkState[]): HeartbeatBody {
-  return {
-    channel: 1,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  };
-}
-
 test("the monitor gives the reference's verdicts on random reports, ticks and plans, whole or in chunks", (t) => {
   let verdicts = 0;
   let moved = 0;
@@ -300,18 +288,18 @@ test("report() keeps no link state: a node's tick-old heartbeat is let go, a sil
     undefined,
     undefined,
   ]);
-  m.report(1, hb([], [{ node: 2, ageMs: 0, lastSeq: 100 }]));
-  m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: 0 }], []));
+  m.report(1, linkHeartbeat([], [{ node: 2, ageMs: 0, lastSeq: 100 }]));
+  m.report(2, linkHeartbeat([{ node: 1, ageMs: 0, lastSeq: 0 }], []));
   t.is(m.nodes, 2);
   t.deepEqual(m.tick(plan, 64, 0), { moved: [], held: [] });
   // Congested from the second interval on (lag 200 >= 64, growing, parent sent).
-  m.report(1, hb([], [{ node: 2, ageMs: 0, lastSeq: 300 }]));
-  m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: 100 }], []));
+  m.report(1, linkHeartbeat([], [{ node: 2, ageMs: 0, lastSeq: 300 }]));
+  m.report(2, linkHeartbeat([{ node: 1, ageMs: 0, lastSeq: 100 }], []));
   t.deepEqual(m.tick(plan, 64, 1000).moved, [
     { parent: 1, child: 2, lag: 200, spare: false, moves: 1, backoffMs: 4000 },
   ]);
   // Only node 2 reports: node 1 is forgotten after one silent interval, and so is node 2 after its own.
-  m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: 100 }], []));
+  m.report(2, linkHeartbeat([{ node: 1, ageMs: 0, lastSeq: 100 }], []));
   t.deepEqual(m.tick(plan, 64, 2000), { moved: [], held: [] });
   t.is(m.nodes, 1);
   t.deepEqual(m.tick(plan, 64, 3000), { moved: [], held: [] });
@@ -322,8 +310,8 @@ test("a tick in chunks: a child that reports again before its turn is judged on 
   const m = new CongestionMonitor({ chunk: 1 });
   const plan = makePlan([undefined, { parents: [1], coded: false, k: 1 }, undefined]);
   const beat = (sent: number, recv: number): void => {
-    m.report(1, hb([], [{ node: 2, ageMs: 0, lastSeq: sent }]));
-    m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: recv }], []));
+    m.report(1, linkHeartbeat([], [{ node: 2, ageMs: 0, lastSeq: sent }]));
+    m.report(2, linkHeartbeat([{ node: 1, ageMs: 0, lastSeq: recv }], []));
   };
   const whole = (now: number): CongestionVerdict => {
     let v = m.tickStep(plan, 64, now);
@@ -337,7 +325,7 @@ test("a tick in chunks: a child that reports again before its turn is judged on 
   t.is(m.tickStep(plan, 64, 1000), undefined, "one node a step: the first step judges node 1 only");
   t.true(m.ticking);
   // Node 2 heartbeats again (the next interval) before its turn: the interval's reports are judged first.
-  m.report(2, hb([{ node: 1, ageMs: 0, lastSeq: 300 }], []));
+  m.report(2, linkHeartbeat([{ node: 1, ageMs: 0, lastSeq: 300 }], []));
   let v = m.tickStep(plan, 64, 1000);
   while (v === undefined) v = m.tickStep(plan, 64, 1000);
   t.deepEqual(v.moved, [{ parent: 1, child: 2, lag: 200, spare: false, moves: 1, backoffMs: 4000 }]);
@@ -363,7 +351,7 @@ test("a node heartbeating many times in one interval: its reports are folded, th
     // last report counts, the first one's too.
     for (let i = 0; i < 30; i++) {
       const child = i === 0 ? 3 : i % 2 === 0 ? 2 : 4;
-      const report = hb([], [{ node: child, ageMs: 0, lastSeq: base + i }]);
+      const report = linkHeartbeat([], [{ node: child, ageMs: 0, lastSeq: base + i }]);
       monitor.report(1, report);
       reference.report(1, report);
     }
@@ -373,7 +361,7 @@ test("a node heartbeating many times in one interval: its reports are folded, th
       [4, [1, 2]],
     ] as const) {
       for (let i = 0; i < 12; i++) {
-        const report = hb(
+        const report = linkHeartbeat(
           parents.map((p, j) => ({ node: p, ageMs: j * 1000 * (i % 3), lastSeq: base - 200 - i * tick })),
           id === 2 ? [{ node: 4, ageMs: 0, lastSeq: base + i }] : [],
         );

@@ -7,6 +7,11 @@ import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
 import { type AssignBody, LinkAlgorithm, MsgType, TierRole } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
+import { linkHeartbeat } from "./helpers/link-heartbeat.js";
+
+/** A heartbeat on this file's channel (3) with these links. */
+const heartbeat = (...[parents, children]: Parameters<typeof linkHeartbeat>) =>
+  linkHeartbeat(parents, children, 3);
 
 const STREAM = 700;
 const UPLOADS = [4000, 2000, 1000, 400]; // the demo's mix
@@ -219,21 +224,6 @@ test("eligibility: history with hysteresis", (t) => {
   t.false(eligibleFromHistory([{ reason: "left", uptimeMs: 10_000 }], 0, true)); // short sessions
   t.true(eligibleFromHistory([lost, lost], DEFAULT_ELIGIBILITY.stableUptimeMs, false)); // up 10 min now
 });
-
-function heartbeat(
-  parents: Array<{ node: number; ageMs: number; lastSeq: number }>,
-  children: Array<{ node: number; ageMs: number; lastSeq: number }>,
-) {
-  return {
-    channel: 3,
-    assignVersion: 1,
-    parents,
-    children,
-    buffers: [],
-    resources: { uploadKbps: 0, nat: 0, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-    newestSegment: 0,
-  };
-}
 
 function snapshotOf(d: Dcm) {
   return {
