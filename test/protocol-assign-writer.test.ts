@@ -136,7 +136,9 @@ function edited(body: AssignBody, e: Edit): AssignBody {
   let at: Record<string | number, unknown> = copy;
   for (let i = 0; i < e.path.length - 1; i++) {
     const next = at[e.path[i]!];
-    if (next === null || typeof next !== "object") return copy as unknown as AssignBody;
+    // A typed array (a byte string where a list belongs) holds numbers only: an edit there is skipped.
+    if (next === null || typeof next !== "object" || ArrayBuffer.isView(next))
+      return copy as unknown as AssignBody;
     at = next as Record<string | number, unknown>;
   }
   at[e.path[e.path.length - 1]!] = e.v;
