@@ -157,7 +157,10 @@ export interface WatchdogPolicy {
    * it sent the child nothing for as long, is dead, ms (moved after two heartbeats in a row).
    */
   staleMs: number;
-  /** Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not complete). */
+  /**
+   * Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not
+   * complete), at REBUILD_TICKS_FULL_AT members or more; fewer in proportion below.
+   */
   rebuildTicks: number;
   /**
    * Members one call checks at most: a pass over more members spans several calls, watchdog()
@@ -166,6 +169,9 @@ export interface WatchdogPolicy {
    */
   chunk: number;
 }
+
+/** Members from which the watchdog's rebuilds are spaced the whole `rebuildTicks` (#rebuildEvery). */
+export const REBUILD_TICKS_FULL_AT = 10_000;
 
 export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30, chunk: 4096 };
 
@@ -780,8 +786,9 @@ export class Dcm {
    * every slot's parent a member or the origin, at least fec.k of its k + n coded slots on an
    * erasure-coded tier, tier 1 reached by the mesh — else its empty slots are filled (or it is
    * placed) at once; when that could not complete it, a rebuild is tried at the next tick (at
-   * most once per `rebuildTicks`, kept only when it leaves fewer members unfed, and not tried
-   * again for the same members until membership or capacities change); logs `feed_incomplete`.
+   * most once per `rebuildTicks`, fewer in proportion below REBUILD_TICKS_FULL_AT members, kept
+   * only when it leaves fewer members unfed, and not tried again for the same members until
+   * membership or capacities change); logs `feed_incomplete`.
    * Reported side (tiered, live channels): a planned link that the child's last two heartbeats
    * say brought nothing for `staleMs`, and on which the parent says it sent nothing either, while
    * the stream flows around it (the child hears on its other slots, or the parent sends to
@@ -888,7 +895,7 @@ export class Dcm {
     }
     const fresh: number[] = [];
     let stuck = false;
-    const every = this.#watchdog.rebuildTicks;
+    const every = this.#rebuildEvery();
     for (const id of incomplete) {
       const seen = this.#incomplete.get(id);
       // Still incomplete after a rebuild (no upload anywhere then): tried afresh once members or
@@ -919,6 +926,18 @@ export class Dcm {
         rebuild,
       });
     return fresh.length > 0 || rebuild;
+  }
+
+  /**
+   * Ticks between two rebuilds the watchdog asks for: `rebuildTicks` from REBUILD_TICKS_FULL_AT
+   * members up, fewer in proportion below, at least one. The spacing bounds what rebuilds cost
+   * (O(members) each: about 1.5 s at 10^5); a channel of a few dozen members rebuilds in
+   * milliseconds, and a joiner its repairs could not place waited up to `rebuildTicks` ticks
+   * unfed there (30 s at 1 s heartbeats) for nothing.
+   */
+  #rebuildEvery(): number {
+    const full = this.#watchdog.rebuildTicks;
+    return Math.max(1, Math.min(full, Math.ceil((full * this.#members.size) / REBUILD_TICKS_FULL_AT)));
   }
 
   /** A complete feed in the plan (watchdog()). */

@@ -432,6 +432,42 @@ test("watchdog, plan side: members a repair left without a complete feed are pla
   t.deepEqual(d.reconcile(), []);
 });
 
+test("watchdog, plan side: a small channel rebuilds again for a later joiner, without waiting rebuildTicks", (t) => {
+  // Issue 13's CI flake: in a 24-agent channel a watchdog rebuild at tick 10 made the last
+  // joiners, which their repairs could not place, wait unfed until tick 40 (30 s).
+  const logger = new MemoryLogger();
+  const d = new Dcm({ logger }, { logicalId: "dcm:live:all", channel: CHANNEL, topology: "tiered" });
+  d.setOrigin({ ...ORIGIN, uploadKbps: 3 * R });
+  const uploads = [1.3, 0.2, 1.2, 0.8, 1.5, 2.1, 0.1, 1];
+  let id = 2;
+  const joinUntilStarved = (): number[] => {
+    for (let i = 0; i < 80 && d.plan.unplaced.length === 0; i++) {
+      d.upsert(
+        member(id, {
+          region: id % 2,
+          upload: uploads[id % 8]! * R,
+          nat: NatType.OPEN,
+          eligible: false,
+          waypoint: false,
+        }),
+      );
+      id++;
+      d.reconcile();
+    }
+    return [...d.plan.unplaced];
+  };
+  const rebuilds = (): number =>
+    logger.lines.filter((l) => l.event === "feed_incomplete" && l.rebuild === true).length;
+  for (const round of [1, 2]) {
+    const starved = joinUntilStarved();
+    t.true(starved.length > 0, `round ${round}: some joiner the repairs could not place`);
+    const asked = rebuilds();
+    for (let tick = 0; tick < 3 && d.plan.unplaced.length > 0; tick++) if (d.watchdog()) d.reconcile();
+    t.is(rebuilds(), asked + 1, `round ${round}: one rebuild asked for`);
+    t.deepEqual(d.plan.unplaced, [], `round ${round}: everyone placed within three ticks`);
+  }
+});
+
 test("watchdog, plan side: a rebuild that would leave more nodes unfed is not taken", (t) => {
   const logger = new MemoryLogger();
   const d = new Dcm(
