@@ -26,7 +26,7 @@
  * - etcd stopped for 10 s: the data plane keeps flowing, control recovers, and (from the three
  *   processes' logs) no two processes acted as the channel's owner at the same time.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +57,25 @@ function controlEvents(file: string): Array<Record<string, unknown>> {
         return [];
       }
     });
+}
+
+/** Logs an agent's control events and the servers' events that name its node (a failed run's story). */
+function explainLoss(t: ExecutionContext, cluster: Cluster, agent: number, node: number): void {
+  const mine = new Set([
+    "joined",
+    "assigned",
+    "control_failover",
+    "resumed",
+    "parent_lost",
+    "segment_committed",
+  ]);
+  for (const e of controlEvents(cluster.agents[agent]!.logFile))
+    if (mine.has(String(e.event))) t.log(`  agent ${agent}: ${JSON.stringify(e)}`);
+  for (const [n, c] of cluster.controls.entries())
+    for (const e of controlEvents(c.logFile)) {
+      const ids = [e.node, ...(Array.isArray(e.ids) ? e.ids : [])];
+      if (ids.includes(node)) t.log(`  control ${n}: ${JSON.stringify(e)}`);
+    }
 }
 
 interface ServerRow {
@@ -171,6 +190,8 @@ test.serial(
     const losses = await lossSince(all, before, 4, 30_000);
     for (const [i, l] of losses.entries()) {
       t.log(`agent ${i}: expected ${l.expectedBefore} -> ${l.expectedAfter}, late or lost ${l.lost}`);
+      // A loss says why: what the agent was assigned, and what the servers logged of its node.
+      if (l.lost > 0) explainLoss(t, cluster, i, before[i]!.node);
       t.is(l.lost, 0, `agent ${i} lost no segment`);
     }
   },
@@ -312,6 +333,8 @@ etcdTest(
     const losses = await lossSince(all, before, 4, 30_000);
     for (const [i, l] of losses.entries()) {
       t.log(`agent ${i}: expected ${l.expectedBefore} -> ${l.expectedAfter}, late or lost ${l.lost}`);
+      // A loss says why: what the agent was assigned, and what the servers logged of its node.
+      if (l.lost > 0) explainLoss(t, cluster, i, before[i]!.node);
       t.is(l.lost, 0, `agent ${i} lost no segment`);
     }
 
@@ -468,6 +491,8 @@ etcdTest(
     const losses = await lossSince(all, before, 4, 30_000);
     for (const [i, l] of losses.entries()) {
       t.log(`agent ${i}: expected ${l.expectedBefore} -> ${l.expectedAfter}, late or lost ${l.lost}`);
+      // A loss says why: what the agent was assigned, and what the servers logged of its node.
+      if (l.lost > 0) explainLoss(t, cluster, i, before[i]!.node);
       t.is(l.lost, 0, `agent ${i} lost no segment`);
     }
 
