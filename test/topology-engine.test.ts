@@ -3,7 +3,8 @@ import fc from "fast-check";
 
 fc.configureGlobal({ includeErrorInReport: true });
 import { checkPlan, planUploadKbps } from "../control/topology/check.js";
-import { buildTieredPlan } from "../control/topology/engine.js";
+import { buildSteps, buildTieredPlan } from "../control/topology/engine.js";
+import { StepMeter } from "../control/topology/step-meter.js";
 import { fecNFor, type TierSnapshot } from "../control/topology/tier-types.js";
 import { mixSnapshot } from "../bench/topology-mix.js";
 import { planData, R, runs, snapshotArb, survivesTier1Failures } from "./topology-arbitraries.js";
@@ -230,4 +231,20 @@ test("recruits (nodes that do not watch) serve only tier 1, and only where a reg
   t.true((plan.nodes.get(7)?.children.length ?? 0) > 0, "and relays to r1's viewers");
   t.false(plan.nodes.has(8), "r0 has capable viewers: its idle box is not needed");
   t.deepEqual(checkPlan(plan, s), []);
+});
+
+test("a full build in steps pauses inside a cluster: on average a step places at most its share of links", (t) => {
+  // Issue 13: a cluster of thousands was one step (a 10^5 rebuild held the event loop for
+  // hundreds of ms at a time); every placement now counts towards the step.
+  const per = 500;
+  const s = mixSnapshot(3000, 7);
+  const steps = buildSteps(s, new StepMeter(per));
+  let yields = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) yields++;
+  const plan = r.value;
+  t.deepEqual(plan, buildTieredPlan(s), "the same plan as in one go");
+  let links = 0;
+  for (const np of plan.nodes.values()) for (const p of np.parents) if (p !== null) links++;
+  t.true(yields >= Math.floor(links / per), `${yields} steps for ${links} links`);
 });

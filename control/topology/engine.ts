@@ -105,8 +105,8 @@ function* buildOnce(
     if (step(nodes.length)) yield;
     for (const g of groups) {
       if (!g.fec || g.tier !== tier) continue;
-      buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!));
-      if (step(g.members.length + all.length)) yield;
+      yield* buildFec(st, s, g, above, all, t1, origin, fresh, keep(g.regions[0]!), work);
+      if (step(all.length)) yield;
     }
     // A node the tier above could not feed (the origin ran out) feeds nobody. The depth of a fed
     // one is known now: the tier below counts its own from it.
@@ -157,7 +157,7 @@ function* buildOnce(
     const cl = addCluster(st, g, g.tier, s.channel.k);
     const members = g.members.map((n) => addRec(st, n, g.tier, cl.plan.id));
     const feeders = new Feeders(st, "tree", primaries, [...cursors, global, originCursor]);
-    buildMultitree(st, cl, members, feeders, 0);
+    yield* buildMultitree(st, cl, members, feeders, 0, work);
     if ([...feeders.handed].some((id) => st.get(id).tier === 1)) ensureRobust(st, members, liveT1, origin);
     if (step(members.length)) yield;
   }
@@ -257,7 +257,7 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
  * One erasure-coded cluster, fed by the tier above (`above`: its nodes per region, the
  * region's own first; `all`: every one of them).
  */
-function buildFec(
+function* buildFec(
   st: State,
   s: TierSnapshot,
   g: Group,
@@ -267,7 +267,8 @@ function buildFec(
   origin: Rec,
   out: Map<string, Rec[]>,
   keepLinks: number,
-): void {
+  work: StepMeter,
+): Generator<void, void, void> {
   const region = g.regions[0]!;
   const n = fecNFor(s.regions[region], st.policy.fec);
   const m = st.policy.fec.k + n;
@@ -291,6 +292,7 @@ function buildFec(
     st.policy.c,
   );
   const lists = [new Cursor(bySpare([...local])), new Cursor(bySpare([...everyone])), new Cursor([origin])];
-  buildMultitree(st, cl, members, new Feeders(st, "fec-tree", primaries, lists), keepLinks);
+  yield* buildMultitree(st, cl, members, new Feeders(st, "fec-tree", primaries, lists), keepLinks, work);
+  if (work.add(members.length)) yield;
   ensureRobust(st, members, bySpare(live(t1)), origin);
 }

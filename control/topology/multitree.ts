@@ -16,6 +16,7 @@
 import { NatType } from "../../protocol/messages.js";
 import type { FeedSource } from "./feeders.js";
 import type { ClusterState, Rec, State } from "./state.js";
+import type { StepMeter } from "./step-meter.js";
 
 /**
  * Members with free home slots (Rec.fan, which link/unlink keep), by local depth, split by NAT
@@ -67,13 +68,14 @@ export function homeFanout(st: State, r: Rec, alg: "tree" | "fec-tree", keepLink
  * Builds every sub-tree of `cl` over `members` (already in capacity order). `keepLinks`
  * child links of every member stay free (tier 2 keeps them to feed tier 3).
  */
-export function buildMultitree(
+export function* buildMultitree(
   st: State,
   cl: ClusterState,
   members: readonly Rec[],
   feed: FeedSource,
   keepLinks: number,
-): void {
+  work: StepMeter,
+): Generator<void, void, void> {
   const m = cl.m;
   const alg = cl.alg === "fec-tree" ? "fec-tree" : "tree";
   const sym = (r: Rec): number => (r.nat === NatType.SYMMETRIC ? 0 : 1);
@@ -114,7 +116,15 @@ export function buildMultitree(
       placed++;
       if (r.home === j) slots.push(r, r.tlocal[j]!);
     };
-    for (const r of homeRecs[j]!) place(r);
-    for (const r of leaves) if (r.home !== j) place(r);
+    // A cluster of thousands is m x its members of placements: the build pauses within it.
+    for (const r of homeRecs[j]!) {
+      place(r);
+      if (work.add(1)) yield;
+    }
+    for (const r of leaves) {
+      if (r.home === j) continue;
+      place(r);
+      if (work.add(1)) yield;
+    }
   }
 }
