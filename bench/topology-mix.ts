@@ -8,7 +8,7 @@
  * and NAT types 10% symmetric, 40% port-restricted, 50% open/cone. Mean agent upload 0.85R,
  * so the network as a whole is 15% short and the origin must cover the deficit.
  */
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 import { NatType } from "../protocol/messages.js";
 import type { RegionInfo, TierNode, TierSnapshot } from "../control/topology/tier-types.js";
 

@@ -12,7 +12,7 @@ import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Plan } from "../control/topology/plan.js";
 import { planJoin, planLeave } from "../control/topology/repair.js";
 import type { TierNode, TierSnapshot } from "../control/topology/tier-types.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 import { mixNodes, mixSnapshot, MIX_STREAM_KBPS as R } from "./topology-mix.js";
 
 const K = 16;

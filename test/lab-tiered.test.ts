@@ -26,7 +26,7 @@
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { rmSync } from "node:fs";
 import type { AgentStatus } from "../agent/status.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 import { waitFor } from "./helpers/cli.js";
 import { tool } from "./helpers/lab.js";
 import {

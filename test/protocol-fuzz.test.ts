@@ -59,7 +59,7 @@ import {
   samplePayload,
   sampleSessionKeys,
 } from "./vectors/samples.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 
 const ITERATIONS = 100_000;
 const CODES: ReadonlySet<DecodeErrorCode> = new Set([

@@ -22,7 +22,7 @@ import {
 import { keyFromSeed, randomKey } from "./helpers/origin-key.js";
 import { segmentMeta } from "./protocol-arbitraries.js";
 import { sampleMeta, sampleOriginKey } from "./vectors/samples.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 
 const ORIGIN = keyFromSeed(0x11);
 const CHANNEL = 7;

@@ -8,7 +8,7 @@
  * for the rest. The origin is the last resort: a final pass (relieve.ts) hands what it sends
  * below tier 1 to upper-tier nodes left with room. See docs/topology.md.
  */
-import { mulberry32 } from "../../common/prng.js";
+import { mulberry32 } from "../../seams/prng.js";
 import { NatType } from "../../protocol/messages.js";
 import { bySpare, Cursor, Feeders, pickPrimaries } from "./feeders.js";
 import { attachState, fedCount, finishPlan, finishSteps, needed } from "./finish.js";
