@@ -10,7 +10,7 @@
  * JOIN_ACK's ChannelInfo), whichever way the bytes came: packets, parity, resends or HTTP.
  */
 import type { KeyObject } from "node:crypto";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {

@@ -15,10 +15,10 @@
  *
  * Packet-level repair: gaps in a parent's lane are asked for with NACKs (nack-tracker.ts), first
  * from that parent, then from the others; a NACK from a child is answered from the packets held
- * here, within the child's credit and only while the upload has room (nack-responder.ts).
+ * here, within the child's credit and only while the upload has room (dataplane/nack-responder.ts).
  */
-import type { Pacer } from "../common/pacer.js";
-import { PRIORITY_BULK, PRIORITY_LIVE } from "../common/pacer.js";
+import type { Pacer } from "../dataplane/pacer.js";
+import { PRIORITY_BULK, PRIORITY_LIVE } from "../dataplane/pacer.js";
 import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
 import { FLAG_NACK, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -36,7 +36,7 @@ import { UploadGuard } from "./upload-guard.js";
 import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 import { childWants, forwardTargets, sameLinks, type Assignment } from "./assignment.js";
 import type { NackTrackerConfig } from "./nack-tracker.js";
-import type { NackResponderConfig } from "./nack-responder.js";
+import type { NackResponderConfig } from "../dataplane/nack-responder.js";
 import { NackRepair, type NackStats } from "./nack-repair.js";
 import { SubstreamBuffers } from "./substream-buffers.js";
 import { LossSampler } from "./loss-sampler.js";
@@ -291,7 +291,7 @@ export class DataPlane {
 
   readonly #settled = (seq: number): boolean => this.#window.settled(seq);
 
-  /** A NACK: answered if it comes from an address this node feeds (nack-responder.ts). */
+  /** A NACK: answered if it comes from an address this node feeds (dataplane/nack-responder.ts). */
   #onNack(p: DataPacket, from: Address, key: string, now: number): void {
     const feeds = (channel: number): boolean =>
       channel === this.#assignment?.channel &&

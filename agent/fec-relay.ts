@@ -4,7 +4,7 @@
  *
  * - **Encoder** — a node that feeds FEC_TREE children but is not itself fed by coded links
  *   (the tier-1 node, or the origin, at the top of a cluster's coded multi-tree) turns each
- *   group of fec.k data packets into fec.n parity datagrams (fec-encoder.ts) and sends parity j
+ *   group of fec.k data packets into fec.n parity datagrams (dataplane/fec-encoder.ts) and sends parity j
  *   to the coded children whose mask has bit j. Data packets go to bit seq mod fec.k as before.
  * - **Decoder** — a node fed by FEC_TREE parents collects data and parity per group
  *   (fec-decoder.ts); once it holds k of a group's k + n shards it rebuilds the missing data
@@ -19,7 +19,7 @@ import { type DataPacket, type FecParams, LinkAlgorithm, type Peer } from "../pr
 import { runnableCode } from "../protocol/reed-solomon.js";
 import type { Clock } from "../seams/clock.js";
 import { FecDecoder } from "./fec-decoder.js";
-import { FecEncoder } from "./fec-encoder.js";
+import { FecEncoder } from "../dataplane/fec-encoder.js";
 import type { Assignment } from "./data-plane.js";
 import { SeqWindow } from "./seq-window.js";
 

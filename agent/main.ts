@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../common/options.js";
 import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
 import { systemClock } from "../seams/clock.js";

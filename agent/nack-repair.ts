@@ -1,16 +1,20 @@
 /**
  * Packet-level repair on one node, both ways, for the data plane: asking its parents for the
  * packets it misses (nack-tracker.ts: which, when, whom; the NACK datagrams go through the
- * pacer) and answering its children's NACKs from the packets it holds (nack-responder.ts).
+ * pacer) and answering its children's NACKs from the packets it holds (dataplane/nack-responder.ts).
  * One per channel: a new channel starts both sides afresh.
  */
-import { type Pacer, PRIORITY_LIVE } from "../common/pacer.js";
+import { type Pacer, PRIORITY_LIVE } from "../dataplane/pacer.js";
 import type { DecodeErrorCode } from "../protocol/errors.js";
 import type { DataPacket } from "../protocol/messages.js";
 import { decodeNack, encodeNack, nackSpans } from "../protocol/nack-codec.js";
 import type { Address } from "../seams/transport.js";
 import type { Assignment } from "./assignment.js";
-import { NackResponder, type NackResponderConfig, type NackResponderStats } from "./nack-responder.js";
+import {
+  NackResponder,
+  type NackResponderConfig,
+  type NackResponderStats,
+} from "../dataplane/nack-responder.js";
 import { NackTracker, type NackTrackerConfig, type NackTrackerStats } from "./nack-tracker.js";
 
 export interface NackRepairConfig {

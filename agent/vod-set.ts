@@ -4,7 +4,7 @@
  * HEARTBEAT of a VoD channel goes to its VodChannel, everything else stays with the live one.
  * Keeps agent.ts to a few lines of wiring.
  */
-import type { Pacer } from "../common/pacer.js";
+import type { Pacer } from "../dataplane/pacer.js";
 import { readU32 } from "../protocol/data-codec.js";
 import { DATA_HEADER_BYTES } from "../protocol/limits.js";
 import type { AssignBody, ChannelInfo, HeartbeatBody, Resources, VodInfo } from "../protocol/messages.js";

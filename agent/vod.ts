@@ -17,8 +17,8 @@
  * fallback when due, at most `maxConcurrent` at once; `chunk(i)` fetches one at once for a LAN
  * player (one fetch per chunk however many ask).
  */
-import type { Pacer } from "../common/pacer.js";
-import { PRIORITY_BULK } from "../common/pacer.js";
+import type { Pacer } from "../dataplane/pacer.js";
+import { PRIORITY_BULK } from "../dataplane/pacer.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_VOD_CHUNK_BYTES } from "../protocol/limits.js";
 import type {
   AssignBody,

@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { DataPlane, DEFAULT_DATA_PLANE, type Assignment } from "../agent/data-plane.js";
 import { SeqWindow } from "../agent/seq-window.js";
 import { encodeData, decodeData } from "../protocol/data-codec.js";

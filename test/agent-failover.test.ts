@@ -14,7 +14,7 @@ import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { agentCommand } from "../agent/main.js";
 import { Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
-import { parseOptions, UsageError } from "../cli/options.js";
+import { parseOptions, UsageError } from "../common/options.js";
 import { ackTimeoutMs, HINT_RESUME_TRIES, RESUME_HINT_MS } from "../common/control-failover.js";
 import { originCommand } from "../origin/main.js";
 import { encodeTagged } from "../protocol/auth.js";

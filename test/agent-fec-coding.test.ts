@@ -5,7 +5,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { FecDecoder } from "../agent/fec-decoder.js";
-import { FecEncoder } from "../agent/fec-encoder.js";
+import { FecEncoder } from "../dataplane/fec-encoder.js";
 import { mulberry32 } from "../seams/prng.js";
 import { FEC_SHARD_PREFIX_BYTES, fecGroupOf, lastFecGroup } from "../protocol/fec-shard.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";

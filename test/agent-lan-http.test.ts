@@ -9,7 +9,7 @@ import {
   type LanView,
 } from "../agent/lan-http.js";
 import { agentCommand, main as agentMain } from "../agent/main.js";
-import { UsageError } from "../cli/options.js";
+import { UsageError } from "../common/options.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentRecord } from "../agent/chunk-store.js";
 import { MemoryLogger } from "../seams/log.js";

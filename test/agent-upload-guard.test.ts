@@ -1,5 +1,5 @@
 import test from "ava";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { DataPlane } from "../agent/data-plane.js";
 import { UploadGuard } from "../agent/upload-guard.js";
 import { encodeData } from "../protocol/data-codec.js";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { LanHttp, type LanView } from "../agent/lan-http.js";
 import { VodChannel } from "../agent/vod.js";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { packetizeSegment } from "../origin/packetizer.js";
 import { randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";

@@ -8,7 +8,7 @@
  * ManualClock + MemoryNetwork; the packets are the origin packetizer's.
  */
 import test from "ava";
-import { Pacer, PRIORITY_LIVE } from "../common/pacer.js";
+import { Pacer, PRIORITY_LIVE } from "../dataplane/pacer.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { DataPlane } from "../agent/data-plane.js";
 import { VodSet } from "../agent/vod-set.js";

@@ -12,7 +12,7 @@
 import type { Clock, Timer } from "../seams/clock.js";
 import type { Address, Transport } from "../seams/transport.js";
 import { WIRE_OVERHEAD_BYTES } from "../protocol/limits.js";
-import { TokenBucket } from "./token-bucket.js";
+import { TokenBucket } from "../common/token-bucket.js";
 
 export interface PacerConfig {
   /** Upload cap in bytes per second; 0 = no cap. */

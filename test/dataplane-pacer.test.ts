@@ -1,5 +1,5 @@
 import test from "ava";
-import { Pacer, PRIORITY_BULK, PRIORITY_LIVE } from "../common/pacer.js";
+import { Pacer, PRIORITY_BULK, PRIORITY_LIVE } from "../dataplane/pacer.js";
 import { TokenBucket } from "../common/token-bucket.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";

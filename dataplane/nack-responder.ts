@@ -14,7 +14,7 @@
  *   parent next, then the origin's HTTP fallback takes the whole segment.
  * A packet resent goes at live priority, after what is already queued.
  */
-import { type Pacer, PRIORITY_LIVE } from "../common/pacer.js";
+import { type Pacer, PRIORITY_LIVE } from "./pacer.js";
 import type { Nack } from "../protocol/nack-codec.js";
 import type { Address } from "../seams/transport.js";
 import { RetransmitCache } from "./retransmit-cache.js";
