@@ -7,7 +7,7 @@ import { MILLISECOND, SECOND } from "../seams/clock.js";
 import type { Address } from "../seams/transport.js";
 import { DEFAULT_ASSEMBLER, type AssemblerConfig } from "./assembler.js";
 import { DEFAULT_SEQ_WINDOW } from "./seq-window.js";
-import { SESSION_TIMING } from "./session.js";
+import { SESSION_TIMING } from "../common/session-timing.js";
 
 export type AgentRole = "agent" | "preferred" | "waypoint";
 

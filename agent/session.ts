@@ -43,6 +43,7 @@ import {
   type FailoverTrigger,
   type FallbackReason,
 } from "../common/control-failover.js";
+import { REJOIN_HINT_MS } from "../common/session-timing.js";
 import { decodeControl } from "../protocol/control-codec.js";
 import { EncodeError } from "../protocol/errors.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
@@ -130,15 +131,6 @@ export interface SessionConfig {
   /** JOIN interval after any other refusal (BAD_REQUEST, FULL), ms. */
   refusedRetryMs: number;
 }
-
-export const SESSION_TIMING = {
-  joinRetryMs: JOIN_BACKOFF.baseMs,
-  joinRetryCapMs: JOIN_BACKOFF.capMs,
-  unknownChannelRetryMs: 2000,
-  refusedRetryMs: 5000,
-};
-/** An unauthenticated REJOIN hint is acted on at most this often, ms (a forged one costs a handshake). */
-export const REJOIN_HINT_MS = 10_000;
 
 export interface SessionStats {
   joinsSent: number;

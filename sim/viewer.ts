@@ -44,7 +44,7 @@ import {
   resumeBackoffMs,
   resumeRetryCapMs,
 } from "../common/control-failover.js";
-import { SESSION_TIMING, REJOIN_HINT_MS } from "../agent/session.js";
+import { REJOIN_HINT_MS, SESSION_TIMING } from "../common/session-timing.js";
 import { AssignParts } from "../protocol/assign-parts.js";
 import { rawPublicKey } from "../protocol/auth.js";
 import { decodeControl } from "../protocol/control-codec.js";
