@@ -6,7 +6,7 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { metaHeader, randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { metaHeader, randomKey, TEST_ORIGIN, type TestKey } from "../tools/origin-key.js";
 import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
 import { MemoryChunkStore } from "../agent/chunk-store.js";

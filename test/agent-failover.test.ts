@@ -38,7 +38,7 @@ import { ControlCenter } from "../control/control-center.js";
 import { SqliteNodeStore } from "../control/store.js";
 import { Origin } from "../origin/origin.js";
 import { CONTROL, Harness, HB as CONTROL_HB, newIdentity, policy } from "./helpers/control-harness.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { type ScriptedServer, ScriptedServers } from "./helpers/scripted-servers.js";
 
 const HB = 500;

@@ -11,7 +11,7 @@ import { FEC_SHARD_PREFIX_BYTES, fecGroupOf, lastFecGroup } from "../protocol/fe
 import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
 import type { DataPacket } from "../protocol/messages.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { CHANNEL, dataPacket, decoded, decoderConfig, reencode, U32 } from "./helpers/fec-packets.js";
 

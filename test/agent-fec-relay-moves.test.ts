@@ -9,7 +9,7 @@ import type { Assignment } from "../agent/data-plane.js";
 import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 import { captureNode, codedIndex } from "./helpers/capture-node.js";

@@ -6,7 +6,7 @@ import { FLAG_PARITY } from "../protocol/limits.js";
 import { LinkAlgorithm } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 fc.configureGlobal({ includeErrorInReport: true });

@@ -5,7 +5,7 @@ import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/fallback-client.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { metaHeader, verifiedMeta } from "./helpers/origin-key.js";
+import { metaHeader, verifiedMeta } from "../tools/origin-key.js";
 
 const BYTES = Buffer.from("a segment of transport stream bytes".repeat(40));
 const SHA = createHash("sha256").update(BYTES).digest();

@@ -7,7 +7,7 @@ import { testRepairer, until } from "./helpers/repairer.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { metaHeader, verifiedMeta } from "./helpers/origin-key.js";
+import { metaHeader, verifiedMeta } from "../tools/origin-key.js";
 
 const BYTES = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
 const SHA = createHash("sha256").update(BYTES).digest();

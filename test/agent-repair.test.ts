@@ -8,7 +8,7 @@ import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/repai
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
-import { metaHeader, randomKey, TEST_ORIGIN, verifiedMeta } from "./helpers/origin-key.js";
+import { metaHeader, randomKey, TEST_ORIGIN, verifiedMeta } from "../tools/origin-key.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 
 const T = repairTiming(2000); // after 1000, stall 300, tail 100, max 2000, gap 150

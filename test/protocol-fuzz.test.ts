@@ -58,7 +58,7 @@ import {
   sampleNodeKey,
   samplePayload,
   sampleSessionKeys,
-} from "./vectors/samples.js";
+} from "../tools/vectors/samples.js";
 import { mulberry32 } from "../seams/prng.js";
 
 const ITERATIONS = 100_000;

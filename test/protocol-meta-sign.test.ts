@@ -19,9 +19,9 @@ import {
   verifySegmentMeta,
   type MetaVerdict,
 } from "../protocol/segment-meta.js";
-import { keyFromSeed, randomKey } from "./helpers/origin-key.js";
+import { keyFromSeed, randomKey } from "../tools/origin-key.js";
 import { segmentMeta } from "./protocol-arbitraries.js";
-import { sampleMeta, sampleOriginKey } from "./vectors/samples.js";
+import { sampleMeta, sampleOriginKey } from "../tools/vectors/samples.js";
 import { mulberry32 } from "../seams/prng.js";
 
 const ORIGIN = keyFromSeed(0x11);

@@ -5,7 +5,7 @@ import { buildTieredPlan } from "../control/topology/engine.js";
 import type { NodePlan, Plan } from "../control/topology/plan.js";
 import { planJoin, planLeave, planMove, type RepairResult } from "../control/topology/repair.js";
 import type { TierNode, TierSnapshot } from "../control/topology/tier-types.js";
-import { mixSnapshot } from "../bench/topology-mix.js";
+import { mixSnapshot } from "../tools/topology-mix.js";
 import { nodeArb, planData, runs, snapshotArb, survivesTier1Failures } from "./topology-arbitraries.js";
 
 fc.configureGlobal({ includeErrorInReport: true });

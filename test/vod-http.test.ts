@@ -17,7 +17,7 @@ import { VodChannel } from "../agent/vod.js";
 import { Pacer } from "../dataplane/pacer.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { randomKey, TEST_ORIGIN, type TestKey } from "../tools/origin-key.js";
 import { encodeSignedMeta } from "../protocol/segment-meta.js";
 import { VodFile } from "../origin/vod-file.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";

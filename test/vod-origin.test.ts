@@ -32,7 +32,7 @@ import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
 import { MetaVerifier } from "../agent/meta-verifier.js";
 import { encodeSignedMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 function tempFile(bytes: Buffer): { path: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-vod-"));

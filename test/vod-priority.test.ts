@@ -13,7 +13,7 @@ import { MemoryChunkStore } from "../agent/chunk-store.js";
 import { DataPlane } from "../agent/data-plane.js";
 import { VodSet } from "../agent/vod-set.js";
 import { packetizeSegment, type Packet } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { decodeData } from "../protocol/data-codec.js";
 import type { AssignBody, ChannelInfo } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";

@@ -9,7 +9,7 @@ import { MetaVerifier } from "../../agent/meta-verifier.js";
 import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/repair.js";
 import { MemoryLogger } from "../../seams/log.js";
 import type { ManualClock } from "../../seams/manual-clock.js";
-import { TEST_ORIGIN } from "./origin-key.js";
+import { TEST_ORIGIN } from "../../tools/origin-key.js";
 
 export function testRepairer(
   clock: ManualClock,
@@ -25,7 +25,7 @@ export function testRepairer(
       logger,
       client: new FallbackClient({ fetch }),
       assembler,
-      // The channel's origin is TEST_ORIGIN (helpers/origin-key.ts), channel id 0.
+      // The channel's origin is TEST_ORIGIN (tools/origin-key.ts), channel id 0.
       verifier: new MetaVerifier({ channel: 0, originKey: TEST_ORIGIN.publicKey }),
       commit: (seg, source) => {
         committed.push({ seg, source });

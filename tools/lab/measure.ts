@@ -1,5 +1,5 @@
 /**
- * Measuring a lab cluster (test/helpers/lab-cluster.ts), shared by test/lab-tiered.test.ts and
+ * Measuring a lab cluster (tools/lab/cluster.ts), shared by test/lab-tiered.test.ts and
  * bench/lab.ts: scenario (a)'s configuration, warm-up and measurement windows as conditions with
  * deadlines, continuity over a window between two snapshots, CPU of the cluster and the machine,
  * and a one-line-per-agent report for logs.
@@ -9,14 +9,14 @@
  * continuity is (onTime1 - onTime0) / (expected1 - expected0) between two snapshots.
  */
 import type { AgentStatus } from "../../agent/status.js";
-import { waitFor } from "./cli.js";
+import { waitFor } from "../cli.js";
 import {
   cpuSeconds,
   machineCpuSeconds,
   type LabAgentSpec,
   type LabCluster,
   type LabClusterConfig,
-} from "./lab-cluster.js";
+} from "./cluster.js";
 
 /**
  * Scenario (a): 24 agents in 4 regions (plus the core), 6 per region with uploads of 4000, 3000

@@ -1,10 +1,10 @@
 /**
  * Network namespace operations the network lab shares between tear-down (Lab.destroy, kill) and
- * the stale-lab sweep (lab-sweep.ts): listing lab namespaces, killing every process inside one,
+ * the stale-lab sweep (sweep.ts): listing lab namespaces, killing every process inside one,
  * and deleting one (deleting a namespace deletes every link in it).
  */
-import { LAB_PREFIX } from "./lab-plan.js";
-import { run, tool } from "./lab-run.js";
+import { LAB_PREFIX } from "./plan.js";
+import { run, tool } from "./run.js";
 
 /** Every lab namespace (name starting with `prefix`, default "tcl-"). */
 export async function labNamespaces(prefix = LAB_PREFIX): Promise<string[]> {

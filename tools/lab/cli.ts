@@ -5,8 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Lab } from "./lab-instance.js";
-import { LAB_PREFIX, type LabSpec } from "./lab-plan.js";
+import { Lab } from "./instance.js";
+import { LAB_PREFIX, type LabSpec } from "./plan.js";
 
 /** scripts/lab: the lab by hand. */
 export async function cli(argv: string[]): Promise<number> {

@@ -4,9 +4,9 @@
  * get the VerifiedMeta the agent's assembler takes.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { MetaVerifier, type VerifiedMeta } from "../../agent/meta-verifier.js";
-import type { SegmentMeta, SegmentMetaFields } from "../../protocol/messages.js";
-import { encodeSegmentMeta, signSegmentMeta } from "../../protocol/segment-meta.js";
+import { MetaVerifier, type VerifiedMeta } from "../agent/meta-verifier.js";
+import type { SegmentMeta, SegmentMetaFields } from "../protocol/messages.js";
+import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js";
 
 /** PKCS#8 DER of an Ed25519 private key, before its 32-byte seed (RFC 8410). */
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");

@@ -1,9 +1,9 @@
 /**
- * The network lab's impairment rules as text (pure), applied per host link by lab-build.ts:
+ * The network lab's impairment rules as text (pure), applied per host link by build.ts:
  * the nftables ruleset that drops UDP at random on eth0 (egress and ingress, netdev hooks, so a
  * drop is silent like a wire), and the tc tbf arguments of an upload cap.
  */
-import { DEFAULT_UP_QUEUE_MS } from "./lab-plan.js";
+import { DEFAULT_UP_QUEUE_MS } from "./plan.js";
 
 /** The nftables ruleset for a host: drop `lossPercent` of UDP leaving and entering eth0. */
 export function lossRuleset(lossPercent: number): string {

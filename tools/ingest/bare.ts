@@ -5,12 +5,12 @@
  * `{ready, port, pid, recvBufferBytes}` (what the kernel granted), and answers `{count}` to every
  * `"count"` message. It ends when its parent goes.
  *
- *   node --import tsx bench/ingest-bare.ts <recvBufferBytes>
+ *   node --import tsx tools/ingest/bare.ts <recvBufferBytes>
  */
 import dgram from "node:dgram";
 
 const asked = Number(process.argv[2] ?? 0);
-if (process.send === undefined) throw new Error("bench/ingest-bare.ts runs as a child with an IPC channel");
+if (process.send === undefined) throw new Error("tools/ingest/bare.ts runs as a child with an IPC channel");
 const send = process.send.bind(process);
 
 let count = 0;

@@ -71,7 +71,7 @@ export interface LabClusterConfig {
   interRegionJitterMs?: number;
   /**
    * The agents' uplink buffer, ms at their cap (tbf latency; default the lab's 50), beside a
-   * 50 ms tbf burst (lab-rules.ts). A deep one delays the TCP ACKs of a node whose relaying
+   * 50 ms tbf burst (rules.ts). A deep one delays the TCP ACKs of a node whose relaying
    * keeps its uplink busy.
    */
   upQueueMs?: number;

@@ -1,6 +1,6 @@
 /**
  * The load generator of bench:ingest and of the flash-crowd test: simulated viewers on real UDP,
- * in a process of their own so that their CPU is not control's. A child of bench/ingest-client.ts
+ * in a process of their own so that their CPU is not control's. A child of tools/ingest/client.ts
  * (IPC channel); every request `{id, cmd, args}` gets one answer `{id, ok, result | error}`.
  *
  * Each viewer is sim/viewer.ts (the agent's control session: the real handshake, JOIN retries on
@@ -29,16 +29,16 @@
  *   stop     LEAVE nothing: closes every socket and exits
  */
 import { performance } from "node:perf_hooks";
-import { WIRE_VERSION } from "../protocol/limits.js";
-import { decodeControl } from "../protocol/control-codec.js";
-import { type ControlMessage, JoinError, MsgType } from "../protocol/messages.js";
-import { systemClock } from "../seams/clock.js";
-import type { Address, DatagramHandler, Transport } from "../seams/transport.js";
-import { UdpTransport } from "../seams/udp-transport.js";
-import { Viewer, type ViewerScheduler } from "../sim/viewer.js";
-import type { GroupProgress, LoadCounters, LoadInit, LoadRequest } from "./ingest-client.js";
+import { WIRE_VERSION } from "../../protocol/limits.js";
+import { decodeControl } from "../../protocol/control-codec.js";
+import { type ControlMessage, JoinError, MsgType } from "../../protocol/messages.js";
+import { systemClock } from "../../seams/clock.js";
+import type { Address, DatagramHandler, Transport } from "../../seams/transport.js";
+import { UdpTransport } from "../../seams/udp-transport.js";
+import { Viewer, type ViewerScheduler } from "../../sim/viewer.js";
+import type { GroupProgress, LoadCounters, LoadInit, LoadRequest } from "./client.js";
 
-if (process.send === undefined) throw new Error("bench/ingest-load.ts runs as a child with an IPC channel");
+if (process.send === undefined) throw new Error("tools/ingest/load.ts runs as a child with an IPC channel");
 const reply = process.send.bind(process);
 
 /** The envelope's type byte: every control message starts a5..a7 00 01 01 <type> (control-codec.ts). */

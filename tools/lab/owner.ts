@@ -1,11 +1,11 @@
 /**
  * Who owns a network lab: the owner (pid and start time, or "manual" for the CLI's `up`) is
- * written as the alias of the router namespace's loopback when the lab is built (lab-build.ts),
- * so a sweep (lab-sweep.ts) can tell a lab whose owner died from a live one.
+ * written as the alias of the router namespace's loopback when the lab is built (build.ts),
+ * so a sweep (sweep.ts) can tell a lab whose owner died from a live one.
  */
 import { readFileSync } from "node:fs";
-import { LAB_PREFIX } from "./lab-plan.js";
-import { run, tool } from "./lab-run.js";
+import { LAB_PREFIX } from "./plan.js";
+import { run, tool } from "./run.js";
 
 export const OWNER_TAG = "tiercast-lab owner=";
 

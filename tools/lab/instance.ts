@@ -1,11 +1,11 @@
 /**
- * A built network lab (Lab): creating it (lab-build.ts) and tearing it down (destroy, and
+ * A built network lab (Lab): creating it (build.ts) and tearing it down (destroy, and
  * destroySync for exit hooks: kill what it spawned and everything else in its namespaces, then
  * delete them), its hosts' names, addresses and `--net-delay` rules, running and spawning
  * processes inside a host (`ip netns exec`), and the management path: `fetch` / `getJson` reach
- * a host's HTTP server from this process through the relay (lab-relay.ts) started on first use
+ * a host's HTTP server from this process through the relay (relay.ts) started on first use
  * in the router namespace, listening on a Unix socket. The static `sweep` removes stale labs
- * (lab-sweep.ts). See lab.ts for the layout.
+ * (sweep.ts). See lab.ts for the layout.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,10 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatDelayRules, type DelayRule } from "../../seams/impaired-transport.js";
-import { buildLab } from "./lab-build.js";
-import { hookProcessExit, live } from "./lab-live.js";
-import { deleteNamespace, killAllIn, killPid, labNamespaces } from "./lab-netns.js";
-import { labOwner } from "./lab-owner.js";
+import { buildLab } from "./build.js";
+import { hookProcessExit, live } from "./live.js";
+import { deleteNamespace, killAllIn, killPid, labNamespaces } from "./netns.js";
+import { labOwner } from "./owner.js";
 import {
   LAB_PREFIX,
   planLab,
@@ -26,12 +26,12 @@ import {
   type LabHost,
   type LabPlan,
   type LabSpec,
-} from "./lab-plan.js";
-import { LabProcess, type SpawnOptions } from "./lab-process.js";
-import { nodeArgv, REPO_ROOT, run, tool, type RunOptions, type RunResult } from "./lab-run.js";
-import { sweepLabs } from "./lab-sweep.js";
+} from "./plan.js";
+import { LabProcess, type SpawnOptions } from "./process.js";
+import { nodeArgv, REPO_ROOT, run, tool, type RunOptions, type RunResult } from "./run.js";
+import { sweepLabs } from "./sweep.js";
 
-const RELAY = fileURLToPath(new URL("./lab-relay.ts", import.meta.url));
+const RELAY = fileURLToPath(new URL("./relay.ts", import.meta.url));
 
 /** An HTTP answer fetched through the lab's management path. */
 export interface LabHttpResponse {
@@ -47,7 +47,7 @@ export class Lab {
   readonly #byName: Map<string, LabHost>;
   #destroyed: Promise<void> | undefined;
   #gone = false;
-  /** The management relay's socket, once started (lab-relay.ts); its folder, to remove. */
+  /** The management relay's socket, once started (relay.ts); its folder, to remove. */
   #relay: Promise<string> | undefined;
   #relayDir: string | undefined;
 
@@ -95,7 +95,7 @@ export class Lab {
 
   /**
    * Removes stale labs whose namespaces start with `prefix`: owner dead or unknown, or every
-   * one with `force` (lab-sweep.ts). Returns the namespaces removed.
+   * one with `force` (sweep.ts). Returns the namespaces removed.
    */
   static sweep(prefix = LAB_PREFIX, options: { force?: boolean } = {}): Promise<string[]> {
     return sweepLabs(prefix, options);

@@ -1,10 +1,10 @@
 /**
  * The network labs of this process still standing, and the process hooks that tear them down
  * synchronously on exit and on SIGINT/SIGTERM/SIGHUP (then die of the signal as the process
- * would have). The sweep (lab-sweep.ts) leaves these labs alone.
+ * would have). The sweep (sweep.ts) leaves these labs alone.
  */
 
-/** What the hooks and the sweep need of a lab (lab-instance.ts, Lab). */
+/** What the hooks and the sweep need of a lab (instance.ts, Lab). */
 export interface LiveLab {
   readonly name: string;
   destroySync(): void;

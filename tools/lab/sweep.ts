@@ -4,10 +4,10 @@
  * labs, persistent (CLI `up`) labs, labs whose owner still runs, and labs being built.
  */
 import { statSync } from "node:fs";
-import { isLive } from "./lab-live.js";
-import { deleteNamespace, killAllIn, labNamespaces } from "./lab-netns.js";
-import { labOwner, ownerId } from "./lab-owner.js";
-import { LAB_PREFIX } from "./lab-plan.js";
+import { isLive } from "./live.js";
+import { deleteNamespace, killAllIn, labNamespaces } from "./netns.js";
+import { labOwner, ownerId } from "./owner.js";
+import { LAB_PREFIX } from "./plan.js";
 
 /** How long an untagged lab (being built) is safe from sweep. */
 const UNTAGGED_GRACE_MS = 60_000;

@@ -29,7 +29,7 @@ import {
   TierRole,
 } from "../../protocol/messages.js";
 import { signSegmentMeta } from "../../protocol/segment-meta.js";
-import { keyFromSeed } from "../helpers/origin-key.js";
+import { keyFromSeed } from "../origin-key.js";
 
 /** The origin key of the samples (a fixed seed: its signatures are the same every run). */
 export const sampleOriginKey = keyFromSeed(0x5a);

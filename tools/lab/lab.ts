@@ -21,7 +21,7 @@
  *
  * Management path: `lab.fetch(url)` / `lab.getJson(url)` reach any host's HTTP server from the
  * test process (in the root namespace, which has no route into the lab) through a relay
- * (lab-relay.ts) started on first use in the router namespace and listening on a Unix socket:
+ * (relay.ts) started on first use in the router namespace and listening on a Unix socket:
  * nothing is added to the lab's network, and labs running at once do not clash. A player such
  * as ffmpeg runs inside a host instead (`lab.exec`), as a LAN player would.
  *
@@ -34,14 +34,14 @@
  * (scripts/lab) it is the operators' CLI: up / down / hold / sweep / list.
  *
  * The parts, one concern each (this module re-exports the public API and is the CLI's entry):
- *   lab-plan.ts (spec → plan, pure), lab-rules.ts (nftables / tbf rule text, pure), lab-run.ts
- *   (tool paths, running commands), lab-process.ts (LabProcess), lab-build.ts (building the
- *   network), lab-instance.ts (the Lab class), lab-live.ts (exit hooks), lab-netns.ts and
- *   lab-owner.ts (namespaces, owner tags), lab-sweep.ts (stale labs), lab-cli.ts (scripts/lab).
+ *   plan.ts (spec → plan, pure), rules.ts (nftables / tbf rule text, pure), run.ts
+ *   (tool paths, running commands), process.ts (LabProcess), build.ts (building the
+ *   network), instance.ts (the Lab class), live.ts (exit hooks), netns.ts and
+ *   owner.ts (namespaces, owner tags), sweep.ts (stale labs), cli.ts (scripts/lab).
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { cli } from "./lab-cli.js";
+import { cli } from "./cli.js";
 
 export {
   DEFAULT_UP_QUEUE_MS,
@@ -54,11 +54,11 @@ export {
   type LabHostSpec,
   type LabPlan,
   type LabSpec,
-} from "./lab-plan.js";
-export { lossRuleset, tbfArgs } from "./lab-rules.js";
-export { nodeArgv, REPO_ROOT, run, tool, type RunOptions, type RunResult } from "./lab-run.js";
-export { LabProcess, type SpawnOptions } from "./lab-process.js";
-export { Lab, type LabHttpResponse } from "./lab-instance.js";
+} from "./plan.js";
+export { lossRuleset, tbfArgs } from "./rules.js";
+export { nodeArgv, REPO_ROOT, run, tool, type RunOptions, type RunResult } from "./run.js";
+export { LabProcess, type SpawnOptions } from "./process.js";
+export { Lab, type LabHttpResponse } from "./instance.js";
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   cli(process.argv.slice(2)).then(

@@ -1,15 +1,15 @@
 /**
- * Building a network lab's network from its plan (lab-plan.ts): the router namespace (owner tag
+ * Building a network lab's network from its plan (plan.ts): the router namespace (owner tag
  * on its loopback, ip_forward, one bridge per region), then every host's namespace, a few at a
  * time: a veth whose peer sits on its region's bridge, its address and default route, and its
- * impairments (tbf upload cap, nftables loss; lab-rules.ts). Every interface is created inside
+ * impairments (tbf upload cap, nftables loss; rules.ts). Every interface is created inside
  * its namespace, so names never meet in the root namespace. `addNamespace` creates a namespace
  * and records it at once, so a build that fails part-way is still torn down whole.
  */
-import { OWNER_TAG, ownerId } from "./lab-owner.js";
-import { routerAddress, type LabHost, type LabPlan } from "./lab-plan.js";
-import { lossRuleset, tbfArgs } from "./lab-rules.js";
-import { run, tool } from "./lab-run.js";
+import { OWNER_TAG, ownerId } from "./owner.js";
+import { routerAddress, type LabHost, type LabPlan } from "./plan.js";
+import { lossRuleset, tbfArgs } from "./rules.js";
+import { run, tool } from "./run.js";
 
 export interface BuildOptions {
   /** Tagged "manual" instead of this process as the owner (the CLI's `up`). */

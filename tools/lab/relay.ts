@@ -1,5 +1,5 @@
 /**
- * The network lab's management path (test/helpers/lab.ts, `lab.fetch`): an HTTP relay that runs
+ * The network lab's management path (tools/lab/lab.ts, `lab.fetch`): an HTTP relay that runs
  * in the lab's router namespace — which reaches every host directly on its region's bridge — and
  * listens on a Unix socket. A Unix socket is a file, not a network address, so the test process
  * in the root namespace reaches it without any route into the lab, and two labs never clash
@@ -7,7 +7,7 @@
  * veth, no address, no loss, cap or delay is added or crossed (the router's bridges carry no
  * impairment; a host's tbf cap still applies to what that host sends).
  *
- *   node --import tsx test/helpers/lab-relay.ts --socket /tmp/x/relay.sock
+ *   node --import tsx tools/lab/relay.ts --socket /tmp/x/relay.sock
  *
  * A request in absolute form, `GET http://10.77.1.10:8081/status` (a proxy request), is made to
  * that address and the answer streamed back (status, headers, body). Only http:// URLs inside

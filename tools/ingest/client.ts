@@ -1,12 +1,12 @@
 /**
- * The parent's side of bench:ingest's child processes: the load generator (bench/ingest-load.ts,
- * simulated viewers on real UDP) and the bare receiver (bench/ingest-bare.ts). Used by
+ * The parent's side of bench:ingest's child processes: the load generator (tools/ingest/load.ts,
+ * simulated viewers on real UDP) and the bare receiver (tools/ingest/bare.ts). Used by
  * bench/ingest.ts and by the flash-crowd test (test/control-flash-crowd.test.ts). The children
  * run TypeScript through tsx, as the parent does, and end when their parent goes.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Address } from "../seams/transport.js";
+import type { Address } from "../../seams/transport.js";
 
 export interface LoadInit {
   control: Address;
@@ -71,11 +71,11 @@ interface LoadReply {
   error?: string;
 }
 
-const LOAD_MAIN = fileURLToPath(new URL("./ingest-load.ts", import.meta.url));
-const BARE_MAIN = fileURLToPath(new URL("./ingest-bare.ts", import.meta.url));
+const LOAD_MAIN = fileURLToPath(new URL("./load.ts", import.meta.url));
+const BARE_MAIN = fileURLToPath(new URL("./bare.ts", import.meta.url));
 const TSX = ["--import", "tsx"];
 /** The package root: tsx is resolved from there. */
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /** The load generator child. */
 export class LoadGenerator {
