@@ -29,8 +29,8 @@ import { Assembler, type AssembleResult, type CompletedSegment } from "./assembl
 import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
 import type { AgentConfig } from "./config.js";
 import { Continuity } from "./continuity.js";
-import { assignmentOf, DataPlane } from "./data-plane.js";
-import { parentUrls, senderLabel } from "./assignment.js";
+import { DataPlane } from "./data-plane.js";
+import { assignmentOf, parentUrls, senderLabel } from "./assignment.js";
 import { MetaVerifier } from "./meta-verifier.js";
 import { AgentError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";

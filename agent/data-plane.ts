@@ -41,10 +41,6 @@ import { NackRepair, type NackStats } from "./nack-repair.js";
 import { SubstreamBuffers } from "./substream-buffers.js";
 import { LossSampler } from "./loss-sampler.js";
 
-export type { NackStats } from "./nack-repair.js";
-
-export { assignmentOf, forwardTargets, type Assignment } from "./assignment.js";
-
 export interface DataPlaneDeps {
   clock: Clock;
   logger: Logger;

@@ -20,7 +20,7 @@ import { runnableCode } from "../protocol/reed-solomon.js";
 import type { Clock } from "../seams/clock.js";
 import { FecDecoder } from "./fec-decoder.js";
 import { FecEncoder } from "../dataplane/fec-encoder.js";
-import type { Assignment } from "./data-plane.js";
+import type { Assignment } from "./assignment.js";
 import { SeqWindow } from "./seq-window.js";
 
 export interface FecRelayConfig {

@@ -30,16 +30,15 @@
  * count from the start again); a resumed one keeps them. LEAVE on a clean stop.
  * VoD downloads (`extraChannels`) ride the same session: JOIN lists them after the live
  * channel, each gets its own ASSIGN versions and its own HEARTBEAT every interval.
- * Message handling is in handlers/ (one file per message type); this file holds state and timers.
+ * Message handling is in handlers/ (one file per message type), which see the session as
+ * SessionState (session-state.ts, with the types around it); this file holds state and timers.
  */
-import type { KeyObject } from "node:crypto";
 import { ControlLink } from "../common/control-link.js";
 import {
   ControlFailover,
   EpochFence,
   JOIN_BACKOFF,
   JoinBackoff,
-  type FailoverStats,
   type FailoverTrigger,
   type FallbackReason,
 } from "../common/control-failover.js";
@@ -51,112 +50,29 @@ import {
   JoinError,
   LeaveReason,
   MsgType,
-  type AssignBody,
   type ChannelInfo,
   type ControlMessage,
   type HeartbeatBody,
-  type JoinAckBody,
-  type NatType,
   type Placement,
-  type Role,
 } from "../protocol/messages.js";
-import type { Clock, Timer } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
-import { addressKey, type Address, type Transport } from "../seams/transport.js";
+import type { Timer } from "../seams/clock.js";
+import { addressKey, type Address } from "../seams/transport.js";
 import { onAssign } from "./handlers/on-assign.js";
 import { AssignParts } from "../protocol/assign-parts.js";
 import { onHeartbeatAck } from "./handlers/on-heartbeat-ack.js";
 import { onJoinAck } from "./handlers/on-join-ack.js";
 import { onRedirect } from "./handlers/on-redirect.js";
 import { onResumeAck } from "./handlers/on-resume-ack.js";
+import type {
+  RejoinReason,
+  SessionConfig,
+  SessionDeps,
+  SessionPhase,
+  SessionState,
+  SessionStats,
+} from "./session-state.js";
 
-export type SessionPhase =
-  "idle" | "joining" | "waiting_channel" | "refused" | "joined" | "resuming" | "stopped";
-
-export interface SessionHooks {
-  /** JOIN_ACK accepted: the node's id, region and the channel's parameters. */
-  /** `channel` is undefined for an idle box (it watches nothing). */
-  joined(ack: JoinAckBody, channel: ChannelInfo | undefined): void;
-  /** A newer ASSIGN for our channel. */
-  assigned(body: AssignBody): void;
-  /** The heartbeat's body at local time `ts` (assignVersion is filled in by the session). */
-  heartbeat(ts: number): Omit<HeartbeatBody, "assignVersion">;
-  /** The heartbeat of an extra (VoD) channel; none is sent while it returns undefined. */
-  extraHeartbeat?(ts: number, channel: ChannelInfo): Omit<HeartbeatBody, "assignVersion"> | undefined;
-  /** Control's key, trusted on first use, was confirmed by a signed JOIN_ACK: keep it. */
-  controlKeyLearnt?(key: Uint8Array): void;
-}
-
-export interface SessionDeps {
-  clock: Clock;
-  transport: Transport;
-  logger: Logger;
-  hooks: SessionHooks;
-  /** Jitter of the JOIN back-off and the RESUME schedule, [0, 1) (default Math.random). */
-  random?: () => number;
-}
-
-export interface SessionConfig {
-  /** The control endpoints (one, or several: failover); the first is JOINed first. */
-  control: Address | readonly Address[];
-  channel: string;
-  /** The node's Ed25519 key pair (raw public key: JOIN.key). */
-  identity: { publicKey: Uint8Array; privateKey: KeyObject };
-  /** Control's public key (raw Ed25519), pinned; or trustOnFirstUse. */
-  controlKey?: Uint8Array | undefined;
-  trustOnFirstUse?: boolean;
-  /** False only in the attack suite's negative controls (nothing from control is checked). */
-  verifyControl?: boolean;
-  /** Enrolment token for control's `token` policy (needed once, by a new key). */
-  enrolmentToken?: string | undefined;
-  role: Role;
-  uploadKbps: number;
-  nat: NatType;
-  /** LAN HTTP port. */
-  httpPort: number;
-  regionHint?: string;
-  /** VoD channels joined as well as `channel` (downloads carried at the same time). */
-  extraChannels?: readonly string[];
-  /**
-   * An idle box: JOIN with no channel, offering to relay whatever control recruits it for
-   * (`channel` is then not watched; ASSIGNs for any channel are applied).
-   */
-  idle?: boolean;
-  /** JOIN back-off base until JOIN_ACK, ms: the first resend after 0.5-1 x this (JoinBackoff). */
-  joinRetryMs: number;
-  /** The back-off's ceiling, ms (default JOIN_BACKOFF.capMs, 30 s). */
-  joinRetryCapMs?: number;
-  /** JOIN interval after JOIN_ACK UNKNOWN_CHANNEL (the origin may not have joined yet), ms. */
-  unknownChannelRetryMs: number;
-  /** JOIN interval after any other refusal (BAD_REQUEST, FULL), ms. */
-  refusedRetryMs: number;
-}
-
-export interface SessionStats {
-  joinsSent: number;
-  heartbeatsSent: number;
-  /** Encoded heartbeat sizes. */
-  heartbeatBytesMax: number;
-  heartbeatBytesTotal: number;
-  /** Control datagrams that did not decode, by code. */
-  malformed: Record<string, number>;
-  /** Control datagrams from an address that is not the control center. */
-  rejected: number;
-  /** Control datagrams that did not authenticate, by reason (common/control-link.ts). */
-  authFailed: Record<string, number>;
-  /** REJOIN hints ignored because one was honoured less than REJOIN_HINT_MS ago. */
-  hintsIgnored: number;
-  /** JOIN_ACK BUSY answers honoured (the next JOIN waited for their retry-after), and ignored (one per JOIN). */
-  busy: number;
-  busyIgnored: number;
-  rejoins: number;
-  /** Control datagrams dropped for a DCM epoch below one already seen (a deposed server), by type. */
-  fenced: { assign: number; heartbeatAck: number; resumeAck: number };
-  /** Reassociation (ControlFailover): failovers started, RESUME outcomes, early re-sends, REDIRECTs ignored. */
-  failover: FailoverStats;
-}
-
-export class Session {
+export class Session implements SessionState {
   readonly stats: SessionStats = {
     joinsSent: 0,
     heartbeatsSent: 0,
@@ -357,7 +273,7 @@ export class Session {
    * Starts (again) to JOIN: at once, then on the back-off until a JOIN_ACK (after a refusal:
    * every unknownChannelRetryMs / refusedRetryMs).
    */
-  rejoin(why: "start" | "rejoin" | "unknown_channel" | "refused"): void {
+  rejoin(why: RejoinReason): void {
     this.phase = why === "unknown_channel" ? "waiting_channel" : why === "refused" ? "refused" : "joining";
     if (why === "rejoin") this.stats.rejoins++;
     if (why === "start" || why === "rejoin") {

@@ -35,10 +35,10 @@ import type { Address } from "../seams/transport.js";
 import { createHash } from "node:crypto";
 import { Assembler } from "./assembler.js";
 import type { ChunkStore } from "./chunk-store.js";
-import { assignmentOf, DataPlane } from "./data-plane.js";
+import { DataPlane } from "./data-plane.js";
 import { AgentError, FallbackError } from "./errors.js";
 import { FallbackClient } from "./fallback-client.js";
-import { senderLabel } from "./assignment.js";
+import { assignmentOf, senderLabel } from "./assignment.js";
 import { MetaVerifier, type MetaCheck } from "./meta-verifier.js";
 import { repairDue, type RepairTiming } from "./repair.js";
 

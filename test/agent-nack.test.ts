@@ -1,7 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
 import { Pacer } from "../dataplane/pacer.js";
-import { DataPlane, type Assignment } from "../agent/data-plane.js";
+import type { Assignment } from "../agent/assignment.js";
+import { DataPlane } from "../agent/data-plane.js";
 import { NackTracker } from "../agent/nack-tracker.js";
 import { NackResponder } from "../dataplane/nack-responder.js";
 import { RetransmitCache } from "../dataplane/retransmit-cache.js";

@@ -10,9 +10,9 @@
 import { AssignParts } from "../../protocol/assign-parts.js";
 import { placementOf } from "../../common/control-failover.js";
 import type { AssignBody, MessageOf, MsgType } from "../../protocol/messages.js";
-import type { Session } from "../session.js";
+import type { SessionState } from "../session-state.js";
 
-export function onAssign(s: Session, msg: MessageOf<MsgType.ASSIGN>): void {
+export function onAssign(s: SessionState, msg: MessageOf<MsgType.ASSIGN>): void {
   if (s.phase === "stopped") return;
   const body = msg.body;
   const epoch = body.epoch ?? 0;
@@ -54,7 +54,7 @@ export function onAssign(s: Session, msg: MessageOf<MsgType.ASSIGN>): void {
   s.deps.hooks.assigned(a);
 }
 
-function onExtraAssign(s: Session, body: AssignBody): void {
+function onExtraAssign(s: SessionState, body: AssignBody): void {
   const last = s.extraVersions.get(body.channel) ?? 0;
   if (body.version <= last) return;
   let parts = s.extraParts.get(body.channel);

@@ -6,9 +6,9 @@
  * so with VoD channels (other DCMs, other epochs) its epoch is not used.
  */
 import type { MessageOf, MsgType } from "../../protocol/messages.js";
-import type { Session } from "../session.js";
+import type { SessionState } from "../session-state.js";
 
-export function onHeartbeatAck(s: Session, msg: MessageOf<MsgType.HEARTBEAT_ACK>): void {
+export function onHeartbeatAck(s: SessionState, msg: MessageOf<MsgType.HEARTBEAT_ACK>): void {
   if (s.phase === "stopped") return;
   const epoch = msg.body.epoch;
   if (epoch !== undefined && s.extras.length === 0) {

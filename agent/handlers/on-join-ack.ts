@@ -5,9 +5,9 @@
  */
 import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
-import type { Session } from "../session.js";
+import type { SessionState } from "../session-state.js";
 
-export function onJoinAck(s: Session, msg: MessageOf<MsgType.JOIN_ACK>, from: Address): void {
+export function onJoinAck(s: SessionState, msg: MessageOf<MsgType.JOIN_ACK>, from: Address): void {
   const ack = msg.body;
   const log = s.deps.logger;
   switch (ack.error) {

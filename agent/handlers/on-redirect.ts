@@ -4,9 +4,9 @@
  * spoofed REDIRECT cannot send it anywhere new); what follows is ControlFailover.redirect's.
  */
 import type { MessageOf, MsgType } from "../../protocol/messages.js";
-import type { Session } from "../session.js";
+import type { SessionState } from "../session-state.js";
 
-export function onRedirect(s: Session, msg: MessageOf<MsgType.REDIRECT>): void {
+export function onRedirect(s: SessionState, msg: MessageOf<MsgType.REDIRECT>): void {
   if (s.phase === "stopped" || s.phase === "idle") return;
   const { channel, endpoints } = msg.body;
   // Before the first JOIN_ACK the channel's id is not known: any REDIRECT may steer the JOIN.

@@ -8,10 +8,10 @@
  */
 import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
 import { addressKey, type Address } from "../../seams/transport.js";
-import type { Session } from "../session.js";
+import type { SessionState } from "../session-state.js";
 
 export function onResumeAck(
-  s: Session,
+  s: SessionState,
   buf: Uint8Array,
   msg: MessageOf<MsgType.RESUME_ACK>,
   from: Address,
