@@ -18,7 +18,7 @@ import { UdpTransport } from "../seams/udp-transport.js";
 import { HostAliasTransport } from "../common/host-alias-transport.js";
 import { HEADERS_TIMEOUT_MS } from "../common/http-server.js";
 import { Agent } from "./agent.js";
-import { SqliteChunkStore } from "./cache.js";
+import { SqliteChunkStore } from "./store/cache.js";
 import { ROUTER_TUNING, type AgentConfig, type AgentRole } from "./config.js";
 import { loadOrCreateIdentity } from "./identity.js";
 import {
@@ -28,7 +28,7 @@ import {
   saveLearntControlKey,
   verificationDisabled,
 } from "../common/control-key.js";
-import { corsOriginError, LanHttp } from "./lan-http.js";
+import { corsOriginError, LanHttp } from "./lan/lan-http.js";
 
 const NATS = ["unknown", "open", "full_cone", "restricted", "port_restricted", "symmetric"] as const;
 const NAT_VALUES: Record<(typeof NATS)[number], NatType> = {

@@ -4,7 +4,7 @@
 // holes named in the empty mask, and the u32 seq wrap. Framing is in agent-fec-shard.test.ts.
 import test from "ava";
 import fc from "fast-check";
-import { FecDecoder } from "../agent/fec-decoder.js";
+import { FecDecoder } from "../agent/relay/fec-decoder.js";
 import { FecEncoder } from "../dataplane/fec-encoder.js";
 import { mulberry32 } from "../seams/prng.js";
 import { FEC_SHARD_PREFIX_BYTES, fecGroupOf, lastFecGroup } from "../protocol/fec-shard.js";

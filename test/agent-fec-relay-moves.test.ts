@@ -5,7 +5,7 @@
  * d): with 2 of 6 coded substreams cut, every move of a coded link cost the groups in flight.
  */
 import test from "ava";
-import type { Assignment } from "../agent/assignment.js";
+import type { Assignment } from "../agent/relay/assignment.js";
 import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";

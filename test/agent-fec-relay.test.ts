@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import type { Assignment } from "../agent/assignment.js";
+import type { Assignment } from "../agent/relay/assignment.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { FLAG_PARITY } from "../protocol/limits.js";
 import { LinkAlgorithm } from "../protocol/messages.js";

@@ -1,9 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
 import { Pacer } from "../dataplane/pacer.js";
-import type { Assignment } from "../agent/assignment.js";
-import { DataPlane } from "../agent/data-plane.js";
-import { NackTracker } from "../agent/nack-tracker.js";
+import type { Assignment } from "../agent/relay/assignment.js";
+import { DataPlane } from "../agent/relay/data-plane.js";
+import { NackTracker } from "../agent/relay/nack-tracker.js";
 import { NackResponder } from "../dataplane/nack-responder.js";
 import { RetransmitCache } from "../dataplane/retransmit-cache.js";
 import { decodeData, encodeData } from "../protocol/data-codec.js";

@@ -1,7 +1,7 @@
 import test from "ava";
 import { createHash } from "node:crypto";
-import { Assembler } from "../agent/assembler.js";
-import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/fallback-client.js";
+import { Assembler } from "../agent/store/assembler.js";
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/store/fallback-client.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
@@ -89,7 +89,7 @@ test("when no parent has the segment it comes from the origin, and is counted so
 
 test("a parent that says 503 with a Retry-After is not asked again before then", async (t) => {
   const { clock, repairer, committed, asked, assembler } = setup({
-    // Repairs off (agent/lan-http.ts PEER_REPAIR_OFF_RETRY_S): come back in 600 s.
+    // Repairs off (agent/lan/lan-http.ts PEER_REPAIR_OFF_RETRY_S): come back in 600 s.
     "10.0.0.1:8080": () =>
       new Response("no repairs here", { status: 503, headers: { "Retry-After": "600" } }),
     "origin:8000": fromOrigin,

@@ -1,8 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { Assembler } from "../agent/assembler.js";
-import { coalesce } from "../agent/repair.js";
+import { Assembler } from "../agent/store/assembler.js";
+import { coalesce } from "../agent/store/repair.js";
 import { testRepairer, until } from "./helpers/repairer.js";
 import { parseRange } from "../common/http-range.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";

@@ -1,10 +1,10 @@
 import test from "ava";
 import { createHash } from "node:crypto";
-import { Assembler, type PendingSegment } from "../agent/assembler.js";
+import { Assembler, type PendingSegment } from "../agent/store/assembler.js";
 import { FallbackError } from "../agent/errors.js";
-import { FallbackClient } from "../agent/fallback-client.js";
-import { MetaVerifier } from "../agent/meta-verifier.js";
-import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/repair.js";
+import { FallbackClient } from "../agent/store/fallback-client.js";
+import { MetaVerifier } from "../agent/store/meta-verifier.js";
+import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/store/repair.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";

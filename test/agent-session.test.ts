@@ -1,6 +1,6 @@
 import test from "ava";
-import { Session } from "../agent/session.js";
-import type { SessionHooks } from "../agent/session-state.js";
+import { Session } from "../agent/session/session.js";
+import type { SessionHooks } from "../agent/session/session-state.js";
 import { REJOIN_HINT_MS, SESSION_TIMING } from "../common/session-timing.js";
 import { HEARTBEAT_BUDGET_BYTES } from "../protocol/limits.js";
 import {

@@ -4,7 +4,7 @@
 // "valid" for anything but the origin's own bytes.
 import test from "ava";
 import fc from "fast-check";
-import { MetaVerifier } from "../agent/meta-verifier.js";
+import { MetaVerifier } from "../agent/store/meta-verifier.js";
 import { EncodeError } from "../protocol/errors.js";
 import { META_SIGNATURE_BYTES, SEGMENT_META_BYTES, SEGMENT_META_FIELDS_BYTES } from "../protocol/limits.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";

@@ -6,7 +6,7 @@
  */
 import test from "ava";
 import { Agent } from "../agent/agent.js";
-import { MemoryChunkStore } from "../agent/chunk-store.js";
+import { MemoryChunkStore } from "../agent/store/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { packetizeSegment } from "../origin/packetizer.js";
 import { TEST_ORIGIN } from "../tools/origin-key.js";

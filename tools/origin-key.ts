@@ -4,7 +4,7 @@
  * get the VerifiedMeta the agent's assembler takes.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { MetaVerifier, type VerifiedMeta } from "../agent/meta-verifier.js";
+import { MetaVerifier, type VerifiedMeta } from "../agent/store/meta-verifier.js";
 import type { SegmentMeta, SegmentMetaFields } from "../protocol/messages.js";
 import { encodeSegmentMeta, signSegmentMeta } from "../protocol/segment-meta.js";
 

@@ -1,12 +1,12 @@
 /**
- * A Repairer for tests (agent/repair.ts) on a manual clock and a fake fetch: commits go to a
+ * A Repairer for tests (agent/store/repair.ts) on a manual clock and a fake fetch: commits go to a
  * list (and mark the segment done, as the agent does); the origin is http://origin:8000 and signs
  * with TEST_ORIGIN for channel 0.
  */
-import type { Assembler, CompletedSegment } from "../../agent/assembler.js";
-import { FallbackClient } from "../../agent/fallback-client.js";
-import { MetaVerifier } from "../../agent/meta-verifier.js";
-import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/repair.js";
+import type { Assembler, CompletedSegment } from "../../agent/store/assembler.js";
+import { FallbackClient } from "../../agent/store/fallback-client.js";
+import { MetaVerifier } from "../../agent/store/meta-verifier.js";
+import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/store/repair.js";
 import { MemoryLogger } from "../../seams/log.js";
 import type { ManualClock } from "../../seams/manual-clock.js";
 import { TEST_ORIGIN } from "../../tools/origin-key.js";

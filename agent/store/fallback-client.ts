@@ -10,9 +10,9 @@
  * segment is checked against the hash of a META the caller verified, and nothing else.
  */
 import { createHash } from "node:crypto";
-import { readBodyBounded, type BoundedBody } from "../common/read-body.js";
-import { META_HEADER, SEGMENT_META_BYTES_BASE64 } from "../protocol/segment-meta.js";
-import { FallbackError } from "./errors.js";
+import { readBodyBounded, type BoundedBody } from "../../common/read-body.js";
+import { META_HEADER, SEGMENT_META_BYTES_BASE64 } from "../../protocol/segment-meta.js";
+import { FallbackError } from "../errors.js";
 import type { MetaCheck, VerifiedMeta } from "./meta-verifier.js";
 
 export interface FallbackClientDeps {

@@ -4,17 +4,17 @@
  * pacer) and answering its children's NACKs from the packets it holds (dataplane/nack-responder.ts).
  * One per channel: a new channel starts both sides afresh.
  */
-import { type Pacer, PRIORITY_LIVE } from "../dataplane/pacer.js";
-import type { DecodeErrorCode } from "../protocol/errors.js";
-import type { DataPacket } from "../protocol/messages.js";
-import { decodeNack, encodeNack, nackSpans } from "../protocol/nack-codec.js";
-import type { Address } from "../seams/transport.js";
+import { type Pacer, PRIORITY_LIVE } from "../../dataplane/pacer.js";
+import type { DecodeErrorCode } from "../../protocol/errors.js";
+import type { DataPacket } from "../../protocol/messages.js";
+import { decodeNack, encodeNack, nackSpans } from "../../protocol/nack-codec.js";
+import type { Address } from "../../seams/transport.js";
 import type { Assignment } from "./assignment.js";
 import {
   NackResponder,
   type NackResponderConfig,
   type NackResponderStats,
-} from "../dataplane/nack-responder.js";
+} from "../../dataplane/nack-responder.js";
 import { NackTracker, type NackTrackerConfig, type NackTrackerStats } from "./nack-tracker.js";
 
 export interface NackRepairConfig {

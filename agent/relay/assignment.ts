@@ -9,8 +9,8 @@ import {
   LinkAlgorithm,
   type Peer,
   type TierRole,
-} from "../protocol/messages.js";
-import { addressKey } from "../seams/transport.js";
+} from "../../protocol/messages.js";
+import { addressKey } from "../../seams/transport.js";
 
 export interface Assignment {
   channel: number;

@@ -19,7 +19,7 @@ import {
   type SegmentKey,
   type SegmentRecord,
 } from "./chunk-store.js";
-import { CacheError } from "./errors.js";
+import { CacheError } from "../errors.js";
 
 export interface SqliteChunkStoreConfig {
   /** File path, or ":memory:". */

@@ -5,7 +5,7 @@
  * deposed server's answer, which does not count as an answer. The ack does not name a channel,
  * so with VoD channels (other DCMs, other epochs) its epoch is not used.
  */
-import type { MessageOf, MsgType } from "../../protocol/messages.js";
+import type { MessageOf, MsgType } from "../../../protocol/messages.js";
 import type { SessionState } from "../session-state.js";
 
 export function onHeartbeatAck(s: SessionState, msg: MessageOf<MsgType.HEARTBEAT_ACK>): void {

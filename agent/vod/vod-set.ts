@@ -1,17 +1,17 @@
 /**
- * The VoD channels an agent carries (agent/vod.ts), keyed by channel id: made from the channels
+ * The VoD channels an agent carries (agent/vod/vod.ts), keyed by channel id: made from the channels
  * JOIN_ACK announced, and the demultiplexer in front of them — a data packet, an ASSIGN or a
  * HEARTBEAT of a VoD channel goes to its VodChannel, everything else stays with the live one.
  * Keeps agent.ts to a few lines of wiring.
  */
-import type { Pacer } from "../dataplane/pacer.js";
-import { readU32 } from "../protocol/data-codec.js";
-import { DATA_HEADER_BYTES } from "../protocol/limits.js";
-import type { AssignBody, ChannelInfo, HeartbeatBody, Resources, VodInfo } from "../protocol/messages.js";
-import type { Clock } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
-import type { ChunkStore } from "./chunk-store.js";
+import type { Pacer } from "../../dataplane/pacer.js";
+import { readU32 } from "../../protocol/data-codec.js";
+import { DATA_HEADER_BYTES } from "../../protocol/limits.js";
+import type { AssignBody, ChannelInfo, HeartbeatBody, Resources, VodInfo } from "../../protocol/messages.js";
+import type { Clock } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
+import type { Address } from "../../seams/transport.js";
+import type { ChunkStore } from "../store/chunk-store.js";
 import { VodChannel, type VodStatus } from "./vod.js";
 
 export interface VodSetDeps {

@@ -8,7 +8,7 @@
  * for a carousel (ids come round again: no horizon).
  *
  * Every chunk is verified before it is stored or returned: against a META signed by the VoD
- * channel's origin (meta-verifier.ts; from the packets, or x-tiercast-meta from the fallback),
+ * channel's origin (agent/store/meta-verifier.ts; from the packets, or x-tiercast-meta from the fallback),
  * and again against the stored hash when read back.
  * Chunks live in their own ChunkStore (vod.db), so the live window never evicts them; when
  * the VoD budget (its capacity) is full, new chunks are served but not kept.
@@ -17,9 +17,9 @@
  * fallback when due, at most `maxConcurrent` at once; `chunk(i)` fetches one at once for a LAN
  * player (one fetch per chunk however many ask).
  */
-import type { Pacer } from "../dataplane/pacer.js";
-import { PRIORITY_BULK } from "../dataplane/pacer.js";
-import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_VOD_CHUNK_BYTES } from "../protocol/limits.js";
+import type { Pacer } from "../../dataplane/pacer.js";
+import { PRIORITY_BULK } from "../../dataplane/pacer.js";
+import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_VOD_CHUNK_BYTES } from "../../protocol/limits.js";
 import type {
   AssignBody,
   ChannelInfo,
@@ -27,20 +27,20 @@ import type {
   HeartbeatBody,
   Resources,
   VodInfo,
-} from "../protocol/messages.js";
-import { chunkCount, chunkSpan } from "../protocol/vod-chunks.js";
-import type { Clock, Timer } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
+} from "../../protocol/messages.js";
+import { chunkCount, chunkSpan } from "../../protocol/vod-chunks.js";
+import type { Clock, Timer } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
+import type { Address } from "../../seams/transport.js";
 import { createHash } from "node:crypto";
-import { Assembler } from "./assembler.js";
-import type { ChunkStore } from "./chunk-store.js";
-import { DataPlane } from "./data-plane.js";
-import { AgentError, FallbackError } from "./errors.js";
-import { FallbackClient } from "./fallback-client.js";
-import { assignmentOf, senderLabel } from "./assignment.js";
-import { MetaVerifier, type MetaCheck } from "./meta-verifier.js";
-import { repairDue, type RepairTiming } from "./repair.js";
+import { Assembler } from "../store/assembler.js";
+import type { ChunkStore } from "../store/chunk-store.js";
+import { DataPlane } from "../relay/data-plane.js";
+import { AgentError, FallbackError } from "../errors.js";
+import { FallbackClient } from "../store/fallback-client.js";
+import { assignmentOf, senderLabel } from "../relay/assignment.js";
+import { MetaVerifier, type MetaCheck } from "../store/meta-verifier.js";
+import { repairDue, type RepairTiming } from "../store/repair.js";
 
 export interface VodChannelDeps {
   clock: Clock;

@@ -11,14 +11,14 @@
  * then the body streams chunk by chunk, the next chunk fetched while the current one is written,
  * waiting for the socket to drain. A later chunk that cannot be had cuts the connection: the
  * client sees a short body (never wrong bytes) and resumes with a Range request. Every byte
- * served was verified against its chunk's hash (agent/vod.ts).
+ * served was verified against its chunk's hash (agent/vod/vod.ts).
  */
 import type http from "node:http";
 import { extname } from "node:path";
-import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
-import { chunkSpan, chunksOfRange } from "../protocol/vod-chunks.js";
+import type { ChannelInfo, VodInfo } from "../../protocol/messages.js";
+import { chunkSpan, chunksOfRange } from "../../protocol/vod-chunks.js";
 
-/** What the handler needs of a VoD channel (agent/vod.ts VodChannel). */
+/** What the handler needs of a VoD channel (agent/vod/vod.ts VodChannel). */
 export interface VodSource {
   readonly info: ChannelInfo & { vod: VodInfo };
   /** Chunk `index`, verified; rejects when it cannot be had. */

@@ -3,7 +3,7 @@
  * channel and which servers may. Only endpoints the agent was configured with are tried (a
  * spoofed REDIRECT cannot send it anywhere new); what follows is ControlFailover.redirect's.
  */
-import type { MessageOf, MsgType } from "../../protocol/messages.js";
+import type { MessageOf, MsgType } from "../../../protocol/messages.js";
 import type { SessionState } from "../session-state.js";
 
 export function onRedirect(s: SessionState, msg: MessageOf<MsgType.REDIRECT>): void {

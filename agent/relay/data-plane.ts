@@ -17,26 +17,26 @@
  * from that parent, then from the others; a NACK from a child is answered from the packets held
  * here, within the child's credit and only while the upload has room (dataplane/nack-responder.ts).
  */
-import type { Pacer } from "../dataplane/pacer.js";
-import { PRIORITY_BULK, PRIORITY_LIVE } from "../dataplane/pacer.js";
-import { classifyDatagram, decodeData, encodeData } from "../protocol/data-codec.js";
-import { FLAG_NACK, FLAG_PARITY } from "../protocol/limits.js";
+import type { Pacer } from "../../dataplane/pacer.js";
+import { PRIORITY_BULK, PRIORITY_LIVE } from "../../dataplane/pacer.js";
+import { classifyDatagram, decodeData, encodeData } from "../../protocol/data-codec.js";
+import { FLAG_NACK, FLAG_PARITY } from "../../protocol/limits.js";
 import {
   type ChildLink,
   type DataPacket,
   type FecParams,
   type LinkState,
   type Peer,
-} from "../protocol/messages.js";
-import type { Clock, Timer } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
-import { addressKey, type Address } from "../seams/transport.js";
+} from "../../protocol/messages.js";
+import type { Clock, Timer } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
+import { addressKey, type Address } from "../../seams/transport.js";
 import { DEFAULT_SEQ_WINDOW, SeqWindow } from "./seq-window.js";
 import { UploadGuard } from "./upload-guard.js";
 import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 import { childWants, forwardTargets, sameLinks, type Assignment } from "./assignment.js";
 import type { NackTrackerConfig } from "./nack-tracker.js";
-import type { NackResponderConfig } from "../dataplane/nack-responder.js";
+import type { NackResponderConfig } from "../../dataplane/nack-responder.js";
 import { NackRepair, type NackStats } from "./nack-repair.js";
 import { SubstreamBuffers } from "./substream-buffers.js";
 import { LossSampler } from "./loss-sampler.js";

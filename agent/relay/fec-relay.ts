@@ -14,12 +14,12 @@
  *
  * Pure apart from the injected clock: the data plane hands packets in and sends what comes out.
  */
-import { FLAG_PARITY } from "../protocol/limits.js";
-import { type DataPacket, type FecParams, LinkAlgorithm, type Peer } from "../protocol/messages.js";
-import { runnableCode } from "../protocol/reed-solomon.js";
-import type { Clock } from "../seams/clock.js";
+import { FLAG_PARITY } from "../../protocol/limits.js";
+import { type DataPacket, type FecParams, LinkAlgorithm, type Peer } from "../../protocol/messages.js";
+import { runnableCode } from "../../protocol/reed-solomon.js";
+import type { Clock } from "../../seams/clock.js";
 import { FecDecoder } from "./fec-decoder.js";
-import { FecEncoder } from "../dataplane/fec-encoder.js";
+import { FecEncoder } from "../../dataplane/fec-encoder.js";
 import type { Assignment } from "./assignment.js";
 import { SeqWindow } from "./seq-window.js";
 

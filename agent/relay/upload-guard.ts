@@ -14,8 +14,8 @@
  * first; erasure-coded children next; mesh neighbours are never shed (tier 1 must stay
  * c-connected, flooding covers a slow neighbour).
  */
-import { LinkAlgorithm, type ChildLink } from "../protocol/messages.js";
-import { addressKey } from "../seams/transport.js";
+import { LinkAlgorithm, type ChildLink } from "../../protocol/messages.js";
+import { addressKey } from "../../seams/transport.js";
 
 export interface UploadGuardConfig {
   /** Live queue, as time at the cap, above which the node is over its cap. */

@@ -8,7 +8,7 @@
  * same hash changes nothing, with a different hash replaces it (the origin restarted its ids);
  * a segment larger than the whole cache is refused (CacheError E_SEGMENT_TOO_LARGE).
  */
-import { CacheError } from "./errors.js";
+import { CacheError } from "../errors.js";
 
 export interface SegmentRecord {
   channel: string;

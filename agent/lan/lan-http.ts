@@ -20,11 +20,11 @@ import {
   listenHttp,
   runRoute,
   type HttpListenConfig,
-} from "../common/http-server.js";
-import { parseRange } from "../common/http-range.js";
-import type { Logger } from "../seams/log.js";
-import type { Address } from "../seams/transport.js";
-import type { SegmentRecord } from "./chunk-store.js";
+} from "../../common/http-server.js";
+import { parseRange } from "../../common/http-range.js";
+import type { Logger } from "../../seams/log.js";
+import type { Address } from "../../seams/transport.js";
+import type { SegmentRecord } from "../store/chunk-store.js";
 import { serveVod, type VodSource } from "./vod-http.js";
 
 export interface LanView {

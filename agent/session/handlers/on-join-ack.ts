@@ -3,8 +3,8 @@
  * HEARTBEAT from a node id control does not know, e.g. after control restarted. A REJOIN hint
  * reaches this handler only when the session holds no ticket (with one, session.ts RESUMEs).
  */
-import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
-import type { Address } from "../../seams/transport.js";
+import { JoinError, type MessageOf, type MsgType } from "../../../protocol/messages.js";
+import type { Address } from "../../../seams/transport.js";
 import type { SessionState } from "../session-state.js";
 
 export function onJoinAck(s: SessionState, msg: MessageOf<MsgType.JOIN_ACK>, from: Address): void {

@@ -3,7 +3,7 @@
  *
  * Packet-level first: a segment whose packets stop coming for tailMs while some are missing has
  * those packets (its META says which numbers it has) asked of the parents with NACKs
- * (askPackets, nack-tracker.ts); the resends usually complete it before HTTP is due.
+ * (askPackets, agent/relay/nack-tracker.ts); the resends usually complete it before HTTP is due.
  *
  * A segment the assembler knows but has not completed is fetched over HTTP when it is due,
  * first from a parent's LAN HTTP server (the same /live/<channel>/<id>.ts path the origin
@@ -18,10 +18,10 @@
  * joining, so a player has something within a few hundred ms; from then on UDP delivers and
  * HTTP only repairs.
  */
-import type { Clock, Timer } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
+import type { Clock, Timer } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
 import type { Assembler, CompletedSegment, PendingSegment } from "./assembler.js";
-import { AgentError, FallbackError } from "./errors.js";
+import { AgentError, FallbackError } from "../errors.js";
 import type { FallbackClient, MetaChecker } from "./fallback-client.js";
 import type { MetaVerifier, VerifiedMeta } from "./meta-verifier.js";
 

@@ -7,9 +7,9 @@
  * same epoch and a higher version. An ASSIGN whose epoch is below the highest seen for its
  * channel comes from a deposed server: dropped, logged and counted (fencing, issue 12).
  */
-import { AssignParts } from "../../protocol/assign-parts.js";
-import { placementOf } from "../../common/control-failover.js";
-import type { AssignBody, MessageOf, MsgType } from "../../protocol/messages.js";
+import { AssignParts } from "../../../protocol/assign-parts.js";
+import { placementOf } from "../../../common/control-failover.js";
+import type { AssignBody, MessageOf, MsgType } from "../../../protocol/messages.js";
 import type { SessionState } from "../session-state.js";
 
 export function onAssign(s: SessionState, msg: MessageOf<MsgType.ASSIGN>): void {

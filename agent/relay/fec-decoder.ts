@@ -20,8 +20,8 @@
  * groupTtlMs after its first packet; groups rebuilt or complete keep only a small marker, so
  * late shards of them are ignored.
  */
-import { FLAG_PARITY, MAX_SUBSTREAMS } from "../protocol/limits.js";
-import type { DataPacket } from "../protocol/messages.js";
+import { FLAG_PARITY, MAX_SUBSTREAMS } from "../../protocol/limits.js";
+import type { DataPacket } from "../../protocol/messages.js";
 import {
   fecGroupOf,
   fecIndexOf,
@@ -31,9 +31,9 @@ import {
   isCodable,
   parseParity,
   toShard,
-} from "../protocol/fec-shard.js";
-import { decode, RS_MAX_PARITY_SHARDS } from "../protocol/reed-solomon.js";
-import type { Clock } from "../seams/clock.js";
+} from "../../protocol/fec-shard.js";
+import { decode, RS_MAX_PARITY_SHARDS } from "../../protocol/reed-solomon.js";
+import type { Clock } from "../../seams/clock.js";
 
 export interface FecDecoderDeps {
   clock: Clock;

@@ -33,7 +33,7 @@
  * Message handling is in handlers/ (one file per message type), which see the session as
  * SessionState (session-state.ts, with the types around it); this file holds state and timers.
  */
-import { ControlLink } from "../common/control-link.js";
+import { ControlLink } from "../../common/control-link.js";
 import {
   ControlFailover,
   EpochFence,
@@ -41,11 +41,11 @@ import {
   JoinBackoff,
   type FailoverTrigger,
   type FallbackReason,
-} from "../common/control-failover.js";
-import { REJOIN_HINT_MS } from "../common/session-timing.js";
-import { decodeControl } from "../protocol/control-codec.js";
-import { EncodeError } from "../protocol/errors.js";
-import { WIRE_VERSION } from "../protocol/limits.js";
+} from "../../common/control-failover.js";
+import { REJOIN_HINT_MS } from "../../common/session-timing.js";
+import { decodeControl } from "../../protocol/control-codec.js";
+import { EncodeError } from "../../protocol/errors.js";
+import { WIRE_VERSION } from "../../protocol/limits.js";
 import {
   JoinError,
   LeaveReason,
@@ -54,11 +54,11 @@ import {
   type ControlMessage,
   type HeartbeatBody,
   type Placement,
-} from "../protocol/messages.js";
-import type { Timer } from "../seams/clock.js";
-import { addressKey, type Address } from "../seams/transport.js";
+} from "../../protocol/messages.js";
+import type { Timer } from "../../seams/clock.js";
+import { addressKey, type Address } from "../../seams/transport.js";
 import { onAssign } from "./handlers/on-assign.js";
-import { AssignParts } from "../protocol/assign-parts.js";
+import { AssignParts } from "../../protocol/assign-parts.js";
 import { onHeartbeatAck } from "./handlers/on-heartbeat-ack.js";
 import { onJoinAck } from "./handlers/on-join-ack.js";
 import { onRedirect } from "./handlers/on-redirect.js";

@@ -16,8 +16,8 @@
  * `verify: false` is for tests only (the negative controls of the attack suite): every META that
  * decodes is taken, which shows that without the signature a forged META poisons the cache.
  */
-import { decodeSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
-import type { SegmentMeta } from "../protocol/messages.js";
+import { decodeSegmentMeta, verifySegmentMeta } from "../../protocol/segment-meta.js";
+import type { SegmentMeta } from "../../protocol/messages.js";
 
 declare const verifiedBrand: unique symbol;
 

@@ -6,8 +6,8 @@
  * REJOIN_HINT_MS). An accepting answer whose epoch is below the highest seen for our channel
  * comes from a deposed server: ignored (the attempt goes on at the other endpoints).
  */
-import { JoinError, type MessageOf, type MsgType } from "../../protocol/messages.js";
-import { addressKey, type Address } from "../../seams/transport.js";
+import { JoinError, type MessageOf, type MsgType } from "../../../protocol/messages.js";
+import { addressKey, type Address } from "../../../seams/transport.js";
 import type { SessionState } from "../session-state.js";
 
 export function onResumeAck(

@@ -11,9 +11,9 @@
  * Session's own (#private).
  */
 import type { KeyObject } from "node:crypto";
-import type { ControlFailover, EpochFence, FailoverStats } from "../common/control-failover.js";
-import type { ControlLink } from "../common/control-link.js";
-import type { AssignParts } from "../protocol/assign-parts.js";
+import type { ControlFailover, EpochFence, FailoverStats } from "../../common/control-failover.js";
+import type { ControlLink } from "../../common/control-link.js";
+import type { AssignParts } from "../../protocol/assign-parts.js";
 import type {
   AssignBody,
   ChannelInfo,
@@ -22,10 +22,10 @@ import type {
   NatType,
   Placement,
   Role,
-} from "../protocol/messages.js";
-import type { Clock } from "../seams/clock.js";
-import type { Logger } from "../seams/log.js";
-import type { Address, Transport } from "../seams/transport.js";
+} from "../../protocol/messages.js";
+import type { Clock } from "../../seams/clock.js";
+import type { Logger } from "../../seams/log.js";
+import type { Address, Transport } from "../../seams/transport.js";
 
 export type SessionPhase =
   "idle" | "joining" | "waiting_channel" | "refused" | "joined" | "resuming" | "stopped";
