@@ -35,7 +35,7 @@ import { MetaVerifier } from "./store/meta-verifier.js";
 import { AgentError } from "./errors.js";
 import { FallbackClient } from "./store/fallback-client.js";
 import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./lan/playlist.js";
-import { Repairer, REPAIR_LIMITS, repairTiming } from "./store/repair.js";
+import { SegmentRepairer, REPAIR_LIMITS, repairTiming } from "./store/segment-repair.js";
 import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js";
 import { DelayStats } from "./delay-stats.js";
 import { TokenBucket } from "../common/token-bucket.js";
@@ -86,7 +86,7 @@ export class Agent {
   /** Segments committed in this run, by id (playlist input). */
   readonly #held = new Map<number, PlaylistSegment>();
   #heldSorted: PlaylistSegment[] | undefined;
-  #repairer: Repairer | undefined;
+  #repairer: SegmentRepairer | undefined;
   #segmentMs: number;
   #joinMs: number | null = null;
   #metaMalformed = 0;
@@ -332,7 +332,7 @@ export class Agent {
     this.continuity.setSegmentMs(this.#segmentMs);
     this.#repairer?.stop();
     const t = this.#config.tuning;
-    this.#repairer = new Repairer(
+    this.#repairer = new SegmentRepairer(
       {
         clock: this.#deps.clock,
         logger: this.#deps.logger,
@@ -363,7 +363,7 @@ export class Agent {
   }
 
   /** Join fast path: the newest segment over HTTP, so a player can start at once. */
-  async #fastPath(r: Repairer, attempt: number): Promise<void> {
+  async #fastPath(r: SegmentRepairer, attempt: number): Promise<void> {
     if (this.#stopped || r !== this.#repairer || this.continuity.anchor !== undefined) return;
     try {
       const id = await r.fetchNewest();

@@ -2,7 +2,7 @@
  * What the agent reports: the /status JSON (the demo and the integration tests read it; its
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
-import type { NackStats } from "./relay/nack-repair.js";
+import type { NackStats } from "./relay/packet-repair.js";
 import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
 import type { VodStatus } from "./vod/vod.js";
 import type { MetaRejection, MetaVerifierStats } from "./store/meta-verifier.js";

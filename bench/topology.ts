@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Plan } from "../control/topology/plan.js";
-import { planJoin, planLeave } from "../control/topology/repair.js";
+import { planJoin, planLeave } from "../control/topology/plan-repair.js";
 import type { TierNode, TierSnapshot } from "../control/topology/tier-types.js";
 import { mulberry32 } from "../seams/prng.js";
 import { mixNodes, mixSnapshot, MIX_STREAM_KBPS as R } from "../tools/topology-mix.js";

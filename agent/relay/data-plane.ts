@@ -37,7 +37,7 @@ import { FecRelay, type FecRelayStats } from "./fec-relay.js";
 import { childWants, forwardTargets, sameLinks, type Assignment } from "./assignment.js";
 import type { NackTrackerConfig } from "./nack-tracker.js";
 import type { NackResponderConfig } from "../../dataplane/nack-responder.js";
-import { NackRepair, type NackStats } from "./nack-repair.js";
+import { NackRepair, type NackStats } from "./packet-repair.js";
 import { SubstreamBuffers } from "./substream-buffers.js";
 import { LossSampler } from "./loss-sampler.js";
 

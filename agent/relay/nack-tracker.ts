@@ -8,14 +8,14 @@
  * number of its class, the numbers skipped (and not received some other way) are missing. A
  * loss at the tail of a segment shows no later packet in its lane until the next segment: the
  * caller, which knows a segment's numbers from its META, hands those in with `ask` once the
- * segment has gone quiet (agent/store/repair.ts). Lanes follow the residue, not the parent, so a parent switch that starts ahead leaves its
+ * segment has gone quiet (agent/store/segment-repair.ts). Lanes follow the residue, not the parent, so a parent switch that starts ahead leaves its
  * gap to be asked for (make-before-break, packet by packet).
  *
  * A missing number waits `delayMs` (a coded lane longer: parity may rebuild it first; a node
  * with tier-1 mesh neighbours longer too: flooding may bring it), then is asked for: first from
  * the lane's own parent (the loss was most likely on the last link), then, `retryMs` apart,
  * from the node's other parents and mesh neighbours in turn — they all carry the whole stream.
- * After `maxAttempts` it is given up: the segment's HTTP repair (agent/store/repair.ts) takes over.
+ * After `maxAttempts` it is given up: the segment's HTTP repair (agent/store/segment-repair.ts) takes over.
  * Tier-1 mesh links are flooding, not lanes: a packet comes there by several paths.
  */
 import { LinkAlgorithm, type Peer } from "../../protocol/messages.js";

@@ -9,7 +9,7 @@ import { PAYLOAD_SHARE_OF_WIRE } from "../../protocol/limits.js";
  * (requests, ACKs, handshakes) and of /status and /metrics scrapes. A capture on a 600 kbit/s
  * tier-3 host in the lab (`npm run bench:lab`'s scenario) counted 31 kbit/s of TCP: 11 for Range
  * repairs from the origin, 8.5 for the lab's status polls (one a second), 12 for repairs asked of
- * parents that serve none (now skipped, agent/store/repair.ts). A pacer at the full cap, backlogged for
+ * parents that serve none (now skipped, agent/store/segment-repair.ts). A pacer at the full cap, backlogged for
  * seconds while it answers NACKs, kept the host's 50 ms tbf queue full and lost 3-32 datagrams
  * a minute there. It comes out of RESEND_HEADROOM: the declared upload stays as it was.
  */

@@ -40,7 +40,7 @@ import { AgentError, FallbackError } from "../errors.js";
 import { FallbackClient } from "../store/fallback-client.js";
 import { assignmentOf, senderLabel } from "../relay/assignment.js";
 import { MetaVerifier, type MetaCheck } from "../store/meta-verifier.js";
-import { repairDue, type RepairTiming } from "../store/repair.js";
+import { repairDue, type RepairTiming } from "../store/segment-repair.js";
 
 export interface VodChannelDeps {
   clock: Clock;

@@ -4,12 +4,12 @@ import { Assembler, type PendingSegment } from "../agent/store/assembler.js";
 import { FallbackError } from "../agent/errors.js";
 import { FallbackClient } from "../agent/store/fallback-client.js";
 import { MetaVerifier } from "../agent/store/meta-verifier.js";
-import { Repairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/store/repair.js";
+import { SegmentRepairer, REPAIR_LIMITS, repairDue, repairTiming } from "../agent/store/segment-repair.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { metaHeader, randomKey, TEST_ORIGIN, verifiedMeta } from "../tools/origin-key.js";
-import { testRepairer, until } from "./helpers/repairer.js";
+import { testRepairer, until } from "./helpers/segment-repairer.js";
 
 const T = repairTiming(2000); // after 1000, stall 300, tail 100, max 2000, gap 150
 
@@ -209,7 +209,7 @@ test("a quiet segment's missing packets are asked of the parents (once per quiet
   const assembler = new Assembler();
   const asked: number[][] = [];
   const fetches: string[] = [];
-  const repairer = new Repairer(
+  const repairer = new SegmentRepairer(
     {
       clock,
       logger: new MemoryLogger(),

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { checkPlan } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { NodePlan, Plan } from "../control/topology/plan.js";
-import { planJoin, planLeave, planMove, type RepairResult } from "../control/topology/repair.js";
+import { planJoin, planLeave, planMove, type RepairResult } from "../control/topology/plan-repair.js";
 import type { TierNode, TierSnapshot } from "../control/topology/tier-types.js";
 import { mixSnapshot } from "../tools/topology-mix.js";
 import { nodeArb, planData, runs, snapshotArb, survivesTier1Failures } from "./topology-arbitraries.js";

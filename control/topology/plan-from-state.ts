@@ -1,7 +1,7 @@
 /**
  * Turns the working State into a Plan (depths, unplaced nodes with reasons, cluster
  * feeders, sources) and remembers the State next to the plan so that incremental repairs
- * (repair.ts) can continue from it without rebuilding.
+ * (plan-repair.ts) can continue from it without rebuilding.
  */
 import type { NodePlan, Plan } from "./plan.js";
 import type { Rec, State } from "./state.js";

@@ -1,5 +1,5 @@
 /**
- * Repair from a parent, then from the origin's HTTP fallback, and the join fast path.
+ * Segment repair over HTTP: from a parent, then from the origin's HTTP fallback, and the join fast path.
  *
  * Packet-level first: a segment whose packets stop coming for tailMs while some are missing has
  * those packets (its META says which numbers it has) asked of the parents with NACKs
@@ -113,7 +113,7 @@ interface Attempts {
   nextAt: number;
 }
 
-export class Repairer {
+export class SegmentRepairer {
   readonly stats: RepairStats = {
     repaired: 0,
     fromPeers: 0,

@@ -1,12 +1,12 @@
 /**
- * A Repairer for tests (agent/store/repair.ts) on a manual clock and a fake fetch: commits go to a
+ * A SegmentRepairer for tests (agent/store/segment-repair.ts) on a manual clock and a fake fetch: commits go to a
  * list (and mark the segment done, as the agent does); the origin is http://origin:8000 and signs
  * with TEST_ORIGIN for channel 0.
  */
 import type { Assembler, CompletedSegment } from "../../agent/store/assembler.js";
 import { FallbackClient } from "../../agent/store/fallback-client.js";
 import { MetaVerifier } from "../../agent/store/meta-verifier.js";
-import { Repairer, repairTiming, REPAIR_LIMITS } from "../../agent/store/repair.js";
+import { SegmentRepairer, repairTiming, REPAIR_LIMITS } from "../../agent/store/segment-repair.js";
 import { MemoryLogger } from "../../seams/log.js";
 import type { ManualClock } from "../../seams/manual-clock.js";
 import { TEST_ORIGIN } from "../../tools/origin-key.js";
@@ -19,7 +19,7 @@ export function testRepairer(
 ) {
   const committed: Array<{ seg: CompletedSegment; source: string }> = [];
   const logger = new MemoryLogger();
-  const repairer = new Repairer(
+  const repairer = new SegmentRepairer(
     {
       clock,
       logger,

@@ -2,7 +2,7 @@ import test from "ava";
 import { createHash } from "node:crypto";
 import { Assembler } from "../agent/store/assembler.js";
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../agent/store/fallback-client.js";
-import { testRepairer, until } from "./helpers/repairer.js";
+import { testRepairer, until } from "./helpers/segment-repairer.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { metaHeader, verifiedMeta } from "../tools/origin-key.js";

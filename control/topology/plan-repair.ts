@@ -1,5 +1,5 @@
 /**
- * Incremental repair: a join, a leave (or failure) or a congested link changes the plan
+ * Plan repair, incremental: a join, a leave (or failure) or a congested link changes the plan
  * locally, in its cluster, without rebuilding the topology. Each returns the new plan and
  * the nodes whose assignment (tier, parents, children) changed: the DCM sends ASSIGN to
  * those only.
@@ -30,10 +30,10 @@ import { assignDiff } from "./diff.js";
 import { buildTieredPlan } from "./engine.js";
 import { addCluster, addRec } from "./records.js";
 import { attach, ensureFeeders, type AttachContext } from "./attach.js";
-import { attachState, fedCount, needed, trackedState, type Tracked } from "./finish.js";
+import { attachState, fedCount, needed, trackedState, type Tracked } from "./plan-from-state.js";
 import { homeFanout } from "./multitree.js";
 import type { NodePlan, Plan } from "./plan.js";
-import { ensureRobust } from "./robust.js";
+import { ensureRobust } from "./robust-exits.js";
 import type { ClusterState, Rec, State } from "./state.js";
 import { fecNFor, type TierNode, type TierSnapshot } from "./tier-types.js";
 import { UpperPools } from "./upper-pool.js";
@@ -481,7 +481,7 @@ export function drifted(t: Tracked): boolean {
   if (t.churn > p.rebuildChurn * Math.max(16, t.builtNodes)) return true;
   if (st.recs.size > (1 + p.rebuildGrowth) * Math.max(16, t.builtNodes)) return true;
   const origin = st.originId === null ? undefined : st.recs.get(st.originId);
-  // The origin's share grew and its upload runs short (90 % used): worth a rebuild (relieve.ts)
+  // The origin's share grew and its upload runs short (90 % used): worth a rebuild (relieve-origin.ts)
   // after rebuildChurn x the nodes at the last build changed (joins included), so that rebuilds
   // stay O(log N) in a flash crowd. While the origin has room, its growing share is no drift: a
   // rebuild moves nearly every node (a whole rollout of ASSIGNs, and every viewer's parents

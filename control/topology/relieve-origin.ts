@@ -9,12 +9,12 @@
  * 1. nodes still unfed take the room left on upper-tier nodes;
  * 2. substreams the origin sends below tier 1 move to upper-tier nodes with room: leaf ones
  *    only (where the child has no child of its own tier, so nobody else's path changes), and
- *    one stays on each origin link: one exit at the origin keeps the child robust (robust.ts)
+ *    one stays on each origin link: one exit at the origin keeps the child robust (robust-exits.ts)
  *    and its cluster keeps the origin as a feeder (the >= 2 feeders rule);
  * 3. nodes still unfed take the origin's room, which step 2 may have freed.
  */
 import { feedsFromAbove } from "./check-origin.js";
-import { fedCount, needed } from "./finish.js";
+import { fedCount, needed } from "./plan-from-state.js";
 import type { Rec, State } from "./state.js";
 import type { StepMeter } from "./step-meter.js";
 
