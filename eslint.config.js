@@ -14,4 +14,6 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
+  // The layer rules' config (.dependency-cruiser.cjs) is CommonJS, as dependency-cruiser reads it.
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs", globals: { module: "writable" } } },
 );

@@ -6,11 +6,11 @@
  *
  * The commit path is the one place a segment becomes playable: store.put (a transaction),
  * then the "segment_committed" log line, then the player model and the playlist. What reaches
- * it matches a META signed by the channel's origin (meta-verifier.ts; the key comes with the
+ * it matches a META signed by the channel's origin (agent/store/meta-verifier.ts; the key comes with the
  * JOIN_ACK's ChannelInfo), whichever way the bytes came: packets, parity, resends or HTTP.
  */
 import type { KeyObject } from "node:crypto";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { classifyDatagram } from "../protocol/data-codec.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY } from "../protocol/limits.js";
 import {
@@ -25,25 +25,25 @@ import {
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Transport } from "../seams/transport.js";
-import { Assembler, type AssembleResult, type CompletedSegment } from "./assembler.js";
-import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./chunk-store.js";
+import { Assembler, type AssembleResult, type CompletedSegment } from "./store/assembler.js";
+import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "./store/chunk-store.js";
 import type { AgentConfig } from "./config.js";
-import { Continuity } from "./continuity.js";
-import { assignmentOf, DataPlane } from "./data-plane.js";
-import { parentUrls, senderLabel } from "./assignment.js";
-import { MetaVerifier } from "./meta-verifier.js";
+import { Continuity } from "./lan/continuity.js";
+import { DataPlane } from "./relay/data-plane.js";
+import { assignmentOf, parentUrls, senderLabel } from "./relay/assignment.js";
+import { MetaVerifier } from "./store/meta-verifier.js";
 import { AgentError } from "./errors.js";
-import { FallbackClient } from "./fallback-client.js";
-import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./playlist.js";
-import { Repairer, REPAIR_LIMITS, repairTiming } from "./repair.js";
+import { FallbackClient } from "./store/fallback-client.js";
+import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "./lan/playlist.js";
+import { SegmentRepairer, REPAIR_LIMITS, repairTiming } from "./store/segment-repair.js";
 import { processProbe, ResourceMeter, type ResourceProbe } from "./resources.js";
 import { DelayStats } from "./delay-stats.js";
 import { TokenBucket } from "../common/token-bucket.js";
-import { Session } from "./session.js";
+import { Session } from "./session/session.js";
 import { agentMetrics, metaReport, type AgentStatus } from "./status.js";
-import { declaredUploadKbps, pacedBytesPerSec, repairShare } from "./upload-budget.js";
-import { VodSet } from "./vod-set.js";
-import type { VodChannel } from "./vod.js";
+import { declaredUploadKbps, pacedBytesPerSec, repairShare } from "./relay/upload-budget.js";
+import { VodSet } from "./vod/vod-set.js";
+import type { VodChannel } from "./vod/vod.js";
 
 export interface AgentDeps {
   clock: Clock;
@@ -86,7 +86,7 @@ export class Agent {
   /** Segments committed in this run, by id (playlist input). */
   readonly #held = new Map<number, PlaylistSegment>();
   #heldSorted: PlaylistSegment[] | undefined;
-  #repairer: Repairer | undefined;
+  #repairer: SegmentRepairer | undefined;
   #segmentMs: number;
   #joinMs: number | null = null;
   #metaMalformed = 0;
@@ -332,7 +332,7 @@ export class Agent {
     this.continuity.setSegmentMs(this.#segmentMs);
     this.#repairer?.stop();
     const t = this.#config.tuning;
-    this.#repairer = new Repairer(
+    this.#repairer = new SegmentRepairer(
       {
         clock: this.#deps.clock,
         logger: this.#deps.logger,
@@ -363,7 +363,7 @@ export class Agent {
   }
 
   /** Join fast path: the newest segment over HTTP, so a player can start at once. */
-  async #fastPath(r: Repairer, attempt: number): Promise<void> {
+  async #fastPath(r: SegmentRepairer, attempt: number): Promise<void> {
     if (this.#stopped || r !== this.#repairer || this.continuity.anchor !== undefined) return;
     try {
       const id = await r.fetchNewest();
@@ -458,7 +458,7 @@ export class Agent {
       this.delay.onPublished(m.meta.segmentId, m.meta.publishedAt);
       r = this.assembler.onMeta(m.meta, now);
     } else if ((p.flags & FLAG_PARITY) !== 0) {
-      return; // parity stays in the data plane (fec-relay.ts)
+      return; // parity stays in the data plane (agent/relay/fec-relay.ts)
     } else {
       r = this.assembler.onChunk(p.segmentId, p.offset, p.payload, now, (p.flags & FLAG_END) !== 0);
     }

@@ -5,9 +5,9 @@
 import { NatType } from "../protocol/messages.js";
 import { MILLISECOND, SECOND } from "../seams/clock.js";
 import type { Address } from "../seams/transport.js";
-import { DEFAULT_ASSEMBLER, type AssemblerConfig } from "./assembler.js";
-import { DEFAULT_SEQ_WINDOW } from "./seq-window.js";
-import { SESSION_TIMING } from "./session.js";
+import { DEFAULT_ASSEMBLER, type AssemblerConfig } from "./store/assembler.js";
+import { DEFAULT_SEQ_WINDOW } from "./relay/seq-window.js";
+import { SESSION_TIMING } from "../common/session-timing.js";
 
 export type AgentRole = "agent" | "preferred" | "waypoint";
 

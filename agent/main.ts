@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../common/options.js";
 import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
 import { systemClock } from "../seams/clock.js";
@@ -18,7 +18,7 @@ import { UdpTransport } from "../seams/udp-transport.js";
 import { HostAliasTransport } from "../common/host-alias-transport.js";
 import { HEADERS_TIMEOUT_MS } from "../common/http-server.js";
 import { Agent } from "./agent.js";
-import { SqliteChunkStore } from "./cache.js";
+import { SqliteChunkStore } from "./store/cache.js";
 import { ROUTER_TUNING, type AgentConfig, type AgentRole } from "./config.js";
 import { loadOrCreateIdentity } from "./identity.js";
 import {
@@ -28,7 +28,7 @@ import {
   saveLearntControlKey,
   verificationDisabled,
 } from "../common/control-key.js";
-import { corsOriginError, LanHttp } from "./lan-http.js";
+import { corsOriginError, LanHttp } from "./lan/lan-http.js";
 
 const NATS = ["unknown", "open", "full_cone", "restricted", "port_restricted", "symmetric"] as const;
 const NAT_VALUES: Record<(typeof NATS)[number], NatType> = {

@@ -2,10 +2,10 @@
  * What the agent reports: the /status JSON (the demo and the integration tests read it; its
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
-import type { NackStats } from "./data-plane.js";
+import type { NackStats } from "./relay/packet-repair.js";
 import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
-import type { VodStatus } from "./vod.js";
-import type { MetaRejection, MetaVerifierStats } from "./meta-verifier.js";
+import type { VodStatus } from "./vod/vod.js";
+import type { MetaRejection, MetaVerifierStats } from "./store/meta-verifier.js";
 
 export interface AgentStatus {
   node: number;
@@ -59,7 +59,7 @@ export interface AgentStatus {
   cpuPct: number;
   uptimeMs: number;
   /**
-   * The live channel's segment METAs (agent/meta-verifier.ts): signatures verified, repeats taken
+   * The live channel's segment METAs (agent/store/meta-verifier.ts): signatures verified, repeats taken
    * on a byte compare, and METAs refused (never used), by reason and by sender (a parent's node
    * id, "rebuilt" from parity, "fallback" for the origin's HTTP answers, or an address).
    */

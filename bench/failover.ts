@@ -1,6 +1,6 @@
 /**
  * Control failover, measured (issue 12, "Figures for the closing note"): real processes over real
- * UDP on loopback, a real etcd (test/helpers/etcd.ts), the demo's Cluster (cli/demo/cluster.ts).
+ * UDP on loopback, a real etcd (tools/etcd.ts), the demo's Cluster (cli/demo/cluster.ts).
  *
  * Two modes, each a cluster of one origin and N agents (default 12, in 3 regions) streaming the
  * sample clip, and K kills (default 20), one at a time:
@@ -107,7 +107,7 @@ import { systemClock } from "../seams/clock.js";
 import { jsonLogger } from "../seams/log.js";
 import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.js";
 import type { Address } from "../seams/transport.js";
-import { EtcdServer, etcdBinary } from "../test/helpers/etcd.js";
+import { EtcdServer, etcdBinary } from "../tools/etcd.js";
 
 // --- options ---
 

@@ -6,10 +6,10 @@
  * Set-up: the demo's Cluster (cli/demo/cluster.ts) starts the real control process (tiered
  * engine, --heartbeat-ms 5000, a temporary folder; DCM workers as `tiercast control` defaults)
  * and the origin on the bundled sample (its default fanout), and waits for its first segment.
- * A load generator child (bench/ingest-load.ts) runs the simulated viewers (sim/viewer.ts on
+ * A load generator child (tools/ingest/load.ts) runs the simulated viewers (sim/viewer.ts on
  * UdpTransport: one socket each, the real handshake, JOIN retries on the agent's policy,
  * heartbeats every interval from their last ASSIGN); --nodes of them join, at most --window
- * joining at a time. A bare receiver child (bench/ingest-bare.ts) binds with the receive buffer
+ * joining at a time. A bare receiver child (tools/ingest/bare.ts) binds with the receive buffer
  * control asks for (--recv-buffer-bytes; also given to control as TIERCAST_RECV_BUFFER_BYTES,
  * which a control without that option ignores).
  *
@@ -67,7 +67,12 @@ import type { ControlNode } from "../cli/demo/status.js";
 import { packageRoot } from "../common/package-root.js";
 import { readAdminToken } from "../control/admin-token.js";
 import { DEFAULT_FANOUT } from "../origin/origin.js";
-import { BareReceiver, LoadGenerator, type GroupProgress, type LoadCounters } from "./ingest-client.js";
+import {
+  BareReceiver,
+  LoadGenerator,
+  type GroupProgress,
+  type LoadCounters,
+} from "../tools/ingest/client.js";
 import {
   cpuMicros,
   fileSize,
@@ -82,7 +87,7 @@ import {
   threadCpuMicros,
   udpRxQueue,
   udpSocketDrops,
-} from "./ingest-proc.js";
+} from "../tools/ingest/proc.js";
 
 const { values: opt } = parseArgs({
   options: {

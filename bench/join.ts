@@ -5,7 +5,7 @@
  * single reconcile, the plan's unplaced nodes at the end, and one full build (buildTieredPlan) of
  * the final membership timed alone: the part of a rebuild's stall that is the plan itself, the
  * rest being the rollout (since the rebuild diff, the ASSIGN bodies of the nodes that changed). Members: the topology benchmark's
- * capacity mix (bench/topology-mix.ts: waypoints, 20 % high-capacity agents, NAT types,
+ * capacity mix (tools/topology-mix.ts: waypoints, 20 % high-capacity agents, NAT types,
  * ceil(N / 1000) regions, half of them preferred-eligible) with every upload x 1.5, so that the
  * viewers carry the stream themselves (mean 1.28 R) and the origin (20 R) only feeds the top:
  * the standard mix is 15 % short and its deficit would be the origin's, whose growing ASSIGN is
@@ -25,7 +25,7 @@ import { NatType } from "../protocol/messages.js";
 import { Dcm, type DcmMember } from "../control/dcm.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Fields, Logger } from "../seams/log.js";
-import { mixNodes, MIX_STREAM_KBPS as R } from "./topology-mix.js";
+import { mixNodes, MIX_STREAM_KBPS as R } from "../tools/topology-mix.js";
 
 const K = 4;
 const UPLOAD_SCALE = 1.5;

@@ -1,8 +1,8 @@
 /**
  * The whole system in the network lab, measured: control, origin and agents as real processes in
- * network namespaces (test/helpers/lab-cluster.ts). Needs root, like the lab tests.
+ * network namespaces (tools/lab/cluster.ts). Needs root, like the lab tests.
  *
- * 1. Scenario (a) of test/lab-tiered.test.ts (test/helpers/lab-measure.ts, scenarioA): 24 agents
+ * 1. Scenario (a) of test/lab-tiered.test.ts (tools/lab/measure.ts, scenarioA): 24 agents
  *    in 4 regions, mixed upload caps, 50 ms between regions, 3 % loss on every link. After the
  *    same warm-up as the test it runs for a fixed time (BENCH_LAB_SECONDS, default 60) and
  *    measures over that window: continuity per agent; the origin's share of all bytes sent
@@ -25,8 +25,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentStatus } from "../agent/status.js";
-import { Lab } from "../test/helpers/lab.js";
-import { cpuSeconds, LabCluster, type OriginStatusView } from "../test/helpers/lab-cluster.js";
+import { Lab } from "../tools/lab/lab.js";
+import { cpuSeconds, LabCluster, type OriginStatusView } from "../tools/lab/cluster.js";
 import {
   cpuMeter,
   liveAgents,
@@ -35,7 +35,7 @@ import {
   statusesOf,
   warmUp,
   windowOf,
-} from "../test/helpers/lab-measure.js";
+} from "../tools/lab/measure.js";
 import { measureRsReference } from "./rs-measure.js";
 
 const SECONDS = boundedInt(process.env.BENCH_LAB_SECONDS, 60, 10, 600);

@@ -18,7 +18,7 @@ import { generateKeyPairSync, createHash, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { MetaVerifier } from "../agent/meta-verifier.js";
+import { MetaVerifier } from "../agent/store/meta-verifier.js";
 import { packageRoot } from "../common/package-root.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
 import { encodeSegmentMeta, signSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";

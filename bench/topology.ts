@@ -1,7 +1,7 @@
 /**
  * Three-tier topology benchmark (docs/topology.md): full plans at 1k, 10k and 100k nodes,
  * incremental joins and leaves at 10k, and the origin's upload against the theoretical
- * minimum for the standard capacity mix (bench/topology-mix.ts). Bounded: a few seconds to
+ * minimum for the standard capacity mix (tools/topology-mix.ts). Bounded: a few seconds to
  * a minute on a slow machine. Prints a table, then as its last line one JSON object.
  *
  *   npm run bench:topology      (node --import tsx bench/topology.ts)
@@ -10,10 +10,10 @@ import { performance } from "node:perf_hooks";
 import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Plan } from "../control/topology/plan.js";
-import { planJoin, planLeave } from "../control/topology/repair.js";
+import { planJoin, planLeave } from "../control/topology/plan-repair.js";
 import type { TierNode, TierSnapshot } from "../control/topology/tier-types.js";
-import { mulberry32 } from "../common/prng.js";
-import { mixNodes, mixSnapshot, MIX_STREAM_KBPS as R } from "./topology-mix.js";
+import { mulberry32 } from "../seams/prng.js";
+import { mixNodes, mixSnapshot, MIX_STREAM_KBPS as R } from "../tools/topology-mix.js";
 
 const K = 16;
 

@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { decodeData, encodeData } from "../protocol/data-codec.js";
 import { MAX_DATA_PAYLOAD_BYTES } from "../protocol/limits.js";
-import { sampleDataHeader, sampleHeartbeat, samplePayload } from "../test/vectors/samples.js";
+import { sampleDataHeader, sampleHeartbeat, samplePayload } from "../tools/vectors/samples.js";
 
 const WARMUP_MS = 200;
 const MEASURE_MS = 600;

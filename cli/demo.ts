@@ -10,7 +10,7 @@ import { Cluster, CHANNEL, delay, getJson, urlOf, type AgentInfo } from "./demo/
 import type { AgentStatus, OriginStatus } from "./demo/status.js";
 import { summarize, type Summary } from "./demo/summary.js";
 import { renderTable } from "./demo/table.js";
-import { parseOptions, type Command, type Spec } from "./options.js";
+import { parseOptions, type Command, type Spec } from "../common/options.js";
 
 export const demoCommand = {
   name: "demo",

@@ -3,7 +3,7 @@
  * loaded only when it runs, so `tiercast agent` on a router does not load the control center.
  */
 import { embeddedRuntime } from "../common/embedded.js";
-import { UsageError } from "./options.js";
+import { UsageError } from "../common/options.js";
 import { VERSION } from "./version.js";
 
 interface Sub {

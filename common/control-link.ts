@@ -1,6 +1,6 @@
 /**
  * A node's side of the authenticated control session (docs/security.md), shared by the agent
- * (agent/session.ts), the origin (origin/control-session.ts) and the tests' scripted nodes.
+ * (agent/session/session.ts), the origin (origin/control-session.ts) and the tests' scripted nodes.
  *
  * ControlLink owns the keys, counters and the session ticket, and nothing else: the caller
  * keeps its timers and socket.

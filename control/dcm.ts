@@ -16,7 +16,7 @@
  * slice per reconcile (the rest wait in the rollout). Decided against for now: a worker-thread
  * planner — the repairs call a full build from inside planJoin / planLeave (drift, a tier-1
  * leave), so computing it elsewhere needs them to report "rebuild due" instead, and a plan
- * that comes back as data has no working state for the next incremental repair (finish.ts).
+ * that comes back as data has no working state for the next incremental repair (topology/plan-from-state.ts).
  *
  * Failover (issue 12): a replacement DCM made with `adopting: true` starts empty and rebuilds
  * its plan from what the nodes report — adopt() (their RESUME: member facts, placement, ASSIGN
@@ -68,7 +68,7 @@ import { assignDiffSteps } from "./topology/diff.js";
 import { buildSteps, buildTieredPlan } from "./topology/engine.js";
 import { StepMeter } from "./topology/step-meter.js";
 import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
-import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/repair.js";
+import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/plan-repair.js";
 import {
   fecNFor,
   resolvePolicy,
@@ -908,7 +908,7 @@ export class Dcm {
         this.#changes.push({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
       } else if (seen.stage === "filled") stuck = true;
     }
-    // A repair could not complete a feed: one rebuild (relieve.ts, relegation) at most every `every` ticks.
+    // A repair could not complete a feed: one rebuild (topology/relieve-origin.ts, relegation) at most every `every` ticks.
     let rebuild = false;
     if (stuck && this.#ticks - this.#lastWatchdogRebuild >= every) {
       rebuild = true;

@@ -10,7 +10,7 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type Options, type Spec } from "../common/options.js";
 import { systemClock, type Clock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level, type Logger } from "../seams/log.js";

@@ -1,6 +1,6 @@
 /** Reads and validates a region policy file; every problem is a UsageError naming the file and field. */
 import { readFileSync } from "node:fs";
-import { UsageError } from "../cli/options.js";
+import { UsageError } from "../common/options.js";
 import { parseRegionPolicy, RegionPolicyError, type RegionPolicy } from "./regions.js";
 
 export function loadRegionPolicyFile(path: string): RegionPolicy {

@@ -25,6 +25,7 @@ import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import type { KeyObject } from "node:crypto";
 import { ControlLink } from "../common/control-link.js";
+import { REJOIN_HINT_MS } from "../common/session-timing.js";
 import {
   ControlFailover,
   EpochFence,
@@ -55,9 +56,6 @@ import {
 export const JOIN_RETRY_MS = JOIN_BACKOFF.baseMs;
 /** After a refused JOIN (UNKNOWN_CHANNEL, FULL, BAD_REQUEST) the next one waits this long. */
 export const JOIN_REFUSED_RETRY_MS = 2 * SECOND;
-
-/** An unauthenticated REJOIN hint is acted on at most this often, ms (a forged one costs a handshake). */
-export const REJOIN_HINT_MS = 10 * SECOND;
 
 export interface ControlSessionConfig {
   /** The control endpoints (one, or several servers of one deployment: failover); the first is JOINed first. */

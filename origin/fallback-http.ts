@@ -153,7 +153,7 @@ export class FallbackHttp {
         if (meta !== undefined) res.setHeader(META_HEADER, Buffer.from(meta).toString("base64"));
         res.setHeader("cache-control", "public, max-age=60, immutable");
         res.setHeader("accept-ranges", "bytes");
-        // A Range asks for the bytes of lost packets only (agent/repair.ts); x-tiercast-meta
+        // A Range asks for the bytes of lost packets only (agent/store/segment-repair.ts); x-tiercast-meta
         // stays the whole segment's, checked by the agent once the segment is complete.
         const range = parseRange(req.headers.range, s.bytes.length);
         if (range === "unsatisfiable") {

@@ -7,11 +7,11 @@
  * parity datagrams) when bit j >= fec.k is set. The origin sends a segment at once, so the
  * segment's last, incomplete group is coded right away (a partial group). Per link it
  * remembers the last sequence number sent and when, for the HEARTBEAT's link states.
- * A child's NACK is answered from the last packets sent (agent/nack-responder.ts: children and
+ * A child's NACK is answered from the last packets sent (dataplane/nack-responder.ts: children and
  * mesh neighbours only, within their credit).
  */
-import type { Pacer } from "../common/pacer.js";
-import { PRIORITY_LIVE } from "../common/pacer.js";
+import type { Pacer } from "../dataplane/pacer.js";
+import { PRIORITY_LIVE } from "../dataplane/pacer.js";
 import {
   type ChildLink,
   type FecParams,
@@ -20,11 +20,11 @@ import {
   type Peer,
 } from "../protocol/messages.js";
 import type { Packet } from "./packetizer.js";
-import { FecEncoder } from "../agent/fec-encoder.js";
+import { FecEncoder } from "../dataplane/fec-encoder.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { runnableCode } from "../protocol/reed-solomon.js";
 import { systemClock } from "../seams/clock.js";
-import { NackResponder } from "../agent/nack-responder.js";
+import { NackResponder } from "../dataplane/nack-responder.js";
 import type { Nack } from "../protocol/nack-codec.js";
 import { addressKey, type Address } from "../seams/transport.js";
 

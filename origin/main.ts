@@ -13,7 +13,7 @@ import {
 } from "../common/control-key.js";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { parseOptions, UsageError, type Command, type Options, type Spec } from "../cli/options.js";
+import { parseOptions, UsageError, type Command, type Options, type Spec } from "../common/options.js";
 import { systemClock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
 import { jsonLogger, type Level } from "../seams/log.js";

@@ -8,7 +8,7 @@
  * control as ChannelInfo.originKey and cache only what a META signed with it vouches for).
  */
 import type { KeyObject } from "node:crypto";
-import { Pacer } from "../common/pacer.js";
+import { Pacer } from "../dataplane/pacer.js";
 import type { Clock } from "../seams/clock.js";
 import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";

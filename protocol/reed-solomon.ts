@@ -1,7 +1,7 @@
 /**
  * Systematic Reed-Solomon erasure code over GF(256) (gf256.ts): k data shards give n parity
  * shards, and any k of the k + n rebuild the data. Tier-1 nodes code each group of k data
- * packets for the tier-2 cluster they feed (agent/fec-encoder.ts, agent/fec-decoder.ts).
+ * packets for the tier-2 cluster they feed (dataplane/fec-encoder.ts, agent/relay/fec-decoder.ts).
  *
  * Why written here and not taken from npm (measured on this project's 2-core x64 dev box,
  * Node 20, shared load; k = 8, n = 2, 1160-byte shards, decode with 2 data shards lost):
@@ -31,7 +31,7 @@
  * the rows received (Gauss-Jordan), cached per (k, rows used) in a small LRU.
  *
  * Bad arguments (too few shards, unequal lengths, k or n out of range) throw ReedSolomonError:
- * callers feeding untrusted datagrams validate them first (agent/fec-decoder.ts does).
+ * callers feeding untrusted datagrams validate them first (agent/relay/fec-decoder.ts does).
  */
 import { gfDiv, gfInv, invertMatrix, mulSlice, mulSliceXor } from "./gf256.js";
 import { MAX_SUBSTREAMS } from "./limits.js";

@@ -1,5 +1,5 @@
 /**
- * Writes the golden vectors of wire v1 (test/vectors/*.json) from test/vectors/samples.ts.
+ * Writes the golden vectors of wire v1 (test/vectors/*.json) from tools/vectors/samples.ts.
  * Run `node --import tsx scripts/gen-wire-vectors.ts` only when the wire is meant to change,
  * and review the diff: test/protocol-vectors.test.ts fails whenever an encoding changes.
  */
@@ -43,14 +43,14 @@ import {
   sampleOriginKey,
   samplePayload,
   sampleSessionKeys,
-} from "../test/vectors/samples.js";
+} from "../tools/vectors/samples.js";
 import {
   type AuthCheck,
   type InvalidCase,
   type ValidCase,
   type VectorFile,
   toJson,
-} from "../test/vectors/vector-json.js";
+} from "../tools/vectors/vector-json.js";
 import { joinContext } from "../protocol/handshake.js";
 
 const dir = join(import.meta.dirname, "..", "test", "vectors");

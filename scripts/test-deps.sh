@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # First step of `npm test`: make sure the Debian packages the tests use are installed —
 # ffmpeg for the playback checks, iproute2/nftables/procps (ip, tc, nft, sysctl) for the network
-# lab (test/helpers/lab.ts), and firmware/deps.txt for the firmware build and QEMU tests (and
+# lab (tools/lab/lab.ts), and firmware/deps.txt for the firmware build and QEMU tests (and
 # etcd-server, the real etcd the multi-machine control tests run on loopback).
 # As root it installs what is missing with apt-get; otherwise it names the packages and stops.
 set -euo pipefail

@@ -1,6 +1,6 @@
 /**
  * A Transport decorator that delays outgoing datagrams by destination prefix, for the network
- * lab (test/helpers/lab.ts). The lab's kernel has no netem qdisc, so the one thing nftables
+ * lab (tools/lab/lab.ts). The lab's kernel has no netem qdisc, so the one thing nftables
  * and tbf cannot do — latency and jitter between regions — is done here, in the sender:
  * a datagram to an address inside a rule's prefix reaches `inner.send` after
  * `delayMs ± jitterMs` (uniform, never below 0); anything else goes out at once.

@@ -5,7 +5,7 @@
  * taken down whole (`down`/`up`: a box or a region losing power or its uplink), which the
  * simulator (sim/) uses for region outages.
  */
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "./prng.js";
 import type { Clock } from "./clock.js";
 import { addressKey, type Address, type DatagramHandler, type Transport } from "./transport.js";
 
@@ -144,6 +144,3 @@ export class MemoryTransport implements Transport {
 function pairKey(a: string, b: string): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`;
 }
-
-/** Moved to common/prng.ts; re-exported for existing importers. */
-export { mulberry32 };

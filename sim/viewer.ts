@@ -1,5 +1,5 @@
 /**
- * A simulated node on the control plane (issue 13): what an agent's session (agent/session.ts)
+ * A simulated node on the control plane (issue 13): what an agent's session (agent/session/session.ts)
  * does with the control center, and nothing of the data plane. The simulator (sim/main.ts) runs
  * 10^4..10^6 of them on a MemoryNetwork; the real-UDP load generator runs them on UdpTransport.
  *
@@ -44,7 +44,7 @@ import {
   resumeBackoffMs,
   resumeRetryCapMs,
 } from "../common/control-failover.js";
-import { SESSION_TIMING, REJOIN_HINT_MS } from "../agent/session.js";
+import { REJOIN_HINT_MS, SESSION_TIMING } from "../common/session-timing.js";
 import { AssignParts } from "../protocol/assign-parts.js";
 import { rawPublicKey } from "../protocol/auth.js";
 import { decodeControl } from "../protocol/control-codec.js";

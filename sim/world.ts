@@ -20,7 +20,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 import { ControlCenter } from "../control/control-center.js";
 import { parseRegionPolicy } from "../control/regions.js";
 import { SqliteNodeStore } from "../control/store.js";

@@ -1,9 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { Assembler } from "../agent/assembler.js";
-import type { VerifiedMeta } from "../agent/meta-verifier.js";
-import { verifiedMeta } from "./helpers/origin-key.js";
+import { Assembler } from "../agent/store/assembler.js";
+import type { VerifiedMeta } from "../agent/store/meta-verifier.js";
+import { verifiedMeta } from "../tools/origin-key.js";
 
 function segment(id: number, size: number, seed = id): { meta: VerifiedMeta; bytes: Buffer } {
   const bytes = Buffer.alloc(size);

@@ -6,7 +6,8 @@
  */
 import test from "ava";
 import { ControlFailover, JoinBackoff, joinRetryDelayMs, JOIN_BACKOFF } from "../common/control-failover.js";
-import { Session, SESSION_TIMING } from "../agent/session.js";
+import { Session } from "../agent/session/session.js";
+import { SESSION_TIMING } from "../common/session-timing.js";
 import { ControlSession } from "../origin/control-session.js";
 import { encodeControl, decodeControl } from "../protocol/control-codec.js";
 import { sha256 } from "../protocol/handshake.js";

@@ -10,8 +10,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SCHEMA_VERSION, SqliteChunkStore } from "../agent/cache.js";
-import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "../agent/chunk-store.js";
+import { SCHEMA_VERSION, SqliteChunkStore } from "../agent/store/cache.js";
+import { MemoryChunkStore, type ChunkStore, type SegmentRecord } from "../agent/store/chunk-store.js";
 import { CacheError } from "../agent/errors.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -185,7 +185,7 @@ test("sqlite: kill -9 mid-run loses no committed segment and leaves a sound file
   const path = join(dir, "cache.db");
   const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", WRITER], {
     cwd: ROOT,
-    env: { ...process.env, CACHE_PATH: path, CACHE_MODULE: join(ROOT, "agent", "cache.ts") },
+    env: { ...process.env, CACHE_PATH: path, CACHE_MODULE: join(ROOT, "agent", "store", "cache.ts") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>

@@ -1,5 +1,5 @@
 import test from "ava";
-import { Continuity } from "../agent/continuity.js";
+import { Continuity } from "../agent/lan/continuity.js";
 
 test("nothing is expected before the anchor or before the first deadline", (t) => {
   const c = new Continuity({ segmentMs: 2000 });

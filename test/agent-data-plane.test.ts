@@ -1,8 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
-import { Pacer } from "../common/pacer.js";
-import { DataPlane, DEFAULT_DATA_PLANE, type Assignment } from "../agent/data-plane.js";
-import { SeqWindow } from "../agent/seq-window.js";
+import { Pacer } from "../dataplane/pacer.js";
+import type { Assignment } from "../agent/relay/assignment.js";
+import { DataPlane, DEFAULT_DATA_PLANE } from "../agent/relay/data-plane.js";
+import { SeqWindow } from "../agent/relay/seq-window.js";
 import { encodeData, decodeData } from "../protocol/data-codec.js";
 import type { DataPacket } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";

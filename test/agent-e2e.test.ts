@@ -6,10 +6,10 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { metaHeader, randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { metaHeader, randomKey, TEST_ORIGIN, type TestKey } from "../tools/origin-key.js";
 import { createHash } from "node:crypto";
 import { Agent } from "../agent/agent.js";
-import { MemoryChunkStore } from "../agent/chunk-store.js";
+import { MemoryChunkStore } from "../agent/store/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { type HeartbeatBody, JoinError, MsgType, NatType } from "../protocol/messages.js";
 import { newIdentity } from "./helpers/control-harness.js";

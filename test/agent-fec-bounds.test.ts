@@ -4,8 +4,8 @@
 // coding itself is in agent-fec-coding.test.ts.
 import test from "ava";
 import fc from "fast-check";
-import { FecDecoder } from "../agent/fec-decoder.js";
-import { FecEncoder } from "../agent/fec-encoder.js";
+import { FecDecoder } from "../agent/relay/fec-decoder.js";
+import { FecEncoder } from "../dataplane/fec-encoder.js";
 import { encodeData } from "../protocol/data-codec.js";
 import { encodeParity } from "../protocol/fec-shard.js";
 import {

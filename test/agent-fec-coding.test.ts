@@ -4,14 +4,14 @@
 // holes named in the empty mask, and the u32 seq wrap. Framing is in agent-fec-shard.test.ts.
 import test from "ava";
 import fc from "fast-check";
-import { FecDecoder } from "../agent/fec-decoder.js";
-import { FecEncoder } from "../agent/fec-encoder.js";
-import { mulberry32 } from "../common/prng.js";
+import { FecDecoder } from "../agent/relay/fec-decoder.js";
+import { FecEncoder } from "../dataplane/fec-encoder.js";
+import { mulberry32 } from "../seams/prng.js";
 import { FEC_SHARD_PREFIX_BYTES, fecGroupOf, lastFecGroup } from "../protocol/fec-shard.js";
 import { FLAG_END, FLAG_META, FLAG_PARITY, MAX_CODED_PAYLOAD_BYTES } from "../protocol/limits.js";
 import type { DataPacket } from "../protocol/messages.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { CHANNEL, dataPacket, decoded, decoderConfig, reencode, U32 } from "./helpers/fec-packets.js";
 

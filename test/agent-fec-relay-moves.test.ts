@@ -5,11 +5,11 @@
  * d): with 2 of 6 coded substreams cut, every move of a coded link cost the groups in flight.
  */
 import test from "ava";
-import type { Assignment } from "../agent/data-plane.js";
+import type { Assignment } from "../agent/relay/assignment.js";
 import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 import { captureNode, codedIndex } from "./helpers/capture-node.js";

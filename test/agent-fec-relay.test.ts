@@ -1,12 +1,12 @@
 import test from "ava";
 import fc from "fast-check";
-import type { Assignment } from "../agent/data-plane.js";
+import type { Assignment } from "../agent/relay/assignment.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { FLAG_PARITY } from "../protocol/limits.js";
 import { LinkAlgorithm } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ManualClock } from "../seams/manual-clock.js";
 
 fc.configureGlobal({ includeErrorInReport: true });

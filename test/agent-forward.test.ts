@@ -1,5 +1,5 @@
 import test from "ava";
-import { forwardTargets, type Assignment } from "../agent/data-plane.js";
+import { forwardTargets, type Assignment } from "../agent/relay/assignment.js";
 import { LinkAlgorithm, type Peer } from "../protocol/messages.js";
 
 const peer = (node: number): Peer => ({ node, address: `127.0.0.${node}`, port: 5000 });

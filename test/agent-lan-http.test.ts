@@ -7,11 +7,11 @@ import {
   PEER_REPAIR_OFF_RETRY_S,
   type LanHttpConfig,
   type LanView,
-} from "../agent/lan-http.js";
+} from "../agent/lan/lan-http.js";
 import { agentCommand, main as agentMain } from "../agent/main.js";
-import { UsageError } from "../cli/options.js";
+import { UsageError } from "../common/options.js";
 import { parseRange } from "../common/http-range.js";
-import type { SegmentRecord } from "../agent/chunk-store.js";
+import type { SegmentRecord } from "../agent/store/chunk-store.js";
 import { MemoryLogger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
 

@@ -1,10 +1,11 @@
 import test from "ava";
 import fc from "fast-check";
-import { Pacer } from "../common/pacer.js";
-import { DataPlane, type Assignment } from "../agent/data-plane.js";
-import { NackTracker } from "../agent/nack-tracker.js";
-import { NackResponder } from "../agent/nack-responder.js";
-import { RetransmitCache } from "../agent/retransmit-cache.js";
+import { Pacer } from "../dataplane/pacer.js";
+import type { Assignment } from "../agent/relay/assignment.js";
+import { DataPlane } from "../agent/relay/data-plane.js";
+import { NackTracker } from "../agent/relay/nack-tracker.js";
+import { NackResponder } from "../dataplane/nack-responder.js";
+import { RetransmitCache } from "../dataplane/retransmit-cache.js";
 import { decodeData, encodeData } from "../protocol/data-codec.js";
 import type { DecodeErrorCode } from "../protocol/errors.js";
 import { FLAG_META, FLAG_NACK, MAX_NACK_SPAN } from "../protocol/limits.js";

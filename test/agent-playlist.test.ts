@@ -1,5 +1,5 @@
 import test from "ava";
-import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "../agent/playlist.js";
+import { formatPlaylist, PlaylistWindow, type PlaylistSegment } from "../agent/lan/playlist.js";
 
 function segs(
   ids: number[],

@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { metaHeader, TEST_ORIGIN } from "./helpers/origin-key.js";
+import { metaHeader, TEST_ORIGIN } from "../tools/origin-key.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,5 +1,7 @@
 import test from "ava";
-import { REJOIN_HINT_MS, Session, SESSION_TIMING, type SessionHooks } from "../agent/session.js";
+import { Session } from "../agent/session/session.js";
+import type { SessionHooks } from "../agent/session/session-state.js";
+import { REJOIN_HINT_MS, SESSION_TIMING } from "../common/session-timing.js";
 import { HEARTBEAT_BUDGET_BYTES } from "../protocol/limits.js";
 import {
   JoinError,

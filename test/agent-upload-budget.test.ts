@@ -6,7 +6,7 @@ import {
   repairShare,
   RESEND_HEADROOM,
   UNPACED_RESERVE,
-} from "../agent/upload-budget.js";
+} from "../agent/relay/upload-budget.js";
 
 test("the pacer leaves the unpaced reserve and the repair share; the plan also leaves the resend headroom", (t) => {
   t.is(pacedBytesPerSec(600, 0), 71_250, "95 % of 75 000 bytes/s");

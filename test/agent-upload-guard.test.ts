@@ -1,7 +1,7 @@
 import test from "ava";
-import { Pacer } from "../common/pacer.js";
-import { DataPlane } from "../agent/data-plane.js";
-import { UploadGuard } from "../agent/upload-guard.js";
+import { Pacer } from "../dataplane/pacer.js";
+import { DataPlane } from "../agent/relay/data-plane.js";
+import { UploadGuard } from "../agent/relay/upload-guard.js";
 import { encodeData } from "../protocol/data-codec.js";
 import { LinkAlgorithm, type ChildLink } from "../protocol/messages.js";
 import { ManualClock } from "../seams/manual-clock.js";

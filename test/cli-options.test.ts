@@ -2,7 +2,7 @@ import test from "ava";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseHostPort, parseOptions, UsageError, type Command, type Spec } from "../cli/options.js";
+import { parseHostPort, parseOptions, UsageError, type Command, type Spec } from "../common/options.js";
 
 const cmd = {
   name: "thing",

@@ -1,7 +1,7 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { VERSION } from "../cli/version.js";
-import { runCli } from "./helpers/cli.js";
+import { runCli } from "../tools/cli.js";
 
 test("--help lists the four subcommands", async (t) => {
   const r = await runCli(["--help"]);

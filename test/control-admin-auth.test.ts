@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { parseOptions, UsageError } from "../cli/options.js";
+import { parseOptions, UsageError } from "../common/options.js";
 import {
   ADMIN_TOKEN_FILE,
   bearerMatches,

@@ -34,9 +34,9 @@ import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
 import { readAdminToken } from "../control/admin-token.js";
-import { waitFor } from "./helpers/cli.js";
+import { waitFor } from "../tools/cli.js";
 import { lossSince, reassociated, resumedAll } from "./helpers/failover.js";
-import { EtcdServer, etcdSkipReason } from "./helpers/etcd.js";
+import { EtcdServer, etcdSkipReason } from "../tools/etcd.js";
 
 const AGENTS = 12;
 const HEARTBEAT_MS = 1000;

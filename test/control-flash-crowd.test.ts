@@ -3,7 +3,7 @@
  * playing it (the demo's Cluster: separate processes on loopback, every security check on), then
  * 2,000 simulated nodes all start joining at once — each on its own socket, the real handshake,
  * JOIN retries on the agent's policy (sim/viewer.ts, run by bench:ingest's load generator in a
- * child process: bench/ingest-client.ts). The nodes already there must not pay for it:
+ * child process: tools/ingest/client.ts). The nodes already there must not pay for it:
  * - every simulated node is admitted (JOIN_ACK accepted and an ASSIGN applied) before a generous
  *   deadline, waited for as a condition;
  * - every real agent keeps continuity >= 0.99 over the window: from just before the burst until
@@ -28,9 +28,9 @@ import { join } from "node:path";
 import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
-import { LoadGenerator } from "../bench/ingest-client.js";
-import { fileSize } from "../bench/ingest-proc.js";
-import { waitFor } from "./helpers/cli.js";
+import { LoadGenerator } from "../tools/ingest/client.js";
+import { fileSize } from "../tools/ingest/proc.js";
+import { waitFor } from "../tools/cli.js";
 import { lossSince } from "./helpers/failover.js";
 import { admittedWithin, lostSince, windowContinuity } from "./helpers/flash-crowd.js";
 

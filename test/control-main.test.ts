@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { main, startControl, controlCommand } from "../control/main.js";
-import { UsageError } from "../cli/options.js";
+import { UsageError } from "../common/options.js";
 import { MAX_CONTROL_BYTES, WIRE_VERSION } from "../protocol/limits.js";
 import { JoinError, MsgType, NatType, Role } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";

@@ -5,8 +5,8 @@ import { ContentDirectory } from "../control/content-directory.js";
 import { MemoryNodeStore } from "../control/memory-store.js";
 import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { MemoryLogger } from "../seams/log.js";
-import { sampleJoinAck } from "./vectors/samples.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { sampleJoinAck } from "../tools/vectors/samples.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 const offer = { id: 4, streamKbps: 700, segmentMs: 1000, fallbackUrl: "http://127.0.0.1:8080" };
 

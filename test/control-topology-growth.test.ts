@@ -9,9 +9,9 @@ import fc from "fast-check";
 import { checkPlan } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { NodePlan, Plan } from "../control/topology/plan.js";
-import { planJoin } from "../control/topology/repair.js";
+import { planJoin } from "../control/topology/plan-repair.js";
 import type { TierSnapshot } from "../control/topology/tier-types.js";
-import { mixNodes, mixSnapshot } from "../bench/topology-mix.js";
+import { mixNodes, mixSnapshot } from "../tools/topology-mix.js";
 import { nodeArb, runs, snapshotArb } from "./topology-arbitraries.js";
 
 const key = (np: NodePlan | undefined): string =>

@@ -1,5 +1,5 @@
 import test from "ava";
-import { runCli } from "./helpers/cli.js";
+import { runCli } from "../tools/cli.js";
 
 test("demo --json ends after --duration and prints the summary as the last line of stdout", async (t) => {
   const r = await runCli(

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Cluster, CHANNEL, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
-import { waitFor } from "./helpers/cli.js";
+import { waitFor } from "../tools/cli.js";
 import { ffmpegDecode } from "./helpers/ffmpeg.js";
 
 const AGENTS = 6;

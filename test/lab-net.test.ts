@@ -1,5 +1,5 @@
 /**
- * The network lab (test/helpers/lab.ts) with real UDP between real processes in network
+ * The network lab (tools/lab/lab.ts) with real UDP between real processes in network
  * namespaces: routing between regions, nftables loss against its per-link model, a tbf upload
  * cap, and clean-up that holds when a test body throws or its process is killed. Runs as root
  * (CI does); anyone else gets a failing test saying so, not a silent skip.
@@ -21,10 +21,10 @@ import {
   tbfArgs,
   tool,
   type LabSpec,
-} from "./helpers/lab.js";
+} from "../tools/lab/lab.js";
 
 const PROBE = fileURLToPath(new URL("./helpers/udp-probe.ts", import.meta.url));
-const LAB_CLI = fileURLToPath(new URL("./helpers/lab.ts", import.meta.url));
+const LAB_CLI = fileURLToPath(new URL("../tools/lab/lab.ts", import.meta.url));
 const PORT = 9000;
 const isRoot = process.getuid?.() === 0;
 

@@ -1,7 +1,7 @@
 /**
  * The tiered data plane end to end in the network lab: control, origin and agents as real
  * processes (the compiled CLI) in network namespaces, real UDP through nftables loss, tbf upload
- * caps and --net-delay between regions (test/helpers/lab-cluster.ts). Four properties:
+ * caps and --net-delay between regions (tools/lab/cluster.ts). Four properties:
  *
  *   a. 24 agents in 4 regions, mixed upload caps (8 of them below the ~670 kbit/s stream),
  *      50 ms between regions, 3 % loss on every link: every agent plays continuously after
@@ -26,16 +26,16 @@
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { rmSync } from "node:fs";
 import type { AgentStatus } from "../agent/status.js";
-import { mulberry32 } from "../common/prng.js";
-import { waitFor } from "./helpers/cli.js";
-import { tool } from "./helpers/lab.js";
+import { mulberry32 } from "../seams/prng.js";
+import { waitFor } from "../tools/cli.js";
+import { tool } from "../tools/lab/lab.js";
 import {
   AGENT_HTTP_PORT,
   CHANNEL,
   LabCluster,
   type LabAgentSpec,
   type LabClusterConfig,
-} from "./helpers/lab-cluster.js";
+} from "../tools/lab/cluster.js";
 import {
   cpuMeter,
   describe,
@@ -46,7 +46,7 @@ import {
   statusesOf,
   warmUp,
   windowOf,
-} from "./helpers/lab-measure.js";
+} from "../tools/lab/measure.js";
 
 const isRoot = process.getuid?.() === 0;
 const labName = (tag: string): string => `tc${process.pid}${tag}`;

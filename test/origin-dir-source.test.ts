@@ -14,8 +14,8 @@ import { MemoryNetwork } from "../seams/memory-transport.js";
 import { dirSource } from "../origin/ingest/dir-source.js";
 import { parseMediaPlaylist } from "../origin/m3u8.js";
 import { Origin } from "../origin/origin.js";
-import { waitFor } from "./helpers/cli.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { waitFor } from "../tools/cli.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 test("follows a folder ffmpeg writes live and publishes its segments in order", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-live-"));

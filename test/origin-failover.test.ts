@@ -9,7 +9,7 @@ import { Origin } from "../origin/origin.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { type ScriptedServer, ScriptedServers } from "./helpers/scripted-servers.js";
 
 const HB = 500;

@@ -9,7 +9,7 @@ import { FallbackHttp } from "../origin/fallback-http.js";
 import { parseMediaPlaylist } from "../origin/m3u8.js";
 import { Origin } from "../origin/origin.js";
 import { decodeSegmentMeta, encodeSignedMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 interface Reply {
   status: number;

@@ -14,7 +14,7 @@ import { ScriptedControl } from "./helpers/scripted-control.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { FLAG_META } from "../protocol/limits.js";
 import { JoinError, MsgType, Role, type ControlMessage, type JoinAckBody } from "../protocol/messages.js";
-import { waitFor } from "./helpers/cli.js";
+import { waitFor } from "../tools/cli.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 

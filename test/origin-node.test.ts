@@ -24,7 +24,7 @@ import {
 } from "../protocol/messages.js";
 import { decodeSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
 import { Origin, type OriginConfig } from "../origin/origin.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 const CONTROL: Address = { address: "127.0.0.1", port: 7700 };
 const CHANNEL_ID = 7;

@@ -11,7 +11,7 @@ import {
 } from "../protocol/limits.js";
 import { decodeSegmentMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
 import { packetizeSegment, type PacketizeInput } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 function segmentBytes(n: number, seed = 1): Uint8Array {
   const b = new Uint8Array(n);

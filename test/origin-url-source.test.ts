@@ -6,7 +6,7 @@ import { MemoryLogger } from "../seams/log.js";
 import { IngestError } from "../origin/errors.js";
 import type { IngestSegment } from "../origin/ingest/segment.js";
 import { UrlFetcher, httpUrl, urlSource } from "../origin/ingest/url-source.js";
-import { waitFor } from "./helpers/cli.js";
+import { waitFor } from "../tools/cli.js";
 
 /** A tiny live HLS server on loopback; `last` grows as the test "records". */
 async function hlsServer(): Promise<{ base: string; state: { last: number }; close: () => Promise<void> }> {

@@ -46,7 +46,7 @@ import {
   sampleNodeEphemeral,
   sampleNodeKey,
   sampleSessionKeys,
-} from "./vectors/samples.js";
+} from "../tools/vectors/samples.js";
 
 const SEED = 0xa07;
 const U32_MAX = 0xffffffff;

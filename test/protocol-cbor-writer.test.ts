@@ -9,7 +9,7 @@ import { controlTree, decodeControl, encodeControl } from "../protocol/control-c
 import { assignBody, controlMessage } from "./protocol-arbitraries.js";
 import { MsgType, type ControlMessage } from "../protocol/messages.js";
 import { WIRE_VERSION } from "../protocol/limits.js";
-import { sampleControl } from "./vectors/samples.js";
+import { sampleControl } from "../tools/vectors/samples.js";
 
 const SEED = 20261207;
 

@@ -14,7 +14,7 @@ import { controlTree, decodeControl, decodeControlTree, encodeControl } from "..
 import { readHeartbeatDirect, writeHeartbeatAck } from "../protocol/envelope-heartbeat.js";
 import { type ControlMessage, MsgType } from "../protocol/messages.js";
 import { controlByType, key32 } from "./protocol-arbitraries.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 
 function encoded(msg: ControlMessage, key?: Uint8Array): Buffer | undefined {
   try {

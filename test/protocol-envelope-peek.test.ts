@@ -11,7 +11,7 @@ import { decodeControl, encodeControl } from "../protocol/control-codec.js";
 import { peekChannel, peekType } from "../protocol/envelope-peek.js";
 import { type ControlMessage, MsgType } from "../protocol/messages.js";
 import { controlByType, controlMessage, key32 } from "./protocol-arbitraries.js";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 
 function encoded(msg: ControlMessage, key?: Uint8Array): Buffer | undefined {
   try {

@@ -58,8 +58,8 @@ import {
   sampleNodeKey,
   samplePayload,
   sampleSessionKeys,
-} from "./vectors/samples.js";
-import { mulberry32 } from "../common/prng.js";
+} from "../tools/vectors/samples.js";
+import { mulberry32 } from "../seams/prng.js";
 
 const ITERATIONS = 100_000;
 const CODES: ReadonlySet<DecodeErrorCode> = new Set([

@@ -34,7 +34,7 @@ import {
   sampleJoinAgent,
   sampleLeave,
   sampleMeta,
-} from "./vectors/samples.js";
+} from "../tools/vectors/samples.js";
 
 type Tree = Map<unknown, unknown>;
 

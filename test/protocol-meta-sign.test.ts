@@ -4,7 +4,7 @@
 // "valid" for anything but the origin's own bytes.
 import test from "ava";
 import fc from "fast-check";
-import { MetaVerifier } from "../agent/meta-verifier.js";
+import { MetaVerifier } from "../agent/store/meta-verifier.js";
 import { EncodeError } from "../protocol/errors.js";
 import { META_SIGNATURE_BYTES, SEGMENT_META_BYTES, SEGMENT_META_FIELDS_BYTES } from "../protocol/limits.js";
 import type { SegmentMetaFields } from "../protocol/messages.js";
@@ -19,10 +19,10 @@ import {
   verifySegmentMeta,
   type MetaVerdict,
 } from "../protocol/segment-meta.js";
-import { keyFromSeed, randomKey } from "./helpers/origin-key.js";
+import { keyFromSeed, randomKey } from "../tools/origin-key.js";
 import { segmentMeta } from "./protocol-arbitraries.js";
-import { sampleMeta, sampleOriginKey } from "./vectors/samples.js";
-import { mulberry32 } from "../common/prng.js";
+import { sampleMeta, sampleOriginKey } from "../tools/vectors/samples.js";
+import { mulberry32 } from "../seams/prng.js";
 
 const ORIGIN = keyFromSeed(0x11);
 const CHANNEL = 7;

@@ -23,7 +23,7 @@ import {
 } from "../protocol/limits.js";
 import { decodeSegmentMeta, encodeSegmentMeta } from "../protocol/segment-meta.js";
 import { controlByType, controlMessage, dataHeader, segmentMeta } from "./protocol-arbitraries.js";
-import { sampleControl } from "./vectors/samples.js";
+import { sampleControl } from "../tools/vectors/samples.js";
 
 const SEED = 0x7ec4;
 

@@ -3,7 +3,7 @@
 // every invalid one must fail with its code and field. A change to any encoding fails here.
 // An authenticated vector (a signed JOIN or JOIN_ACK, a tagged HEARTBEAT or ASSIGN) must also
 // verify with the fixed key it names, and fail with another key, another context or a flipped
-// bit; its key must be the one test/vectors/samples.ts derives (the handshake's KDF is pinned).
+// bit; its key must be the one tools/vectors/samples.ts derives (the handshake's KDF is pinned).
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,8 +23,8 @@ import {
   sampleNodeKey,
   sampleOriginKey,
   sampleSessionKeys,
-} from "./vectors/samples.js";
-import { type AuthCheck, VECTOR_FILES, type VectorFile, fromJson } from "./vectors/vector-json.js";
+} from "../tools/vectors/samples.js";
+import { type AuthCheck, VECTOR_FILES, type VectorFile, fromJson } from "../tools/vectors/vector-json.js";
 
 const dir = join(import.meta.dirname, "vectors");
 

@@ -1,6 +1,6 @@
 /**
  * The RSL coordinators (control/rsl/): one contract run against LocalCoordinator (memory) and
- * EtcdCoordinator (a real etcd on loopback ports, test/helpers/etcd.ts), then what only etcd can
+ * EtcdCoordinator (a real etcd on loopback ports, tools/etcd.ts), then what only etcd can
  * show: a real process SIGKILLed while it holds a lease (its ownership and leadership go within
  * the TTL, seen through the other process's watch; the next owner gets a higher epoch), the
  * election handing over, and etcd stopped for 3 s and restarted (both coordinators recover:
@@ -22,7 +22,7 @@ import { MemoryNodeStore } from "../control/memory-store.js";
 import { systemClock } from "../seams/clock.js";
 import { MemoryLogger } from "../seams/log.js";
 import type { EtcdChildPlan } from "./helpers/etcd-child.js";
-import { EtcdServer, etcdSkipReason } from "./helpers/etcd.js";
+import { EtcdServer, etcdSkipReason } from "../tools/etcd.js";
 
 const CHILD = fileURLToPath(new URL("./helpers/etcd-child.ts", import.meta.url));
 const A: ServerInfo = { id: "ctl-a", endpoint: "127.0.0.1:7701", admin: "127.0.0.1:8701" };

@@ -4,7 +4,7 @@
  */
 import test from "ava";
 import fc from "fast-check";
-import { mulberry32 } from "../common/prng.js";
+import { mulberry32 } from "../seams/prng.js";
 import {
   formatDelayRules,
   ImpairedTransport,

@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { checkPlan } from "../control/topology/check.js";
 import { congestedLinks, seqDiff, type LinkSample } from "../control/topology/congestion.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
-import { planMove } from "../control/topology/repair.js";
-import { mixSnapshot } from "../bench/topology-mix.js";
+import { planMove } from "../control/topology/plan-repair.js";
+import { mixSnapshot } from "../tools/topology-mix.js";
 
 const sample = (parent: number, child: number, sentSeq: number, recvSeq: number): LinkSample => ({
   parent,

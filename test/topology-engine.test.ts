@@ -6,7 +6,7 @@ import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildSteps, buildTieredPlan } from "../control/topology/engine.js";
 import { StepMeter } from "../control/topology/step-meter.js";
 import { fecNFor, type TierSnapshot } from "../control/topology/tier-types.js";
-import { mixSnapshot } from "../bench/topology-mix.js";
+import { mixSnapshot } from "../tools/topology-mix.js";
 import { planData, R, runs, snapshotArb, survivesTier1Failures } from "./topology-arbitraries.js";
 
 test("every invariant holds for random snapshots (checkPlan finds nothing)", (t) => {

@@ -6,7 +6,7 @@ import { buildTieredPlan, threeTierEngine } from "../control/topology/engine.js"
 import { addShortcuts, bfs, buildMesh, hararyEdges } from "../control/topology/mesh.js";
 import type { NodePlan, Plan } from "../control/topology/plan.js";
 import { clusterDepthBound } from "../control/topology/tier-types.js";
-import { mixSnapshot } from "../bench/topology-mix.js";
+import { mixSnapshot } from "../tools/topology-mix.js";
 
 const ids = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 

@@ -1,7 +1,7 @@
 /**
- * The origin is the last resort (control/topology/check-origin.ts, relieve.ts), on the shape of
+ * The origin is the last resort (control/topology/check-origin.ts, relieve-origin.ts), on the shape of
  * test/integration.test.ts: 6 agents in 3 regions with the demo's uploads as the agents declare
- * them (payload only: cap x 1160 / 1230, agent/upload-budget.ts declaredUploadKbps), an origin with
+ * them (payload only: cap x 1160 / 1230, agent/relay/upload-budget.ts declaredUploadKbps), an origin with
  * upload for 2.5 streams (fanout 2: ceil(2 x 671 x 1.25) = 1678 kbit/s), k = 1 and the
  * default policy (c = 3, fec.k = 12), as the control center runs it. Tier 1 is the origin and
  * two agents with ~5.6 R each; the engine once made the origin a coded root of a tier-2 node

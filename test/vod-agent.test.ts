@@ -6,10 +6,10 @@
  */
 import test from "ava";
 import { Agent } from "../agent/agent.js";
-import { MemoryChunkStore } from "../agent/chunk-store.js";
+import { MemoryChunkStore } from "../agent/store/chunk-store.js";
 import { ROUTER_TUNING } from "../agent/config.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
 import { newIdentity } from "./helpers/control-harness.js";
 import { decodeData } from "../protocol/data-codec.js";

@@ -1,5 +1,5 @@
 /**
- * An agent's VoD channel served to LAN devices (agent/vod.ts + vod-http.ts behind the real
+ * An agent's VoD channel served to LAN devices (agent/vod/vod.ts + vod-http.ts behind the real
  * LanHttp), with the origin's real HTTP fallback on loopback serving the file's chunks:
  * HEAD, whole-file GET and Range requests (inside a chunk, across chunk boundaries, the last
  * partial chunk, suffix and open ranges, 416) give the file's bytes exactly; chunks come from
@@ -11,13 +11,13 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryChunkStore } from "../agent/chunk-store.js";
-import { LanHttp, type LanView } from "../agent/lan-http.js";
-import { VodChannel } from "../agent/vod.js";
-import { Pacer } from "../common/pacer.js";
+import { MemoryChunkStore } from "../agent/store/chunk-store.js";
+import { LanHttp, type LanView } from "../agent/lan/lan-http.js";
+import { VodChannel } from "../agent/vod/vod.js";
+import { Pacer } from "../dataplane/pacer.js";
 import { FallbackHttp } from "../origin/fallback-http.js";
 import { packetizeSegment } from "../origin/packetizer.js";
-import { randomKey, TEST_ORIGIN, type TestKey } from "./helpers/origin-key.js";
+import { randomKey, TEST_ORIGIN, type TestKey } from "../tools/origin-key.js";
 import { encodeSignedMeta } from "../protocol/segment-meta.js";
 import { VodFile } from "../origin/vod-file.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus } from "../cli/demo/status.js";
-import { waitFor } from "./helpers/cli.js";
+import { waitFor } from "../tools/cli.js";
 
 const AGENTS = 3;
 const CHUNK = 128 * 1024;

@@ -16,7 +16,7 @@ import { Origin } from "../origin/origin.js";
 import { parseVodSpecs } from "../origin/vod-node.js";
 import { VodFile, VodFileError } from "../origin/vod-file.js";
 import { VodCarousel } from "../origin/vod-source.js";
-import { Assembler } from "../agent/assembler.js";
+import { Assembler } from "../agent/store/assembler.js";
 import { decodeData } from "../protocol/data-codec.js";
 import { FLAG_META } from "../protocol/limits.js";
 import {
@@ -30,9 +30,9 @@ import { decodeSegmentMeta } from "../protocol/segment-meta.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
-import { MetaVerifier } from "../agent/meta-verifier.js";
+import { MetaVerifier } from "../agent/store/meta-verifier.js";
 import { encodeSignedMeta, verifySegmentMeta } from "../protocol/segment-meta.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 
 function tempFile(bytes: Buffer): { path: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-vod-"));

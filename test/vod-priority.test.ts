@@ -1,19 +1,19 @@
 /**
  * Live over bulk (the patent's soccer match and movie download on one box): an agent whose
  * upload cap is below live + VoD relays both to a child. Its live channel's data plane forwards
- * at PRIORITY_LIVE and its VoD channel's (agent/vod.ts, through the agent's VodSet demux) at
+ * at PRIORITY_LIVE and its VoD channel's (agent/vod/vod.ts, through the agent's VodSet demux) at
  * PRIORITY_BULK, through one shared Pacer: every live packet gets through within a packet time
  * or two of arriving, VoD gets what is left of the cap. The same agent with the VoD plane at live
  * priority (no live-over-bulk) lets live fall seconds behind: the check can fail.
  * ManualClock + MemoryNetwork; the packets are the origin packetizer's.
  */
 import test from "ava";
-import { Pacer, PRIORITY_LIVE } from "../common/pacer.js";
-import { MemoryChunkStore } from "../agent/chunk-store.js";
-import { DataPlane } from "../agent/data-plane.js";
-import { VodSet } from "../agent/vod-set.js";
+import { Pacer, PRIORITY_LIVE } from "../dataplane/pacer.js";
+import { MemoryChunkStore } from "../agent/store/chunk-store.js";
+import { DataPlane } from "../agent/relay/data-plane.js";
+import { VodSet } from "../agent/vod/vod-set.js";
 import { packetizeSegment, type Packet } from "../origin/packetizer.js";
-import { TEST_ORIGIN } from "./helpers/origin-key.js";
+import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { decodeData } from "../protocol/data-codec.js";
 import type { AssignBody, ChannelInfo } from "../protocol/messages.js";
 import { MemoryLogger } from "../seams/log.js";

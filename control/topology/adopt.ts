@@ -4,7 +4,7 @@
  * RESUME: tier, role, cluster, fec, mesh, as its last ASSIGN said) and its links (its HEARTBEAT:
  * the parent of every substream slot, its children). It adopts that topology rather than
  * computing a new one, so a working tree is not reshuffled, and only then repairs what is
- * incomplete with the incremental repairs (repair.ts). Pure: reports in, plan out.
+ * incomplete with the incremental repairs (plan-repair.ts). Pure: reports in, plan out.
  *
  * - `adoptPlan`: the plan as reported, with the engine's working state (state.ts) rebuilt under
  *   it, so that repairs continue from it as from a full build. What cannot be adopted is left
@@ -25,12 +25,12 @@
 import { MAX_CHILDREN } from "../../protocol/limits.js";
 import type { AssignBody, TierRole } from "../../protocol/messages.js";
 import { buildTieredPlan } from "./engine.js";
-import { attachState, finishPlan, trackedState } from "./finish.js";
+import { attachState, finishPlan, trackedState } from "./plan-from-state.js";
 import { homeFanout } from "./multitree.js";
 import { bfs } from "./mesh.js";
 import type { NodePlan, Plan } from "./plan.js";
 import { addCluster, addOrigin, addRec, canonical } from "./records.js";
-import { planFill, planJoin, planRebuild, type RepairResult } from "./repair.js";
+import { planFill, planJoin, planRebuild, type RepairResult } from "./plan-repair.js";
 import { State, type ClusterState, type Rec } from "./state.js";
 import { checkPlan, type Violation } from "./check.js";
 import {
@@ -63,7 +63,7 @@ export interface NodeReport {
 }
 
 export interface Adoption {
-  /** The plan as reported, repairable (repair.ts continues from it). */
+  /** The plan as reported, repairable (plan-repair.ts continues from it). */
   plan: Plan;
   /** Members placed where they reported (some slots may be empty). */
   adopted: number[];

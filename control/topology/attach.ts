@@ -52,7 +52,7 @@ function isBelow(st: State, q: Rec, r: Rec, j: number): boolean {
 
 export interface AttachContext {
   st: State;
-  /** Upper-tier candidates by region and tier (kept by repair.ts across changes). */
+  /** Upper-tier candidates by region and tier (kept by plan-repair.ts across changes). */
   pools: UpperPools;
   origin: Rec;
   /** Per-change cache, by cluster: its feeders of the tier above. */

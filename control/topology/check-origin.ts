@@ -4,7 +4,7 @@
  *
  * - `origin-spare`: the origin feeds a node below tier 1 only what the tiers above cannot. Its
  *   link to such a node may carry one substream whatever the others have (one exit at the
- *   origin makes a node robust, robust.ts), and the substreams in which that node is interior
+ *   origin makes a node robust, robust-exits.ts), and the substreams in which that node is interior
  *   (moving those would move the sub-tree below it); any other substream on the link is a
  *   violation while a node that may feed the child (`feedsFromAbove`: placed, fed) has the
  *   upload, a link and a compatible NAT to carry it.
@@ -13,9 +13,9 @@
  *   declared upload and never beyond, and when that is not enough the plan says so by its
  *   unplaced nodes (the DCM logs `nodes_unplaced`).
  *
- * Incremental repairs search the cluster's own feeders and regions only (repair.ts), so a
+ * Incremental repairs search the cluster's own feeders and regions only (plan-repair.ts), so a
  * repaired plan (`rebuilt: false`) is exempt: the drift measure rebuilds when the origin's
- * share grows. The builder's last pass (relieve.ts) establishes both.
+ * share grows. The builder's last pass (relieve-origin.ts) establishes both.
  */
 import { NatType } from "../../protocol/messages.js";
 import type { NodePlan, Plan } from "./plan.js";

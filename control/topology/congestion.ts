@@ -4,7 +4,7 @@
  * of a link over two successive heartbeat intervals tells how far the child lags behind what
  * its parent sent. Pure: the DCM's congestion monitor (control/congestion-monitor.ts) collects
  * the samples and decides which verdicts to act on now (move backoff, spare coded links); planMove
- * in repair.ts moves the child's substreams on that link to another parent.
+ * in plan-repair.ts moves the child's substreams on that link to another parent.
  *
  * Rule: lag = sent - received (16-bit sequence arithmetic: the heartbeat carries the low 16 bits of
  * each sequence number; a child ahead counts as 0). A link is

@@ -1,22 +1,22 @@
 /**
  * The three-tier engine (US 10,091,285 FIG. 3-7): snapshot in, plan out, pure and
  * deterministic for a seed. It always builds from scratch (`previous` is not used): the
- * incremental path is repair.ts. Tier 1 (mesh.ts), tier 2 (erasure-coded multi-tree) and tier 3
+ * incremental path is plan-repair.ts. Tier 1 (mesh.ts), tier 2 (erasure-coded multi-tree) and tier 3
  * (multi-tree) are built top-down on one State so that each tier spends what the tier above
  * left: tier 1 pays the mesh, tier 2 its coded sub-trees, tier 3 uses its own upload first and
  * its feeders (tier 2 of the region, then tier 1, then anyone with spare, then the origin)
- * for the rest. The origin is the last resort: a final pass (relieve.ts) hands what it sends
+ * for the rest. The origin is the last resort: a final pass (relieve-origin.ts) hands what it sends
  * below tier 1 to upper-tier nodes left with room. See docs/topology.md.
  */
-import { mulberry32 } from "../../common/prng.js";
+import { mulberry32 } from "../../seams/prng.js";
 import { NatType } from "../../protocol/messages.js";
 import { bySpare, Cursor, Feeders, pickPrimaries } from "./feeders.js";
-import { attachState, fedCount, finishPlan, finishSteps, needed } from "./finish.js";
+import { attachState, fedCount, finishPlan, finishSteps, needed } from "./plan-from-state.js";
 import { buildMultitree } from "./multitree.js";
 import type { Plan, TopologyEngine } from "./plan.js";
 import { addCluster, addOrigin, addRec, canonical } from "./records.js";
-import { relieveOrigin } from "./relieve.js";
-import { ensureRobust } from "./robust.js";
+import { relieveOrigin } from "./relieve-origin.js";
+import { ensureRobust } from "./robust-exits.js";
 import { State, type Rec } from "./state.js";
 import { StepMeter } from "./step-meter.js";
 import { buildTier1 } from "./tier1.js";

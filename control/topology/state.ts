@@ -101,7 +101,7 @@ export class State {
   }
 
   /**
-   * Incremental repairs (repair.ts) set this: a cluster member feeding the tier below keeps the
+   * Incremental repairs (plan-repair.ts) set this: a cluster member feeding the tier below keeps the
    * upload its free home slots need (Rec.fan), so that joins into its own cluster still find
    * slots there. (A full build fills every tier top-down: what is left is the tier below's.)
    */

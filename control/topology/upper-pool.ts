@@ -1,5 +1,5 @@
 /**
- * The upper-tier nodes that incremental repairs (repair.ts, attach.ts) take feeds from: per
+ * The upper-tier nodes that incremental repairs (plan-repair.ts, attach.ts) take feeds from: per
  * region and tier, the fed erasure-coded nodes and the live tier-1 nodes, in preference order
  * (most spare upload first after a full build, then in the order they became able to feed).
  *

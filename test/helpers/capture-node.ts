@@ -2,8 +2,8 @@
  * A data plane whose sends are captured, not delivered (the test delivers them, or cuts them):
  * for tests of forwarding and the erasure-coded tier without a network.
  */
-import { Pacer } from "../../common/pacer.js";
-import { DataPlane } from "../../agent/data-plane.js";
+import { Pacer } from "../../dataplane/pacer.js";
+import { DataPlane } from "../../agent/relay/data-plane.js";
 import { decodeData } from "../../protocol/data-codec.js";
 import { FLAG_PARITY } from "../../protocol/limits.js";
 import type { DataPacket, Peer } from "../../protocol/messages.js";

@@ -5,7 +5,7 @@
  * never, from its /status, once the segments of the window have come due.
  */
 import type { AgentStatus } from "../../cli/demo/status.js";
-import { waitFor } from "./cli.js";
+import { waitFor } from "../../tools/cli.js";
 
 /**
  * Waits until every id in `ids` is listed by `seen()` (the node ids of the live servers'

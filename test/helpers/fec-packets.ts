@@ -4,7 +4,7 @@
  * and its datagram, decoding a datagram back, a packet's bytes as hex for byte-for-byte
  * comparison, and a decoder configuration with test defaults.
  */
-import type { FecDecoderConfig } from "../../agent/fec-decoder.js";
+import type { FecDecoderConfig } from "../../agent/relay/fec-decoder.js";
 import { decodeData, encodeData } from "../../protocol/data-codec.js";
 import type { DataPacket } from "../../protocol/messages.js";
 

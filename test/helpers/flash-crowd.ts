@@ -2,10 +2,10 @@
  * What the flash-crowd test (test/control-flash-crowd.test.ts) reads: the nodes control declared
  * lost since a point in its log, and an agent's continuity over a window (from the failover
  * helpers' AgentLoss). The simulated nodes themselves run in bench:ingest's load generator
- * (bench/ingest-client.ts LoadGenerator).
+ * (tools/ingest/client.ts LoadGenerator).
  */
-import { logEventsFrom } from "../../bench/ingest-proc.js";
-import type { GroupProgress, LoadGenerator } from "../../bench/ingest-client.js";
+import { logEventsFrom } from "../../tools/ingest/proc.js";
+import type { GroupProgress, LoadGenerator } from "../../tools/ingest/client.js";
 import type { AgentLoss } from "./failover.js";
 
 export interface LostNode {
