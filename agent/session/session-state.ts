@@ -1,26 +1,20 @@
 /**
- * What the control session's message handlers (handlers/, one file per message type) see of the
- * session: SessionState, the fields they read and write and the transitions they call, and the
- * types around the session (its deps, config, hooks, phases and counters). Session (session.ts)
- * implements it; the handlers import only this module, so session.ts and handlers/ do not import
- * each other.
- *
- * Seam for the next step (issue 14, "handlers return decisions"): the handlers still write the
- * session's fields (phase, nodeId, assignVersion, ...) through this interface. When they return
- * decisions that Session applies, SessionState shrinks to a read-only view and the fields become
- * Session's own (#private).
+ * What the control session's message handlers (handlers/, one file per message type) read of the
+ * session: SessionView, read-only; and the types around the session (its deps, config, hooks,
+ * phases and counters). Session (session.ts) implements the view with getters and owns every
+ * field behind it (#private); a handler is a pure function of the view and the message that
+ * returns a decision, which Session applies. The handlers import only this module (and
+ * session.ts imports them), so session.ts and handlers/ do not import each other.
  */
 import type { KeyObject } from "node:crypto";
-import type { ControlFailover, EpochFence, FailoverStats } from "../../common/control-failover.js";
+import type { EpochFence, FailoverStats } from "../../common/control-failover.js";
 import type { ControlLink } from "../../common/control-link.js";
-import type { AssignParts } from "../../protocol/assign-parts.js";
 import type {
   AssignBody,
   ChannelInfo,
   HeartbeatBody,
   JoinAckBody,
   NatType,
-  Placement,
   Role,
 } from "../../protocol/messages.js";
 import type { Clock } from "../../seams/clock.js";
@@ -116,45 +110,32 @@ export interface SessionStats {
 /** Why the session JOINs (again). */
 export type RejoinReason = "start" | "rejoin" | "unknown_channel" | "refused";
 
-/** The session as its message handlers see it (Session implements it). */
-export interface SessionState {
-  readonly deps: SessionDeps;
-  readonly config: SessionConfig;
-  readonly stats: SessionStats;
-  readonly link: ControlLink;
-  /** The highest DCM epoch seen per channel. */
-  readonly fence: EpochFence;
-  /** The control endpoints, the failure detector and the RESUME schedule. */
-  readonly failover: ControlFailover;
+/** `T` read-only all the way down: the session's counters as others see them (only Session counts). */
+export type DeepReadonly<T> = { readonly [K in keyof T]: DeepReadonly<T[K]> };
+
+/**
+ * The session as its message handlers see it (Session implements it with getters): what they
+ * read to decide, nothing they could write. Each handler takes the part it reads (a Pick), so a
+ * test hands it a plain object.
+ */
+export interface SessionView {
+  readonly phase: SessionPhase;
+  /** The node id control gave us (0: none yet). */
+  readonly nodeId: number;
+  readonly config: Readonly<Pick<SessionConfig, "channel" | "idle" | "extraChannels">>;
+  /** The live channel as control acknowledged it (undefined: not joined yet, or an idle box). */
+  readonly channel: ChannelInfo | undefined;
   /** The live channel's id as control knows it (an idle box: the channel it was recruited for). */
   readonly liveChannelId: number;
-  phase: SessionPhase;
-  nodeId: number;
-  region: string;
-  heartbeatMs: number;
-  channel: ChannelInfo | undefined;
   /** Version of the last ASSIGN applied in this session (0: none yet). */
-  assignVersion: number;
+  readonly assignVersion: number;
   /** DCM epoch of the last ASSIGN applied (absent: 0): a higher epoch starts a new version count. */
-  assignEpoch: number;
-  /** Channel of the last ASSIGN applied for the live channel (an idle box learns it so). */
-  assignChannel: number;
-  /** Where the last applied ASSIGN placed us (sent in a RESUME). */
-  placement: Placement | undefined;
-  /** Reassembles ASSIGNs sent in several parts. */
-  assignParts: AssignParts;
-  /** The extra (VoD) channels control acknowledged, their last applied ASSIGN versions and parts. */
-  extras: ChannelInfo[];
-  readonly extraVersions: Map<number, number>;
-  readonly extraParts: Map<number, AssignParts>;
-  /** Starts (again) to JOIN: at once, then on the back-off until a JOIN_ACK (after a refusal: its interval). */
-  rejoin(why: RejoinReason): void;
-  /** An unauthenticated RESUME refusal (a server that could not open our ticket): a hint to JOIN. */
-  refusalHint(from: Address): void;
-  /** JOIN_ACK accepted from `from`: heartbeats from now on. */
-  enterJoined(from: Address): void;
-  /** RESUME_ACK accepted: the session runs at the endpoint that answered; heartbeats at once. */
-  enterResumed(from: Address, heartbeatMs: number): void;
-  /** A REDIRECT for our channel: `named` (only configured endpoints count) are tried next; whether followed. */
-  redirect(named: readonly Address[]): boolean;
+  readonly assignEpoch: number;
+  /** The extra (VoD) channels control acknowledged, and their last applied ASSIGN versions. */
+  readonly extras: readonly ChannelInfo[];
+  readonly extraVersions: ReadonlyMap<number, number>;
+  /** The highest DCM epoch seen per channel. */
+  readonly fence: Pick<EpochFence, "highest">;
+  /** The session ticket, when control gave one (then it answers every heartbeat). */
+  readonly link: Pick<ControlLink, "ticket">;
 }

@@ -6,69 +6,76 @@
  * Newer means a higher DCM epoch (a replacement DCM numbers its versions as it likes), or the
  * same epoch and a higher version. An ASSIGN whose epoch is below the highest seen for its
  * channel comes from a deposed server: dropped, logged and counted (fencing, issue 12).
+ *
+ * Two pure steps around the one stateful one, reassembly (AssignParts), which Session owns:
+ * onAssign decides on the datagram (fenced, stale, or "reassemble": into which buffer, started
+ * over or not); once the parts make a whole, onAssembled decides on the assignment.
  */
-import { AssignParts } from "../../../protocol/assign-parts.js";
 import { placementOf } from "../../../common/control-failover.js";
-import type { AssignBody, MessageOf, MsgType } from "../../../protocol/messages.js";
-import type { SessionState } from "../session-state.js";
+import type { AssignBody, MessageOf, MsgType, Placement } from "../../../protocol/messages.js";
+import type { SessionView } from "../session-state.js";
 
-export function onAssign(s: SessionState, msg: MessageOf<MsgType.ASSIGN>): void {
-  if (s.phase === "stopped") return;
+/** Which reassembly buffer a part goes to: the live channel's, or its extra (VoD) channel's. */
+export type AssignTarget = "live" | "extra";
+
+export type AssignDecision =
+  | { kind: "ignore"; reason: "stopped" }
+  /** A deposed server's: its epoch is below the highest seen for its channel. Not an answer. */
+  | { kind: "fenced"; channel: number; version: number; epoch: number; highest: number }
+  /**
+   * Believed (the fence takes its epoch, the failure detector counts it as an answer) but no
+   * newer than the last applied: nothing more.
+   */
+  | { kind: "stale"; channel: number; epoch: number }
+  /** Believed, and newer: its part goes to `into`'s buffer, emptied first when `restart`. */
+  | { kind: "reassemble"; channel: number; epoch: number; into: AssignTarget; restart: boolean };
+
+export type AssembledDecision =
+  /** Complete, but not newer than the last applied after all (a whole older version). */
+  | { kind: "stale" }
+  /** For a channel we do not watch (an idle box takes any). */
+  | { kind: "other_channel"; channel: number }
+  /** Apply to the live channel: its version, epoch and where it places us (sent in a RESUME). */
+  | { kind: "assigned"; assignment: AssignBody; epoch: number; placement: Placement }
+  /** Apply to an extra (VoD) channel: its own version count. */
+  | { kind: "assigned_extra"; assignment: AssignBody };
+
+export type AssignView = Pick<
+  SessionView,
+  "phase" | "fence" | "extras" | "extraVersions" | "assignVersion" | "assignEpoch" | "channel"
+>;
+
+export function onAssign(s: AssignView, msg: MessageOf<MsgType.ASSIGN>): AssignDecision {
+  if (s.phase === "stopped") return { kind: "ignore", reason: "stopped" };
   const body = msg.body;
+  const channel = body.channel;
   const epoch = body.epoch ?? 0;
-  if (!s.fence.admit(body.channel, epoch)) {
-    s.stats.fenced.assign++;
-    s.deps.logger.warn("assign_fenced", {
-      channel: body.channel,
-      version: body.version,
-      epoch,
-      highest: s.fence.highest(body.channel),
-    });
-    return;
+  const highest = s.fence.highest(channel);
+  if (epoch < highest) return { kind: "fenced", channel, version: body.version, epoch, highest };
+  if (s.extras.some((c) => c.id === channel)) {
+    if (body.version <= (s.extraVersions.get(channel) ?? 0)) return { kind: "stale", channel, epoch };
+    return { kind: "reassemble", channel, epoch, into: "extra", restart: false };
   }
-  s.failover.answered();
-  if (s.extras.some((c) => c.id === body.channel)) return onExtraAssign(s, body);
-  if (epoch < s.assignEpoch || (epoch === s.assignEpoch && body.version <= s.assignVersion)) return;
+  if (epoch < s.assignEpoch || (epoch === s.assignEpoch && body.version <= s.assignVersion))
+    return { kind: "stale", channel, epoch };
   // A new epoch starts the parts over: its versions need not continue the old DCM's.
-  if (epoch > s.assignEpoch && (body.parts ?? 1) > 1) s.assignParts = new AssignParts();
-  const a = s.assignParts.accept(body);
-  if (a === undefined) return; // more parts to come
-  if (s.channel !== undefined && a.channel !== s.channel.id) {
-    s.deps.logger.debug("assign_other_channel", { channel: a.channel });
-    return;
-  }
-  if (epoch === s.assignEpoch && a.version <= s.assignVersion) return;
-  s.assignVersion = a.version;
-  s.assignEpoch = epoch;
-  s.assignChannel = a.channel;
-  s.placement = placementOf(a);
-  s.deps.logger.info("assigned", {
-    version: a.version,
-    k: a.k,
-    tier: a.tier,
-    role: a.role ?? null,
-    ...(epoch === 0 ? {} : { epoch }),
-    parents: a.parents.map((p) => p?.node ?? null),
-    children: a.children.map((c) => c.node),
-  });
-  s.deps.hooks.assigned(a);
+  const restart = epoch > s.assignEpoch && (body.parts ?? 1) > 1;
+  return { kind: "reassemble", channel, epoch, into: "live", restart };
 }
 
-function onExtraAssign(s: SessionState, body: AssignBody): void {
-  const last = s.extraVersions.get(body.channel) ?? 0;
-  if (body.version <= last) return;
-  let parts = s.extraParts.get(body.channel);
-  if (parts === undefined) s.extraParts.set(body.channel, (parts = new AssignParts()));
-  const a = parts.accept(body);
-  if (a === undefined || a.version <= last) return;
-  s.extraVersions.set(a.channel, a.version);
-  s.deps.logger.info("assigned", {
-    channel: a.channel,
-    version: a.version,
-    k: a.k,
-    tier: a.tier,
-    parents: a.parents.map((p) => p?.node ?? null),
-    children: a.children.map((c) => c.node),
-  });
-  s.deps.hooks.assigned(a);
+/** The whole assignment `a` (from parts of epoch `epoch`, reassembled in `into`'s buffer). */
+export function onAssembled(
+  s: AssignView,
+  a: AssignBody,
+  epoch: number,
+  into: AssignTarget,
+): AssembledDecision {
+  if (into === "extra") {
+    if (a.version <= (s.extraVersions.get(a.channel) ?? 0)) return { kind: "stale" };
+    return { kind: "assigned_extra", assignment: a };
+  }
+  if (s.channel !== undefined && a.channel !== s.channel.id)
+    return { kind: "other_channel", channel: a.channel };
+  if (epoch === s.assignEpoch && a.version <= s.assignVersion) return { kind: "stale" };
+  return { kind: "assigned", assignment: a, epoch, placement: placementOf(a) };
 }
