@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { DEFAULT_CONTROL_ENDPOINT } from "../common/defaults.js";
 import { parseOptions, UsageError, type Command, type HostPort, type Spec } from "../common/options.js";
 import { MAX_CHANNELS_PER_MESSAGE } from "../protocol/limits.js";
 import { NatType } from "../protocol/messages.js";
@@ -48,7 +49,7 @@ export const agentCommand = {
     control: {
       kind: "addresses",
       help: "control center UDP endpoints, host:port[,host:port...] (several servers: failover); a name is resolved once at start",
-      default: [{ host: "127.0.0.1", port: 7700 }],
+      default: [DEFAULT_CONTROL_ENDPOINT],
     },
     ...CONTROL_TRUST_OPTIONS,
     enrolmentToken: {
@@ -73,7 +74,7 @@ export const agentCommand = {
     peerRepairShare: {
       kind: "number",
       help: "share of the upload cap kept for serving repairs to children over HTTP (0 = none: children repair from the origin)",
-      default: 0,
+      default: ROUTER_TUNING.peerRepairShare,
       min: 0,
       max: 0.5,
     },

@@ -11,6 +11,8 @@ import type { AgentStatus, OriginStatus } from "./demo/status.js";
 import { summarize, type Summary } from "./demo/summary.js";
 import { renderTable } from "./demo/table.js";
 import { parseOptions, type Command, type Spec } from "../common/options.js";
+import { CONTROL_DEFAULTS, TOPOLOGIES, type TopologyName } from "../control/defaults.js";
+import { DEFAULT_FANOUT } from "../origin/origin.js";
 
 export const demoCommand = {
   name: "demo",
@@ -42,14 +44,26 @@ export const demoCommand = {
       help: "folder for databases and logs (default: a new temporary folder, removed at exit)",
     },
     staggerMs: { kind: "int", help: "ms between agent starts", default: 150, min: 0, max: 60000 },
-    originFanout: { kind: "int", help: "children the origin feeds directly", default: 2, min: 1, max: 64 },
-    heartbeatMs: { kind: "int", help: "heartbeat interval", default: 1000, min: 100, max: 60000 },
+    originFanout: {
+      kind: "int",
+      help: "children the origin feeds directly",
+      default: DEFAULT_FANOUT,
+      min: 1,
+      max: 64,
+    },
+    heartbeatMs: {
+      kind: "int",
+      help: "heartbeat interval",
+      default: CONTROL_DEFAULTS.heartbeatMs,
+      min: 100,
+      max: 60000,
+    },
     keep: { kind: "boolean", help: "keep the run folder at exit", default: false },
     topology: {
       kind: "string",
       help: "control's topology engine: tiered or tree",
-      default: "tiered",
-      choices: ["tree", "tiered"],
+      default: CONTROL_DEFAULTS.topology,
+      choices: TOPOLOGIES,
     },
   },
 } as const satisfies Command<Spec>;
@@ -74,7 +88,7 @@ export async function main(argv: string[]): Promise<void> {
     staggerMs: o.staggerMs,
     originFanout: o.originFanout,
     heartbeatMs: o.heartbeatMs,
-    topology: o.topology as "tree" | "tiered",
+    topology: o.topology as TopologyName,
   });
   let stopping = false;
   const stop = async (): Promise<void> => {

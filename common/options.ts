@@ -65,7 +65,8 @@ export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-function envName(key: string): string {
+/** Environment variable for an option key: uploadKbps -> TIERCAST_UPLOAD_KBPS. */
+export function envName(key: string): string {
   return "TIERCAST_" + flagName(key).replace(/-/g, "_").toUpperCase();
 }
 
@@ -86,7 +87,8 @@ export function helpText<S extends Spec>(cmd: Command<S>): string {
   return lines.join("\n");
 }
 
-function formatValue(v: unknown): string {
+/** A value as --help shows it (and the docs' option tables, test/docs-options.test.ts). */
+export function formatValue(v: unknown): string {
   if (Array.isArray(v)) return v.map(formatValue).join(",");
   if (typeof v === "object" && v !== null && "host" in v) {
     const hp = v as HostPort;

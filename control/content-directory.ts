@@ -12,6 +12,7 @@ import { ORIGIN_KEY_BYTES } from "../protocol/limits.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
 import { Dcm } from "./dcm.js";
+import type { TopologyName } from "./defaults.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
 import type { RegionInfo, TierPolicy } from "./topology/tier-types.js";
@@ -58,8 +59,8 @@ export interface ContentDirectoryConfig {
   /** Substreams per channel (the foundation's tree uses 1). */
   k: number;
   maxChildren?: number;
-  /** "tree" (the foundation's engine) or "tiered" (the three-tier engine); default "tree". */
-  topology?: "tree" | "tiered";
+  /** "tiered" (the three-tier engine) or "tree" (the foundation's); default CONTROL_DEFAULTS.topology. */
+  topology?: TopologyName;
   tierPolicy?: Partial<TierPolicy>;
   /** Per region: access technology (policy file) for the tier-2 redundancy. */
   regions?: Readonly<Record<string, RegionInfo>>;

@@ -35,6 +35,7 @@ import type { Logger } from "../seams/log.js";
 import { addressKey, type Address, type Transport } from "../seams/transport.js";
 import { ClientManager, PROBATION_HEARTBEATS } from "./client-manager.js";
 import { ContentDirectory } from "./content-directory.js";
+import { CONTROL_DEFAULTS, type TopologyName } from "./defaults.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import type { Dcm, OutgoingAssign } from "./dcm.js";
 import type { ControlContext, HandlerConfig } from "./handlers/context.js";
@@ -72,7 +73,7 @@ export interface ControlDeps {
   transport: Transport;
   store: NodeStore;
   logger: Logger;
-  /** Default: the foundation's tree. */
+  /** The engine of the `tree` topology (default: the foundation's tree, buildTree). */
   topology?: TopologyEngine;
   /** Control's long-term Ed25519 key pair (main keeps it in the data folder); default: made for this run. */
   identity?: { publicKey: Uint8Array; privateKey: KeyObject };
@@ -114,18 +115,21 @@ export interface TrustConfig {
 export interface ControlConfig {
   /** Heartbeat interval the nodes are told to use (JOIN_ACK.heartbeatMs). */
   heartbeatMs: number;
-  /** Missed heartbeats before a node is lost (default 3). */
+  /** Missed heartbeats before a node is lost (default CONTROL_DEFAULTS.missedHeartbeats). */
   missedHeartbeats?: number;
   /** How often liveness is checked (default heartbeatMs). */
   livenessCheckMs?: number;
   /** Region policy (default: everything in region "default"). */
   regions?: RegionPolicy;
-  /** Substreams per channel (default 1: the foundation's tree). */
+  /** Substreams per channel (default CONTROL_DEFAULTS.k; the region policy's `topology.k` wins). */
   k?: number;
   /** Children per node at most (default: the topology engine's). */
   maxChildren?: number;
-  /** "tree" (default): the foundation's tree; "tiered": the three-tier engine (docs/topology.md). */
-  topology?: "tree" | "tiered";
+  /**
+   * "tiered": the three-tier engine (docs/topology.md); "tree": the foundation's tree. Default
+   * CONTROL_DEFAULTS.topology (tiered), the same as `tiercast control`'s.
+   */
+  topology?: TopologyName;
   tierPolicy?: Partial<TierPolicy>;
   /** Preferred-node eligibility from history (control/eligibility.ts). */
   eligibility?: Partial<EligibilityPolicy>;
@@ -242,9 +246,9 @@ export class ControlCenter implements ControlContext {
       deps.logger.warn("verification_off", { note: "every message is accepted unchecked" });
     this.config = {
       heartbeatMs: config.heartbeatMs,
-      missedHeartbeats: config.missedHeartbeats ?? 3,
+      missedHeartbeats: config.missedHeartbeats ?? CONTROL_DEFAULTS.missedHeartbeats,
       regions: config.regions ?? defaultRegionPolicy(),
-      topology: config.topology ?? "tree",
+      topology: config.topology ?? CONTROL_DEFAULTS.topology,
       probationHeartbeats: config.trust?.probationHeartbeats ?? PROBATION_HEARTBEATS,
       ...(config.eligibility === undefined ? {} : { eligibility: config.eligibility }),
     };
@@ -288,7 +292,7 @@ export class ControlCenter implements ControlContext {
     this.directory = new ContentDirectory(
       { store: deps.store, logger: deps.logger, ...(deps.topology ? { topology: deps.topology } : {}) },
       {
-        k: t?.k ?? config.k ?? 1,
+        k: t?.k ?? config.k ?? CONTROL_DEFAULTS.k,
         ...(config.maxChildren === undefined ? {} : { maxChildren: config.maxChildren }),
         topology: this.config.topology,
         regions: regionInfo,

@@ -78,6 +78,7 @@ import {
   type TierSnapshot,
 } from "./topology/tier-types.js";
 import { buildTree } from "./topology/tree.js";
+import { CONTROL_DEFAULTS, type TopologyName } from "./defaults.js";
 
 /** A member (or the origin) as the DCM sees it. */
 export interface DcmMember {
@@ -99,7 +100,7 @@ export interface DcmMember {
 
 export interface DcmDeps {
   logger: Logger;
-  /** Default: the foundation's tree (buildTree). */
+  /** The engine of the `tree` topology (default: the foundation's tree, buildTree). */
   topology?: TopologyEngine;
 }
 
@@ -110,11 +111,12 @@ export interface DcmConfig {
   /** Upper bound on children per node, passed to the topology engine. */
   maxChildren?: number;
   /**
-   * "tree" (default): the foundation's engine (deps.topology), a full plan on every change.
-   * "tiered": the three-tier engine (control/topology/engine.ts): a full plan at start and on
-   * rebuilds, incremental planJoin / planLeave / planMove otherwise; ASSIGN only to changed nodes.
+   * "tiered" (default, CONTROL_DEFAULTS.topology): the three-tier engine
+   * (control/topology/engine.ts): a full plan at start and on rebuilds, incremental planJoin /
+   * planLeave / planMove otherwise; ASSIGN only to changed nodes.
+   * "tree": the foundation's engine (deps.topology), a full plan on every change.
    */
-  topology?: "tree" | "tiered";
+  topology?: TopologyName;
   /** Tiered: policy overrides, region info (access technology...), PRNG seed. */
   tierPolicy?: Partial<TierPolicy>;
   regions?: Readonly<Record<string, RegionInfo>>;
@@ -383,7 +385,7 @@ export class Dcm {
     this.#maxChildren = config.maxChildren;
     this.#channel = { ...config.channel };
     this.#config = config;
-    this.#tiered = config.topology === "tiered";
+    this.#tiered = (config.topology ?? CONTROL_DEFAULTS.topology) === "tiered";
     this.#links = new CongestionMonitor(config.congestion);
     this.#adopting = config.adopting === true;
     this.#watchdog = { ...DEFAULT_WATCHDOG, ...config.watchdog };
@@ -405,7 +407,7 @@ export class Dcm {
   }
 
   /** "tree" or "tiered". */
-  get topology(): "tree" | "tiered" {
+  get topology(): TopologyName {
     return this.#tiered ? "tiered" : "tree";
   }
 

@@ -28,6 +28,7 @@ import {
   type AdminToken,
 } from "./admin-token.js";
 import { ControlCenter } from "./control-center.js";
+import { CONTROL_DEFAULTS, TOPOLOGIES, type TopologyName } from "./defaults.js";
 import { loadRegionPolicyFile } from "./regions-file.js";
 import type { RegionPolicy } from "./regions.js";
 import { SqliteNodeStore, type NodeStore } from "./store.js";
@@ -38,43 +39,38 @@ import { rawPublicKey } from "../protocol/auth.js";
 import { embeddedRuntime } from "../common/embedded.js";
 import type { EtcdCoordinator as EtcdCoordinatorClass } from "./rsl/etcd-coordinator.js";
 
-/**
- * Control's UDP receive buffer, bytes: 8 MiB holds about 10,000 datagrams (the kernel counts each
- * at its allocation, ~768 bytes for a heartbeat) while a slice of admission work runs. The
- * kernel's default (208 KiB) overflowed in issue 13's flash crowd.
- */
-export const DEFAULT_RECV_BUFFER_BYTES = 8 << 20;
+/** Control's UDP receive buffer, bytes (the reason: control/defaults.ts). */
+export const DEFAULT_RECV_BUFFER_BYTES = CONTROL_DEFAULTS.recvBufferBytes;
 
 /** Control's key pair, beside the database. */
 export const CONTROL_IDENTITY_FILE = "control-identity.json";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
-const TOPOLOGIES = ["tree", "tiered"] as const;
 
 export const controlCommand = {
   name: "control",
   summary:
     "Run the control center: nodes join and heartbeat over UDP, it assigns their parents and children.",
   spec: {
-    host: { kind: "string", help: "address to bind the UDP socket to", default: "127.0.0.1" },
+    host: { kind: "string", help: "address to bind the UDP socket to", default: CONTROL_DEFAULTS.host },
     port: {
       kind: "int",
       help: "UDP port nodes send JOIN/HEARTBEAT to (0 = pick)",
-      default: 7700,
+      default: CONTROL_DEFAULTS.port,
       min: 0,
       max: 65535,
     },
     adminPort: {
       kind: "int",
       help: "admin HTTP port: /api/*, /metrics (0 = pick)",
-      default: 7701,
+      default: CONTROL_DEFAULTS.adminPort,
       min: 0,
       max: 65535,
     },
     adminHost: {
       kind: "string",
       help: "address to bind the admin HTTP server to (keep it off the internet)",
-      default: "127.0.0.1",
+      default: CONTROL_DEFAULTS.adminHost,
     },
     adminTokenFile: {
       kind: "string",
@@ -83,7 +79,7 @@ export const controlCommand = {
     db: {
       kind: "string",
       help: "SQLite file (node ids, channels, history); its folder is created",
-      default: ".tiercast/control.db",
+      default: CONTROL_DEFAULTS.db,
     },
     regions: {
       kind: "string",
@@ -93,22 +89,22 @@ export const controlCommand = {
     },
     heartbeatMs: {
       kind: "int",
-      help: "heartbeat interval given to nodes; 3 missed = lost",
-      default: 1000,
+      help: `heartbeat interval given to nodes; ${CONTROL_DEFAULTS.missedHeartbeats} missed = lost`,
+      default: CONTROL_DEFAULTS.heartbeatMs,
       min: 50,
       max: 60000,
     },
     topology: {
       kind: "string",
       help: "topology engine: tiered (the three-tier engine, docs/topology.md) or tree (the foundation's capacity-aware tree)",
-      default: "tiered",
+      default: CONTROL_DEFAULTS.topology,
       choices: TOPOLOGIES,
     },
     netDelay: { kind: "string", help: "lab only: delay datagrams to these prefixes, e.g. 10.77.2.0/24=50±5" },
     enrolment: {
       kind: "string",
       help: "who may join: open (any key; demo, lab), token (new keys need an enrolment token from the admin API), allowlist (only --allow-keys-file)",
-      default: "open",
+      default: CONTROL_DEFAULTS.enrolment,
       choices: ENROLMENT_MODES,
     },
     originKeys: {
@@ -130,14 +126,14 @@ export const controlCommand = {
     leaseTtlS: {
       kind: "int",
       help: "with --etcd: this server's lease, s; a server silent this long loses its DCMs to the others",
-      default: 2,
+      default: CONTROL_DEFAULTS.leaseTtlS,
       min: 1,
       max: 60,
     },
     workers: {
       kind: "int",
       help: "DCM workers behind the UDP front (one machine: a crashed worker's channels move to a fresh one; docs/resilience.md); 0 = one server in this process",
-      default: 1,
+      default: CONTROL_DEFAULTS.workers,
       min: 0,
       max: 64,
     },
@@ -148,7 +144,12 @@ export const controlCommand = {
       min: 0,
       max: 1 << 30,
     },
-    logLevel: { kind: "string", help: "least severe log level written", default: "info", choices: LEVELS },
+    logLevel: {
+      kind: "string",
+      help: "least severe log level written",
+      default: CONTROL_DEFAULTS.logLevel,
+      choices: LEVELS,
+    },
   },
 } as const satisfies Command<Spec>;
 
@@ -202,14 +203,14 @@ export async function startControl(
     etcd?: string | undefined;
     advertise?: string | undefined;
     leaseTtlS?: number | undefined;
-    /** Default 1; `:memory:` databases always run one server in process (workers cannot share one). */
+    /** Default CONTROL_DEFAULTS.workers; `:memory:` databases always run one server in process (workers cannot share one). */
     workers?: number | undefined;
     netDelay?: string | undefined;
-    /** Default open. */
+    /** Default CONTROL_DEFAULTS.enrolment. */
     enrolment?: string | undefined;
     originKeys?: string | undefined;
     allowKeysFile?: string | undefined;
-    /** Default 127.0.0.1. */
+    /** Default CONTROL_DEFAULTS.adminHost. */
     adminHost?: string | undefined;
     adminTokenFile?: string | undefined;
   },
@@ -241,8 +242,8 @@ export async function startControl(
         : embeddedRuntime() !== undefined
           ? "the single executable runs control's server in process"
           : undefined;
-    const workers = inProcess === undefined ? (opts.workers ?? 1) : 0;
-    if (inProcess !== undefined && (opts.workers ?? 1) > 0)
+    const workers = inProcess === undefined ? (opts.workers ?? CONTROL_DEFAULTS.workers) : 0;
+    if (inProcess !== undefined && (opts.workers ?? CONTROL_DEFAULTS.workers) > 0)
       logger.info("workers_in_process", { why: inProcess });
     const verify = !verificationDisabled();
     let control: ControlCenter | undefined;
@@ -253,7 +254,7 @@ export async function startControl(
       db: opts.db,
       identityPkcs8: exportIdentity(identity.privateKey),
       heartbeatMs: opts.heartbeatMs,
-      topology: opts.topology as "tree" | "tiered",
+      topology: opts.topology as TopologyName,
       ...(deps.regions ? { regions: deps.regions } : {}),
       trust: { policy, verify },
     };
@@ -269,7 +270,7 @@ export async function startControl(
         { clock, transport, store, logger, identity, routing: { epochOf: () => epoch } },
         {
           heartbeatMs: opts.heartbeatMs,
-          topology: opts.topology as "tree" | "tiered",
+          topology: opts.topology as TopologyName,
           ...(deps.regions ? { regions: deps.regions } : {}),
           trust: { policy, ...(verify ? {} : { verify: false }) },
         },
@@ -281,7 +282,7 @@ export async function startControl(
         { clock, logger, store, transport },
         {
           workers,
-          logLevel: (opts.logLevel ?? "info") as Level,
+          logLevel: (opts.logLevel ?? CONTROL_DEFAULTS.logLevel) as Level,
           server,
         },
       );
@@ -291,7 +292,7 @@ export async function startControl(
     try {
       http = await AdminHttp.listen(
         { control: source, logger },
-        { host: opts.adminHost ?? "127.0.0.1", port: opts.adminPort, token: admin.token },
+        { host: opts.adminHost ?? CONTROL_DEFAULTS.adminHost, port: opts.adminPort, token: admin.token },
       );
     } catch (e) {
       if (cluster === undefined) control?.stop();
@@ -383,7 +384,7 @@ async function startEtcdControl(
       throw new UsageError(`tiercast control: advertise: expected host:port, got "${opts.advertise}"`);
     advertise = { address: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
   }
-  const leaseTtlSeconds = opts.leaseTtlS ?? 2;
+  const leaseTtlSeconds = opts.leaseTtlS ?? CONTROL_DEFAULTS.leaseTtlS;
   // Loaded only here: the single executable (firmware/) does not carry the etcd client.
   let EtcdCoordinator: typeof EtcdCoordinatorClass;
   try {
@@ -483,7 +484,7 @@ function trustPolicy(opts: {
   originKeys?: string | undefined;
   allowKeysFile?: string | undefined;
 }): TrustPolicy {
-  const enrolment = (opts.enrolment ?? "open") as EnrolmentMode;
+  const enrolment = (opts.enrolment ?? CONTROL_DEFAULTS.enrolment) as EnrolmentMode;
   if (!ENROLMENT_MODES.includes(enrolment)) {
     throw new UsageError(`tiercast control: enrolment: expected one of ${ENROLMENT_MODES.join(", ")}`);
   }

@@ -13,6 +13,7 @@ import {
 } from "../common/control-key.js";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { DEFAULT_CONTROL_ENDPOINT } from "../common/defaults.js";
 import { parseOptions, UsageError, type Command, type Options, type Spec } from "../common/options.js";
 import { systemClock } from "../seams/clock.js";
 import { ImpairedTransport, parseDelayRules } from "../seams/impaired-transport.js";
@@ -25,7 +26,7 @@ import { DEFAULT_FANOUT, Origin } from "./origin.js";
 import { samplePlaylistPath } from "./package-root.js";
 import { loadOrCreateKey, loadState, saveState } from "./state-files.js";
 import { parseVodSpecs, VodNode } from "./vod-node.js";
-import { VodFileError } from "./vod-file.js";
+import { DEFAULT_VOD_CHUNK_BYTES, VodFileError } from "./vod-file.js";
 import { MAX_VOD_CHUNK_BYTES } from "../protocol/limits.js";
 
 export const originCommand = {
@@ -36,7 +37,7 @@ export const originCommand = {
     control: {
       kind: "addresses",
       help: "control center's UDP endpoints, host:port[,host:port...] (several servers: failover); a name is resolved once at start",
-      default: [{ host: "127.0.0.1", port: 7700 }],
+      default: [DEFAULT_CONTROL_ENDPOINT],
     },
     ...CONTROL_TRUST_OPTIONS,
     host: { kind: "string", help: "address to bind UDP and HTTP to", default: "127.0.0.1" },
@@ -92,7 +93,7 @@ export const originCommand = {
     vodChunkKb: {
       kind: "int",
       help: "VoD chunk size, KiB (each chunk travels as one segment)",
-      default: 1024,
+      default: DEFAULT_VOD_CHUNK_BYTES / 1024,
       min: 1,
       max: MAX_VOD_CHUNK_BYTES / 1024,
     },

@@ -257,16 +257,18 @@ test("ASSIGN pacing: a burst goes out in slices of bounded bytes, a newer ASSIGN
   // Every node ends on the version control holds for it, and was placed.
   for (const n of [o, ...agents.slice(0, -1)]) t.is(n.lastAssign()?.version, dcm.assignment(n.id)?.version);
   for (const n of agents) t.not(n.parent(), null);
-  // No instant carried much more than a slice's bytes (one ASSIGN may cross the line).
+  // No instant carried more than a slice's bytes and one ASSIGN (the one that crosses the line).
   const perMs = new Map<number, number>();
+  let largest = 0;
   for (const n of [o, ...agents])
     for (const buf of n.rawFrom({ address: "127.0.0.1", port: 7700 })) {
       const r = decodeControl(buf);
       if (!r.ok || r.value.type !== MsgType.ASSIGN) continue;
       perMs.set(r.value.ts, (perMs.get(r.value.ts) ?? 0) + buf.length);
+      largest = Math.max(largest, buf.length);
     }
   const max = Math.max(...perMs.values());
-  t.true(max <= 400 + 300, `${max} bytes of ASSIGN in one instant`);
+  t.true(max < 400 + largest, `${max} bytes of ASSIGN in one instant (largest ASSIGN ${largest})`);
   t.true(perMs.size >= 3, `ASSIGNs went out in ${perMs.size} instants`);
   h.interval([o, ...agents]);
   t.deepEqual(h.events("node_lost"), []);

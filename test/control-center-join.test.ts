@@ -101,7 +101,8 @@ test("bad JOINs get BAD_REQUEST", (t) => {
 });
 
 test("an origin and 5 agents: every agent is placed, capacities hold, the tree is shallow", (t) => {
-  const h = new Harness();
+  // The foundation's tree on purpose (`--topology tree`): its capacity bound (treeCapacity).
+  const h = new Harness(undefined, { topology: "tree" });
   const o = h.origin(2);
   const caps = [0, 3, 1, 2, 0];
   const agents = caps.map((c, i) => h.agent(c, 1 + (i % 2)));

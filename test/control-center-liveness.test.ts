@@ -8,7 +8,10 @@ import { JoinError, LeaveReason, MsgType, Role } from "../protocol/messages.js";
 import { CONTROL, HB, Harness, STREAM_KBPS } from "./helpers/control-harness.js";
 
 test("a node that stops heartbeating is lost after 3 intervals and its children get new parents", (t) => {
-  const h = new Harness();
+  // The foundation's tree on purpose: its placement by capacity is exact, so the lost node's
+  // children can be followed to their new parents (the three-tier engine's repair of a
+  // departed node: control-tiered-dcm.test.ts).
+  const h = new Harness(undefined, { topology: "tree" });
   const o = h.origin(1);
   const a = h.agent(2); // under the origin
   const b = h.agent(1); // under a

@@ -359,7 +359,7 @@ test("the foundation's tree: a replacement adopts the reported tree", (t) => {
   const tree = (adopting: boolean): Dcm =>
     new Dcm(
       { logger: new MemoryLogger() },
-      { logicalId: "dcm:live:all", channel: { ...CHANNEL, k: 1 }, adopting },
+      { logicalId: "dcm:live:all", channel: { ...CHANNEL, k: 1 }, topology: "tree", adopting },
     );
   const members = standardMembers(40, 2);
   const d1 = tree(false);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ADMIN_TOKEN_FILE, readAdminToken } from "../../control/admin-token.js";
 import { CONTROL_IDENTITY_FILE } from "../../control/main.js";
+import type { TopologyName } from "../../control/defaults.js";
 import { selfCommand } from "../self.js";
 
 export interface Endpoint {
@@ -48,7 +49,7 @@ export interface ClusterConfig {
   originFanout: number;
   heartbeatMs: number;
   /** Control's topology engine (control's default when absent). */
-  topology?: "tree" | "tiered";
+  topology?: TopologyName;
   /** Extra environment for every process. */
   env?: NodeJS.ProcessEnv;
   /** A VoD file the origin offers as well (channel `channel`), which every agent downloads. */

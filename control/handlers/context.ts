@@ -10,6 +10,7 @@ import type { ClientManager } from "../client-manager.js";
 import type { ContentDirectory } from "../content-directory.js";
 import type { Dcm, OutgoingAssign } from "../dcm.js";
 import type { ControlMetrics } from "../metrics.js";
+import type { TopologyName } from "../defaults.js";
 import type { RegionPolicy } from "../regions.js";
 import type { NodeStore } from "../store.js";
 import type { EligibilityPolicy } from "../eligibility.js";
@@ -23,7 +24,7 @@ export interface HandlerConfig {
   /** A node is lost after this many heartbeat intervals without a word. */
   missedHeartbeats: number;
   regions: RegionPolicy;
-  topology: "tree" | "tiered";
+  topology: TopologyName;
   eligibility?: Partial<EligibilityPolicy>;
   /** Authenticated heartbeats a new key sends before it may relay (0: no probation). */
   probationHeartbeats: number;

@@ -10,6 +10,7 @@ import type { Clock } from "../../seams/clock.js";
 import type { Logger } from "../../seams/log.js";
 import type { Address } from "../../seams/transport.js";
 import { ControlCenter, type ChannelRouting } from "../control-center.js";
+import type { TopologyName } from "../defaults.js";
 import type { RegionPolicy } from "../regions.js";
 import type { NodeStore } from "../store.js";
 import type { TrustPolicy } from "../trust/enrolment.js";
@@ -23,7 +24,7 @@ export interface ServerSpec {
   /** Control's identity, PKCS#8 DER: every server of a deployment holds the same one. */
   identityPkcs8: Uint8Array;
   heartbeatMs: number;
-  topology: "tree" | "tiered";
+  topology: TopologyName;
   regions?: RegionPolicy;
   trust: { policy: TrustPolicy; verify: boolean };
   /** The front's address: what nodes send to. */
