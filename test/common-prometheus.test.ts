@@ -1,6 +1,8 @@
 /**
  * The one Prometheus text writer and reader (common/prometheus.ts): escaping, label order, a
- * family with no samples, checked names, values, and reading back what was written.
+ * family with no samples, checked names, values, and reading back what was written; control's
+ * merge of its servers' answers (control/rsl/merge-admin.ts), which writes what it read again
+ * byte for byte.
  */
 import test from "ava";
 import {
@@ -11,6 +13,7 @@ import {
   parseSamples,
   samplesByKey,
 } from "../common/prometheus.js";
+import { mergeExpositions } from "../control/rsl/merge-admin.js";
 
 test("a family: HELP, TYPE and a line per sample; no labels, no braces", (t) => {
   t.is(
@@ -106,4 +109,73 @@ test("samplesByKey: a map or a record, in key order, labelled by name or by a fu
       [{ channel: "demo", source: "fallback" }, 3],
     ],
   );
+});
+
+test("reading: histogram suffixes stay in their family, timestamps and other comments are skipped", (t) => {
+  const text = [
+    "# A free comment",
+    "# HELP h_seconds Latency.",
+    "# TYPE h_seconds histogram",
+    'h_seconds_bucket{le="0.1"} 1',
+    'h_seconds_bucket{le="+Inf"} 3 1700000000000',
+    "h_seconds_sum 0.5",
+    "h_seconds_count 3",
+    'loose{a="1",} 2',
+    "not a sample line",
+  ].join("\n");
+  const families = parseExposition(text);
+  t.deepEqual(
+    families.map((f) => [f.name, f.type, f.samples.length]),
+    [
+      ["h_seconds", "histogram", 4],
+      ["loose", "untyped", 1],
+    ],
+  );
+  t.deepEqual(families[1]?.samples[0], { name: "loose", labels: { a: "1" }, value: 2 });
+  t.is(
+    mergeExpositions([text]),
+    [
+      "# HELP h_seconds Latency.",
+      "# TYPE h_seconds histogram",
+      'h_seconds_bucket{le="0.1"} 1',
+      'h_seconds_bucket{le="+Inf"} 3',
+      "h_seconds_sum 0.5",
+      "h_seconds_count 3",
+      "# TYPE loose untyped",
+      'loose{a="1"} 2',
+      "",
+    ].join("\n"),
+  );
+});
+
+test("merge: series summed, a max gauge takes the largest, order of first appearance, our bytes kept", (t) => {
+  const a = exposition([
+    metricFamily("c_total", "counter", "C.", [
+      [{ k: 'q"1' }, 1],
+      [{ k: "2" }, 2],
+    ]),
+    metricFamily("lag_max_ms", "gauge", "Worst lag.", [[{}, 5]]),
+    metricFamily("none_total", "counter", "None.", []),
+  ]);
+  const b = exposition([
+    metricFamily("c_total", "counter", "C.", [
+      [{ k: "3" }, 30],
+      [{ k: 'q"1' }, 10],
+    ]),
+    metricFamily("lag_max_ms", "gauge", "Worst lag.", [[{}, 3]]),
+  ]);
+  t.is(mergeExpositions([a]), a, "one answer is written again byte for byte");
+  t.is(
+    mergeExpositions([a, b]),
+    exposition([
+      metricFamily("c_total", "counter", "C.", [
+        [{ k: 'q"1' }, 11],
+        [{ k: "2" }, 2],
+        [{ k: "3" }, 30],
+      ]),
+      metricFamily("lag_max_ms", "gauge", "Worst lag.", [[{}, 5]]),
+      metricFamily("none_total", "counter", "None.", []),
+    ]),
+  );
+  t.is(mergeExpositions([]), "");
 });
