@@ -3,7 +3,7 @@
  * keys are a contract) and the same numbers as Prometheus text for /metrics.
  */
 import type { NackStats } from "./relay/packet-repair.js";
-import { exposition, metricFamily, type MetricType } from "../common/prometheus.js";
+import { exposition, metricFamily, samplesByKey, type MetricType } from "../common/prometheus.js";
 import type { VodStatus } from "./vod/vod.js";
 import type { MetaRejection, MetaVerifierStats } from "./store/meta-verifier.js";
 
@@ -162,7 +162,7 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
       "tiercast_agent_control_auth_failed_total",
       "counter",
       "Control datagrams dropped because they did not authenticate (forged, replayed, not control's key), by reason.",
-      Object.entries(x.controlAuthFailed).map(([reason, n]) => [{ ...labels, reason }, n]),
+      samplesByKey(x.controlAuthFailed, (reason) => ({ ...labels, reason })),
     ),
   );
   metric(
@@ -176,7 +176,7 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
       "tiercast_agent_control_resumes_total",
       "counter",
       "RESUME attempts (failover without a new handshake), by result: ok, refused (full JOIN), unanswered (full JOIN).",
-      Object.entries(x.controlResumes).map(([result, n]) => [{ ...labels, result }, n]),
+      samplesByKey(x.controlResumes, (result) => ({ ...labels, result })),
     ),
   );
   metric(
@@ -190,7 +190,7 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
       "tiercast_agent_packets_malformed_total",
       "counter",
       "Undecodable datagrams, by decode error code.",
-      Object.entries(x.malformedByCode).map(([code, n]) => [{ ...labels, code }, n]),
+      samplesByKey(x.malformedByCode, (code) => ({ ...labels, code })),
     ),
   );
   metric(
@@ -210,7 +210,7 @@ export function agentMetrics(s: AgentStatus, x: MetricsExtra): string {
       "tiercast_agent_meta_rejected_total",
       "counter",
       "Segment METAs refused (bad or missing origin signature, malformed), by sender.",
-      Object.entries(s.meta?.bySource ?? {}).map(([source, n]) => [{ ...labels, source }, n]),
+      samplesByKey(s.meta?.bySource ?? {}, (source) => ({ ...labels, source })),
     ),
   );
   metric(

@@ -83,6 +83,7 @@ import { demoUploadKbps } from "../cli/demo.js";
 import { Cluster, delay, getJson, urlOf } from "../cli/demo/cluster.js";
 import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { ControlLink } from "../common/control-link.js";
+import { parseSamples } from "../common/prometheus.js";
 import { readAdminToken } from "../control/admin-token.js";
 import { parseRegionPolicy } from "../control/regions.js";
 import { EtcdControl } from "../control/rsl/etcd-control.js";
@@ -176,26 +177,6 @@ async function getText(
   }
 }
 
-interface PromSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus text exposition: every sample line (comments skipped). */
-function parseProm(text: string): PromSample[] {
-  const out: PromSample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (m === null) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
 /** etcd's request counters: unary calls by method, stream messages received by method. */
 interface EtcdCounts {
   unary: Record<string, number>;
@@ -206,7 +187,7 @@ async function etcdCounts(etcd: EtcdServer): Promise<EtcdCounts> {
   const text = await getText(`http://127.0.0.1:${etcd.clientPort}/metrics`, {}, 5000);
   if (text === undefined) throw new Error("etcd /metrics did not answer");
   const c: EtcdCounts = { unary: {}, streamMessages: {} };
-  for (const s of parseProm(text)) {
+  for (const s of parseSamples(text)) {
     const method = s.labels.grpc_method;
     if (method === undefined) continue;
     if (s.name === "grpc_server_handled_total" && s.labels.grpc_type === "unary")
@@ -392,7 +373,7 @@ class HeartbeatCounter {
     const token = readAdminToken(this.cluster.adminTokenFileOf(n));
     const text = await getText(urlOf(p.http, "/metrics"), { authorization: `Bearer ${token}` }, 2000);
     if (text === undefined) return undefined;
-    const s = parseProm(text).find((x) => x.name === "tiercast_control_heartbeats_total");
+    const s = parseSamples(text).find((x) => x.name === "tiercast_control_heartbeats_total");
     return s?.value;
   }
 

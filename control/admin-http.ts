@@ -23,7 +23,7 @@
  * 431, heads slower than 10 s 408 (common/http-server.ts).
  */
 import type http from "node:http";
-import { exposition, metricFamily } from "../common/prometheus.js";
+import { EXPOSITION_CONTENT_TYPE, exposition, metricFamily, samplesByKey } from "../common/prometheus.js";
 import { closeHttp, createHttpServer, listenHttp } from "../common/http-server.js";
 import type { Logger } from "../seams/log.js";
 import type { Address } from "../seams/transport.js";
@@ -173,7 +173,7 @@ export class AdminHttp {
         if (out === undefined) return json(res, 404, { error: "not found", path }, head);
         if (out.type === "json") return json(res, 200, out.body, head);
         const body = out.body + this.#metrics();
-        send(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, head);
+        send(res, 200, EXPOSITION_CONTENT_TYPE, body, head);
       },
       (e: unknown) => {
         this.#deps.logger.error("admin_failed", { path, error: e instanceof Error ? e.message : String(e) });
@@ -268,13 +268,12 @@ export class AdminHttp {
 
   /** The admin server's own families, after control's. */
   #metrics(): string {
-    const byReason = [...this.authFailed].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     return exposition([
       metricFamily(
         "tiercast_control_admin_auth_failed_total",
         "counter",
         "Admin HTTP requests refused for a missing or wrong bearer token, by reason.",
-        byReason.map(([reason, n]) => [{ reason }, n]),
+        samplesByKey(this.authFailed, "reason"),
       ),
     ]);
   }

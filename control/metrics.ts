@@ -2,7 +2,13 @@
  * Counters of the control center, and their Prometheus text form (exposition format 0.0.4).
  * Gauges (nodes by role and region, channels) are computed from state when scraped.
  */
-import { exposition, metricFamily, type MetricType, type Sample } from "../common/prometheus.js";
+import {
+  exposition,
+  metricFamily,
+  samplesByKey,
+  type MetricType,
+  type Sample,
+} from "../common/prometheus.js";
 
 export class ControlMetrics {
   /** Datagrams that did not decode, by DecodeError code. */
@@ -96,8 +102,6 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
   const family = (name: string, type: MetricType, help: string, samples: Sample[]): void => {
     out.push(metricFamily(name, type, help, samples));
   };
-  const byKey = (map: Map<string, number>, label: string): Sample[] =>
-    [...map].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [{ [label]: k }, v]);
 
   family(
     "tiercast_control_nodes",
@@ -115,7 +119,7 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_malformed_datagrams_total",
     "counter",
     "Datagrams dropped because they did not decode, by error code.",
-    byKey(m.malformed, "code"),
+    samplesByKey(m.malformed, "code"),
   );
   family("tiercast_control_data_datagrams_dropped_total", "counter", "Data packets sent to control.", [
     [{}, m.dataDropped],
@@ -128,7 +132,7 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_join_acks_total",
     "counter",
     "JOIN_ACKs sent, by error.",
-    byKey(m.joinAcks, "error"),
+    samplesByKey(m.joinAcks, "error"),
   );
   family("tiercast_control_heartbeats_total", "counter", "HEARTBEATs received.", [[{}, m.heartbeats]]);
   family("tiercast_control_heartbeat_bytes_total", "counter", "Bytes of HEARTBEATs received.", [
@@ -163,7 +167,7 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_auth_failed_total",
     "counter",
     "Messages dropped unanswered because they did not authenticate, by reason.",
-    byKey(m.authFailed, "reason"),
+    samplesByKey(m.authFailed, "reason"),
   );
   family("tiercast_control_cookies_sent_total", "counter", "COOKIE answers sent (address checks).", [
     [{}, m.cookiesSent],
@@ -172,7 +176,7 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_joins_limited_total",
     "counter",
     "JOINs dropped by the rate limits, by stage (unproven, proven).",
-    byKey(m.joinsLimited, "stage"),
+    samplesByKey(m.joinsLimited, "stage"),
   );
   family(
     "tiercast_control_unproven_bytes_total",
@@ -239,13 +243,13 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_admission_deferred_total",
     "counter",
     "JOINs and RESUMEs put in the admission queue, by kind (a resend replacing a queued one included).",
-    byKey(m.deferred, "kind"),
+    samplesByKey(m.deferred, "kind"),
   );
   family(
     "tiercast_control_admission_admitted_total",
     "counter",
     "JOINs and RESUMEs taken from the admission queue and handled, by kind.",
-    byKey(m.admitted, "kind"),
+    samplesByKey(m.admitted, "kind"),
   );
   family(
     "tiercast_control_admission_admitted_per_second",
@@ -257,12 +261,10 @@ export function renderMetrics(m: ControlMetrics, g: Gauges): string {
     "tiercast_control_admission_busy_total",
     "counter",
     "JOINs and RESUMEs answered BUSY with a retry-after, by kind and reason (full: the queue; limited: the proven-JOIN rate).",
-    [...m.busy]
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .map(([k, v]) => {
-        const [kind = "", reason = ""] = k.split("/");
-        return [{ kind, reason }, v] as Sample;
-      }),
+    samplesByKey(m.busy, (key) => {
+      const [kind = "", reason = ""] = key.split("/");
+      return { kind, reason };
+    }),
   );
   family(
     "tiercast_control_admission_expired_total",

@@ -18,6 +18,7 @@ import { LIVE_PLAYLIST_SEGMENTS, renderLivePlaylist } from "./live-playlist.js";
 import { renderMetrics, type OriginMetrics } from "./metrics.js";
 import type { SegmentWindow } from "./segment-window.js";
 import { parseRange } from "../common/http-range.js";
+import { EXPOSITION_CONTENT_TYPE } from "../common/prometheus.js";
 import { META_HEADER } from "../protocol/segment-meta.js";
 import type { VodChunk } from "./vod-file.js";
 
@@ -135,7 +136,7 @@ export class FallbackHttp {
       }
       case "metrics": {
         const m = { ...origin.metrics(), httpServedBytes: this.httpServed, httpRequests: this.requests };
-        return this.#send(req, res, 200, "text/plain; version=0.0.4", renderMetrics(m));
+        return this.#send(req, res, 200, EXPOSITION_CONTENT_TYPE, renderMetrics(m));
       }
       default:
         break;

@@ -21,8 +21,7 @@ export interface OriginMetrics {
 }
 
 export function renderMetrics(m: OriginMetrics): string {
-  // The channel name is not checked at start, so characters that would need escaping become "_".
-  const labels = { channel: m.channel.replace(/["\\\n]/g, "_") };
+  const labels = { channel: m.channel };
   const out: string[] = [];
   const metric = (name: string, type: MetricType, help: string, value: number): void => {
     out.push(metricFamily(name, type, help, [[labels, value]]));

@@ -22,6 +22,7 @@ import {
   type HttpListenConfig,
 } from "../../common/http-server.js";
 import { parseRange } from "../../common/http-range.js";
+import { EXPOSITION_CONTENT_TYPE } from "../../common/prometheus.js";
 import type { Logger } from "../../seams/log.js";
 import type { Address } from "../../seams/transport.js";
 import type { SegmentRecord } from "../store/chunk-store.js";
@@ -160,7 +161,7 @@ export class LanHttp {
         "Cache-Control": "no-store",
       });
     }
-    if (path === "/metrics") return send(res, 200, "text/plain; version=0.0.4", view.metrics());
+    if (path === "/metrics") return send(res, 200, EXPOSITION_CONTENT_TYPE, view.metrics());
     const pl = PLAYLIST_PATH.exec(path);
     if (pl !== null) {
       if (decode(pl[1]!) !== view.channel) return text(res, 404, "no such channel\n");

@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import type { Clock, Timer } from "../../seams/clock.js";
 import type { Logger } from "../../seams/log.js";
 import type { Address, Transport } from "../../seams/transport.js";
-import { exposition, metricFamily } from "../../common/prometheus.js";
+import { exposition, metricFamily, samplesByKey } from "../../common/prometheus.js";
 import { localAdminSource, type AdminSource } from "../admin-http.js";
 import { dcmLogicalId } from "../content-directory.js";
 import type { ControlCenter } from "../control-center.js";
@@ -103,7 +103,6 @@ export class EtcdControl {
       view: async (path) => {
         const out = await local.view(path);
         if (path !== "/metrics" || out?.type !== "text") return out;
-        const ops = Object.entries(coordinator.storeOpsByMethod).sort((a, b) => (a[0] < b[0] ? -1 : 1));
         return {
           type: "text",
           body:
@@ -113,7 +112,7 @@ export class EtcdControl {
                 "tiercast_control_rsl_store_ops_total",
                 "counter",
                 "Requests this server made of etcd, by method (lease keep-alives, watches, the RSL map).",
-                ops.map(([method, n]) => [{ method }, n]),
+                samplesByKey(coordinator.storeOpsByMethod, "method"),
               ),
             ]),
         };

@@ -6,7 +6,15 @@
  * tokens live in the machine's store (shared by every server); a revocation is written there
  * once and then ends the key's sessions on every server.
  */
-import { exposition, metricFamily } from "../../common/prometheus.js";
+import {
+  exposition,
+  metricFamily,
+  formatLabels,
+  parseExposition,
+  samplesByKey,
+  type MetricType,
+  type Sample,
+} from "../../common/prometheus.js";
 import type { AdminSource, RouteResult } from "../admin-http.js";
 import type { NodeStore } from "../store.js";
 import { newEnrolmentToken } from "../trust/enrolment.js";
@@ -86,7 +94,7 @@ function frontMetrics(deps: MergedAdminDeps): string {
       "tiercast_control_front_dropped_total",
       "counter",
       "Datagrams the front dropped, by reason.",
-      [...f.dropped].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([reason, n]) => [{ reason }, n]),
+      samplesByKey(f.dropped, "reason"),
     ),
     metricFamily("tiercast_control_front_redirects_total", "counter", "REDIRECT hints the front sent.", [
       [{}, f.redirects],
@@ -111,43 +119,42 @@ function frontMetrics(deps: MergedAdminDeps): string {
 }
 
 /**
- * Sums Prometheus text expositions series by series (HELP and TYPE from the first that has the
- * family); a gauge whose name has `max` takes the largest value instead.
+ * Sums Prometheus text expositions series by series (HELP from the first that has one, TYPE from
+ * the last); a gauge whose name has `max` takes the largest value instead. Families and series
+ * keep the order they first appear in; what our writer wrote is written again byte for byte.
  */
 export function mergeExpositions(texts: string[]): string {
-  const families = new Map<string, { help: string; type: string; series: Map<string, number> }>();
-  const familyOf = (sample: string): string => sample.replace(/\{.*$/, "");
+  interface Merged {
+    help: string;
+    type: MetricType;
+    /** By sample name and labels as written. */
+    series: Map<string, { labels: Record<string, string>; value: number; suffix: string }>;
+  }
+  const families = new Map<string, Merged>();
   for (const text of texts) {
-    let current: string | undefined;
-    for (const line of text.split("\n")) {
-      if (line === "") continue;
-      const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
-      if (meta !== null) {
-        const [, kind, name, rest] = meta;
-        let f = families.get(name!);
-        if (f === undefined) families.set(name!, (f = { help: "", type: "untyped", series: new Map() }));
-        if (kind === "HELP" && f.help === "") f.help = rest!;
-        if (kind === "TYPE") f.type = rest!;
-        current = name;
-        continue;
+    for (const parsed of parseExposition(text)) {
+      let f = families.get(parsed.name);
+      if (f === undefined) families.set(parsed.name, (f = { help: "", type: "untyped", series: new Map() }));
+      if (f.help === "") f.help = parsed.help;
+      if (parsed.type !== "untyped") f.type = parsed.type;
+      const takeMax = f.type === "gauge" && parsed.name.includes("max");
+      for (const s of parsed.samples) {
+        const suffix = s.name.slice(parsed.name.length);
+        const key = suffix + formatLabels(s.labels);
+        const before = f.series.get(key);
+        if (before === undefined) f.series.set(key, { labels: s.labels, value: s.value, suffix });
+        else before.value = takeMax ? Math.max(before.value, s.value) : before.value + s.value;
       }
-      if (line.startsWith("#")) continue;
-      const at = line.lastIndexOf(" ");
-      const key = line.slice(0, at);
-      const value = Number(line.slice(at + 1));
-      const name = families.has(familyOf(key)) ? familyOf(key) : (current ?? familyOf(key));
-      let f = families.get(name);
-      if (f === undefined) families.set(name, (f = { help: "", type: "untyped", series: new Map() }));
-      const before = f.series.get(key);
-      const takeMax = f.type === "gauge" && name.includes("max");
-      f.series.set(key, before === undefined ? value : takeMax ? Math.max(before, value) : before + value);
     }
   }
-  let out = "";
-  for (const [name, f] of families) {
-    if (f.help !== "") out += `# HELP ${name} ${f.help}\n`;
-    out += `# TYPE ${name} ${f.type}\n`;
-    for (const [key, value] of f.series) out += `${key} ${value}\n`;
-  }
-  return out;
+  return exposition(
+    [...families].map(([name, f]) =>
+      metricFamily(
+        name,
+        f.type,
+        f.help,
+        [...f.series.values()].map((s): Sample => [s.labels, s.value, s.suffix]),
+      ),
+    ),
+  );
 }

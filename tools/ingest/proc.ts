@@ -6,6 +6,7 @@
  * token). Linux only; every reader returns undefined when the file is not there or not readable.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { parseSamples, type ParsedSample } from "../../common/prometheus.js";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
@@ -125,26 +126,9 @@ export function rcvbufErrors(): number | undefined {
   }
 }
 
-export interface PromSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Samples of a Prometheus text exposition (comments skipped; label values unescaped as written). */
-export function parseProm(text: string): PromSample[] {
-  const out: PromSample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (m === null) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
-      labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
+/** Samples of a Prometheus text exposition, read by common/prometheus.ts (label values unescaped). */
+export const parseProm = parseSamples;
+export type PromSample = ParsedSample;
 
 /** The sum of a family's samples (every label set), 0 when absent. */
 export function promSum(samples: PromSample[], name: string): number {
