@@ -2,6 +2,8 @@
  * `tiercast agent` as a real process on loopback: real UDP, real SQLite, real HTTP. The test
  * plays the control center (UDP), the origin's data plane (UDP) and its HTTP fallback.
  * Every wait is on a condition with a deadline.
+ *
+ * @heavy processes: the compiled agent as a process
  */
 import test from "ava";
 import { packetizeSegment } from "../origin/packetizer.js";

@@ -25,6 +25,8 @@
  *   channel can still be created and joined;
  * - etcd stopped for 10 s: the data plane keeps flowing, control recovers, and (from the three
  *   processes' logs) no two processes acted as the channel's owner at the same time.
+ *
+ * @heavy privileged, processes: whole deployments of control, origin and agent processes, and etcd
  */
 import test, { type ExecutionContext } from "ava";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -36,7 +38,8 @@ import { demoUploadKbps } from "../cli/demo.js";
 import { readAdminToken } from "../control/admin-token.js";
 import { waitFor } from "../tools/cli.js";
 import { lossSince, reassociated, resumedAll } from "./helpers/failover.js";
-import { EtcdServer, etcdSkipReason } from "../tools/etcd.js";
+import { EtcdServer } from "../tools/etcd.js";
+import { needs } from "./helpers/needs.js";
 
 const AGENTS = 12;
 const HEARTBEAT_MS = 1000;
@@ -255,9 +258,7 @@ interface EtcdServerRow {
   dcms: Array<{ logicalId: string; epoch: number }>;
 }
 
-const skip = etcdSkipReason();
-const etcdTest = skip === undefined ? test.serial : test.skip;
-if (skip !== undefined) test.skip(`etcd: ${skip}`, () => undefined);
+const etcdTest = needs(test, "test/control-failover.test.ts", ["etcd"]) ? test.serial : test.skip;
 
 etcdTest(
   "three control processes on etcd: kill -9 the DCM's server, then the primary; agents resume, nothing lost, new channels still made",

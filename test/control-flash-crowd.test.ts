@@ -20,6 +20,8 @@
  * loop, same handshakes. A simulated node forwards no data, so a real agent placed under one
  * would measure the simulation, not control; on a channel of their own the 2,000 still make
  * control place, re-plan and rebuild a three-tier plan for them while the agents play.
+ *
+ * @heavy processes: control, an origin, 6 agents and 2,000 simulated nodes on real UDP
  */
 import test from "ava";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,3 +1,9 @@
+/**
+ * `tiercast demo` as a process (the compiled CLI in dist/): a short run on loopback and its JSON
+ * summary line.
+ *
+ * @heavy processes: the demo starts control, an origin and agents
+ */
 import test from "ava";
 import { runCli } from "../tools/cli.js";
 

@@ -10,6 +10,8 @@
  * image nobody seeded with a control key names controlKey and the supervisor keeps retrying;
  * scripts/qemu-run starts its own control and origin, pins that control's key in the guest's
  * config, the guest joins, and SIGTERM stops QEMU, the origin and control.
+ *
+ * @heavy privileged, processes: builds the firmware and boots QEMU five times, one boot at a time
  */
 import test from "ava";
 import Database from "better-sqlite3";
@@ -19,12 +21,23 @@ import { join } from "node:path";
 import { makeDataDisk, readDiskFile, type GuestConfig } from "../firmware/lib/data-disk.js";
 import { qemuCommand } from "../firmware/lib/qemu.js";
 import { ffmpegDecode, freePort, inspectDisk, Proc, ROOT, useBootFixture } from "./firmware-harness.js";
+import { FIRMWARE_BUILD, needs } from "./helpers/needs.js";
 
 const IMAGE_DIR = join(ROOT, "images", "out", "arm64");
 const GUEST_HTTP = 8081;
 const BOOT_MS = 180_000;
 
-const fx = useBootFixture("arm64");
+const canBoot = needs(test, "test/firmware-arm64.test.ts", [
+  ...FIRMWARE_BUILD,
+  "qemu-aarch64-static",
+  "qemu-system-aarch64",
+  "ffmpeg",
+  "e2fsck",
+  "debugfs",
+]);
+/** Serial: one QEMU guest at a time (each loads the machine on its own). */
+const serialBoots = canBoot ? test.serial : test.skip;
+const fx = useBootFixture("arm64", canBoot);
 
 function config(extra: Record<string, unknown> = {}): GuestConfig {
   // Under QEMU's user-mode net the host's loopback is 10.0.2.2 (common/host-alias-transport.ts).
@@ -54,7 +67,7 @@ async function boot(disk: string): Promise<{ vm: Proc; httpPort: number; started
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const seconds = (since: number): string => ((performance.now() - since) / 1000).toFixed(1);
 
-test.serial(
+serialBoots(
   "the guest boots, joins, serves a playlist ffmpeg decodes, and survives a power cut",
   async (t) => {
     t.timeout(15 * 60_000);
@@ -180,7 +193,7 @@ test.serial(
   },
 );
 
-test.serial("a bad config key is named on the console and the agent runs on factory defaults", async (t) => {
+serialBoots("a bad config key is named on the console and the agent runs on factory defaults", async (t) => {
   t.timeout(10 * 60_000);
   const disk = join(fx.dir, "bad.img");
   makeDataDisk(disk, { config: config({ uploadKbs: 900 }) });
@@ -201,7 +214,7 @@ test.serial("a bad config key is named on the console and the agent runs on fact
   await vm.stop("SIGKILL");
 });
 
-test.serial("an image nobody seeded with a control key names controlKey and keeps retrying", async (t) => {
+serialBoots("an image nobody seeded with a control key names controlKey and keeps retrying", async (t) => {
   t.timeout(10 * 60_000);
   const disk = join(fx.dir, "unconfigured.img");
   makeDataDisk(disk); // empty: the guest writes its factory config, which has no controlKey
@@ -241,7 +254,7 @@ test.serial("an image nobody seeded with a control key names controlKey and keep
   await vm.stop("SIGKILL");
 });
 
-test.serial(
+serialBoots(
   "scripts/qemu-run starts control and an origin, pins the key in the guest, and stops them",
   async (t) => {
     t.timeout(10 * 60_000);

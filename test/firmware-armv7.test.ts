@@ -6,6 +6,8 @@
  * joins, receives the live channel to a playable segment, and serves it through the
  * forwarded port byte for byte as the origin published it. (Power cut and bad config are covered by the arm64 boot test: same /init,
  * supervisor and agent.)
+ *
+ * @heavy privileged, processes: builds the firmware and boots QEMU
  */
 import test from "ava";
 import { createHash } from "node:crypto";
@@ -14,17 +16,27 @@ import { join } from "node:path";
 import { makeDataDisk, type GuestConfig } from "../firmware/lib/data-disk.js";
 import { qemuCommand } from "../firmware/lib/qemu.js";
 import { ffmpegDecode, freePort, inspectDisk, Proc, ROOT, useBootFixture } from "./firmware-harness.js";
+import { FIRMWARE_BUILD, needs } from "./helpers/needs.js";
 
 const IMAGE_DIR = join(ROOT, "images", "out", "armv7");
 const GUEST_HTTP = 8081;
 const BOOT_MS = 240_000;
 
-const fx = useBootFixture("armv7");
+const canBoot = needs(test, "test/firmware-armv7.test.ts", [
+  ...FIRMWARE_BUILD,
+  "qemu-arm-static",
+  "qemu-system-arm",
+  "ffmpeg",
+  "e2fsck",
+  "debugfs",
+]);
+const bootTest = canBoot ? test.serial : test.skip;
+const fx = useBootFixture("armv7", canBoot);
 
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const seconds = (since: number): string => ((performance.now() - since) / 1000).toFixed(1);
 
-test.serial("the armv7 guest boots, joins and serves a playable segment", async (t) => {
+bootTest("the armv7 guest boots, joins and serves a playable segment", async (t) => {
   t.timeout(10 * 60_000);
   const disk = join(fx.dir, "data.img");
   // Under QEMU's user-mode net the host's loopback is 10.0.2.2 (common/host-alias-transport.ts).

@@ -5,6 +5,8 @@
  * addon works). x64 runs natively and also serves as control and origin (the origin loops
  * the sample clip embedded in the executable); armv7 runs under qemu-arm-static against the
  * host's compiled CLI.
+ *
+ * @heavy privileged, processes: builds the firmware; control, origin and agents as executables
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
@@ -13,14 +15,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { emulated, TARGETS, type Arch } from "../firmware/lib/targets.js";
 import { buildFirmware, Proc, ROOT, startHostServers } from "./firmware-harness.js";
+import { FIRMWARE_BUILD, needs } from "./helpers/needs.js";
 
 const CASES: { arch: Arch; version: RegExp }[] = [
   { arch: "x64", version: /^tiercast \d+\.\d+\.\d+ \(node v22\.\d+\.\d+, linux-x64\)/ },
   { arch: "armv7", version: /^tiercast \d+\.\d+\.\d+ \(node v20\.11\.0, linux-arm\)/ },
 ];
 
+/** Serial: each case runs control, an origin and an agent (one under emulation). */
+const serialExecs = needs(test, "test/firmware-exec.test.ts", [...FIRMWARE_BUILD, "qemu-arm-static"])
+  ? test.serial
+  : test.skip;
+
 for (const c of CASES) {
-  test.serial(
+  serialExecs(
     `${c.arch}: the executable runs alone, --version, and its agent joins and caches`,
     async (t) => {
       t.timeout(40 * 60_000, "cold build compiles the SQLite addon");

@@ -13,6 +13,8 @@
  *     translation (run with stub procd/UCI functions; control_key a flag, enrolment_token in
  *     the environment) starts an agent that writes its identity where keep.d says; a fresh
  *     build gives the same bytes. Needs root (chroot).
+ *
+ * @heavy privileged, processes: firmware builds, packages unpacked and run, a chroot under QEMU
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
@@ -37,6 +39,7 @@ import { DebianArch } from "../firmware/lib/debian.js";
 import { buildIpk } from "../firmware/lib/ipk.js";
 import { BETTER_SQLITE3, TARGETS, type Arch } from "../firmware/lib/targets.js";
 import { Proc, ROOT } from "./firmware-harness.js";
+import { FIRMWARE_BUILD, needs } from "./helpers/needs.js";
 
 const CACHE = join(ROOT, "firmware", "cache");
 
@@ -109,7 +112,21 @@ function addonOf(arch: Arch): string {
   );
 }
 
-test.serial(
+/** Serial, both: each builds and runs what it built. */
+const debTest = needs(test, "test/firmware-packages.test.ts (.deb)", FIRMWARE_BUILD)
+  ? test.serial
+  : test.skip;
+const ipkTest = needs(test, "test/firmware-packages.test.ts (.ipk)", [
+  ...FIRMWARE_BUILD,
+  "root",
+  "chroot",
+  "qemu-aarch64-static",
+  "qemu-arm-static",
+])
+  ? test.serial
+  : test.skip;
+
+debTest(
   "x64 .deb: metadata, contents, runs unpacked, unit verifies, idempotent scripts, same bytes",
   async (t) => {
     t.timeout(40 * 60_000, "a cold build compiles the SQLite addon");
@@ -343,7 +360,7 @@ const IPK_CASES: { arch: Arch; qemu: string; openwrt: string; version: RegExp }[
 ];
 
 for (const c of IPK_CASES) {
-  test.serial(`${c.arch} .ipk: runs in a chroot of its own files + busybox under ${c.qemu}`, async (t) => {
+  ipkTest(`${c.arch} .ipk: runs in a chroot of its own files + busybox under ${c.qemu}`, async (t) => {
     t.timeout(40 * 60_000, "a cold build compiles the SQLite addon");
     const b = build(c.arch, c.arch === "arm64" ? ["deb", "ipk"] : ["ipk"]);
     const meta = b.ipk;
@@ -392,10 +409,6 @@ for (const c of IPK_CASES) {
     }
     t.log(`chroot: ${readdirSync(root).sort().join(" ")}`);
 
-    if (process.getuid?.() !== 0) {
-      t.fail("the .ipk chroot test needs root (chroot); run it as root (CI does)");
-      return;
-    }
     // Without binfmt_misc the kernel cannot exec the loader from the wrapper: the wrapper's
     // test hook names the emulator. With binfmt_misc the wrapper runs as on a device.
     const native = binfmt(c.qemu) && binfmt(BUSYBOX_QEMU);

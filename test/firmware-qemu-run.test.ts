@@ -4,6 +4,8 @@
  * qemu-run with the control it starts is in test/firmware-arm64.test.ts): a new partition gets
  * the factory config plus the key, an existing one keeps its other keys, a bad key or a
  * missing one is a usage error naming it.
+ *
+ * @heavy privileged, processes: runs scripts/qemu-run, which writes ext4 images
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
@@ -13,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { factoryConfig, readDiskFile, writeDiskFile } from "../firmware/lib/data-disk.js";
 import { ROOT } from "./firmware-harness.js";
+import { needs } from "./helpers/needs.js";
 
 const QEMU_RUN = join(ROOT, "scripts", "qemu-run");
 
@@ -36,7 +39,9 @@ function guestConfig(disk: string): Record<string, unknown> {
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-test("the key and the token go into /data/tiercast.json; other keys are kept", (t) => {
+const diskTest = needs(test, "test/firmware-qemu-run.test.ts", ["mkfs.ext4", "debugfs"]) ? test : test.skip;
+
+diskTest("the key and the token go into /data/tiercast.json; other keys are kept", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-qemu-run-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const key = controlKey();
@@ -70,7 +75,7 @@ test("the key and the token go into /data/tiercast.json; other keys are kept", (
   t.is(fsck.status, 0, `the partition is clean after the edits:\n${fsck.stdout}`);
 });
 
-test("a bad key, or none for --no-boot, is a usage error naming it", (t) => {
+diskTest("a bad key, or none for --no-boot, is a usage error naming it", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-qemu-run-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bad = qemuRun(dir, "--disk", "data.img", "--control-key", "abcd");

@@ -3,8 +3,10 @@
  * for about 20 s. Every agent plays continuously; ffmpeg decodes the playlist of the agent
  * farthest from the origin; an agent killed with SIGKILL comes back with every segment it
  * had committed and the same identity.
+ *
+ * @heavy privileged, processes: control, an origin and 6 agents as processes; ffmpeg decodes
  */
-import test from "ava";
+import avaTest from "ava";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +15,9 @@ import type { AgentStatus, ControlNode } from "../cli/demo/status.js";
 import { demoUploadKbps } from "../cli/demo.js";
 import { waitFor } from "../tools/cli.js";
 import { ffmpegDecode } from "./helpers/ffmpeg.js";
+import { needs } from "./helpers/needs.js";
 
+const test = needs(avaTest, "test/integration.test.ts", ["ffmpeg"]) ? avaTest : avaTest.skip;
 const AGENTS = 6;
 const SOAK_MS = 20_000;
 

@@ -2,7 +2,10 @@
  * The network lab (tools/lab/lab.ts) with real UDP between real processes in network
  * namespaces: routing between regions, nftables loss against its per-link model, a tbf upload
  * cap, and clean-up that holds when a test body throws or its process is killed. Runs as root
- * (CI does); anyone else gets a failing test saying so, not a silent skip.
+ * (CI does); without root or the tools the lab tests fail under CI and are skipped, loudly,
+ * elsewhere (test/helpers/needs.ts).
+ *
+ * @heavy privileged, processes: network namespaces, nftables, tc, and processes inside them
  */
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
@@ -22,11 +25,11 @@ import {
   tool,
   type LabSpec,
 } from "../tools/lab/lab.js";
+import { needs } from "./helpers/needs.js";
 
 const PROBE = fileURLToPath(new URL("./helpers/udp-probe.ts", import.meta.url));
 const LAB_CLI = fileURLToPath(new URL("../tools/lab/lab.ts", import.meta.url));
 const PORT = 9000;
-const isRoot = process.getuid?.() === 0;
 
 /** A lab name unique to this worker and test. */
 const labName = (tag: string): string => `tc${process.pid}${tag}`;
@@ -147,13 +150,7 @@ test("planLab names namespaces and addresses by region, and rejects bad specs na
   );
 });
 
-if (!isRoot) {
-  test("the network lab needs root", (t) => {
-    t.fail(
-      "test/lab-net.test.ts builds network namespaces and must run as root (CI does); run `sudo npx ava test/lab-net.test.ts`",
-    );
-  });
-} else {
+if (needs(test, "test/lab-net.test.ts", ["root", "ip", "tc", "nft", "sysctl"])) {
   test.before(async () => {
     // Labs left by an earlier run that was killed (their owner is gone); live labs are kept.
     await Lab.sweep();

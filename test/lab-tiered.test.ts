@@ -19,9 +19,12 @@
  * deadlines; the continuity asserted is that of the window after it: (onTime1 - onTime0) /
  * (expected1 - expected0) between two snapshots.
  *
- * Root only (CI runs as root); anyone else gets a failing test saying so. Every wait is a
- * condition with a deadline. Logs of every process stay under the cluster's folder, which failure
- * messages name (removed when the test passes).
+ * Root only (CI runs as root); without root or the tools the tests fail under CI and are
+ * skipped, loudly, elsewhere (test/helpers/needs.ts). Every wait is a condition with a
+ * deadline. Logs of every process stay under the cluster's folder, which failure messages name
+ * (removed when the test passes).
+ *
+ * @heavy privileged, processes: 24-agent clusters in network namespaces, one at a time (test.serial)
  */
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { rmSync } from "node:fs";
@@ -47,8 +50,8 @@ import {
   warmUp,
   windowOf,
 } from "../tools/lab/measure.js";
+import { needs } from "./helpers/needs.js";
 
-const isRoot = process.getuid?.() === 0;
 const labName = (tag: string): string => `tc${process.pid}${tag}`;
 
 /** Per test: its cluster's folder (removed once the test passed), and whether it uses the shared one. */
@@ -88,13 +91,7 @@ async function decodeInLab(
   }
 }
 
-if (!isRoot) {
-  test("the tiered data plane in the network lab needs root", (t) => {
-    t.fail(
-      "test/lab-tiered.test.ts builds network namespaces and must run as root (CI does); run `sudo npx ava test/lab-tiered.test.ts`",
-    );
-  });
-} else {
+if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl", "ffmpeg"])) {
   test.afterEach.always((t) => {
     if (t.context.shared === true && !t.passed) sharedFailed = true;
     if (t.passed && t.context.dir !== undefined) rmSync(t.context.dir, { recursive: true, force: true });

@@ -2,6 +2,8 @@
  * The folder source against a real live folder: a short real ffmpeg run (-re, ~4 s) writes a
  * live HLS playlist and segments while the origin follows it; every segment must be published
  * once, in order, with the bytes ffmpeg wrote.
+ *
+ * @heavy privileged, processes: a live ffmpeg run writes the folder
  */
 import test from "ava";
 import { spawn } from "node:child_process";
@@ -16,8 +18,11 @@ import { parseMediaPlaylist } from "../origin/m3u8.js";
 import { Origin } from "../origin/origin.js";
 import { waitFor } from "../tools/cli.js";
 import { TEST_ORIGIN } from "../tools/origin-key.js";
+import { needs } from "./helpers/needs.js";
 
-test("follows a folder ffmpeg writes live and publishes its segments in order", async (t) => {
+const ffmpegTest = needs(test, "test/origin-dir-source.test.ts", ["ffmpeg"]) ? test : test.skip;
+
+ffmpegTest("follows a folder ffmpeg writes live and publishes its segments in order", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tiercast-live-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const playlistPath = join(dir, "index.m3u8");

@@ -2,6 +2,8 @@
  * `tiercast origin` as a real process (run from source through tsx) with the bundled sample,
  * against a fake control and a child on real loopback UDP: it logs "ready", joins, sends the
  * segments to the assigned child, serves the fallback, and on SIGTERM sends LEAVE and exits 0.
+ *
+ * @heavy processes: the origin as a process
  */
 import test from "ava";
 import { spawn } from "node:child_process";

@@ -1,6 +1,8 @@
 /**
  * MPEG-TS timestamp shifting for the looped clip: the shifted loop point decodes with no error
  * in ffmpeg, where the unshifted one makes ffmpeg complain that time went backwards.
+ *
+ * @heavy privileged, processes: ffmpeg decodes across the loop point
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
@@ -15,6 +17,7 @@ import {
 } from "../origin/ingest/ts-timestamps.js";
 import { samplePlaylistPath } from "../origin/package-root.js";
 import { loadLoopClip } from "../origin/ingest/loop-source.js";
+import { needs } from "./helpers/needs.js";
 
 const sampleDir = join(samplePlaylistPath(), "..");
 const seg = (i: number): Uint8Array =>
@@ -84,9 +87,14 @@ function assertExit(status: number | null): void {
   if (status !== 0) throw new Error(`ffmpeg exited ${status}`);
 }
 
-test("across the loop point: unshifted timestamps go backwards, shifted ones decode cleanly", async (t) => {
-  const clip = await loadLoopClip({ playlistPath: samplePlaylistPath() });
-  const span = clip.span!;
-  t.regex(decodeLoopPoint(0), /non monotonically increasing dts/, "the check can fail");
-  t.is(decodeLoopPoint(span.endTicks - span.startTicks), "", "ffmpeg reports no error");
-});
+const ffmpegTest = needs(test, "test/origin-ts-timestamps.test.ts", ["ffmpeg"]) ? test : test.skip;
+
+ffmpegTest(
+  "across the loop point: unshifted timestamps go backwards, shifted ones decode cleanly",
+  async (t) => {
+    const clip = await loadLoopClip({ playlistPath: samplePlaylistPath() });
+    const span = clip.span!;
+    t.regex(decodeLoopPoint(0), /non monotonically increasing dts/, "the check can fail");
+    t.is(decodeLoopPoint(span.endTicks - span.startTicks), "", "ffmpeg reports no error");
+  },
+);

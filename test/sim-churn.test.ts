@@ -2,6 +2,8 @@
  * Simulator scenario churn (sim/scenarios/churn.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 10^4 in the suite), seeded: viewers leave and as many join at 5 % of N per minute, for 30 s (each further 30 s costs about 15 s of CPU at 10^4 and checks nothing new); every viewer present ends placed on live parents, nobody is lost.
  * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
+ *
+ * @heavy soak: 10^4 simulated nodes against the real control, tens of seconds of CPU
  */
 import { setImmediate as turn } from "node:timers/promises";
 import test from "ava";

@@ -2,6 +2,8 @@
  * Simulator scenario congestion-wave (sim/scenarios/congestion-wave.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 10^4 in the suite), seeded: 10 % of the viewers report lag for 30 s; congestion moves happen, most bad path links are left, the backoff bounds the moves of a fault that follows its child, and the moves stop after the wave.
  * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
+ *
+ * @heavy soak: 10^4 simulated nodes against the real control, tens of seconds of CPU
  */
 import { setImmediate as turn } from "node:timers/promises";
 import test from "ava";

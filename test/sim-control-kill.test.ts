@@ -2,6 +2,8 @@
  * Simulator scenario control-kill (sim/scenarios/control-kill.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 10^4 in the suite), seeded: control stops, a fresh one takes the same store, identity and port; every viewer resumes and is placed, nobody is lost.
  * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
+ *
+ * @heavy soak: 10^4 simulated nodes against the real control, tens of seconds of CPU
  */
 import { setImmediate as turn } from "node:timers/promises";
 import test from "ava";

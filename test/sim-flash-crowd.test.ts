@@ -2,6 +2,8 @@
  * Simulator scenario flash-crowd (sim/scenarios/flash-crowd.ts, docs/sim.md) at SIM_TEST_NODES nodes (test/helpers/sim-size.ts: 10^4 in the suite), seeded: N viewers join over 60 s; every one is placed and no node is lost.
  * Outcomes only, no timings (those are npm run sim's). SIM_TEST_NODES sets the node count
  * (a smaller one to try the scenario quickly); the run's figures go to the test's log.
+ *
+ * @heavy soak: 10^4 simulated nodes against the real control, tens of seconds of CPU
  */
 import { setImmediate as turn } from "node:timers/promises";
 import test from "ava";

@@ -7,6 +7,8 @@
  * Range requests — inside a chunk, across chunk boundaries, over several chunks, the last partial
  * chunk, the whole file, HEAD and a 416 — and compared byte for byte with the source file; the
  * download completes at every agent, partly over peers; live continuity stays 1.0 throughout.
+ *
+ * @heavy processes: control, an origin and 3 agents as processes
  */
 import test from "ava";
 import { randomBytes } from "node:crypto";

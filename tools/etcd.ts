@@ -6,9 +6,9 @@
  * wait with a deadline, stop (SIGTERM, then SIGKILL after a deadline), and a restart on the same
  * data directory and ports, which is how a test says "etcd was down for a while".
  *
- * `etcdBinary()` finds the executable; a test skips only when it is missing and the process is
- * not root (as root, `scripts/test-deps.sh` installs etcd-server from firmware/deps.txt, so a
- * missing etcd is a failure, not a skip): see `etcdSkipReason()`.
+ * `etcdBinary()` finds the executable. A test that needs etcd says so through test/helpers/needs.ts:
+ * missing, it fails under CI and is skipped loudly elsewhere (`scripts/test-deps.sh` installs
+ * etcd-server from firmware/deps.txt).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
@@ -40,13 +40,6 @@ export function etcdBinary(): string | undefined {
     }
   }
   return undefined;
-}
-
-/** Why the etcd tests must be skipped, or undefined when they must run (etcd present, or root). */
-export function etcdSkipReason(): string | undefined {
-  if (etcdBinary() !== undefined) return undefined;
-  if (process.getuid?.() === 0) return undefined;
-  return "etcd is not installed (Debian package etcd-server; `sudo bash scripts/test-deps.sh` installs it): etcd tests skipped";
 }
 
 /**
