@@ -509,6 +509,23 @@ export class ControlFailover {
 }
 
 /**
+ * The ControlFailover of a node's control session, built the one way the agent's session and the
+ * origin's both need: the endpoints as configured (one address or a list, in JOIN order), the
+ * session's clock and jitter source, and its hooks.
+ */
+export function sessionFailover(
+  deps: { clock: Clock; random?: (() => number) | undefined },
+  control: Address | readonly Address[],
+  hooks: FailoverHooks,
+): ControlFailover {
+  const endpoints = Array.isArray(control) ? control : [control as Address];
+  return new ControlFailover(
+    { clock: deps.clock, ...(deps.random === undefined ? {} : { random: deps.random }), hooks },
+    { endpoints },
+  );
+}
+
+/**
  * Fencing (issue 12): the highest DCM epoch seen per channel, from authenticated ASSIGNs,
  * RESUME_ACKs and HEARTBEAT_ACKs (absent = 0). A message with a lower epoch comes from a server
  * that has been deposed: the caller drops it.

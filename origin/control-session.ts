@@ -27,11 +27,12 @@ import type { KeyObject } from "node:crypto";
 import { ControlLink } from "../common/control-link.js";
 import { REJOIN_HINT_MS } from "../common/session-timing.js";
 import {
-  ControlFailover,
   EpochFence,
   JOIN_BACKOFF,
   JoinBackoff,
   placementOf,
+  sessionFailover,
+  type ControlFailover,
   type FailoverStats,
   type FailoverTrigger,
   type FallbackReason,
@@ -158,20 +159,12 @@ export class ControlSession {
       },
       { onControlKeyLearnt: (key) => handlers.onControlKeyLearnt?.(key) },
     );
-    const endpoints = Array.isArray(config.control) ? config.control : [config.control as Address];
-    this.#failover = new ControlFailover(
-      {
-        clock: deps.clock,
-        ...(deps.random === undefined ? {} : { random: deps.random }),
-        hooks: {
-          probe: () => this.#sendHeartbeat(),
-          canResume: () => this.#link.canResume,
-          sendResume: (to, fresh) => this.#sendResume(to, fresh),
-          fallBack: (why, trigger) => this.#fallBack(why, trigger),
-        },
-      },
-      { endpoints },
-    );
+    this.#failover = sessionFailover(deps, config.control, {
+      probe: () => this.#sendHeartbeat(),
+      canResume: () => this.#link.canResume,
+      sendResume: (to, fresh) => this.#sendResume(to, fresh),
+      fallBack: (why, trigger) => this.#fallBack(why, trigger),
+    });
   }
 
   /** Control datagrams that did not authenticate, by reason. */

@@ -37,10 +37,11 @@
  */
 import { ControlLink } from "../../common/control-link.js";
 import {
-  ControlFailover,
   EpochFence,
   JOIN_BACKOFF,
   JoinBackoff,
+  sessionFailover,
+  type ControlFailover,
   type FailoverTrigger,
   type FallbackReason,
 } from "../../common/control-failover.js";
@@ -152,20 +153,12 @@ export class Session implements SessionView {
       baseMs: config.joinRetryMs,
       capMs: Math.max(config.joinRetryMs, config.joinRetryCapMs ?? JOIN_BACKOFF.capMs),
     });
-    const endpoints = Array.isArray(config.control) ? config.control : [config.control as Address];
-    this.#failover = new ControlFailover(
-      {
-        clock: deps.clock,
-        ...(deps.random === undefined ? {} : { random: deps.random }),
-        hooks: {
-          probe: () => this.#sendHeartbeat(),
-          canResume: () => this.#link.canResume,
-          sendResume: (to, fresh) => this.#sendResume(to, fresh),
-          fallBack: (why, trigger) => this.#fallBack(why, trigger),
-        },
-      },
-      { endpoints },
-    );
+    this.#failover = sessionFailover(deps, config.control, {
+      probe: () => this.#sendHeartbeat(),
+      canResume: () => this.#link.canResume,
+      sendResume: (to, fresh) => this.#sendResume(to, fresh),
+      fallBack: (why, trigger) => this.#fallBack(why, trigger),
+    });
     this.#stats.failover = this.#failover.stats;
   }
 
