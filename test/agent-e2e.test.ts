@@ -14,19 +14,12 @@ import { ROUTER_TUNING } from "../agent/config.js";
 import { type HeartbeatBody, JoinError, MsgType, NatType } from "../protocol/messages.js";
 import { newIdentity } from "./helpers/control-harness.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
+import { DEMO_CHANNEL } from "./helpers/demo-channel.js";
 import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
 
-const CH = {
-  name: "demo",
-  id: 9,
-  k: 1,
-  streamKbps: 1000,
-  segmentMs: 2000,
-  fallbackUrl: "http://origin.test",
-  originKey: TEST_ORIGIN.publicKey,
-};
+const CH = { ...DEMO_CHANNEL, originKey: TEST_ORIGIN.publicKey };
 
 function segBytes(id: number): Buffer {
   const b = Buffer.alloc(5000 + id * 10);

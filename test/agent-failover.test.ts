@@ -39,19 +39,12 @@ import { ControlCenter } from "../control/control-center.js";
 import { SqliteNodeStore } from "../control/store.js";
 import { Origin } from "../origin/origin.js";
 import { CONTROL, Harness, HB as CONTROL_HB, newIdentity, policy } from "./helpers/control-harness.js";
+import { DEMO_CHANNEL as CHANNEL } from "./helpers/demo-channel.js";
 import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { type ScriptedServer, ScriptedServers } from "./helpers/scripted-servers.js";
 
 const HB = 500;
 const NODE = newIdentity();
-const CHANNEL = {
-  name: "demo",
-  id: 9,
-  k: 1,
-  streamKbps: 1000,
-  segmentMs: 2000,
-  fallbackUrl: "http://127.0.0.1:8080",
-};
 const HEARTBEAT = {
   channel: 9,
   parents: [],

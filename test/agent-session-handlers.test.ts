@@ -12,6 +12,7 @@ import { onRedirect, type RedirectView } from "../agent/session/handlers/on-redi
 import { onResumeAck, onResumeVerdict, type ResumeAckView } from "../agent/session/handlers/on-resume-ack.js";
 import type { SessionPhase } from "../agent/session/session-state.js";
 import type { ResumeVerdict } from "../common/control-link.js";
+import { DEMO_CHANNEL as LIVE } from "./helpers/demo-channel.js";
 import {
   JoinError,
   MsgType,
@@ -23,14 +24,6 @@ import {
   type ResumeAckBody,
 } from "../protocol/messages.js";
 
-const LIVE: ChannelInfo = {
-  name: "demo",
-  id: 9,
-  k: 1,
-  streamKbps: 1000,
-  segmentMs: 2000,
-  fallbackUrl: "http://o",
-};
 const MOVIE: ChannelInfo = { ...LIVE, name: "movie", id: 12 };
 const ENV = { v: 1, sender: 0, seq: 1, ts: 0 };
 

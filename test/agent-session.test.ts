@@ -17,18 +17,10 @@ import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
 import { newIdentity } from "./helpers/control-harness.js";
+import { DEMO_CHANNEL as CHANNEL } from "./helpers/demo-channel.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
 
 const NODE = newIdentity();
-
-const CHANNEL = {
-  name: "demo",
-  id: 9,
-  k: 1,
-  streamKbps: 1000,
-  segmentMs: 2000,
-  fallbackUrl: "http://127.0.0.1:8080",
-};
 
 function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">, idle = false) {
   const clock = new ManualClock();

@@ -11,6 +11,7 @@ import { ROUTER_TUNING } from "../agent/config.js";
 import { packetizeSegment } from "../origin/packetizer.js";
 import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
+import { DEMO_CHANNEL } from "./helpers/demo-channel.js";
 import { newIdentity } from "./helpers/control-harness.js";
 import { decodeData } from "../protocol/data-codec.js";
 import {
@@ -27,15 +28,7 @@ import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
 
-const LIVE: ChannelInfo = {
-  name: "demo",
-  id: 9,
-  k: 1,
-  streamKbps: 1000,
-  segmentMs: 2000,
-  fallbackUrl: "http://origin.test",
-  originKey: TEST_ORIGIN.publicKey,
-};
+const LIVE: ChannelInfo = { ...DEMO_CHANNEL, originKey: TEST_ORIGIN.publicKey };
 const CHUNK = 4000;
 const MOVIE: ChannelInfo = {
   name: "movie",
