@@ -18,6 +18,7 @@ import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.js";
 import type { Address } from "../seams/transport.js";
 import { newIdentity } from "./helpers/control-harness.js";
+import { idleHeartbeat } from "./helpers/demo-channel.js";
 
 const CONTROL_KEY = newIdentity().publicKey;
 
@@ -70,14 +71,7 @@ function agent(clock: ManualClock, net: MemoryNetwork, control: Address, random:
       hooks: {
         joined: () => {},
         assigned: () => {},
-        heartbeat: () => ({
-          channel: 9,
-          parents: [],
-          children: [],
-          buffers: [0],
-          resources: { uploadKbps: 0, nat: NatType.UNKNOWN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-          newestSegment: 0,
-        }),
+        heartbeat: idleHeartbeat,
       },
     },
     {

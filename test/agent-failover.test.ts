@@ -39,20 +39,13 @@ import { ControlCenter } from "../control/control-center.js";
 import { SqliteNodeStore } from "../control/store.js";
 import { Origin } from "../origin/origin.js";
 import { CONTROL, Harness, HB as CONTROL_HB, newIdentity, policy } from "./helpers/control-harness.js";
-import { DEMO_CHANNEL as CHANNEL } from "./helpers/demo-channel.js";
+import { DEMO_CHANNEL as CHANNEL, idleHeartbeat } from "./helpers/demo-channel.js";
 import { TEST_ORIGIN } from "../tools/origin-key.js";
 import { type ScriptedServer, ScriptedServers } from "./helpers/scripted-servers.js";
 
 const HB = 500;
 const NODE = newIdentity();
-const HEARTBEAT = {
-  channel: 9,
-  parents: [],
-  children: [],
-  buffers: [0],
-  resources: { uploadKbps: 0, nat: NatType.UNKNOWN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-  newestSegment: 0,
-};
+const HEARTBEAT = idleHeartbeat();
 
 /**
  * Servers A, B and C (configured, in that order) and D (not configured), an agent session

@@ -17,7 +17,7 @@ import { MemoryLogger } from "../seams/log.js";
 import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork } from "../seams/memory-transport.js";
 import { newIdentity } from "./helpers/control-harness.js";
-import { DEMO_CHANNEL as CHANNEL } from "./helpers/demo-channel.js";
+import { DEMO_CHANNEL as CHANNEL, idleHeartbeat } from "./helpers/demo-channel.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
 
 const NODE = newIdentity();
@@ -42,16 +42,7 @@ function setup(heartbeat?: (ts: number) => Omit<HeartbeatBody, "assignVersion">,
   const hooks: SessionHooks = {
     joined: (ack) => joined.push(ack),
     assigned: (a) => assigned.push(a),
-    heartbeat:
-      heartbeat ??
-      (() => ({
-        channel: 9,
-        parents: [],
-        children: [],
-        buffers: [0],
-        resources: { uploadKbps: 0, nat: NatType.UNKNOWN, cacheBytes: 0, cpuPct: 0, rssMB: 0 },
-        newestSegment: 0,
-      })),
+    heartbeat: heartbeat ?? idleHeartbeat,
   };
   const logger = new MemoryLogger();
   const session = new Session(
