@@ -37,8 +37,8 @@ export function wireAlgorithm(a: PlanAlgorithm | undefined): LinkAlgorithm {
  * parents' HTTP ports and the epoch, children in any order (a plan that lists the same links in
  * another order — a repair that unlinks and links again, a plan adopted from heartbeats — sends
  * no ASSIGN). Exact, and it allocates nothing unless the children are listed in another order:
- * a DCM compares every changed node's new body with the one it holds (issue 13: it used to
- * build a canonical JSON string and its SHA-1 per node, a quarter of a reconcile's time).
+ * a DCM compares every changed node's new body with the one it holds, on every reconcile
+ * (issue 13).
  */
 export function sameAssignment(a: AssignBody, b: AssignBody): boolean {
   return (

@@ -24,8 +24,8 @@
  *    its cap so it sheds nothing) is cured by a move, and a minute's wait costs no data.
  *    Why not at once: the detector sees only the symptom; a fault that follows the substream or
  *    the child (a lossy last mile, a filter at the child's ingress) is not cured by a move, and
- *    in a lab run with one coded substream cut at the child's ingress, moving at once made 79
- *    moves in 45 s (each an ASSIGN to three nodes and make-before-break churn) for nothing.
+ *    moving it at once churns for nothing, again and again (each move an ASSIGN to three nodes
+ *    and make-before-break).
  *    As soon as the child has fewer than fec.k fresh coded substreams its lagging links are
  *    urgent: moved at once, under the backoff only.
  *

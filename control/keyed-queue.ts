@@ -4,9 +4,9 @@
  *
  * Written because a Map used as a queue (take `entries().next()`, then delete it) is not: V8
  * leaves a deleted entry as a hole until the table is rehashed, and iteration starts at the
- * table's front, so each take walks every hole before it — 100,000 queued ASSIGNs took 1.8 s
- * to drain on this machine (quadratic: 10,000 took 30 ms). Here the
- * order is a Fifo of entries (common/fifo.ts), and the Map only finds an entry by key.
+ * table's front, so each take walks every hole before it: draining is quadratic in the queue's
+ * length. Here the order is a Fifo of entries (common/fifo.ts), and the Map only finds an entry
+ * by key.
  */
 import { Fifo } from "../common/fifo.js";
 

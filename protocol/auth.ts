@@ -141,9 +141,9 @@ function rawKey(raw: Uint8Array, crv: "Ed25519" | "X25519"): KeyObject | undefin
  * The raw 32 bytes of an Ed25519 or X25519 public (or private: its public half) KeyObject.
  * Exported as DER SPKI, not as JWK: on Node 20 (20.20.2 here) `export({ format: "jwk" })` of a
  * key from generateKeyPairSync deadlocks when a garbage collection during the export finalizes
- * that key's generation job (ExportJWKEdKey -> GC -> ~KeyGenJob -> uv_mutex_lock: a 10^4-node
- * simulation hung on it; /tmp/jwkhang.mjs hangs within 40,000 keys). Used once per identity;
- * the per-JOIN ephemeral key gets its public half from the generation itself (handshake.ts).
+ * that key's generation job (ExportJWKEdKey -> GC -> ~KeyGenJob -> uv_mutex_lock). Used once
+ * per identity; the per-JOIN ephemeral key gets its public half from the generation itself
+ * (handshake.ts).
  */
 export function rawPublicKey(key: KeyObject): Uint8Array {
   const type = key.asymmetricKeyType;

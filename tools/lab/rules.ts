@@ -23,8 +23,8 @@ export function lossRuleset(lossPercent: number): string {
  * tbf arguments for an upload cap: 50 ms of burst (at least 4 full frames), a queue of `queueMs`
  * (default 50). The burst is the agents' pacer burst (dataplane/pacer.ts): tbf dequeues from a
  * kernel timer, which runs late on a loaded 2-core machine, and a bucket smaller than what the
- * pacer may send back to back turned every late dequeue of more than 10 ms into drops that no
- * modem's uplink makes (a tier-1 host at half its cap dropped 17 datagrams in one CI-loaded run).
+ * pacer may send back to back turns every late dequeue of more than 10 ms into drops that no
+ * modem's uplink makes.
  */
 export function tbfArgs(upKbps: number, queueMs = DEFAULT_UP_QUEUE_MS): string[] {
   const burst = Math.max(4 * 1514, Math.ceil((upKbps * 1000) / 8 / 20));
