@@ -22,7 +22,7 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { NatType } from "../protocol/messages.js";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm/dcm.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Fields, Logger } from "../seams/log.js";
 import { mixNodes, MIX_STREAM_KBPS as R } from "../tools/topology-mix.js";

@@ -11,7 +11,7 @@
 import { ORIGIN_KEY_BYTES } from "../protocol/limits.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
-import { Dcm } from "./dcm.js";
+import { Dcm } from "./dcm/dcm.js";
 import type { TopologyName } from "./defaults.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";

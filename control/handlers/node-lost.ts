@@ -8,7 +8,7 @@
 import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
 import { removeNodes } from "./remove-node.js";
-import { type Dcm, viewDigest } from "../dcm.js";
+import { type Dcm, viewDigest } from "../dcm/dcm.js";
 
 /** Heartbeat intervals a replacement DCM waits for the nodes' reports before it completes the plan. */
 export const ADOPTION_WAIT_INTERVALS = 1.5;

@@ -33,9 +33,9 @@ import {
   type HeartbeatBody,
   NatType,
   type Peer,
-} from "../protocol/messages.js";
-import type { Logger } from "../seams/log.js";
-import { assignBodyFor } from "./assign-body.js";
+} from "../../protocol/messages.js";
+import type { Logger } from "../../seams/log.js";
+import { assignBodyFor } from "../assign-body.js";
 import {
   childAgeAt,
   childAt,
@@ -47,15 +47,15 @@ import {
   parentSlots,
   reportedShed,
   reportedVersion,
-} from "./heartbeat-report.js";
-import { type AssignState, ClusterDcm, clusterNames, type OutgoingAssign } from "./cluster-dcm.js";
+} from "../heartbeat-report.js";
+import { type AssignState, ClusterDcm, clusterNames, type OutgoingAssign } from "../cluster-dcm.js";
 
 export type { OutgoingAssign };
 import {
   CongestionMonitor,
   type CongestionMonitorPolicy,
   type CongestionVerdict,
-} from "./congestion-monitor.js";
+} from "../congestion-monitor.js";
 import {
   adoptPlan,
   matchesReport,
@@ -63,12 +63,12 @@ import {
   planAdoptNode,
   type ReportedPlacement,
   settleAdoption,
-} from "./topology/adopt.js";
-import { assignDiffSteps } from "./topology/diff.js";
-import { buildSteps, buildTieredPlan } from "./topology/engine.js";
-import { StepMeter } from "./topology/step-meter.js";
-import type { NodePlan, Plan, TopologyEngine } from "./topology/plan.js";
-import { planFill, planJoin, planLeave, planMove, type RepairResult } from "./topology/plan-repair.js";
+} from "../topology/adopt.js";
+import { assignDiffSteps } from "../topology/diff.js";
+import { buildSteps, buildTieredPlan } from "../topology/engine.js";
+import { StepMeter } from "../topology/step-meter.js";
+import type { NodePlan, Plan, TopologyEngine } from "../topology/plan.js";
+import { planFill, planJoin, planLeave, planMove, type RepairResult } from "../topology/plan-repair.js";
 import {
   fecNFor,
   resolvePolicy,
@@ -76,9 +76,9 @@ import {
   type TierNode,
   type TierPolicy,
   type TierSnapshot,
-} from "./topology/tier-types.js";
-import { buildTree } from "./topology/tree.js";
-import { CONTROL_DEFAULTS, type TopologyName } from "./defaults.js";
+} from "../topology/tier-types.js";
+import { buildTree } from "../topology/tree.js";
+import { CONTROL_DEFAULTS, type TopologyName } from "../defaults.js";
 
 /** A member (or the origin) as the DCM sees it. */
 export interface DcmMember {
