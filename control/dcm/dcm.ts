@@ -27,13 +27,7 @@
  * side, and the links its heartbeats say are dead) and repairs the plan where one has not.
  */
 import { createHash } from "node:crypto";
-import {
-  type AssignBody,
-  type ChannelInfo,
-  type HeartbeatBody,
-  NatType,
-  type Peer,
-} from "../../protocol/messages.js";
+import { type AssignBody, type ChannelInfo, type HeartbeatBody, type Peer } from "../../protocol/messages.js";
 import type { Logger } from "../../seams/log.js";
 import { assignBodyFor } from "../assign-body.js";
 import {
@@ -59,7 +53,6 @@ import {
 import {
   adoptPlan,
   matchesReport,
-  type NodeReport,
   planAdoptNode,
   type ReportedPlacement,
   settleAdoption,
@@ -79,24 +72,10 @@ import {
 } from "../topology/tier-types.js";
 import { buildTree } from "../topology/tree.js";
 import { CONTROL_DEFAULTS, type TopologyName } from "../defaults.js";
+import { type DcmMember, memberChange, toTierNode } from "./member.js";
+import { NodeReports } from "./reports.js";
 
-/** A member (or the origin) as the DCM sees it. */
-export interface DcmMember {
-  id: number;
-  address: string;
-  port: number;
-  region: string;
-  uploadKbps: number;
-  joinedAt: number;
-  /** Three-tier engine: NAT type (default UNKNOWN), waypoint box, preferred-eligible (default false). */
-  nat?: NatType;
-  waypoint?: boolean;
-  eligible?: boolean;
-  /** LAN HTTP port: children repair missing segments from it. */
-  httpPort?: number;
-  /** False for a recruit: an idle box offered to relay a channel it does not watch (default true). */
-  watching?: boolean;
-}
+export type { DcmMember };
 
 export interface DcmDeps {
   logger: Logger;
@@ -228,15 +207,6 @@ type Change =
   /** Watchdog: a full rebuild, taken only when it leaves fewer members without a complete feed. */
   | { kind: "rebuild-if-better" };
 
-/** A node's reports: its placement (RESUME) and its last heartbeat (packed: heartbeat-report.ts). */
-interface Reported {
-  placement?: ReportedPlacement;
-  hb?: HeartbeatReport;
-  /** Heartbeats seen, and how many the stale-link check has judged. */
-  seq: number;
-  judged: number;
-}
-
 /** Some child the report lists passes `test` (its id, ms since the node last sent it a packet). */
 function someChild(hb: HeartbeatReport, test: (child: number, ageMs: number) => boolean): boolean {
   for (let i = 0; i < childCount(hb); i++) if (test(childAt(hb, i), childAgeAt(hb, i))) return true;
@@ -287,19 +257,6 @@ function carryStale(
 const SHED_IDLE_MS = 2000;
 
 /** SHA-256 (first 16 hex digits) of a view's canonical JSON (view() sorts it): two DCMs compare views by it. */
-function toTierNode(m: DcmMember): TierNode {
-  return {
-    id: m.id,
-    region: m.region,
-    uploadKbps: m.uploadKbps,
-    nat: m.nat ?? NatType.UNKNOWN,
-    role: m.waypoint === true ? "waypoint" : "agent",
-    eligible: m.waypoint === true || m.eligible === true,
-    joinedAt: m.joinedAt,
-    watching: m.watching !== false,
-  };
-}
-
 export function viewDigest(view: DcmView): string {
   return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 16);
 }
@@ -335,10 +292,8 @@ export class Dcm {
   #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
   /** Failover: adopting what the nodes report (until finishAdoption). */
   #adopting: boolean;
-  /** Per node: its placement and its last heartbeat (adoption, the watchdog). */
-  readonly #reports = new Map<number, Reported>();
-  /** ASSIGN versions nodes reported before this DCM sent them one: numbering continues from them. */
-  readonly #carried = new Map<number, number>();
+  /** Per node: its placement and its last heartbeat (adoption, the watchdog), and carried ASSIGN versions. */
+  readonly #reports = new NodeReports();
   /** Members that resumed after the adoption, by watchdog ticks waited for their first heartbeat. */
   readonly #pending = new Map<number, number>();
   readonly #watchdog: WatchdogPolicy;
@@ -489,7 +444,6 @@ export class Dcm {
   /** Removes a member or the origin; returns false when it was neither. */
   remove(id: number): boolean {
     this.#reports.delete(id);
-    this.#carried.delete(id);
     this.#pending.delete(id);
     this.#incomplete.delete(id);
     this.#rollout.delete(id);
@@ -613,10 +567,9 @@ export class Dcm {
    * whether `body` is what it holds (then it gets no ASSIGN: the same assignment).
    */
   #carriedFor(id: number, body: AssignBody): AssignState | undefined {
-    const version = this.#carried.get(id);
+    const version = this.#reports.takeCarried(id);
     if (version === undefined) return undefined;
-    this.#carried.delete(id);
-    const same = matchesReport(body, this.#nodeReport(id));
+    const same = matchesReport(body, this.#reports.nodeReport(id));
     return { version, known: same, body: { ...body, version } };
   }
 
@@ -627,11 +580,7 @@ export class Dcm {
    * node's record holds too). Returns true when shed children were moved (reconcile).
    */
   onLinkReport(id: number, hb: HeartbeatBody, packed?: HeartbeatReport): boolean {
-    if (this.#adopting || this.has(id)) {
-      const r = this.#reportOf(id);
-      r.hb = packed ?? packHeartbeat(hb);
-      r.seq++;
-    }
+    if (this.#adopting || this.has(id)) this.#reports.heartbeat(id, packed ?? packHeartbeat(hb));
     if (!this.#tiered || this.#adopting) return false;
     this.#links.report(id, hb);
     return this.#onShed(id, hb);
@@ -646,10 +595,9 @@ export class Dcm {
    * next tick, which returns true then). The origin: setOrigin(m) first, then adopt(m, report).
    */
   adopt(m: DcmMember, report: ResumeReport): void {
-    const r = this.#reportOf(m.id);
-    if (report.placement !== undefined) r.placement = report.placement;
+    this.#reports.resumed(m.id, report.placement);
     const placed = this.#owner.get(m.id)?.assignment(m.id) !== undefined;
-    if (!placed) this.#carried.set(m.id, Math.max(this.#carried.get(m.id) ?? 0, report.assignVersion));
+    if (!placed) this.#reports.carry(m.id, report.assignVersion);
     if (this.#origin?.id === m.id) {
       this.setOrigin(m);
       return;
@@ -674,19 +622,9 @@ export class Dcm {
    */
   awaitedNodes(): number[] {
     if (!this.#adopting) return [];
-    const named = new Set<number>();
-    for (const r of this.#reports.values()) {
-      const hb = r.hb;
-      if (hb !== undefined) {
-        for (let j = 0; j < parentSlots(hb); j++) {
-          const p = parentAt(hb, j);
-          if (p !== null) named.add(p);
-        }
-        for (let i = 0; i < childCount(hb); i++) named.add(childAt(hb, i));
-      }
-      for (const m of r.placement?.mesh ?? []) named.add(m);
-    }
-    return [...named].filter((id) => !this.#members.has(id) && this.#origin?.id !== id).sort((a, b) => a - b);
+    return [...this.#reports.named()]
+      .filter((id) => !this.#members.has(id) && this.#origin?.id !== id)
+      .sort((a, b) => a - b);
   }
 
   /**
@@ -712,12 +650,11 @@ export class Dcm {
     if (!this.#adopting) return summary;
     if (this.#origin === null && options.force !== true) return { ...summary, done: false };
     this.#adopting = false;
-    for (const id of [...this.#reports.keys()]) if (!this.has(id)) this.#reports.delete(id);
-    for (const id of [...this.#carried.keys()]) if (!this.has(id)) this.#carried.delete(id);
+    this.#reports.retain((id) => this.has(id));
     const s = this.#snapshot();
     const before = this.#plan;
     if (this.#tiered) {
-      const reports = new Map([...this.#reports.keys()].map((id) => [id, this.#nodeReport(id)!]));
+      const reports = new Map(this.#reports.ids().map((id) => [id, this.#reports.nodeReport(id)!]));
       const a = adoptPlan(s, reports);
       const settled = settleAdoption(a, s);
       this.#plan = settled.plan;
@@ -758,13 +695,13 @@ export class Dcm {
     const all = 2 ** this.#channel.k - 1;
     const parentOf = new Map<number, number>();
     for (const id of this.#members.keys()) {
-      const hb = this.#reports.get(id)?.hb;
+      const hb = this.#reports.hb(id);
       const p = hb === undefined ? null : parentAt(hb, 0);
       if (p !== null && p !== id && this.has(p)) parentOf.set(id, p);
     }
     // Each parent's children in the order its own heartbeat lists them, the others after.
     for (const p of [o.id, ...this.#members.keys()]) {
-      const listed = this.#nodeReport(p)?.children ?? [];
+      const listed = this.#reports.nodeReport(p)?.children ?? [];
       const mine = [...parentOf].filter(([, q]) => q === p).map(([c]) => c);
       const order = [...listed.filter((c) => mine.includes(c)), ...mine.filter((c) => !listed.includes(c))];
       for (const c of order) at(p).children.push({ node: c, substreams: all });
@@ -809,7 +746,7 @@ export class Dcm {
         this.#pending.delete(id);
         continue;
       }
-      if (this.#reports.get(id)?.hb === undefined && waited < 2) {
+      if (this.#reports.hb(id) === undefined && waited < 2) {
         this.#pending.set(id, waited + 1);
         continue;
       }
@@ -971,15 +908,12 @@ export class Dcm {
     const seen = this.#staleNext;
     const moves: Array<{ parent: number; child: number; ageMs: number }> = [];
     for (const child of chunk) {
-      const rep = this.#reports.get(child);
-      if (rep === undefined) continue;
+      const hb = this.#reports.hb(child);
+      if (hb === undefined) continue;
       const np = this.#plan.nodes.get(child);
-      const hb = rep.hb;
-      if (np === undefined || np.tier < 2 || hb === undefined || !this.#applied(child, hb)) continue;
-      const judged = rep.seq === rep.judged;
-      rep.judged = rep.seq;
+      if (np === undefined || np.tier < 2 || !this.#applied(child, hb)) continue;
       const counted = this.#stale.get(child);
-      if (judged) {
+      if (!this.#reports.judge(child)) {
         // No new heartbeat from the child since the last tick: nothing new to judge.
         if (counted !== undefined) carryStale(seen, child, counted, np.parents);
         continue;
@@ -993,7 +927,7 @@ export class Dcm {
         // (A null slot after applying the ASSIGN in force is a null in the plan: the plan side's.)
         const ageMs = silentAge(hb, parents, parent, staleMs);
         if (ageMs < 0) continue;
-        const up = this.#reports.get(parent)?.hb;
+        const up = this.#reports.hb(parent);
         if (up === undefined || !this.#applied(parent, up) || reportedShed(up) > 0) continue;
         // The parent says it sends: the congestion monitor's case, not this one.
         if (someChild(up, (c, age) => c === child && age < staleMs)) continue;
@@ -1027,29 +961,6 @@ export class Dcm {
     // A node still in the rollout applied an earlier plan's ASSIGN: its links are not judged.
     const v = this.#owner.get(id)?.assignment(id)?.version;
     return v !== undefined && v === reportedVersion(hb) && !this.#rollout.has(id);
-  }
-
-  #reportOf(id: number): Reported {
-    let r = this.#reports.get(id);
-    // Every field from the start: all four in the object itself (a field added later costs a
-    // PropertyArray, ≈ 40 B a node).
-    if (r === undefined)
-      this.#reports.set(id, (r = { placement: undefined, hb: undefined, seq: 0, judged: 0 }));
-    return r;
-  }
-
-  /** What adoption reads of a node's reports (topology/adopt.ts). */
-  #nodeReport(id: number): NodeReport | undefined {
-    const r = this.#reports.get(id);
-    if (r === undefined) return undefined;
-    const out: NodeReport = {};
-    if (r.placement !== undefined) out.placement = r.placement;
-    const hb = r.hb;
-    if (hb !== undefined) {
-      out.parents = Array.from({ length: parentSlots(hb) }, (_, j) => parentAt(hb, j));
-      out.children = Array.from({ length: childCount(hb) }, (_, i) => childAt(hb, i));
-    }
-    return out;
   }
 
   /**
@@ -1185,7 +1096,7 @@ export class Dcm {
           if (node === undefined || this.#plan.nodes.has(c.id)) continue;
           if (c.kind === "place") due = take(planJoin(this.#plan, node, s, defer));
           else {
-            const report = this.#nodeReport(c.id) ?? {};
+            const report = this.#reports.nodeReport(c.id) ?? {};
             const r = planAdoptNode(this.#plan, node, report, s);
             this.#logger.info("node_adopted", {
               channel: this.#channel.name,
@@ -1370,8 +1281,8 @@ export class Dcm {
     if (to === undefined) return undefined;
     const owner = this.#owner.get(id);
     // Adopting, or resumed and not placed yet: numbering will continue from the latest version.
-    if (this.#adopting || (owner === undefined && this.#carried.has(id))) {
-      this.#carried.set(id, Math.max(this.#carried.get(id) ?? 0, reported));
+    if (this.#adopting || (owner === undefined && this.#reports.carried(id) !== undefined)) {
+      this.#reports.carry(id, reported);
       return undefined;
     }
     return owner?.onAssignVersion(id, reported, { address: to.address, port: to.port });
@@ -1436,26 +1347,13 @@ export class Dcm {
 
   /** Marks what a member change dirties; true when the topology is affected. */
   #note(before: DcmMember | null, after: DcmMember | null): boolean {
-    if (
-      before === null ||
-      after === null ||
-      before.id !== after.id ||
-      before.region !== after.region ||
-      before.uploadKbps !== after.uploadKbps ||
-      before.joinedAt !== after.joinedAt ||
-      before.nat !== after.nat ||
-      before.waypoint !== after.waypoint ||
-      before.eligible !== after.eligible ||
-      before.watching !== after.watching
-    ) {
-      if (before !== null || after !== null) {
-        this.#topologyDirty = true;
-        this.#epoch++;
-        return true;
-      }
-    } else if (before.address !== after.address || before.port !== after.port) {
-      this.#peersMoved.add(after.id);
+    const change = memberChange(before, after);
+    if (change === "topology") {
+      this.#topologyDirty = true;
+      this.#epoch++;
+      return true;
     }
+    if (change === "address") this.#peersMoved.add(after!.id);
     return false;
   }
 }
