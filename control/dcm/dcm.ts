@@ -50,18 +50,9 @@ import {
   type CongestionMonitorPolicy,
   type CongestionVerdict,
 } from "../congestion-monitor.js";
-import {
-  adoptPlan,
-  matchesReport,
-  planAdoptNode,
-  type ReportedPlacement,
-  settleAdoption,
-} from "../topology/adopt.js";
-import { assignDiffSteps } from "../topology/diff.js";
-import { buildSteps, buildTieredPlan } from "../topology/engine.js";
-import { StepMeter } from "../topology/step-meter.js";
+import { adoptPlan, matchesReport, type ReportedPlacement, settleAdoption } from "../topology/adopt.js";
+import { buildTieredPlan } from "../topology/engine.js";
 import type { NodePlan, Plan, TopologyEngine } from "../topology/plan.js";
-import { planFill, planJoin, planLeave, planMove, type RepairResult } from "../topology/plan-repair.js";
 import {
   fecNFor,
   resolvePolicy,
@@ -74,6 +65,8 @@ import { buildTree } from "../topology/tree.js";
 import { CONTROL_DEFAULTS, type TopologyName } from "../defaults.js";
 import { type DcmMember, memberChange, toTierNode } from "./member.js";
 import { NodeReports } from "./reports.js";
+import { logPlan, Planner, type PlanningInput, treeInput } from "./planning.js";
+import { Rollout } from "./rollout.js";
 
 export type { DcmMember };
 
@@ -199,14 +192,6 @@ export interface DcmView {
   links: Array<{ parent: number; child: number; substream: number }>;
 }
 
-type Change =
-  | { kind: "join" | "leave"; id: number }
-  | { kind: "move"; parent: number; child: number }
-  /** Watchdog and adoption: fill a node's empty slots; place a member the plan lacks; adopt a late resumer. */
-  | { kind: "fill" | "place" | "adopt"; id: number }
-  /** Watchdog: a full rebuild, taken only when it leaves fewer members without a complete feed. */
-  | { kind: "rebuild-if-better" };
-
 /** Some child the report lists passes `test` (its id, ms since the node last sent it a packet). */
 function someChild(hb: HeartbeatReport, test: (child: number, ageMs: number) => boolean): boolean {
   for (let i = 0; i < childCount(hb); i++) if (test(childAt(hb, i), childAgeAt(hb, i))) return true;
@@ -272,7 +257,6 @@ export class Dcm {
   /** One ClusterDcm per channel x cluster, by logical id; which one owns each node. */
   readonly #clusters = new Map<string, ClusterDcm>();
   readonly #owner = new Map<number, ClusterDcm>();
-  #plan: Plan;
   #topologyDirty = false;
   /** Every node's ASSIGN is to be compared again (a channel id change, an adoption). */
   #peersDirty = false;
@@ -284,9 +268,8 @@ export class Dcm {
   readonly #peersMoved = new Set<number>();
   readonly #tiered: boolean;
   readonly #config: DcmConfig;
-  /** Tiered: incremental changes since the last reconcile, in order; a rebuild replaces them. */
-  #changes: Change[] = [];
-  #rebuild = true;
+  /** The plan in force, the changes waiting for it and a full build in progress. */
+  readonly #planner: Planner;
   /** Tiered congestion (FIG. 9): the link reports and the move backoff. */
   readonly #links: CongestionMonitor;
   #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
@@ -316,22 +299,7 @@ export class Dcm {
    * Nodes a full rebuild changed whose ASSIGN is not built yet (rolloutSlice): they hold one of
    * an earlier plan. Every other node holds the plan in force's.
    */
-  readonly #rollout = new Set<number>();
-  readonly #rolloutSlice: number;
-  readonly #changeSlice: number;
-  readonly #planSlice: number;
-  /**
-   * A full build in progress (planSlice): its steps; `ifBetter`: the watchdog's (kept only when
-   * it leaves fewer members unfed), which keeps the changes that were waiting behind it, `held`
-   * of them being in its snapshot already.
-   */
-  #build:
-    | {
-        steps: Generator<void, { plan: Plan; changed: number[] } | undefined, void>;
-        ifBetter: boolean;
-        held: number;
-      }
-    | undefined;
+  readonly #rollout: Rollout;
 
   constructor(deps: DcmDeps, config: DcmConfig) {
     this.logicalId = config.logicalId;
@@ -344,16 +312,21 @@ export class Dcm {
     this.#links = new CongestionMonitor(config.congestion);
     this.#adopting = config.adopting === true;
     this.#watchdog = { ...DEFAULT_WATCHDOG, ...config.watchdog };
-    const slice = config.rolloutSlice ?? Infinity;
-    if (!(slice >= 1)) throw new RangeError(`rolloutSlice must be >= 1, got ${slice}`);
-    this.#rolloutSlice = slice;
-    const changes = config.changeSlice ?? Infinity;
-    if (!(changes >= 1)) throw new RangeError(`changeSlice must be >= 1, got ${changes}`);
-    this.#changeSlice = changes;
-    const work = config.planSlice ?? Infinity;
-    if (!(work >= 1)) throw new RangeError(`planSlice must be >= 1, got ${work}`);
-    this.#planSlice = work;
-    this.#plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
+    this.#rollout = new Rollout(config.rolloutSlice ?? Infinity);
+    const plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
+    const input: PlanningInput = {
+      members: this.#members,
+      channelName: () => this.#channel.name,
+      snapshot: () => this.#snapshot(),
+      tierNode: (id) => this.#tierNode(id),
+      nodeReport: (id) => this.#reports.nodeReport(id),
+    };
+    this.#planner = new Planner(plan, input, this.#logger, config);
+  }
+
+  /** The plan in force (the planner's). */
+  get #plan(): Plan {
+    return this.#planner.plan;
   }
 
   /** True until finishAdoption() (a replacement DCM: see DcmConfig.adopting). */
@@ -419,14 +392,16 @@ export class Dcm {
   /** New stream parameters (an origin re-joined with other values). */
   setChannel(info: ChannelInfo): void {
     const c = this.#channel;
-    if (c.k !== info.k || c.streamKbps !== info.streamKbps) this.#topologyDirty = this.#rebuild = true;
-    else if (c.id !== info.id) this.#peersDirty = true;
+    if (c.k !== info.k || c.streamKbps !== info.streamKbps) {
+      this.#topologyDirty = true;
+      this.#planner.requestRebuild();
+    } else if (c.id !== info.id) this.#peersDirty = true;
     this.#channel = { ...info };
   }
 
   /** Sets (or with null, removes) the origin: the root of the channel's topology. */
   setOrigin(o: DcmMember | null): void {
-    if (this.#note(this.#origin, o)) this.#rebuild = true;
+    if (this.#note(this.#origin, o)) this.#planner.requestRebuild();
     if (o === null && this.#origin !== null) this.#forget(this.#origin.id);
     this.#origin = o === null ? null : { ...o };
   }
@@ -435,8 +410,8 @@ export class Dcm {
   upsert(m: DcmMember): void {
     const before = this.#members.get(m.id) ?? null;
     if (this.#note(before, m)) {
-      if (before !== null) this.#changes.push({ kind: "leave", id: m.id });
-      this.#changes.push({ kind: "join", id: m.id });
+      if (before !== null) this.#planner.queue({ kind: "leave", id: m.id });
+      this.#planner.queue({ kind: "join", id: m.id });
     }
     this.#putMember(m);
   }
@@ -455,7 +430,7 @@ export class Dcm {
     this.#epoch++;
     this.#forget(id);
     this.#topologyDirty = true;
-    this.#changes.push({ kind: "leave", id });
+    this.#planner.queue({ kind: "leave", id });
     return true;
   }
 
@@ -472,18 +447,14 @@ export class Dcm {
     let only: Set<number> | undefined;
     if (this.#topologyDirty) {
       if (this.#tiered) {
-        const { changed, rebuilt, before } = this.#repair();
+        const { changed, rebuilt, before } = this.#planner.repair();
         if (!this.#peersDirty) only = changed;
         if (rebuilt) this.#rehome(before, changed);
         // A sliced rollout: what the rebuild changed waits its turn; a repair's nodes go now.
-        if (rebuilt && this.#rolloutSlice < Infinity) {
-          for (const id of changed) this.#rollout.add(id);
-          changed.clear();
-        }
+        if (rebuilt) this.#rollout.hold(changed);
       } else {
         // The tree is recomputed whole: the changes are all in it.
-        this.#plan = this.#compute(this.#plan);
-        this.#changes = [];
+        this.#planner.replace(this.#compute(this.#plan));
       }
     }
     if (!this.#topologyDirty && !this.#peersDirty) only = new Set();
@@ -494,9 +465,9 @@ export class Dcm {
       this.#peersMoved.clear();
     }
     if (only === undefined) this.#rollout.clear();
-    else only = this.#sliceRollout(only);
+    else only = this.#rollout.slice(only);
     // Changes held back by changeSlice, or a build in steps, keep the plan dirty: the next reconcile() goes on.
-    this.#topologyDirty = this.#changes.length > 0 || this.#build !== undefined;
+    this.#topologyDirty = this.#planner.busy;
     this.#peersDirty = false;
 
     const out: OutgoingAssign[] = [];
@@ -550,18 +521,6 @@ export class Dcm {
     for (const m of np.mesh ?? []) into.add(m);
   }
 
-  /** `now` (built at once) plus up to rolloutSlice nodes of the rollout, which leave it. */
-  #sliceRollout(now: Set<number>): Set<number> {
-    for (const id of now) this.#rollout.delete(id);
-    let n = 0;
-    for (const id of this.#rollout) {
-      if (n++ >= this.#rolloutSlice) break;
-      now.add(id);
-    }
-    for (const id of now) this.#rollout.delete(id);
-    return now;
-  }
-
   /**
    * The ASSIGN state a node brings from before this DCM (adoption): its reported version, and
    * whether `body` is what it holds (then it gets no ASSIGN: the same assignment).
@@ -610,7 +569,7 @@ export class Dcm {
     this.#putMember(m);
     if (this.#tiered) this.#pending.set(m.id, 0);
     else {
-      this.#changes.push({ kind: "join", id: m.id });
+      this.#planner.queue({ kind: "join", id: m.id });
       this.#topologyDirty = true;
     }
   }
@@ -657,7 +616,7 @@ export class Dcm {
       const reports = new Map(this.#reports.ids().map((id) => [id, this.#reports.nodeReport(id)!]));
       const a = adoptPlan(s, reports);
       const settled = settleAdoption(a, s);
-      this.#plan = settled.plan;
+      this.#planner.replace(settled.plan);
       Object.assign(summary, {
         adopted: a.adopted.length,
         joined: a.fresh.length,
@@ -667,18 +626,15 @@ export class Dcm {
         violations: [...new Set(settled.violations.map((v) => v.code))].sort(),
       });
     } else {
-      this.#plan = this.#compute(this.#reportedTree());
+      this.#planner.replace(this.#compute(this.#reportedTree()));
       summary.adopted = [...this.#members.keys()].filter((id) => this.#plan.nodes.has(id)).length;
     }
-    this.#changes = [];
-    this.#build = undefined;
-    this.#rebuild = false;
     this.#topologyDirty = false;
     // Every node is compared with what it reported at the next reconcile.
     this.#peersDirty = true;
     const { done: _done, ...fields } = summary;
     this.#logger.info("plan_adopted", { channel: this.#channel.name, ...fields });
-    this.#logPlan(before, this.#plan, summary.changed);
+    logPlan(this.#logger, before, this.#plan, this.#channel.name, summary.changed, true);
     return summary;
   }
 
@@ -751,7 +707,7 @@ export class Dcm {
         continue;
       }
       this.#pending.delete(id);
-      this.#changes.push({ kind: "adopt", id });
+      this.#planner.queue({ kind: "adopt", id });
       acted = true;
     }
     if (this.#checkChunk()) acted = true;
@@ -779,7 +735,7 @@ export class Dcm {
   #checkChunk(): boolean {
     // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
     // them; nor does a full build running in steps (the plan in force is about to be replaced).
-    const placing = this.#build !== undefined || this.#changes.length > 0;
+    const placing = this.#planner.busy;
     const chunk = this.#nextChunk();
     let acted = false;
     if (!placing && this.#checkFeeds(chunk)) acted = true;
@@ -844,7 +800,7 @@ export class Dcm {
       if (seen === undefined || retry) {
         fresh.push(id);
         this.#incomplete.set(id, { stage: "filled", tick: this.#ticks, epoch: this.#epoch });
-        this.#changes.push({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
+        this.#planner.queue({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
       } else if (seen.stage === "filled") stuck = true;
     }
     // A repair could not complete a feed: one rebuild (topology/relieve-origin.ts, relegation) at most every `every` ticks.
@@ -852,7 +808,7 @@ export class Dcm {
     if (stuck && this.#ticks - this.#lastWatchdogRebuild >= every) {
       rebuild = true;
       this.#lastWatchdogRebuild = this.#ticks;
-      this.#changes.push({ kind: "rebuild-if-better" });
+      this.#planner.queue({ kind: "rebuild-if-better" });
       for (const seen of this.#incomplete.values())
         if (seen.stage === "filled")
           Object.assign(seen, { stage: "rebuilt", tick: this.#ticks, epoch: this.#epoch });
@@ -886,17 +842,6 @@ export class Dcm {
     let n = 0;
     for (const p of np.parents) if (ok(p)) n++;
     return n >= (np.fec?.k ?? np.parents.length);
-  }
-
-  /** Watching members without a complete feed in `plan` (the origin's upload ran out, ...). */
-  #starved(plan: Plan): number {
-    const unplaced = new Set(plan.unplaced);
-    let n = 0;
-    for (const m of this.#members.values()) {
-      const np = plan.nodes.get(m.id);
-      if (np === undefined ? m.watching !== false : unplaced.has(m.id)) n++;
-    }
-    return n;
   }
 
   /**
@@ -951,7 +896,7 @@ export class Dcm {
       }
     }
     if (moves.length === 0) return false;
-    for (const m of moves) this.#changes.push({ kind: "move", parent: m.parent, child: m.child });
+    for (const m of moves) this.#planner.queue({ kind: "move", parent: m.parent, child: m.child });
     this.#logger.warn("feed_stale", { channel: this.#channel.name, links: moves.slice(0, 20) });
     return true;
   }
@@ -973,7 +918,7 @@ export class Dcm {
     let moved = false;
     for (const c of hb.children) {
       if (c.ageMs < SHED_IDLE_MS || !np?.children.some((e) => e.node === c.node)) continue;
-      this.#changes.push({ kind: "move", parent: id, child: c.node });
+      this.#planner.queue({ kind: "move", parent: id, child: c.node });
       this.#topologyDirty = moved = true;
     }
     return moved;
@@ -987,7 +932,7 @@ export class Dcm {
   moveAway(parent: number, child: number): boolean {
     if (!this.#tiered || this.#adopting || !(this.#plan.nodes.get(child)?.parents.includes(parent) ?? false))
       return false;
-    this.#changes.push({ kind: "move", parent, child });
+    this.#planner.queue({ kind: "move", parent, child });
     this.#topologyDirty = true;
     return true;
   }
@@ -1006,7 +951,7 @@ export class Dcm {
     const step = this.#links.tickStep(this.#plan, lagPackets, now);
     if (step === undefined) return { moved: [], held: [], pending: true };
     const v = { ...step, pending: false };
-    for (const l of v.moved) this.#changes.push({ kind: "move", parent: l.parent, child: l.child });
+    for (const l of v.moved) this.#planner.queue({ kind: "move", parent: l.parent, child: l.child });
     if (v.moved.length > 0) this.#topologyDirty = true;
     return v;
   }
@@ -1056,121 +1001,8 @@ export class Dcm {
   requestRebuild(): void {
     // While adopting, a rebuild would undo what adoption is for: the request is dropped.
     if (!this.#tiered || this.#adopting) return;
-    this.#rebuild = this.#topologyDirty = true;
-  }
-
-  /**
-   * Tiered: applies the pending changes; returns the nodes whose assignment may have changed
-   * (every node after a rebuild: role, cluster or fec may change alone).
-   */
-  #repair(): { changed: Set<number>; rebuilt: boolean; before: Plan } {
-    const changed = new Set<number>();
-    const before = this.#plan;
-    // A rebuild asked for while one runs (new stream parameters, a policy): that one is stale.
-    if (this.#build !== undefined && this.#rebuild) this.#build = undefined;
-    if (this.#build !== undefined) return this.#stepBuild(changed, before);
-    const s = this.#snapshot();
-    const defer = { deferRebuild: true };
-    // A repair that built in place (an adoption's): the rest of the changes are in its snapshot.
-    let rebuilt = false;
-    const take = (r: RepairResult): boolean => {
-      this.#plan = r.plan;
-      for (const id of r.changed) changed.add(id);
-      rebuilt ||= r.rebuilt;
-      return r.due === true;
-    };
-    let done = 0;
-    let due = this.#rebuild;
-    let ifBetter = false;
-    if (!due) {
-      for (const c of this.#changes) {
-        // changeSlice: the changes after this many wait, in order, for the next reconcile.
-        if (done >= this.#changeSlice) break;
-        done++;
-        if (c.kind === "move") due = take(planMove(this.#plan, c.parent, c.child, s, defer));
-        else if (c.kind === "leave") due = take(planLeave(this.#plan, c.id, s, defer));
-        else if (c.kind === "fill") due = take(planFill(this.#plan, c.id, s, [], defer));
-        else if (c.kind === "rebuild-if-better") due = ifBetter = true;
-        else if (c.kind === "place" || c.kind === "adopt") {
-          const node = this.#tierNode(c.id);
-          if (node === undefined || this.#plan.nodes.has(c.id)) continue;
-          if (c.kind === "place") due = take(planJoin(this.#plan, node, s, defer));
-          else {
-            const report = this.#reports.nodeReport(c.id) ?? {};
-            const r = planAdoptNode(this.#plan, node, report, s);
-            this.#logger.info("node_adopted", {
-              channel: this.#channel.name,
-              node: c.id,
-              asReported: r.adopted,
-            });
-            due = take(r.result);
-          }
-        } else {
-          const node = this.#tierNode(c.id);
-          if (node === undefined) continue; // joined and left again before this reconcile
-          due = take(planJoin(this.#plan, node, s, defer));
-        }
-        if (due) break;
-        if (rebuilt) {
-          done = this.#changes.length;
-          break;
-        }
-      }
-    }
-    this.#changes = this.#changes.slice(done);
-    this.#rebuild = false;
-    if (!due) {
-      this.#logPlan(before, this.#plan, changed.size);
-      return { changed, rebuilt, before };
-    }
-    // A full build, from a snapshot taken now: it holds every change still waiting, which the
-    // plan it makes replaces (the watchdog's keeps them, for when its plan is not kept). Its
-    // first step, now, reads the snapshot's nodes.
-    this.#build = { steps: this.#rebuildSteps(s, ifBetter), ifBetter, held: this.#changes.length };
-    if (!ifBetter) this.#changes = [];
-    return this.#stepBuild(changed, before);
-  }
-
-  /**
-   * A full build and its diff against the plan in force, in steps (the plan in force does not
-   * change meanwhile: changes wait). Undefined: the watchdog's build, not kept because it is no
-   * better (it leaves the plan in force untouched).
-   */
-  *#rebuildSteps(
-    s: TierSnapshot,
-    ifBetter: boolean,
-  ): Generator<void, { plan: Plan; changed: number[] } | undefined, void> {
-    const work = new StepMeter(this.#planSlice);
-    const plan = yield* buildSteps(s, work);
-    if (ifBetter && !(this.#starved(plan) < this.#starved(this.#plan))) return undefined;
-    if (work.add(this.#members.size * 0.1)) yield;
-    return { plan, changed: yield* assignDiffSteps(this.#plan, plan, work) };
-  }
-
-  /**
-   * Runs the next step (planSlice nodes of work) of the full build in progress; when it is done,
-   * its plan replaces the one in force and `changed` gets assignDiff's candidates (topology/diff.ts).
-   */
-  #stepBuild(changed: Set<number>, before: Plan): { changed: Set<number>; rebuilt: boolean; before: Plan } {
-    const b = this.#build!;
-    const r = b.steps.next();
-    if (r.done !== true) return { changed, rebuilt: false, before };
-    this.#build = undefined;
-    if (r.value === undefined) {
-      this.#logger.info("watchdog_rebuild_discarded", { channel: this.#channel.name });
-      return { changed, rebuilt: false, before };
-    }
-    const { plan } = r.value;
-    if (b.ifBetter) this.#changes = this.#changes.slice(b.held);
-    // Moves and fills queued meanwhile were judged on the plan replaced now (a congested link
-    // there may be no link here): dropped, as a one-piece rebuild drops those after it. The next
-    // congestion tick and watchdog judge the new links. Joins and leaves are kept: the build's
-    // snapshot predates them.
-    this.#changes = this.#changes.filter((c) => c.kind !== "move" && c.kind !== "fill");
-    for (const id of r.value.changed) changed.add(id);
-    this.#plan = plan;
-    this.#logPlan(before, plan, changed.size);
-    return { changed, rebuilt: true, before };
+    this.#planner.requestRebuild();
+    this.#topologyDirty = true;
   }
 
   /**
@@ -1260,18 +1092,6 @@ export class Dcm {
     return names;
   }
 
-  #logPlan(before: Plan, plan: Plan, changed: number): void {
-    const fields = { channel: this.#channel.name, nodes: plan.nodes.size, depth: plan.depth, changed };
-    if (plan.rebuilt && plan.root !== null) this.#logger.info("plan_rebuilt", fields);
-    if (plan.unplaced.length > 0 && plan.unplaced.join() !== before.unplaced.join()) {
-      this.#logger.warn("nodes_unplaced", {
-        ...fields,
-        unplaced: plan.unplaced.length,
-        ids: plan.unplaced.slice(0, 20),
-      });
-    }
-  }
-
   /**
    * A heartbeat reported the ASSIGN version a node applied. Returns the ASSIGN to send again
    * when the node lags (or is ahead after a control restart), else undefined.
@@ -1305,34 +1125,11 @@ export class Dcm {
   }
 
   #compute(previous: Plan | undefined): Plan {
-    const plan = this.#engine({
-      k: this.#channel.k,
-      streamKbps: this.#channel.streamKbps,
-      origin:
-        this.#origin === null
-          ? null
-          : { id: this.#origin.id, uploadKbps: this.#origin.uploadKbps, region: this.#origin.region },
-      nodes: [...this.#members.values()].map(({ id, region, uploadKbps, joinedAt }) => ({
-        id,
-        region,
-        uploadKbps,
-        joinedAt,
-      })),
-      ...(previous === undefined ? {} : { previous }),
-      ...(this.#maxChildren === undefined ? {} : { maxChildren: this.#maxChildren }),
-    });
-    if (previous !== undefined) {
-      const fields = { channel: this.#channel.name, nodes: plan.nodes.size, depth: plan.depth };
-      if (plan.rebuilt && plan.root !== null && previous.root !== null)
-        this.#logger.info("plan_rebuilt", fields);
-      if (plan.unplaced.length > 0 && plan.unplaced.join() !== previous.unplaced.join()) {
-        this.#logger.warn("nodes_unplaced", {
-          ...fields,
-          unplaced: plan.unplaced.length,
-          ids: plan.unplaced.slice(0, 20),
-        });
-      }
-    }
+    const plan = this.#engine(
+      treeInput(this.#channel, this.#origin, this.#members, this.#maxChildren, previous),
+    );
+    if (previous !== undefined)
+      logPlan(this.#logger, previous, plan, this.#channel.name, undefined, previous.root !== null);
     return plan;
   }
 
