@@ -30,21 +30,8 @@ import { createHash } from "node:crypto";
 import { type AssignBody, type ChannelInfo, type HeartbeatBody, type Peer } from "../../protocol/messages.js";
 import type { Logger } from "../../seams/log.js";
 import { assignBodyFor } from "../assign-body.js";
-import {
-  childAgeAt,
-  childAt,
-  childCount,
-  type HeartbeatReport,
-  packHeartbeat,
-  parentAgeAt,
-  parentAt,
-  parentSlots,
-  reportedShed,
-  reportedVersion,
-} from "../heartbeat-report.js";
+import { type HeartbeatReport, packHeartbeat, parentAt, reportedVersion } from "../heartbeat-report.js";
 import { type AssignState, ClusterDcm, clusterNames, type OutgoingAssign } from "../cluster-dcm.js";
-
-export type { OutgoingAssign };
 import {
   CongestionMonitor,
   type CongestionMonitorPolicy,
@@ -67,8 +54,10 @@ import { type DcmMember, memberChange, toTierNode } from "./member.js";
 import { NodeReports } from "./reports.js";
 import { logPlan, Planner, type PlanningInput, treeInput } from "./planning.js";
 import { Rollout } from "./rollout.js";
+import { DEFAULT_WATCHDOG, REBUILD_TICKS_FULL_AT, Watchdog, type WatchdogPolicy } from "./watchdog.js";
 
-export type { DcmMember };
+export type { DcmMember, OutgoingAssign };
+export { DEFAULT_WATCHDOG, REBUILD_TICKS_FULL_AT, type WatchdogPolicy };
 
 export interface DcmDeps {
   logger: Logger;
@@ -125,30 +114,6 @@ export interface DcmConfig {
   planSlice?: number;
 }
 
-export interface WatchdogPolicy {
-  /**
-   * A planned parent link whose child got no packet on it for this long, and whose parent says
-   * it sent the child nothing for as long, is dead, ms (moved after two heartbeats in a row).
-   */
-  staleMs: number;
-  /**
-   * Watchdog ticks between two rebuilds the watchdog asks for (a feed a repair could not
-   * complete), at REBUILD_TICKS_FULL_AT members or more; fewer in proportion below.
-   */
-  rebuildTicks: number;
-  /**
-   * Members one call checks at most: a pass over more members spans several calls, watchdog()
-   * then watchdogStep() (at 10^5, a pass over everyone took 100-270 ms in one go; a chunk of
-   * 16,384 up to 390 ms in the simulator). A link is dead after two passes in a row.
-   */
-  chunk: number;
-}
-
-/** Members from which the watchdog's rebuilds are spaced the whole `rebuildTicks` (#rebuildEvery). */
-export const REBUILD_TICKS_FULL_AT = 10_000;
-
-export const DEFAULT_WATCHDOG: WatchdogPolicy = { staleMs: 4000, rebuildTicks: 30, chunk: 4096 };
-
 /** What a node says of itself when it resumes its session with a replacement DCM (RESUME). */
 export interface ResumeReport {
   /** Where its last applied ASSIGN put it (protocol Placement). */
@@ -192,52 +157,6 @@ export interface DcmView {
   links: Array<{ parent: number; child: number; substream: number }>;
 }
 
-/** Some child the report lists passes `test` (its id, ms since the node last sent it a packet). */
-function someChild(hb: HeartbeatReport, test: (child: number, ageMs: number) => boolean): boolean {
-  for (let i = 0; i < childCount(hb); i++) if (test(childAt(hb, i), childAgeAt(hb, i))) return true;
-  return false;
-}
-
-/** Some parent slot the report lists, other than `except`, heard a packet within `staleMs`. */
-function someParentLive(hb: HeartbeatReport, staleMs: number, except: readonly number[]): boolean {
-  for (let j = 0; j < parentSlots(hb); j++)
-    if (!except.includes(j) && parentAgeAt(hb, j) < staleMs) return true;
-  return false;
-}
-
-/**
- * The child names `parent` in every slot the plan gives it and heard nothing on any of them
- * for staleMs: the least age among them; else -1 (the common case, found without allocating).
- */
-function silentAge(
-  hb: HeartbeatReport,
-  parents: readonly (number | null)[],
-  parent: number,
-  staleMs: number,
-): number {
-  let least = Infinity;
-  for (let j = 0; j < parents.length; j++) {
-    if (parents[j] !== parent) continue;
-    if (parentAt(hb, j) !== parent) return -1;
-    const age = parentAgeAt(hb, j);
-    if (age < staleMs) return -1;
-    least = Math.min(least, age);
-  }
-  return least;
-}
-
-/** Carries a child's stale-link counts into the next pass, for the parents it still has. */
-function carryStale(
-  into: Map<number, Map<number, number>>,
-  child: number,
-  counted: ReadonlyMap<number, number>,
-  parents: readonly (number | null)[],
-): void {
-  const kept = new Map<number, number>();
-  for (const [parent, n] of counted) if (parents.includes(parent)) kept.set(parent, n);
-  if (kept.size > 0) into.set(child, kept);
-}
-
 /** A shed child's link is this idle before it is moved, ms. */
 const SHED_IDLE_MS = 2000;
 
@@ -279,19 +198,8 @@ export class Dcm {
   readonly #reports = new NodeReports();
   /** Members that resumed after the adoption, by watchdog ticks waited for their first heartbeat. */
   readonly #pending = new Map<number, number>();
-  readonly #watchdog: WatchdogPolicy;
-  #ticks = 0;
-  #lastWatchdogRebuild = -Infinity;
-  /** Incomplete feeds the watchdog repaired ("filled") or asked a rebuild for ("rebuilt"), and at which tick. */
-  readonly #incomplete = new Map<number, { stage: "filled" | "rebuilt"; tick: number; epoch: number }>();
-  /** Counts membership and capacity changes: a feed a rebuild could not complete is retried after one. */
-  #epoch = 0;
-  /** Planned links whose last heartbeats said they were dead, and how many in a row: child -> parent -> count. */
-  #stale = new Map<number, Map<number, number>>();
-  /** The same, being gathered by the pass in progress (it replaces #stale when the pass ends). */
-  #staleNext = new Map<number, Map<number, number>>();
-  /** The watchdog's pass in progress: the members it visits, and how far it got. */
-  #pass: { ids: number[]; at: number } | undefined;
+  /** The feed watchdog (watchdog.ts): its ticks, its pass, the feeds it found incomplete, dead links. */
+  readonly #watchdog: Watchdog;
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
   /** Members per region (setRegionQuality looks at the regions present). */
   readonly #regionCount = new Map<string, number>();
@@ -311,7 +219,7 @@ export class Dcm {
     this.#tiered = (config.topology ?? CONTROL_DEFAULTS.topology) === "tiered";
     this.#links = new CongestionMonitor(config.congestion);
     this.#adopting = config.adopting === true;
-    this.#watchdog = { ...DEFAULT_WATCHDOG, ...config.watchdog };
+    this.#watchdog = new Watchdog(this.#logger, config.watchdog);
     this.#rollout = new Rollout(config.rolloutSlice ?? Infinity);
     const plan = this.#tiered ? buildTieredPlan(this.#snapshot()) : this.#compute(undefined);
     const input: PlanningInput = {
@@ -420,14 +328,14 @@ export class Dcm {
   remove(id: number): boolean {
     this.#reports.delete(id);
     this.#pending.delete(id);
-    this.#incomplete.delete(id);
+    this.#watchdog.forget(id);
     this.#rollout.delete(id);
     if (this.#origin?.id === id) {
       this.setOrigin(null);
       return true;
     }
     if (!this.#dropMember(id)) return false;
-    this.#epoch++;
+    this.#watchdog.membershipChanged();
     this.#forget(id);
     this.#topologyDirty = true;
     this.#planner.queue({ kind: "leave", id });
@@ -695,7 +603,7 @@ export class Dcm {
    */
   watchdog(): boolean {
     if (this.#adopting) return false;
-    this.#ticks++;
+    this.#watchdog.tick();
     let acted = false;
     for (const [id, waited] of this.#pending) {
       if (this.#plan.nodes.has(id) || !this.#members.has(id)) {
@@ -718,7 +626,7 @@ export class Dcm {
 
   /** The watchdog's pass over the members is not through (watchdogStep() goes on with it). */
   get watchdogPending(): boolean {
-    return this.#pass !== undefined && this.#pass.at < this.#pass.ids.length;
+    return this.#watchdog.pending;
   }
 
   /**
@@ -731,174 +639,28 @@ export class Dcm {
     return this.#checkChunk();
   }
 
-  /** Both sides of the watchdog over the next chunk of members. */
+  /** Both sides of the watchdog over the next chunk of members; queues what it wants changed. */
   #checkChunk(): boolean {
-    // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
-    // them; nor does a full build running in steps (the plan in force is about to be replaced).
-    const placing = this.#planner.busy;
-    const chunk = this.#nextChunk();
-    let acted = false;
-    if (!placing && this.#checkFeeds(chunk)) acted = true;
-    // A VoD channel's links go quiet once a file is through: silence there is no fault.
-    if (this.#tiered && this.#channel.vod === undefined && this.#checkStale(chunk)) acted = true;
+    const { acted, changes } = this.#watchdog.check(
+      {
+        plan: this.#plan,
+        members: this.#members,
+        hasOrigin: this.#origin !== null,
+        tiered: this.#tiered,
+        live: this.#channel.vod === undefined,
+        channelName: this.#channel.name,
+        reports: this.#reports,
+        has: (id) => this.has(id),
+        resuming: (id) => this.#pending.has(id),
+        applied: (id, hb) => this.#applied(id, hb),
+      },
+      // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
+      // them; nor does a full build running in steps (the plan in force is about to be replaced).
+      this.#planner.busy,
+    );
+    for (const c of changes) this.#planner.queue(c);
     if (acted) this.#topologyDirty = true;
     return acted;
-  }
-
-  /**
-   * The members this watchdog tick checks: the next `chunk` of the pass in progress. A pass
-   * that ended hands over what it gathered (#staleNext), and the next one starts from the
-   * members present then.
-   */
-  #nextChunk(): number[] {
-    if (this.#pass === undefined || this.#pass.at >= this.#pass.ids.length) {
-      this.#stale = this.#staleNext;
-      this.#staleNext = new Map();
-      for (const id of [...this.#incomplete.keys()]) if (!this.#members.has(id)) this.#incomplete.delete(id);
-      this.#pass = { ids: [...this.#members.keys()], at: 0 };
-    }
-    const p = this.#pass;
-    const out = p.ids.slice(p.at, p.at + this.#watchdog.chunk);
-    p.at += out.length;
-    return out;
-  }
-
-  /** The plan side of the watchdog (watchdog()), over one chunk of the members. */
-  #checkFeeds(chunk: readonly number[]): boolean {
-    if (this.#origin === null) return false;
-    const incomplete: number[] = [];
-    for (const id of chunk) {
-      const m = this.#members.get(id);
-      if (m === undefined) {
-        this.#incomplete.delete(id);
-        continue;
-      }
-      const np = this.#plan.nodes.get(m.id);
-      if (this.#pending.has(m.id) || (np === undefined ? m.watching === false : this.#fed(np)))
-        this.#incomplete.delete(m.id);
-      else incomplete.push(m.id);
-    }
-    if (!this.#tiered) {
-      // The tree is recomputed on every change: a hole is a change that was missed.
-      const holes = incomplete.filter((id) => {
-        const np = this.#plan.nodes.get(id);
-        return np === undefined || np.parents.some((p) => p !== null && !this.has(p));
-      });
-      if (holes.length === 0) return false;
-      this.#logger.warn("feed_incomplete", { channel: this.#channel.name, ids: holes.slice(0, 20) });
-      return true;
-    }
-    const fresh: number[] = [];
-    let stuck = false;
-    const every = this.#rebuildEvery();
-    for (const id of incomplete) {
-      const seen = this.#incomplete.get(id);
-      // Still incomplete after a rebuild (no upload anywhere then): tried afresh once members or
-      // capacities changed, and not before `every` ticks.
-      const retry =
-        seen?.stage === "rebuilt" && seen.epoch !== this.#epoch && this.#ticks - seen.tick >= every;
-      if (seen === undefined || retry) {
-        fresh.push(id);
-        this.#incomplete.set(id, { stage: "filled", tick: this.#ticks, epoch: this.#epoch });
-        this.#planner.queue({ kind: this.#plan.nodes.has(id) ? "fill" : "place", id });
-      } else if (seen.stage === "filled") stuck = true;
-    }
-    // A repair could not complete a feed: one rebuild (topology/relieve-origin.ts, relegation) at most every `every` ticks.
-    let rebuild = false;
-    if (stuck && this.#ticks - this.#lastWatchdogRebuild >= every) {
-      rebuild = true;
-      this.#lastWatchdogRebuild = this.#ticks;
-      this.#planner.queue({ kind: "rebuild-if-better" });
-      for (const seen of this.#incomplete.values())
-        if (seen.stage === "filled")
-          Object.assign(seen, { stage: "rebuilt", tick: this.#ticks, epoch: this.#epoch });
-    }
-    if (fresh.length > 0 || rebuild)
-      this.#logger.warn("feed_incomplete", {
-        channel: this.#channel.name,
-        ids: (fresh.length > 0 ? fresh : [...this.#incomplete.keys()]).slice(0, 20),
-        incomplete: incomplete.length,
-        rebuild,
-      });
-    return fresh.length > 0 || rebuild;
-  }
-
-  /**
-   * Ticks between two rebuilds the watchdog asks for: `rebuildTicks` from REBUILD_TICKS_FULL_AT
-   * members up, fewer in proportion below, at least one. The spacing bounds what rebuilds cost
-   * (O(members) each: about 1.5 s at 10^5); a channel of a few dozen members rebuilds in
-   * milliseconds, and a joiner its repairs could not place waited up to `rebuildTicks` ticks
-   * unfed there (30 s at 1 s heartbeats) for nothing.
-   */
-  #rebuildEvery(): number {
-    const full = this.#watchdog.rebuildTicks;
-    return Math.max(1, Math.min(full, Math.ceil((full * this.#members.size) / REBUILD_TICKS_FULL_AT)));
-  }
-
-  /** A complete feed in the plan (watchdog()). */
-  #fed(np: NodePlan): boolean {
-    const ok = (p: number | null): boolean => p !== null && this.has(p) && this.#plan.nodes.has(p);
-    if (np.tier <= 1) return np.depth !== null && np.parents.every(ok);
-    let n = 0;
-    for (const p of np.parents) if (ok(p)) n++;
-    return n >= (np.fec?.k ?? np.parents.length);
-  }
-
-  /**
-   * The reported side of the watchdog (watchdog()), over one chunk of the members: dead planned
-   * links, moved after two passes' reports in a row.
-   */
-  #checkStale(chunk: readonly number[]): boolean {
-    const staleMs = this.#watchdog.staleMs;
-    const seen = this.#staleNext;
-    const moves: Array<{ parent: number; child: number; ageMs: number }> = [];
-    for (const child of chunk) {
-      const hb = this.#reports.hb(child);
-      if (hb === undefined) continue;
-      const np = this.#plan.nodes.get(child);
-      if (np === undefined || np.tier < 2 || !this.#applied(child, hb)) continue;
-      const counted = this.#stale.get(child);
-      if (!this.#reports.judge(child)) {
-        // No new heartbeat from the child since the last tick: nothing new to judge.
-        if (counted !== undefined) carryStale(seen, child, counted, np.parents);
-        continue;
-      }
-      const parents = np.parents;
-      for (let i = 0; i < parents.length; i++) {
-        const parent = parents[i]!;
-        // Each parent once, at its first slot; most children pass the first test (no allocation).
-        if (parent === null || parents.indexOf(parent) < i) continue;
-        // The child names this parent in each of its slots and heard nothing on any for staleMs.
-        // (A null slot after applying the ASSIGN in force is a null in the plan: the plan side's.)
-        const ageMs = silentAge(hb, parents, parent, staleMs);
-        if (ageMs < 0) continue;
-        const up = this.#reports.hb(parent);
-        if (up === undefined || !this.#applied(parent, up) || reportedShed(up) > 0) continue;
-        // The parent says it sends: the congestion monitor's case, not this one.
-        if (someChild(up, (c, age) => c === child && age < staleMs)) continue;
-        // The stream flows around this link — the child hears on its other slots, the parent
-        // sends to other children or (below tier 1) hears from its own parents — so this is no
-        // stalled stream: the parent is not serving this child.
-        const slots = parents.flatMap((p, j) => (p === parent ? [j] : []));
-        const flows =
-          someParentLive(hb, staleMs, slots) ||
-          someChild(up, (c, age) => c !== child && age < staleMs) ||
-          ((this.#plan.nodes.get(parent)?.tier ?? 0) > 1 && someParentLive(up, staleMs, []));
-        if (!flows) continue;
-        const count = (counted?.get(parent) ?? 0) + 1;
-        if (count < 2) {
-          let mine = seen.get(child);
-          if (mine === undefined) seen.set(child, (mine = new Map()));
-          mine.set(parent, count);
-          continue;
-        }
-        moves.push({ parent, child, ageMs });
-      }
-    }
-    if (moves.length === 0) return false;
-    for (const m of moves) this.#planner.queue({ kind: "move", parent: m.parent, child: m.child });
-    this.#logger.warn("feed_stale", { channel: this.#channel.name, links: moves.slice(0, 20) });
-    return true;
   }
 
   /** The node applied the ASSIGN this DCM holds for it (its heartbeat says so). */
@@ -1147,7 +909,7 @@ export class Dcm {
     const change = memberChange(before, after);
     if (change === "topology") {
       this.#topologyDirty = true;
-      this.#epoch++;
+      this.#watchdog.membershipChanged();
       return true;
     }
     if (change === "address") this.#peersMoved.add(after!.id);
