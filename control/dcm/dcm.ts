@@ -26,18 +26,17 @@
  * watchdog(), on the liveness tick, checks that every member has a complete feed (the plan's
  * side, and the links its heartbeats say are dead) and repairs the plan where one has not.
  */
-import { createHash } from "node:crypto";
 import { type AssignBody, type ChannelInfo, type HeartbeatBody, type Peer } from "../../protocol/messages.js";
 import type { Logger } from "../../seams/log.js";
 import { assignBodyFor } from "../assign-body.js";
-import { type HeartbeatReport, packHeartbeat, parentAt, reportedVersion } from "../heartbeat-report.js";
+import { type HeartbeatReport, packHeartbeat, reportedVersion } from "../heartbeat-report.js";
 import { type AssignState, ClusterDcm, clusterNames, type OutgoingAssign } from "../cluster-dcm.js";
 import {
   CongestionMonitor,
   type CongestionMonitorPolicy,
   type CongestionVerdict,
 } from "../congestion-monitor.js";
-import { adoptPlan, matchesReport, type ReportedPlacement, settleAdoption } from "../topology/adopt.js";
+import { matchesReport } from "../topology/adopt.js";
 import { buildTieredPlan } from "../topology/engine.js";
 import type { NodePlan, Plan, TopologyEngine } from "../topology/plan.js";
 import {
@@ -54,9 +53,20 @@ import { type DcmMember, memberChange, toTierNode } from "./member.js";
 import { NodeReports } from "./reports.js";
 import { logPlan, Planner, type PlanningInput, treeInput } from "./planning.js";
 import { Rollout } from "./rollout.js";
+import {
+  type AdoptionSummary,
+  adoptTiered,
+  type DcmView,
+  LateResumers,
+  planView,
+  reportedTree,
+  type ResumeReport,
+  viewDigest,
+} from "./adoption.js";
 import { DEFAULT_WATCHDOG, REBUILD_TICKS_FULL_AT, Watchdog, type WatchdogPolicy } from "./watchdog.js";
 
-export type { DcmMember, OutgoingAssign };
+export type { AdoptionSummary, DcmMember, DcmView, OutgoingAssign, ResumeReport };
+export { viewDigest };
 export { DEFAULT_WATCHDOG, REBUILD_TICKS_FULL_AT, type WatchdogPolicy };
 
 export interface DcmDeps {
@@ -114,56 +124,8 @@ export interface DcmConfig {
   planSlice?: number;
 }
 
-/** What a node says of itself when it resumes its session with a replacement DCM (RESUME). */
-export interface ResumeReport {
-  /** Where its last applied ASSIGN put it (protocol Placement). */
-  placement?: ReportedPlacement;
-  /** The version of the last ASSIGN it applied for the channel. */
-  assignVersion: number;
-}
-
-/** What finishAdoption() did. */
-export interface AdoptionSummary {
-  /** False: no origin yet, still adopting (call again). */
-  done: boolean;
-  members: number;
-  /** Members placed where they reported. */
-  adopted: number;
-  /** Members that were placed afresh (no placement, or one that no longer fits). */
-  joined: number;
-  /** Reported links left out (parent gone, no room, cycle, ...). */
-  droppedLinks: number;
-  /** Nodes the repairs changed (they get an ASSIGN at the next reconcile). */
-  changed: number;
-  /** The adopted plan could not be repaired locally: it was built afresh. */
-  rebuilt: boolean;
-  /** checkPlan codes still violated after the repairs (e.g. `unfed` for a node no upload can feed). */
-  violations: string[];
-}
-
-/**
- * The topology in a canonical, JSON-able form, for equality checks (the view before a failure
- * equals the one adopted after it).
- */
-export interface DcmView {
-  /** Member ids (the origin is not a member), ascending. */
-  members: number[];
-  /**
-   * Every planned link per slot: `substream` is the index in the child's parents, a channel
-   * substream (seq mod k), or on an erasure-coded tier a coded substream (0..fec.k + fec.n - 1);
-   * coded slots are included, and tier-1 nodes list their BFS parent in every slot. Sorted by
-   * child, then substream.
-   */
-  links: Array<{ parent: number; child: number; substream: number }>;
-}
-
 /** A shed child's link is this idle before it is moved, ms. */
 const SHED_IDLE_MS = 2000;
-
-/** SHA-256 (first 16 hex digits) of a view's canonical JSON (view() sorts it): two DCMs compare views by it. */
-export function viewDigest(view: DcmView): string {
-  return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 16);
-}
 
 export class Dcm {
   readonly logicalId: string;
@@ -196,8 +158,8 @@ export class Dcm {
   #adopting: boolean;
   /** Per node: its placement and its last heartbeat (adoption, the watchdog), and carried ASSIGN versions. */
   readonly #reports = new NodeReports();
-  /** Members that resumed after the adoption, by watchdog ticks waited for their first heartbeat. */
-  readonly #pending = new Map<number, number>();
+  /** Members that resumed after the adoption, waiting for their first heartbeat (adoption.ts). */
+  readonly #lateResumers = new LateResumers();
   /** The feed watchdog (watchdog.ts): its ticks, its pass, the feeds it found incomplete, dead links. */
   readonly #watchdog: Watchdog;
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
@@ -327,7 +289,7 @@ export class Dcm {
   /** Removes a member or the origin; returns false when it was neither. */
   remove(id: number): boolean {
     this.#reports.delete(id);
-    this.#pending.delete(id);
+    this.#lateResumers.delete(id);
     this.#watchdog.forget(id);
     this.#rollout.delete(id);
     if (this.#origin?.id === id) {
@@ -475,7 +437,7 @@ export class Dcm {
       return;
     }
     this.#putMember(m);
-    if (this.#tiered) this.#pending.set(m.id, 0);
+    if (this.#tiered) this.#lateResumers.wait(m.id);
     else {
       this.#planner.queue({ kind: "join", id: m.id });
       this.#topologyDirty = true;
@@ -521,20 +483,16 @@ export class Dcm {
     const s = this.#snapshot();
     const before = this.#plan;
     if (this.#tiered) {
-      const reports = new Map(this.#reports.ids().map((id) => [id, this.#reports.nodeReport(id)!]));
-      const a = adoptPlan(s, reports);
-      const settled = settleAdoption(a, s);
-      this.#planner.replace(settled.plan);
-      Object.assign(summary, {
-        adopted: a.adopted.length,
-        joined: a.fresh.length,
-        droppedLinks: a.dropped,
-        changed: settled.changed.length,
-        rebuilt: settled.rebuilt,
-        violations: [...new Set(settled.violations.map((v) => v.code))].sort(),
-      });
+      const { plan, counts } = adoptTiered(s, this.#reports);
+      this.#planner.replace(plan);
+      Object.assign(summary, counts);
     } else {
-      this.#planner.replace(this.#compute(this.#reportedTree()));
+      const o = this.#origin;
+      const reported =
+        o === null
+          ? undefined
+          : reportedTree(this.#channel.k, o.id, this.#members, this.#reports, (id) => this.has(id));
+      this.#planner.replace(this.#compute(reported));
       summary.adopted = [...this.#members.keys()].filter((id) => this.#plan.nodes.has(id)).length;
     }
     this.#topologyDirty = false;
@@ -546,42 +504,9 @@ export class Dcm {
     return summary;
   }
 
-  /** The foundation's tree as the nodes report it: each member under its slot-0 parent. */
-  #reportedTree(): Plan | undefined {
-    const o = this.#origin;
-    if (o === null) return undefined;
-    const nodes = new Map<number, NodePlan>();
-    const at = (id: number): NodePlan => {
-      let np = nodes.get(id);
-      if (np === undefined) nodes.set(id, (np = { parents: [], children: [], depth: null, tier: 0 }));
-      return np;
-    };
-    const all = 2 ** this.#channel.k - 1;
-    const parentOf = new Map<number, number>();
-    for (const id of this.#members.keys()) {
-      const hb = this.#reports.hb(id);
-      const p = hb === undefined ? null : parentAt(hb, 0);
-      if (p !== null && p !== id && this.has(p)) parentOf.set(id, p);
-    }
-    // Each parent's children in the order its own heartbeat lists them, the others after.
-    for (const p of [o.id, ...this.#members.keys()]) {
-      const listed = this.#reports.nodeReport(p)?.children ?? [];
-      const mine = [...parentOf].filter(([, q]) => q === p).map(([c]) => c);
-      const order = [...listed.filter((c) => mine.includes(c)), ...mine.filter((c) => !listed.includes(c))];
-      for (const c of order) at(p).children.push({ node: c, substreams: all });
-    }
-    return { k: this.#channel.k, root: o.id, nodes, unplaced: [], depth: 0, rebuilt: false };
-  }
-
   /** A canonical view of the plan: members and every link per slot (DcmView). */
   view(): DcmView {
-    const links: DcmView["links"] = [];
-    for (const [child, np] of this.#plan.nodes)
-      np.parents.forEach((parent, substream) => {
-        if (parent !== null) links.push({ parent, child, substream });
-      });
-    links.sort((a, b) => a.child - b.child || a.substream - b.substream || a.parent - b.parent);
-    return { members: [...this.#members.keys()].sort((a, b) => a - b), links };
+    return planView(this.#plan, this.#members.keys());
   }
 
   /**
@@ -605,16 +530,12 @@ export class Dcm {
     if (this.#adopting) return false;
     this.#watchdog.tick();
     let acted = false;
-    for (const [id, waited] of this.#pending) {
-      if (this.#plan.nodes.has(id) || !this.#members.has(id)) {
-        this.#pending.delete(id);
-        continue;
-      }
-      if (this.#reports.hb(id) === undefined && waited < 2) {
-        this.#pending.set(id, waited + 1);
-        continue;
-      }
-      this.#pending.delete(id);
+    const late = this.#lateResumers.due(
+      (id) => this.#plan.nodes.has(id),
+      (id) => this.#members.has(id),
+      (id) => this.#reports.hb(id) !== undefined,
+    );
+    for (const id of late) {
       this.#planner.queue({ kind: "adopt", id });
       acted = true;
     }
@@ -651,7 +572,7 @@ export class Dcm {
         channelName: this.#channel.name,
         reports: this.#reports,
         has: (id) => this.has(id),
-        resuming: (id) => this.#pending.has(id),
+        resuming: (id) => this.#lateResumers.has(id),
         applied: (id, hb) => this.#applied(id, hb),
       },
       // Changes still queued (changeSlice) leave no holes to judge: the plan is catching up with
