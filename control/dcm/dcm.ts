@@ -40,7 +40,6 @@ import { matchesReport } from "../topology/adopt.js";
 import { buildTieredPlan } from "../topology/engine.js";
 import type { NodePlan, Plan, TopologyEngine } from "../topology/plan.js";
 import {
-  fecNFor,
   resolvePolicy,
   type RegionInfo,
   type TierNode,
@@ -53,6 +52,7 @@ import { type DcmMember, memberChange, toTierNode } from "./member.js";
 import { NodeReports } from "./reports.js";
 import { logPlan, Planner, type PlanningInput, treeInput } from "./planning.js";
 import { Rollout } from "./rollout.js";
+import { type Quality, RegionQuality, shedMoves } from "./congestion.js";
 import {
   type AdoptionSummary,
   adoptTiered,
@@ -124,9 +124,6 @@ export interface DcmConfig {
   planSlice?: number;
 }
 
-/** A shed child's link is this idle before it is moved, ms. */
-const SHED_IDLE_MS = 2000;
-
 export class Dcm {
   readonly logicalId: string;
   readonly #logger: Logger;
@@ -153,7 +150,8 @@ export class Dcm {
   readonly #planner: Planner;
   /** Tiered congestion (FIG. 9): the link reports and the move backoff. */
   readonly #links: CongestionMonitor;
-  #quality: Readonly<Record<string, { loss: number; jitterMs: number }>> = {};
+  /** The regions' measured quality and members per region (setRegionQuality). */
+  readonly #quality: RegionQuality;
   /** Failover: adopting what the nodes report (until finishAdoption). */
   #adopting: boolean;
   /** Per node: its placement and its last heartbeat (adoption, the watchdog), and carried ASSIGN versions. */
@@ -163,8 +161,6 @@ export class Dcm {
   /** The feed watchdog (watchdog.ts): its ticks, its pass, the feeds it found incomplete, dead links. */
   readonly #watchdog: Watchdog;
   #namesCache: { clusters: Plan["clusters"]; key: number; names: (np: NodePlan) => string } | undefined;
-  /** Members per region (setRegionQuality looks at the regions present). */
-  readonly #regionCount = new Map<string, number>();
   /**
    * Nodes a full rebuild changed whose ASSIGN is not built yet (rolloutSlice): they hold one of
    * an earlier plan. Every other node holds the plan in force's.
@@ -180,6 +176,7 @@ export class Dcm {
     this.#config = config;
     this.#tiered = (config.topology ?? CONTROL_DEFAULTS.topology) === "tiered";
     this.#links = new CongestionMonitor(config.congestion);
+    this.#quality = new RegionQuality(config.regions);
     this.#adopting = config.adopting === true;
     this.#watchdog = new Watchdog(this.#logger, config.watchdog);
     this.#rollout = new Rollout(config.rolloutSlice ?? Infinity);
@@ -412,7 +409,10 @@ export class Dcm {
     if (this.#adopting || this.has(id)) this.#reports.heartbeat(id, packed ?? packHeartbeat(hb));
     if (!this.#tiered || this.#adopting) return false;
     this.#links.report(id, hb);
-    return this.#onShed(id, hb);
+    const moves = shedMoves(this.#plan, id, hb);
+    for (const c of moves) this.#planner.queue(c);
+    if (moves.length > 0) this.#topologyDirty = true;
+    return moves.length > 0;
   }
 
   /**
@@ -592,22 +592,6 @@ export class Dcm {
   }
 
   /**
-   * A node over its upload cap shed children (resources.shed): the children it stopped sending
-   * to (their link idle for SHED_IDLE_MS) get their substreams from another parent now.
-   */
-  #onShed(id: number, hb: HeartbeatBody): boolean {
-    if ((hb.resources.shed ?? 0) === 0) return false;
-    const np = this.#plan.nodes.get(id);
-    let moved = false;
-    for (const c of hb.children) {
-      if (c.ageMs < SHED_IDLE_MS || !np?.children.some((e) => e.node === c.node)) continue;
-      this.#planner.queue({ kind: "move", parent: id, child: c.node });
-      this.#topologyDirty = moved = true;
-    }
-    return moved;
-  }
-
-  /**
    * Tiered: a child reported its parent for a META that failed verification: the child's
    * substreams from that parent move to another parent at the next reconcile. False when the
    * link is not in the plan (or the engine is the tree, which has no moves).
@@ -648,36 +632,12 @@ export class Dcm {
    * Tiered: the measured quality of the regions (region-quality.ts). Returns true, and rebuilds
    * at the next reconcile, when a region of this channel's plan gets another tier-2 redundancy.
    */
-  setRegionQuality(q: Readonly<Record<string, { loss: number; jitterMs: number }>>): boolean {
+  setRegionQuality(q: Quality): boolean {
     if (!this.#tiered) return false;
-    const before = this.#regions();
-    this.#quality = q;
-    const after = this.#regions();
-    if (this.#adopting) return false;
-    const fec = resolvePolicy(this.#config.tierPolicy).fec;
-    const regions = this.#regionCount.keys();
-    // Against the redundancy the plan has in force: after a failover that is what the nodes
-    // reported (the adopted clusters' fec), not what this DCM's first, empty quality would give,
-    // so the new DCM's first measurement does not reshuffle a tree that already fits it.
-    const inForce = new Map<string, number>();
-    for (const c of this.#plan.clusters ?? [])
-      if (c.fec !== undefined) for (const r of c.region.split("+")) inForce.set(r, c.fec.n);
-    for (const r of regions) {
-      // A region with no measurement yet (a new DCM's first ticks) changes nothing.
-      if (q[r] === undefined && before[r]?.loss === undefined) continue;
-      if ((inForce.get(r) ?? fecNFor(before[r], fec)) === fecNFor(after[r], fec)) continue;
-      this.requestRebuild();
-      return true;
-    }
-    return false;
-  }
-
-  /** Policy region info (access technology) merged with the measured quality. */
-  #regions(): Record<string, RegionInfo> {
-    const out: Record<string, RegionInfo> = { ...this.#config.regions };
-    for (const [r, q] of Object.entries(this.#quality))
-      out[r] = { ...out[r], loss: q.loss, jitterMs: q.jitterMs };
-    return out;
+    const changed = this.#quality.measure(q, this.#plan, resolvePolicy(this.#config.tierPolicy).fec);
+    if (this.#adopting || !changed) return false;
+    this.requestRebuild();
+    return true;
   }
 
   /** Tiered: a full rebuild at the next reconcile (policy or eligibility changed, schedule). */
@@ -728,7 +688,7 @@ export class Dcm {
         nodes ??= [...members.values()].map(toTierNode);
         return nodes;
       },
-      regions: this.#regions(),
+      regions: this.#quality.regions(),
       policy: {
         ...(this.#maxChildren === undefined ? {} : { maxChildren: this.#maxChildren }),
         ...this.#config.tierPolicy,
@@ -739,22 +699,16 @@ export class Dcm {
 
   #putMember(m: DcmMember): void {
     const before = this.#members.get(m.id);
-    if (before !== undefined) this.#countRegion(before.region, -1);
-    this.#countRegion(m.region, 1);
+    if (before !== undefined) this.#quality.count(before.region, -1);
+    this.#quality.count(m.region, 1);
     this.#members.set(m.id, { ...m });
   }
 
   #dropMember(id: number): boolean {
     const m = this.#members.get(id);
     if (m === undefined) return false;
-    this.#countRegion(m.region, -1);
+    this.#quality.count(m.region, -1);
     return this.#members.delete(id);
-  }
-
-  #countRegion(region: string, by: number): void {
-    const n = (this.#regionCount.get(region) ?? 0) + by;
-    if (n > 0) this.#regionCount.set(region, n);
-    else this.#regionCount.delete(region);
   }
 
   /** A member as the engine sees it, by id (O(1)). */
