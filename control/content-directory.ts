@@ -38,7 +38,8 @@ export interface OriginOffer {
   vod?: VodInfo;
   /**
    * The offer came with a RESUME (the channel's DCM failed over to this server): a new DCM
-   * adopts the topology the nodes report (dcm.ts adopting), from this time (control's clock).
+   * adopts the topology the nodes report (DcmConfig.adopting, dcm/adoption.ts), from this time
+   * (control's clock).
    */
   adoptFrom?: number;
   /**

@@ -25,6 +25,20 @@
  * node's version, and a node whose adopted assignment is what it holds gets no ASSIGN.
  * watchdog(), on the liveness tick, checks that every member has a complete feed (the plan's
  * side, and the links its heartbeats say are dead) and repairs the plan where one has not.
+ *
+ * This file is the owner, and the DCM's whole public API: the members and the origin, the
+ * cluster DCMs that hold each node's ASSIGN state, what changed since the last reconcile, and
+ * reconcile(), which turns it into ASSIGNs. Every other responsibility is a file of this folder
+ * that keeps its state private and returns decisions the Dcm applies (changes it queues, plans
+ * it takes), reading what it needs from arguments the Dcm passes, never the Dcm itself:
+ *   planning.ts    the plan in force, the queue of changes, incremental repairs, full builds in steps
+ *   rollout.ts     the nodes whose ASSIGN a rebuild changed and a later reconcile builds
+ *   watchdog.ts    the feed watchdog: incomplete feeds, dead links
+ *   adoption.ts    adoption after a failover, late resumers, the canonical view
+ *   congestion.ts  shed children, the regions' measured quality and redundancy
+ *   reports.ts     what the nodes report: placement, last heartbeat, carried ASSIGN versions
+ *   member.ts      DcmMember and what an update of one changed
+ * Only this file imports the others' classes; none of them imports it (no-circular would fail).
  */
 import { type AssignBody, type ChannelInfo, type HeartbeatBody, type Peer } from "../../protocol/messages.js";
 import type { Logger } from "../../seams/log.js";

@@ -28,9 +28,9 @@ export function checkLiveness(ctx: ControlContext): void {
 }
 
 /**
- * The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts). A
- * DCM with more members than the watchdog's chunk goes on with its pass in steps that `later`
- * runs as events of their own, so that a tick is still one pass over everyone.
+ * The feed watchdog: every live member has a complete feed in its channel's plan
+ * (dcm/watchdog.ts). A DCM with more members than the watchdog's chunk goes on with its pass in
+ * steps that `later` runs as events of their own, so that a tick is still one pass over everyone.
  */
 export function checkFeeds(ctx: ControlContext, later: (step: () => void) => void = (f) => f()): void {
   for (const e of ctx.directory.all()) {
