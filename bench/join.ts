@@ -21,8 +21,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { NatType } from "../protocol/messages.js";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm/dcm.js";
+import { toTierNode } from "../control/dcm/member.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { Fields, Logger } from "../seams/log.js";
 import { mixNodes, MIX_STREAM_KBPS as R } from "../tools/topology-mix.js";
@@ -121,16 +121,7 @@ function run(n: number, budgetMs: number, rolloutSlice: number | undefined): Row
   buildTieredPlan({
     channel: { k: K, streamKbps: R },
     origin: { id: 0, uploadKbps: 20 * R, region: "r0" },
-    nodes: members.map((m) => ({
-      id: m.id,
-      region: m.region,
-      uploadKbps: m.uploadKbps,
-      nat: m.nat ?? NatType.UNKNOWN,
-      role: m.waypoint === true ? "waypoint" : "agent",
-      eligible: m.waypoint === true || m.eligible === true,
-      joinedAt: m.joinedAt,
-      watching: true,
-    })),
+    nodes: members.map(toTierNode),
     regions: {},
     seed: 7,
   });

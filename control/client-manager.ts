@@ -4,7 +4,7 @@
  * missedHeartbeats x heartbeatMs (node-lost.ts acts on that).
  */
 import { type NatType, Role } from "../protocol/messages.js";
-import type { DcmMember } from "./dcm.js";
+import type { DcmMember } from "./dcm/dcm.js";
 import type { HeartbeatReport } from "./heartbeat-report.js";
 
 export interface NodeRecord {

@@ -11,7 +11,7 @@
 import { ORIGIN_KEY_BYTES } from "../protocol/limits.js";
 import type { ChannelInfo, VodInfo } from "../protocol/messages.js";
 import type { Logger } from "../seams/log.js";
-import { Dcm } from "./dcm.js";
+import { Dcm } from "./dcm/dcm.js";
 import type { TopologyName } from "./defaults.js";
 import type { NodeStore } from "./store.js";
 import type { TopologyEngine } from "./topology/plan.js";
@@ -38,7 +38,8 @@ export interface OriginOffer {
   vod?: VodInfo;
   /**
    * The offer came with a RESUME (the channel's DCM failed over to this server): a new DCM
-   * adopts the topology the nodes report (dcm.ts adopting), from this time (control's clock).
+   * adopts the topology the nodes report (DcmConfig.adopting, dcm/adoption.ts), from this time
+   * (control's clock).
    */
   adoptFrom?: number;
   /**

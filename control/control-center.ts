@@ -37,7 +37,7 @@ import { ClientManager, PROBATION_HEARTBEATS } from "./client-manager.js";
 import { ContentDirectory } from "./content-directory.js";
 import { CONTROL_DEFAULTS, type TopologyName } from "./defaults.js";
 import { KeyedQueue } from "./keyed-queue.js";
-import type { Dcm, OutgoingAssign } from "./dcm.js";
+import type { Dcm, OutgoingAssign } from "./dcm/dcm.js";
 import type { ControlContext, HandlerConfig } from "./handlers/context.js";
 import { checkFeeds, checkLiveness } from "./handlers/node-lost.js";
 import { removeNodes } from "./handlers/remove-node.js";

@@ -9,7 +9,7 @@ import type { ContentDirectory } from "./content-directory.js";
 import type { ControlMetrics, Gauges } from "./metrics.js";
 import { unpackHeartbeat } from "./heartbeat-report.js";
 import { planEdges } from "./topology/plan.js";
-import { viewDigest } from "./dcm.js";
+import { viewDigest } from "./dcm/dcm.js";
 import type { RegionQuality } from "./region-quality.js";
 
 /** The read-only part of the ControlCenter the views (and the admin HTTP server) use. */

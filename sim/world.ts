@@ -30,7 +30,7 @@ import { ManualClock } from "../seams/manual-clock.js";
 import { MemoryNetwork, type MemoryTransport } from "../seams/memory-transport.js";
 import type { Address } from "../seams/transport.js";
 import { ControlMeter } from "./measure.js";
-import { Dcm } from "../control/dcm.js";
+import { Dcm } from "../control/dcm/dcm.js";
 
 /**
  * Plans and repairs timed apart: every Dcm.reconcile (control's planner calls it a slice at a

@@ -6,7 +6,7 @@
  */
 import test from "ava";
 import fc from "fast-check";
-import { Dcm, type DcmConfig, type DcmMember, type DcmView, type ResumeReport } from "../control/dcm.js";
+import { Dcm, type DcmConfig, type DcmMember, type DcmView, type ResumeReport } from "../control/dcm/dcm.js";
 import { adoptPlan, type NodeReport, settleAdoption } from "../control/topology/adopt.js";
 import { checkPlan } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";

@@ -1,5 +1,5 @@
 import test from "ava";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm/dcm.js";
 import { DEFAULT_FANOUT, uploadBudgetKbps } from "../origin/origin.js";
 import { MemoryLogger } from "../seams/log.js";
 

@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { assignBodyFor } from "../control/assign-body.js";
 import { clusterNames } from "../control/cluster-dcm.js";
-import { Dcm, type DcmConfig, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmConfig, type DcmMember } from "../control/dcm/dcm.js";
 import { assignDiff } from "../control/topology/diff.js";
 import type { Plan } from "../control/topology/plan.js";
 import { MemoryLogger } from "../seams/log.js";

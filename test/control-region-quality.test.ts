@@ -1,5 +1,5 @@
 import test from "ava";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm/dcm.js";
 import { RegionQuality } from "../control/region-quality.js";
 import { MemoryLogger } from "../seams/log.js";
 

@@ -1,5 +1,5 @@
 import test from "ava";
-import { Dcm, type DcmMember } from "../control/dcm.js";
+import { Dcm, type DcmMember } from "../control/dcm/dcm.js";
 import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../control/eligibility.js";
 import { checkPlan } from "../control/topology/check.js";
 import { splitAssign } from "../protocol/assign-parts.js";

@@ -11,7 +11,7 @@
  */
 import test from "ava";
 import { readFileSync } from "node:fs";
-import { Dcm } from "../control/dcm.js";
+import { Dcm } from "../control/dcm/dcm.js";
 import { checkPlan, planUploadKbps } from "../control/topology/check.js";
 import { buildTieredPlan } from "../control/topology/engine.js";
 import type { NodePlan, Plan } from "../control/topology/plan.js";

@@ -8,7 +8,7 @@ import type { Logger } from "../../seams/log.js";
 import type { Address } from "../../seams/transport.js";
 import type { ClientManager } from "../client-manager.js";
 import type { ContentDirectory } from "../content-directory.js";
-import type { Dcm, OutgoingAssign } from "../dcm.js";
+import type { Dcm, OutgoingAssign } from "../dcm/dcm.js";
 import type { ControlMetrics } from "../metrics.js";
 import type { TopologyName } from "../defaults.js";
 import type { RegionPolicy } from "../regions.js";

@@ -7,7 +7,7 @@
  */
 import { Role } from "../../protocol/messages.js";
 import { dcmMember, type NodeRecord } from "../client-manager.js";
-import type { Dcm } from "../dcm.js";
+import type { Dcm } from "../dcm/dcm.js";
 import { DEFAULT_ELIGIBILITY, eligibleFromHistory } from "../eligibility.js";
 import type { SessionHistory } from "../store.js";
 import type { ControlContext } from "./context.js";

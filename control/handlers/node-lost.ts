@@ -8,7 +8,7 @@
 import type { ControlContext } from "./context.js";
 import { type NodeRecord, roleName } from "../client-manager.js";
 import { removeNodes } from "./remove-node.js";
-import { type Dcm, viewDigest } from "../dcm.js";
+import { type Dcm, viewDigest } from "../dcm/dcm.js";
 
 /** Heartbeat intervals a replacement DCM waits for the nodes' reports before it completes the plan. */
 export const ADOPTION_WAIT_INTERVALS = 1.5;
@@ -28,9 +28,9 @@ export function checkLiveness(ctx: ControlContext): void {
 }
 
 /**
- * The feed watchdog: every live member has a complete feed in its channel's plan (dcm.ts). A
- * DCM with more members than the watchdog's chunk goes on with its pass in steps that `later`
- * runs as events of their own, so that a tick is still one pass over everyone.
+ * The feed watchdog: every live member has a complete feed in its channel's plan
+ * (dcm/watchdog.ts). A DCM with more members than the watchdog's chunk goes on with its pass in
+ * steps that `later` runs as events of their own, so that a tick is still one pass over everyone.
  */
 export function checkFeeds(ctx: ControlContext, later: (step: () => void) => void = (f) => f()): void {
   for (const e of ctx.directory.all()) {

@@ -14,7 +14,7 @@ import { ControlMetrics } from "../metrics.js";
 import { recruit } from "./recruit.js";
 import type { ControlContext } from "./context.js";
 import { dcmMember, MARK_AFTER_REPORTS, type NodeRecord } from "../client-manager.js";
-import type { Dcm } from "../dcm.js";
+import type { Dcm } from "../dcm/dcm.js";
 import { type HeartbeatReport, packHeartbeat } from "../heartbeat-report.js";
 
 export function onHeartbeat(

@@ -17,7 +17,7 @@ import type { MsgType } from "../../protocol/messages.js";
 import { type ChannelInfo, JoinError, type MessageOf, Role } from "../../protocol/messages.js";
 import type { Address } from "../../seams/transport.js";
 import { dcmMember, roleName, type NodeRecord } from "../client-manager.js";
-import type { Dcm, ResumeReport } from "../dcm.js";
+import type { Dcm, ResumeReport } from "../dcm/dcm.js";
 import type { ChannelEntry } from "../content-directory.js";
 import { ControlMetrics } from "../metrics.js";
 import { regionFor } from "../regions.js";

@@ -1,7 +1,7 @@
 /** Taking a node out (LEAVE or lost): registry, DCMs (origin or member), store session. */
 import { Role } from "../../protocol/messages.js";
 import type { NodeRecord } from "../client-manager.js";
-import type { Dcm } from "../dcm.js";
+import type { Dcm } from "../dcm/dcm.js";
 import type { SessionEndReason } from "../store.js";
 import type { ControlContext } from "./context.js";
 

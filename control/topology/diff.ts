@@ -33,7 +33,7 @@ const DIFF_WEIGHT = 0.1;
 
 /**
  * assignDiff in steps of DIFF_STEP nodes (a DCM diffs a rebuild of 10^5 nodes between
- * reconciles: dcm.ts). Neither plan may change until it is done.
+ * reconciles: dcm/planning.ts). Neither plan may change until it is done.
  */
 export function* assignDiffSteps(
   before: Plan,
