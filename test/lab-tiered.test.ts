@@ -110,9 +110,14 @@ if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl",
       const warm = await warmUp(c, 10, 90_000);
       return { c, warm };
     })());
+  // The shared cluster (26 processes streaming) stops as soon as (b), its last user, ends: left
+  // up, it ran beside (c) and (d) and starved them of the machine (heavy tests never run beside
+  // each other). Its folder goes once the file is done, unless (a) or (b) failed.
+  let sharedStopped: Promise<void> | undefined;
+  const stopShared = (): Promise<void> => (sharedStopped ??= sharedCluster?.stop() ?? Promise.resolve());
   test.after.always(async () => {
     if (sharedCluster === undefined) return;
-    await sharedCluster.stop();
+    await stopShared();
     if (!sharedFailed) rmSync(sharedCluster.dir, { recursive: true, force: true });
   });
 
@@ -162,6 +167,7 @@ if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl",
   test.serial(TITLE_B, async (t) => {
     t.timeout(170_000);
     t.context.shared = true;
+    t.teardown(stopShared);
     const { c } = await mixed();
     t.log(`logs in ${c.dir}`);
     const seed = Date.now() % 1_000_000;
