@@ -114,7 +114,10 @@ if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl",
   // up, it ran beside (c) and (d) and starved them of the machine (heavy tests never run beside
   // each other). Its folder goes once the file is done, unless (a) or (b) failed.
   let sharedStopped: Promise<void> | undefined;
-  const stopShared = (): Promise<void> => (sharedStopped ??= sharedCluster?.stop() ?? Promise.resolve());
+  // Only a started cluster's stop is remembered: (b) may end while it is still starting.
+  const stopShared = async (): Promise<void> => {
+    if (sharedCluster !== undefined) await (sharedStopped ??= sharedCluster.stop());
+  };
   test.after.always(async () => {
     if (sharedCluster === undefined) return;
     await stopShared();
