@@ -1,4 +1,4 @@
-// Mutation fuzzing of the wire v1 decoders: at least 100,000 corrupted datagrams each
+// Mutation fuzzing of the wire v1 decoders: 100,000 corrupted datagrams each
 // (bit flips, truncations, extensions, random bytes, valid prefix + garbage, huge CBOR length
 // prefixes, splices), seeded and deterministic. No exception may escape, every failure must
 // be a DecodeError with a known code, and whatever decodes must re-encode consistently.
@@ -6,7 +6,8 @@
 // epk) and the tagged envelope (HEARTBEAT) get 100,000 mutants each of their own, and the
 // checks of protocol/auth.ts get 100,000 mutated datagrams with genuine and random keys and
 // contexts: checkTag and checkSignature never throw, and never accept bytes that are not
-// byte for byte what the key's holder sealed.
+// byte for byte what the key's holder sealed. (The counts are `npm test`'s; `npm run test:fast`
+// runs the first fifth of the same seeded sequences: test/helpers/test-set.ts.)
 import test, { type ExecutionContext } from "ava";
 import fc from "fast-check";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
@@ -60,8 +61,10 @@ import {
   sampleSessionKeys,
 } from "../tools/vectors/samples.js";
 import { mulberry32 } from "../seams/prng.js";
+import { fuzzIterations } from "./helpers/test-set.js";
 
-const ITERATIONS = 100_000;
+const ITERATIONS = fuzzIterations(100_000);
+const N = ITERATIONS.toLocaleString("en");
 const CODES: ReadonlySet<DecodeErrorCode> = new Set([
   "E_EMPTY",
   "E_TOO_LARGE",
@@ -331,7 +334,7 @@ function recheckControl(value: ControlMessage, input: Buffer): void {
   if (!encodeControl(again.value).equals(once)) throw new Error("encoding not stable");
 }
 
-test("decodeControl: 100,000 mutants, no exception escapes, every failure is a DecodeError", (t) => {
+test(`decodeControl: ${N} mutants, no exception escapes, every failure is a DecodeError`, (t) => {
   const corpus = [
     ...sampleControl.map((m) => encodeControl(m)),
     ...fc.sample(controlMessage, { seed: 11, numRuns: 150 }).map((m) => encodeControl(m)),
@@ -417,25 +420,25 @@ function taggedSession(seed: number, n: number, key: Uint8Array, types = [MsgTyp
   return sealAll(msgs, (m) => encodeTagged(m, key));
 }
 
-test("decodeControl, handshake JOIN (epk, cookie, token, signed): 100,000 mutants, typed errors, no throw", (t) => {
+test(`decodeControl, handshake JOIN (epk, cookie, token, signed): ${N} mutants, typed errors, no throw`, (t) => {
   const corpus = [sampleJoinHandshakeBytes, ...handshakeJoins(21, 60)];
   const tally = fuzz(t, 0x101a, corpus, decodeControl, recheckControl, true);
   t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0 && (tally.codes.E_LIMIT ?? 0) > 0);
 });
 
-test("decodeControl, COOKIE: 100,000 mutants, typed errors, no throw", (t) => {
+test(`decodeControl, COOKIE: ${N} mutants, typed errors, no throw`, (t) => {
   const corpus = [encodeControl(sampleCookieMsg), encodeControl(sampleCookieBare), ...cookies(22, 60)];
   const tally = fuzz(t, 0xc00c1e, corpus, decodeControl, recheckControl, true);
   t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0 && (tally.codes.E_TRUNCATED ?? 0) > 0);
 });
 
-test("decodeControl, signed JOIN_ACK with epk: 100,000 mutants, typed errors, no throw", (t) => {
+test(`decodeControl, signed JOIN_ACK with epk: ${N} mutants, typed errors, no throw`, (t) => {
   const corpus = [sampleJoinAckSignedBytes, ...signedJoinAcks(23, 60)];
   const tally = fuzz(t, 0xac4, corpus, decodeControl, recheckControl, true);
   t.true(tally.ok > 0 && (tally.codes.E_BAD_FIELD ?? 0) > 0);
 });
 
-test("decodeControl, tagged HEARTBEAT (the tagged envelope): 100,000 mutants, typed errors, no throw", (t) => {
+test(`decodeControl, tagged HEARTBEAT (the tagged envelope): ${N} mutants, typed errors, no throw`, (t) => {
   const key = sampleSessionKeys.nodeToControl;
   const corpus = [
     sampleHeartbeatTaggedBytes,
@@ -529,7 +532,7 @@ function randomBytesOf(n: number, r: () => number): Buffer {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-test("checkTag: 100,000 mutated tagged datagrams and random keys: never throws, accepts only genuine bytes with their own key", (t) => {
+test(`checkTag: ${N} mutated tagged datagrams and random keys: never throws, accepts only genuine bytes with their own key`, (t) => {
   const sessionKeys = [
     sampleSessionKeys.nodeToControl,
     sampleSessionKeys.controlToNode,
@@ -571,7 +574,7 @@ test("checkTag: 100,000 mutated tagged datagrams and random keys: never throws, 
   t.log(`${tally.genuineAccepted} mutants came out byte-identical to a genuine datagram, with its own key`);
 });
 
-test("checkSignature: 100,000 mutated signed datagrams, random keys and contexts: never throws, accepts only genuine bytes", (t) => {
+test(`checkSignature: ${N} mutated signed datagrams, random keys and contexts: never throws, accepts only genuine bytes`, (t) => {
   interface Signer {
     raw: Uint8Array;
     key: KeyObject;
@@ -650,7 +653,7 @@ test("checkSignature: 100,000 mutated signed datagrams, random keys and contexts
   );
 });
 
-test("decodeData: 100,000 mutants, no exception escapes, every failure is a DecodeError", (t) => {
+test(`decodeData: ${N} mutants, no exception escapes, every failure is a DecodeError`, (t) => {
   const corpus = [
     encodeData(sampleDataHeader, samplePayload(16)),
     encodeData(sampleEndHeader, new Uint8Array(0)),
@@ -668,7 +671,7 @@ test("decodeData: 100,000 mutants, no exception escapes, every failure is a Deco
   t.true(tally.ok > 0 && (tally.codes.E_BAD_LENGTH ?? 0) > 0 && (tally.codes.E_BAD_FLAGS ?? 0) > 0);
 });
 
-test("decodeSegmentMeta: 100,000 mutants, no exception escapes, every failure is a DecodeError", (t) => {
+test(`decodeSegmentMeta: ${N} mutants, no exception escapes, every failure is a DecodeError`, (t) => {
   const corpus = [
     encodeSegmentMeta(sampleMeta),
     ...fc.sample(segmentMeta, { seed: 13, numRuns: 50 }).map((m) => encodeSegmentMeta(m)),

@@ -16,6 +16,7 @@
 import type { TestFn } from "ava";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
+import { FAST_SET } from "./test-set.js";
 
 interface Capability {
   present(): boolean;
@@ -114,7 +115,7 @@ export function underCi(): boolean {
  * as `test.skip` when it does not.
  */
 export function needs<C>(test: TestFn<C>, file: string, wanted: readonly Need[]): boolean {
-  if (process.env.TIERCAST_TEST_SET === "fast") {
+  if (FAST_SET) {
     test(`${file} needs ${wanted.join(", ")}: not a fast test`, (t) => {
       t.fail(
         `${file} needs the machine (${wanted.join(", ")}): give its header an "@heavy privileged: ..." line`,
