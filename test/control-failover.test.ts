@@ -29,7 +29,7 @@
  * @heavy privileged, processes: whole deployments of control, origin and agent processes, and etcd
  */
 import test, { type ExecutionContext } from "ava";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
@@ -40,6 +40,7 @@ import { waitFor } from "../tools/cli.js";
 import { lossSince, reassociated, resumedAll } from "./helpers/failover.js";
 import { EtcdServer } from "../tools/etcd.js";
 import { needs } from "./helpers/needs.js";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 
 const AGENTS = 12;
 const HEARTBEAT_MS = 1000;
@@ -101,7 +102,7 @@ test.serial(
     });
     t.teardown(async () => {
       await cluster.stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeIfPassed(t, dir);
     });
     await cluster.start();
     const status = (i: number): Promise<AgentStatus | undefined> =>
@@ -259,7 +260,7 @@ test.serial(
     });
     t.teardown(async () => {
       await cluster.stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeIfPassed(t, dir);
     });
     await cluster.start();
     const all = (): Promise<Array<AgentStatus | undefined>> =>
@@ -322,7 +323,7 @@ etcdTest(
     t.teardown(async () => {
       await cluster.stop();
       await etcd.close();
-      rmSync(dir, { recursive: true, force: true });
+      removeIfPassed(t, dir);
     });
     await cluster.start();
     const status = (i: number): Promise<AgentStatus | undefined> =>
@@ -497,7 +498,7 @@ etcdTest(
     t.teardown(async () => {
       await cluster.stop();
       await etcd.close();
-      rmSync(dir, { recursive: true, force: true });
+      removeIfPassed(t, dir);
     });
     await cluster.start();
     const all = (): Promise<Array<AgentStatus | undefined>> =>

@@ -24,7 +24,7 @@
  * @heavy processes: control, an origin, 6 agents and 2,000 simulated nodes on real UDP
  */
 import test from "ava";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster, getJson, urlOf } from "../cli/demo/cluster.js";
@@ -35,6 +35,7 @@ import { fileSize } from "../tools/ingest/proc.js";
 import { waitFor } from "../tools/cli.js";
 import { lossSince } from "./helpers/failover.js";
 import { admittedWithin, lostSince, windowContinuity } from "./helpers/flash-crowd.js";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 
 const AGENTS = 6;
 const CROWD_CHANNEL = "crowd";
@@ -62,7 +63,7 @@ test.serial(
     t.teardown(async () => {
       await crowd.load?.stop();
       await cluster.stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeIfPassed(t, dir);
     });
     await cluster.start();
     const status = (i: number): Promise<AgentStatus | undefined> =>

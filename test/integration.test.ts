@@ -7,7 +7,7 @@
  * @heavy privileged, processes: control, an origin and 6 agents as processes; ffmpeg decodes
  */
 import avaTest from "ava";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster, CHANNEL, getJson, urlOf } from "../cli/demo/cluster.js";
@@ -16,6 +16,7 @@ import { demoUploadKbps } from "../cli/demo.js";
 import { waitFor } from "../tools/cli.js";
 import { ffmpegDecode } from "./helpers/ffmpeg.js";
 import { needs } from "./helpers/needs.js";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 
 const test = needs(avaTest, "test/integration.test.ts", ["ffmpeg"]) ? avaTest : avaTest.skip;
 const AGENTS = 6;
@@ -34,7 +35,7 @@ test("6 agents in 3 regions: continuity >= 0.99, the deepest agent's playlist de
   });
   t.teardown(async () => {
     await cluster.stop();
-    rmSync(dir, { recursive: true, force: true });
+    removeIfPassed(t, dir);
   });
   await cluster.start();
   const status = (i: number) => getJson<AgentStatus>(urlOf(cluster.agents[i]!.http, "/status"));
