@@ -10,13 +10,14 @@ import { packetizeSegment } from "../origin/packetizer.js";
 import { metaHeader, TEST_ORIGIN } from "../tools/origin-key.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 import { ScriptedControl } from "./helpers/scripted-control.js";
 import { JoinError, MsgType, type ControlMessage, type JoinAckBody } from "../protocol/messages.js";
 import type { Address } from "../seams/transport.js";
@@ -162,7 +163,7 @@ test("a real agent process: join, fast path, UDP delivery, heartbeats, LAN HTTP,
     await control.close();
     await origin.close();
     fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeIfPassed(t, dir);
   });
 
   const inbox = new Events();

@@ -50,6 +50,7 @@ import {
   warmUp,
   windowOf,
 } from "../tools/lab/measure.js";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 import { needs } from "./helpers/needs.js";
 
 const labName = (tag: string): string => `tc${process.pid}${tag}`;
@@ -94,7 +95,7 @@ async function decodeInLab(
 if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl", "ffmpeg"])) {
   test.afterEach.always((t) => {
     if (t.context.shared === true && !t.passed) sharedFailed = true;
-    if (t.passed && t.context.dir !== undefined) rmSync(t.context.dir, { recursive: true, force: true });
+    if (t.context.dir !== undefined) removeIfPassed(t, t.context.dir);
   });
 
   // (a) and (b) share one cluster: (b) is (a) continued with churn.
@@ -122,6 +123,10 @@ if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl",
     if (sharedCluster === undefined) return;
     await stopShared();
     if (!sharedFailed) rmSync(sharedCluster.dir, { recursive: true, force: true });
+    else
+      process.stderr.write(
+        `lab-tiered (a)/(b): failed; the shared cluster's logs are kept in ${sharedCluster.dir}\n`,
+      );
   });
 
   test.serial(TITLE_A, async (t) => {

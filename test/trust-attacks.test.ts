@@ -17,7 +17,7 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,7 @@ import { readAdminToken } from "../control/admin-token.js";
 import { JoinError, MsgType, NatType, Role } from "../protocol/messages.js";
 import { UdpTransport } from "../seams/udp-transport.js";
 import type { AttackPlan, AttackReport } from "./helpers/attacker.js";
+import { removeIfPassed } from "./helpers/keep-on-failure.js";
 import { needs } from "./helpers/needs.js";
 import { UdpNode } from "./helpers/udp-node.js";
 
@@ -120,7 +121,7 @@ async function scenario(t: ExecutionContext, verify: boolean): Promise<Outcome> 
     await victim.close();
     await cluster.stop();
     if (process.env.TIERCAST_KEEP_ATTACK_RUN === "1") t.log(`run kept in ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    else removeIfPassed(t, dir);
   });
   await cluster.start();
   const status = (i: number): Promise<AgentStatus | undefined> =>
