@@ -27,7 +27,6 @@
  * @heavy privileged, processes: 24-agent clusters in network namespaces, one at a time (test.serial)
  */
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
-import { rmSync } from "node:fs";
 import type { AgentStatus } from "../agent/status.js";
 import { mulberry32 } from "../seams/prng.js";
 import { waitFor } from "../tools/cli.js";
@@ -122,11 +121,10 @@ if (needs(test, "test/lab-tiered.test.ts", ["root", "ip", "tc", "nft", "sysctl",
   test.after.always(async () => {
     if (sharedCluster === undefined) return;
     await stopShared();
-    if (!sharedFailed) rmSync(sharedCluster.dir, { recursive: true, force: true });
-    else
-      process.stderr.write(
-        `lab-tiered (a)/(b): failed; the shared cluster's logs are kept in ${sharedCluster.dir}\n`,
-      );
+    removeIfPassed(
+      { passed: !sharedFailed, title: "lab-tiered (a)/(b), their shared cluster" },
+      sharedCluster.dir,
+    );
   });
 
   test.serial(TITLE_A, async (t) => {
