@@ -27,7 +27,10 @@ export type FallbackReason = "refused" | "unanswered" | "no_ticket";
 
 /** A REJOIN hint or a REDIRECT starts a RESUME at most this often, ms (unauthenticated: each costs one datagram). */
 export const RESUME_HINT_MS = 1000;
-/** A hint's RESUME goes to the hinting endpoint this many times before the node JOINs instead. */
+/**
+ * A hint's RESUME goes to the hinting endpoint at least this many times, and for at least
+ * hintResumeMs, before the node JOINs instead.
+ */
 export const HINT_RESUME_TRIES = 3;
 /** A RESUME attempt unanswered this long (or 4 heartbeat intervals, if longer) gives up: full JOIN, ms. */
 export const RESUME_GIVE_UP_MS = 30_000;
@@ -59,6 +62,17 @@ export function resumeBackoffMs(heartbeatMs: number): number {
  */
 export function resumeRetryCapMs(heartbeatMs: number): number {
   return Math.max(resumeBackoffMs(heartbeatMs), Math.round(heartbeatMs / 4));
+}
+
+/**
+ * How long a hint's RESUMEs go on while the hinting server neither takes nor refuses them, ms:
+ * 1.5 heartbeat intervals. A server holds the RESUMEs of a channel whose origin has not resumed
+ * there yet, and the origin learns of the failover only at its own next heartbeat (up to one
+ * interval after its agents, then a round trip): a node that gave up sooner JOINed, was told
+ * UNKNOWN_CHANNEL and waited a JOIN retry (control-failover test: 3 s instead of 1).
+ */
+export function hintResumeMs(heartbeatMs: number): number {
+  return Math.round(1.5 * heartbeatMs);
 }
 
 /** JOIN resends: the first after base/2..base, each ceiling doubling up to the cap, ms. */
@@ -291,7 +305,7 @@ export class ControlFailover {
   /**
    * Starts moving the session (one attempt at a time). "silence": every endpoint in turn, the
    * current one last (or only); "redirect": the named endpoints first; "hint": only the hinting
-   * endpoint, HINT_RESUME_TRIES times. A hint or a REDIRECT is unauthenticated: it starts an
+   * endpoint, HINT_RESUME_TRIES times and for hintResumeMs at least. A hint or a REDIRECT is unauthenticated: it starts an
    * attempt at most once per RESUME_HINT_MS and only when the session holds a ticket. False when
    * nothing was started.
    */
@@ -441,7 +455,7 @@ export class ControlFailover {
     const now = this.#clock.now();
     const spent =
       a.trigger === "hint"
-        ? a.tries >= HINT_RESUME_TRIES
+        ? a.tries >= HINT_RESUME_TRIES && now - a.startedAt >= hintResumeMs(this.#heartbeatMs)
         : now - a.startedAt >= Math.max(RESUME_GIVE_UP_MS, 4 * this.#heartbeatMs);
     if (spent) return this.#finish("unanswered");
     const i = a.order[a.next % a.order.length]!;
